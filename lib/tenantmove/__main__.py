@@ -1,0 +1,3 @@
+from tenantmove.runner import main
+
+raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""The audit trail: one folder per run with the executed notebooks, ``run.json``, an HTML
+rendering (code hidden, outputs shown) with an index page, and a SHA-256 manifest of it all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import html
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .paths import project_root
+from .redact import redact
+
+MANIFEST = "MANIFEST.sha256"
+RUN_JSON = "run.json"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def git_commit() -> str:
+    root = project_root()
+    if root is None or not (root / ".git").exists():
+        return "unknown"
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=False)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown (no commit yet)"
+    commit = out.stdout.strip() or "unknown"
+    return commit + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def library_info() -> dict[str, str]:
+    return {"version": __version__, "git_commit": git_commit(), "python": platform.python_version()}
+
+
+def new_run_dir(runs_dir: Path, name: str) -> Path:
+    """``runs/<UTC time>-<name>/``, created; a second run in the same second gets a suffix."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        candidate = runs_dir / (f"{stamp}-{name}" + (f"-{n}" if n else ""))
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError("could not create a run folder")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(redact(json.dumps(data, indent=2, default=str)) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def phase_result_path(run_dir: Path, phase: str) -> Path:
+    return run_dir / "phases" / f"{phase}.json"
+
+
+# --- manifest ----------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(run_dir: Path) -> Path:
+    """``MANIFEST.sha256`` in ``sha256sum -c`` format, covering every other file of the run."""
+    lines = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel == MANIFEST or rel.endswith(".tmp"):
+            continue
+        lines.append(f"{_sha256(path)}  {rel}")
+    target = run_dir / MANIFEST
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def verify_manifest(run_dir: Path) -> list[str]:
+    """Problems found re-hashing the run folder against its manifest (empty: intact)."""
+    manifest = run_dir / MANIFEST
+    if not manifest.is_file():
+        return [f"{manifest} is missing"]
+    problems = []
+    listed = set()
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        digest, _, rel = line.partition("  ")
+        listed.add(rel)
+        path = run_dir / rel
+        if not path.is_file():
+            problems.append(f"missing: {rel}")
+        elif _sha256(path) != digest:
+            problems.append(f"changed: {rel}")
+    for path in run_dir.rglob("*"):
+        rel = path.relative_to(run_dir).as_posix()
+        if path.is_file() and rel != MANIFEST and rel not in listed:
+            problems.append(f"not in manifest: {rel}")
+    return problems
+
+
+# --- HTML for people without Jupyter -------------------------------------------------------------
+def render_notebook_html(notebook: Path, out: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+
+
+def render_run(run_dir: Path) -> Path:
+    """HTML of every executed notebook (code hidden) and ``index.html`` linking them."""
+    record = read_json(run_dir / RUN_JSON) if (run_dir / RUN_JSON).is_file() else {}
+    for nb in sorted(run_dir.glob("*.ipynb")):
+        render_notebook_html(nb, run_dir / "html" / f"{nb.stem}.html")
+    return write_index(run_dir, record)
+
+
+def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
+    esc = html.escape
+    rows = []
+    for ph in record.get("phases", []):
+        page = run_dir / "html" / f"{ph['phase']}.html"
+        link = f"<a href='html/{esc(ph['phase'])}.html'>{esc(ph['phase'])}</a>" if page.is_file() else esc(ph["phase"])
+        nb = f"<a href='{esc(ph['phase'])}.ipynb'>notebook</a>" if (run_dir / f"{ph['phase']}.ipynb").is_file() else ""
+        err = ph.get("error") or {}
+        detail = esc(f"cell {err.get('cell')}: {err.get('ename')}: {err.get('evalue')}") if err else \
+            esc("; ".join(f"{k}: {v}" for k, v in (ph.get("summary") or {}).items()))
+        rows.append(f"<tr><td>{link}</td><td class='{esc(ph.get('status', ''))}'>{esc(ph.get('status', ''))}</td>"
+                    f"<td>{esc(str(ph.get('started', '')))}</td><td>{ph.get('duration_s', '')}</td>"
+                    f"<td>{detail}</td><td>{nb}</td></tr>")
+    tenants = record.get("tenants", {})
+    facts = {
+        "Run": record.get("run_id", ""), "Name": record.get("name", ""), "Status": record.get("status", ""),
+        "Operator": record.get("operator", ""), "Host": record.get("host", ""),
+        "Started (UTC)": record.get("started", ""), "Ended (UTC)": record.get("ended", ""),
+        "Mode": record.get("mode", ""),
+        "Old tenant": " ".join(str(v) for v in (tenants.get("source") or {}).values()),
+        "New tenant": " ".join(str(v) for v in (tenants.get("target") or {}).values()),
+        "tenantmove": " ".join(str(v) for v in (record.get("library") or {}).values()),
+    }
+    if record.get("error"):
+        facts["Error"] = record["error"]
+    fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+    files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+                   if p.is_file() and not p.name.endswith(".tmp"))
+    file_list = "".join(f"<li><a href='{esc(f)}'>{esc(f)}</a></li>" for f in files if not f.startswith("html/"))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove run {esc(str(record.get('run_id', '')))}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
+.completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.skipped{{color:#777}}</style></head><body>
+<h1>tenantmove run</h1><table>{fact_rows}</table>
+<h2>Phases</h2><table><tr><th>phase</th><th>status</th><th>started</th><th>seconds</th><th>result</th><th></th></tr>
+{''.join(rows)}</table>
+<h2>Files</h2><p>Every file is listed with its SHA-256 in <a href="{MANIFEST}">{MANIFEST}</a>
+(check with <code>sha256sum -c {MANIFEST}</code> in this folder).</p><ul>{file_list}</ul>
+</body></html>"""
+    index = run_dir / "index.html"
+    index.write_text(redact(page), encoding="utf-8")
+    return index
+
+
+def base_record(run_id: str, name: str, operator: str, mode: str, parameters: dict[str, Any],
+                parameter_file: str | None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "run_id": run_id, "name": name, "status": "running", "mode": mode, "operator": operator,
+        "host": socket.gethostname(), "started": utc_now(), "ended": None, "library": library_info(),
+        "command": " ".join(["python -m tenantmove", *sys.argv[1:]]), "parameters": parameters,
+        "tenants": {}, "phases": [],
+    }
+    if parameter_file:
+        path = Path(parameter_file)
+        record["parameter_file"] = {"path": str(path),
+                                    "sha256": _sha256(path) if path.is_file() else None}
+    return record

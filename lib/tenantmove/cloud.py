@@ -1,0 +1,47 @@
+"""Where the services are: Microsoft's global cloud, or the running sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
+from .graph import GLOBAL_GRAPH_URL, GraphClient
+from .params import Params
+from .paths import default_sandbox_dir
+
+
+@dataclass
+class Endpoints:
+    cloud: str
+    authority_host: str
+    graph_url: str
+    verify: str | bool
+    dns: dict[str, Any] | None = None  # the sandbox's DNS server (host, port, tsig_file)
+
+
+def resolve(params: Params) -> Endpoints:
+    """The endpoints for ``params.cloud``, with the explicit overrides applied."""
+    if params.cloud == "sandbox":
+        from .sandbox import read_endpoints
+
+        found = read_endpoints(Path(params.sandbox_dir) if params.sandbox_dir else default_sandbox_dir())
+        ends = Endpoints("sandbox", found["authority_host"], found["graph_url"], found["ca_file"], found["dns"])
+    else:
+        ends = Endpoints("global", GLOBAL_AUTHORITY_HOST, GLOBAL_GRAPH_URL, True)
+    if params.authority_host:
+        ends.authority_host = params.authority_host
+    if params.graph_url:
+        ends.graph_url = params.graph_url
+    if params.ca_file:
+        ends.verify = params.ca_file
+    return ends
+
+
+def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | None = None,
+            **client_options: Any) -> tuple[SignIn, GraphClient]:
+    """A signed-in token source and a Graph client for one tenant (sign-in happens on first use)."""
+    signin = SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify, prompt=prompt)
+    client = GraphClient(signin, endpoints.graph_url, verify=endpoints.verify, name=config.role, **client_options)
+    return signin, client

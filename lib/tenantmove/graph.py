@@ -1,0 +1,403 @@
+"""A Microsoft Graph client that treats the service the way Microsoft asks: ``Retry-After`` on
+429/503/504 (shared by every thread of the client, like rclone's pacer), capped exponential backoff
+with jitter otherwise, ``@odata.nextLink`` paging, ``$batch`` of at most 20 with per-request
+retries, a ``client-request-id`` on every call, typed errors with the ``request-id``."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+
+from .errors import TenantmoveError
+from .httpclient import VerifyingSession
+from .redact import redact
+
+log = logging.getLogger("tenantmove.graph")
+
+GLOBAL_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+RETRY_STATUSES = {429, 503, 504}          # retried for every method: the request was not processed
+TRANSIENT_STATUSES = {500, 502}           # retried only for idempotent requests
+IDEMPOTENT_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+BATCH_LIMIT = 20
+
+
+class TokenSource(Protocol):
+    def token(self, force_refresh: bool = False) -> str: ...
+
+
+class GraphError(TenantmoveError):
+    """A Graph call failed; carries what support needs to find it."""
+
+    def __init__(self, status: int | None, code: str, message: str, *, method: str = "", url: str = "",
+                 request_id: str | None = None, client_request_id: str | None = None, hint: str = "") -> None:
+        self.status, self.code, self.graph_message = status, code, message
+        self.method, self.url = method, url
+        self.request_id, self.client_request_id = request_id, client_request_id
+        ids = f" (request-id {request_id}, client-request-id {client_request_id})" if request_id else (
+            f" (client-request-id {client_request_id})" if client_request_id else "")
+        text = f"{method} {url} -> {status or 'no answer'} {code}: {message}{ids}"
+        super().__init__(text, hint=hint)
+
+
+class GraphAuthError(GraphError):
+    """401/403: the token is invalid, or lacks a permission."""
+
+
+class GraphNotFound(GraphError):
+    """404."""
+
+
+class GraphThrottled(GraphError):
+    """Still throttled (429/503/504) after every retry."""
+
+
+class GraphConnectionError(GraphError):
+    """The connection failed or dropped and retries did not help."""
+
+
+def error_from_response(resp: requests.Response, method: str, url: str) -> GraphError:
+    code, message = "unknown", resp.reason or ""
+    try:
+        err = resp.json().get("error", {})
+        if isinstance(err, dict):
+            code, message = err.get("code", code), err.get("message", message)
+    except ValueError:
+        message = resp.text[:200]
+    return error_from_parts(resp.status_code, code, message, dict(resp.headers), method, url)
+
+
+def error_from_parts(status: int, code: str, message: str, headers: dict[str, str], method: str,
+                     url: str) -> GraphError:
+    lower = {k.lower(): v for k, v in headers.items()}
+    kwargs = dict(method=method, url=redact(url), request_id=lower.get("request-id"),
+                  client_request_id=lower.get("client-request-id"))
+    if status in (401, 403):
+        hint = ("grant the app the Graph permission this call needs and give admin consent"
+                if status == 403 else "sign in again; check the tenant and the app registration")
+        return GraphAuthError(status, code, message, hint=hint, **kwargs)
+    if status == 404:
+        return GraphNotFound(status, code, message, **kwargs)
+    if status in RETRY_STATUSES:
+        return GraphThrottled(status, code, message, hint="the service kept throttling; rerun later "
+                              "(the ledger resumes where it stopped) or lower the concurrency", **kwargs)
+    return GraphError(status, code, message, **kwargs)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 7          # first try included
+    base: float = 0.5              # seconds; doubled each attempt
+    cap: float = 30.0              # longest backoff without Retry-After
+    max_retry_after: float = 300.0  # a longer Retry-After is an error, not a sleep
+
+    def backoff(self, attempt: int, rnd: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return rnd.uniform(0, min(self.cap, self.base * (2 ** attempt)))
+
+
+@dataclass
+class BatchRequest:
+    id: str
+    method: str
+    url: str
+    body: Any = None
+    headers: dict[str, str] | None = None
+    depends_on: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "method": self.method.upper(), "url": self.url}
+        if self.body is not None:
+            out["body"] = self.body
+            out["headers"] = {"Content-Type": "application/json", **(self.headers or {})}
+        elif self.headers:
+            out["headers"] = self.headers
+        if self.depends_on:
+            out["dependsOn"] = list(self.depends_on)
+        return out
+
+
+@dataclass
+class BatchResponse:
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: Any
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error(self, method: str = "", url: str = "") -> GraphError:
+        err = (self.body or {}).get("error", {}) if isinstance(self.body, dict) else {}
+        return error_from_parts(self.status, err.get("code", "unknown"), err.get("message", ""), self.headers,
+                                method, url)
+
+
+class GraphClient:
+    """One client per tenant. Safe to share between threads (each thread gets its own session)."""
+
+    def __init__(self, tokens: TokenSource, base_url: str = GLOBAL_GRAPH_URL, *, verify: str | bool = True,
+                 timeout: float = 60.0, retry: RetryPolicy | None = None, name: str = "graph",
+                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 16) -> None:
+        self.tokens = tokens
+        self.base_url = base_url.rstrip("/")
+        self.verify = verify
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.name = name
+        self._sleep = sleep
+        self._pool_size = pool_size
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._not_before = 0.0  # shared pacer: nobody sends before this (monotonic) time
+        self._rnd = random.Random()
+        self.stats = {"requests": 0, "retries": 0, "throttled": 0, "token_refreshes": 0, "failures": 0}
+
+    # --- plumbing --------------------------------------------------------------------------------
+    @property
+    def session(self) -> VerifyingSession:
+        sess = getattr(self._local, "session", None)
+        if sess is None:
+            sess = VerifyingSession(self.verify, pool_size=self._pool_size)
+            self._local.session = sess
+        return sess
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    def _url(self, path: str) -> str:
+        if path.startswith("https://") or path.startswith("http://"):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _pace(self) -> None:
+        with self._lock:
+            wait = self._not_before - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
+
+    def _hold_all(self, seconds: float) -> None:
+        with self._lock:
+            self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+    # --- requests --------------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+                data: Any = None, headers: dict[str, str] | None = None, stream: bool = False,
+                idempotent: bool | None = None, authenticated: bool = True) -> requests.Response:
+        """Send one request with retries; return the response (2xx/3xx) or raise a :class:`GraphError`."""
+        method = method.upper()
+        url = self._url(path)
+        safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
+        refreshed = False
+        attempt = 0
+        while True:
+            self._pace()
+            crid = str(uuid.uuid4())
+            hdrs = {"client-request-id": crid, "return-client-request-id": "true", **(headers or {})}
+            if authenticated:
+                hdrs["Authorization"] = f"Bearer {self.tokens.token(force_refresh=False)}"
+            started = time.monotonic()
+            self._count("requests")
+            try:
+                resp = self.session.request(method, url, params=params, json=json, data=data, headers=hdrs,
+                                            stream=stream, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                attempt += 1
+                if not safe or attempt >= self.retry.max_attempts:
+                    self._count("failures")
+                    log.warning("%s %s: connection failed after %d attempt(s): %s (client-request-id %s)",
+                                method, redact(url), attempt, type(exc).__name__, crid)
+                    raise GraphConnectionError(None, type(exc).__name__, redact(str(exc))[:300], method=method,
+                                               url=redact(url), client_request_id=crid,
+                                               hint="check the network, or that the sandbox is running") from exc
+                delay = self.retry.backoff(attempt, self._rnd)
+                log.info("%s %s: %s, retry %d in %.2fs", method, redact(url), type(exc).__name__, attempt, delay)
+                self._count("retries")
+                self._sleep(delay)
+                continue
+            elapsed = (time.monotonic() - started) * 1000
+            status = resp.status_code
+            log.debug("%s %s -> %d in %.0f ms (request-id %s)", method, redact(url), status, elapsed,
+                      resp.headers.get("request-id"))
+            if status < 400:
+                return resp
+            if status == 401 and authenticated and not refreshed:
+                refreshed = True
+                self._count("token_refreshes")
+                self.tokens.token(force_refresh=True)
+                resp.close()
+                continue
+            retryable = status in RETRY_STATUSES or (status in TRANSIENT_STATUSES and safe)
+            attempt += 1
+            if retryable and attempt < self.retry.max_attempts:
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                if wait is not None and wait > self.retry.max_retry_after:
+                    retryable = False
+                else:
+                    if status == 429:
+                        self._count("throttled")
+                    delay = wait if wait is not None else self.retry.backoff(attempt, self._rnd)
+                    if wait is not None:
+                        self._hold_all(wait)
+                    log.info("%s %s -> %d, retry %d in %.2fs (request-id %s)", method, redact(url), status,
+                             attempt, delay, resp.headers.get("request-id"))
+                    self._count("retries")
+                    resp.close()
+                    self._sleep(delay)
+                    continue
+            self._count("failures")
+            error = error_from_response(resp, method, url)
+            log.warning("Graph call failed: %s", error.one_line())
+            raise error
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("GET", path, params=params).json()
+
+    def post(self, path: str, json: Any = None, *, idempotent: bool | None = None) -> dict[str, Any]:
+        resp = self.request("POST", path, json=json, idempotent=idempotent)
+        return resp.json() if resp.content else {}
+
+    def patch(self, path: str, json: Any) -> dict[str, Any]:
+        resp = self.request("PATCH", path, json=json)
+        return resp.json() if resp.content else {}
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    # --- paging ----------------------------------------------------------------------------------
+    def iter_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` list, following ``@odata.nextLink`` to the end."""
+        body = self.get(path, params)
+        while True:
+            yield body.get("value", [])
+            next_link = body.get("@odata.nextLink")
+            if not next_link:
+                return
+            body = self.get(next_link)  # the link carries every query option already
+
+    def iter_all(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        for page in self.iter_pages(path, params):
+            yield from page
+
+    def get_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self.iter_all(path, params))
+
+    # --- $batch ----------------------------------------------------------------------------------
+    def batch(self, items: list[BatchRequest]) -> dict[str, BatchResponse]:
+        """Send ``items`` in ``$batch`` calls of at most 20 (a ``dependsOn`` chain stays in one call)
+        and return every response by id. Throttled sub-requests are retried alone after their own
+        ``Retry-After``; other failures are returned for the caller to judge."""
+        by_id: dict[str, BatchRequest] = {}
+        for item in items:
+            if item.id in by_id:
+                raise ValueError(f"batch request id {item.id!r} is used twice")
+            by_id[item.id] = item
+        results: dict[str, BatchResponse] = {}
+        for chunk in _chunks(items):
+            results.update(self._batch_chunk(chunk))
+        return results
+
+    def _batch_chunk(self, chunk: list[BatchRequest]) -> dict[str, BatchResponse]:
+        results: dict[str, BatchResponse] = {}
+        todo = list(chunk)
+        attempts: dict[str, int] = {r.id: 0 for r in chunk}
+        while todo:
+            payload = []
+            for req in todo:
+                body = req.as_json()
+                live_deps = [d for d in req.depends_on if d not in results]  # done ones need not be waited for
+                if live_deps:
+                    body["dependsOn"] = live_deps
+                else:
+                    body.pop("dependsOn", None)
+                payload.append(body)
+                attempts[req.id] += 1
+            safe = all(r.method.upper() in IDEMPOTENT_METHODS for r in todo)
+            resp = self.request("POST", "$batch", json={"requests": payload}, idempotent=safe).json()
+            answered = {str(r["id"]): r for r in resp.get("responses", [])}
+            retry: list[BatchRequest] = []
+            waits: list[float] = []
+            for req in todo:
+                sub = answered.get(req.id)
+                if sub is None:
+                    raise GraphError(200, "BatchResponseMissing", f"$batch gave no response for id {req.id!r}",
+                                     method="POST", url=self._url("$batch"))
+                headers = {str(k): str(v) for k, v in (sub.get("headers") or {}).items()}
+                status = int(sub.get("status", 0))
+                item = BatchResponse(req.id, status, headers, sub.get("body"), attempts[req.id])
+                throttled = status in RETRY_STATUSES
+                blocked = status == 424 and any(
+                    int(answered.get(d, {}).get("status", 0)) in RETRY_STATUSES for d in req.depends_on)
+                if (throttled or blocked) and attempts[req.id] < self.retry.max_attempts:
+                    if throttled:
+                        self._count("throttled" if status == 429 else "retries")
+                        wait = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+                        waits.append(wait if wait is not None else self.retry.backoff(attempts[req.id], self._rnd))
+                    retry.append(req)
+                    continue
+                results[req.id] = item
+            if retry:
+                delay = min(max(waits or [0.0]), self.retry.max_retry_after)
+                log.info("$batch: %d sub-request(s) throttled, retrying them alone in %.2fs", len(retry), delay)
+                self._count("retries", len(retry))
+                self._sleep(delay)
+            todo = retry
+        return results
+
+
+def _chunks(items: list[BatchRequest]) -> list[list[BatchRequest]]:
+    """Pack requests into groups of at most 20, keeping each ``dependsOn`` chain together."""
+    parent: dict[str, str] = {i.id: i.id for i in items}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for item in items:
+        for dep in item.depends_on:
+            if dep not in parent:
+                raise ValueError(f"batch request {item.id!r} depends on unknown id {dep!r}")
+            parent[find(item.id)] = find(dep)
+    groups: dict[str, list[BatchRequest]] = {}
+    for item in items:
+        groups.setdefault(find(item.id), []).append(item)
+    chunks: list[list[BatchRequest]] = []
+    current: list[BatchRequest] = []
+    for group in groups.values():
+        if len(group) > BATCH_LIMIT:
+            raise ValueError(f"a dependsOn chain of {len(group)} requests does not fit one $batch of {BATCH_LIMIT}")
+        if len(current) + len(group) > BATCH_LIMIT:
+            chunks.append(current)
+            current = []
+        current.extend(group)
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,161 @@
+"""Inventory of a tenant through Graph, as pandas tables: what there is to move."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .graph import BatchRequest, GraphClient
+
+USER_FIELDS = ["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
+               "assignedLicenses", "proxyAddresses", "department", "jobTitle", "userType"]
+GROUP_FIELDS = ["id", "displayName", "mail", "mailNickname", "groupTypes", "mailEnabled", "securityEnabled",
+                "visibility", "description"]
+
+
+@dataclass
+class Inventory:
+    organization: dict[str, Any]
+    domains: pd.DataFrame
+    users: pd.DataFrame
+    groups: pd.DataFrame
+    memberships: pd.DataFrame
+    licences: pd.DataFrame
+    dns_records: pd.DataFrame
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def initial_domain(self) -> str:
+        return next((d["name"] for d in self.organization.get("verifiedDomains", []) if d.get("isInitial")), "")
+
+    def summary(self) -> dict[str, int]:
+        return {"users": len(self.users), "groups": len(self.groups), "memberships": len(self.memberships),
+                "domains": len(self.domains), "licence SKUs": len(self.licences),
+                "DNS records": len(self.dns_records)}
+
+    def save(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in ("domains", "users", "groups", "memberships", "licences", "dns_records"):
+            path = folder / f"{name}.csv"
+            getattr(self, name).to_csv(path, index=False)
+            written.append(path)
+        path = folder / "inventory.json"
+        path.write_text(json.dumps({"organization": self.organization, **self.raw}, indent=1, default=str))
+        written.append(path)
+        return written
+
+
+def group_kind(group: dict[str, Any]) -> str:
+    if "Unified" in (group.get("groupTypes") or []):
+        return "Microsoft 365"
+    if group.get("mailEnabled") and group.get("securityEnabled"):
+        return "mail-enabled security"
+    if group.get("mailEnabled"):
+        return "distribution"
+    return "security"
+
+
+def collect(client: GraphClient) -> Inventory:
+    """Read the directory: organization, domains (+ DNS records), licences, users, groups, members."""
+    org = client.get("organization")["value"][0]
+    domains = client.get("domains")["value"]
+    skus = client.get("subscribedSkus")["value"]
+    users = client.get_all("users", {"$select": ",".join(USER_FIELDS), "$top": "999"})
+    groups = client.get_all("groups", {"$select": ",".join(GROUP_FIELDS), "$top": "999"})
+    sku_names = {s["skuId"]: s["skuPartNumber"] for s in skus}
+
+    members: list[dict[str, Any]] = []
+    requests_ = [BatchRequest(id=g["id"], method="GET",
+                              url=f"/groups/{g['id']}/members?$select=id,userPrincipalName&$top=999")
+                 for g in groups]
+    answers = client.batch(requests_) if requests_ else {}
+    for group in groups:
+        resp = answers[group["id"]]
+        if not resp.ok:
+            raise resp.error("GET", f"groups/{group['id']}/members")
+        page = resp.body
+        items = list(page.get("value", []))
+        if page.get("@odata.nextLink"):
+            items += client.get_all(page["@odata.nextLink"])
+        for m in items:
+            members.append({"group_id": group["id"], "group": group["displayName"], "member_id": m["id"],
+                            "member_type": m.get("@odata.type", "").rsplit(".", 1)[-1],
+                            "member": m.get("userPrincipalName") or m.get("displayName")})
+
+    custom = [d["id"] for d in domains if d.get("isVerified") and not d.get("isInitial")]
+    dns_rows: list[dict[str, Any]] = []
+    if custom:
+        answers = client.batch([BatchRequest(id=str(i), method="GET", url=f"/domains/{name}/serviceConfigurationRecords")
+                                for i, name in enumerate(custom)])
+        for i, name in enumerate(custom):
+            resp = answers[str(i)]
+            if not resp.ok:
+                raise resp.error("GET", f"domains/{name}/serviceConfigurationRecords")
+            for rec in resp.body.get("value", []):
+                dns_rows.append({"domain": name, "type": rec["recordType"], "label": rec["label"],
+                                 "service": rec.get("supportedService"), "value": record_value(rec),
+                                 "ttl": rec.get("ttl")})
+
+    member_count: dict[str, int] = {}
+    for m in members:
+        member_count[m["group_id"]] = member_count.get(m["group_id"], 0) + 1
+    users_df = pd.DataFrame([{
+        "id": u["id"], "userPrincipalName": u["userPrincipalName"], "displayName": u.get("displayName"),
+        "mail": u.get("mail"), "usageLocation": u.get("usageLocation"), "accountEnabled": u.get("accountEnabled"),
+        "licences": " ".join(sku_names.get(a["skuId"], a["skuId"]) for a in u.get("assignedLicenses") or []),
+        "aliases": len(u.get("proxyAddresses") or []), "department": u.get("department"),
+        "jobTitle": u.get("jobTitle"), "userType": u.get("userType"),
+    } for u in users], columns=["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
+                                "licences", "aliases", "department", "jobTitle", "userType"])
+    groups_df = pd.DataFrame([{
+        "id": g["id"], "displayName": g["displayName"], "kind": group_kind(g), "mail": g.get("mail"),
+        "mailNickname": g.get("mailNickname"), "members": member_count.get(g["id"], 0),
+        "visibility": g.get("visibility"),
+    } for g in groups], columns=["id", "displayName", "kind", "mail", "mailNickname", "members", "visibility"])
+    licences_df = pd.DataFrame([{
+        "skuPartNumber": s["skuPartNumber"], "skuId": s["skuId"], "status": s.get("capabilityStatus"),
+        "enabled": s["prepaidUnits"]["enabled"], "consumed": s["consumedUnits"],
+        "available": s["prepaidUnits"]["enabled"] - s["consumedUnits"],
+    } for s in skus], columns=["skuPartNumber", "skuId", "status", "enabled", "consumed", "available"])
+    domains_df = pd.DataFrame([{
+        "domain": d["id"], "verified": d.get("isVerified"), "default": d.get("isDefault"),
+        "initial": d.get("isInitial"), "services": ", ".join(d.get("supportedServices") or []),
+    } for d in domains], columns=["domain", "verified", "default", "initial", "services"])
+    return Inventory(org, domains_df, users_df, groups_df,
+                     pd.DataFrame(members, columns=["group_id", "group", "member_id", "member_type", "member"]),
+                     licences_df, pd.DataFrame(dns_rows, columns=["domain", "type", "label", "service", "value", "ttl"]),
+                     raw={"domains": domains, "subscribedSkus": skus})
+
+
+def record_value(rec: dict[str, Any]) -> str:
+    """A Graph domainDnsRecord's data in zone-file form."""
+    kind = rec["recordType"].lower()
+    if kind == "mx":
+        return f"{rec['preference']} {rec['mailExchange']}"
+    if kind == "cname":
+        return rec["canonicalName"]
+    if kind == "txt":
+        return rec["text"]
+    if kind == "srv":
+        return f"{rec['service']}.{rec['protocol']} {rec['priority']} {rec['weight']} {rec['port']} {rec['nameTarget']}"
+    return json.dumps({k: v for k, v in rec.items() if not k.startswith("@")})
+
+
+def show(inv: Inventory, title: str, full: bool = True) -> None:
+    """The inventory as tables in the notebook (all rows are in the run folder)."""
+    from . import ui
+
+    org = inv.organization
+    ui.key_values(title, {"organization": org.get("displayName"), "tenant id": org.get("id"),
+                          "initial domain": inv.initial_domain, **inv.summary()})
+    ui.table(inv.domains, "Domains")
+    ui.table(inv.licences, "Licences (subscribedSkus)")
+    if full:
+        ui.table(inv.dns_records, "DNS records the custom domains need")
+        ui.table(inv.users.drop(columns=["id"]), "Users")
+        ui.table(inv.groups.drop(columns=["id"]), "Groups")

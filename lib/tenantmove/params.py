@@ -1,0 +1,261 @@
+"""The runbook's parameters: one specification shared by the notebooks' ``parameters`` cells,
+the runner and the validator. Validation reports every problem with the parameter, the file it
+came from, and the fix, before anything changes."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .auth import METHODS, TenantConfig
+from .errors import ConfigFileError, ParameterError, TenantmoveError
+
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLOUDS = ("sandbox", "global")
+SECRET_WORDS = ("secret", "password", "private_key", "token")
+
+TENANT_KEYS = {
+    "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
+    "client_id": "application (client) id of the app registration in that tenant",
+    "auth": "client_secret | certificate | device_code",
+    "secret_env": "name of the environment variable that holds the client secret (auth: client_secret)",
+    "certificate_file": "PEM file with the app's private key and certificate (auth: certificate)",
+    "certificate_password_env": "name of the environment variable holding the key's password, if any",
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    type: type
+    default: Any
+    doc: str
+
+
+# The order here is the order of the notebooks' parameters cells.
+SPEC: list[Spec] = [
+    Spec("name", str, "demo", "name of this migration: used in run-folder names and as the default state folder"),
+    Spec("cloud", str, "sandbox", "sandbox (the embedded stand-in; the safe default) or global (Microsoft 365)"),
+    Spec("sandbox_dir", str, "", "folder where the running sandbox wrote endpoints.json (empty: the project's .sandbox)"),
+    Spec("authority_host", str, "", "sign-in service override (empty: per cloud)"),
+    Spec("graph_url", str, "", "Graph base URL override (empty: per cloud)"),
+    Spec("ca_file", str, "", "extra CA bundle to trust, e.g. a TLS-inspecting proxy (empty: system CAs only)"),
+    Spec("domain", str, "contoso.example", "the custom domain that moves from the old tenant to the new one"),
+    Spec("source", dict, {"tenant": "contoso.onmicrosoft.com", "client_id": "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01",
+                          "auth": "client_secret", "secret_env": "TENANTMOVE_SOURCE_SECRET"},
+         "the old tenant: " + "; ".join(f"{k}: {v}" for k, v in TENANT_KEYS.items())),
+    Spec("target", dict, {"tenant": "contosonew.onmicrosoft.com", "client_id": "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02",
+                          "auth": "client_secret", "secret_env": "TENANTMOVE_TARGET_SECRET"},
+         "the new tenant: same keys as source"),
+    Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME in the project)"),
+    Spec("run_dir", str, "", "this run's folder (set by the runner; empty: a new runs/TIME-NAME-adhoc folder)"),
+    Spec("run_id", str, "", "this run's id (set by the runner)"),
+    Spec("operator", str, "", "who runs this migration (empty: the OS user at the host)"),
+    Spec("interactive", bool, True, "True in JupyterLab (widgets); the runner injects False for papermill"),
+    Spec("dry_run", bool, True, "True: show plans only; False: apply them (destructive steps also need confirmation)"),
+]
+SPEC_BY_NAME = {s.name: s for s in SPEC}
+
+
+@dataclass
+class Params:
+    name: str
+    cloud: str
+    sandbox_dir: str
+    authority_host: str
+    graph_url: str
+    ca_file: str
+    domain: str
+    source: TenantConfig
+    target: TenantConfig
+    state_dir: str
+    run_dir: str
+    run_id: str
+    operator: str
+    interactive: bool
+    dry_run: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The parameters as recorded in run.json: names of secrets, never values."""
+        out = asdict(self)
+        out.pop("extra", None)
+        for side in ("source", "target"):
+            out[side].pop("role", None)
+        return scrub(out)
+
+
+def defaults() -> dict[str, Any]:
+    return {s.name: (dict(s.default) if isinstance(s.default, dict) else s.default) for s in SPEC}
+
+
+def scrub(value: Any) -> Any:
+    """Drop values of keys that look like secrets (a last guard; secrets are never parameters)."""
+    if isinstance(value, dict):
+        return {k: ("***" if _looks_secret(k) else scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _looks_secret(key: str) -> bool:
+    k = key.lower()
+    return any(w in k for w in SECRET_WORDS) and not k.endswith(("_env", "_file"))
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read parameter file: {exc.strerror}", where=str(path),
+                              hint="give the path of a YAML file such as parameters/demo.yaml") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigFileError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=where,
+                              hint="fix the indentation or quoting at that line") from exc
+    if not isinstance(data, dict):
+        raise ConfigFileError("the parameter file must be a mapping of name: value", where=str(path))
+    return data
+
+
+def validate(raw: dict[str, Any], origin: str = "parameters", check_environment: bool = True) -> Params:
+    """Check every parameter; raise one :class:`ParameterError` listing all problems."""
+    problems: list[TenantmoveError] = []
+
+    def bad(param: str, message: str, hint: str) -> None:
+        problems.append(TenantmoveError(message, where=f"{origin}: {param}", hint=hint))
+
+    values = defaults()
+    for key, value in raw.items():
+        if key.startswith("_"):
+            continue
+        if _looks_secret(key):
+            bad(key, "secrets are never parameters (papermill writes parameters into the executed notebook)",
+                "put the secret in an environment variable and name it in source.secret_env/target.secret_env")
+            continue
+        spec = SPEC_BY_NAME.get(key)
+        if spec is None:
+            close = [s.name for s in SPEC if s.name[:3] == key[:3]]
+            bad(key, "unknown parameter", f"did you mean {close[0]!r}?" if close else
+                "remove it; `papermill --help-notebook notebooks/00_prepare.ipynb` lists the parameters")
+            continue
+        if spec.type is bool and not isinstance(value, bool):
+            bad(key, f"must be true or false, not {value!r}", f"write {key}: true or {key}: false")
+            continue
+        if spec.type is str and value is None:
+            value = ""
+        if spec.type is str and not isinstance(value, str):
+            bad(key, f"must be text, not {type(value).__name__} {value!r}", f"quote it: {key}: \"{value}\"")
+            continue
+        if spec.type is dict and not isinstance(value, dict):
+            bad(key, f"must be a mapping with keys {', '.join(TENANT_KEYS)}", f"see parameters/example.yaml for {key}")
+            continue
+        values[key] = value
+
+    if not NAME_RE.match(values["name"]):
+        bad("name", f"{values['name']!r} is not a usable name", "use letters, digits, '.', '_' or '-' (max 64)")
+    if values["cloud"] not in CLOUDS:
+        bad("cloud", f"must be one of {', '.join(CLOUDS)}, not {values['cloud']!r}",
+            "use 'sandbox' to rehearse, 'global' for Microsoft 365")
+    domain = str(values["domain"]).strip().lower()
+    if not DOMAIN_RE.match(domain):
+        bad("domain", f"{values['domain']!r} is not a valid domain name", "write it like contoso.com, without @ or https://")
+    for key in ("ca_file",):
+        if values[key] and not os.access(values[key], os.R_OK):
+            bad(key, f"cannot read the file {values[key]}", "give the path of a readable PEM bundle, or ''")
+    tenants = {}
+    for side in ("source", "target"):
+        tenants[side] = _tenant(side, values[side] if isinstance(values[side], dict) else {}, bad, check_environment)
+    if tenants["source"] and tenants["target"] and \
+            tenants["source"].tenant.lower() == tenants["target"].tenant.lower():
+        bad("target.tenant", "the new tenant is the same as the old one", "name the new tenant in target.tenant")
+    if problems:
+        raise ParameterError(problems)
+    return Params(name=values["name"], cloud=values["cloud"], sandbox_dir=values["sandbox_dir"],
+                  authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
+                  domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
+                  run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
+                  interactive=values["interactive"], dry_run=values["dry_run"])
+
+
+def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) -> TenantConfig | None:
+    ok = True
+    for key in spec:
+        if _looks_secret(key):
+            bad(f"{side}.{key}", "secrets are never parameters",
+                f"export the secret in an environment variable and set {side}.secret_env to its name")
+            ok = False
+        elif key not in TENANT_KEYS:
+            bad(f"{side}.{key}", "unknown key", f"the keys are: {', '.join(TENANT_KEYS)}")
+            ok = False
+    tenant = str(spec.get("tenant") or "")
+    client_id = str(spec.get("client_id") or "")
+    auth = str(spec.get("auth") or "client_secret")
+    if not tenant:
+        bad(f"{side}.tenant", "missing", "give the tenant id or its onmicrosoft.com domain")
+        ok = False
+    elif not (GUID_RE.match(tenant) or DOMAIN_RE.match(tenant.lower())):
+        bad(f"{side}.tenant", f"{tenant!r} is neither a tenant id nor a domain", "e.g. contoso.onmicrosoft.com")
+        ok = False
+    if not GUID_RE.match(client_id):
+        bad(f"{side}.client_id", f"{client_id!r} is not an application (client) id",
+            "copy the Application (client) ID of the app registration (a GUID)")
+        ok = False
+    if auth not in METHODS:
+        bad(f"{side}.auth", f"must be one of {', '.join(METHODS)}, not {auth!r}", "see parameters/example.yaml")
+        return None
+    secret_env = str(spec.get("secret_env") or "")
+    cert = str(spec.get("certificate_file") or "")
+    cert_pw = str(spec.get("certificate_password_env") or "")
+    if auth == "client_secret":
+        if not ENV_NAME_RE.match(secret_env):
+            bad(f"{side}.secret_env", f"{secret_env!r} is not an environment variable name",
+                f"e.g. TENANTMOVE_{side.upper()}_SECRET")
+            ok = False
+        elif check_environment and not os.environ.get(secret_env):
+            bad(f"{side}.secret_env", f"environment variable {secret_env} is not set",
+                f"export {secret_env}=<client secret of app {client_id}> before running")
+            ok = False
+    if auth == "certificate":
+        if not cert:
+            bad(f"{side}.certificate_file", "missing (auth is certificate)", "give the path of the PEM file")
+            ok = False
+        elif not os.access(cert, os.R_OK):
+            bad(f"{side}.certificate_file", f"cannot read the file {cert}", "check the path and its permissions")
+            ok = False
+        if cert_pw and check_environment and os.environ.get(cert_pw) is None:
+            bad(f"{side}.certificate_password_env", f"environment variable {cert_pw} is not set",
+                f"export {cert_pw}=<the key's password>")
+            ok = False
+    if not ok:
+        return None
+    return TenantConfig(role=side, tenant=tenant, client_id=client_id, auth=auth, secret_env=secret_env,
+                        certificate_file=cert, certificate_password_env=cert_pw)
+
+
+def absolutize(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the path parameters absolute (relative to ``base``) so a notebook finds them from anywhere."""
+    out = dict(raw)
+    for key in ("sandbox_dir", "ca_file", "state_dir", "run_dir"):
+        if out.get(key):
+            out[key] = str((base / str(out[key])).resolve())
+    for side in ("source", "target"):
+        if isinstance(out.get(side), dict) and out[side].get("certificate_file"):
+            out[side] = dict(out[side], certificate_file=str((base / out[side]["certificate_file"]).resolve()))
+    return out
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]

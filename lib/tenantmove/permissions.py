@@ -1,0 +1,131 @@
+"""Which Graph permissions each phase needs, per tenant (least privilege), and whether a token
+carries them. The README's permission tables are generated from :data:`REQUIRED`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# phase -> side -> [(permission, why)]; application permissions unless the phase says delegated.
+REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "00_prepare": {
+        "source": [("User.Read.All", "inventory of users"), ("GroupMember.Read.All", "groups and members"),
+                   ("Domain.Read.All", "domains and their DNS records"),
+                   ("Organization.Read.All", "tenant details and licences (subscribedSkus)")],
+        "target": [("Organization.Read.All", "tenant details and licences"), ("Domain.Read.All", "domains")],
+    },
+    "10_new_subscription": {
+        "source": [],
+        "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users")],
+    },
+    "20_release_domain": {
+        "source": [("Domain.ReadWrite.All", "delete the domain, read domainNameReferences"),
+                   ("User.ReadWrite.All", "rename users to the onmicrosoft domain"),
+                   ("Group.ReadWrite.All", "rename group addresses"),
+                   ("Application.ReadWrite.All", "rename app identifier URIs")],
+        "target": [],
+    },
+    "30_add_domain_and_users": {
+        "source": [],
+        "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users"),
+                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members"),
+                   ("LicenseAssignment.ReadWrite.All", "assign licences")],
+    },
+    "40_admin_settings": {
+        "source": [("Policy.Read.All", "read settings")],
+        "target": [("Policy.Read.All", "read settings"),
+                   ("Policy.ReadWrite.ApplicationConfiguration", "apply chosen settings")],
+    },
+    "50_team_sites": {
+        "source": [("Sites.Read.All", "read sites, lists and files")],
+        "target": [("Sites.FullControl.All", "create lists and libraries, write items and files")],
+    },
+    "60_mailboxes": {
+        "source": [("Mail.Read", "messages"), ("Contacts.Read", "contacts"), ("Calendars.Read", "events"),
+                   ("Tasks.Read.All", "To Do lists")],
+        "target": [("Mail.ReadWrite", "messages"), ("Contacts.ReadWrite", "contacts"),
+                   ("Calendars.ReadWrite", "events"), ("Tasks.ReadWrite.All", "To Do lists")],
+    },
+    "70_onedrive": {
+        "source": [("Files.Read.All", "read OneDrive files")],
+        "target": [("Files.ReadWrite.All", "write OneDrive files")],
+    },
+    "80_onenote": {  # OneNote's API takes delegated tokens only
+        "source": [("Notes.Read.All", "read notebooks (delegated)")],
+        "target": [("Notes.ReadWrite.All", "write notebooks (delegated)")],
+    },
+    "90_verify_and_close": {
+        "source": [("Directory.Read.All", "reconcile"), ("Files.Read.All", "hashes"), ("Mail.Read", "counts")],
+        "target": [("Directory.Read.All", "reconcile"), ("Files.Read.All", "hashes"), ("Mail.Read", "counts")],
+    },
+}
+
+DELEGATED_PHASES = {"80_onenote"}
+
+# A permission is satisfied by itself or by any of these broader ones.
+_BROADER: dict[str, list[str]] = {
+    "User.Read.All": ["User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "User.ReadWrite.All": ["Directory.ReadWrite.All"],
+    "GroupMember.Read.All": ["GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+                             "Directory.Read.All", "Directory.ReadWrite.All"],
+    "GroupMember.ReadWrite.All": ["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+    "Group.ReadWrite.All": ["Directory.ReadWrite.All"],
+    "Domain.Read.All": ["Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "Organization.Read.All": ["Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "LicenseAssignment.ReadWrite.All": ["Directory.ReadWrite.All"],
+    "Application.ReadWrite.All": [],
+    "Policy.Read.All": ["Policy.ReadWrite.ApplicationConfiguration"],
+    "Sites.Read.All": ["Sites.ReadWrite.All", "Sites.FullControl.All"],
+    "Sites.ReadWrite.All": ["Sites.FullControl.All"],
+    "Files.Read.All": ["Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"],
+    "Files.ReadWrite.All": ["Sites.ReadWrite.All", "Sites.FullControl.All"],
+    "Mail.Read": ["Mail.ReadWrite"],
+    "Contacts.Read": ["Contacts.ReadWrite"],
+    "Calendars.Read": ["Calendars.ReadWrite"],
+    "Tasks.Read.All": ["Tasks.ReadWrite.All"],
+    "Notes.Read.All": ["Notes.ReadWrite.All"],
+    "Directory.Read.All": ["Directory.ReadWrite.All"],
+}
+
+
+@dataclass
+class PermissionRow:
+    phase: str
+    side: str
+    permission: str
+    why: str
+    kind: str
+    granted: bool
+    satisfied_by: str
+
+
+def satisfied_by(permission: str, granted: set[str]) -> str:
+    """The granted permission that covers ``permission``, or '' when none does."""
+    if permission in granted:
+        return permission
+    for broader in _BROADER.get(permission, []):
+        if broader in granted:
+            return broader
+    return ""
+
+
+def check(granted: dict[str, set[str]], phases: list[str] | None = None) -> list[PermissionRow]:
+    """One row per (phase, side, permission) with whether the side's token covers it."""
+    rows = []
+    for phase in phases or list(REQUIRED):
+        for side, needs in REQUIRED[phase].items():
+            for permission, why in needs:
+                by = satisfied_by(permission, granted.get(side, set()))
+                rows.append(PermissionRow(phase, side, permission, why,
+                                          "delegated" if phase in DELEGATED_PHASES else "application",
+                                          bool(by), by))
+    return rows
+
+
+def frame(rows: list[PermissionRow]) -> Any:
+    """The rows as a table (granted first is not helpful: missing ones are listed first)."""
+    import pandas as pd
+
+    df = pd.DataFrame([r.__dict__ for r in rows],
+                      columns=["phase", "side", "permission", "kind", "granted", "satisfied_by", "why"])
+    return df.sort_values(["granted", "phase", "side"], kind="stable").reset_index(drop=True)

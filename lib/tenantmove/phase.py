@@ -1,0 +1,119 @@
+"""What every phase notebook does around its own work: read and check the parameters, show the
+header (run, operator, tenants, time), sign in, save tables to the run folder, and end with a
+"complete" cell and a summary the runner puts into ``run.json``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__, audit, ui
+from .auth import SignIn
+from .cloud import Endpoints, connect, resolve
+from .graph import GraphClient
+from .params import SPEC, Params, new_run_id, validate
+from .paths import default_runs_dir, default_state_dir
+from .redact import install_log_redaction
+
+
+class Phase:
+    def __init__(self, phase_id: str, params: Params, run_dir: Path, state_dir: Path, run_id: str,
+                 operator: str) -> None:
+        self.id = phase_id
+        self.params = params
+        self.run_dir = run_dir
+        self.state_dir = state_dir
+        self.run_id = run_id
+        self.operator = operator
+        self.started = audit.utc_now()
+        self._t0 = time.monotonic()
+        self.signins: dict[str, SignIn] = {}
+        self.clients: dict[str, GraphClient] = {}
+        self.tenants: dict[str, dict[str, Any]] = {}
+        self._endpoints: Endpoints | None = None
+
+    @property
+    def folder(self) -> Path:
+        """This phase's own folder inside the run folder (tables, plans, evidence)."""
+        path = self.run_dir / self.id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @classmethod
+    def start(cls, phase_id: str, namespace: dict[str, Any]) -> Phase:
+        """Validate the notebook's parameters (taken from its globals) and show the header."""
+        ui.install_error_display()
+        install_log_redaction()
+        raw = {s.name: namespace[s.name] for s in SPEC if s.name in namespace}
+        params = validate(raw, origin="notebook parameters")
+        run_id = params.run_id or new_run_id()
+        run_dir = Path(params.run_dir) if params.run_dir else audit.new_run_dir(default_runs_dir(),
+                                                                                 f"{params.name}-adhoc")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        state_dir = Path(params.state_dir) if params.state_dir else default_state_dir(params.name)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        phase = cls(phase_id, params, run_dir, state_dir, run_id, params.operator or audit.default_operator())
+        phase.header()
+        return phase
+
+    def header(self) -> None:
+        p = self.params
+        ui.key_values(f"tenantmove · {self.id}", {
+            "run id": self.run_id, "phase": self.id, "operator": self.operator, "started (UTC)": self.started,
+            "mode": "interactive (JupyterLab)" if p.interactive else "unattended (papermill)",
+            "dry run": "yes: plans only" if p.dry_run else "NO: changes will be applied after confirmation",
+            "cloud": p.cloud, "old tenant (source)": p.source.tenant, "new tenant (target)": p.target.tenant,
+            "custom domain": p.domain, "run folder": str(self.run_dir), "state folder": str(self.state_dir),
+            "tenantmove": __version__,
+        })
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            self._endpoints = resolve(self.params)
+        return self._endpoints
+
+    def sign_in(self, side: str) -> GraphClient:
+        """Sign in to ``side`` ('source' or 'target') and return its Graph client."""
+        config = self.params.source if side == "source" else self.params.target
+        signin, client = connect(config, self.endpoints, ui.prompt_for(self.params.interactive))
+        signin.sign_in()
+        identity = signin.identity()
+        self.signins[side], self.clients[side] = signin, client
+        self.tenants[side] = {"tenant": config.tenant, "tenant_id": identity["tenant_id"]}
+        ui.key_values(f"Signed in to the {'old' if side == 'source' else 'new'} tenant", {
+            "tenant": config.tenant, "tenant id": identity["tenant_id"], "app (client) id": identity["app_id"],
+            "sign-in": f"{config.auth} ({identity['kind']})", "signed in as": identity["signed_in_as"],
+        })
+        return client
+
+    def granted(self) -> dict[str, set[str]]:
+        """The Graph permissions each signed-in token carries."""
+        return {side: signin.granted() for side, signin in self.signins.items()}
+
+    def save_inventory(self, side: str, inv: Any) -> None:
+        """Into the run folder (evidence of this run) and the state folder (read by later phases)."""
+        inv.save(self.folder / f"inventory-{side}")
+        inv.save(self.state_dir / "inventory" / side)
+
+    def save_table(self, name: str, df: pd.DataFrame) -> Path:
+        path = self.folder / f"{name}.csv"
+        df.to_csv(path, index=False)
+        return path
+
+    def complete(self, summary: dict[str, Any], status: str = "completed") -> None:
+        """The last cell: record the result for run.json and say clearly that the phase is done."""
+        duration = round(time.monotonic() - self._t0, 1)
+        requests = {side: client.stats["requests"] for side, client in self.clients.items()}
+        result = {"phase": self.id, "status": status, "started": self.started, "ended": audit.utc_now(),
+                  "duration_s": duration, "operator": self.operator, "run_id": self.run_id,
+                  "dry_run": self.params.dry_run, "tenants": self.tenants, "summary": summary,
+                  "graph_requests": requests}
+        path = audit.phase_result_path(self.run_dir, self.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        audit.write_json_atomic(path, result)
+        ui.banner("ok" if status == "completed" else "warn", f"{self.id} {status} in {duration} s")
+        ui.table(pd.DataFrame([{"item": k, "value": v} for k, v in summary.items()]), "Summary")

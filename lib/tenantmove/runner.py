@@ -1,0 +1,314 @@
+"""``python -m tenantmove``: run the phase notebooks with papermill into an audited run folder.
+
+    run PARAMS.yaml [--phases 00,10] [--resume RUN_DIR]   unattended (interactive=False)
+    prepare PARAMS.yaml [--phases ...]                     notebooks with parameters, for JupyterLab
+    demo [PARAMS.yaml]                                     sandbox + run + index page
+    lab [PARAMS.yaml]                                      sandbox + prepare + JupyterLab
+    seal RUN_DIR                                           HTML + manifest after stepping through by hand
+    verify RUN_DIR                                         re-hash a run folder against its manifest
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import audit
+from .auth import SignIn
+from .cloud import resolve
+from .errors import PhaseFailed, TenantmoveError, UnknownPhase
+from .params import absolutize, load_yaml, new_run_id, validate
+from .paths import default_runs_dir, default_sandbox_dir, notebooks_dir
+from .redact import install_log_redaction, redact
+
+log = logging.getLogger("tenantmove.runner")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+DEMO_SECRET_ENVS = ("TENANTMOVE_SOURCE_SECRET", "TENANTMOVE_TARGET_SECRET")
+
+
+def phase_notebooks(folder: Path | None = None) -> list[Path]:
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_phases(available: list[Path], wanted: str | None) -> list[Path]:
+    """``--phases 00,10`` (numbers or full names) -> notebooks, in runbook order."""
+    if not wanted:
+        return available
+    chosen = []
+    names = [p.stem for p in available]
+    for token in [t.strip() for t in wanted.split(",") if t.strip()]:
+        match = [p for p in available if p.stem == token or p.stem.split("_", 1)[0] == token]
+        if not match:
+            raise UnknownPhase(f"unknown phase {token!r}", where="--phases",
+                               hint=f"the phases are: {', '.join(names)}")
+        chosen.extend(m for m in match if m not in chosen)
+    return sorted(chosen)
+
+
+def _stderr(message: str) -> None:
+    print(f"tenantmove: {redact(message)}", file=sys.stderr, flush=True)
+
+
+class Run:
+    """One run folder and its ``run.json``."""
+
+    def __init__(self, run_dir: Path, record: dict[str, Any]) -> None:
+        self.dir = run_dir
+        self.record = record
+
+    def save(self) -> None:
+        audit.write_json_atomic(self.dir / audit.RUN_JSON, self.record)
+
+    def phase_entry(self, phase: str) -> dict[str, Any]:
+        for entry in self.record["phases"]:
+            if entry["phase"] == phase:
+                return entry
+        entry = {"phase": phase, "status": "pending"}
+        self.record["phases"].append(entry)
+        return entry
+
+    def merge_phase_results(self) -> None:
+        """Fold what each notebook recorded (phases/<id>.json) into run.json."""
+        for entry in self.record["phases"]:
+            path = audit.phase_result_path(self.dir, entry["phase"])
+            if path.is_file():
+                result = audit.read_json(path)
+                entry["summary"] = result.get("summary", {})
+                entry["graph_requests"] = result.get("graph_requests", {})
+                for side, info in (result.get("tenants") or {}).items():
+                    self.record["tenants"].setdefault(side, {}).update(info)
+                if entry.get("status") in (None, "pending", "prepared"):
+                    entry.update(status=result["status"], started=result["started"], ended=result["ended"],
+                                 duration_s=result["duration_s"])
+
+    def finish(self, status: str, error: str | None = None) -> Path:
+        self.record["status"] = status
+        self.record["ended"] = audit.utc_now()
+        if error:
+            self.record["error"] = redact(error)
+        self.merge_phase_results()
+        self.save()
+        index = audit.render_run(self.dir)
+        audit.write_manifest(self.dir)
+        return index
+
+
+def _open_run(args: argparse.Namespace, mode: str) -> tuple[Run, dict[str, Any] | None]:
+    """Create (or reopen, with --resume) the run folder before anything else, so even bad input is recorded."""
+    params_path = Path(args.params)
+    raw: dict[str, Any] | None = None
+    load_error: TenantmoveError | None = None
+    try:
+        raw = load_yaml(params_path)
+    except TenantmoveError as exc:
+        load_error = exc
+    name = str((raw or {}).get("name") or params_path.stem or "run")
+    name = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:64] or "run"
+    if getattr(args, "resume", None):
+        run_dir = Path(args.resume)
+        if not (run_dir / audit.RUN_JSON).is_file():
+            raise TenantmoveError(f"no run.json in {run_dir}", where="--resume",
+                                  hint="give the folder of an earlier run under runs/")
+        run = Run(run_dir, audit.read_json(run_dir / audit.RUN_JSON))
+        run.record["status"] = "running"
+        run.record.setdefault("resumed", []).append(audit.utc_now())
+    else:
+        runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+        run_dir = audit.new_run_dir(runs_dir, name)
+        record = audit.base_record(new_run_id(), name, "", mode, {}, str(params_path))
+        run = Run(run_dir, record)
+    run.save()
+    if load_error:
+        raise _Recorded(run, load_error)
+    return run, raw
+
+
+class _Recorded(Exception):
+    def __init__(self, run: Run, error: TenantmoveError) -> None:
+        super().__init__(error.one_line())
+        self.run, self.error = run, error
+
+
+def _preflight(raw: dict[str, Any], params_file: Path) -> tuple[dict[str, Any], Any]:
+    """Check parameters, reach the services and the tenants: every bad input is found here."""
+    raw = absolutize(raw, Path.cwd())
+    params = validate(raw, origin=str(params_file))
+    endpoints = resolve(params)
+    for config in (params.source, params.target):
+        SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify).check_tenant()
+    return raw, params
+
+
+def execute(args: argparse.Namespace, interactive: bool) -> int:
+    """``run`` (papermill executes) and ``prepare`` (papermill only writes the notebooks)."""
+    mode = "prepared" if interactive else "unattended"
+    try:
+        run, raw = _open_run(args, mode)
+    except _Recorded as rec:
+        index = rec.run.finish("failed", rec.error.one_line())
+        _stderr(rec.error.one_line())
+        print(f"run folder: {rec.run.dir} (index: {index})")
+        return EXIT_BAD_INPUT
+    except TenantmoveError as exc:
+        _stderr(exc.one_line())
+        return EXIT_BAD_INPUT
+    assert raw is not None
+    try:
+        notebooks = select_phases(phase_notebooks(), args.phases)
+        raw, params = _preflight(raw, Path(args.params))
+    except TenantmoveError as exc:
+        index = run.finish("failed", exc.one_line())
+        _stderr(exc.one_line())
+        print(f"run folder: {run.dir} (index: {index})")
+        return EXIT_BAD_INPUT
+    operator = params.operator or audit.default_operator()
+    run.record["tenants"].setdefault("source", {})["tenant"] = params.source.tenant
+    run.record["tenants"].setdefault("target", {})["tenant"] = params.target.tenant
+    injected = dict(raw, run_dir=str(run.dir.resolve()), run_id=run.record["run_id"], operator=operator,
+                    interactive=interactive)
+    if not injected.get("state_dir"):
+        injected["state_dir"] = str((Path.cwd() / "state" / params.name).resolve())
+    run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
+    run.save()
+    status, error = "completed", None
+    for nb in notebooks:
+        entry = run.phase_entry(nb.stem)
+        if entry.get("status") == "completed":
+            print(f"{nb.stem}: completed in an earlier attempt, skipped")
+            continue
+        try:
+            outcome = _run_phase(nb, run, entry, injected, interactive)
+        except PhaseFailed as exc:
+            status, error = "failed", exc.one_line()
+            _stderr(error)
+            break
+        print(f"{nb.stem}: {outcome}")
+        run.save()
+    if interactive and status == "completed":
+        status = "prepared"
+    index = run.finish(status, error)
+    print(f"run folder: {run.dir}")
+    print(f"index page: {index}")
+    if interactive:
+        print(f"open the notebooks there in JupyterLab; afterwards seal the record with: "
+              f"python -m tenantmove seal {run.dir}")
+    return EXIT_OK if status in ("completed", "prepared") else EXIT_FAILED
+
+
+def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, Any], interactive: bool) -> str:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    output = run.dir / nb.name
+    entry.update(notebook=nb.name, started=audit.utc_now(), status="running")
+    entry.pop("error", None)
+    run.save()
+    t0 = time.monotonic()
+    try:
+        pm.execute_notebook(str(nb), str(output), parameters=injected, prepare_only=interactive,
+                            kernel_name="python3", cwd=str(run.dir), progress_bar=False, log_output=False,
+                            stdout_file=sys.stdout, stderr_file=sys.stderr, request_save_on_cell_execute=True)
+    except PapermillExecutionError as exc:
+        entry.update(status="failed", ended=audit.utc_now(), duration_s=round(time.monotonic() - t0, 1),
+                     error={"cell": exc.exec_count, "cell_index": exc.cell_index, "ename": exc.ename,
+                            "evalue": redact(str(exc.evalue))})
+        run.save()
+        raise PhaseFailed(nb.stem, exc.exec_count, exc.ename, redact(str(exc.evalue))) from exc
+    except Exception as exc:  # noqa: BLE001 - kernel death, nbclient errors: recorded, then reported
+        entry.update(status="failed", ended=audit.utc_now(), duration_s=round(time.monotonic() - t0, 1),
+                     error={"cell": None, "ename": type(exc).__name__, "evalue": redact(str(exc))[:500]})
+        run.save()
+        raise PhaseFailed(nb.stem, None, type(exc).__name__, redact(str(exc))[:500]) from exc
+    entry.update(status="prepared" if interactive else "completed", ended=audit.utc_now(),
+                 duration_s=round(time.monotonic() - t0, 1))
+    return entry["status"] + f" in {entry['duration_s']} s"
+
+
+@contextmanager
+def sandbox_running(state_dir: Path) -> Iterator[Any]:
+    """Start the sandbox for the demo/lab (with fresh demo secrets unless already set)."""
+    from .sandbox import Sandbox
+
+    for name in DEMO_SECRET_ENVS:
+        if not os.environ.get(name):
+            os.environ[name] = secrets.token_urlsafe(24)
+    sandbox = Sandbox(state_dir).start()
+    print(f"sandbox running at {sandbox.endpoints['base_url']} (DNS port {sandbox.endpoints['dns']['port']})")
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+        print("sandbox stopped")
+
+
+def cmd_seal(run_dir: Path) -> int:
+    if not (run_dir / audit.RUN_JSON).is_file():
+        _stderr(f"{run_dir}: no run.json here. HINT: give a run folder made by `python -m tenantmove prepare`")
+        return EXIT_BAD_INPUT
+    run = Run(run_dir, audit.read_json(run_dir / audit.RUN_JSON))
+    run.merge_phase_results()
+    failed = [e["phase"] for e in run.record["phases"] if e.get("status") != "completed"]
+    index = run.finish("completed" if not failed else "incomplete",
+                       f"not completed: {', '.join(failed)}" if failed else None)
+    print(f"sealed: {index}")
+    return EXIT_OK
+
+
+def cmd_verify(run_dir: Path) -> int:
+    problems = audit.verify_manifest(run_dir)
+    for problem in problems:
+        print(problem)
+    print("intact" if not problems else f"{len(problems)} problem(s)")
+    return EXIT_OK if not problems else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tenantmove", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (("run", "execute the phases unattended"), ("prepare", "write notebooks for JupyterLab"),
+                           ("demo", "the whole runbook against the sandbox"), ("lab", "sandbox + JupyterLab")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("params", nargs="?" if name in ("demo", "lab") else None, default="parameters/demo.yaml",
+                       help="YAML parameter file")
+        p.add_argument("--phases", help="comma-separated phases to run, e.g. 00,10 (default: all)")
+        p.add_argument("--runs-dir", help="where run folders go (default: runs/)")
+        if name == "run":
+            p.add_argument("--resume", metavar="RUN_DIR", help="continue a failed run in its folder")
+    for name in ("seal", "verify"):
+        p = sub.add_parser(name, help="seal a prepared run" if name == "seal" else "check a run's manifest")
+        p.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+    if args.command == "run":
+        return execute(args, interactive=False)
+    if args.command == "prepare":
+        args.resume = None
+        return execute(args, interactive=True)
+    if args.command == "demo":
+        args.resume = None
+        with sandbox_running(default_sandbox_dir()):
+            return execute(args, interactive=False)
+    if args.command == "lab":
+        args.resume = None
+        with sandbox_running(default_sandbox_dir()):
+            code = execute(args, interactive=True)
+            if code != EXIT_OK:
+                return code
+            latest = max((p for p in (Path(args.runs_dir) if args.runs_dir else default_runs_dir()).iterdir()
+                          if p.is_dir()), key=lambda p: p.stat().st_mtime)
+            return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={latest}"])
+    if args.command == "seal":
+        return cmd_seal(args.run_dir)
+    return cmd_verify(args.run_dir)

@@ -1,0 +1,418 @@
+"""The Graph v1.0 subset the runbook uses, with Graph's paging limits, ``$select``, ``$batch``,
+error bodies and permission checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from .http import Request, Response
+from .knobs import Fault, Governor
+from .state import Store, Tenant, now_iso, service_records, verification_records
+from .tokens import TokenError, TokenService
+
+# The properties the sandbox stores per entity type; $select may name any of them.
+USER_PROPS = ["id", "accountEnabled", "assignedLicenses", "businessPhones", "createdDateTime", "department",
+              "displayName", "givenName", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
+              "preferredLanguage", "proxyAddresses", "surname", "usageLocation", "userPrincipalName", "userType"]
+USER_DEFAULT = ["businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
+                "officeLocation", "preferredLanguage", "surname", "userPrincipalName"]
+GROUP_PROPS = ["id", "createdDateTime", "description", "displayName", "groupTypes", "mail", "mailEnabled",
+               "mailNickname", "proxyAddresses", "securityEnabled", "visibility"]
+DOMAIN_PROPS = ["id", "authenticationType", "availabilityStatus", "isAdminManaged", "isDefault", "isInitial",
+                "isRoot", "isVerified", "passwordNotificationWindowInDays", "passwordValidityPeriodInDays",
+                "supportedServices"]
+ORG_PROPS = ["id", "businessPhones", "city", "country", "countryLetterCode", "createdDateTime",
+             "defaultUsageLocation", "displayName", "preferredLanguage", "tenantType", "verifiedDomains",
+             "technicalNotificationMails"]
+SKU_PROPS = ["id", "accountId", "accountName", "appliesTo", "capabilityStatus", "consumedUnits", "prepaidUnits",
+             "servicePlans", "skuId", "skuPartNumber", "subscriptionIds"]
+
+# Least-privileged permission sets that allow each read, as Graph documents them.
+READ_PERMS = {
+    "users": {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
+              "User.ReadBasic.All"},
+    "groups": {"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
+               "GroupMember.Read.All", "GroupMember.ReadWrite.All"},
+    "domains": {"Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+    "organization": {"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
+                     "Directory.ReadWrite.All", "User.Read"},
+    "subscribedSkus": {"LicenseAssignment.Read.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All",
+                       "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
+    "me": {"User.Read", "User.ReadWrite", "User.Read.All", "Directory.Read.All"},
+}
+MAX_PAGE = 999
+BATCH_LIMIT = 20
+
+
+class GraphFailure(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_body(code: str, message: str, request_id: str, client_request_id: str | None) -> dict[str, Any]:
+    inner = {"date": now_iso(), "request-id": request_id}
+    if client_request_id:
+        inner["client-request-id"] = client_request_id
+    return {"error": {"code": code, "message": message, "innerError": inner}}
+
+
+def _project(obj: dict[str, Any], select: list[str] | None, allowed: list[str], default: list[str] | None,
+             type_name: str) -> dict[str, Any]:
+    names = select if select is not None else (default or allowed)
+    out = {}
+    if "@odata.type" in obj:
+        out["@odata.type"] = obj["@odata.type"]
+    for name in names:
+        out[name] = obj.get(name)
+    return out
+
+
+def _parse_select(query: dict[str, str], allowed: list[str], type_name: str) -> list[str] | None:
+    raw = query.get("$select")
+    if raw is None:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        if name not in allowed:
+            raise GraphFailure(400, "Request_BadRequest",
+                               f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.")
+    return names
+
+
+class GraphApi:
+    """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
+
+    def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None]) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.governor = governor
+        self.count = stats
+
+    # --- entry ---------------------------------------------------------------------------------
+    def handle(self, req: Request, rest: str) -> Response:
+        request_id = str(uuid.uuid4())
+        crid = req.headers.get("client-request-id")
+        headers = {"request-id": request_id}
+        if crid:
+            headers["client-request-id"] = crid
+        try:
+            claims = self._authenticate(req)
+            tenant, rest = self._tenant(claims, rest)
+            fault = self.governor.decide(rest, tenant.id)
+            if fault:
+                return self._fault_response(fault, headers, request_id, crid)
+            delay = self.governor.latency()
+            if delay:
+                time.sleep(delay)
+            if rest == "$batch" and req.method == "POST":
+                body = self._batch(req, tenant, claims)
+                self.count("batch")
+                return Response(200, body, headers)
+            status, body = self.route(req.method, rest, req.query, req.json() if req.body else None,
+                                      tenant, claims, req.base_url)
+            return Response(status, body, headers)
+        except GraphFailure as failure:
+            headers.update(failure.headers)
+            return Response(failure.status, error_body(failure.code, failure.message, request_id, crid), headers)
+
+    def _fault_response(self, fault: Fault, headers: dict[str, str], request_id: str,
+                        crid: str | None) -> Response:
+        if fault.status == "drop":
+            self.count("dropped")
+            return Response(0, drop=True)
+        status = int(fault.status)
+        self.count("throttled" if status == 429 else "failed")
+        if fault.retry_after is not None:
+            headers["Retry-After"] = _retry_after_text(fault.retry_after)
+        code = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "InternalServerError")
+        message = {429: "Too many requests; retry after the time given in Retry-After.",
+                   503: "The service is temporarily unavailable."}.get(status, "A transient error occurred.")
+        return Response(status, error_body(code, message, request_id, crid), headers)
+
+    def _authenticate(self, req: Request) -> dict[str, Any]:
+        auth = req.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise GraphFailure(401, "InvalidAuthenticationToken", "Access token is empty.")
+        try:
+            return self.tokens.check(auth[7:].strip())
+        except TokenError as exc:
+            raise GraphFailure(401, exc.code, exc.message,
+                               {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+
+    def _tenant(self, claims: dict[str, Any], rest: str) -> tuple[Tenant, str]:
+        tenant = self.store.tenants.get(claims["tid"])
+        if tenant is None:
+            raise GraphFailure(401, "InvalidAuthenticationToken", "The tenant of the token does not exist.")
+        head, _, tail = rest.partition("/")
+        named = self.store.tenant_by_name(head) if head and head not in ("$batch",) else None
+        if named is not None:
+            if named.id != tenant.id:
+                raise GraphFailure(401, "InvalidAuthenticationToken",
+                                   "Access token validation failure: the token was issued for another tenant.")
+            rest = tail
+        return tenant, rest
+
+    # --- routing ---------------------------------------------------------------------------------
+    def route(self, method: str, rest: str, query: dict[str, str], body: Any, tenant: Tenant,
+              claims: dict[str, Any], base: str) -> tuple[int, Any]:
+        parts = [p for p in rest.split("/") if p]
+        if not parts:
+            raise GraphFailure(400, "BadRequest", "Invalid request: no resource.")
+        for key in query:
+            if key.startswith("$") and key not in ("$select", "$top", "$skiptoken", "$count"):
+                raise GraphFailure(400, "BadRequest", f"The query option '{key}' is not supported by the sandbox.")
+        resource = parts[0]
+        self._require(claims, "me" if resource == "me" else resource)
+        ctx = f"{base}/v1.0/$metadata#"
+        with self.store.lock:
+            if method != "GET":
+                raise GraphFailure(405, "Request_BadRequest",
+                                   f"The sandbox does not support {method} on '{rest}' yet.")
+            if resource == "organization" and len(parts) == 1:
+                select = _parse_select(query, ORG_PROPS, "organization")
+                return 200, {"@odata.context": ctx + "organization",
+                             "value": [_project(self._organization(tenant), select, ORG_PROPS, None, "organization")]}
+            if resource == "subscribedSkus" and len(parts) == 1:
+                select = _parse_select(query, SKU_PROPS, "subscribedSku")
+                skus = [dict(s, consumedUnits=tenant.consumed(s["skuId"])) for s in tenant.skus.values()]
+                return 200, {"@odata.context": ctx + "subscribedSkus",
+                             "value": [_project(s, select, SKU_PROPS, None, "subscribedSku") for s in skus]}
+            if resource == "domains":
+                return self._domains(parts, query, tenant, base, ctx)
+            if resource == "users":
+                return self._users(parts, query, tenant, base, ctx)
+            if resource == "groups":
+                return self._groups(parts, query, tenant, base, ctx)
+            if resource == "me" and len(parts) == 1:
+                user = tenant.users.get(claims.get("oid", ""))
+                if user is None:
+                    raise GraphFailure(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+                select = _parse_select(query, USER_PROPS, "user")
+                return 200, dict(_project(user, select, USER_PROPS, USER_DEFAULT, "user"),
+                                 **{"@odata.context": ctx + "users/$entity"})
+        raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{resource}'.")
+
+    def _require(self, claims: dict[str, Any], resource: str) -> None:
+        needed = READ_PERMS.get(resource)
+        if needed is None:
+            return
+        granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
+        if not granted & needed:
+            raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+    def _organization(self, tenant: Tenant) -> dict[str, Any]:
+        return {
+            "id": tenant.id, "businessPhones": [], "city": None, "country": None,
+            "countryLetterCode": tenant.country, "createdDateTime": tenant.created,
+            "defaultUsageLocation": tenant.country, "displayName": tenant.display_name,
+            "preferredLanguage": "en", "tenantType": "AAD", "technicalNotificationMails": [],
+            "verifiedDomains": [
+                {"capabilities": "Email, OfficeCommunicationsOnline" if not d["isInitial"] else "Email",
+                 "isDefault": d["isDefault"], "isInitial": d["isInitial"], "name": name, "type": "Managed"}
+                for name, d in tenant.domains.items() if d["isVerified"]],
+        }
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], base: str, path: str,
+              ctx: str) -> tuple[int, dict[str, Any]]:
+        top_raw = query.get("$top")
+        default = self.governor.knobs.page_size_default
+        if top_raw is not None:
+            if not top_raw.isdigit() or not 1 <= int(top_raw) <= MAX_PAGE:
+                raise GraphFailure(400, "Request_UnsupportedQuery",
+                                   f"Invalid page size specified: '{top_raw}'. Must be between 1 and {MAX_PAGE} inclusive.")
+            size = int(top_raw)
+        else:
+            size = default
+        offset = 0
+        if "$skiptoken" in query:
+            try:
+                offset = int(json.loads(base64.urlsafe_b64decode(query["$skiptoken"] + "==")).get("o", 0))
+            except (ValueError, TypeError) as exc:
+                raise GraphFailure(400, "Request_BadRequest", "The $skiptoken is not valid.") from exc
+        page = items[offset:offset + size]
+        body: dict[str, Any] = {"@odata.context": ctx, "value": page}
+        if "$count" in query and query["$count"].lower() == "true":
+            body["@odata.count"] = len(items)
+        if offset + size < len(items):
+            token = base64.urlsafe_b64encode(json.dumps({"o": offset + size}).encode()).decode().rstrip("=")
+            keep = {k: v for k, v in query.items() if k in ("$select", "$top", "$count")}
+            keep["$top"] = str(size)
+            keep["$skiptoken"] = token
+            body["@odata.nextLink"] = f"{base}/v1.0/{path}?" + "&".join(f"{k}={quote(v, safe=',')}" for k, v in keep.items())
+        return 200, body
+
+    def _users(self, parts: list[str], query: dict[str, str], tenant: Tenant, base: str, ctx: str) -> tuple[int, Any]:
+        select = _parse_select(query, USER_PROPS, "user")
+        if len(parts) == 1:
+            items = [_project(u, select, USER_PROPS, USER_DEFAULT, "user") for u in tenant.users.values()]
+            return self._page(items, query, base, "users", ctx + "users")
+        user = tenant.find_user(parts[1])
+        if user is None:
+            raise GraphFailure(404, "Request_ResourceNotFound",
+                               f"Resource '{parts[1]}' does not exist or one of its queried reference-property "
+                               "objects are not present.")
+        if len(parts) == 2:
+            return 200, dict(_project(user, select, USER_PROPS, USER_DEFAULT, "user"),
+                             **{"@odata.context": ctx + "users/$entity"})
+        if parts[2] == "memberOf" and len(parts) == 3:
+            groups = [dict(_project(g, None, GROUP_PROPS, None, "group"), **{"@odata.type": "#microsoft.graph.group"})
+                      for gid, g in tenant.groups.items() if user["id"] in tenant.members.get(gid, [])]
+            return self._page(groups, query, base, f"users/{parts[1]}/memberOf", ctx + "directoryObjects")
+        raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{parts[2]}'.")
+
+    def _groups(self, parts: list[str], query: dict[str, str], tenant: Tenant, base: str, ctx: str) -> tuple[int, Any]:
+        if len(parts) == 1:
+            select = _parse_select(query, GROUP_PROPS, "group")
+            items = [_project(g, select, GROUP_PROPS, None, "group") for g in tenant.groups.values()]
+            return self._page(items, query, base, "groups", ctx + "groups")
+        group = tenant.groups.get(parts[1])
+        if group is None:
+            raise GraphFailure(404, "Request_ResourceNotFound",
+                               f"Resource '{parts[1]}' does not exist or one of its queried reference-property "
+                               "objects are not present.")
+        if len(parts) == 2:
+            select = _parse_select(query, GROUP_PROPS, "group")
+            return 200, dict(_project(group, select, GROUP_PROPS, None, "group"),
+                             **{"@odata.context": ctx + "groups/$entity"})
+        if parts[2] == "members" and len(parts) == 3:
+            select = _parse_select(query, USER_PROPS, "user")
+            members = []
+            for mid in tenant.members.get(group["id"], []):
+                if mid in tenant.users:
+                    members.append(dict(_project(tenant.users[mid], select, USER_PROPS, USER_DEFAULT, "user"),
+                                        **{"@odata.type": "#microsoft.graph.user"}))
+                elif mid in tenant.groups:
+                    members.append(dict(_project(tenant.groups[mid], None, GROUP_PROPS, None, "group"),
+                                        **{"@odata.type": "#microsoft.graph.group"}))
+            return self._page(members, query, base, f"groups/{parts[1]}/members", ctx + "directoryObjects")
+        raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{parts[2]}'.")
+
+    def _domains(self, parts: list[str], query: dict[str, str], tenant: Tenant, base: str, ctx: str) -> tuple[int, Any]:
+        select = _parse_select(query, DOMAIN_PROPS, "domain")
+        if len(parts) == 1:
+            return 200, {"@odata.context": ctx + "domains",
+                         "value": [_project(d, select, DOMAIN_PROPS, None, "domain") for d in tenant.domains.values()]}
+        domain = tenant.domains.get(parts[1].lower())
+        if domain is None:
+            raise GraphFailure(404, "Request_ResourceNotFound", f"Resource '{parts[1]}' does not exist or one of its "
+                               "queried reference-property objects are not present.")
+        if len(parts) == 2:
+            return 200, dict(_project(domain, select, DOMAIN_PROPS, None, "domain"),
+                             **{"@odata.context": ctx + "domains/$entity"})
+        name = domain["id"]
+        nav = parts[2]
+        if nav == "verificationDnsRecords":
+            return 200, {"@odata.context": ctx + f"domains('{name}')/verificationDnsRecords",
+                         "value": [] if domain["isVerified"] else verification_records(tenant.id, name)}
+        if nav == "serviceConfigurationRecords":
+            return 200, {"@odata.context": ctx + f"domains('{name}')/serviceConfigurationRecords",
+                         "value": service_records(tenant.id, name, domain["supportedServices"]) if domain["isVerified"] else []}
+        if nav == "domainNameReferences":
+            return self._page(self._references(tenant, name), query, base, f"domains/{name}/domainNameReferences",
+                              ctx + "directoryObjects")
+        raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{nav}'.")
+
+    @staticmethod
+    def _references(tenant: Tenant, domain: str) -> list[dict[str, Any]]:
+        suffix = "@" + domain.lower()
+        refs: list[dict[str, Any]] = []
+        for user in tenant.users.values():
+            addresses = [user["userPrincipalName"], user.get("mail") or ""] + [
+                p.split(":", 1)[-1] for p in user.get("proxyAddresses", [])]
+            if any(a.lower().endswith(suffix) for a in addresses):
+                refs.append({"@odata.type": "#microsoft.graph.user", "id": user["id"],
+                             "displayName": user["displayName"], "userPrincipalName": user["userPrincipalName"]})
+        for group in tenant.groups.values():
+            addresses = [group.get("mail") or ""] + [p.split(":", 1)[-1] for p in group.get("proxyAddresses", [])]
+            if any(a.lower().endswith(suffix) for a in addresses):
+                refs.append({"@odata.type": "#microsoft.graph.group", "id": group["id"],
+                             "displayName": group["displayName"], "mail": group["mail"]})
+        for app in tenant.apps.values():
+            if any(domain.lower() in uri.lower() for uri in app.identifier_uris):
+                refs.append({"@odata.type": "#microsoft.graph.application", "id": app.client_id,
+                             "displayName": app.display_name})
+        return refs
+
+    # --- $batch ----------------------------------------------------------------------------------
+    def _batch(self, req: Request, tenant: Tenant, claims: dict[str, Any]) -> dict[str, Any]:
+        try:
+            payload = req.json()
+        except ValueError as exc:
+            raise GraphFailure(400, "BadRequest", "Invalid batch payload: the body is not JSON.") from exc
+        requests_ = payload.get("requests")
+        if not isinstance(requests_, list) or not requests_:
+            raise GraphFailure(400, "BadRequest", "Invalid batch payload format: 'requests' must be a non-empty array.")
+        if len(requests_) > BATCH_LIMIT:
+            raise GraphFailure(400, "BadRequest",
+                               f"Invalid batch payload format: number of requests exceeds the limit of {BATCH_LIMIT}.")
+        ids = [str(r.get("id")) for r in requests_]
+        if len(set(ids)) != len(ids):
+            raise GraphFailure(400, "BadRequest", "Invalid batch payload: request ids must be unique.")
+        by_id = {str(r["id"]): r for r in requests_}
+        for r in requests_:
+            for dep in r.get("dependsOn", []) or []:
+                if str(dep) not in by_id:
+                    raise GraphFailure(400, "BadRequest", f"Request '{r['id']}' depends on an unknown request '{dep}'.")
+        results: dict[str, dict[str, Any]] = {}
+        pending = list(requests_)
+        while pending:
+            progressed = False
+            for r in list(pending):
+                deps = [str(d) for d in (r.get("dependsOn") or [])]
+                if any(d not in results for d in deps):
+                    continue
+                pending.remove(r)
+                progressed = True
+                rid = str(r["id"])
+                if any(results[d]["status"] >= 400 for d in deps):
+                    results[rid] = {"id": rid, "status": 424, "headers": {"Content-Type": "application/json"},
+                                    "body": error_body("FailedDependency", "A request this one depends on failed.",
+                                                       str(uuid.uuid4()), None)}
+                    continue
+                results[rid] = self._sub_request(r, tenant, claims, req.base_url)
+            if not progressed:
+                raise GraphFailure(400, "BadRequest", "Invalid batch payload: dependsOn forms a cycle.")
+        responses = list(results.values())
+        random.shuffle(responses)  # Graph answers in any order; clients must match by id
+        return {"responses": responses}
+
+    def _sub_request(self, r: dict[str, Any], tenant: Tenant, claims: dict[str, Any], base: str) -> dict[str, Any]:
+        rid = str(r["id"])
+        request_id = str(uuid.uuid4())
+        url = str(r.get("url", "")).lstrip("/")
+        parsed = urlsplit(url)
+        path = parsed.path
+        query = dict(parse_qsl(parsed.query, keep_blank_values=True))
+        self.count("batch_sub")
+        fault = self.governor.decide(path, tenant.id, in_batch=True)
+        headers = {"Content-Type": "application/json", "request-id": request_id}
+        if fault and fault.status != "drop":
+            status = int(fault.status)
+            self.count("throttled" if status == 429 else "failed")
+            if fault.retry_after is not None:
+                headers["Retry-After"] = _retry_after_text(fault.retry_after)
+            return {"id": rid, "status": status, "headers": headers,
+                    "body": error_body("TooManyRequests" if status == 429 else "ServiceUnavailable",
+                                       "Throttled inside $batch." if status == 429 else "Transient failure.",
+                                       request_id, None)}
+        try:
+            status, body = self.route(str(r.get("method", "GET")).upper(), path, query, r.get("body"),
+                                      tenant, claims, base)
+        except GraphFailure as failure:
+            headers.update(failure.headers)
+            return {"id": rid, "status": failure.status, "headers": headers,
+                    "body": error_body(failure.code, failure.message, request_id, None)}
+        return {"id": rid, "status": status, "headers": headers, "body": body}
+
+
+def _retry_after_text(seconds: float) -> str:
+    """Graph sends whole seconds; the sandbox allows fractions so that tests stay quick."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"

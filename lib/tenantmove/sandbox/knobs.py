@@ -1,0 +1,103 @@
+"""Run-time knobs of the sandbox: latency, throttling, transient failures, dropped connections,
+token lifetime. Changed at start (command line) or later through ``PATCH /_sandbox/knobs``."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """What the sandbox does instead of serving a request."""
+
+    status: int | str  # 429, 500, 502, 503, 504 or "drop"
+    retry_after: float | None = None
+
+
+@dataclass
+class Knobs:
+    latency_ms: float = 0.0           # added to every Graph request
+    throttle_rate: float = 0.0        # Graph requests per second per tenant before 429 (0: no limit)
+    throttle_probability: float = 0.0  # chance of a 429 on any Graph request or $batch sub-request
+    retry_after: float = 1.0          # seconds in Retry-After on 429/503
+    error_probability: float = 0.0    # chance of a transient 503 (with Retry-After) or 500
+    drop_probability: float = 0.0     # chance that the connection is closed without an answer
+    token_lifetime: int = 3600        # seconds an access token is valid
+    device_code_interval: int = 1     # seconds a device-code client is asked to wait between polls
+    page_size_default: int = 100      # Graph's default page size for users and groups
+    # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
+    #   "retry_after": 1.5, "count": 1, "in_batch": false}]
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        names = {f.name: f for f in fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise KeyError(key)
+            current = getattr(self, key)
+            if key == "faults":
+                setattr(self, key, [dict(f) for f in value])
+            else:
+                setattr(self, key, type(current)(value))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Governor:
+    """Decides, per request, whether the knobs make it fail, and how."""
+
+    def __init__(self, knobs: Knobs, rnd: random.Random | None = None) -> None:
+        self.knobs = knobs
+        self.lock = threading.Lock()
+        self.rnd = rnd or random.Random()
+        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, last time)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        with self.lock:
+            self.knobs.update(changes)
+
+    def _scripted(self, path: str, in_batch: bool) -> Fault | None:
+        for fault in self.knobs.faults:
+            if fault.get("count", 1) <= 0 or bool(fault.get("in_batch", False)) != in_batch:
+                continue
+            if re.search(fault.get("match", ""), path):
+                fault["count"] = fault.get("count", 1) - 1
+                return Fault(fault["status"], fault.get("retry_after"))
+        return None
+
+    def _rate_limited(self, tenant_id: str) -> bool:
+        rate = self.knobs.throttle_rate
+        if rate <= 0:
+            return False
+        now = time.monotonic()
+        tokens, last = self._buckets.get(tenant_id, (rate, now))
+        tokens = min(rate, tokens + (now - last) * rate)
+        if tokens < 1:
+            self._buckets[tenant_id] = (tokens, now)
+            return True
+        self._buckets[tenant_id] = (tokens - 1, now)
+        return False
+
+    def decide(self, path: str, tenant_id: str, in_batch: bool = False) -> Fault | None:
+        with self.lock:
+            k = self.knobs
+            fault = self._scripted(path, in_batch)
+            if fault:
+                return fault
+            if not in_batch and k.drop_probability and self.rnd.random() < k.drop_probability:
+                return Fault("drop")
+            if self._rate_limited(tenant_id) or (k.throttle_probability and
+                                                  self.rnd.random() < k.throttle_probability):
+                return Fault(429, k.retry_after)
+            if k.error_probability and self.rnd.random() < k.error_probability:
+                return Fault(503, k.retry_after) if self.rnd.random() < 0.5 else Fault(500)
+        return None
+
+    def latency(self) -> float:
+        return self.knobs.latency_ms / 1000.0

@@ -1,0 +1,202 @@
+"""The sandbox's HTTPS server: one loopback port serving the sign-in service (``/{tenant}/...``),
+Graph (``/v1.0/...``), the device-login page and the admin API (``/_sandbox/...``)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .dnsserver import ZoneStore
+from .graphapi import GraphApi
+from .http import Request, Response
+from .knobs import Governor
+from .login import LoginService
+from .state import Store
+from .tokens import TokenService
+
+log = logging.getLogger("tenantmove.sandbox")
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.connections = 0
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+    def as_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {"counts": dict(self.counts), "connections": self.connections}
+
+
+class SandboxApp:
+    """Everything behind the HTTP layer; handlers call :meth:`dispatch`."""
+
+    def __init__(self, store: Store, governor: Governor, zones: ZoneStore) -> None:
+        self.store = store
+        self.governor = governor
+        self.zones = zones
+        self.tokens = TokenService()
+        self.stats = Stats()
+        self.login = LoginService(store, self.tokens, governor)
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add)
+        self.started = time.time()
+
+    def dispatch(self, req: Request) -> Response:
+        path = req.path
+        if path.startswith("/v1.0/") or path == "/v1.0":
+            self.stats.add("graph")
+            return self.graph.handle(req, path[len("/v1.0/"):])
+        if path.startswith("/_sandbox/"):
+            self.stats.add("admin")
+            return self.admin(req, path[len("/_sandbox/"):])
+        if path == "/devicelogin":
+            self.stats.add("login")
+            return self.login.device_page(req)
+        self.stats.add("login")
+        tenant, _, rest = path.lstrip("/").partition("/")
+        if not tenant:
+            return Response(404, {"error": "not_found"})
+        resp = self.login.handle(req, tenant, rest)
+        if resp.status == 200 and rest.endswith("token"):
+            self.stats.add("tokens")
+        return resp
+
+    def admin(self, req: Request, rest: str) -> Response:
+        if rest == "health":
+            return Response(200, {"ok": True, "uptime": time.time() - self.started})
+        if rest == "stats":
+            data = self.stats.as_dict()
+            data["tokens_issued"] = self.tokens.issued
+            data["dns"] = {"queries": self.zones.queries, "updates": self.zones.updates}
+            return Response(200, data)
+        if rest == "stats/reset" and req.method == "POST":
+            with self.stats.lock:
+                self.stats.counts.clear()
+            return Response(200, {"ok": True})
+        if rest == "knobs":
+            if req.method == "PATCH":
+                try:
+                    self.governor.update(req.json())
+                except (KeyError, ValueError, TypeError) as exc:
+                    return Response(400, {"error": f"unknown or invalid knob: {exc}"})
+            return Response(200, self.governor.knobs.as_dict())
+        if rest == "tenants":
+            return Response(200, [{"id": t.id, "key": t.key, "display_name": t.display_name,
+                                   "initial_domain": t.initial_domain, "apps": list(t.apps)}
+                                  for t in self.store.tenants.values()])
+        if rest == "device/approve" and req.method == "POST":
+            body = req.json()
+            error = self.login.approve(body.get("user_code", ""), body.get("user", ""))
+            return Response(400 if error else 200, {"error": error} if error else {"ok": True})
+        if rest == "tokens/expire" and req.method == "POST":
+            self.tokens.expire_all()
+            return Response(200, {"ok": True})
+        if rest == "reset" and req.method == "POST":
+            body = req.json()
+            self.store.reset(body.get("scale"))
+            return Response(200, {"ok": True, "scale": self.store.scale})
+        if rest.startswith("apps/") and rest.endswith("/certificates") and req.method == "POST":
+            client_id = rest.split("/")[1]
+            try:
+                thumb = self.login.register_certificate(client_id, req.body)
+            except (KeyError, ValueError) as exc:
+                return Response(400, {"error": f"cannot register: {exc}"})
+            return Response(200, {"x5t": thumb})
+        if rest == "dns":
+            return Response(200, self.zones.records())
+        return Response(404, {"error": f"unknown admin endpoint '{rest}'"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "tenantmove-sandbox"
+    sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(60)
+        with self.server.app.stats.lock:  # type: ignore[attr-defined]
+            self.server.app.stats.connections += 1  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self) -> None:
+        app: SandboxApp = self.server.app  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = f"https://{self.server.server_address[0]}:{self.server.server_address[1]}"
+        req = Request(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
+                      {k.lower(): v for k, v in self.headers.items()}, body, host)
+        try:
+            resp = app.dispatch(req)
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
+            log.exception("sandbox error on %s %s", self.command, self.path)
+            resp = Response(500, {"error": {"code": "InternalServerError", "message": f"sandbox bug: {exc}"}})
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data, ctype = resp.encode()
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            if name.lower() != "content-type":
+                self.send_header(name, value)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], app: SandboxApp, context: ssl.SSLContext) -> None:
+        super().__init__(addr, _Handler)
+        self.app = app
+        self.context = context
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        # the TLS handshake runs in the handler's thread (first read), never in the accept loop
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+def make_server(app: SandboxApp, cert: Path, key: Path, host: str = "127.0.0.1", port: int = 0) -> _TLSServer:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return _TLSServer((host, port), app, context)
+
+
+def write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.chmod(mode)
+    tmp.replace(path)

@@ -1,0 +1,138 @@
+"""What a notebook shows: header and summary cells, tables, the sign-in widget and its printed
+twin, and errors shown as their message and HINT rather than a traceback.
+
+Everything here renders in JupyterLab, in papermill's saved notebook and in its HTML rendering.
+Widgets are used only when ``interactive`` is true; a headless run never waits on one.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from typing import Any
+
+import pandas as pd
+
+from .errors import TenantmoveError
+from .redact import redact
+
+
+def _display(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # plain Python: print the text form
+        print(obj if isinstance(obj, str) else getattr(obj, "data", obj))
+        return
+    display(obj)
+
+
+def markdown(text: str) -> None:
+    from IPython.display import Markdown
+
+    _display(Markdown(redact(text)))
+
+
+def show_html(fragment: str) -> None:
+    from IPython.display import HTML
+
+    _display(HTML(redact(fragment)))
+
+
+def table(df: pd.DataFrame, title: str = "", max_rows: int = 50) -> None:
+    """A plan or an inventory as a table; long tables show their first rows and say so."""
+    head = f"<h4>{html.escape(title)}</h4>" if title else ""
+    note = ""
+    shown = df
+    if len(df) > max_rows:
+        shown = df.head(max_rows)
+        note = f"<p><em>{len(df)} rows; the first {max_rows} are shown, all are in the run folder.</em></p>"
+    if df.empty:
+        show_html(head + "<p><em>(none)</em></p>")
+        return
+    show_html(head + shown.to_html(index=False, escape=True, na_rep="") + note)
+
+
+def key_values(title: str, rows: dict[str, Any]) -> None:
+    cells = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                    f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    show_html(f"<h3>{html.escape(title)}</h3><table>{cells}</table>")
+
+
+def banner(kind: str, text: str) -> None:
+    """A coloured one-line verdict: kind is ok, warn or fail."""
+    colours = {"ok": "#1b7f3b", "warn": "#a36200", "fail": "#b00020"}
+    icon = {"ok": "✔", "warn": "⚠", "fail": "✖"}[kind]
+    show_html(f"<div style='padding:6px 10px;border-left:6px solid {colours[kind]};font-weight:bold'>"
+              f"{icon} {html.escape(text)}</div>")
+    print(f"{icon} {text}")
+
+
+# --- errors as message + HINT ------------------------------------------------------------------
+def error_lines(etype: type, value: BaseException) -> list[str]:
+    """The lines shown for a tenantmove error: message, where, and the HINT; one per problem."""
+    problems = getattr(value, "problems", None)
+    if problems:
+        return [f"{etype.__name__}: {redact(p.one_line())}" for p in problems]
+    err = value if isinstance(value, TenantmoveError) else None
+    lines = [f"{etype.__name__}: {redact(err.message if err else str(value))}"]
+    if err and err.where:
+        lines.append(f"WHERE: {redact(err.where)}")
+    if err and err.hint:
+        lines.append(f"HINT: {redact(err.hint)}")
+    return lines
+
+
+def _show_tenantmove_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+    lines = error_lines(etype, value)
+    shell._showtraceback(etype, value, lines)
+    return lines
+
+
+def install_error_display() -> None:
+    """In a kernel, show tenantmove's errors as their message and HINT (the cell still fails,
+    so "Run all" and papermill stop there)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "_showtraceback"):
+        shell.set_custom_exc((TenantmoveError,), _show_tenantmove_error)
+
+
+# --- sign-in prompt ---------------------------------------------------------------------------
+class WidgetPrompt:
+    """The device code and link in a widget, with a status line that changes while it waits."""
+
+    def __init__(self) -> None:
+        import ipywidgets as widgets
+
+        self._widgets = widgets
+        self.box = widgets.VBox([])
+        self.status_line = widgets.Label("")
+
+    def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None:
+        w = self._widgets
+        uri = html.escape(flow["verification_uri"])
+        code = html.escape(flow["user_code"])
+        info = w.HTML(f"<b>Sign in to the {html.escape(role)} tenant ({html.escape(tenant)})</b><br>"
+                      f"Open <a href='{uri}' target='_blank'>{uri}</a> and enter the code "
+                      f"<code style='font-size:1.3em'>{code}</code>")
+        self.box.children = [info, self.status_line]
+        _display(self.box)
+        # the printed line survives in the saved notebook even where widgets do not render
+        print(f"[{role}] open {flow['verification_uri']} and enter the code {flow['user_code']}", flush=True)
+
+    def status(self, text: str) -> None:
+        self.status_line.value = text
+
+
+def prompt_for(interactive: bool) -> Any:
+    from .auth import PrintedPrompt
+
+    if interactive and "ipykernel" in sys.modules:
+        try:
+            return WidgetPrompt()
+        except ImportError:
+            return PrintedPrompt()
+    return PrintedPrompt()
