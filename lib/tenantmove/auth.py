@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import msal
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
 from .errors import ConfigFileError, ServiceUnreachable, SignInError
 from .httpclient import VerifyingSession
@@ -98,8 +98,8 @@ def load_certificate(path: str, password_env: str, where: str) -> dict[str, str]
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     register_secret(key_pem)
-    return {"private_key": key_pem, "thumbprint": cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303
-            "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
+    # with the certificate (and no SHA-1 thumbprint) msal signs with PS256 and sends x5t#S256 and x5c
+    return {"private_key": key_pem, "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
 
 
 class SignIn:
@@ -207,7 +207,7 @@ class SignIn:
         assert app is not None
         if isinstance(app, msal.ConfidentialClientApplication):
             if force_refresh:
-                for entry in app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                for entry in list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     app.token_cache.remove_at(entry)
             return app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
         if self._account is not None:

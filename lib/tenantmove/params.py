@@ -4,6 +4,7 @@ came from, and the fix, before anything changes."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import uuid
@@ -147,7 +148,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             continue
         spec = SPEC_BY_NAME.get(key)
         if spec is None:
-            close = [s.name for s in SPEC if s.name[:3] == key[:3]]
+            close = difflib.get_close_matches(key, list(SPEC_BY_NAME), n=1)
             bad(key, "unknown parameter", f"did you mean {close[0]!r}?" if close else
                 "remove it; `papermill --help-notebook notebooks/00_prepare.ipynb` lists the parameters")
             continue

@@ -99,10 +99,13 @@ class ZoneStore:
         except (dns.message.UnknownTSIGKey, dns.tsig.BadSignature, dns.tsig.BadTime, dns.tsig.PeerError) as exc:
             log.warning("refused a message with a bad TSIG: %s", exc)
             try:
-                bare = dns.message.from_wire(wire, ignore_trailing=True, keyring=None)
+                bare = dns.message.from_wire(wire, ignore_trailing=True, keyring=False)
             except dns.exception.DNSException:
                 return None
-            resp = dns.message.make_response(bare)
+            resp = dns.message.Message(bare.id)  # unsigned: the key is not to be trusted
+            resp.flags = dns.flags.QR | (bare.flags & dns.flags.RD)
+            resp.set_opcode(bare.opcode())
+            resp.question = list(bare.question)
             resp.set_rcode(dns.rcode.NOTAUTH)
             return resp
         except dns.exception.DNSException:

@@ -311,7 +311,7 @@ class GraphApi:
         nav = parts[2]
         if nav == "verificationDnsRecords":
             return 200, {"@odata.context": ctx + f"domains('{name}')/verificationDnsRecords",
-                         "value": [] if domain["isVerified"] else verification_records(tenant.id, name)}
+                         "value": verification_records(tenant.id, name)}
         if nav == "serviceConfigurationRecords":
             return 200, {"@odata.context": ctx + f"domains('{name}')/serviceConfigurationRecords",
                          "value": service_records(tenant.id, name, domain["supportedServices"]) if domain["isVerified"] else []}

@@ -132,7 +132,7 @@ class LoginService:
             except jwt.PyJWTError:
                 return oauth_error(401, "invalid_client", 50027, "Invalid JWT token. The token is malformed.")
             thumb = header.get("x5t") or header.get("x5t#S256")
-            key = app.certificates.get(thumb or "")
+            key = app.certificates.get((thumb or "").rstrip("="))
             if key is None:
                 return oauth_error(401, "invalid_client", 700027,
                                    "The certificate with identifier used to sign the client assertion is not "

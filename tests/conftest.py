@@ -1,0 +1,96 @@
+"""Shared fixtures: one real sandbox process on loopback for the session, with canary secrets
+planted in the environment so that tests can prove they never leak."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tenantmove.auth import SignIn, TenantConfig
+from tenantmove.graph import GraphClient, RetryPolicy
+from tenantmove.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+CSDL = ROOT.parent / "shared" / "graph" / "v1.0-Prod.csdl"
+CANARY_SOURCE = "CANARYsrc" + secrets.token_hex(8)
+CANARY_TARGET = "CANARYtgt" + secrets.token_hex(8)
+SOURCE_APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"
+TARGET_APP = "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02"
+QUIET_KNOBS = {"latency_ms": 0, "throttle_rate": 0, "throttle_probability": 0, "error_probability": 0,
+               "drop_probability": 0, "token_lifetime": 3600, "faults": [], "retry_after": 1}
+
+os.environ["TENANTMOVE_SOURCE_SECRET"] = CANARY_SOURCE
+os.environ["TENANTMOVE_TARGET_SECRET"] = CANARY_TARGET
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    folder = tmp_path_factory.mktemp("sandbox")
+    with Sandbox(folder) as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def quiet_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that uses the sandbox starts and ends with the knobs at rest."""
+    if "sandbox" not in request.fixturenames:
+        yield
+        return
+    sb: Sandbox = request.getfixturevalue("sandbox")
+    sb.set_knobs(**QUIET_KNOBS)
+    yield
+    sb.set_knobs(**QUIET_KNOBS)
+
+
+def tenant_config(side: str, **overrides: str) -> TenantConfig:
+    base = {"source": dict(tenant="contoso.onmicrosoft.com", client_id=SOURCE_APP, secret_env="TENANTMOVE_SOURCE_SECRET"),
+            "target": dict(tenant="contosonew.onmicrosoft.com", client_id=TARGET_APP,
+                           secret_env="TENANTMOVE_TARGET_SECRET")}[side]
+    base.update(overrides)
+    return TenantConfig(role=side, **base)
+
+
+def make_client(sb: Sandbox, side: str = "source", **client_kwargs: object) -> tuple[SignIn, GraphClient]:
+    signin = SignIn(tenant_config(side), authority_host=sb.endpoints["authority_host"], verify=sb.ca_file)
+    retry = client_kwargs.pop("retry", RetryPolicy(base=0.05, cap=0.5))
+    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, retry=retry, **client_kwargs)
+    return signin, client
+
+
+@pytest.fixture
+def source_client(sandbox: Sandbox) -> GraphClient:
+    return make_client(sandbox, "source")[1]
+
+
+@pytest.fixture
+def target_client(sandbox: Sandbox) -> GraphClient:
+    return make_client(sandbox, "target")[1]
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """A scratch folder with the notebooks and parameter files, for runner tests."""
+    dest = tmp_path / "project"
+    shutil.copytree(ROOT / "notebooks", dest / "notebooks")
+    shutil.copytree(ROOT / "parameters", dest / "parameters")
+    return dest
+
+
+def grep_tree(folder: Path, needles: list[str]) -> list[str]:
+    hits = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [f"{path}: {n}" for n in needles if n.encode() in data]
+    return hits

@@ -1,0 +1,85 @@
+"""Every property the sandbox returns exists on its entity type in Microsoft's v1.0 metadata."""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from tenantmove.graph import GraphClient
+from tenantmove.sandbox import Sandbox
+
+from .conftest import CSDL
+
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+COMPLEX = {"verifiedDomains": "verifiedDomain", "prepaidUnits": "licenseUnitsDetail",
+           "servicePlans": "servicePlanInfo", "assignedLicenses": "assignedLicense"}
+
+
+@functools.cache
+def csdl_types() -> dict[str, tuple[str | None, set[str]]]:
+    types: dict[str, tuple[str | None, set[str]]] = {}
+    for schema in ET.parse(CSDL).getroot().iter(EDM + "Schema"):
+        names = {schema.get("Namespace"), schema.get("Alias")} - {None}
+        for kind in ("EntityType", "ComplexType"):
+            for node in schema.findall(EDM + kind):
+                props = {p.get("Name") for p in node.findall(EDM + "Property")}
+                props |= {p.get("Name") for p in node.findall(EDM + "NavigationProperty")}
+                for ns in names:
+                    types[f"{ns}.{node.get('Name')}"] = (node.get("BaseType"), props)
+    return types
+
+
+def properties(type_name: str) -> set[str]:
+    types = csdl_types()
+    name = type_name if "." in type_name else f"microsoft.graph.{type_name}"
+    base, props = types[name]
+    out = set(props)
+    while base:
+        base_name = base.replace("graph.", "microsoft.graph.", 1) if base.startswith("graph.") else base
+        base, more = types[base_name]
+        out |= more
+    return out
+
+
+def check(obj: dict[str, Any], type_name: str, where: str) -> list[str]:
+    if "@odata.type" in obj:
+        type_name = obj["@odata.type"].lstrip("#")
+    allowed = properties(type_name)
+    problems = [f"{where}: {type_name} has no property {k!r}" for k in obj if not k.startswith("@") and k not in allowed]
+    for key, complex_type in COMPLEX.items():
+        values = obj.get(key)
+        for value in values if isinstance(values, list) else ([values] if isinstance(values, dict) else []):
+            problems += check(value, complex_type, f"{where}.{key}")
+    return problems
+
+
+@pytest.mark.skipif(not CSDL.is_file(), reason="Graph v1.0 CSDL not present")
+def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: GraphClient) -> None:
+    from tenantmove.sandbox.graphapi import DOMAIN_PROPS, GROUP_PROPS, ORG_PROPS, SKU_PROPS, USER_PROPS
+
+    problems: list[str] = []
+    samples = {
+        "user": source_client.get_all("users", {"$select": ",".join(USER_PROPS)}),
+        "group": source_client.get_all("groups", {"$select": ",".join(GROUP_PROPS)}),
+        "domain": source_client.get("domains", {"$select": ",".join(DOMAIN_PROPS)})["value"],
+        "organization": source_client.get("organization", {"$select": ",".join(ORG_PROPS)})["value"],
+        "subscribedSku": source_client.get("subscribedSkus", {"$select": ",".join(SKU_PROPS)})["value"],
+    }
+    for path in ("verificationDnsRecords", "serviceConfigurationRecords", "domainNameReferences"):
+        samples[f"domainDnsRecord/{path}"] = source_client.get(f"domains/contoso.example/{path}")["value"]
+    group = samples["group"][0]["id"]
+    samples["directoryObject/members"] = source_client.get_all(f"groups/{group}/members")
+    for type_name, objects in samples.items():
+        assert objects, f"no sample of {type_name}"
+        for i, obj in enumerate(objects):
+            problems += check(obj, type_name.split("/")[0], f"{type_name}[{i}]")
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.skipif(not CSDL.is_file(), reason="Graph v1.0 CSDL not present")
+def test_the_check_catches_an_invented_property() -> None:
+    assert check({"id": "1", "displayName": "x", "favouriteColour": "red"}, "user", "u")
+    assert not check({"id": "1", "displayName": "x"}, "user", "u")

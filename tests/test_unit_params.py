@@ -1,0 +1,74 @@
+"""Parameter validation: every bad input is named, located and given a fix."""
+
+from pathlib import Path
+
+import pytest
+
+from tenantmove.errors import ConfigFileError, ParameterError
+from tenantmove.params import SPEC, defaults, load_yaml, validate
+
+
+def problems(raw: dict, **kw: object) -> list[str]:
+    with pytest.raises(ParameterError) as info:
+        validate(raw, origin="p.yaml", **kw)
+    return [p.one_line() for p in info.value.problems]
+
+
+def test_defaults_are_valid_with_secrets_in_environment() -> None:
+    params = validate(defaults())
+    assert params.cloud == "sandbox" and params.dry_run is True
+
+
+def test_every_problem_is_reported_with_parameter_and_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    raw = defaults()
+    raw.update(dry_run="yes", cloud="azure", domain="https://contoso.com", colud="x")
+    raw["source"] = dict(raw["source"], secret_env="NOT_SET_ANYWHERE")
+    raw["target"] = dict(raw["target"], client_id="not-a-guid")
+    lines = problems(raw)
+    joined = "\n".join(lines)
+    assert "p.yaml: dry_run: must be true or false" in joined
+    assert "p.yaml: cloud:" in joined
+    assert "p.yaml: domain:" in joined
+    assert "p.yaml: colud: unknown parameter" in joined and "'cloud'" in joined
+    assert "source.secret_env: environment variable NOT_SET_ANYWHERE is not set" in joined
+    assert "target.client_id" in joined
+    assert all("HINT:" in line for line in lines)
+
+
+def test_a_secret_as_parameter_is_refused() -> None:
+    raw = defaults()
+    raw["source"] = dict(raw["source"], client_secret="hunter2")
+    raw["password"] = "x"
+    lines = problems(raw)
+    assert any("source.client_secret: secrets are never parameters" in line for line in lines)
+    assert any("password: secrets are never parameters" in line for line in lines)
+    assert not any("hunter2" in line for line in lines)
+
+
+def test_unreadable_certificate_file(tmp_path: Path) -> None:
+    raw = defaults()
+    raw["source"] = {"tenant": "contoso.onmicrosoft.com", "client_id": raw["source"]["client_id"],
+                     "auth": "certificate", "certificate_file": str(tmp_path / "missing.pem")}
+    assert any("source.certificate_file: cannot read the file" in line for line in problems(raw))
+
+
+def test_same_tenant_twice_is_refused() -> None:
+    raw = defaults()
+    raw["target"] = dict(raw["target"], tenant=raw["source"]["tenant"])
+    assert any("target.tenant" in line for line in problems(raw))
+
+
+def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: demo\nsource:\n  tenant: [unclosed\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_yaml(bad)
+    assert str(bad) in info.value.where and ":" in info.value.where.split(str(bad))[-1]
+    with pytest.raises(ConfigFileError, match="cannot read parameter file"):
+        load_yaml(tmp_path / "absent.yaml")
+
+
+def test_spec_names_are_unique() -> None:
+    names = [s.name for s in SPEC]
+    assert len(names) == len(set(names))
