@@ -25,7 +25,7 @@ RUN_JSON = "run.json"
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_operator() -> str:
@@ -59,7 +59,7 @@ def library_info() -> dict[str, str]:
 
 def new_run_dir(runs_dir: Path, name: str) -> Path:
     """``runs/<UTC time>-<name>/``, created; a second run in the same second gets a suffix."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     runs_dir.mkdir(parents=True, exist_ok=True)
     for n in range(1000):
         candidate = runs_dir / (f"{stamp}-{name}" + (f"-{n}" if n else ""))

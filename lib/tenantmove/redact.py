@@ -17,9 +17,11 @@ _PATTERNS = [
     re.compile(r"(?i)(authorization\s*[:=]\s*['\"]?)(bearer|basic)\s+[^\s'\",]+"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"),
     re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),
+    # key=value (forms, URLs) and "key": "value" (JSON); a bare "key: prose" is left readable
     re.compile(
-        r"(?i)([\"']?(?:client_secret|client_assertion|access_token|refresh_token|id_token|password|"
-        r"device_code)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+        r"(?i)((?:[\"'](?:client_secret|client_assertion|access_token|refresh_token|id_token|password|device_code)"
+        r"[\"']\s*:\s*[\"']?)|(?:\b(?:client_secret|client_assertion|access_token|refresh_token|id_token|password|"
+        r"device_code)=))[^\s\"'&,}]+"
     ),
 ]
 

@@ -46,7 +46,7 @@ DEPARTMENTS = ["Sales", "Marketing", "Finance", "Operations", "Legal", "Research
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _stable_uuid(*parts: str) -> str:

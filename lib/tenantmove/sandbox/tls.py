@@ -26,7 +26,7 @@ def write_ca_and_server_cert(folder: Path) -> tuple[Path, Path, Path]:
     The server certificate covers ``127.0.0.1``, ``::1`` and ``localhost``.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()

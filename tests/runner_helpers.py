@@ -1,0 +1,49 @@
+"""Run ``python -m tenantmove`` as a real subprocess against the session's sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tenantmove.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_params(tmp_path: Path, sb: Sandbox | None, **changes: Any) -> Path:
+    data = yaml.safe_load((ROOT / "parameters" / "demo.yaml").read_text())
+    data["sandbox_dir"] = str(sb.state_dir) if sb else str(tmp_path / "no-sandbox-here")
+    data["state_dir"] = str(tmp_path / "state")
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        elif value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def tenantmove(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "tenantmove", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def only_run(runs: Path) -> Path:
+    folders = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def run_json(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "run.json").read_text())

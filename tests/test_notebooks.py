@@ -1,0 +1,138 @@
+"""The phase notebooks: committed clean, parameters in step with the library, and executed by
+papermill against the sandbox into a complete, tamper-evident, secret-free audit folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tenantmove.params import SPEC
+from tenantmove.sandbox import Sandbox
+
+from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
+from .runner_helpers import ROOT, only_run, run_json, tenantmove, write_params
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
+
+
+def test_there_are_phase_notebooks() -> None:
+    assert [p.stem for p in NOTEBOOKS][:1] == ["00_prepare"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebooks_carry_no_outputs(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_matches_the_spec(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    namespace: dict = {}
+    exec(cells[0].source, namespace)  # noqa: S102 - our own committed cell
+    assert {s.name: namespace[s.name] for s in SPEC} == {s.name: s.default for s in SPEC}
+    assert namespace["cloud"] == "sandbox"  # opened by accident, it touches nothing real
+    for line in cells[0].source.splitlines():
+        if not line.startswith("#"):
+            assert "  # " in line, f"parameter without a help comment: {line}"
+
+
+def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox, operator="alice@contoso")), "--runs-dir", str(runs),
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = only_run(runs)
+    record = run_json(run_dir)
+    assert record["status"] == "completed" and record["mode"] == "unattended"
+    assert record["operator"] == "alice@contoso"
+    assert record["parameters"]["interactive"] is False
+    assert record["tenants"]["source"]["tenant_id"] == sandbox.tenant("old")["id"]
+    assert record["tenants"]["target"]["tenant_id"] == sandbox.tenant("new")["id"]
+    assert record["library"]["version"] and record["library"]["git_commit"]
+    phase = record["phases"][0]
+    assert phase["phase"] == "00_prepare" and phase["status"] == "completed" and phase["duration_s"] > 0
+    assert phase["summary"]["verdict"] == "ready" and phase["summary"]["users"] >= 21
+
+    executed = nbformat.read(str(run_dir / "00_prepare.ipynb"), as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert record["run_id"] in text and "alice@contoso" in text  # the header cell
+    assert "00_prepare completed" in text  # the complete cell
+    assert "Readiness verdict: ready" in text
+
+    assert (run_dir / "html" / "00_prepare.html").is_file()
+    index = (run_dir / "index.html").read_text()
+    assert "html/00_prepare.html" in index and "completed" in index
+    html = (run_dir / "html" / "00_prepare.html").read_text()
+    assert "phase = Phase.start" not in html  # code hidden for auditors, outputs shown
+    assert "Readiness verdict" in html
+    for name in ("users.csv", "groups.csv", "licences.csv", "domains.csv", "memberships.csv"):
+        assert (run_dir / "00_prepare" / "inventory-source" / name).is_file()
+    readiness = json.loads((tmp_path / "state" / "readiness.json").read_text())
+    assert readiness["verdict"] == "ready" and readiness["run_id"] == record["run_id"]
+
+    # tamper-evident: the manifest checks, and a changed byte is found
+    assert tenantmove("verify", str(run_dir), cwd=tmp_path).returncode == 0
+    (run_dir / "00_prepare" / "permissions.csv").write_text("edited afterwards\n")
+    tampered = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert tampered.returncode == 1 and "changed: 00_prepare/permissions.csv" in tampered.stdout
+
+    # nothing secret anywhere: not the canaries, not a token
+    for folder in (run_dir, tmp_path / "state"):
+        assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET])
+        assert not [p for p in folder.rglob("*") if p.is_file() and JWT.search(p.read_bytes())]
+    assert CANARY_SOURCE not in proc.stdout + proc.stderr and CANARY_TARGET not in proc.stdout + proc.stderr
+
+
+def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sandbox, domain="fabrikam.example")  # not a domain of the old tenant
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 1
+    line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
+    assert "phase 00_prepare, cell" in line and "NotReady" in line and "fabrikam.example" in line
+    run_dir = only_run(runs)
+    record = run_json(run_dir)
+    assert record["status"] == "failed"
+    failed = record["phases"][0]
+    assert failed["status"] == "failed" and failed["error"]["ename"] == "NotReady" and failed["error"]["cell"]
+    assert failed["summary"]["verdict"] == "not ready"  # the summary was recorded before the stop
+    executed = nbformat.read(str(run_dir / "00_prepare.ipynb"), as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(errors) == 1
+    shown = "\n".join(errors[0].traceback)
+    assert "HINT:" in shown and "Traceback" not in shown and "File \"" not in shown
+    assert (run_dir / "index.html").is_file() and (run_dir / "MANIFEST.sha256").is_file()
+    readiness = json.loads((tmp_path / "state" / "readiness.json").read_text())
+    assert readiness["verdict"] == "not ready"
+
+    # fix the parameter, resume the same run folder: the phase runs again and completes
+    fixed = write_params(tmp_path, sandbox)
+    resumed = tenantmove("run", str(fixed), "--resume", str(run_dir), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    record = run_json(run_dir)
+    assert record["status"] == "completed" and record["resumed"]
+    assert record["phases"][0]["status"] == "completed" and "error" not in record["phases"][0]
+    again = tenantmove("run", str(fixed), "--resume", str(run_dir), cwd=tmp_path)
+    assert again.returncode == 0 and "completed in an earlier attempt, skipped" in again.stdout
+
+
+def test_prepare_writes_notebooks_for_an_admin(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("prepare", str(write_params(tmp_path, sandbox)), "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = only_run(runs)
+    assert run_json(run_dir)["status"] == "prepared"
+    nb = nbformat.read(str(run_dir / "00_prepare.ipynb"), as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "interactive = True" in injected.source and str(run_dir.resolve()) in injected.source
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert "seal" in proc.stdout

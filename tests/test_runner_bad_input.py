@@ -1,0 +1,72 @@
+"""Bad input: a one-line error naming the parameter or file and the fix, a non-zero exit, nothing
+executed, and run.json recording the failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tenantmove.sandbox import Sandbox
+
+from .runner_helpers import only_run, run_json, tenantmove, write_params
+
+
+def assert_refused(proc, runs: Path, *needles: str) -> None:  # noqa: ANN001
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("tenantmove:")]
+    assert len(lines) >= 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+    assert "HINT" in proc.stderr
+    record = run_json(only_run(runs))
+    assert record["status"] == "failed"
+    assert all(n in record["error"] for n in needles)
+    assert not list(only_run(runs).glob("*.ipynb"))  # nothing was executed
+
+
+def test_missing_parameter_file(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(tmp_path / "nope.yaml"), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "nope.yaml", "cannot read parameter file")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: demo\nsource:\n  tenant: [oops\n")
+    proc = tenantmove("run", str(bad), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "bad.yaml:", "not valid YAML")
+
+
+def test_unknown_phase(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--phases", "00,15", "--runs-dir", str(runs),
+                      cwd=tmp_path)
+    assert_refused(proc, runs, "--phases", "unknown phase '15'", "00_prepare")
+
+
+@pytest.mark.parametrize("change,needles", [
+    ({"dry_run": "yes"}, ["dry_run", "must be true or false"]),
+    ({"domian": "contoso.example"}, ["domian", "unknown parameter", "'domain'"]),
+    ({"domain": "not a domain"}, ["domain", "not a valid domain name"]),
+    ({"source": {"secret_env": "TENANTMOVE_NOT_SET_ANYWHERE"}},
+     ["source.secret_env", "TENANTMOVE_NOT_SET_ANYWHERE is not set"]),
+    ({"target": {"client_secret": "oops-a-secret"}}, ["target.client_secret", "secrets are never parameters"]),
+    ({"ca_file": "/nonexistent/ca.pem"}, ["ca_file", "cannot read the file /nonexistent/ca.pem"]),
+    ({"source": {"auth": "certificate", "certificate_file": "/nonexistent/app.pem"}},
+     ["source.certificate_file", "cannot read the file"]),
+    ({"source": {"tenant": "nosuchtenant.onmicrosoft.com"}}, ["source.tenant", "does not exist"]),
+])
+def test_bad_parameters(sandbox: Sandbox, tmp_path: Path, change: dict, needles: list[str]) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox, **change)), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, *needles)
+    assert "oops-a-secret" not in proc.stderr + (only_run(runs) / "run.json").read_text()
+
+
+def test_sandbox_not_running(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, None)), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "sandbox is not running", "make sandbox")
