@@ -193,3 +193,30 @@ def test_logs_carry_no_token_or_secret(sandbox: Sandbox, debug_logs: pytest.LogC
     assert "request-id" in text  # the failure was logged with its ids
     assert token not in text and CANARY_SOURCE not in text
     assert "Bearer ey" not in text
+
+
+def test_sequential_calls_reuse_one_keep_alive_connection(sandbox: Sandbox, source_client: GraphClient) -> None:
+    source_client.get("organization")
+    before = sandbox.stats()["connections"]
+    for _ in range(30):
+        source_client.get("users", {"$top": "1"})
+    assert sandbox.stats()["connections"] - before <= 2  # the admin call itself may open one
+
+
+def test_rate_limit_throttling_is_absorbed(sandbox: Sandbox) -> None:
+    _, client = make_client(sandbox, retry=RetryPolicy(base=0.05, cap=0.5, max_attempts=10))
+    client.get("organization")
+    sandbox.set_knobs(throttle_rate=10, retry_after=1)
+    results = [client.get("users", {"$top": "1"})["value"] for _ in range(25)]
+    assert all(len(r) == 1 for r in results)
+    assert client.stats["throttled"] >= 1  # the limit bit, and every request still got its answer
+
+
+def test_scale_knob_reseeds(sandbox: Sandbox, source_client: GraphClient) -> None:
+    base = len(source_client.get_all("users", {"$select": "id", "$top": "999"}))
+    try:
+        sandbox.admin("POST", "reset", json={"scale": 3})
+        assert len(source_client.get_all("users", {"$select": "id", "$top": "999"})) == base + 40
+    finally:
+        sandbox.admin("POST", "reset", json={"scale": 1})
+    assert len(source_client.get_all("users", {"$select": "id", "$top": "999"})) == base

@@ -27,9 +27,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     },
     "30_add_domain_and_users": {
         "source": [],
-        "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users"),
-                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members"),
-                   ("LicenseAssignment.ReadWrite.All", "assign licences")],
+        "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences"),
+                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members")],
     },
     "40_admin_settings": {
         "source": [("Policy.Read.All", "read settings")],
@@ -129,3 +128,19 @@ def frame(rows: list[PermissionRow]) -> Any:
     df = pd.DataFrame([r.__dict__ for r in rows],
                       columns=["phase", "side", "permission", "kind", "granted", "satisfied_by", "why"])
     return df.sort_values(["granted", "phase", "side"], kind="stable").reset_index(drop=True)
+
+
+def markdown() -> str:
+    """The per-phase permission tables, as the README shows them."""
+    out = []
+    for phase, sides in REQUIRED.items():
+        kind = "delegated" if phase in DELEGATED_PHASES else "application"
+        out.append(f"**{phase}** ({kind} permissions)\n")
+        out.append("| tenant | permission | why |")
+        out.append("|---|---|---|")
+        rows = [(side, perm, why) for side, needs in sides.items() for perm, why in needs]
+        for side, perm, why in rows or [("—", "none", "")]:
+            label = {"source": "old", "target": "new"}.get(side, side)
+            out.append(f"| {label} | `{perm}` | {why} |")
+        out.append("")
+    return "\n".join(out)

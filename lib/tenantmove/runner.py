@@ -6,6 +6,7 @@
     lab [PARAMS.yaml]                                      sandbox + prepare + JupyterLab
     seal RUN_DIR                                           HTML + manifest after stepping through by hand
     verify RUN_DIR                                         re-hash a run folder against its manifest
+    permissions                                            the Graph permissions each phase needs
 """
 
 from __future__ import annotations
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--runs-dir", help="where run folders go (default: runs/)")
         if name == "run":
             p.add_argument("--resume", metavar="RUN_DIR", help="continue a failed run in its folder")
+    sub.add_parser("permissions", help="print the Graph permissions each phase needs (markdown)")
     for name in ("seal", "verify"):
         p = sub.add_parser(name, help="seal a prepared run" if name == "seal" else "check a run's manifest")
         p.add_argument("run_dir", type=Path)
@@ -311,4 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={latest}"])
     if args.command == "seal":
         return cmd_seal(args.run_dir)
+    if args.command == "permissions":
+        from .permissions import markdown
+
+        print(markdown())
+        return EXIT_OK
     return cmd_verify(args.run_dir)
