@@ -101,6 +101,11 @@ class SandboxApp:
             body = req.json()
             error = self.login.approve(body.get("user_code", ""), body.get("user", ""))
             return Response(400 if error else 200, {"error": error} if error else {"ok": True})
+        if rest == "device/pending":
+            with self.login.lock:
+                pending = [{"user_code": c.user_code, "tenant_id": c.tenant_id, "client_id": c.client_id}
+                           for c in self.login.device_codes.values() if c.user_id is None]
+            return Response(200, pending)
         if rest == "tokens/expire" and req.method == "POST":
             self.tokens.expire_all()
             return Response(200, {"ok": True})
