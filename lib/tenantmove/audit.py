@@ -172,7 +172,10 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
         "Mode": record.get("mode", ""),
         "Old tenant": " ".join(str(v) for v in (tenants.get("source") or {}).values()),
         "New tenant": " ".join(str(v) for v in (tenants.get("target") or {}).values()),
-        "tenantmove": " ".join(str(v) for v in (record.get("library") or {}).values()),
+        "tenantmove": "{version} (commit {git_commit}, Python {python})".format(
+            **{"version": "?", "git_commit": "?", "python": "?", **(record.get("library") or {})}),
+        "Command": record.get("command", ""),
+        "Parameter file": (record.get("parameter_file") or {}).get("path", ""),
     }
     if record.get("error"):
         facts["Error"] = record["error"]

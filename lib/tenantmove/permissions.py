@@ -93,9 +93,13 @@ class PermissionRow:
     side: str
     permission: str
     why: str
-    kind: str
-    granted: bool
+    kind: str                # application | delegated: what the phase signs in with
+    status: str              # granted | MISSING | at sign-in (a delegated permission, checked when that phase signs in)
     satisfied_by: str
+
+    @property
+    def missing(self) -> bool:
+        return self.status == "MISSING"
 
 
 def satisfied_by(permission: str, granted: set[str]) -> str:
@@ -108,26 +112,30 @@ def satisfied_by(permission: str, granted: set[str]) -> str:
     return ""
 
 
-def check(granted: dict[str, set[str]], phases: list[str] | None = None) -> list[PermissionRow]:
-    """One row per (phase, side, permission) with whether the side's token covers it."""
+def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = None,
+          phases: list[str] | None = None) -> list[PermissionRow]:
+    """One row per (phase, side, permission): does the side's token cover it? A permission of the
+    other kind (delegated vs application) cannot be judged from this token and says so."""
     rows = []
     for phase in phases or list(REQUIRED):
+        kind = "delegated" if phase in DELEGATED_PHASES else "application"
         for side, needs in REQUIRED[phase].items():
+            token_kind = (token_kinds or {}).get(side, kind)
             for permission, why in needs:
                 by = satisfied_by(permission, granted.get(side, set()))
-                rows.append(PermissionRow(phase, side, permission, why,
-                                          "delegated" if phase in DELEGATED_PHASES else "application",
-                                          bool(by), by))
+                status = "at sign-in" if token_kind != kind else ("granted" if by else "MISSING")
+                rows.append(PermissionRow(phase, side, permission, why, kind, status, by))
     return rows
 
 
 def frame(rows: list[PermissionRow]) -> Any:
-    """The rows as a table (granted first is not helpful: missing ones are listed first)."""
+    """The rows as a table, missing ones first."""
     import pandas as pd
 
     df = pd.DataFrame([r.__dict__ for r in rows],
-                      columns=["phase", "side", "permission", "kind", "granted", "satisfied_by", "why"])
-    return df.sort_values(["granted", "phase", "side"], kind="stable").reset_index(drop=True)
+                      columns=["phase", "side", "permission", "kind", "status", "satisfied_by", "why"])
+    order = df["status"].map({"MISSING": 0, "at sign-in": 1, "granted": 2})
+    return df.assign(_o=order).sort_values(["_o", "phase", "side"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
 def markdown() -> str:

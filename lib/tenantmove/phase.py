@@ -94,6 +94,10 @@ class Phase:
         """The Graph permissions each signed-in token carries."""
         return {side: signin.granted() for side, signin in self.signins.items()}
 
+    def token_kinds(self) -> dict[str, str]:
+        """'application' or 'delegated', per signed-in side."""
+        return {side: signin.identity()["kind"] for side, signin in self.signins.items()}
+
     def save_inventory(self, side: str, inv: Any) -> None:
         """Into the run folder (evidence of this run) and the state folder (read by later phases)."""
         inv.save(self.folder / f"inventory-{side}")

@@ -73,8 +73,8 @@ def assess(domain: str, source: Inventory, target: Inventory, permissions: list[
         checks.append(Check("custom domain", "warn", f"{domain} is in the old tenant but not verified", ""))
     else:
         checks.append(Check("custom domain", "ok", f"{domain} is verified in the old tenant and not in the new one"))
-    missing_now = [r for r in permissions if r.phase == this_phase and not r.granted]
-    missing_later = [r for r in permissions if r.phase != this_phase and not r.granted and r.kind == "application"]
+    missing_now = [r for r in permissions if r.phase == this_phase and r.missing]
+    missing_later = [r for r in permissions if r.phase != this_phase and r.missing]
     if missing_now:
         checks.append(Check("permissions for this phase", "fail",
                             ", ".join(f"{r.side}: {r.permission}" for r in missing_now),
@@ -86,7 +86,10 @@ def assess(domain: str, source: Inventory, target: Inventory, permissions: list[
                             ", ".join(sorted({f"{r.side}: {r.permission} ({r.phase})" for r in missing_later})),
                             "grant them before those phases run"))
     else:
-        checks.append(Check("permissions for later phases", "ok", "all application permissions granted"))
+        later = [r for r in permissions if r.phase != this_phase]
+        unchecked = sorted({r.phase for r in later if r.status == "at sign-in"})
+        detail = "all granted" + (f" (checked at their own sign-in: {', '.join(unchecked)})" if unchecked else "")
+        checks.append(Check("permissions for later phases", "ok", detail))
     need = source.users[source.users["licences"].fillna("") != ""]
     short = []
     for part in sorted({p for lic in need["licences"] for p in str(lic).split()}):

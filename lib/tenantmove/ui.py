@@ -38,6 +38,10 @@ def show_html(fragment: str) -> None:
     _display(HTML(redact(fragment)))
 
 
+_TABLE_STYLE = ("<style>.tm-table td, .tm-table th {text-align: left !important; vertical-align: top}"
+                "</style>")
+
+
 def table(df: pd.DataFrame, title: str = "", max_rows: int = 50) -> None:
     """A plan or an inventory as a table; long tables show their first rows and say so."""
     head = f"<h4>{html.escape(title)}</h4>" if title else ""
@@ -49,7 +53,8 @@ def table(df: pd.DataFrame, title: str = "", max_rows: int = 50) -> None:
     if df.empty:
         show_html(head + "<p><em>(none)</em></p>")
         return
-    show_html(head + shown.to_html(index=False, escape=True, na_rep="") + note)
+    show_html(head + _TABLE_STYLE + "<div class='tm-table'>" +
+              shown.to_html(index=False, escape=True, na_rep="", justify="left") + "</div>" + note)
 
 
 def key_values(title: str, rows: dict[str, Any]) -> None:

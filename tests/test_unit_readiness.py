@@ -1,0 +1,92 @@
+"""Readiness and permission rules on small hand-built inventories (no network)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tenantmove.errors import NotReady
+from tenantmove.inventory import Inventory
+from tenantmove.permissions import check, satisfied_by
+from tenantmove.readiness import Verdict, assess, require, stop_unless_ready, verdict
+
+ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read.All", "Application.ReadWrite.All",
+           "Policy.ReadWrite.ApplicationConfiguration", "Sites.FullControl.All", "Files.ReadWrite.All",
+           "Mail.ReadWrite", "Contacts.ReadWrite", "Calendars.ReadWrite", "Tasks.ReadWrite.All", "Group.ReadWrite.All"}
+
+
+def inv(tid: str, initial: str, domains: list[tuple[str, bool]], users: list[str], skus: dict[str, int]) -> Inventory:
+    return Inventory(
+        organization={"id": tid, "verifiedDomains": [{"name": initial, "isInitial": True}]},
+        domains=pd.DataFrame([{"domain": d, "verified": v, "default": False, "initial": d == initial, "services": ""}
+                              for d, v in [(initial, True), *domains]]),
+        users=pd.DataFrame([{"id": str(i), "userPrincipalName": f"u{i}@x", "licences": lic} for i, lic in enumerate(users)],
+                           columns=["id", "userPrincipalName", "licences"]),
+        groups=pd.DataFrame(columns=["id"]), memberships=pd.DataFrame(columns=["group_id"]),
+        licences=pd.DataFrame([{"skuPartNumber": k, "available": v} for k, v in skus.items()],
+                              columns=["skuPartNumber", "available"]),
+        dns_records=pd.DataFrame())
+
+
+def results(checks: list) -> dict[str, str]:  # noqa: ANN001
+    return {c.check: c.result for c in checks}
+
+
+def test_a_healthy_pair_is_ready() -> None:
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], ["E3", "E3", ""], {"E3": 0})
+    new = inv("t2", "b.onmicrosoft.com", [], [], {"E3": 5})
+    perms = check({"source": ALL_APP, "target": ALL_APP}, {"source": "application", "target": "application"})
+    checks = assess("a.com", old, new, perms)
+    assert verdict(checks) == "ready", checks
+
+
+def test_same_tenant_and_same_initial_domain_fail() -> None:
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], [], {})
+    r = results(assess("a.com", old, old, []))
+    assert r["two tenants"] == "fail" and r["initial domain"] == "fail"
+
+
+def test_domain_not_in_old_tenant_fails_and_already_moved_warns() -> None:
+    old = inv("t1", "a.onmicrosoft.com", [], [], {})
+    assert results(assess("a.com", old, inv("t2", "b.onmicrosoft.com", [], [], {}), []))["custom domain"] == "fail"
+    moved = inv("t2", "b.onmicrosoft.com", [("a.com", True)], [], {})
+    assert results(assess("a.com", old, moved, []))["custom domain"] == "warn"
+
+
+def test_too_few_seats_warn_per_sku() -> None:
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], ["E3", "E3", "E3 F1"], {})
+    new = inv("t2", "b.onmicrosoft.com", [], [], {"E3": 2, "F1": 1})
+    check_ = next(c for c in assess("a.com", old, new, []) if c.check == "licences in the new tenant")
+    assert check_.result == "warn" and "E3: 3 needed, 2 available" in check_.detail and "F1" not in check_.detail
+
+
+def test_missing_permission_for_this_phase_fails_and_later_warns() -> None:
+    rows = check({"source": {"Directory.Read.All"}, "target": {"Directory.Read.All"}},
+                 {"source": "application", "target": "application"})
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], [], {})
+    new = inv("t2", "b.onmicrosoft.com", [], [], {})
+    r = results(assess("a.com", old, new, rows))
+    assert r["permissions for this phase"] == "ok"  # Directory.Read.All covers every read of phase 00
+    assert r["permissions for later phases"] == "warn"
+    rows = check({"source": {"User.Read.All"}, "target": set()}, {"source": "application", "target": "application"})
+    assert results(assess("a.com", old, new, rows))["permissions for this phase"] == "fail"
+
+
+def test_delegated_rows_are_not_judged_from_an_app_token() -> None:
+    rows = check({"source": ALL_APP, "target": ALL_APP}, {"source": "application", "target": "application"},
+                 phases=["80_onenote"])
+    assert {r.status for r in rows} == {"at sign-in"}
+    assert satisfied_by("User.Read.All", {"Directory.Read.All"}) == "Directory.Read.All"
+    assert satisfied_by("User.ReadWrite.All", {"User.Read.All"}) == ""
+
+
+def test_later_phases_read_the_verdict(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(NotReady, match="has not produced"):
+        require(tmp_path)
+    Verdict("not ready", [], "now", "r1").save(tmp_path)
+    with pytest.raises(NotReady, match="not ready"):
+        require(tmp_path)
+    Verdict("ready with warnings", [], "now", "r2").save(tmp_path)
+    assert require(tmp_path)["run_id"] == "r2"
+    with pytest.raises(NotReady):
+        stop_unless_ready(Verdict("not ready", []))
