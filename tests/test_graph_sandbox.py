@@ -220,3 +220,33 @@ def test_scale_knob_reseeds(sandbox: Sandbox, source_client: GraphClient) -> Non
     finally:
         sandbox.admin("POST", "reset", json={"scale": 1})
     assert len(source_client.get_all("users", {"$select": "id", "$top": "999"})) == base
+
+
+def test_sandbox_stops_when_its_parent_dies(tmp_path) -> None:  # noqa: ANN001
+    """A sandbox started by a process that is killed must not linger on its ports."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from pathlib import Path; from tenantmove.sandbox import Sandbox; "
+            "sb = Sandbox(Path(sys.argv[1])).start(); print(sb.proc.pid, flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        try:  # reap it if it became ours; otherwise init does
+            os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the sandbox outlived its parent")
+    assert not (tmp_path / "endpoints.json").exists()

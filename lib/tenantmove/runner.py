@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -152,6 +153,11 @@ def _preflight(raw: dict[str, Any], params_file: Path) -> tuple[dict[str, Any], 
 
 def execute(args: argparse.Namespace, interactive: bool) -> int:
     """``run`` (papermill executes) and ``prepare`` (papermill only writes the notebooks)."""
+    return execute_in_folder(args, interactive)[0]
+
+
+def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int, Path | None]:
+    """:func:`execute`, also returning the run folder (None when none could be made)."""
     mode = "prepared" if interactive else "unattended"
     try:
         run, raw = _open_run(args, mode)
@@ -159,10 +165,10 @@ def execute(args: argparse.Namespace, interactive: bool) -> int:
         index = rec.run.finish("failed", rec.error.one_line())
         _stderr(rec.error.one_line())
         print(f"run folder: {rec.run.dir} (index: {index})")
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, rec.run.dir
     except TenantmoveError as exc:
         _stderr(exc.one_line())
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, None
     assert raw is not None
     try:
         notebooks = select_phases(phase_notebooks(), args.phases)
@@ -171,7 +177,7 @@ def execute(args: argparse.Namespace, interactive: bool) -> int:
         index = run.finish("failed", exc.one_line())
         _stderr(exc.one_line())
         print(f"run folder: {run.dir} (index: {index})")
-        return EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT, run.dir
     operator = params.operator or audit.default_operator()
     run.record["tenants"].setdefault("source", {})["tenant"] = params.source.tenant
     run.record["tenants"].setdefault("target", {})["tenant"] = params.target.tenant
@@ -203,7 +209,7 @@ def execute(args: argparse.Namespace, interactive: bool) -> int:
     if interactive:
         print(f"open the notebooks there in JupyterLab; afterwards seal the record with: "
               f"python -m tenantmove seal {run.dir}")
-    return EXIT_OK if status in ("completed", "prepared") else EXIT_FAILED
+    return (EXIT_OK if status in ("completed", "prepared") else EXIT_FAILED), run.dir
 
 
 def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, Any], interactive: bool) -> str:
@@ -291,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help="seal a prepared run" if name == "seal" else "check a run's manifest")
         p.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     if args.command == "run":
@@ -305,12 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         args.resume = None
         with sandbox_running(default_sandbox_dir()):
-            code = execute(args, interactive=True)
-            if code != EXIT_OK:
+            code, run_dir = execute_in_folder(args, interactive=True)
+            if code != EXIT_OK or run_dir is None:
                 return code
-            latest = max((p for p in (Path(args.runs_dir) if args.runs_dir else default_runs_dir()).iterdir()
-                          if p.is_dir()), key=lambda p: p.stat().st_mtime)
-            return subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={latest}"])
+            command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={run_dir}"]
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                command.append("--allow-root")  # Jupyter refuses root otherwise; containers often are root
+            print("JupyterLab stops with Ctrl-C; the sandbox stops with it.")
+            return subprocess.call(command)
     if args.command == "seal":
         return cmd_seal(args.run_dir)
     if args.command == "permissions":

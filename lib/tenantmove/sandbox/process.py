@@ -32,7 +32,7 @@ TSIG_FILE = "tsig.json"
 
 def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path | None = None,
           scale: float = 1.0, knobs: dict[str, Any] | None = None, ready: threading.Event | None = None,
-          stop: threading.Event | None = None) -> None:
+          stop: threading.Event | None = None, parent_pid: int | None = None) -> None:
     """Run the sandbox until ``stop`` is set (or forever)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / ENDPOINTS).unlink(missing_ok=True)
@@ -77,6 +77,9 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         ready.set()
     try:
         while not (stop and stop.is_set()):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                logging.getLogger("tenantmove.sandbox").warning("the process that started the sandbox is gone; stopping")
+                break
             time.sleep(0.2)
     finally:
         httpd.shutdown()
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=Path, default=None, help="seed spec YAML (default: the built-in one)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the generated users and groups")
     parser.add_argument("--knobs", default="{}", help='initial knobs as JSON, e.g. \'{"latency_ms": 20}\'')
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started the sandbox ends (used by tests and the demo)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=announce, daemon=True).start()
     try:
         serve(state_dir, port=args.port, dns_port=args.dns_port, seed_path=args.seed, scale=args.scale,
-              knobs=knobs, ready=ready, stop=stop)
+              knobs=knobs, ready=ready, stop=stop, parent_pid=os.getppid() if args.exit_with_parent else None)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -164,7 +169,7 @@ class Sandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / ENDPOINTS).unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "tenantmove.sandbox", "--state-dir", str(self.state_dir),
-               "--scale", str(self.scale), "--knobs", json.dumps(self.knobs)]
+               "--scale", str(self.scale), "--knobs", json.dumps(self.knobs), "--exit-with-parent"]
         if self.seed:
             cmd += ["--seed", str(self.seed)]
         env = dict(os.environ if self.env is None else self.env)
