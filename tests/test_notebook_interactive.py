@@ -1,5 +1,5 @@
-"""The admin's path: 00_prepare in a real kernel with interactive=True and device-code sign-in.
-The sign-in widget shows the code; a thread here plays the admin who enters it."""
+"""The admin's path: `prepare`, then "Run all" in a real kernel with interactive=True and device-code
+sign-in (the widget shows the code; a thread here plays the admin who enters it), then `seal`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
+from nbclient import NotebookClient
 
 from tenantmove.sandbox import Sandbox
 
-from .conftest import SOURCE_APP, TARGET_APP
-from .runner_helpers import ROOT
+from .runner_helpers import ROOT, only_run, run_json, tenantmove, write_params
 
 
 def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> None:
@@ -24,21 +24,21 @@ def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> No
             approved.append(code["user_code"])
 
 
-def test_interactive_run_with_device_code_widgets(sandbox: Sandbox, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sandbox, source={"auth": "device_code", "secret_env": None},
+                          target={"auth": "device_code", "secret_env": None})
+    prepared = tenantmove("prepare", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+    run_dir = only_run(runs)
+    notebook = run_dir / "00_prepare.ipynb"
     stop, approved = threading.Event(), []
     admin = threading.Thread(target=approve_codes, args=(sandbox, stop, approved), daemon=True)
     admin.start()
-    try:
-        pm.execute_notebook(
-            str(ROOT / "notebooks" / "00_prepare.ipynb"), str(run_dir / "00_prepare.ipynb"),
-            parameters={"sandbox_dir": str(sandbox.state_dir), "state_dir": str(tmp_path / "state"),
-                        "run_dir": str(run_dir), "run_id": "interactive-test", "interactive": True,
-                        "source": {"tenant": "contoso.onmicrosoft.com", "client_id": SOURCE_APP, "auth": "device_code"},
-                        "target": {"tenant": "contosonew.onmicrosoft.com", "client_id": TARGET_APP,
-                                   "auth": "device_code"}},
-            kernel_name="python3", cwd=str(run_dir), progress_bar=False)
+    try:  # the admin's "Run all" on the prepared notebook, in a real kernel
+        nb = nbformat.read(str(notebook), as_version=4)
+        NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
+        nbformat.write(nb, str(notebook))
     finally:
         stop.set()
         admin.join()
@@ -53,3 +53,25 @@ def test_interactive_run_with_device_code_widgets(sandbox: Sandbox, tmp_path: Pa
     result = json.loads((run_dir / "phases" / "00_prepare.json").read_text())
     assert result["status"] == "completed"
     assert result["summary"]["verdict"] in ("ready", "ready with warnings")
+
+    sealed = tenantmove("seal", str(run_dir), cwd=tmp_path)
+    assert sealed.returncode == 0, sealed.stderr
+    record = run_json(run_dir)
+    assert record["status"] == "completed" and record["mode"] == "prepared"
+    assert record["phases"][0]["status"] == "completed" and record["phases"][0]["summary"]["users"] >= 21
+    assert (run_dir / "html" / "00_prepare.html").is_file()
+    assert tenantmove("verify", str(run_dir), cwd=tmp_path).returncode == 0
+
+
+def test_a_notebook_run_by_hand_starts_its_own_record(sandbox: Sandbox, tmp_path: Path) -> None:
+    run_dir = tmp_path / "adhoc"
+    run_dir.mkdir()
+    pm.execute_notebook(str(ROOT / "notebooks" / "00_prepare.ipynb"), str(run_dir / "00_prepare.ipynb"),
+                        parameters={"sandbox_dir": str(sandbox.state_dir), "state_dir": str(tmp_path / "state"),
+                                    "run_dir": str(run_dir)},
+                        kernel_name="python3", cwd=str(run_dir), progress_bar=False)
+    assert run_json(run_dir)["mode"] == "interactive (by hand)"
+    assert tenantmove("seal", str(run_dir), cwd=tmp_path).returncode == 0
+    record = run_json(run_dir)
+    assert record["status"] == "completed" and record["phases"][0]["phase"] == "00_prepare"
+    assert (run_dir / "index.html").is_file() and (run_dir / "MANIFEST.sha256").is_file()

@@ -90,3 +90,13 @@ def test_later_phases_read_the_verdict(tmp_path) -> None:  # noqa: ANN001
     assert require(tmp_path)["run_id"] == "r2"
     with pytest.raises(NotReady):
         stop_unless_ready(Verdict("not ready", []))
+
+
+def test_tokens_are_renewed_five_minutes_before_a_long_lifetime_ends() -> None:
+    from tenantmove.auth import SignIn, TenantConfig
+
+    s = SignIn(TenantConfig("source", "t.onmicrosoft.com", "00000000-0000-0000-0000-000000000000"))
+    s._lifetime = 3600
+    assert s.refresh_margin_for_lifetime() == 300
+    s._lifetime = 10
+    assert s.refresh_margin_for_lifetime() == 2

@@ -118,6 +118,7 @@ class SignIn:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lifetime = 0.0
         self._app: msal.ClientApplication | None = None
         self._account: dict[str, Any] | None = None
         self.http = VerifyingSession(verify)
@@ -191,16 +192,16 @@ class SignIn:
                 raise self._error(result)
             self._token = result["access_token"]
             register_secret(self._token)
-            self._expires_at = self._clock() + float(result.get("expires_in", 3599))
+            self._lifetime = float(result.get("expires_in", 3599))
+            self._expires_at = self._clock() + self._lifetime
             self.acquired += 1
             log.info("%s: token acquired for tenant %s, valid %ss", self.where, self.config.tenant,
                      result.get("expires_in"))
             return self._token
 
     def refresh_margin_for_lifetime(self) -> float:
-        """Renew ahead of expiry: ``refresh_margin``, or a fifth of a short token's lifetime."""
-        lifetime = max(self._expires_at - (self._clock() - 1), 1)
-        return min(self.refresh_margin, max(1.0, lifetime / 5))
+        """Renew this long before expiry: ``refresh_margin`` (5 min), or a fifth of a short token's lifetime."""
+        return min(self.refresh_margin, max(1.0, self._lifetime / 5))
 
     def _acquire(self, force_refresh: bool) -> dict[str, Any]:
         app = self._app

@@ -56,6 +56,11 @@ class Phase:
         state_dir = Path(params.state_dir) if params.state_dir else default_state_dir(params.name)
         state_dir.mkdir(parents=True, exist_ok=True)
         phase = cls(phase_id, params, run_dir, state_dir, run_id, params.operator or audit.default_operator())
+        if not (run_dir / audit.RUN_JSON).is_file():  # run by hand, outside the runner: start the record here
+            record = audit.base_record(run_id, params.name, phase.operator, "interactive (by hand)",
+                                       params.public(), None)
+            record["command"] = f"notebook {phase_id} run in Jupyter"
+            audit.write_json_atomic(run_dir / audit.RUN_JSON, record)
         phase.header()
         return phase
 

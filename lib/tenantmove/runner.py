@@ -81,6 +81,8 @@ class Run:
 
     def merge_phase_results(self) -> None:
         """Fold what each notebook recorded (phases/<id>.json) into run.json."""
+        for path in sorted((self.dir / "phases").glob("*.json")):
+            self.phase_entry(path.stem)  # a notebook run by hand has no entry yet
         for entry in self.record["phases"]:
             path = audit.phase_result_path(self.dir, entry["phase"])
             if path.is_file():
@@ -217,6 +219,7 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
     from papermill.exceptions import PapermillExecutionError
 
     output = run.dir / nb.name
+    audit.phase_result_path(run.dir, nb.stem).unlink(missing_ok=True)  # never merge an earlier attempt's result
     entry.update(notebook=nb.name, started=audit.utc_now(), status="running")
     entry.pop("error", None)
     run.save()
