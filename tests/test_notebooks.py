@@ -136,3 +136,23 @@ def test_prepare_writes_notebooks_for_an_admin(sandbox: Sandbox, tmp_path: Path)
     assert "interactive = True" in injected.source and str(run_dir.resolve()) in injected.source
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert "seal" in proc.stdout
+
+
+def test_missing_permission_stops_at_the_permission_table(sandbox: Sandbox, tmp_path: Path) -> None:
+    from .conftest import SOURCE_APP
+
+    granted = sandbox.admin("PATCH", f"apps/{SOURCE_APP}", json={})["roles"]
+    sandbox.admin("PATCH", f"apps/{SOURCE_APP}", json={"roles": ["Organization.Read.All", "Domain.Read.All"]})
+    try:
+        runs = tmp_path / "runs"
+        proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--runs-dir", str(runs), cwd=tmp_path)
+    finally:
+        sandbox.admin("PATCH", f"apps/{SOURCE_APP}", json={"roles": granted})
+    assert proc.returncode == 1
+    line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
+    assert "PermissionMissing" in line and "User.Read.All" in line and "GroupMember.Read.All" in line
+    run_dir = only_run(runs)
+    executed = nbformat.read(str(run_dir / "00_prepare.ipynb"), as_version=4)
+    failing = [c for c in executed.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert len(failing) == 1 and "permissions.require" in failing[0].source  # stopped there, not at a 403 later
+    assert not (run_dir / "00_prepare" / "inventory-source").exists()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import PermissionMissing
+
 # phase -> side -> [(permission, why)]; application permissions unless the phase says delegated.
 REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "00_prepare": {
@@ -152,3 +154,14 @@ def markdown() -> str:
             out.append(f"| {label} | `{perm}` | {why} |")
         out.append("")
     return "\n".join(out)
+
+
+def require(rows: list[PermissionRow], phase: str) -> None:
+    """Stop the phase here, before any call that would fail with 403, if its own permissions are missing."""
+    missing = [r for r in rows if r.phase == phase and r.missing]
+    if missing:
+        listed = ", ".join(f"{'old' if r.side == 'source' else 'new'} tenant: {r.permission}" for r in missing)
+        raise PermissionMissing(f"{phase} needs Graph permissions the tokens do not carry ({listed})",
+                                where="app registrations",
+                                hint="add them as application permissions to the app registration in that tenant, "
+                                     "grant admin consent, then rerun (a new token carries them)")

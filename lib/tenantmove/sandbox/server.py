@@ -113,6 +113,15 @@ class SandboxApp:
             body = req.json()
             self.store.reset(body.get("scale"))
             return Response(200, {"ok": True, "scale": self.store.scale})
+        if rest.startswith("apps/") and req.method == "PATCH" and rest.count("/") == 1:
+            body = req.json()
+            for tenant in self.store.tenants.values():
+                app_ = tenant.apps.get(rest.split("/")[1])
+                if app_ is not None:
+                    app_.roles = list(body.get("roles", app_.roles))
+                    app_.delegated = list(body.get("delegated", app_.delegated))
+                    return Response(200, {"roles": app_.roles, "delegated": app_.delegated})
+            return Response(404, {"error": "no such app"})
         if rest.startswith("apps/") and rest.endswith("/certificates") and req.method == "POST":
             client_id = rest.split("/")[1]
             try:
