@@ -23,7 +23,7 @@ from ..errors import ServiceUnreachable
 from .dnsserver import DnsServer, ZoneStore, make_keyring, seed_zones
 from .knobs import Governor, Knobs
 from .server import SandboxApp, make_server, write_json
-from .state import Store, load_seed
+from .state import SeedError, Store, load_seed
 from .tls import write_ca_and_server_cert
 
 ENDPOINTS = "endpoints.json"
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"sandbox: cannot start: {exc}. HINT: choose other ports with --port/--dns-port", file=sys.stderr)
         return 1
+    except SeedError as exc:
+        print(f"sandbox: {exc}. HINT: fix the seed spec (see lib/tenantmove/sandbox/seed.yaml)", file=sys.stderr)
+        return 2
     return 0
 
 

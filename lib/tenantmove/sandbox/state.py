@@ -292,9 +292,30 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
     return tenants
 
 
+TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
+               "groups", "generated", "mailboxes", "drives", "sites", "lists", "notebooks"}
+
+
+class SeedError(ValueError):
+    pass
+
+
 def load_seed(path: Path | None = None) -> dict[str, Any]:
-    with open(path or DEFAULT_SEED, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """Read and check a seed spec: a clear message for a key the sandbox does not know."""
+    source = path or DEFAULT_SEED
+    with open(source, encoding="utf-8") as fh:
+        seed = yaml.safe_load(fh)
+    if not isinstance(seed, dict) or not isinstance(seed.get("tenants"), list):
+        raise SeedError(f"{source}: a seed spec is a mapping with a 'tenants' list")
+    for i, tenant in enumerate(seed["tenants"]):
+        unknown = set(tenant) - TENANT_KEYS
+        if unknown:
+            raise SeedError(f"{source}: tenants[{i}] has unknown key(s) {', '.join(sorted(unknown))}; "
+                            f"known: {', '.join(sorted(TENANT_KEYS))}")
+        for required in ("key", "id", "display_name", "initial_domain"):
+            if required not in tenant:
+                raise SeedError(f"{source}: tenants[{i}] lacks '{required}'")
+    return seed
 
 
 class Store:
