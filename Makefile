@@ -32,6 +32,7 @@ sandbox: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_graph.py
+	$(PY) bench/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache
