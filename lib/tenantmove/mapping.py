@@ -1,0 +1,189 @@
+"""The user mapping (old UPN -> new UPN): generated from the old tenant's inventory with sensible
+defaults, edited by the admin as a CSV, and validated before anything is created.
+
+Every problem names the file, the row (the CSV line number), the column, and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import TenantmoveError
+from .inventory import Inventory
+
+COLUMNS = ["source_upn", "target_upn", "display_name", "usage_location", "licences", "groups", "action"]
+REQUIRED = ["source_upn", "target_upn"]
+ACTIONS = ("move", "skip")
+# Characters Microsoft allows in the user part of a UPN; no leading, trailing or double dots.
+UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'._!#^~-]{1,64}$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass
+class MappingProblem:
+    file: str
+    line: int | None  # CSV line (the header is line 1); None for the whole file
+    column: str
+    message: str
+    hint: str
+
+    def one_line(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.column}: {self.message} HINT: {self.hint}"
+
+
+class MappingError(TenantmoveError):
+    def __init__(self, problems: list[MappingProblem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the user mapping" if len(problems) > 1 else
+                         problems[0].message, where=problems[0].file if problems else "")
+
+    def one_line(self) -> str:
+        return "\n".join(p.one_line() for p in getattr(self, "problems", [])) or self.message
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([p.__dict__ for p in self.problems], columns=["file", "line", "column", "message", "hint"])
+
+
+def default_target(upn: str, domain: str, old_initial: str, new_initial: str) -> str:
+    """The custom domain moves with its users; anything else lands on the new onmicrosoft domain."""
+    local, _, user_domain = upn.partition("@")
+    if user_domain.lower() == domain.lower():
+        return f"{local}@{domain}"
+    return f"{local}@{new_initial}"
+
+
+def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
+    """A mapping row per user of the old tenant (guests excluded), with memberships from the inventory."""
+    country = source.organization.get("countryLetterCode") or ""
+    groups_of: dict[str, list[str]] = {}
+    nick = dict(zip(source.groups["id"], source.groups["mailNickname"].fillna(source.groups["displayName"]),
+                    strict=True)) if not source.groups.empty else {}
+    for _, m in source.memberships.iterrows():
+        groups_of.setdefault(m["member_id"], []).append(str(nick.get(m["group_id"], m["group"])))
+    rows = []
+    for _, u in source.users.iterrows():
+        if u.get("userType") == "Guest":
+            continue
+        rows.append({
+            "source_upn": u["userPrincipalName"],
+            "target_upn": default_target(u["userPrincipalName"], domain, source.initial_domain, new_initial),
+            "display_name": u.get("displayName") or "",
+            "usage_location": u.get("usageLocation") or country,
+            "licences": u.get("licences") or "",
+            "groups": ";".join(sorted(groups_of.get(u["id"], []))),
+            "action": "move",
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write(df: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path
+
+
+def read(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError as exc:
+        raise MappingError([MappingProblem(str(path), None, "file", "the user mapping does not exist",
+                                           "run phase 10 to generate it, or fix the user_mapping parameter")]) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise MappingError([MappingProblem(str(path), None, "file", f"not a readable CSV: {exc}",
+                                           "save it as UTF-8 CSV with a header row")]) from exc
+    return df.apply(lambda col: col.str.strip())
+
+
+def upn_problem(upn: str) -> str:
+    """Why ``upn`` is not a valid user principal name ('' if it is)."""
+    if upn.count("@") != 1:
+        return "needs exactly one @"
+    local, domain = upn.split("@")
+    if not UPN_LOCAL_RE.match(local):
+        bad = sorted({c for c in local if not re.match(r"[A-Za-z0-9'._!#^~-]", c)})
+        return f"has character(s) a UPN cannot contain: {' '.join(repr(c) for c in bad)}" if bad else \
+            "the part before @ must be 1 to 64 characters"
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "the part before @ cannot start or end with a dot or hold two dots in a row"
+    if not DOMAIN_RE.match(domain.lower()):
+        return f"'{domain}' is not a valid domain"
+    return ""
+
+
+def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_initial: str,
+             target_licences: pd.DataFrame) -> pd.DataFrame:
+    """Check every row; raise :class:`MappingError` listing every problem, or return the rows to move."""
+    problems: list[MappingProblem] = []
+
+    def bad(line: int | None, column: str, message: str, hint: str) -> None:
+        problems.append(MappingProblem(file, line, column, message, hint))
+
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        bad(None, ", ".join(missing), "missing column(s)", f"the header must hold: {', '.join(COLUMNS)}")
+        raise MappingError(problems)
+    for col in COLUMNS:
+        if col not in df.columns:
+            df[col] = "move" if col == "action" else ""
+    df["action"] = df["action"].replace("", "move").str.lower()
+    known = {u.lower(): u for u in source.users["userPrincipalName"]}
+    allowed = {domain.lower(), new_initial.lower()}
+    seen_source: dict[str, int] = {}
+    seen_target: dict[str, int] = {}
+    for idx, row in df.iterrows():
+        line = int(idx) + 2
+        src, tgt = row["source_upn"], row["target_upn"]
+        if row["action"] not in ACTIONS:
+            bad(line, "action", f"{row['action']!r} is not an action", "write move or skip")
+            continue
+        if not src:
+            bad(line, "source_upn", "empty", "give the user's UPN in the old tenant, or delete the row")
+            continue
+        if src.lower() in seen_source:
+            bad(line, "source_upn", f"{src} is mapped twice (first on line {seen_source[src.lower()]})",
+                "keep one row per user")
+            continue
+        seen_source[src.lower()] = line
+        if src.lower() not in known:
+            bad(line, "source_upn", f"{src} is not a user of the old tenant",
+                "fix the spelling, or delete the row (the inventory in 00_prepare lists every user)")
+        if row["action"] == "skip":
+            continue
+        problem = upn_problem(tgt)
+        if problem:
+            bad(line, "target_upn", f"{tgt!r} {problem}", "use letters, digits and ' . - _ ! # ^ ~ before the @")
+            continue
+        tgt_domain = tgt.split("@")[1].lower()
+        if tgt_domain not in allowed:
+            bad(line, "target_upn", f"domain {tgt_domain} is neither {domain} nor {new_initial}",
+                f"use @{domain} (moves with the domain) or @{new_initial}")
+        if tgt.lower() in seen_target:
+            bad(line, "target_upn", f"{tgt} is the target of two users (also line {seen_target[tgt.lower()]})",
+                "give each user a target UPN of its own")
+        seen_target[tgt.lower()] = line
+        if row["licences"] and not COUNTRY_RE.match(row["usage_location"]):
+            bad(line, "usage_location", f"{row['usage_location']!r} is not a two-letter country code",
+                "licences need a usage location such as NL, US or DE")
+    moving = df[df["action"] == "move"]
+    available = dict(zip(target_licences["skuPartNumber"], target_licences["available"], strict=True)) \
+        if not target_licences.empty else {}
+    wanted: dict[str, list[int]] = {}
+    for idx, row in moving.iterrows():
+        for part in str(row["licences"]).split():
+            wanted.setdefault(part, []).append(int(idx) + 2)
+    for part, lines in sorted(wanted.items()):
+        if part not in available:
+            bad(lines[0], "licences", f"the new tenant has no licence {part} (used on {len(lines)} row(s))",
+                f"use one of: {', '.join(sorted(available)) or 'none - buy licences first'}")
+        elif len(lines) > int(available[part]):
+            bad(None, "licences", f"{len(lines)} users need {part} but the new tenant has {available[part]} free",
+                "buy more seats, or give some users another licence or none")
+    if problems:
+        raise MappingError(problems)
+    return moving.reset_index(drop=True)
