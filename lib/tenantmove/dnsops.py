@@ -1,0 +1,296 @@
+"""DNS for the domain cutover: ask the domain's authoritative name servers directly (never a caching
+resolver), plan what to add and remove against what they serve, apply the plan through a provider,
+and wait until every authoritative server shows the change.
+
+Providers: ``manual`` (the admin changes DNS at the host; we show the table and wait), ``rfc2136``
+(TSIG-signed dynamic updates: BIND, PowerDNS, Knot, Windows DNS; also the sandbox's server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import pandas as pd
+
+from .errors import ConfigFileError, TenantmoveError
+
+
+class DnsError(TenantmoveError):
+    """A lookup or an update failed."""
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str   # absolute, lower case, without the trailing dot
+    type: str   # MX, CNAME, TXT, SRV, A, AAAA
+    value: str  # presentation form: names without trailing dot, TXT without quotes
+    ttl: int = 3600
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.type, self.value)
+
+    def rdata_text(self) -> str:
+        """The value as a zone file writes it (absolute names, quoted TXT)."""
+        if self.type == "TXT":
+            return '"' + self.value.replace('"', '\\"') + '"'
+        if self.type in ("CNAME", "NS"):
+            return self.value + "."
+        if self.type in ("MX", "SRV"):
+            *numbers, target = self.value.split()
+            return " ".join([*numbers, target + "."])
+        return self.value
+
+
+def normalize(rtype: str, value: str) -> str:
+    rtype = rtype.upper()
+    if rtype == "TXT":
+        parts = [p for p in value.split('"') if p.strip()] if '"' in value else [value]
+        return "".join(parts)
+    return " ".join(p.rstrip(".").lower() for p in value.split())
+
+
+def record(name: str, rtype: str, value: str, ttl: int = 3600) -> Record:
+    return Record(name.rstrip(".").lower(), rtype.upper(), normalize(rtype, value), ttl)
+
+
+def from_graph(rec: dict[str, Any]) -> Record:
+    """A Graph ``domainDnsRecord`` (verification or service configuration) as a :class:`Record`."""
+    kind, label, ttl = rec["recordType"].upper(), rec["label"], int(rec.get("ttl") or 3600)
+    if kind == "MX":
+        return record(label, "MX", f"{rec['preference']} {rec['mailExchange']}", ttl)
+    if kind == "CNAME":
+        return record(label, "CNAME", rec["canonicalName"], ttl)
+    if kind == "TXT":
+        return record(label, "TXT", rec["text"], ttl)
+    if kind == "SRV":
+        return record(f"{rec['service']}.{rec['protocol']}.{label}", "SRV",
+                      f"{rec['priority']} {rec['weight']} {rec['port']} {rec['nameTarget']}", ttl)
+    raise DnsError(f"record type {kind} of {label} is not supported", hint="publish it by hand")
+
+
+def frame(records: list[Record], **extra: list[Any]) -> pd.DataFrame:
+    df = pd.DataFrame([r.__dict__ for r in records], columns=["name", "type", "value", "ttl"])
+    for key, values in extra.items():
+        df[key] = values
+    return df
+
+
+# --- lookups ---------------------------------------------------------------------------------------
+class Nameservers:
+    """The authoritative servers of a zone, asked directly; every answer must be authoritative."""
+
+    def __init__(self, servers: list[tuple[str, int]], timeout: float = 3.0) -> None:
+        if not servers:
+            raise DnsError("no authoritative name server to ask", hint="set dns.servers, e.g. 192.0.2.53:53")
+        self.servers = servers
+        self.timeout = timeout
+        self.queries = 0
+
+    @classmethod
+    def for_zone(cls, zone: str, timeout: float = 3.0) -> Nameservers:
+        """Find the zone's NS records and their addresses with the system resolver (only for that)."""
+        try:
+            ns_names = [r.target.to_text() for r in dns.resolver.resolve(zone, "NS", lifetime=timeout * 3)]
+            servers = [(a.to_text(), 53) for ns in ns_names for a in dns.resolver.resolve(ns, "A", lifetime=timeout * 3)]
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"cannot find the name servers of {zone}: {exc}", where="dns.servers",
+                           hint="name them explicitly in dns.servers (host:port, comma-separated)") from exc
+        return cls(servers, timeout)
+
+    @classmethod
+    def parse(cls, text: str, timeout: float = 3.0) -> Nameservers:
+        servers = []
+        for item in [t.strip() for t in text.split(",") if t.strip()]:
+            host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "53")
+            servers.append((host or item, int(port or 53)))
+        return cls(servers, timeout)
+
+    def _ask(self, server: tuple[str, int], name: str, rtype: str) -> set[str] | None:
+        query = dns.message.make_query(name, rtype)
+        query.flags &= ~dns.flags.RD
+        self.queries += 1
+        try:
+            resp, _ = dns.query.udp_with_fallback(query, server[0], port=server[1], timeout=self.timeout)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsError(f"name server {server[0]}:{server[1]} did not answer for {name} {rtype}: {exc}",
+                           where="dns.servers", hint="check the server address and that it is reachable") from exc
+        if resp.rcode() == dns.rcode.NXDOMAIN:
+            return set()
+        if resp.rcode() != dns.rcode.NOERROR:
+            raise DnsError(f"{server[0]}:{server[1]} answered {dns.rcode.to_text(resp.rcode())} for {name} {rtype}",
+                           where="dns.servers", hint="is this server authoritative for the domain?")
+        if not resp.flags & dns.flags.AA:
+            raise DnsError(f"{server[0]}:{server[1]} is not authoritative for {name}", where="dns.servers",
+                           hint="name the domain's own name servers, not a caching resolver")
+        want = dns.rdatatype.from_text(rtype)
+        return {normalize(rtype, rd.to_text()) for rrset in resp.answer if rrset.rdtype == want for rd in rrset}
+
+    def values(self, name: str, rtype: str) -> list[set[str]]:
+        """What each server serves for ``name``/``rtype``."""
+        return [self._ask(s, name, rtype) or set() for s in self.servers]
+
+    def presence(self, rec: Record) -> int:
+        """On how many of the servers ``rec`` is published."""
+        return sum(1 for vals in self.values(rec.name, rec.type) if rec.value in vals)
+
+
+# --- plans and waiting -----------------------------------------------------------------------------
+@dataclass
+class RecordPlan:
+    add: list[Record] = field(default_factory=list)
+    remove: list[Record] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.add and not self.remove
+
+    def frame(self) -> pd.DataFrame:
+        rows = [dict(action="add", **r.__dict__) for r in self.add] + \
+               [dict(action="remove", **r.__dict__) for r in self.remove]
+        return pd.DataFrame(rows, columns=["action", "name", "type", "value", "ttl"])
+
+
+def plan_changes(ns: Nameservers, present: list[Record], absent: list[Record]) -> RecordPlan:
+    """Only what DNS does not show yet: records to add that some server lacks, records to remove
+    that some server still serves."""
+    total = len(ns.servers)
+    return RecordPlan(add=[r for r in present if ns.presence(r) < total],
+                      remove=[r for r in absent if ns.presence(r) > 0])
+
+
+def pending(ns: Nameservers, plan: RecordPlan) -> list[Record]:
+    total = len(ns.servers)
+    return [r for r in plan.add if ns.presence(r) < total] + [r for r in plan.remove if ns.presence(r) > 0]
+
+
+def wait_until_applied(ns: Nameservers, plan: RecordPlan, timeout: float, interval: float = 5.0,
+                       progress: Callable[[int, int, float], None] | None = None,
+                       sleep: Callable[[float], None] = time.sleep) -> list[Record]:
+    """Poll the authoritative servers until they show the plan; return what is still pending at the timeout."""
+    started = time.monotonic()
+    total = len(plan.add) + len(plan.remove)
+    while True:
+        left = pending(ns, plan)
+        elapsed = time.monotonic() - started
+        if progress:
+            progress(total - len(left), total, elapsed)
+        if not left or elapsed >= timeout:
+            return left
+        sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+# --- providers -------------------------------------------------------------------------------------
+class Provider(Protocol):
+    name: str
+
+    def apply(self, plan: RecordPlan) -> list[str]: ...
+
+
+class ManualProvider:
+    """The admin makes the change at the DNS host; the notebook shows the plan and waits for it."""
+
+    name = "manual"
+
+    def apply(self, plan: RecordPlan) -> list[str]:
+        return [f"{len(plan.add)} record(s) to add and {len(plan.remove)} to remove at your DNS host, "
+                "as listed in the plan; waiting until the authoritative servers show them"]
+
+
+@dataclass
+class TsigKey:
+    name: str
+    secret: str
+    algorithm: str = "hmac-sha256"
+
+    def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
+        key = dns.tsig.Key(self.name, self.secret, self.algorithm)
+        return {key.name: key}
+
+
+def load_tsig(key_file: str = "", secret_env: str = "", name: str = "", algorithm: str = "hmac-sha256") -> TsigKey:
+    """A TSIG key from a JSON file ({name, algorithm, secret}), a BIND key file, or an env variable."""
+    if key_file:
+        try:
+            text = Path(key_file).read_text()
+        except OSError as exc:
+            raise ConfigFileError(f"cannot read the TSIG key file {key_file}: {exc.strerror}", where="dns.tsig_file",
+                                  hint="give the path of the key (JSON or BIND format), readable by you") from exc
+        if text.lstrip().startswith("{"):
+            data = json.loads(text)
+            return TsigKey(data["name"], data["secret"], data.get("algorithm", algorithm))
+        import re
+
+        match = re.search(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\};', text, re.S)
+        if not match:
+            raise ConfigFileError(f"{key_file} is neither JSON nor a BIND key statement", where="dns.tsig_file",
+                                  hint='write: key "name" { algorithm hmac-sha256; secret "base64"; };')
+        body = match.group(2)
+        alg = re.search(r"algorithm\s+([\w-]+)\s*;", body)
+        secret = re.search(r'secret\s+"([^"]+)"\s*;', body)
+        if not secret:
+            raise ConfigFileError(f"{key_file} has no secret", where="dns.tsig_file", hint="add secret \"...\";")
+        return TsigKey(match.group(1), secret.group(1), alg.group(1) if alg else algorithm)
+    if secret_env:
+        value = os.environ.get(secret_env)
+        if not value:
+            raise DnsError(f"environment variable {secret_env} is not set", where="dns.tsig_secret_env",
+                           hint=f"export {secret_env}=<base64 TSIG secret>")
+        from .redact import register_secret
+
+        register_secret(value)
+        return TsigKey(name or "tenantmove.", value, algorithm)
+    raise DnsError("no TSIG key given", where="dns", hint="set dns.tsig_file or dns.tsig_secret_env")
+
+
+class Rfc2136Provider:
+    """Dynamic updates (RFC 2136) signed with TSIG, sent over TCP to the primary server."""
+
+    name = "rfc2136"
+
+    def __init__(self, server: str, port: int, zone: str, key: TsigKey, timeout: float = 10.0) -> None:
+        self.server, self.port, self.zone, self.key, self.timeout = server, port, zone.rstrip("."), key, timeout
+        from .redact import register_secret
+
+        register_secret(key.secret)
+
+    def apply(self, plan: RecordPlan) -> list[str]:
+        if plan.empty:
+            return ["nothing to change"]
+        update = dns.update.UpdateMessage(self.zone, keyring=self.key.keyring(), keyname=self.key.name,
+                                          keyalgorithm=self.key.algorithm)
+        origin = dns.name.from_text(self.zone)
+        for rec in plan.remove:
+            update.delete(dns.name.from_text(rec.name).relativize(origin), rec.type, rec.rdata_text())
+        for rec in plan.add:
+            update.add(dns.name.from_text(rec.name).relativize(origin), rec.ttl, rec.type, rec.rdata_text())
+        try:
+            resp = dns.query.tcp(update, self.server, port=self.port, timeout=self.timeout)
+        except dns.tsig.PeerError as exc:
+            raise DnsError(f"{self.server}:{self.port} refused the TSIG signature: {exc}", where="dns.tsig_file",
+                           hint="check the key name, algorithm and secret against the server's key") from exc
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsError(f"update to {self.server}:{self.port} failed: {exc}", where="dns.server",
+                           hint="check the primary server's address and that it allows updates from here") from exc
+        if resp.rcode() != dns.rcode.NOERROR:
+            code = dns.rcode.to_text(resp.rcode())
+            raise DnsError(f"{self.server}:{self.port} answered {code} to the update of zone {self.zone}",
+                           where="dns", hint="REFUSED/NOTAUTH: the server does not allow this key to update the zone; "
+                                             "NOTZONE: check dns.zone")
+        return [f"{self.server}:{self.port}: removed {len(plan.remove)}, added {len(plan.add)} record(s) in {self.zone}"]
