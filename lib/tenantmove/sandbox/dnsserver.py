@@ -40,6 +40,10 @@ class ZoneStore:
         self.queries = 0
         self.updates = 0
 
+    def clear(self) -> None:
+        with self.lock:
+            self.zones.clear()
+
     def add_zone(self, origin: str, ns_ip: str = "127.0.0.1") -> None:
         name = dns.name.from_text(origin)
         with self.lock:

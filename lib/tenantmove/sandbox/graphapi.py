@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -26,8 +27,11 @@ USER_DEFAULT = ["businessPhones", "displayName", "givenName", "id", "jobTitle", 
 GROUP_PROPS = ["id", "createdDateTime", "description", "displayName", "groupTypes", "mail", "mailEnabled",
                "mailNickname", "proxyAddresses", "securityEnabled", "visibility"]
 DOMAIN_PROPS = ["id", "authenticationType", "availabilityStatus", "isAdminManaged", "isDefault", "isInitial",
-                "isRoot", "isVerified", "passwordNotificationWindowInDays", "passwordValidityPeriodInDays",
+                "isRoot", "isVerified", "passwordNotificationWindowInDays", "passwordValidityPeriodInDays", "state",
                 "supportedServices"]
+FILTERABLE = {"user": {"userPrincipalName", "mail", "mailNickname", "displayName", "id"},
+              "group": {"mailNickname", "displayName", "mail", "id"}}
+FILTER_RE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
 ORG_PROPS = ["id", "businessPhones", "city", "country", "countryLetterCode", "createdDateTime",
              "defaultUsageLocation", "displayName", "preferredLanguage", "tenantType", "verifiedDomains",
              "technicalNotificationMails"]
@@ -90,11 +94,16 @@ def _parse_select(query: dict[str, str], allowed: list[str], type_name: str) -> 
 class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
-    def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None]) -> None:
+    def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
+                 zones: Any = None) -> None:
+        from .writes import Writes
+
         self.store = store
         self.tokens = tokens
         self.governor = governor
         self.count = stats
+        self.zones = zones  # the DNS zones, for domain verification
+        self.writes = Writes(self)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str) -> Response:
@@ -167,15 +176,14 @@ class GraphApi:
         if not parts:
             raise GraphFailure(400, "BadRequest", "Invalid request: no resource.")
         for key in query:
-            if key.startswith("$") and key not in ("$select", "$top", "$skiptoken", "$count"):
+            if key.startswith("$") and key not in ("$select", "$top", "$skiptoken", "$count", "$filter"):
                 raise GraphFailure(400, "BadRequest", f"The query option '{key}' is not supported by the sandbox.")
         resource = parts[0]
         self._require(claims, "me" if resource == "me" else resource)
         ctx = f"{base}/v1.0/$metadata#"
         with self.store.lock:
             if method != "GET":
-                raise GraphFailure(405, "Request_BadRequest",
-                                   f"The sandbox does not support {method} on '{rest}' yet.")
+                return self.writes.handle(method, parts, body, tenant, claims, base)
             if resource == "organization" and len(parts) == 1:
                 select = _parse_select(query, ORG_PROPS, "organization")
                 return 200, {"@odata.context": ctx + "organization",
@@ -220,6 +228,18 @@ class GraphApi:
                 for name, d in tenant.domains.items() if d["isVerified"]],
         }
 
+    @staticmethod
+    def _filter(items: list[dict[str, Any]], query: dict[str, str], type_name: str) -> list[dict[str, Any]]:
+        """``$filter=prop eq 'value'`` (the one form the runbook needs), case-insensitive like Graph's."""
+        raw = query.get("$filter")
+        if raw is None:
+            return items
+        match = FILTER_RE.match(raw)
+        if not match or match.group(1) not in FILTERABLE.get(type_name, set()):
+            raise GraphFailure(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause: {raw}")
+        prop, value = match.group(1), match.group(2).replace("''", "'").lower()
+        return [i for i in items if str(i.get(prop) or "").lower() == value]
+
     def _page(self, items: list[dict[str, Any]], query: dict[str, str], base: str, path: str,
               ctx: str) -> tuple[int, dict[str, Any]]:
         top_raw = query.get("$top")
@@ -243,7 +263,7 @@ class GraphApi:
             body["@odata.count"] = len(items)
         if offset + size < len(items):
             token = base64.urlsafe_b64encode(json.dumps({"o": offset + size}).encode()).decode().rstrip("=")
-            keep = {k: v for k, v in query.items() if k in ("$select", "$top", "$count")}
+            keep = {k: v for k, v in query.items() if k in ("$select", "$top", "$count", "$filter")}
             keep["$top"] = str(size)
             keep["$skiptoken"] = token
             body["@odata.nextLink"] = f"{base}/v1.0/{path}?" + "&".join(f"{k}={quote(v, safe=',')}" for k, v in keep.items())
@@ -252,7 +272,8 @@ class GraphApi:
     def _users(self, parts: list[str], query: dict[str, str], tenant: Tenant, base: str, ctx: str) -> tuple[int, Any]:
         select = _parse_select(query, USER_PROPS, "user")
         if len(parts) == 1:
-            items = [_project(u, select, USER_PROPS, USER_DEFAULT, "user") for u in tenant.users.values()]
+            users = self._filter(list(tenant.users.values()), query, "user")
+            items = [_project(u, select, USER_PROPS, USER_DEFAULT, "user") for u in users]
             return self._page(items, query, base, "users", ctx + "users")
         user = tenant.find_user(parts[1])
         if user is None:
@@ -271,7 +292,8 @@ class GraphApi:
     def _groups(self, parts: list[str], query: dict[str, str], tenant: Tenant, base: str, ctx: str) -> tuple[int, Any]:
         if len(parts) == 1:
             select = _parse_select(query, GROUP_PROPS, "group")
-            items = [_project(g, select, GROUP_PROPS, None, "group") for g in tenant.groups.values()]
+            groups = self._filter(list(tenant.groups.values()), query, "group")
+            items = [_project(g, select, GROUP_PROPS, None, "group") for g in groups]
             return self._page(items, query, base, "groups", ctx + "groups")
         group = tenant.groups.get(parts[1])
         if group is None:

@@ -30,6 +30,7 @@ class Knobs:
     token_lifetime: int = 3600        # seconds an access token is valid
     device_code_interval: int = 1     # seconds a device-code client is asked to wait between polls
     page_size_default: int = 100      # Graph's default page size for users and groups
+    force_delete_seconds: float = 2.0  # how long an asynchronous forceDelete takes
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]
     faults: list[dict[str, Any]] = field(default_factory=list)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .dnsserver import ZoneStore
+from .dnsserver import ZoneStore, seed_zones
 from .graphapi import GraphApi
 from .http import Request, Response
 from .knobs import Governor
@@ -51,7 +51,7 @@ class SandboxApp:
         self.tokens = TokenService()
         self.stats = Stats()
         self.login = LoginService(store, self.tokens, governor)
-        self.graph = GraphApi(store, self.tokens, governor, self.stats.add)
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones)
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -79,6 +79,7 @@ class SandboxApp:
             return Response(200, {"ok": True, "uptime": time.time() - self.started})
         if rest == "stats":
             data = self.stats.as_dict()
+            data["users"] = {t.key: len(t.users) for t in self.store.tenants.values()}
             data["tokens_issued"] = self.tokens.issued
             data["dns"] = {"queries": self.zones.queries, "updates": self.zones.updates}
             return Response(200, data)
@@ -112,6 +113,9 @@ class SandboxApp:
         if rest == "reset" and req.method == "POST":
             body = req.json()
             self.store.reset(body.get("scale"))
+            with self.zones.lock:  # DNS back to what the seed implies
+                self.zones.clear()
+                seed_zones(self.zones, list(self.store.tenants.values()))
             return Response(200, {"ok": True, "scale": self.store.scale})
         if rest.startswith("apps/") and req.method == "PATCH" and rest.count("/") == 1:
             body = req.json()
@@ -120,7 +124,9 @@ class SandboxApp:
                 if app_ is not None:
                     app_.roles = list(body.get("roles", app_.roles))
                     app_.delegated = list(body.get("delegated", app_.delegated))
-                    return Response(200, {"roles": app_.roles, "delegated": app_.delegated})
+                    app_.multitenant = bool(body.get("multitenant", app_.multitenant))
+                    return Response(200, {"roles": app_.roles, "delegated": app_.delegated,
+                                          "multitenant": app_.multitenant})
             return Response(404, {"error": "no such app"})
         if rest.startswith("apps/") and rest.endswith("/certificates") and req.method == "POST":
             client_id = rest.split("/")[1]

@@ -111,6 +111,7 @@ def _domain_record(name: str, *, initial: bool, default: bool, verified: bool, s
         "isVerified": verified,
         "passwordNotificationWindowInDays": 14,
         "passwordValidityPeriodInDays": 2147483647,
+        "state": None,
         "supportedServices": list(services),
     }
 

@@ -1,0 +1,146 @@
+"""The sandbox holds the runbook to the service's rules (over real HTTPS and DNS)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tenantmove.dnsops import Nameservers, RecordPlan, Rfc2136Provider, load_tsig, record
+from tenantmove.graph import GraphClient, GraphError
+from tenantmove.sandbox import Sandbox
+
+from .conftest import make_client
+
+E3 = "f245ecc8-75af-4f8e-b61f-27d8114de5b3"        # O365_BUSINESS_PREMIUM
+EXCHANGE = "4b9405b0-7788-4568-add1-99614e613b69"  # EXCHANGESTANDARD
+PASSWORD = {"password": "Sandbox-Passw0rd!", "forceChangePasswordNextSignIn": True}
+
+
+@pytest.fixture
+def fresh(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """These tests change the tenants; put the seed (and its DNS) back afterwards."""
+    sandbox.admin("POST", "reset", json={"scale": 1})
+    yield sandbox
+    sandbox.admin("POST", "reset", json={"scale": 1})
+
+
+def bad_request(call, *args, **kwargs) -> str:  # noqa: ANN001, ANN002, ANN003
+    with pytest.raises(GraphError) as info:
+        call(*args, **kwargs)
+    assert info.value.status == 400, info.value
+    return info.value.graph_message
+
+
+def new_user(upn: str, **extra: object) -> dict:
+    return {"accountEnabled": True, "displayName": upn.split("@")[0], "mailNickname": upn.split("@")[0],
+            "userPrincipalName": upn, "passwordProfile": PASSWORD, **extra}
+
+
+def test_users_need_a_verified_domain_and_a_unique_upn(fresh: Sandbox) -> None:
+    _, new = make_client(fresh, "target")
+    assert "verified domain" in bad_request(new.post, "users", new_user("megan@contoso.example"))
+    created = new.post("users", new_user("megan@contosonew.onmicrosoft.com"))
+    assert created["userPrincipalName"] == "megan@contosonew.onmicrosoft.com"
+    assert "already exists" in bad_request(new.post, "users", new_user("Megan@contosonew.onmicrosoft.com"))
+    found = new.get("users", {"$filter": "userPrincipalName eq 'megan@contosonew.onmicrosoft.com'"})["value"]
+    assert [u["id"] for u in found] == [created["id"]]
+    assert "password" in bad_request(new.post, "users", new_user("x@contosonew.onmicrosoft.com",
+                                                                  passwordProfile={"password": "short"}))
+
+
+def test_licences_need_a_usage_location_and_a_free_seat(fresh: Sandbox) -> None:
+    _, old = make_client(fresh, "source")
+    nobody = old.post("users", new_user("nolocation@contoso.example"))
+    add = {"addLicenses": [{"skuId": E3, "disabledPlans": []}], "removeLicenses": []}
+    assert "usage location" in bad_request(old.post, f"users/{nobody['id']}/assignLicense", add)
+    old.patch(f"users/{nobody['id']}", {"usageLocation": "NL"})
+    old.post(f"users/{nobody['id']}/assignLicense", add)
+    skus = {s["skuId"]: s for s in old.get("subscribedSkus")["value"]}
+    free = skus[EXCHANGE]["prepaidUnits"]["enabled"] - skus[EXCHANGE]["consumedUnits"]
+    users = [u for u in old.get_all("users", {"$select": "id,assignedLicenses,usageLocation", "$top": "999"})
+             if u["usageLocation"] and EXCHANGE not in {lic["skuId"] for lic in u["assignedLicenses"]}]
+    grant = {"addLicenses": [{"skuId": EXCHANGE, "disabledPlans": []}], "removeLicenses": []}
+    for user in users[:free]:
+        old.post(f"users/{user['id']}/assignLicense", grant)
+    assert "available licenses" in bad_request(old.post, f"users/{users[free]['id']}/assignLicense", grant)
+
+
+def test_groups_and_members(fresh: Sandbox) -> None:
+    _, new = make_client(fresh, "target")
+    assert "Exchange" in bad_request(new.post, "groups", {"displayName": "DL", "mailEnabled": True,
+                                                          "mailNickname": "dl", "securityEnabled": False})
+    group = new.post("groups", {"displayName": "Sales", "mailEnabled": True, "mailNickname": "sales",
+                                "securityEnabled": False, "groupTypes": ["Unified"]})
+    assert group["mail"] == "sales@contosonew.onmicrosoft.com"
+    admin = new.get("users/admin@contosonew.onmicrosoft.com")
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{admin['id']}"}
+    new.request("POST", f"groups/{group['id']}/members/$ref", json=ref)
+    assert "already exist" in bad_request(new.request, "POST", f"groups/{group['id']}/members/$ref", json=ref)
+    assert [m["id"] for m in new.get_all(f"groups/{group['id']}/members")] == [admin["id"]]
+
+
+def publish_verification_txt(sb: Sandbox, client: GraphClient) -> None:
+    txt = next(r for r in client.get("domains/contoso.example/verificationDnsRecords")["value"]
+               if r["recordType"] == "Txt")
+    provider = Rfc2136Provider(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"], "contoso.example",
+                               load_tsig(key_file=sb.endpoints["dns"]["tsig_file"]))
+    provider.apply(RecordPlan(add=[record("contoso.example", "TXT", txt["text"])]))
+
+
+def test_the_domain_moves_only_by_the_rules(fresh: Sandbox) -> None:
+    _, old = make_client(fresh, "source")
+    _, new = make_client(fresh, "target")
+    fresh.set_knobs(force_delete_seconds=0.3)
+    # the new tenant may add the domain, but not verify it: no TXT record yet, and then the old tenant holds it
+    assert new.post("domains", {"id": "contoso.example"})["isVerified"] is False
+    assert "not found in the DNS" in bad_request(new.post, "domains/contoso.example/verify")
+    publish_verification_txt(fresh, new)
+    assert "verified in another tenant" in bad_request(new.post, "domains/contoso.example/verify")
+    # the old tenant cannot delete it while it is the default, nor while anything references it
+    assert "default" in bad_request(old.delete, "domains/contoso.example")
+    old.patch("domains/contoso.onmicrosoft.com", {"isDefault": True})
+    refs = old.get_all("domains/contoso.example/domainNameReferences")
+    assert {r["@odata.type"] for r in refs} == {"#microsoft.graph.user", "#microsoft.graph.group",
+                                                 "#microsoft.graph.application"}
+    assert f"referenced by {len(refs)}" in bad_request(old.delete, "domains/contoso.example")
+    # forceDelete refuses a multitenant application ...
+    intranet = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c03"
+    fresh.admin("PATCH", f"apps/{intranet}", json={"multitenant": True})
+    assert "multitenant" in bad_request(old.post, "domains/contoso.example/forceDelete", {"disableUserAccounts": False})
+    fresh.admin("PATCH", f"apps/{intranet}", json={"multitenant": False})
+    # ... and then renames every reference to the initial domain, asynchronously
+    old.request("POST", "domains/contoso.example/forceDelete", json={"disableUserAccounts": False})
+    assert old.get("domains/contoso.example")["state"]["status"] == "InProgress"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(d["id"] == "contoso.example" for d in old.get("domains")["value"]):
+        time.sleep(0.1)
+    assert not any(d["id"] == "contoso.example" for d in old.get("domains")["value"])
+    megan = old.get("users/megan.bowen@contoso.onmicrosoft.com", {"$select": "userPrincipalName,mail,proxyAddresses"})
+    assert megan["mail"] == "megan.bowen@contoso.onmicrosoft.com"
+    assert not [p for p in megan["proxyAddresses"] if p.lower().endswith("@contoso.example")]
+    assert old.get_all("groups", {"$filter": "mail eq 'sales@contoso.onmicrosoft.com'"})
+    # now the new tenant can verify it
+    assert new.post("domains/contoso.example/verify")["isVerified"] is True
+    new.patch("domains/contoso.example", {"supportedServices": ["Email", "OfficeCommunicationsOnline"]})
+    records = new.get("domains/contoso.example/serviceConfigurationRecords")["value"]
+    assert {r["recordType"] for r in records} == {"Mx", "Cname", "Txt", "Srv"}
+    assert new.post("users", new_user("megan.bowen@contoso.example"))["userPrincipalName"] == "megan.bowen@contoso.example"
+
+
+def test_force_delete_refuses_more_than_1000_objects(fresh: Sandbox) -> None:
+    fresh.admin("POST", "reset", json={"scale": 51})  # 1,020 generated users on the custom domain
+    _, old = make_client(fresh, "source")
+    old.patch("domains/contoso.onmicrosoft.com", {"isDefault": True})
+    assert "at most 1000" in bad_request(old.post, "domains/contoso.example/forceDelete", {"disableUserAccounts": False})
+    assert any(d["id"] == "contoso.example" for d in old.get("domains")["value"])  # nothing changed
+
+
+def test_dns_reset_restores_the_seed(fresh: Sandbox) -> None:
+    _, new = make_client(fresh, "target")
+    new.post("domains", {"id": "contoso.example"})
+    publish_verification_txt(fresh, new)
+    fresh.admin("POST", "reset", json={"scale": 1})
+    ns = Nameservers([(fresh.endpoints["dns"]["host"], fresh.endpoints["dns"]["port"])])
+    assert len(ns.values("contoso.example", "TXT")[0]) == 2  # the old tenant's MS= and SPF only
