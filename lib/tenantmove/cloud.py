@@ -45,3 +45,30 @@ def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | N
     signin = SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify, prompt=prompt)
     client = GraphClient(signin, endpoints.graph_url, verify=endpoints.verify, name=config.role, **client_options)
     return signin, client
+
+
+def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
+    """The authoritative name servers to watch and the provider that changes DNS, from ``params.dns``."""
+    from .dnsops import ManualProvider, Nameservers, Rfc2136Provider, load_tsig
+
+    cfg = params.dns or {}
+    provider_name = cfg.get("provider", "auto")
+    if cfg.get("servers"):
+        ns = Nameservers.parse(str(cfg["servers"]))
+    elif endpoints.dns:
+        ns = Nameservers([(endpoints.dns["host"], int(endpoints.dns["port"]))])
+    else:
+        ns = Nameservers.for_zone(params.domain)
+    if provider_name == "auto":
+        provider_name = "rfc2136" if endpoints.dns else "manual"
+    if provider_name == "manual":
+        return ns, ManualProvider()
+    if cfg.get("server"):
+        host, _, port = str(cfg["server"]).partition(":")
+        server, server_port = host, int(port or 53)
+    else:  # the sandbox's own server
+        server, server_port = endpoints.dns["host"], int(endpoints.dns["port"])
+    key = load_tsig(key_file=str(cfg.get("tsig_file") or (endpoints.dns or {}).get("tsig_file", "")),
+                    secret_env=str(cfg.get("tsig_secret_env", "")), name=str(cfg.get("key_name", "")),
+                    algorithm=str(cfg.get("algorithm", "hmac-sha256")))
+    return ns, Rfc2136Provider(server, server_port, str(cfg.get("zone") or params.domain), key)

@@ -24,6 +24,20 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLOUDS = ("sandbox", "global")
 SECRET_WORDS = ("secret", "password", "private_key", "token")
 
+DNS_KEYS = {
+    "provider": "auto | manual | rfc2136",
+    "servers": "authoritative servers to check, host:port comma-separated (empty: the domain's NS records)",
+    "server": "rfc2136: the primary server, host or host:port",
+    "zone": "rfc2136: the zone to update (empty: the custom domain)",
+    "tsig_file": "rfc2136: TSIG key file (JSON or BIND key statement)",
+    "tsig_secret_env": "rfc2136: name of the environment variable holding the base64 TSIG secret",
+    "key_name": "rfc2136: TSIG key name (with tsig_secret_env)",
+    "algorithm": "rfc2136: TSIG algorithm (default hmac-sha256)",
+    "wait_seconds": "how long to wait for DNS to show a change (default 900)",
+    "poll_seconds": "how often to look while waiting (default 10)",
+}
+DNS_PROVIDERS = ("auto", "manual", "rfc2136")
+
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
     "client_id": "application (client) id of the app registration in that tenant",
@@ -57,6 +71,10 @@ SPEC: list[Spec] = [
     Spec("target", dict, {"tenant": "contosonew.onmicrosoft.com", "client_id": "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02",
                           "auth": "client_secret", "secret_env": "TENANTMOVE_TARGET_SECRET"},
          "the new tenant: same keys as source"),
+    Spec("user_mapping", str, "", "the user mapping CSV, old UPN to new UPN (empty: users.csv in the state folder)"),
+    Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data"),
+    Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
     Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME in the project)"),
     Spec("run_dir", str, "", "this run's folder (set by the runner; empty: a new runs/TIME-NAME-adhoc folder)"),
     Spec("run_id", str, "", "this run's id (set by the runner)"),
@@ -84,6 +102,10 @@ class Params:
     operator: str
     interactive: bool
     dry_run: bool
+    user_mapping: str = ""
+    prestage_users: bool = False
+    dns: dict[str, Any] = field(default_factory=dict)
+    confirm: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
@@ -161,7 +183,8 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             bad(key, f"must be text, not {type(value).__name__} {value!r}", f"quote it: {key}: \"{value}\"")
             continue
         if spec.type is dict and not isinstance(value, dict):
-            bad(key, f"must be a mapping with keys {', '.join(TENANT_KEYS)}", f"see parameters/example.yaml for {key}")
+            keys = DNS_KEYS if key == "dns" else TENANT_KEYS
+            bad(key, f"must be a mapping with keys {', '.join(keys)}", f"see parameters/example.yaml for {key}")
             continue
         values[key] = value
 
@@ -182,13 +205,35 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
     if tenants["source"] and tenants["target"] and \
             tenants["source"].tenant.lower() == tenants["target"].tenant.lower():
         bad("target.tenant", "the new tenant is the same as the old one", "name the new tenant in target.tenant")
+    dns_cfg = values["dns"] if isinstance(values["dns"], dict) else {}
+    for key in dns_cfg:
+        if _looks_secret(key):
+            bad(f"dns.{key}", "secrets are never parameters", "name the environment variable in dns.tsig_secret_env")
+        elif key not in DNS_KEYS:
+            bad(f"dns.{key}", "unknown key", f"the keys are: {', '.join(DNS_KEYS)}")
+    if dns_cfg.get("provider", "auto") not in DNS_PROVIDERS:
+        bad("dns.provider", f"must be one of {', '.join(DNS_PROVIDERS)}", "auto picks the sandbox's server or manual")
+    for key in ("wait_seconds", "poll_seconds"):
+        if key in dns_cfg and (isinstance(dns_cfg[key], bool) or not isinstance(dns_cfg[key], int | float)
+                               or dns_cfg[key] <= 0):
+            bad(f"dns.{key}", f"must be a positive number of seconds, not {dns_cfg[key]!r}", f"e.g. dns.{key}: 60")
+    if dns_cfg.get("provider") == "rfc2136":
+        if not dns_cfg.get("server"):
+            bad("dns.server", "missing (provider rfc2136)", "give the primary server, e.g. 192.0.2.53:53")
+        if not dns_cfg.get("tsig_file") and not dns_cfg.get("tsig_secret_env"):
+            bad("dns.tsig_file", "missing (provider rfc2136)", "give a TSIG key file, or dns.tsig_secret_env")
+        elif dns_cfg.get("tsig_file") and not os.access(str(dns_cfg["tsig_file"]), os.R_OK):
+            bad("dns.tsig_file", f"cannot read the file {dns_cfg['tsig_file']}", "check the path and permissions")
+    if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
+        bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
     if problems:
         raise ParameterError(problems)
     return Params(name=values["name"], cloud=values["cloud"], sandbox_dir=values["sandbox_dir"],
                   authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
                   domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
                   run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
-                  interactive=values["interactive"], dry_run=values["dry_run"])
+                  interactive=values["interactive"], dry_run=values["dry_run"], user_mapping=values["user_mapping"],
+                  prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 
 def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) -> TenantConfig | None:
@@ -249,9 +294,11 @@ def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) 
 def absolutize(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path parameters absolute (relative to ``base``) so a notebook finds them from anywhere."""
     out = dict(raw)
-    for key in ("sandbox_dir", "ca_file", "state_dir", "run_dir"):
+    for key in ("sandbox_dir", "ca_file", "state_dir", "run_dir", "user_mapping"):
         if out.get(key):
             out[key] = str((base / str(out[key])).resolve())
+    if isinstance(out.get("dns"), dict) and out["dns"].get("tsig_file"):
+        out["dns"] = dict(out["dns"], tsig_file=str((base / out["dns"]["tsig_file"]).resolve()))
     for side in ("source", "target"):
         if isinstance(out.get(side), dict) and out[side].get("certificate_file"):
             out[side] = dict(out[side], certificate_file=str((base / out[side]["certificate_file"]).resolve()))

@@ -1,0 +1,45 @@
+"""Confirmation gates: the parameter and the widget take the same path; a wrong text changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tenantmove.confirm import ConfirmGate
+from tenantmove.errors import ConfirmationMissing
+
+
+def gate(given: str, interactive: bool, tmp_path: Path) -> ConfirmGate:
+    return ConfirmGate("delete contoso.example from the old tenant", "contoso.example", given=given,
+                       interactive=interactive, operator="alice", run_id="r1", phase="20", record_dir=tmp_path)
+
+
+def test_parameter_confirms_and_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = gate(" Contoso.Example ", False, tmp_path).require()
+    assert conf.by == "alice" and conf.via == "parameter confirm"
+    assert "CONFIRMED by alice" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "confirmations.jsonl").read_text())
+    assert saved["action"].startswith("delete") and saved["run_id"] == "r1"
+
+
+@pytest.mark.parametrize("given,interactive", [("", False), ("contoso.com", False), ("", True)])
+def test_missing_or_wrong_text_stops_with_the_way_to_confirm(tmp_path: Path, given: str, interactive: bool) -> None:
+    with pytest.raises(ConfirmationMissing) as info:
+        gate(given, interactive, tmp_path).require()
+    assert "nothing was changed" in info.value.message
+    assert ("click Confirm" if interactive else "confirm: contoso.example") in info.value.hint
+    assert not (tmp_path / "confirmations.jsonl").exists()
+
+
+def test_widget_click_takes_the_same_path(tmp_path: Path) -> None:
+    g = gate("", True, tmp_path)
+    g.show()
+    box, button = g._widget.children[0].children
+    box.value = "wrong"
+    button.click()
+    assert not g.confirmed and "not 'contoso.example'" in g._widget.children[1].value
+    box.value = "contoso.example"
+    button.click()
+    assert g.require().via == "widget"
