@@ -64,6 +64,15 @@ def make_client(sb: Sandbox, side: str = "source", **client_kwargs: object) -> t
 
 
 @pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """For tests that change the tenants: the seed (and its DNS) before and after."""
+    sandbox.admin("POST", "reset", json={"scale": 1})
+    sandbox.set_knobs(force_delete_seconds=0.2)
+    yield sandbox
+    sandbox.admin("POST", "reset", json={"scale": 1})
+
+
+@pytest.fixture
 def source_client(sandbox: Sandbox) -> GraphClient:
     return make_client(sandbox, "source")[1]
 

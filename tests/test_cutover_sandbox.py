@@ -4,10 +4,7 @@ the old tenant, add it to the new one with its users and groups; rerun changes n
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tenantmove import identity, inventory, mapping
 from tenantmove.dnsops import Nameservers, Rfc2136Provider, load_tsig
@@ -19,20 +16,14 @@ from .conftest import make_client
 DOMAIN, NEW_INITIAL, OLD_INITIAL = "contoso.example", "contosonew.onmicrosoft.com", "contoso.onmicrosoft.com"
 
 
-@pytest.fixture
-def fresh(sandbox: Sandbox) -> Iterator[Sandbox]:
-    sandbox.admin("POST", "reset", json={"scale": 1})
-    sandbox.set_knobs(force_delete_seconds=0.2)
-    yield sandbox
-    sandbox.admin("POST", "reset", json={"scale": 1})
 
 
-def test_cutover_end_to_end_and_rerun(fresh: Sandbox, tmp_path: Path) -> None:
-    _, old = make_client(fresh, "source")
-    _, new = make_client(fresh, "target")
-    ns = Nameservers([(fresh.endpoints["dns"]["host"], fresh.endpoints["dns"]["port"])])
-    provider = Rfc2136Provider(fresh.endpoints["dns"]["host"], fresh.endpoints["dns"]["port"], DOMAIN,
-                               load_tsig(key_file=fresh.endpoints["dns"]["tsig_file"]))
+def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    _, old = make_client(fresh_sandbox, "source")
+    _, new = make_client(fresh_sandbox, "target")
+    ns = Nameservers([(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"])])
+    provider = Rfc2136Provider(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"], DOMAIN,
+                               load_tsig(key_file=fresh_sandbox.endpoints["dns"]["tsig_file"]))
     src, tgt = inventory.collect(old), inventory.collect(new)
     path = mapping.write(mapping.generate(src, DOMAIN, NEW_INITIAL), tmp_path / "users.csv")
     moving = mapping.validate(mapping.read(path), str(path), src, DOMAIN, NEW_INITIAL, tgt.licences)
@@ -86,9 +77,9 @@ def test_cutover_end_to_end_and_rerun(fresh: Sandbox, tmp_path: Path) -> None:
     assert len(new.get_all("users", {"$select": "id", "$top": "999"})) == len(before)
 
 
-def test_a_user_created_but_not_recorded_is_adopted_not_duplicated(fresh: Sandbox, tmp_path: Path) -> None:
-    _, old = make_client(fresh, "source")
-    _, new = make_client(fresh, "target")
+def test_a_user_created_but_not_recorded_is_adopted_not_duplicated(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    _, old = make_client(fresh_sandbox, "source")
+    _, new = make_client(fresh_sandbox, "target")
     src, tgt = inventory.collect(old), inventory.collect(new)
     moving = mapping.generate(src, DOMAIN, NEW_INITIAL).head(3)
     ledger = Ledger(tmp_path / "ledger.sqlite")

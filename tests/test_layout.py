@@ -23,14 +23,16 @@ def test_example_parameters_cover_every_key_and_validate() -> None:
     data = yaml.safe_load((ROOT / "parameters" / "example.yaml").read_text())
     runner_set = {"run_dir", "run_id", "interactive"}
     assert set(data) == {s.name for s in SPEC} - runner_set
-    data["source"]["auth"] = "client_secret"  # the example's certificate path does not exist here
+    data["source"]["auth"] = "client_secret"  # the example's certificate and key paths do not exist here
+    data["dns"]["provider"] = "manual"
     params = validate(data, origin="example.yaml", check_environment=False)
     assert params.cloud == "global"
 
 
 def test_demo_parameters_target_the_sandbox() -> None:
     data = yaml.safe_load((ROOT / "parameters" / "demo.yaml").read_text())
-    assert data["cloud"] == "sandbox" and data["dry_run"] is True
+    assert data["cloud"] == "sandbox"  # the demo applies its plans, but only to the sandbox
+    assert data["confirm"] == data["domain"]
 
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:

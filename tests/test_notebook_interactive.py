@@ -28,7 +28,7 @@ def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandb
     runs = tmp_path / "runs"
     params = write_params(tmp_path, sandbox, source={"auth": "device_code", "secret_env": None},
                           target={"auth": "device_code", "secret_env": None})
-    prepared = tenantmove("prepare", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    prepared = tenantmove("prepare", str(params), "--phases", "00", "--runs-dir", str(runs), cwd=tmp_path)
     assert prepared.returncode == 0, prepared.stderr[-2000:]
     run_dir = only_run(runs)
     notebook = run_dir / "00_prepare.ipynb"

@@ -47,8 +47,8 @@ def test_parameters_cell_matches_the_spec(path: Path) -> None:
 
 def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    proc = tenantmove("run", str(write_params(tmp_path, sandbox, operator="alice@contoso")), "--runs-dir", str(runs),
-                      cwd=tmp_path)
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox, operator="alice@contoso")), "--phases", "00",
+                      "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = only_run(runs)
     record = run_json(run_dir)
@@ -95,7 +95,7 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
 def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     params = write_params(tmp_path, sandbox, domain="fabrikam.example")  # not a domain of the old tenant
-    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    proc = tenantmove("run", str(params), "--phases", "00", "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 1
     line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
     assert "phase 00_prepare, cell" in line and "NotReady" in line and "fabrikam.example" in line
@@ -116,12 +116,12 @@ def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_pa
 
     # fix the parameter, resume the same run folder: the phase runs again and completes
     fixed = write_params(tmp_path, sandbox)
-    resumed = tenantmove("run", str(fixed), "--resume", str(run_dir), cwd=tmp_path)
+    resumed = tenantmove("run", str(fixed), "--phases", "00", "--resume", str(run_dir), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     record = run_json(run_dir)
     assert record["status"] == "completed" and record["resumed"]
     assert record["phases"][0]["status"] == "completed" and "error" not in record["phases"][0]
-    again = tenantmove("run", str(fixed), "--resume", str(run_dir), cwd=tmp_path)
+    again = tenantmove("run", str(fixed), "--phases", "00", "--resume", str(run_dir), cwd=tmp_path)
     assert again.returncode == 0 and "completed in an earlier attempt, skipped" in again.stdout
 
 
@@ -145,7 +145,8 @@ def test_missing_permission_stops_at_the_permission_table(sandbox: Sandbox, tmp_
     sandbox.admin("PATCH", f"apps/{SOURCE_APP}", json={"roles": ["Organization.Read.All", "Domain.Read.All"]})
     try:
         runs = tmp_path / "runs"
-        proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--runs-dir", str(runs), cwd=tmp_path)
+        proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--phases", "00", "--runs-dir", str(runs),
+                          cwd=tmp_path)
     finally:
         sandbox.admin("PATCH", f"apps/{SOURCE_APP}", json={"roles": granted})
     assert proc.returncode == 1

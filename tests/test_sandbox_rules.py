@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,12 +17,6 @@ EXCHANGE = "4b9405b0-7788-4568-add1-99614e613b69"  # EXCHANGESTANDARD
 PASSWORD = {"password": "Sandbox-Passw0rd!", "forceChangePasswordNextSignIn": True}
 
 
-@pytest.fixture
-def fresh(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """These tests change the tenants; put the seed (and its DNS) back afterwards."""
-    sandbox.admin("POST", "reset", json={"scale": 1})
-    yield sandbox
-    sandbox.admin("POST", "reset", json={"scale": 1})
 
 
 def bad_request(call, *args, **kwargs) -> str:  # noqa: ANN001, ANN002, ANN003
@@ -38,8 +31,8 @@ def new_user(upn: str, **extra: object) -> dict:
             "userPrincipalName": upn, "passwordProfile": PASSWORD, **extra}
 
 
-def test_users_need_a_verified_domain_and_a_unique_upn(fresh: Sandbox) -> None:
-    _, new = make_client(fresh, "target")
+def test_users_need_a_verified_domain_and_a_unique_upn(fresh_sandbox: Sandbox) -> None:
+    _, new = make_client(fresh_sandbox, "target")
     assert "verified domain" in bad_request(new.post, "users", new_user("megan@contoso.example"))
     created = new.post("users", new_user("megan@contosonew.onmicrosoft.com"))
     assert created["userPrincipalName"] == "megan@contosonew.onmicrosoft.com"
@@ -50,8 +43,8 @@ def test_users_need_a_verified_domain_and_a_unique_upn(fresh: Sandbox) -> None:
                                                                   passwordProfile={"password": "short"}))
 
 
-def test_licences_need_a_usage_location_and_a_free_seat(fresh: Sandbox) -> None:
-    _, old = make_client(fresh, "source")
+def test_licences_need_a_usage_location_and_a_free_seat(fresh_sandbox: Sandbox) -> None:
+    _, old = make_client(fresh_sandbox, "source")
     nobody = old.post("users", new_user("nolocation@contoso.example"))
     add = {"addLicenses": [{"skuId": E3, "disabledPlans": []}], "removeLicenses": []}
     assert "usage location" in bad_request(old.post, f"users/{nobody['id']}/assignLicense", add)
@@ -67,8 +60,8 @@ def test_licences_need_a_usage_location_and_a_free_seat(fresh: Sandbox) -> None:
     assert "available licenses" in bad_request(old.post, f"users/{users[free]['id']}/assignLicense", grant)
 
 
-def test_groups_and_members(fresh: Sandbox) -> None:
-    _, new = make_client(fresh, "target")
+def test_groups_and_members(fresh_sandbox: Sandbox) -> None:
+    _, new = make_client(fresh_sandbox, "target")
     assert "Exchange" in bad_request(new.post, "groups", {"displayName": "DL", "mailEnabled": True,
                                                           "mailNickname": "dl", "securityEnabled": False})
     group = new.post("groups", {"displayName": "Sales", "mailEnabled": True, "mailNickname": "sales",
@@ -89,14 +82,14 @@ def publish_verification_txt(sb: Sandbox, client: GraphClient) -> None:
     provider.apply(RecordPlan(add=[record("contoso.example", "TXT", txt["text"])]))
 
 
-def test_the_domain_moves_only_by_the_rules(fresh: Sandbox) -> None:
-    _, old = make_client(fresh, "source")
-    _, new = make_client(fresh, "target")
-    fresh.set_knobs(force_delete_seconds=0.3)
+def test_the_domain_moves_only_by_the_rules(fresh_sandbox: Sandbox) -> None:
+    _, old = make_client(fresh_sandbox, "source")
+    _, new = make_client(fresh_sandbox, "target")
+    fresh_sandbox.set_knobs(force_delete_seconds=0.3)
     # the new tenant may add the domain, but not verify it: no TXT record yet, and then the old tenant holds it
     assert new.post("domains", {"id": "contoso.example"})["isVerified"] is False
     assert "not found in the DNS" in bad_request(new.post, "domains/contoso.example/verify")
-    publish_verification_txt(fresh, new)
+    publish_verification_txt(fresh_sandbox, new)
     assert "verified in another tenant" in bad_request(new.post, "domains/contoso.example/verify")
     # the old tenant cannot delete it while it is the default, nor while anything references it
     assert "default" in bad_request(old.delete, "domains/contoso.example")
@@ -107,9 +100,9 @@ def test_the_domain_moves_only_by_the_rules(fresh: Sandbox) -> None:
     assert f"referenced by {len(refs)}" in bad_request(old.delete, "domains/contoso.example")
     # forceDelete refuses a multitenant application ...
     intranet = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c03"
-    fresh.admin("PATCH", f"apps/{intranet}", json={"multitenant": True})
+    fresh_sandbox.admin("PATCH", f"apps/{intranet}", json={"multitenant": True})
     assert "multitenant" in bad_request(old.post, "domains/contoso.example/forceDelete", {"disableUserAccounts": False})
-    fresh.admin("PATCH", f"apps/{intranet}", json={"multitenant": False})
+    fresh_sandbox.admin("PATCH", f"apps/{intranet}", json={"multitenant": False})
     # ... and then renames every reference to the initial domain, asynchronously
     old.request("POST", "domains/contoso.example/forceDelete", json={"disableUserAccounts": False})
     assert old.get("domains/contoso.example")["state"]["status"] == "InProgress"
@@ -129,18 +122,18 @@ def test_the_domain_moves_only_by_the_rules(fresh: Sandbox) -> None:
     assert new.post("users", new_user("megan.bowen@contoso.example"))["userPrincipalName"] == "megan.bowen@contoso.example"
 
 
-def test_force_delete_refuses_more_than_1000_objects(fresh: Sandbox) -> None:
-    fresh.admin("POST", "reset", json={"scale": 51})  # 1,020 generated users on the custom domain
-    _, old = make_client(fresh, "source")
+def test_force_delete_refuses_more_than_1000_objects(fresh_sandbox: Sandbox) -> None:
+    fresh_sandbox.admin("POST", "reset", json={"scale": 51})  # 1,020 generated users on the custom domain
+    _, old = make_client(fresh_sandbox, "source")
     old.patch("domains/contoso.onmicrosoft.com", {"isDefault": True})
     assert "at most 1000" in bad_request(old.post, "domains/contoso.example/forceDelete", {"disableUserAccounts": False})
     assert any(d["id"] == "contoso.example" for d in old.get("domains")["value"])  # nothing changed
 
 
-def test_dns_reset_restores_the_seed(fresh: Sandbox) -> None:
-    _, new = make_client(fresh, "target")
+def test_dns_reset_restores_the_seed(fresh_sandbox: Sandbox) -> None:
+    _, new = make_client(fresh_sandbox, "target")
     new.post("domains", {"id": "contoso.example"})
-    publish_verification_txt(fresh, new)
-    fresh.admin("POST", "reset", json={"scale": 1})
-    ns = Nameservers([(fresh.endpoints["dns"]["host"], fresh.endpoints["dns"]["port"])])
+    publish_verification_txt(fresh_sandbox, new)
+    fresh_sandbox.admin("POST", "reset", json={"scale": 1})
+    ns = Nameservers([(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"])])
     assert len(ns.values("contoso.example", "TXT")[0]) == 2  # the old tenant's MS= and SPF only

@@ -209,8 +209,10 @@ class GraphClient:
     # --- requests --------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
                 data: Any = None, headers: dict[str, str] | None = None, stream: bool = False,
-                idempotent: bool | None = None, authenticated: bool = True) -> requests.Response:
-        """Send one request with retries; return the response (2xx/3xx) or raise a :class:`GraphError`."""
+                idempotent: bool | None = None, authenticated: bool = True,
+                expected: tuple[int, ...] = ()) -> requests.Response:
+        """Send one request with retries; return the response (2xx/3xx) or raise a :class:`GraphError`.
+        Statuses in ``expected`` (a lookup's 404) still raise, but are not logged as failures."""
         method = method.upper()
         url = self._url(path)
         safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
@@ -271,13 +273,16 @@ class GraphClient:
                     resp.close()
                     self._sleep(delay)
                     continue
-            self._count("failures")
             error = error_from_response(resp, method, url)
+            if status in expected:
+                log.debug("%s %s -> %d (expected)", method, redact(url), status)
+                raise error
+            self._count("failures")
             log.warning("Graph call failed: %s", error.one_line())
             raise error
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, params=params).json()
+    def get(self, path: str, params: dict[str, Any] | None = None, *, expected: tuple[int, ...] = ()) -> dict[str, Any]:
+        return self.request("GET", path, params=params, expected=expected).json()
 
     def post(self, path: str, json: Any = None, *, idempotent: bool | None = None) -> dict[str, Any]:
         resp = self.request("POST", path, json=json, idempotent=idempotent)
@@ -287,8 +292,8 @@ class GraphClient:
         resp = self.request("PATCH", path, json=json)
         return resp.json() if resp.content else {}
 
-    def delete(self, path: str) -> None:
-        self.request("DELETE", path)
+    def delete(self, path: str, *, expected: tuple[int, ...] = ()) -> None:
+        self.request("DELETE", path, expected=expected)
 
     # --- paging ----------------------------------------------------------------------------------
     def iter_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:

@@ -72,7 +72,8 @@ class PasswordVault:
 # --- shared helpers -----------------------------------------------------------------------------------
 def find_user(client: GraphClient, upn: str) -> dict[str, Any] | None:
     try:
-        return client.get(f"users/{upn}", {"$select": "id,userPrincipalName,usageLocation,assignedLicenses,mail"})
+        return client.get(f"users/{upn}", {"$select": "id,userPrincipalName,usageLocation,assignedLicenses,mail"},
+                          expected=(404,))
     except GraphNotFound:
         return None
 
@@ -270,7 +271,7 @@ def delete_domain(client: GraphClient, domain: str, initial: str, references: in
     if names[domain].get("isDefault"):
         client.patch(f"domains/{initial}", {"isDefault": True})
     try:
-        client.delete(f"domains/{domain}")
+        client.delete(f"domains/{domain}", expected=(400,))  # refused while referenced: forceDelete follows
         return "deleted"
     except GraphError as exc:
         if exc.status != 400 or "referenced" not in exc.graph_message:
@@ -406,4 +407,4 @@ def ensure_members(client: GraphClient, ledger: Ledger, phase: str, source: Inve
                 continue
         ledger.done("member", key, users[m["member_id"]])
     return {"members added": added, "added before": before, "failed": failed,
-            "not moved (member not in the mapping)": len(source.memberships) - len(wanted)}
+            "not moved (group is manual, or member not mapped)": len(source.memberships) - len(wanted)}

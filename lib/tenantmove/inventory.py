@@ -50,6 +50,27 @@ class Inventory:
         return written
 
 
+def load(folder: Path) -> Inventory:
+    """An inventory saved by :meth:`Inventory.save` (phase 00 saves one per tenant in the state folder)."""
+    from .errors import NotReady
+
+    if not (folder / "inventory.json").is_file():
+        raise NotReady(f"no inventory in {folder}", where=str(folder),
+                       hint="run 00_prepare with the same state_dir first")
+    data = json.loads((folder / "inventory.json").read_text())
+    frames = {}
+    for name in ("domains", "users", "groups", "memberships", "licences", "dns_records"):
+        frames[name] = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+    for name, cols in (("licences", ["enabled", "consumed", "available"]), ("groups", ["members"])):
+        for col in cols:
+            if col in frames[name]:
+                frames[name][col] = pd.to_numeric(frames[name][col]).astype(int)
+    for col in ("verified", "default", "initial"):
+        frames["domains"][col] = frames["domains"][col].map({"True": True, "False": False})
+    raw = {k: v for k, v in data.items() if k != "organization"}
+    return Inventory(data["organization"], raw=raw, **frames)
+
+
 def group_kind(group: dict[str, Any]) -> str:
     if "Unified" in (group.get("groupTypes") or []):
         return "Microsoft 365"

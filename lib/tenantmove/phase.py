@@ -34,6 +34,7 @@ class Phase:
         self.clients: dict[str, GraphClient] = {}
         self.tenants: dict[str, dict[str, Any]] = {}
         self._endpoints: Endpoints | None = None
+        self._ledger: Any = None
 
     @property
     def folder(self) -> Path:
@@ -108,6 +109,56 @@ class Phase:
         inv.save(self.folder / f"inventory-{side}")
         inv.save(self.state_dir / "inventory" / side)
 
+    def load_inventory(self, side: str) -> Any:
+        from .inventory import load
+
+        return load(self.state_dir / "inventory" / side)
+
+    def ledger(self) -> Any:
+        """The migration's ledger (state folder), writing this run's id into its history."""
+        if self._ledger is None:
+            from .ledger import Ledger
+
+            self._ledger = Ledger.in_state_dir(self.state_dir, self.run_id)
+        return self._ledger
+
+    def dns(self) -> tuple[Any, Any]:
+        """(authoritative name servers, provider) from the dns parameter."""
+        from .cloud import dns_setup
+
+        ns, provider = dns_setup(self.params, self.endpoints)
+        ui.key_values("DNS", {"authoritative servers checked": ", ".join(f"{h}:{p}" for h, p in ns.servers),
+                              "changes applied by": provider.name})
+        return ns, provider
+
+    def dns_wait(self) -> tuple[float, float]:
+        cfg = self.params.dns or {}
+        return float(cfg.get("wait_seconds", 900)), float(cfg.get("poll_seconds", 10 if self.params.cloud != "sandbox" else 0.5))
+
+    def confirm_gate(self, action: str) -> Any:
+        from .confirm import ConfirmGate
+
+        gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
+                           operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder)
+        gate.show()
+        return gate
+
+    def cutover(self) -> Any:
+        from .cutover import Cutover
+
+        return Cutover(self.state_dir)
+
+    def progress(self, label: str) -> Any:
+        return ui.Progress(label, self.params.interactive)
+
+    def password_vault(self) -> Any:
+        """Temporary passwords go here: the state folder, owner-only, never the run folder or a cell."""
+        from .identity import PasswordVault
+
+        folder = self.state_dir / "passwords"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return PasswordVault(folder / f"{self.run_id}.csv")
+
     def save_table(self, name: str, df: pd.DataFrame) -> Path:
         path = self.folder / f"{name}.csv"
         df.to_csv(path, index=False)
@@ -121,6 +172,10 @@ class Phase:
                   "duration_s": duration, "operator": self.operator, "run_id": self.run_id,
                   "dry_run": self.params.dry_run, "tenants": self.tenants, "summary": summary,
                   "graph_requests": requests}
+        if self._ledger is not None:
+            counts = self._ledger.counts(self.id)
+            result["ledger"] = counts.to_dict(orient="records")
+            ui.table(counts, "Ledger for this phase (all runs)")
         path = audit.phase_result_path(self.run_dir, self.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         audit.write_json_atomic(path, result)

@@ -79,6 +79,16 @@ class Run:
         self.record["phases"].append(entry)
         return entry
 
+    def snapshot_ledger(self) -> None:
+        """A consistent copy of the migration's ledger as it stands at the end of this run."""
+        from .ledger import LEDGER_FILE, Ledger
+
+        state = (self.record.get("parameters") or {}).get("state_dir")
+        if state and (Path(state) / LEDGER_FILE).is_file():
+            with Ledger(Path(state) / LEDGER_FILE) as ledger:
+                ledger.snapshot(self.dir / LEDGER_FILE)
+            self.record["ledger_snapshot"] = LEDGER_FILE
+
     def merge_phase_results(self) -> None:
         """Fold what each notebook recorded (phases/<id>.json) into run.json."""
         for path in sorted((self.dir / "phases").glob("*.json")):
@@ -101,6 +111,7 @@ class Run:
         if error:
             self.record["error"] = redact(error)
         self.merge_phase_results()
+        self.snapshot_ledger()
         self.save()
         index = audit.render_run(self.dir)
         audit.write_manifest(self.dir)
@@ -187,6 +198,8 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
                     interactive=interactive)
     if not injected.get("state_dir"):
         injected["state_dir"] = str((Path.cwd() / "state" / params.name).resolve())
+    if getattr(args, "fresh_state", False):  # the demo: a new sandbox each time, so a new state folder too
+        injected["state_dir"] = str(Path(injected["state_dir"]) / run.dir.name)
     run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
     run.save()
     status, error = "completed", None
@@ -311,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         return execute(args, interactive=True)
     if args.command == "demo":
         args.resume = None
+        args.fresh_state = True
         with sandbox_running(default_sandbox_dir()):
             return execute(args, interactive=False)
     if args.command == "lab":

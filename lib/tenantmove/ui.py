@@ -141,3 +141,27 @@ def prompt_for(interactive: bool) -> Any:
         except ImportError:
             return PrintedPrompt()
     return PrintedPrompt()
+
+
+class Progress:
+    """A progress bar in JupyterLab; in a headless run, a printed line at every tenth."""
+
+    def __init__(self, label: str, interactive: bool) -> None:
+        self.label = label
+        self.bar: Any = None
+        self._printed = -1
+        if interactive and "ipykernel" in sys.modules:
+            import ipywidgets as widgets
+
+            self.bar = widgets.IntProgress(value=0, min=0, max=1, description=label[:20])
+            self.text = widgets.Label("")
+            _display(widgets.HBox([self.bar, self.text]))
+
+    def __call__(self, done: int, total: int, elapsed: float) -> None:
+        if self.bar is not None:
+            self.bar.max, self.bar.value = max(total, 1), done
+            self.text.value = f"{done}/{total} · {elapsed:.0f} s"
+        tenth = (10 * done // total) if total else 10
+        if tenth != self._printed and (tenth > self._printed):
+            self._printed = tenth
+            print(f"{self.label}: {done}/{total} after {elapsed:.0f} s", flush=True)

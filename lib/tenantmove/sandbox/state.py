@@ -334,9 +334,11 @@ class Store:
                 self.scale = scale
             old_apps = {t.id: t.apps for t in self.tenants.values()}
             self.tenants = build_tenants(self.seed, self.scale)
-            for tid, apps in old_apps.items():  # keep registered secrets and certificates
-                if tid in self.tenants:
-                    self.tenants[tid].apps = apps
+            for tid, apps in old_apps.items():  # the seed again, but registered credentials stay registered
+                for client_id, app in apps.items():
+                    fresh = self.tenants.get(tid, Tenant("", "", "", "", "", "")).apps.get(client_id)
+                    if fresh is not None:
+                        fresh.secret, fresh.certificates = app.secret, app.certificates
 
     def tenant_by_name(self, name: str) -> Tenant | None:
         name_l = name.lower()

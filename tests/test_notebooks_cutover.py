@@ -1,0 +1,161 @@
+"""Phases 10-30 executed by the runner against the sandbox: the domain and the users move, every
+step is planned, confirmed and recorded, reruns change nothing, a killed run resumes without duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from tenantmove.sandbox import Sandbox
+
+from .conftest import make_client
+from .runner_helpers import run_json, tenantmove, write_params
+
+DOMAIN = "contoso.example"
+
+
+def outputs_text(nb_path: Path) -> str:
+    nb = nbformat.read(str(nb_path), as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def runs_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    sb = fresh_sandbox
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sb, operator="alice@contoso")
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = runs_in(runs)[0]
+    record = run_json(run_dir)
+    assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
+                                                       "30_add_domain_and_users"]
+    assert all(p["status"] == "completed" for p in record["phases"])
+
+    _, old = make_client(sb, "source")
+    _, new = make_client(sb, "target")
+    assert DOMAIN not in {d["id"] for d in old.get("domains")["value"]}
+    assert new.get(f"domains/{DOMAIN}")["isVerified"] is True
+    megan = new.get("users/megan.bowen@contoso.example", {"$select": "id,usageLocation,assignedLicenses"})
+    assert megan["usageLocation"] == "NL" and megan["assignedLicenses"]
+    from tenantmove.dnsops import Nameservers
+
+    ns = Nameservers([(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"])])
+    assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
+    assert not ns.values(f"www.{DOMAIN}", "CNAME")[0]  # the old public-website record is gone
+
+    # the record: plans, confirmations (who, what, when), the downtime window, the ledger
+    text20 = outputs_text(run_dir / "20_release_domain.ipynb")
+    assert "DNS records to remove" in text20 and "CONFIRMED by alice@contoso" in text20
+    assert "mail to contoso.example, Skype/Lync and the public website stop" in text20
+    text30 = outputs_text(run_dir / "30_add_domain_and_users.ipynb")
+    assert "CONFIRMED by alice@contoso" in text30 and "Mail downtime window" in text30
+    cutover = json.loads((tmp_path / "state" / "cutover.json").read_text())
+    assert cutover["mail_down"]["at"] <= cutover["mail_up"]["at"]
+    assert (run_dir / "20_release_domain" / "confirmations.jsonl").is_file()
+    snapshot = sqlite3.connect(str(run_dir / "ledger.sqlite"))
+    states = dict(snapshot.execute("SELECT state, COUNT(*) FROM items WHERE kind = 'user' GROUP BY state").fetchall())
+    assert states == {"done": 24}
+
+    # passwords: in the state folder, owner-only, and nowhere in the run folder
+    vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
+    assert vaults and all(stat.S_IMODE(v.stat().st_mode) == 0o600 for v in vaults)
+    passwords = [line.split(",")[1] for v in vaults for line in v.read_text().splitlines()[1:]]
+    assert len(passwords) == 23
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [p for p in passwords if p.encode() in data], f"a password is in {path}"
+    assert not [p for p in passwords if p in proc.stdout + proc.stderr]
+
+    # phases 20 and 30 again: nothing changes, and the notebooks say so
+    users_before = len(new.get_all("users", {"$select": "id", "$top": "999"}))
+    again = tenantmove("run", str(params), "--phases", "20,30", "--runs-dir", str(runs), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = runs_in(runs)[1]
+    assert "nothing to change" in outputs_text(rerun / "20_release_domain.ipynb")
+    summary = run_json(rerun)["phases"][1]["summary"]
+    assert summary["created"] == 0 and summary["renamed"] == 0 and summary["done before"] == 24
+    assert summary["members added"] == 0
+    assert len(new.get_all("users", {"$select": "id", "$top": "999"})) == users_before
+    # the released domain's DNS now belongs to the new tenant: a rerun of phase 20 must not remove its records
+    assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
+
+
+def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, fresh_sandbox, confirm="contoso.com")  # the wrong text
+    proc = tenantmove("run", str(params), "--phases", "00,10,20", "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 1
+    line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
+    assert "phase 20_release_domain" in line and "ConfirmationMissing" in line and "confirm: contoso.example" in line
+    _, old = make_client(fresh_sandbox, "source")
+    assert DOMAIN in {d["id"] for d in old.get("domains")["value"]}
+    assert old.get("users/megan.bowen@contoso.example")["userPrincipalName"] == "megan.bowen@contoso.example"
+    from tenantmove.dnsops import Nameservers
+
+    ns = Nameservers([(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"])])
+    assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
+
+
+def test_dry_run_shows_the_plans_and_changes_nothing(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, fresh_sandbox, dry_run=True)
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = runs_in(runs)[0]
+    assert "dry run: nothing was changed" in outputs_text(run_dir / "20_release_domain.ipynb")
+    _, new = make_client(fresh_sandbox, "target")
+    assert len(new.get_all("users", {"$select": "id"})) == 1
+    assert DOMAIN not in {d["id"] for d in new.get("domains")["value"]}
+
+
+def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    sb = fresh_sandbox
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sb, prestage_users=False)  # phase 30 creates every user
+    first = tenantmove("run", str(params), "--phases", "00,10,20", "--runs-dir", str(runs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    sb.set_knobs(latency_ms=120)
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-m", "tenantmove", "run", str(params), "--phases", "30", "--runs-dir",
+                             str(runs)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    ledger = tmp_path / "state" / "ledger.sqlite"
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
+            done = db.execute("SELECT COUNT(*) FROM items WHERE kind = 'user' AND state = 'done'").fetchone()[0]
+            db.close()
+        except sqlite3.Error:
+            done = 0
+        if done >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None and 3 <= done < 24, f"could not catch the run mid-way (done={done})"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)  # the orphaned kernel notices its parent is gone and exits
+    sb.set_knobs(latency_ms=0)
+    killed = runs_in(runs)[1]
+    resumed = tenantmove("run", str(params), "--phases", "30", "--resume", str(killed), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _, new = make_client(sb, "target")
+    upns = [u["userPrincipalName"].lower() for u in new.get_all("users", {"$select": "userPrincipalName", "$top": "999"})]
+    assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
+    summary = run_json(killed)["phases"][0]["summary"]
+    assert summary["done before"] >= 3 and summary["failed"] == 0
