@@ -75,6 +75,7 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     assert identity.delete_domain(old, DOMAIN, OLD_INITIAL, 0, 1) == "already deleted"
     assert identity.publish(ns, provider, services, [], 1, 0.1)[0].empty
     assert len(new.get_all("users", {"$select": "id", "$top": "999"})) == len(before)
+    ledger.close()
 
 
 def test_a_user_created_but_not_recorded_is_adopted_not_duplicated(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -92,3 +93,4 @@ def test_a_user_created_but_not_recorded_is_adopted_not_duplicated(fresh_sandbox
                                    upn_for=lambda r: identity.prestage_upn(r["target_upn"], NEW_INITIAL))
     assert result.adopted >= 1
     assert len(new.get_all("users", {"$filter": f"userPrincipalName eq '{upn}'"})) == 1
+    ledger.close()

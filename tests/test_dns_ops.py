@@ -156,6 +156,8 @@ zone "fabrikam.test" {{ type primary; file "zone.db"; allow-update {{ key "{key.
     yield port, key
     proc.terminate()
     proc.wait(timeout=10)
+    if proc.stdout:
+        proc.stdout.close()
 
 
 def test_rfc2136_against_bind9(bind9: tuple[int, TsigKey]) -> None:
@@ -176,3 +178,32 @@ def test_rfc2136_against_bind9(bind9: tuple[int, TsigKey]) -> None:
     with pytest.raises(DnsError):
         wrong.apply(RecordPlan(remove=want))
     assert ns.presence(want[0]) == 1  # the forged update changed nothing
+
+
+# --- dns-lexicon -----------------------------------------------------------------------------
+def test_lexicon_provider_through_a_real_lexicon_provider(tmp_path: Path) -> None:
+    """dns-lexicon's own client and its localzone provider (a zone file): removes by content, adds."""
+    from tenantmove.dnsops import LexiconProvider
+
+    zone = tmp_path / "db.tenantmove-test.com"
+    zone.write_text("$ORIGIN tenantmove-test.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n"
+                    "@ IN NS ns1\nns1 IN A 127.0.0.1\n@ IN MX 10 old-mx\nwww IN CNAME site.azurewebsites.net.\n")
+    provider = LexiconProvider("localzone", "tenantmove-test.com", {"filename": str(zone)}, ttl=300)
+    plan = RecordPlan(add=[record("tenantmove-test.com", "TXT", "MS=ms42424242"),
+                           record("autodiscover.tenantmove-test.com", "CNAME", "autodiscover.outlook.com")],
+                      remove=[record("tenantmove-test.com", "MX", "10 old-mx.tenantmove-test.com"),
+                              record("www.tenantmove-test.com", "CNAME", "site.azurewebsites.net")])
+    note = provider.apply(plan)[0]
+    assert "removed 2, added 2" in note
+    text = zone.read_text()
+    assert "MS=ms42424242" in text and "autodiscover.outlook.com" in text
+    assert "old-mx" not in text and "azurewebsites" not in text
+
+
+def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
+    from tenantmove.dnsops import LexiconProvider
+
+    provider = LexiconProvider("localzone", "tenantmove-test.com", {"filename": str(tmp_path / "missing.zone")})
+    with pytest.raises(DnsError) as info:
+        provider.apply(RecordPlan(add=[record("tenantmove-test.com", "TXT", "x")]))
+    assert "LEXICON_LOCALZONE_" in info.value.hint

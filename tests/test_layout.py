@@ -43,7 +43,8 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
         return re.split(r"[<>=!\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-")
 
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
-    listed = {name(d) for d in conda if isinstance(d, str)}
+    pip = [d for entry in conda if isinstance(entry, dict) for d in entry.get("pip", [])]
+    listed = {name(d) for d in conda if isinstance(d, str)} | {name(d) for d in pip}
     assert {name(d) for d in wanted} <= listed
 
 

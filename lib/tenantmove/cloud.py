@@ -63,6 +63,11 @@ def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
         provider_name = "rfc2136" if endpoints.dns else "manual"
     if provider_name == "manual":
         return ns, ManualProvider()
+    if provider_name == "lexicon":
+        from .dnsops import LexiconProvider
+
+        return ns, LexiconProvider(str(cfg["lexicon_provider"]), str(cfg.get("zone") or params.domain),
+                                   dict(cfg.get("lexicon_options") or {}))
     if cfg.get("server"):
         host, _, port = str(cfg["server"]).partition(":")
         server, server_port = host, int(port or 53)

@@ -3,7 +3,8 @@ resolver), plan what to add and remove against what they serve, apply the plan t
 and wait until every authoritative server shows the change.
 
 Providers: ``manual`` (the admin changes DNS at the host; we show the table and wait), ``rfc2136``
-(TSIG-signed dynamic updates: BIND, PowerDNS, Knot, Windows DNS; also the sandbox's server).
+(TSIG-signed dynamic updates: BIND, PowerDNS, Knot, Windows DNS; also the sandbox's server), and
+``lexicon`` (the cloud DNS hosts dns-lexicon supports: Cloudflare, Route 53, Azure DNS, Gandi, OVH, ...).
 """
 
 from __future__ import annotations
@@ -294,3 +295,54 @@ class Rfc2136Provider:
                            where="dns", hint="REFUSED/NOTAUTH: the server does not allow this key to update the zone; "
                                              "NOTZONE: check dns.zone")
         return [f"{self.server}:{self.port}: removed {len(plan.remove)}, added {len(plan.add)} record(s) in {self.zone}"]
+
+
+class LexiconProvider:
+    """Any DNS host dns-lexicon supports, through one class. Non-secret options may come from the
+    parameters; credentials come only from lexicon's environment variables
+    (``LEXICON_<PROVIDER>_<OPTION>``, e.g. ``LEXICON_CLOUDFLARE_AUTH_TOKEN``)."""
+
+    name = "lexicon"
+
+    def __init__(self, provider: str, domain: str, options: dict[str, Any] | None = None, ttl: int = 3600) -> None:
+        import logging
+
+        from lexicon.config import ConfigResolver
+
+        # tldextract tries to download the public-suffix list first and logs a traceback when it cannot;
+        # it then uses the copy it ships, which is all the zone guess needs
+        logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+        self.provider, self.domain = provider, domain.rstrip(".").lower()
+        self.config = ConfigResolver().with_env().with_dict(
+            {"provider_name": provider, "domain": self.domain, "ttl": ttl, provider: dict(options or {})})
+
+    def _content(self, rec: Record) -> str:
+        return rec.rdata_text().strip('"') if rec.type == "TXT" else rec.rdata_text()
+
+    def _normalized(self, rtype: str, content: str) -> str:
+        parts = content.split()
+        if rtype in ("CNAME", "MX", "SRV", "NS") and parts and not parts[-1].endswith(".") \
+                and not parts[-1].lower().endswith(self.domain):
+            parts[-1] = f"{parts[-1]}.{self.domain}"  # a name relative to the zone
+        return normalize(rtype, " ".join(parts))
+
+    def apply(self, plan: RecordPlan) -> list[str]:
+        from lexicon.client import Client
+
+        removed = added = 0
+        try:
+            with Client(self.config) as ops:
+                for rec in plan.remove:
+                    for found in ops.list_records(rec.type, rec.name):
+                        if self._normalized(rec.type, str(found.get("content", ""))) == rec.value:
+                            ops.delete_record(found["id"])
+                            removed += 1
+                for rec in plan.add:
+                    ops.create_record(rec.type, rec.name, self._content(rec))
+                    added += 1
+        except Exception as exc:  # noqa: BLE001 - lexicon raises plain exceptions per host; all become one error
+            raise DnsError(f"dns-lexicon ({self.provider}) failed after {removed} removal(s) and {added} addition(s): "
+                           f"{type(exc).__name__}: {exc}", where="dns.lexicon_provider",
+                           hint=f"check the LEXICON_{self.provider.upper()}_* environment variables and the "
+                                "provider's support for this record type; or use provider: manual") from exc
+        return [f"{self.provider} (dns-lexicon): removed {removed}, added {added} record(s) in {self.domain}"]

@@ -25,7 +25,7 @@ CLOUDS = ("sandbox", "global")
 SECRET_WORDS = ("secret", "password", "private_key", "token")
 
 DNS_KEYS = {
-    "provider": "auto | manual | rfc2136",
+    "provider": "auto | manual | rfc2136 | lexicon",
     "servers": "authoritative servers to check, host:port comma-separated (empty: the domain's NS records)",
     "server": "rfc2136: the primary server, host or host:port",
     "zone": "rfc2136: the zone to update (empty: the custom domain)",
@@ -33,10 +33,13 @@ DNS_KEYS = {
     "tsig_secret_env": "rfc2136: name of the environment variable holding the base64 TSIG secret",
     "key_name": "rfc2136: TSIG key name (with tsig_secret_env)",
     "algorithm": "rfc2136: TSIG algorithm (default hmac-sha256)",
+    "lexicon_provider": "lexicon: the DNS host's lexicon name (cloudflare, route53, azure, ...); credentials only "
+                        "from LEXICON_<PROVIDER>_<OPTION> environment variables",
+    "lexicon_options": "lexicon: non-secret provider options, e.g. {zone_id: ...}",
     "wait_seconds": "how long to wait for DNS to show a change (default 900)",
     "poll_seconds": "how often to look while waiting (default 10)",
 }
-DNS_PROVIDERS = ("auto", "manual", "rfc2136")
+DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
@@ -224,6 +227,8 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             bad("dns.tsig_file", "missing (provider rfc2136)", "give a TSIG key file, or dns.tsig_secret_env")
         elif dns_cfg.get("tsig_file") and not os.access(str(dns_cfg["tsig_file"]), os.R_OK):
             bad("dns.tsig_file", f"cannot read the file {dns_cfg['tsig_file']}", "check the path and permissions")
+    if dns_cfg.get("provider") == "lexicon" and not dns_cfg.get("lexicon_provider"):
+        bad("dns.lexicon_provider", "missing (provider lexicon)", "name the DNS host, e.g. cloudflare or route53")
     if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
     if problems:
