@@ -86,6 +86,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert again.returncode == 0, again.stderr[-3000:]
     rerun = runs_in(runs)[1]
     assert "nothing to change" in outputs_text(rerun / "20_release_domain.ipynb")
+    assert "nothing changed" in outputs_text(rerun / "30_add_domain_and_users.ipynb")
     summary = run_json(rerun)["phases"][1]["summary"]
     assert summary["created"] == 0 and summary["renamed"] == 0 and summary["done before"] == 24
     assert summary["members added"] == 0

@@ -207,6 +207,10 @@ def add_apply(phase: Phase, new: Any, src: Inventory, tgt: Inventory, moving: pd
     ui.key_values("Memberships", members)
     window = cutover.window()
     ui.key_values("Mail downtime window", window)
+    changed = (added == "added" or verified == "verified" or users.created or users.renamed or users.licensed
+               or (groups["result"] == "created").any() or members["members added"])
+    if not changed:
+        ui.banner("ok", "nothing changed: the domain, the DNS records, the users, groups and members were all done before")
     vault = phase.password_vault()
     if users.created:
         ui.markdown(f"Temporary passwords of the {users.created} new user(s) are in `{vault.path}` (readable only by "
