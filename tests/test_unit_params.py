@@ -72,3 +72,17 @@ def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
 def test_spec_names_are_unique() -> None:
     names = [s.name for s in SPEC]
     assert len(names) == len(set(names))
+
+
+def test_dns_settings_are_checked() -> None:
+    raw = defaults()
+    raw["dns"] = {"provider": "rfc2136", "tsig_secret": "abc", "colour": "x", "wait_seconds": -1}
+    joined = "\n".join(problems(raw))
+    assert "dns.tsig_secret: secrets are never parameters" in joined and "dns.tsig_secret_env" in joined
+    assert "dns.colour: unknown key" in joined
+    assert "dns.wait_seconds: must be a positive number" in joined
+    assert "dns.server: missing (provider rfc2136)" in joined
+    raw["dns"] = {"provider": "lexicon"}
+    assert any("dns.lexicon_provider: missing" in line for line in problems(raw))
+    raw["dns"] = {"provider": "carrier-pigeon"}
+    assert any("dns.provider: must be one of" in line for line in problems(raw))

@@ -209,11 +209,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             tenants["source"].tenant.lower() == tenants["target"].tenant.lower():
         bad("target.tenant", "the new tenant is the same as the old one", "name the new tenant in target.tenant")
     dns_cfg = values["dns"] if isinstance(values["dns"], dict) else {}
-    for key in dns_cfg:
-        if _looks_secret(key):
-            bad(f"dns.{key}", "secrets are never parameters", "name the environment variable in dns.tsig_secret_env")
-        elif key not in DNS_KEYS:
-            bad(f"dns.{key}", "unknown key", f"the keys are: {', '.join(DNS_KEYS)}")
+    _check_keys("dns", dns_cfg, DNS_KEYS, "dns.tsig_secret_env", bad)
     if dns_cfg.get("provider", "auto") not in DNS_PROVIDERS:
         bad("dns.provider", f"must be one of {', '.join(DNS_PROVIDERS)}", "auto picks the sandbox's server or manual")
     for key in ("wait_seconds", "poll_seconds"):
@@ -241,16 +237,22 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 
-def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) -> TenantConfig | None:
+def _check_keys(section: str, spec: dict[str, Any], known: dict[str, str], secret_param: str, bad: Any) -> bool:
+    """Every key of a mapping parameter is known and none carries a secret; False if any is not."""
     ok = True
     for key in spec:
         if _looks_secret(key):
-            bad(f"{side}.{key}", "secrets are never parameters",
-                f"export the secret in an environment variable and set {side}.secret_env to its name")
+            bad(f"{section}.{key}", "secrets are never parameters",
+                f"export the secret in an environment variable and set {secret_param} to its name")
             ok = False
-        elif key not in TENANT_KEYS:
-            bad(f"{side}.{key}", "unknown key", f"the keys are: {', '.join(TENANT_KEYS)}")
+        elif key not in known:
+            bad(f"{section}.{key}", "unknown key", f"the keys are: {', '.join(known)}")
             ok = False
+    return ok
+
+
+def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) -> TenantConfig | None:
+    ok = _check_keys(side, spec, TENANT_KEYS, f"{side}.secret_env", bad)
     tenant = str(spec.get("tenant") or "")
     client_id = str(spec.get("client_id") or "")
     auth = str(spec.get("auth") or "client_secret")
