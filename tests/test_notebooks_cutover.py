@@ -160,3 +160,18 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
     summary = run_json(killed)["phases"][0]["summary"]
     assert summary["done before"] >= 3 and summary["failed"] == 0
+
+
+def test_manual_dns_stops_after_the_wait_naming_the_record(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    first = tenantmove("run", str(write_params(tmp_path, fresh_sandbox)), "--phases", "00,10,20", "--runs-dir",
+                       str(runs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    manual = write_params(tmp_path, fresh_sandbox, dns={"provider": "manual", "wait_seconds": 1, "poll_seconds": 0.2})
+    proc = tenantmove("run", str(manual), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
+    assert proc.returncode == 1
+    line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
+    assert "verification TXT record is not served yet" in line and "publish TXT MS=ms" in line
+    _, new = make_client(fresh_sandbox, "target")
+    assert new.get(f"domains/{DOMAIN}")["isVerified"] is False  # added, waiting for DNS: nothing else happened
+    assert len(new.get_all("users", {"$filter": "userPrincipalName eq 'megan.bowen@contoso.example'"})) == 0
