@@ -43,7 +43,7 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     assert set(table["type"]) == {"MX", "CNAME", "TXT", "SRV"} and len(gone) == 8
     dns_plan, left, _ = identity.publish(ns, provider, [], gone, 5, 0.1)
     assert left == [] and not identity.records_to_remove(ns, DOMAIN)[0]
-    assert identity.delete_domain(old, DOMAIN, OLD_INITIAL, len(refs), 10).startswith("force-deleted")
+    assert identity.delete_domain(old, DOMAIN, OLD_INITIAL, 10).startswith("force-deleted")
 
     # phase 30: add, publish TXT, verify, service records, users, groups, members
     assert identity.add_domain(new, DOMAIN) == "added"
@@ -72,7 +72,7 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     assert again.skipped == len(moving) and again.created == again.renamed == 0
     assert identity.ensure_members(new, ledger, "30", src)["members added"] == 0
     assert identity.add_domain(new, DOMAIN) == "verified already"
-    assert identity.delete_domain(old, DOMAIN, OLD_INITIAL, 0, 1) == "already deleted"
+    assert identity.delete_domain(old, DOMAIN, OLD_INITIAL, 1) == "already deleted"
     assert identity.publish(ns, provider, services, [], 1, 0.1)[0].empty
     assert len(new.get_all("users", {"$select": "id", "$top": "999"})) == len(before)
     ledger.close()

@@ -262,7 +262,7 @@ def rename_users(client: GraphClient, ledger: Ledger, phase: str, plan: pd.DataF
     return {"renamed": done, "renamed before": before, "failed": failed}
 
 
-def delete_domain(client: GraphClient, domain: str, initial: str, references: int, wait_seconds: float,
+def delete_domain(client: GraphClient, domain: str, initial: str, wait_seconds: float,
                   sleep: Callable[[float], None] = time.sleep) -> str:
     """Delete the domain; if anything still references it, fall back to forceDelete within its limits."""
     names = {d["id"]: d for d in client.get("domains")["value"]}

@@ -143,7 +143,7 @@ def release_apply(phase: Phase, old: Any, src: Inventory, ctx: dict[str, Any], g
         ui.table(pd.DataFrame([r.__dict__ for r in left]), "Still served by DNS")
         raise StepFailed(f"{len(left)} record(s) are still served after {wait:.0f} s", where="dns",
                          hint="remove them at the DNS host (or wait for it), then rerun this phase")
-    deleted = identity.delete_domain(old, domain, src.initial_domain, len(ctx["refs"]), wait) if ctx["present"] \
+    deleted = identity.delete_domain(old, domain, src.initial_domain, wait) if ctx["present"] \
         else "already deleted"
     result = {**{f"users {k}": v for k, v in renamed.items()}, "DNS records removed": len(ctx["records"]),
               "domain": deleted, "mail stopped at (UTC)": cutover.get("mail_down")}

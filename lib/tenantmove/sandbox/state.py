@@ -335,8 +335,9 @@ class Store:
             old_apps = {t.id: t.apps for t in self.tenants.values()}
             self.tenants = build_tenants(self.seed, self.scale)
             for tid, apps in old_apps.items():  # the seed again, but registered credentials stay registered
+                tenant = self.tenants.get(tid)
                 for client_id, app in apps.items():
-                    fresh = self.tenants.get(tid, Tenant("", "", "", "", "", "")).apps.get(client_id)
+                    fresh = tenant.apps.get(client_id) if tenant else None
                     if fresh is not None:
                         fresh.secret, fresh.certificates = app.secret, app.certificates
 

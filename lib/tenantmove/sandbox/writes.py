@@ -165,11 +165,9 @@ class Writes:
         if "usageLocation" in body and body["usageLocation"] is None and user["assignedLicenses"]:
             raise _bad("Cannot remove the usage location of a user with licences.")
         if "mail" in body and body["mail"] != user.get("mail"):
-            old = user.get("mail")
             proxies = [p for p in user.get("proxyAddresses", []) if p.split(":", 1)[-1].lower() != str(body["mail"]).lower()]
             proxies = [("smtp:" + p.split(":", 1)[1]) if p.startswith("SMTP:") else p for p in proxies]
             user["proxyAddresses"] = [f"SMTP:{body['mail']}"] + proxies  # the old address stays as an alias
-            del old
         for key_, value in body.items():
             if key_ != "passwordProfile":
                 user[key_] = value
