@@ -207,3 +207,14 @@ def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DnsError) as info:
         provider.apply(RecordPlan(add=[record("tenantmove-test.com", "TXT", "x")]))
     assert "LEXICON_LOCALZONE_" in info.value.hint
+
+
+def test_one_query_per_name_and_type_per_pass(sandbox: Sandbox) -> None:
+    ns = sandbox_ns(sandbox)
+    apex_txt = [record("contoso.example", "TXT", "v=spf1 include:spf.protection.outlook.com -all"),
+                record("contoso.example", "TXT", "MS=ms00000000"),
+                record("contoso.example", "TXT", "another")]
+    before = ns.queries
+    plan = plan_changes(ns, present=apex_txt, absent=[record("contoso.example", "MX", "5 x.example")])
+    assert ns.queries - before == 2  # TXT and MX at the apex, once each, not once per record
+    assert [r.value for r in plan.add] == ["MS=ms00000000", "another"] and plan.remove == []

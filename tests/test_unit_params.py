@@ -84,5 +84,11 @@ def test_dns_settings_are_checked() -> None:
     assert "dns.server: missing (provider rfc2136)" in joined
     raw["dns"] = {"provider": "lexicon"}
     assert any("dns.lexicon_provider: missing" in line for line in problems(raw))
+    raw["dns"] = {"provider": "lexicon", "lexicon_provider": "cloudflare",
+                  "lexicon_options": {"zone_id": "z1", "auth_token": "leaky-token-value"}}
+    lines = problems(raw)
+    assert any("dns.lexicon_options.auth_token: credentials are never parameters" in line
+               and "LEXICON_CLOUDFLARE_AUTH_TOKEN" in line for line in lines)
+    assert not any("leaky-token-value" in line for line in lines) and not any("zone_id" in line for line in lines)
     raw["dns"] = {"provider": "carrier-pigeon"}
     assert any("dns.provider: must be one of" in line for line in problems(raw))

@@ -168,17 +168,30 @@ class RecordPlan:
         return pd.DataFrame(rows, columns=["action", "name", "type", "value", "ttl"])
 
 
-def plan_changes(ns: Nameservers, present: list[Record], absent: list[Record]) -> RecordPlan:
-    """Only what DNS does not show yet: records to add that some server lacks, records to remove
-    that some server still serves."""
+def _unapplied(ns: Nameservers, present: list[Record], absent: list[Record]) -> RecordPlan:
+    """Records to add that some server lacks and records to remove that some server still serves,
+    asking each server once per (name, type), however many records share it."""
+    seen: dict[tuple[str, str], list[set[str]]] = {}
+
+    def on(rec: Record) -> int:
+        key = (rec.name, rec.type)
+        if key not in seen:
+            seen[key] = ns.values(rec.name, rec.type)
+        return sum(1 for vals in seen[key] if rec.value in vals)
+
     total = len(ns.servers)
-    return RecordPlan(add=[r for r in present if ns.presence(r) < total],
-                      remove=[r for r in absent if ns.presence(r) > 0])
+    return RecordPlan(add=[r for r in present if on(r) < total], remove=[r for r in absent if on(r) > 0])
+
+
+def plan_changes(ns: Nameservers, present: list[Record], absent: list[Record]) -> RecordPlan:
+    """Only what DNS does not show yet."""
+    return _unapplied(ns, present, absent)
 
 
 def pending(ns: Nameservers, plan: RecordPlan) -> list[Record]:
-    total = len(ns.servers)
-    return [r for r in plan.add if ns.presence(r) < total] + [r for r in plan.remove if ns.presence(r) > 0]
+    """What of ``plan`` the servers do not show yet."""
+    left = _unapplied(ns, plan.add, plan.remove)
+    return left.add + left.remove
 
 
 def wait_until_applied(ns: Nameservers, plan: RecordPlan, timeout: float, interval: float = 5.0,

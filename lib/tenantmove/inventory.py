@@ -33,7 +33,9 @@ class Inventory:
         return next((d["name"] for d in self.organization.get("verifiedDomains", []) if d.get("isInitial")), "")
 
     def summary(self) -> dict[str, int]:
-        return {"users": len(self.users), "groups": len(self.groups), "memberships": len(self.memberships),
+        licensed = int((self.users["licences"].fillna("") != "").sum()) if "licences" in self.users else 0
+        return {"users": len(self.users), "licensed users": licensed, "groups": len(self.groups),
+                "memberships": len(self.memberships),
                 "domains": len(self.domains), "licence SKUs": len(self.licences),
                 "DNS records": len(self.dns_records)}
 

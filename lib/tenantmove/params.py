@@ -210,6 +210,14 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
         bad("target.tenant", "the new tenant is the same as the old one", "name the new tenant in target.tenant")
     dns_cfg = values["dns"] if isinstance(values["dns"], dict) else {}
     _check_keys("dns", dns_cfg, DNS_KEYS, "dns.tsig_secret_env", bad)
+    options = dns_cfg.get("lexicon_options") or {}
+    if not isinstance(options, dict):
+        bad("dns.lexicon_options", "must be a mapping of option: value", "e.g. lexicon_options: {zone_id: abc}")
+        options = {}
+    for key in options:  # lexicon's credentials are its auth_* options: only ever from LEXICON_* variables
+        if _looks_secret(key) or str(key).lower().startswith("auth"):
+            bad(f"dns.lexicon_options.{key}", "credentials are never parameters",
+                f"export LEXICON_{str(dns_cfg.get('lexicon_provider', 'PROVIDER')).upper()}_{str(key).upper()} instead")
     if dns_cfg.get("provider", "auto") not in DNS_PROVIDERS:
         bad("dns.provider", f"must be one of {', '.join(DNS_PROVIDERS)}", "auto picks the sandbox's server or manual")
     for key in ("wait_seconds", "poll_seconds"):

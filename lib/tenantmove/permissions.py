@@ -156,6 +156,11 @@ def markdown() -> str:
     return "\n".join(out)
 
 
+def missing(rows: list[PermissionRow]) -> int:
+    """How many (phase, tenant, permission) rows no token covers."""
+    return sum(1 for r in rows if r.missing)
+
+
 def require(rows: list[PermissionRow], phase: str) -> None:
     """Stop the phase here, before any call that would fail with 403, if its own permissions are missing."""
     missing = [r for r in rows if r.phase == phase and r.missing]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from .auth import PrintedPrompt
 from .errors import TenantmoveError
 from .redact import redact
 
@@ -126,15 +127,13 @@ class WidgetPrompt:
         self.box.children = [info, self.status_line]
         _display(self.box)
         # the printed line survives in the saved notebook even where widgets do not render
-        print(f"[{role}] open {flow['verification_uri']} and enter the code {flow['user_code']}", flush=True)
+        PrintedPrompt().show(role, tenant, flow)
 
     def status(self, text: str) -> None:
         self.status_line.value = text
 
 
 def prompt_for(interactive: bool) -> Any:
-    from .auth import PrintedPrompt
-
     if interactive and "ipykernel" in sys.modules:
         try:
             return WidgetPrompt()
