@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SANDBOX_DIR := .sandbox
 
-.PHONY: demo test lab sandbox lint bench clean
+.PHONY: demo test test-fast lab sandbox lint notebooks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,18 @@ demo: $(STAMP)
 
 # Unit, sandbox integration and notebook tests.
 test: $(STAMP)
-	$(PY) -m ruff check lib tests bench
+	$(PY) -m ruff check lib tests bench notebooks
+	$(PY) -m tenantmove notebooks --check
 	$(PY) -m pytest
+
+# Everything except executing notebooks: about a minute.
+test-fast: $(STAMP)
+	$(PY) -m ruff check lib tests bench notebooks
+	$(PY) -m pytest -m "not notebook"
+
+# Regenerate the notebooks' parameters cells from the parameter specification.
+notebooks: $(STAMP)
+	$(PY) -m tenantmove notebooks
 
 # Start the sandbox and JupyterLab to step through the notebooks by hand.
 lab: $(STAMP)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tenantmove.auth import SignIn, TenantConfig
-from tenantmove.graph import BatchRequest, GraphClient
+from tenantmove.services.auth import SignIn, TenantConfig
+from tenantmove.services.graph import BatchRequest, GraphClient
 from tenantmove.sandbox import Sandbox
 
 APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"

@@ -1,5 +1,5 @@
-"""Shared fixtures: one real sandbox process on loopback for the session, with canary secrets
-planted in the environment so that tests can prove they never leak."""
+"""Shared fixtures: one real sandbox process on loopback for the session (started only when a test
+asks for it), with canary secrets planted in the environment so that tests can prove they never leak."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tenantmove.auth import SignIn, TenantConfig
-from tenantmove.graph import GraphClient, RetryPolicy
-from tenantmove.sandbox import Sandbox
+from tenantmove.services.auth import SignIn, TenantConfig
+from tenantmove.services.graph import GraphClient, RetryPolicy
+
+if TYPE_CHECKING:  # the sandbox is imported by the fixture that starts it: unit tests never load it
+    from tenantmove.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 CSDL = ROOT.parent / "shared" / "graph" / "v1.0-Prod.csdl"
@@ -31,6 +34,8 @@ os.environ["TENANTMOVE_TARGET_SECRET"] = CANARY_TARGET
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    from tenantmove.sandbox import Sandbox
+
     folder = tmp_path_factory.mktemp("sandbox")
     with Sandbox(folder) as sb:
         yield sb

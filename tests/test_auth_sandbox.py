@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tenantmove.auth import SignIn, decode_claims
 from tenantmove.errors import ServiceUnreachable, SignInError
-from tenantmove.graph import GraphClient
 from tenantmove.sandbox import Sandbox
+from tenantmove.services.auth import SignIn, decode_claims
+from tenantmove.services.graph import GraphClient
 
 from .conftest import SOURCE_APP, tenant_config
 
@@ -167,7 +167,7 @@ def test_device_code_approved_through_admin_api(sandbox: Sandbox) -> None:
 
 
 def test_printed_prompt_shows_link_and_code(capsys: pytest.CaptureFixture[str]) -> None:
-    from tenantmove.auth import PrintedPrompt
+    from tenantmove.services.auth import PrintedPrompt
 
     PrintedPrompt().show("source", "contoso.onmicrosoft.com",
                          {"verification_uri": "https://x/devicelogin", "user_code": "ABCDEFGHI", "expires_in": 900})

@@ -1,4 +1,4 @@
-"""tenantmove.dnsops against real DNS servers: the sandbox's, and BIND 9 where it is installed."""
+"""tenantmove.services.dnsops against real DNS servers: the sandbox's, and BIND 9 where it is installed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tenantmove.dnsops import (
+from tenantmove.sandbox import Sandbox
+from tenantmove.services.dnsops import (
     DnsError,
     ManualProvider,
     Nameservers,
@@ -28,7 +29,6 @@ from tenantmove.dnsops import (
     record,
     wait_until_applied,
 )
-from tenantmove.sandbox import Sandbox
 
 
 def sandbox_ns(sb: Sandbox) -> Nameservers:
@@ -183,7 +183,7 @@ def test_rfc2136_against_bind9(bind9: tuple[int, TsigKey]) -> None:
 # --- dns-lexicon -----------------------------------------------------------------------------
 def test_lexicon_provider_through_a_real_lexicon_provider(tmp_path: Path) -> None:
     """dns-lexicon's own client and its localzone provider (a zone file): removes by content, adds."""
-    from tenantmove.dnsops import LexiconProvider
+    from tenantmove.services.dnsops import LexiconProvider
 
     zone = tmp_path / "db.tenantmove-test.com"
     zone.write_text("$ORIGIN tenantmove-test.com.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n"
@@ -201,7 +201,7 @@ def test_lexicon_provider_through_a_real_lexicon_provider(tmp_path: Path) -> Non
 
 
 def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
-    from tenantmove.dnsops import LexiconProvider
+    from tenantmove.services.dnsops import LexiconProvider
 
     provider = LexiconProvider("localzone", "tenantmove-test.com", {"filename": str(tmp_path / "missing.zone")})
     with pytest.raises(DnsError) as info:

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tenantmove.graph import BatchRequest, GraphAuthError, GraphClient, GraphNotFound, RetryPolicy
 from tenantmove.sandbox import Sandbox
+from tenantmove.services.graph import BatchRequest, GraphAuthError, GraphClient, GraphNotFound, RetryPolicy
 
 from .conftest import CANARY_SOURCE, make_client
 
@@ -28,7 +28,7 @@ def test_paging_follows_next_link_across_three_pages(sandbox: Sandbox, source_cl
 
 
 def test_page_size_limit_is_graphs(source_client: GraphClient) -> None:
-    from tenantmove.graph import GraphError
+    from tenantmove.services.graph import GraphError
 
     with pytest.raises(GraphError) as info:
         source_client.get("users", {"$top": "1000"})
@@ -66,7 +66,7 @@ def test_dropped_connection_is_retried(sandbox: Sandbox, source_client: GraphCli
 
 
 def test_post_is_not_blindly_retried_after_a_500(sandbox: Sandbox, source_client: GraphClient) -> None:
-    from tenantmove.graph import GraphError
+    from tenantmove.services.graph import GraphError
 
     source_client.get("organization")
     sandbox.set_knobs(faults=[{"match": r"^\$batch$", "status": 500, "count": 1}])
@@ -135,8 +135,8 @@ def test_a_token_of_one_tenant_is_refused_by_the_other(sandbox: Sandbox, source_
         source_client.get(f"{new_tenant}/users")
     assert info.value.status == 401
     # and the old tenant's app cannot sign in at the new tenant's authority at all
-    from tenantmove.auth import SignIn
     from tenantmove.errors import SignInError
+    from tenantmove.services.auth import SignIn
 
     from .conftest import tenant_config
 

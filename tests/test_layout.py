@@ -7,8 +7,8 @@ import tomllib
 
 import yaml
 
-from tenantmove.params import SPEC, validate
-from tenantmove.permissions import markdown
+from tenantmove.runbook.params import SPEC, validate
+from tenantmove.runbook.permissions import markdown
 
 from .conftest import ROOT
 

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
+import pytest
 from nbclient import NotebookClient
 
 from tenantmove.sandbox import Sandbox
 
 from .runner_helpers import ROOT, only_run, run_json, tenantmove, write_params
 
+pytestmark = pytest.mark.notebook
 
 def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> None:
     admins = {t["id"]: f"admin@{t['initial_domain']}" for t in sb.endpoints["tenants"]}

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tenantmove.params import SPEC
+from tenantmove.runbook.notebook_cells import sync
+from tenantmove.runbook.params import SPEC
 from tenantmove.sandbox import Sandbox
 
 from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
@@ -31,6 +32,10 @@ def test_committed_notebooks_carry_no_outputs(path: Path) -> None:
     assert not dirty, f"{path.name}: cells {dirty} have outputs; clear them before committing"
 
 
+def test_parameters_cells_are_generated_from_the_spec() -> None:
+    assert sync(NOTEBOOKS, write=False) == [], "run `python -m tenantmove notebooks` (make notebooks)"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_parameters_cell_matches_the_spec(path: Path) -> None:
     nb = nbformat.read(str(path), as_version=4)
@@ -45,6 +50,7 @@ def test_parameters_cell_matches_the_spec(path: Path) -> None:
             assert "  # " in line, f"parameter without a help comment: {line}"
 
 
+@pytest.mark.notebook
 def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = tenantmove("run", str(write_params(tmp_path, sandbox, operator="alice@contoso")), "--phases", "00",
@@ -92,6 +98,7 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
     assert CANARY_SOURCE not in proc.stdout + proc.stderr and CANARY_TARGET not in proc.stdout + proc.stderr
 
 
+@pytest.mark.notebook
 def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     params = write_params(tmp_path, sandbox, domain="fabrikam.example")  # not a domain of the old tenant
@@ -125,6 +132,7 @@ def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_pa
     assert again.returncode == 0 and "completed in an earlier attempt, skipped" in again.stdout
 
 
+@pytest.mark.notebook
 def test_prepare_writes_notebooks_for_an_admin(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = tenantmove("prepare", str(write_params(tmp_path, sandbox)), "--runs-dir", str(runs), cwd=tmp_path)
@@ -138,6 +146,7 @@ def test_prepare_writes_notebooks_for_an_admin(sandbox: Sandbox, tmp_path: Path)
     assert "seal" in proc.stdout
 
 
+@pytest.mark.notebook
 def test_missing_permission_stops_at_the_permission_table(sandbox: Sandbox, tmp_path: Path) -> None:
     from .conftest import SOURCE_APP
 

@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from tenantmove.sandbox import Sandbox
 
 from .conftest import make_client
 from .runner_helpers import run_json, tenantmove, write_params
+
+pytestmark = pytest.mark.notebook
 
 DOMAIN = "contoso.example"
 
@@ -50,7 +53,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert new.get(f"domains/{DOMAIN}")["isVerified"] is True
     megan = new.get("users/megan.bowen@contoso.example", {"$select": "id,usageLocation,assignedLicenses"})
     assert megan["usageLocation"] == "NL" and megan["assignedLicenses"]
-    from tenantmove.dnsops import Nameservers
+    from tenantmove.services.dnsops import Nameservers
 
     ns = Nameservers([(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"])])
     assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
@@ -88,11 +91,24 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert "nothing to change" in outputs_text(rerun / "20_release_domain.ipynb")
     assert "nothing changed" in outputs_text(rerun / "30_add_domain_and_users.ipynb")
     summary = run_json(rerun)["phases"][1]["summary"]
-    assert summary["created"] == 0 and summary["renamed"] == 0 and summary["done before"] == 24
-    assert summary["members added"] == 0
+    assert summary["users done before"] == 24 and "users created" not in summary and "users renamed" not in summary
+    assert "memberships added" not in summary and summary["memberships done before"] > 0
+    assert summary["distribution lists manual"] == 1
     assert len(new.get_all("users", {"$select": "id", "$top": "999"})) == users_before
     # the released domain's DNS now belongs to the new tenant: a rerun of phase 20 must not remove its records
     assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
+
+    # distribution lists: phase 30 wrote the Exchange commands; once the admin ran them, a rerun marks them done
+    script = rerun / "30_add_domain_and_users" / "manual-distribution-list.ps1"
+    assert "New-DistributionGroup -Name 'All staff' -Alias 'allstaff' -PrimarySmtpAddress 'allstaff@contoso.example'" \
+        in script.read_text()
+    assert "manual-distribution-list.ps1" in outputs_text(rerun / "30_add_domain_and_users.ipynb")
+    sb.admin("POST", "exchange/contosonew.onmicrosoft.com", data=script.read_bytes())
+    third = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
+    assert third.returncode == 0, third.stderr[-3000:]
+    summary = run_json(runs_in(runs)[2])["phases"][0]["summary"]
+    assert summary["distribution lists created by the admin"] == 1 and "distribution lists manual" not in summary
+    assert not (runs_in(runs)[2] / "30_add_domain_and_users" / "manual-distribution-list.ps1").exists()
 
 
 def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -105,7 +121,7 @@ def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, 
     _, old = make_client(fresh_sandbox, "source")
     assert DOMAIN in {d["id"] for d in old.get("domains")["value"]}
     assert old.get("users/megan.bowen@contoso.example")["userPrincipalName"] == "megan.bowen@contoso.example"
-    from tenantmove.dnsops import Nameservers
+    from tenantmove.services.dnsops import Nameservers
 
     ns = Nameservers([(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"])])
     assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
@@ -117,7 +133,10 @@ def test_dry_run_shows_the_plans_and_changes_nothing(fresh_sandbox: Sandbox, tmp
     proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = runs_in(runs)[0]
-    assert "dry run: nothing was changed" in outputs_text(run_dir / "20_release_domain.ipynb")
+    text20 = outputs_text(run_dir / "20_release_domain.ipynb")
+    assert "dry run: nothing was changed" in text20 and "nothing to confirm" in text20
+    assert "ipywidgets" not in text20 and "Confirm" not in text20.replace("confirm", "")  # no box in a dry run
+    assert "to do" in outputs_text(run_dir / "30_add_domain_and_users.ipynb")  # the engine's plan, per item
     _, new = make_client(fresh_sandbox, "target")
     assert len(new.get_all("users", {"$select": "id"})) == 1
     assert DOMAIN not in {d["id"] for d in new.get("domains")["value"]}
@@ -159,7 +178,7 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     upns = [u["userPrincipalName"].lower() for u in new.get_all("users", {"$select": "userPrincipalName", "$top": "999"})]
     assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
     summary = run_json(killed)["phases"][0]["summary"]
-    assert summary["done before"] >= 3 and summary["failed"] == 0
+    assert summary["users done before"] >= 3 and "users failed" not in summary
 
 
 def test_manual_dns_stops_after_the_wait_naming_the_record(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
@@ -171,7 +190,8 @@ def test_manual_dns_stops_after_the_wait_naming_the_record(fresh_sandbox: Sandbo
     proc = tenantmove("run", str(manual), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 1
     line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
-    assert "verification TXT record is not served yet" in line and "publish TXT MS=ms" in line
+    assert "verification TXT records failed" in line and "is not served yet" in line
+    assert "HINT: publish TXT MS=ms" in line
     _, new = make_client(fresh_sandbox, "target")
     assert new.get(f"domains/{DOMAIN}")["isVerified"] is False  # added, waiting for DNS: nothing else happened
     assert len(new.get_all("users", {"$filter": "userPrincipalName eq 'megan.bowen@contoso.example'"})) == 0

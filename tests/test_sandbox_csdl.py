@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tenantmove.graph import GraphClient
 from tenantmove.sandbox import Sandbox
+from tenantmove.services.graph import GraphClient
 
 from .conftest import CSDL
 
@@ -58,7 +58,7 @@ def check(obj: dict[str, Any], type_name: str, where: str) -> list[str]:
 
 @pytest.mark.skipif(not CSDL.is_file(), reason="Graph v1.0 CSDL not present")
 def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: GraphClient) -> None:
-    from tenantmove.sandbox.graphapi import DOMAIN_PROPS, GROUP_PROPS, ORG_PROPS, SKU_PROPS, USER_PROPS
+    from tenantmove.sandbox.shapes import DOMAIN_PROPS, GROUP_PROPS, ORG_PROPS, SKU_PROPS, USER_PROPS
 
     problems: list[str] = []
     samples = {

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from tenantmove.dnsops import Nameservers, RecordPlan, Rfc2136Provider, load_tsig, record
-from tenantmove.graph import GraphClient, GraphError
 from tenantmove.sandbox import Sandbox
+from tenantmove.services.dnsops import Nameservers, RecordPlan, Rfc2136Provider, load_tsig, record
+from tenantmove.services.graph import GraphClient, GraphError
 
 from .conftest import make_client
 

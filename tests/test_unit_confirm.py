@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tenantmove.confirm import ConfirmGate
 from tenantmove.errors import ConfirmationMissing
+from tenantmove.runbook.confirm import ConfirmGate
 
 
 def gate(given: str, interactive: bool, tmp_path: Path) -> ConfirmGate:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tenantmove.graph import BatchRequest, RetryPolicy, _chunks, error_from_parts, parse_retry_after
+from tenantmove.services.graph import BatchRequest, RetryPolicy, _chunks, error_from_parts, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_date() -> None:

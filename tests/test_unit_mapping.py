@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tenantmove.inventory import Inventory
-from tenantmove.mapping import MappingError, generate, read, upn_problem, validate, write
+from tenantmove.workloads.inventory import Inventory
+from tenantmove.workloads.mapping import MappingError, generate, read, upn_problem, validate, write
 
 DOMAIN, NEW = "contoso.example", "contosonew.onmicrosoft.com"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tenantmove.errors import ConfigFileError, ParameterError
-from tenantmove.params import SPEC, defaults, load_yaml, validate
+from tenantmove.runbook.params import SPEC, defaults, load_yaml, validate
 
 
 def problems(raw: dict, **kw: object) -> list[str]:

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from tenantmove.errors import NotReady
-from tenantmove.inventory import Inventory
-from tenantmove.permissions import check, satisfied_by
-from tenantmove.readiness import Verdict, assess, require, stop_unless_ready, verdict
+from tenantmove.runbook.permissions import check, satisfied_by
+from tenantmove.runbook.readiness import Verdict, assess, require, stop_unless_ready, verdict
+from tenantmove.workloads.inventory import Inventory
 
 ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read.All", "Application.ReadWrite.All",
            "Policy.ReadWrite.ApplicationConfiguration", "Sites.FullControl.All", "Files.ReadWrite.All",
@@ -93,7 +93,7 @@ def test_later_phases_read_the_verdict(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_tokens_are_renewed_five_minutes_before_a_long_lifetime_ends() -> None:
-    from tenantmove.auth import SignIn, TenantConfig
+    from tenantmove.services.auth import SignIn, TenantConfig
 
     s = SignIn(TenantConfig("source", "t.onmicrosoft.com", "00000000-0000-0000-0000-000000000000"))
     s._lifetime = 3600

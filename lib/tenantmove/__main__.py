@@ -1,3 +1,3 @@
-from tenantmove.runner import main
+from tenantmove.runbook.runner import main
 
 raise SystemExit(main())

@@ -16,7 +16,13 @@ def project_root() -> Path | None:
 
 
 def _base() -> Path:
-    return project_root() or Path.cwd()
+    """Where runs and state go by default: ``$TENANTMOVE_HOME``, else the source checkout, else
+    ``~/.tenantmove``. Never the current folder: the runner and a notebook opened by hand (whose
+    current folder is the run folder) must find the same state."""
+    env = os.environ.get("TENANTMOVE_HOME")
+    if env:
+        return Path(env)
+    return project_root() or Path.home() / ".tenantmove"
 
 
 def default_sandbox_dir() -> Path:
@@ -31,7 +37,8 @@ def default_runs_dir() -> Path:
 
 
 def default_state_dir(name: str) -> Path:
-    return _base() / "state" / name
+    """The migration's state folder when ``state_dir`` is empty: one place wherever a run starts."""
+    return (_base() / "state" / name).resolve()
 
 
 def notebooks_dir() -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -15,80 +14,27 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from .http import Request, Response
 from .knobs import Fault, Governor
-from .state import Store, Tenant, now_iso, service_records, verification_records
+from .shapes import (
+    BATCH_LIMIT,
+    DOMAIN_PROPS,
+    FILTER_RE,
+    FILTERABLE,
+    GROUP_PROPS,
+    MAX_PAGE,
+    ORG_PROPS,
+    READ_PERMS,
+    SKU_PROPS,
+    USER_DEFAULT,
+    USER_PROPS,
+    GraphFailure,
+    _parse_select,
+    _project,
+    domain_references,
+    error_body,
+)
+from .state import Store, Tenant, service_records, verification_records
 from .tokens import TokenError, TokenService
-
-# The properties the sandbox stores per entity type; $select may name any of them.
-USER_PROPS = ["id", "accountEnabled", "assignedLicenses", "businessPhones", "createdDateTime", "department",
-              "displayName", "givenName", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
-              "preferredLanguage", "proxyAddresses", "surname", "usageLocation", "userPrincipalName", "userType"]
-USER_DEFAULT = ["businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
-                "officeLocation", "preferredLanguage", "surname", "userPrincipalName"]
-GROUP_PROPS = ["id", "createdDateTime", "description", "displayName", "groupTypes", "mail", "mailEnabled",
-               "mailNickname", "proxyAddresses", "securityEnabled", "visibility"]
-DOMAIN_PROPS = ["id", "authenticationType", "availabilityStatus", "isAdminManaged", "isDefault", "isInitial",
-                "isRoot", "isVerified", "passwordNotificationWindowInDays", "passwordValidityPeriodInDays", "state",
-                "supportedServices"]
-FILTERABLE = {"user": {"userPrincipalName", "mail", "mailNickname", "displayName", "id"},
-              "group": {"mailNickname", "displayName", "mail", "id"}}
-FILTER_RE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
-ORG_PROPS = ["id", "businessPhones", "city", "country", "countryLetterCode", "createdDateTime",
-             "defaultUsageLocation", "displayName", "preferredLanguage", "tenantType", "verifiedDomains",
-             "technicalNotificationMails"]
-SKU_PROPS = ["id", "accountId", "accountName", "appliesTo", "capabilityStatus", "consumedUnits", "prepaidUnits",
-             "servicePlans", "skuId", "skuPartNumber", "subscriptionIds"]
-
-# Least-privileged permission sets that allow each read, as Graph documents them.
-READ_PERMS = {
-    "users": {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
-              "User.ReadBasic.All"},
-    "groups": {"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
-               "GroupMember.Read.All", "GroupMember.ReadWrite.All"},
-    "domains": {"Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
-    "organization": {"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
-                     "Directory.ReadWrite.All", "User.Read"},
-    "subscribedSkus": {"LicenseAssignment.Read.All", "LicenseAssignment.ReadWrite.All", "Organization.Read.All",
-                       "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
-    "me": {"User.Read", "User.ReadWrite", "User.Read.All", "Directory.Read.All"},
-}
-MAX_PAGE = 999
-BATCH_LIMIT = 20
-
-
-class GraphFailure(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-
-def error_body(code: str, message: str, request_id: str, client_request_id: str | None) -> dict[str, Any]:
-    inner = {"date": now_iso(), "request-id": request_id}
-    if client_request_id:
-        inner["client-request-id"] = client_request_id
-    return {"error": {"code": code, "message": message, "innerError": inner}}
-
-
-def _project(obj: dict[str, Any], select: list[str] | None, allowed: list[str], default: list[str] | None,
-             type_name: str) -> dict[str, Any]:
-    names = select if select is not None else (default or allowed)
-    out = {}
-    if "@odata.type" in obj:
-        out["@odata.type"] = obj["@odata.type"]
-    for name in names:
-        out[name] = obj.get(name)
-    return out
-
-
-def _parse_select(query: dict[str, str], allowed: list[str], type_name: str) -> list[str] | None:
-    raw = query.get("$select")
-    if raw is None:
-        return None
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    for name in names:
-        if name not in allowed:
-            raise GraphFailure(400, "Request_BadRequest",
-                               f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.")
-    return names
+from .writes import Writes
 
 
 class GraphApi:
@@ -96,14 +42,12 @@ class GraphApi:
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
                  zones: Any = None) -> None:
-        from .writes import Writes
-
         self.store = store
         self.tokens = tokens
         self.governor = governor
         self.count = stats
         self.zones = zones  # the DNS zones, for domain verification
-        self.writes = Writes(self)
+        self.writes = Writes(store, governor, zones)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str) -> Response:
@@ -338,30 +282,9 @@ class GraphApi:
             return 200, {"@odata.context": ctx + f"domains('{name}')/serviceConfigurationRecords",
                          "value": service_records(tenant.id, name, domain["supportedServices"]) if domain["isVerified"] else []}
         if nav == "domainNameReferences":
-            return self._page(self._references(tenant, name), query, base, f"domains/{name}/domainNameReferences",
+            return self._page(domain_references(tenant, name), query, base, f"domains/{name}/domainNameReferences",
                               ctx + "directoryObjects")
         raise GraphFailure(400, "BadRequest", f"Resource not found for the segment '{nav}'.")
-
-    @staticmethod
-    def _references(tenant: Tenant, domain: str) -> list[dict[str, Any]]:
-        suffix = "@" + domain.lower()
-        refs: list[dict[str, Any]] = []
-        for user in tenant.users.values():
-            addresses = [user["userPrincipalName"], user.get("mail") or ""] + [
-                p.split(":", 1)[-1] for p in user.get("proxyAddresses", [])]
-            if any(a.lower().endswith(suffix) for a in addresses):
-                refs.append({"@odata.type": "#microsoft.graph.user", "id": user["id"],
-                             "displayName": user["displayName"], "userPrincipalName": user["userPrincipalName"]})
-        for group in tenant.groups.values():
-            addresses = [group.get("mail") or ""] + [p.split(":", 1)[-1] for p in group.get("proxyAddresses", [])]
-            if any(a.lower().endswith(suffix) for a in addresses):
-                refs.append({"@odata.type": "#microsoft.graph.group", "id": group["id"],
-                             "displayName": group["displayName"], "mail": group["mail"]})
-        for app in tenant.apps.values():
-            if any(domain.lower() in uri.lower() for uri in app.identifier_uris):
-                refs.append({"@odata.type": "#microsoft.graph.application", "id": app.client_id,
-                             "displayName": app.display_name})
-        return refs
 
     # --- $batch ----------------------------------------------------------------------------------
     def _batch(self, req: Request, tenant: Tenant, claims: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .dnsserver import ZoneStore, seed_zones
+from .exchange import PowerShellError, run_script
 from .graphapi import GraphApi
 from .http import Request, Response
 from .knobs import Governor
@@ -137,6 +138,15 @@ class SandboxApp:
             return Response(200, {"x5t": thumb})
         if rest == "dns":
             return Response(200, self.zones.records())
+        if rest.startswith("exchange/") and req.method == "POST":  # an admin running a manual script
+            tenant = self.store.tenant_by_name(rest.split("/", 1)[1])
+            if tenant is None:
+                return Response(404, {"error": "no such tenant"})
+            with self.store.lock:
+                try:
+                    return Response(200, {"ok": True, "done": run_script(tenant, req.body.decode("utf-8"))})
+                except PowerShellError as exc:
+                    return Response(400, {"error": str(exc), "line": exc.line})
         return Response(404, {"error": f"unknown admin endpoint '{rest}'"})
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dns.name
 import dns.rdatatype
 
-from .state import Tenant, now_iso, verification_code
-
-if TYPE_CHECKING:
-    from .graphapi import GraphApi
+from .knobs import Governor
+from .shapes import USER_DEFAULT, USER_PROPS, GraphFailure, _project, domain_references
+from .state import Store, Tenant, _domain_record, now_iso, verification_code
 
 WRITE_PERMS = {
     "users": {"User.ReadWrite.All", "Directory.ReadWrite.All"},
@@ -40,8 +39,6 @@ REF_RE = re.compile(r"/directoryObjects/([0-9a-fA-F-]{36})$")
 
 
 def _fail(status: int, code: str, message: str) -> Exception:
-    from .graphapi import GraphFailure
-
     return GraphFailure(status, code, message)
 
 
@@ -50,9 +47,8 @@ def _bad(message: str) -> Exception:
 
 
 class Writes:
-    def __init__(self, api: GraphApi) -> None:
-        self.api = api
-        self.store = api.store
+    def __init__(self, store: Store, governor: Governor, zones: Any = None) -> None:
+        self.store, self.governor, self.zones = store, governor, zones
 
     # --- dispatch ------------------------------------------------------------------------------
     def handle(self, method: str, parts: list[str], body: Any, tenant: Tenant, claims: dict[str, Any],
@@ -143,8 +139,6 @@ class Writes:
                 else []),
         }
         tenant.users[uid] = user
-        from .graphapi import USER_DEFAULT, USER_PROPS, _project
-
         return dict(_project(user, None, USER_PROPS, USER_DEFAULT, "user"),
                     **{"@odata.context": f"{base}/v1.0/$metadata#users/$entity"})
 
@@ -248,7 +242,6 @@ class Writes:
         return domain
 
     def add_domain(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
-        from .state import _domain_record
 
         name = str(body.get("id", "")).lower().strip()
         if not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,63}$", name):
@@ -290,7 +283,7 @@ class Writes:
         return dict(domain)
 
     def _txt_published(self, name: str, text: str) -> bool:
-        zones = self.api.zones
+        zones = self.zones
         if zones is None:
             return False
         qname = dns.name.from_text(name)
@@ -306,7 +299,7 @@ class Writes:
             raise _bad("The initial domain cannot be deleted.")
         if domain["isDefault"]:
             raise _bad("The default domain cannot be deleted. Make another verified domain the default first.")
-        refs = self.api._references(tenant, domain["id"])
+        refs = domain_references(tenant, domain["id"])
         if refs:
             raise _bad(f"Domain {domain['id']} cannot be deleted because it is referenced by {len(refs)} object(s). "
                        "Use domainNameReferences to list them.")
@@ -316,7 +309,7 @@ class Writes:
         domain = self._domain(tenant, name)
         if domain["isInitial"] or domain["isDefault"]:
             raise _bad("The initial or default domain cannot be deleted.")
-        refs = self.api._references(tenant, domain["id"])
+        refs = domain_references(tenant, domain["id"])
         if len(refs) > FORCE_DELETE_LIMIT:
             raise _bad(f"forceDelete renames at most {FORCE_DELETE_LIMIT} objects; {domain['id']} is referenced by "
                        f"{len(refs)}. Rename some of them first.")
@@ -326,7 +319,7 @@ class Writes:
             raise _bad(f"forceDelete cannot rename multitenant application(s): {', '.join(multi)}. "
                        "Change their identifierUris first.")
         domain["state"] = {"lastActionDateTime": now_iso(), "operation": "ForceDelete", "status": "InProgress"}
-        delay = float(self.api.governor.knobs.force_delete_seconds)
+        delay = float(self.governor.knobs.force_delete_seconds)
         threading.Timer(delay, self._finish_force_delete, args=(tenant, domain["id"], disable_users)).start()
 
     def _finish_force_delete(self, tenant: Tenant, name: str, disable_users: bool) -> None:

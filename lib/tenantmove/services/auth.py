@@ -24,9 +24,9 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .errors import ConfigFileError, ServiceUnreachable, SignInError
-from .httpclient import VerifyingSession
-from .redact import register_secret
+from ..errors import ConfigFileError, ServiceUnreachable, SignInError
+from ..redact import register_secret
+from .http import VerifyingSession
 
 log = logging.getLogger("tenantmove.auth")
 

@@ -7,6 +7,7 @@
     seal RUN_DIR                                           HTML + manifest after stepping through by hand
     verify RUN_DIR                                         re-hash a run folder against its manifest
     permissions                                            the Graph permissions each phase needs
+    notebooks [--check]                                    regenerate (check) the notebooks' parameters cells
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..clock import utc_now
+from ..errors import PhaseFailed, TenantmoveError, UnknownPhase
+from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, notebooks_dir
+from ..redact import install_log_redaction, redact
+from ..services.auth import SignIn
 from . import audit
-from .auth import SignIn
-from .cloud import resolve
-from .errors import PhaseFailed, TenantmoveError, UnknownPhase
+from .connect import resolve
+from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
-from .paths import default_runs_dir, default_sandbox_dir, notebooks_dir
-from .redact import install_log_redaction, redact
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -81,7 +84,7 @@ class Run:
 
     def snapshot_ledger(self) -> None:
         """A consistent copy of the migration's ledger as it stands at the end of this run."""
-        from .ledger import LEDGER_FILE, Ledger
+        from ..engine.ledger import LEDGER_FILE, Ledger
 
         state = (self.record.get("parameters") or {}).get("state_dir")
         if state and (Path(state) / LEDGER_FILE).is_file():
@@ -107,7 +110,7 @@ class Run:
 
     def finish(self, status: str, error: str | None = None) -> Path:
         self.record["status"] = status
-        self.record["ended"] = audit.utc_now()
+        self.record["ended"] = utc_now()
         if error:
             self.record["error"] = redact(error)
         self.merge_phase_results()
@@ -136,7 +139,7 @@ def _open_run(args: argparse.Namespace, mode: str) -> tuple[Run, dict[str, Any] 
                                   hint="give the folder of an earlier run under runs/")
         run = Run(run_dir, audit.read_json(run_dir / audit.RUN_JSON))
         run.record["status"] = "running"
-        run.record.setdefault("resumed", []).append(audit.utc_now())
+        run.record.setdefault("resumed", []).append(utc_now())
     else:
         runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
         run_dir = audit.new_run_dir(runs_dir, name)
@@ -197,7 +200,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     injected = dict(raw, run_dir=str(run.dir.resolve()), run_id=run.record["run_id"], operator=operator,
                     interactive=interactive)
     if not injected.get("state_dir"):
-        injected["state_dir"] = str((Path.cwd() / "state" / params.name).resolve())
+        injected["state_dir"] = str(default_state_dir(params.name))
     if getattr(args, "fresh_state", False):  # the demo: a new sandbox each time, so a new state folder too
         injected["state_dir"] = str(Path(injected["state_dir"]) / run.dir.name)
     run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
@@ -233,7 +236,7 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
 
     output = run.dir / nb.name
     audit.phase_result_path(run.dir, nb.stem).unlink(missing_ok=True)  # never merge an earlier attempt's result
-    entry.update(notebook=nb.name, started=audit.utc_now(), status="running")
+    entry.update(notebook=nb.name, started=utc_now(), status="running")
     entry.pop("error", None)
     run.save()
     t0 = time.monotonic()
@@ -242,17 +245,17 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
                             kernel_name="python3", cwd=str(run.dir), progress_bar=False, log_output=False,
                             stdout_file=sys.stdout, stderr_file=sys.stderr, request_save_on_cell_execute=True)
     except PapermillExecutionError as exc:
-        entry.update(status="failed", ended=audit.utc_now(), duration_s=round(time.monotonic() - t0, 1),
+        entry.update(status="failed", ended=utc_now(), duration_s=round(time.monotonic() - t0, 1),
                      error={"cell": exc.exec_count, "cell_index": exc.cell_index, "ename": exc.ename,
                             "evalue": redact(str(exc.evalue))})
         run.save()
         raise PhaseFailed(nb.stem, exc.exec_count, exc.ename, redact(str(exc.evalue))) from exc
     except Exception as exc:  # noqa: BLE001 - kernel death, nbclient errors: recorded, then reported
-        entry.update(status="failed", ended=audit.utc_now(), duration_s=round(time.monotonic() - t0, 1),
+        entry.update(status="failed", ended=utc_now(), duration_s=round(time.monotonic() - t0, 1),
                      error={"cell": None, "ename": type(exc).__name__, "evalue": redact(str(exc))[:500]})
         run.save()
         raise PhaseFailed(nb.stem, None, type(exc).__name__, redact(str(exc))[:500]) from exc
-    entry.update(status="prepared" if interactive else "completed", ended=audit.utc_now(),
+    entry.update(status="prepared" if interactive else "completed", ended=utc_now(),
                  duration_s=round(time.monotonic() - t0, 1))
     return entry["status"] + f" in {entry['duration_s']} s"
 
@@ -260,7 +263,7 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
 @contextmanager
 def sandbox_running(state_dir: Path) -> Iterator[Any]:
     """Start the sandbox for the demo/lab (with fresh demo secrets unless already set)."""
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
     for name in DEMO_SECRET_ENVS:
         if not os.environ.get(name):
@@ -287,6 +290,17 @@ def cmd_seal(run_dir: Path) -> int:
     return EXIT_OK
 
 
+def cmd_notebooks(check: bool) -> int:
+    drifted = sync(phase_notebooks(), write=not check)
+    for path in drifted:
+        print(f"{path}: parameters cell {'differs from the spec' if check else 'regenerated'}")
+    if check and drifted:
+        _stderr("notebooks have drifted from the parameter spec. HINT: run `python -m tenantmove notebooks`")
+        return EXIT_FAILED
+    print("parameters cells match the spec" if not drifted else f"{len(drifted)} notebook(s) regenerated")
+    return EXIT_OK
+
+
 def cmd_verify(run_dir: Path) -> int:
     problems = audit.verify_manifest(run_dir)
     for problem in problems:
@@ -309,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             p.add_argument("--resume", metavar="RUN_DIR", help="continue a failed run in its folder")
     sub.add_parser("permissions", help="print the Graph permissions each phase needs (markdown)")
+    nbs = sub.add_parser("notebooks", help="regenerate the notebooks' parameters cells from the parameter spec")
+    nbs.add_argument("--check", action="store_true", help="only check: exit 1 if a notebook has drifted")
     for name in ("seal", "verify"):
         p = sub.add_parser(name, help="seal a prepared run" if name == "seal" else "check a run's manifest")
         p.add_argument("run_dir", type=Path)
@@ -340,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(command)
     if args.command == "seal":
         return cmd_seal(args.run_dir)
+    if args.command == "notebooks":
+        return cmd_notebooks(args.check)
     if args.command == "permissions":
         from .permissions import markdown
 

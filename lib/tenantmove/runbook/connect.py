@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
-from .graph import GLOBAL_GRAPH_URL, GraphClient
+from ..paths import default_sandbox_dir
+from ..services.auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
+from ..services.graph import GLOBAL_GRAPH_URL, GraphClient
 from .params import Params
-from .paths import default_sandbox_dir
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Endpoints:
 def resolve(params: Params) -> Endpoints:
     """The endpoints for ``params.cloud``, with the explicit overrides applied."""
     if params.cloud == "sandbox":
-        from .sandbox import read_endpoints
+        from ..sandbox import read_endpoints
 
         found = read_endpoints(Path(params.sandbox_dir) if params.sandbox_dir else default_sandbox_dir())
         ends = Endpoints("sandbox", found["authority_host"], found["graph_url"], found["ca_file"], found["dns"])
@@ -49,7 +49,7 @@ def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | N
 
 def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
     """The authoritative name servers to watch and the provider that changes DNS, from ``params.dns``."""
-    from .dnsops import ManualProvider, Nameservers, Rfc2136Provider, load_tsig
+    from ..services.dnsops import ManualProvider, Nameservers, Rfc2136Provider, load_tsig
 
     cfg = params.dns or {}
     provider_name = cfg.get("provider", "auto")
@@ -64,7 +64,7 @@ def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
     if provider_name == "manual":
         return ns, ManualProvider()
     if provider_name == "lexicon":
-        from .dnsops import LexiconProvider
+        from ..services.dnsops import LexiconProvider
 
         return ns, LexiconProvider(str(cfg["lexicon_provider"]), str(cfg.get("zone") or params.domain),
                                    dict(cfg.get("lexicon_options") or {}))

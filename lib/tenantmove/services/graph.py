@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import requests
 
-from .errors import TenantmoveError
-from .httpclient import VerifyingSession
-from .redact import redact
+from ..errors import TenantmoveError
+from ..redact import redact
+from .http import VerifyingSession
 
 log = logging.getLogger("tenantmove.graph")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from .auth import METHODS, TenantConfig
-from .errors import ConfigFileError, ParameterError, TenantmoveError
+from ..errors import ConfigFileError, ParameterError, TenantmoveError
+from ..services.auth import METHODS, TenantConfig
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -78,7 +78,9 @@ SPEC: list[Spec] = [
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data"),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
     Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
-    Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME in the project)"),
+    Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
+    Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME under the project, or "
+                               "$TENANTMOVE_HOME; the same wherever a run starts)"),
     Spec("run_dir", str, "", "this run's folder (set by the runner; empty: a new runs/TIME-NAME-adhoc folder)"),
     Spec("run_id", str, "", "this run's id (set by the runner)"),
     Spec("operator", str, "", "who runs this migration (empty: the OS user at the host)"),
@@ -105,6 +107,7 @@ class Params:
     operator: str
     interactive: bool
     dry_run: bool
+    workers: int = 4
     user_mapping: str = ""
     prestage_users: bool = False
     dns: dict[str, Any] = field(default_factory=dict)
@@ -185,12 +188,17 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
         if spec.type is str and not isinstance(value, str):
             bad(key, f"must be text, not {type(value).__name__} {value!r}", f"quote it: {key}: \"{value}\"")
             continue
+        if spec.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+            bad(key, f"must be a whole number, not {value!r}", f"write {key}: {spec.default}")
+            continue
         if spec.type is dict and not isinstance(value, dict):
             keys = DNS_KEYS if key == "dns" else TENANT_KEYS
             bad(key, f"must be a mapping with keys {', '.join(keys)}", f"see parameters/example.yaml for {key}")
             continue
         values[key] = value
 
+    if not 1 <= values["workers"] <= 32:
+        bad("workers", f"must be between 1 and 32, not {values['workers']}", "4 suits most tenants; Graph throttles more")
     if not NAME_RE.match(values["name"]):
         bad("name", f"{values['name']!r} is not a usable name", "use letters, digits, '.', '_' or '-' (max 64)")
     if values["cloud"] not in CLOUDS:
@@ -241,7 +249,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
                   domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
                   run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
-                  interactive=values["interactive"], dry_run=values["dry_run"], user_mapping=values["user_mapping"],
+                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"], user_mapping=values["user_mapping"],
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import NotReady
-from .inventory import Inventory
+from ..clock import utc_now
+from ..errors import NotReady
+from ..report import Report
+from ..workloads.inventory import Inventory
 from .permissions import PermissionRow
 
 READINESS_FILE = "readiness.json"
@@ -37,6 +39,13 @@ class Verdict:
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(c) for c in self.checks], columns=["check", "result", "detail", "hint"])
+
+    def report(self) -> Report:
+        level = {"ready": "ok", "ready with warnings": "warn", "not ready": "fail"}[self.verdict]
+        return Report().table(self.table(), "Readiness checks").banner(level, f"Readiness verdict: {self.verdict}")
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
 
     def save(self, *folders: Path) -> None:
         data = json.dumps(asdict(self), indent=2)
@@ -134,15 +143,10 @@ def require(state_dir: Path) -> dict[str, Any]:
 
 def evaluate(domain: str, source: Inventory, target: Inventory, permissions: list[PermissionRow],
              run_id: str, *folders: Path) -> Verdict:
-    """Assess, save the verdict where later phases find it, and show it."""
-    from . import audit, ui
-
+    """Assess and save the verdict where later phases find it (it shows itself in a notebook)."""
     checks = assess(domain, source, target, permissions)
-    result = Verdict(verdict(checks), checks, audit.utc_now(), run_id)
+    result = Verdict(verdict(checks), checks, utc_now(), run_id)
     result.save(*folders)
-    ui.table(result.table(), "Readiness checks")
-    ui.banner({"ready": "ok", "ready with warnings": "warn", "not ready": "fail"}[result.verdict],
-              f"Readiness verdict: {result.verdict}")
     return result
 
 

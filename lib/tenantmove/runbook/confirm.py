@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ui
-from .audit import utc_now
-from .errors import ConfirmationMissing
+from ..clock import utc_now
+from ..errors import ConfirmationMissing
+from ..report import Report
+from . import display as ui
 
 
 @dataclass
@@ -36,8 +37,10 @@ class Confirmation:
 
 class ConfirmGate:
     def __init__(self, action: str, expected: str, *, given: str, interactive: bool, operator: str, run_id: str,
-                 phase: str, record_dir: Path | None = None) -> None:
+                 phase: str, record_dir: Path | None = None, dry_run: bool = False) -> None:
         self.action, self.expected = action, expected
+        self.dry_run = dry_run
+        self._recorded = False
         self.interactive, self.operator, self.run_id, self.phase = interactive, operator, run_id, phase
         self.record_dir = record_dir
         self.confirmation: Confirmation | None = None
@@ -53,8 +56,13 @@ class ConfirmGate:
         return True
 
     def show(self) -> None:
-        """The widget (interactive and not yet confirmed); otherwise a line saying how to confirm."""
-        ui.markdown(f"**Destructive step:** {self.action}. To confirm, type **`{self.expected}`**.")
+        """The widget (interactive and not yet confirmed); otherwise a line saying how to confirm.
+        In a dry run there is nothing to confirm, and no box."""
+        if self.dry_run:
+            ui.show(Report().text(f"**Destructive step:** {self.action}. This is a dry run: nothing will be "
+                                  "changed, so there is nothing to confirm (set `dry_run: false` to apply)."))
+            return
+        ui.show(Report().text(f"**Destructive step:** {self.action}. To confirm, type **`{self.expected}`**."))
         if self.confirmation or not self.interactive:
             return
         import ipywidgets as widgets
@@ -79,12 +87,18 @@ class ConfirmGate:
         return self.confirmation is not None
 
     def require(self) -> Confirmation:
-        """Stop unless confirmed; on success print and record the confirmation."""
+        """Stop unless confirmed; on success print and record the confirmation (once per gate)."""
+        if self.dry_run:
+            raise ConfirmationMissing(f"'{self.action}' cannot be applied in a dry run; nothing was changed",
+                                      where="dry_run", hint="set dry_run: false and confirm to apply")
         if self.confirmation is None:
             how = ("type it in the box above, click Confirm, then run this cell again" if self.interactive else
                    f"add  confirm: {self.expected}  to the parameter file and run again")
             raise ConfirmationMissing(f"'{self.action}' was not confirmed; nothing was changed",
                                       where="confirm", hint=f"to apply it, {how}")
+        if self._recorded:
+            return self.confirmation
+        self._recorded = True
         print(self.confirmation.text(), flush=True)
         if self.record_dir is not None:
             self.record_dir.mkdir(parents=True, exist_ok=True)

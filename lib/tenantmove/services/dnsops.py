@@ -30,7 +30,7 @@ import dns.tsigkeyring
 import dns.update
 import pandas as pd
 
-from .errors import ConfigFileError, TenantmoveError
+from ..errors import ConfigFileError, TenantmoveError
 
 
 class DnsError(TenantmoveError):
@@ -266,7 +266,7 @@ def load_tsig(key_file: str = "", secret_env: str = "", name: str = "", algorith
         if not value:
             raise DnsError(f"environment variable {secret_env} is not set", where="dns.tsig_secret_env",
                            hint=f"export {secret_env}=<base64 TSIG secret>")
-        from .redact import register_secret
+        from ..redact import register_secret
 
         register_secret(value)
         return TsigKey(name or "tenantmove.", value, algorithm)
@@ -280,7 +280,7 @@ class Rfc2136Provider:
 
     def __init__(self, server: str, port: int, zone: str, key: TsigKey, timeout: float = 10.0) -> None:
         self.server, self.port, self.zone, self.key, self.timeout = server, port, zone.rstrip("."), key, timeout
-        from .redact import register_secret
+        from ..redact import register_secret
 
         register_secret(key.secret)
 

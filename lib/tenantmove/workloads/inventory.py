@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from .graph import BatchRequest, GraphClient
+from ..errors import NotReady
+from ..report import Report
+from ..services.graph import BatchRequest, GraphClient
 
 USER_FIELDS = ["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
                "assignedLicenses", "proxyAddresses", "department", "jobTitle", "userType"]
@@ -54,8 +56,6 @@ class Inventory:
 
 def load(folder: Path) -> Inventory:
     """An inventory saved by :meth:`Inventory.save` (phase 00 saves one per tenant in the state folder)."""
-    from .errors import NotReady
-
     if not (folder / "inventory.json").is_file():
         raise NotReady(f"no inventory in {folder}", where=str(folder),
                        hint="run 00_prepare with the same state_dir first")
@@ -169,16 +169,14 @@ def record_value(rec: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in rec.items() if not k.startswith("@")})
 
 
-def show(inv: Inventory, title: str, full: bool = True) -> None:
-    """The inventory as tables in the notebook (all rows are in the run folder)."""
-    from . import ui
-
+def show(inv: Inventory, title: str, full: bool = True) -> Report:
+    """The inventory as tables (all rows are in the run folder)."""
     org = inv.organization
-    ui.key_values(title, {"organization": org.get("displayName"), "tenant id": org.get("id"),
-                          "initial domain": inv.initial_domain, **inv.summary()})
-    ui.table(inv.domains, "Domains")
-    ui.table(inv.licences, "Licences (subscribedSkus)")
+    report = Report().facts(title, {"organization": org.get("displayName"), "tenant id": org.get("id"),
+                                    "initial domain": inv.initial_domain, **inv.summary()})
+    report.table(inv.domains, "Domains").table(inv.licences, "Licences (subscribedSkus)")
     if full:
-        ui.table(inv.dns_records, "DNS records the custom domains need")
-        ui.table(inv.users.drop(columns=["id"]), "Users")
-        ui.table(inv.groups.drop(columns=["id"]), "Groups")
+        report.table(inv.dns_records, "DNS records the custom domains need")
+        report.table(inv.users.drop(columns=["id"]), "Users")
+        report.table(inv.groups.drop(columns=["id"]), "Groups")
+    return report

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .audit import utc_now, write_json_atomic
+from ..clock import utc_now
+from .audit import write_json_atomic
 
 CUTOVER_FILE = "cutover.json"
 
 
-class Cutover:
+class Downtime:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / CUTOVER_FILE
         self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}

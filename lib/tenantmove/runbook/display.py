@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from .auth import PrintedPrompt
-from .errors import TenantmoveError
-from .redact import redact
+from ..errors import TenantmoveError
+from ..redact import redact
+from ..report import BANNER_ICONS, Report
+from ..services.auth import PrintedPrompt
 
 
 def _display(obj: Any) -> None:
@@ -27,50 +28,28 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
+def show(obj: Any) -> None:
+    """Show a :class:`~tenantmove.report.Report` (or anything IPython can show); a report's verdict
+    lines are also printed, so a headless run's log carries them."""
+    _display(obj)
+    if isinstance(obj, Report):
+        for level, text in obj.banners():
+            print(f"{BANNER_ICONS[level]} {redact(text)}", flush=True)
+
+
+def table(df: pd.DataFrame, title: str = "") -> None:
+    show(Report().table(df, title))
+
+
 def markdown(text: str) -> None:
     from IPython.display import Markdown
 
     _display(Markdown(redact(text)))
 
 
-def show_html(fragment: str) -> None:
-    from IPython.display import HTML
-
-    _display(HTML(redact(fragment)))
-
-
-_TABLE_STYLE = ("<style>.tm-table td, .tm-table th {text-align: left !important; vertical-align: top}"
-                "</style>")
-
-
-def table(df: pd.DataFrame, title: str = "", max_rows: int = 50) -> None:
-    """A plan or an inventory as a table; long tables show their first rows and say so."""
-    head = f"<h4>{html.escape(title)}</h4>" if title else ""
-    note = ""
-    shown = df
-    if len(df) > max_rows:
-        shown = df.head(max_rows)
-        note = f"<p><em>{len(df)} rows; the first {max_rows} are shown, all are in the run folder.</em></p>"
-    if df.empty:
-        show_html(head + "<p><em>(none)</em></p>")
-        return
-    show_html(head + _TABLE_STYLE + "<div class='tm-table'>" +
-              shown.to_html(index=False, escape=True, na_rep="", justify="left") + "</div>" + note)
-
-
-def key_values(title: str, rows: dict[str, Any]) -> None:
-    cells = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                    f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
-    show_html(f"<h3>{html.escape(title)}</h3><table>{cells}</table>")
-
-
 def banner(kind: str, text: str) -> None:
     """A coloured one-line verdict: kind is ok, warn or fail."""
-    colours = {"ok": "#1b7f3b", "warn": "#a36200", "fail": "#b00020"}
-    icon = {"ok": "✔", "warn": "⚠", "fail": "✖"}[kind]
-    show_html(f"<div style='padding:6px 10px;border-left:6px solid {colours[kind]};font-weight:bold'>"
-              f"{icon} {html.escape(text)}</div>")
-    print(f"{icon} {text}")
+    show(Report().banner(kind, text))
 
 
 # --- errors as message + HINT ------------------------------------------------------------------
@@ -89,6 +68,9 @@ def error_lines(etype: type, value: BaseException) -> list[str]:
 
 
 def _show_tenantmove_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+    report = getattr(value, "report", None)
+    if isinstance(report, Report):  # e.g. which items failed, before the message and its HINT
+        _display(report)
     lines = error_lines(etype, value)
     shell._showtraceback(etype, value, lines)
     return lines

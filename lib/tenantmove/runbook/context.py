@@ -1,6 +1,7 @@
-"""What every phase notebook does around its own work: read and check the parameters, show the
-header (run, operator, tenants, time), sign in, save tables to the run folder, and end with a
-"complete" cell and a summary the runner puts into ``run.json``."""
+"""The phase context: what every phase notebook does around its own work — read and check the
+parameters, show the header (run, operator, tenants, time), sign in, give the phase its ledger,
+engine, DNS, confirmation gate and vault, save tables to the run folder, and end with a "complete"
+cell whose summary the runner puts into ``run.json``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, audit, ui
-from .auth import SignIn
-from .cloud import Endpoints, connect, resolve
-from .graph import GraphClient
+from .. import __version__
+from ..clock import utc_now
+from ..engine import Engine, Ledger
+from ..paths import default_runs_dir, default_state_dir
+from ..redact import install_log_redaction
+from ..report import Report
+from ..services.auth import SignIn
+from ..services.dnsops import Nameservers, Provider
+from ..services.graph import GraphClient
+from ..workloads.inventory import Inventory
+from ..workloads.inventory import load as load_inventory
+from ..workloads.passwords import PasswordVault
+from . import audit, display
+from .confirm import ConfirmGate
+from .connect import Endpoints, connect, dns_setup, resolve
+from .downtime import Downtime
 from .params import SPEC, Params, new_run_id, validate
-from .paths import default_runs_dir, default_state_dir
-from .redact import install_log_redaction
 
 
 class Phase:
@@ -28,13 +39,15 @@ class Phase:
         self.state_dir = state_dir
         self.run_id = run_id
         self.operator = operator
-        self.started = audit.utc_now()
+        self.started = utc_now()
         self._t0 = time.monotonic()
         self.signins: dict[str, SignIn] = {}
         self.clients: dict[str, GraphClient] = {}
         self.tenants: dict[str, dict[str, Any]] = {}
+        self.outcomes: list[Any] = []
         self._endpoints: Endpoints | None = None
-        self._ledger: Any = None
+        self._ledger: Ledger | None = None
+        self._dns: tuple[Nameservers, Provider] | None = None
 
     @property
     def folder(self) -> Path:
@@ -46,7 +59,7 @@ class Phase:
     @classmethod
     def start(cls, phase_id: str, namespace: dict[str, Any]) -> Phase:
         """Validate the notebook's parameters (taken from its globals) and show the header."""
-        ui.install_error_display()
+        display.install_error_display()
         install_log_redaction()
         raw = {s.name: namespace[s.name] for s in SPEC if s.name in namespace}
         params = validate(raw, origin="notebook parameters")
@@ -62,18 +75,18 @@ class Phase:
                                        params.public(), None)
             record["command"] = f"notebook {phase_id} run in Jupyter"
             audit.write_json_atomic(run_dir / audit.RUN_JSON, record)
-        phase.header()
+        display.show(phase.header())
         return phase
 
-    def header(self) -> None:
+    def header(self) -> Report:
         p = self.params
-        ui.key_values(f"tenantmove · {self.id}", {
+        return Report().facts(f"tenantmove · {self.id}", {
             "run id": self.run_id, "phase": self.id, "operator": self.operator, "started (UTC)": self.started,
             "mode": "interactive (JupyterLab)" if p.interactive else "unattended (papermill)",
             "dry run": "yes: plans only" if p.dry_run else "NO: changes will be applied after confirmation",
             "cloud": p.cloud, "old tenant (source)": p.source.tenant, "new tenant (target)": p.target.tenant,
             "custom domain": p.domain, "run folder": str(self.run_dir), "state folder": str(self.state_dir),
-            "tenantmove": __version__,
+            "workers": p.workers, "tenantmove": __version__,
         })
 
     @property
@@ -85,15 +98,16 @@ class Phase:
     def sign_in(self, side: str) -> GraphClient:
         """Sign in to ``side`` ('source' or 'target') and return its Graph client."""
         config = self.params.source if side == "source" else self.params.target
-        signin, client = connect(config, self.endpoints, ui.prompt_for(self.params.interactive))
+        signin, client = connect(config, self.endpoints, display.prompt_for(self.params.interactive))
         signin.sign_in()
         identity = signin.identity()
         self.signins[side], self.clients[side] = signin, client
         self.tenants[side] = {"tenant": config.tenant, "tenant_id": identity["tenant_id"]}
-        ui.key_values(f"Signed in to the {'old' if side == 'source' else 'new'} tenant", {
+        self.ledger().bind_tenant(side, identity["tenant_id"])
+        display.show(Report().facts(f"Signed in to the {'old' if side == 'source' else 'new'} tenant", {
             "tenant": config.tenant, "tenant id": identity["tenant_id"], "app (client) id": identity["app_id"],
             "sign-in": f"{config.auth} ({identity['kind']})", "signed in as": identity["signed_in_as"],
-        })
+        }))
         return client
 
     def granted(self) -> dict[str, set[str]]:
@@ -104,57 +118,64 @@ class Phase:
         """'application' or 'delegated', per signed-in side."""
         return {side: signin.identity()["kind"] for side, signin in self.signins.items()}
 
-    def save_inventory(self, side: str, inv: Any) -> None:
+    def save_inventory(self, side: str, inv: Inventory) -> None:
         """Into the run folder (evidence of this run) and the state folder (read by later phases)."""
         inv.save(self.folder / f"inventory-{side}")
         inv.save(self.state_dir / "inventory" / side)
 
-    def load_inventory(self, side: str) -> Any:
-        from .inventory import load
+    def load_inventory(self, side: str) -> Inventory:
+        return load_inventory(self.state_dir / "inventory" / side)
 
-        return load(self.state_dir / "inventory" / side)
-
-    def ledger(self) -> Any:
+    def ledger(self) -> Ledger:
         """The migration's ledger (state folder), writing this run's id into its history."""
         if self._ledger is None:
-            from .ledger import Ledger
-
             self._ledger = Ledger.in_state_dir(self.state_dir, self.run_id)
         return self._ledger
 
-    def dns(self) -> tuple[Any, Any]:
-        """(authoritative name servers, provider) from the dns parameter."""
-        from .cloud import dns_setup
+    def engine(self) -> Engine:
+        """The engine over this migration's ledger, with this phase's folder, workers and progress."""
+        return Engine(self.ledger(), self.id, folder=self.folder, workers=self.params.workers,
+                      progress=self.progress, run_id=self.run_id)
 
-        ns, provider = dns_setup(self.params, self.endpoints)
-        ui.key_values("DNS", {"authoritative servers checked": ", ".join(f"{h}:{p}" for h, p in ns.servers),
-                              "changes applied by": provider.name})
-        return ns, provider
+    def run(self, workload: Any, gate: ConfirmGate | None = None) -> Any:
+        """Run one workload through the engine (dry run or apply, per the parameters); keep its outcome
+        for the summary. A failed item fails the phase here."""
+        outcome = self.engine().run(workload, dry_run=self.params.dry_run, gate=gate)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def dns(self) -> tuple[Nameservers, Provider]:
+        """(authoritative name servers, provider) from the dns parameter."""
+        if self._dns is None:
+            self._dns = dns_setup(self.params, self.endpoints)
+        return self._dns
+
+    def dns_facts(self) -> Report:
+        ns, provider = self.dns()
+        return Report().facts("DNS", {"authoritative servers checked": ", ".join(f"{h}:{p}" for h, p in ns.servers),
+                                      "changes applied by": provider.name})
 
     def dns_wait(self) -> tuple[float, float]:
         cfg = self.params.dns or {}
         return float(cfg.get("wait_seconds", 900)), float(cfg.get("poll_seconds", 10 if self.params.cloud != "sandbox" else 0.5))
 
-    def confirm_gate(self, action: str) -> Any:
-        from .confirm import ConfirmGate
-
+    def confirm_gate(self, action: str) -> ConfirmGate:
+        """The typed confirmation for this phase's destructive step. In a dry run there is nothing to
+        confirm: no box is shown, and the gate refuses to let anything through."""
         gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
-                           operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder)
+                           operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
+                           dry_run=self.params.dry_run)
         gate.show()
         return gate
 
-    def cutover(self) -> Any:
-        from .cutover import Cutover
+    def downtime(self) -> Downtime:
+        return Downtime(self.state_dir)
 
-        return Cutover(self.state_dir)
+    def progress(self, label: str) -> display.Progress:
+        return display.Progress(label, self.params.interactive)
 
-    def progress(self, label: str) -> Any:
-        return ui.Progress(label, self.params.interactive)
-
-    def password_vault(self) -> Any:
+    def password_vault(self) -> PasswordVault:
         """Temporary passwords go here: the state folder, owner-only, never the run folder or a cell."""
-        from .identity import PasswordVault
-
         folder = self.state_dir / "passwords"
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return PasswordVault(folder / f"{self.run_id}.csv")
@@ -168,16 +189,18 @@ class Phase:
         """The last cell: record the result for run.json and say clearly that the phase is done."""
         duration = round(time.monotonic() - self._t0, 1)
         requests = {side: client.stats["requests"] for side, client in self.clients.items()}
-        result = {"phase": self.id, "status": status, "started": self.started, "ended": audit.utc_now(),
+        result = {"phase": self.id, "status": status, "started": self.started, "ended": utc_now(),
                   "duration_s": duration, "operator": self.operator, "run_id": self.run_id,
                   "dry_run": self.params.dry_run, "tenants": self.tenants, "summary": summary,
                   "graph_requests": requests}
+        report = Report()
         if self._ledger is not None:
             counts = self._ledger.counts(self.id)
             result["ledger"] = counts.to_dict(orient="records")
-            ui.table(counts, "Ledger for this phase (all runs)")
+            report.table(counts, "Ledger for this phase (all runs)")
         path = audit.phase_result_path(self.run_dir, self.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         audit.write_json_atomic(path, result)
-        ui.banner("ok" if status == "completed" else "warn", f"{self.id} {status} in {duration} s")
-        ui.table(pd.DataFrame([{"item": k, "value": v} for k, v in summary.items()]), "Summary")
+        report.banner("ok" if status == "completed" else "warn", f"{self.id} {status} in {duration} s")
+        report.table(pd.DataFrame([{"item": k, "value": v} for k, v in summary.items()]), "Summary")
+        display.show(report)

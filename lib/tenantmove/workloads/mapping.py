@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import TenantmoveError
+from ..errors import TenantmoveError
 from .inventory import Inventory
 
 COLUMNS = ["source_upn", "target_upn", "display_name", "usage_location", "licences", "groups", "action"]

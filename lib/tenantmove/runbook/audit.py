@@ -16,16 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .paths import project_root
-from .redact import redact
+from .. import __version__
+from ..clock import utc_now
+from ..paths import project_root
+from ..redact import redact
 
 MANIFEST = "MANIFEST.sha256"
 RUN_JSON = "run.json"
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_operator() -> str:

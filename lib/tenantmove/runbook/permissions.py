@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PermissionMissing
+from ..errors import PermissionMissing
+from ..report import Report
 
 # phase -> side -> [(permission, why)]; application permissions unless the phase says delegated.
 REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
@@ -138,6 +139,11 @@ def frame(rows: list[PermissionRow]) -> Any:
                       columns=["phase", "side", "permission", "kind", "status", "satisfied_by", "why"])
     order = df["status"].map({"MISSING": 0, "at sign-in": 1, "granted": 2})
     return df.assign(_o=order).sort_values(["_o", "phase", "side"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def report(rows: list[PermissionRow]) -> Report:
+    """The table a notebook shows: missing permissions first."""
+    return Report().table(frame(rows), "Graph permissions per phase and tenant")
 
 
 def markdown() -> str:

@@ -1,0 +1,160 @@
+"""The engine: the only code that walks the ledger. It runs a :class:`~.workload.Workload`:
+
+1. list what should exist (read-only) and compare it with the ledger;
+2. in a dry run, stop there and say what would happen — nothing is written anywhere;
+3. otherwise require the confirmation (destructive workloads), plan into the ledger (new items, and
+   done items whose source changed), then hand every item still to do to a worker pool, at most
+   ``scope_limit`` at once per scope: count the attempt, ``find`` the target by its natural key,
+   ``apply``, record done / failed / manual;
+4. write the manual steps' script into the phase's folder, keep the delta links if all went well;
+5. return an :class:`~.outcome.Outcome`; if any item failed, raise :class:`~.outcome.ItemsFailed`
+   after every item had its turn. One rule for every kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import TenantmoveError
+from ..redact import redact
+from .ledger import Ledger, PlanCounts
+from .limits import ScopeLimits, interleave
+from .manual import SCRIPT_SUFFIX, write_script
+from .outcome import PLANNED_ACTIONS, ItemsFailed, Outcome
+from .workload import Applied, DeltaLinks, ManualStep, Work, Workload
+
+log = logging.getLogger("tenantmove.engine")
+Progress = Callable[[int, int, float], None]
+
+
+class Gate(Protocol):
+    """What the engine needs of a confirmation: stop (raise) unless the admin confirmed."""
+
+    def require(self) -> Any: ...
+
+
+class Engine:
+    def __init__(self, ledger: Ledger, phase: str, *, folder: Path | None = None, workers: int = 4,
+                 progress: Callable[[str], Progress] | None = None, run_id: str = "") -> None:
+        self.ledger, self.phase, self.folder = ledger, phase, folder
+        self.workers = max(1, workers)
+        self.progress = progress
+        self.run_id = run_id or ledger.run_id
+
+    def run(self, workload: Workload, *, dry_run: bool, gate: Gate | None = None) -> Outcome:
+        started = time.monotonic()
+        deltas = DeltaLinks(self.ledger, workload.kind)  # committed only after a successful apply
+        works = list(workload.list(deltas))
+        keys = [w.key for w in works]
+        if len(set(keys)) != len(keys):
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            raise TenantmoveError(f"workload {workload.kind} listed the same key twice: {', '.join(dupes[:5])}",
+                                  where=f"{self.phase} · {workload.kind}", hint="this is a bug: please report it")
+        outcome = Outcome(workload.kind, workload.title or workload.kind, dry_run)
+        if dry_run:
+            preview = self.ledger.preview(workload.kind, [w.planned() for w in works])
+            outcome.rows = [self._row(w, PLANNED_ACTIONS[preview[w.key]]) for w in works]
+            outcome.seconds = round(time.monotonic() - started, 2)
+            return outcome
+        if gate is not None and workload.destructive:
+            gate.require()
+        elif workload.destructive:
+            raise TenantmoveError(f"{workload.kind} changes are destructive and no confirmation gate was given",
+                                  where=self.phase, hint="this is a bug: pass the phase's confirmation gate")
+        outcome.plan = self.ledger.plan(self.phase, workload.kind, [w.planned() for w in works])
+        states = {i.source_id: i for i in self.ledger.items(workload.kind)}
+        todo = [w for w in works if states[w.key].state in ("planned", "failed", "manual")]
+        waiting = {w.key for w in todo}
+        rows: dict[str, dict[str, Any]] = {w.key: self._row(w, "done before", states[w.key].target_id)
+                                           for w in works if w.key not in waiting}
+        if todo:
+            workload.begin(todo)
+        self._work(workload, todo, rows, outcome)
+        outcome.rows = [rows[w.key] for w in works]
+        if outcome.manual and self.folder is not None:
+            path = self.folder / f"manual-{workload.kind}{SCRIPT_SUFFIX}"
+            outcome.script = write_script(path, workload.manual_shell, workload.manual_preamble, outcome.manual,
+                                          self.phase, self.run_id)
+        if not outcome.failed:
+            deltas.commit()
+        outcome.seconds = round(time.monotonic() - started, 2)
+        if outcome.failed:
+            raise ItemsFailed(outcome, self.phase)
+        return outcome
+
+    def verify(self, workload: Workload) -> Outcome:
+        """Read-only: each listed item against its ledger row and ``workload.verify``."""
+        outcome = Outcome(workload.kind, workload.title or workload.kind, dry_run=True)
+        for work in workload.list(DeltaLinks(None, workload.kind)):
+            item = self.ledger.get(workload.kind, work.key)
+            problem = "not in the ledger" if item is None else workload.verify(work, item)
+            outcome.rows.append(self._row(work, "failed" if problem else "verified",
+                                          item.target_id if item else None, problem))
+        return outcome
+
+    @staticmethod
+    def _row(work: Work, action: str, target_id: str | None = None, error: str | None = None) -> dict[str, Any]:
+        return {"key": work.key, "name": work.name, "action": action, "target_id": target_id, "error": error}
+
+    def _work(self, workload: Workload, todo: list[Work], rows: dict[str, dict[str, Any]], outcome: Outcome) -> None:
+        if not todo:
+            return
+        limits = ScopeLimits(workload.scope_limit)
+        order = [todo[i] for i in interleave([w.key for w in todo], [w.scope for w in todo])]
+        report = self.progress(workload.title or workload.kind) if self.progress else None
+        lock = threading.Lock()
+        finished = [0]
+        t0 = time.monotonic()
+
+        def one(work: Work) -> None:
+            with limits.hold(work.scope):
+                row = self._one(workload, work, outcome)
+            with lock:
+                rows[work.key] = row
+                finished[0] += 1
+                if report:
+                    report(finished[0], len(order), time.monotonic() - t0)
+
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(order)),
+                                thread_name_prefix=f"tm-{workload.kind}") as pool:
+            for future in [pool.submit(one, w) for w in order]:
+                future.result()  # a worker's own failures are recorded; this re-raises only a bug in the engine
+
+    def _one(self, workload: Workload, work: Work, outcome: Outcome) -> dict[str, Any]:
+        kind = workload.kind
+        self.ledger.attempt(kind, work.key)
+        try:
+            existing = workload.find(work)
+            result = workload.apply(work, existing)
+        except TenantmoveError as exc:
+            return self._failed(kind, work, exc.one_line())
+        except Exception as exc:  # noqa: BLE001 - any item's failure is recorded and fails the phase
+            log.warning("%s %s: unexpected %s", kind, work.key, type(exc).__name__, exc_info=True)
+            return self._failed(kind, work, f"{type(exc).__name__}: {exc}")
+        if isinstance(result, ManualStep):
+            self.ledger.manual(kind, work.key, result.title)
+            outcome.manual.append(result)
+            return self._row(work, "manual")
+        assert isinstance(result, Applied), f"{kind}.apply returned {result!r}"
+        self.ledger.done(kind, work.key, result.target_id, copied_hash=result.copied_hash, size=result.size,
+                         note=result.note or result.action, detail=result.detail)
+        return self._row(work, result.action, result.target_id)
+
+    def _failed(self, kind: str, work: Work, message: str) -> dict[str, Any]:
+        message = redact(message)
+        self.ledger.failed(kind, work.key, message)
+        return self._row(work, "failed", None, message)
+
+
+def total(*outcomes: Outcome) -> PlanCounts:
+    """The planning counts of several outcomes added up."""
+    counts = PlanCounts()
+    for outcome in outcomes:
+        counts += outcome.plan
+    return counts

@@ -1,0 +1,98 @@
+"""What the engine did with one workload: every item's action, the counts, the manual steps and
+their script. An :class:`Outcome` shows itself in a notebook and is quiet everywhere else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import TenantmoveError
+from ..report import Report
+from .ledger import PlanCounts
+from .workload import ManualStep
+
+COLUMNS = ["key", "name", "action", "target_id", "error"]
+# actions that change nothing in a tenant
+QUIET_ACTIONS = {"done before", "adopted", "manual", "failed", "to do", "to do again (source changed)",
+                 "to retry", "manual: check again", "verified"}
+PLANNED_ACTIONS = {"new": "to do", "planned": "to do", "changed": "to do again (source changed)",
+                   "retry": "to retry", "done before": "done before", "manual": "manual: check again"}
+
+
+@dataclass
+class Outcome:
+    kind: str
+    title: str
+    dry_run: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    plan: PlanCounts = field(default_factory=PlanCounts)
+    manual: list[ManualStep] = field(default_factory=list)
+    script: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(r["action"] for r in self.rows))
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["action"] == "failed"]
+
+    @property
+    def changed(self) -> int:
+        """How many items this run changed in a tenant."""
+        return sum(1 for r in self.rows if r["action"] not in QUIET_ACTIONS)
+
+    def targets(self) -> dict[str, str]:
+        """Source key -> target id of every item that has one (done now or before)."""
+        return {r["key"]: r["target_id"] for r in self.rows if r["target_id"]}
+
+    def count(self, action: str) -> int:
+        return sum(1 for r in self.rows if r["action"] == action)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the phase summary (and run.json), e.g. ``{"users created": 3, ...}``."""
+        out: dict[str, Any] = {f"{self.title} {action}": n for action, n in sorted(self.counts().items())}
+        if self.script is not None:
+            out[f"{self.title}: manual script"] = self.script.name
+        return out or {f"{self.title}": 0}
+
+    def report(self) -> Report:
+        report = Report(f"{self.title.capitalize()}{' — plan (dry run)' if self.dry_run else ''}")
+        report.table(pd.DataFrame([{"action": a, "items": n} for a, n in sorted(self.counts().items())],
+                                  columns=["action", "items"]))
+        report.table(self.frame.drop(columns=["error"] if not self.failed else []), f"{self.title}: every item")
+        if self.failed:
+            report.banner("fail", f"{len(self.failed)} {self.title} failed; a rerun retries them and skips the rest")
+        if self.manual:
+            where = f" — script {self.script}" if self.script else ""
+            report.banner("warn", f"{len(self.manual)} {self.title} need the admin{where}")
+            report.table(pd.DataFrame([{"step": m.title, "commands": "\n".join(m.commands)} for m in self.manual]),
+                         "Manual steps (run them, then rerun this phase: it checks and marks them done)")
+        return report
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+    def __str__(self) -> str:
+        return str(self.report())
+
+
+class ItemsFailed(TenantmoveError):
+    """Some items of a workload failed: the phase fails, and says which and how to retry."""
+
+    def __init__(self, outcome: Outcome, phase: str) -> None:
+        self.outcome = outcome
+        self.report = outcome.report()
+        first = "; ".join(f"{r['name'] or r['key']}: {r['error']}" for r in outcome.failed[:3])
+        more = f" (and {len(outcome.failed) - 3} more)" if len(outcome.failed) > 3 else ""
+        super().__init__(f"{len(outcome.failed)} of {len(outcome.rows)} {outcome.title} failed: {first}{more}",
+                         where=f"{phase} · ledger kind {outcome.kind!r}",
+                         hint=f"fix the cause, then rerun {phase}: done items are skipped, failed ones retried")

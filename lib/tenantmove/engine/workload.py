@@ -1,0 +1,106 @@
+"""What a workload is: one kind of item (user, group, DNS record, file, message, ...) described by
+four callables the engine runs. A workload never walks the ledger itself.
+
+- ``list(deltas)``: what should exist, read from the source (read-only; may resume from a delta link);
+- ``find(work)``: the existing target object for this item, by its natural key (UPN, mail nickname,
+  path, ...), or None. The engine calls it before every ``apply``, so a run killed between "created"
+  and "recorded" adopts the object on the rerun instead of creating a second one;
+- ``begin(todo)``: optional, once before the items still to do (a batch step, e.g. one DNS update);
+- ``apply(work, existing)``: make the target right (create, or bring ``existing`` up to date) and say
+  what was done; or return a :class:`ManualStep` when only the admin can do it;
+- ``verify(work, item)``: after the fact, a problem (text) or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ledger import Item, Ledger, Planned
+
+
+@dataclass
+class Work:
+    """One item as the source shows it now. ``data`` is what ``apply`` needs; it is not stored."""
+
+    key: str
+    name: str = ""
+    version: str | None = None
+    size: int | None = None
+    hash: str | None = None
+    scope: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    data: Any = None
+
+    def planned(self) -> Planned:
+        return Planned(self.key, self.name, self.size, self.hash, self.version, self.scope, self.detail)
+
+
+@dataclass
+class Applied:
+    """What ``apply`` did: ``action`` is a past participle (created, adopted, updated, renamed, removed...)."""
+
+    target_id: str | None
+    action: str
+    copied_hash: str | None = None
+    size: int | None = None
+    detail: dict[str, Any] | None = None
+    note: str = ""
+
+
+@dataclass
+class ManualStep:
+    """Work no API can do: the exact commands for the admin, and what the next run checks."""
+
+    key: str
+    title: str
+    commands: list[str]
+    check: str = ""
+
+
+class DeltaLinks:
+    """A workload's delta links, per scope. New links are staged and only kept once every item of the
+    pass is done, so a pass that fails lists the same changes again next time."""
+
+    def __init__(self, ledger: Ledger | None, kind: str) -> None:
+        self.ledger, self.kind = ledger, kind
+        self.staged: dict[str, str] = {}
+
+    def get(self, scope: str = "") -> str | None:
+        return self.ledger.delta_link(self.kind, scope) if self.ledger is not None else None
+
+    def stage(self, scope: str, link: str) -> None:
+        self.staged[scope] = link
+
+    def commit(self) -> int:
+        if self.ledger is not None:
+            for scope, link in self.staged.items():
+                self.ledger.save_delta_link(self.kind, scope, link)
+        return len(self.staged)
+
+
+class Workload:
+    """Base class: set the class attributes, implement ``list``, ``find`` and ``apply``."""
+
+    kind: str = ""  # the ledger's kind
+    title: str = ""  # what the tables call these items
+    destructive: bool = False  # applying needs the typed confirmation
+    scope_limit: int = 0  # at most this many items at once in one scope (0: only the worker pool limits)
+    manual_shell: str = ""  # for manual steps: where the admin runs them
+    manual_preamble: tuple[str, ...] = ()  # e.g. the Connect-... command
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        raise NotImplementedError
+
+    def begin(self, todo: list[Work]) -> None:
+        """Called once before the items still to do are applied (e.g. one DNS update for all records)."""
+
+    def find(self, work: Work) -> Any | None:
+        return None
+
+    def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
+        raise NotImplementedError
+
+    def verify(self, work: Work, item: Item) -> str | None:
+        return None if item.state == "done" else f"ledger state {item.state}"

@@ -1,0 +1,90 @@
+"""What several phases share: the inventories, the user mapping, and a phase's step result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import TenantmoveError
+from ..report import Report
+from ..runbook.context import Phase
+from ..services.graph import GraphClient
+from ..workloads import inventory, mapping
+from ..workloads.inventory import Inventory
+
+
+class StepFailed(TenantmoveError):
+    """A step finished with failures; what failed is shown above and kept in the ledger."""
+
+    def __init__(self, message: str, *, where: str = "", hint: str = "", report: Report | None = None) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.report = report
+
+
+@dataclass
+class StepResult:
+    """What a step did: a report to show and a summary for run.json."""
+
+    report: Report
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        return self.report._repr_html_()
+
+    def __str__(self) -> str:
+        return str(self.report)
+
+
+def load_inventories(phase: Phase, new: GraphClient) -> tuple[Inventory, Inventory]:
+    """The old tenant as phase 00 saw it (state folder), the new tenant as it is now."""
+    src = phase.load_inventory("source")
+    tgt = inventory.collect(new)
+    phase.save_inventory("target", tgt)
+    return src, tgt
+
+
+@dataclass
+class UserMapping:
+    path: Path
+    rows: pd.DataFrame
+    moving: pd.DataFrame
+    generated: bool
+
+    def report(self) -> Report:
+        report = Report()
+        if self.generated:
+            report.banner("warn", f"generated the user mapping {self.path}: review it (edit target_upn, "
+                                  "usage_location, licences, or action: skip) and rerun this phase if you change it")
+        return report.table(self.moving, f"User mapping ({len(self.moving)} users move, "
+                                         f"{len(self.rows) - len(self.moving)} skipped) — {self.path}")
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
+    """Generate the mapping if it does not exist yet, then validate it; the rows to move."""
+    path = Path(phase.params.user_mapping) if phase.params.user_mapping else phase.state_dir / "users.csv"
+    generated = not path.is_file()
+    if generated:
+        mapping.write(mapping.generate(src, phase.params.domain, tgt.initial_domain), path)
+    df = mapping.read(path)
+    # seats already taken by users an earlier run moved are theirs: count them as available again
+    moved = {str(i.name).lower() for i in phase.ledger().items("user", ["done"])}
+    held: dict[str, int] = {}
+    for _, r in df.iterrows():
+        if r["source_upn"].lower() in moved:
+            for part in str(r.get("licences", "")).split():
+                held[part] = held.get(part, 0) + 1
+    licences = tgt.licences.assign(available=[int(a) + held.get(p, 0) for p, a in
+                                              zip(tgt.licences["skuPartNumber"], tgt.licences["available"], strict=True)])
+    try:
+        moving = mapping.validate(df, str(path), src, phase.params.domain, tgt.initial_domain, licences)
+    except mapping.MappingError as exc:
+        exc.report = Report().table(exc.frame(), f"Problems in {path}")
+        raise
+    phase.save_table("user-mapping", df)
+    return UserMapping(path, df, moving, generated)

@@ -1,0 +1,102 @@
+"""Phase 20: release the custom domain from the old tenant — rename users off it, remove the old
+services' DNS records, wait until DNS shows them gone, delete the domain (forceDelete within its limits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..report import Report
+from ..runbook.confirm import ConfirmGate
+from ..runbook.context import Phase
+from ..services.dnsops import Record
+from ..services.graph import GraphClient
+from ..workloads import domain as domains
+from ..workloads.dnsrecords import DnsRecords, records_to_remove
+from ..workloads.inventory import Inventory
+from ..workloads.renames import UserRenames, rename_plan
+from .common import StepResult
+
+
+@dataclass
+class ReleasePlan:
+    domain: str
+    present: bool
+    refs: pd.DataFrame
+    renames: pd.DataFrame
+    records: list[Record]
+    dns_table: pd.DataFrame
+    dns_facts: Report
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.present and not self.records
+
+    def report(self) -> Report:
+        report = Report().add(self.dns_facts)
+        if not self.present:
+            report.banner("ok", f"{self.domain} is no longer a domain of the old tenant: its DNS is not this "
+                                "phase's any more")
+        report.table(self.refs, f"Objects that reference {self.domain} (domainNameReferences)")
+        report.table(self.renames, "Plan: rename users to the old onmicrosoft domain")
+        report.table(self.dns_table, "DNS records to remove (live lookup at the authoritative servers)")
+        others = len(self.refs) - int((self.renames["type"] == "user").sum())
+        if self.present and others > 0:
+            report.text(f"**forceDelete** will rename the other {others} object(s). It is limited to 1,000 objects "
+                        "and refuses multitenant applications (Graph cannot show which apps are multitenant: if one "
+                        "references the domain, change its identifier URIs in the Entra admin centre first).")
+        if self.present or self.records:
+            report.banner("warn", f"From the moment these DNS records are removed, mail to {self.domain}, Skype/Lync "
+                                  "and the public website stop, until phase 30 publishes the new records.")
+        return report
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
+    domain = phase.params.domain
+    present = domain in {d["id"] for d in old.get("domains")["value"]}
+    refs = domains.domain_references(old, domain) if present else pd.DataFrame(columns=["type", "id", "name", "address"])
+    renames = rename_plan(refs, domain, src.initial_domain)
+    ns, _ = phase.dns()
+    if present:
+        records, table = records_to_remove(ns, domain)
+    else:  # released: whatever DNS serves now belongs to the new tenant and must not be touched
+        records, table = [], pd.DataFrame(columns=["name", "type", "value", "purpose"])
+    phase.save_table("references", refs)
+    phase.save_table("rename-plan", renames)
+    phase.save_table("dns-remove", table)
+    return ReleasePlan(domain, present, refs, renames, records, table, phase.dns_facts())
+
+
+def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, gate: ConfirmGate) -> StepResult:
+    if release.nothing_to_do:
+        return StepResult(Report().banner("ok", "nothing to change: the domain is released and its records are gone"),
+                          {"result": "nothing to change"})
+    ns, provider = phase.dns()
+    wait, poll = phase.dns_wait()
+    renames = UserRenames(old, release.renames if release.present else release.renames.iloc[0:0])
+    records = DnsRecords(ns, provider, absent=release.records, wait_seconds=wait, poll_seconds=poll, destructive=True,
+                         title="DNS records removed", progress=phase.progress("DNS removal"))
+    report = Report()
+    if phase.params.dry_run:
+        for workload in (renames, records):
+            report.add(phase.run(workload).report())
+        report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
+        return StepResult(report, {"result": "dry run"})
+    gate.require()
+    renamed = phase.run(renames, gate)
+    downtime = phase.downtime()
+    if release.records:
+        downtime.mark("mail_down", phase.run_id, phase.operator, f"removing {len(release.records)} DNS records")
+    removed = phase.run(records, gate)
+    for note in records.notes:
+        report.text(note)
+    deleted = domains.delete_domain(old, release.domain, src.initial_domain, wait) if release.present \
+        else "already deleted"
+    summary = {**renamed.summary(), **removed.summary(), "domain": deleted,
+               "mail stopped at (UTC)": downtime.get("mail_down")}
+    report.add(renamed.report()).add(removed.report()).facts("Released", summary)
+    return StepResult(report, summary)

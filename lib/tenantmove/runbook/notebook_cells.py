@@ -1,0 +1,53 @@
+"""The notebooks' ``parameters`` cells, generated from the one parameter specification
+(:data:`~tenantmove.runbook.params.SPEC`). ``python -m tenantmove notebooks`` rewrites them;
+``--check`` (and a test) fails when a notebook has drifted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .params import DNS_KEYS, SPEC, TENANT_KEYS
+
+HEADER = [
+    "# Parameters. papermill replaces this cell's values; `papermill --help-notebook` lists them.",
+    "# Generated from tenantmove.runbook.params.SPEC by `python -m tenantmove notebooks`: edit SPEC, not this cell.",
+    "# The defaults target the embedded sandbox, so running this notebook by accident touches nothing real.",
+    "# Secrets are never parameters: name the environment variable (or file) that holds one.",
+]
+SHORT_DOCS = {
+    "source": "the old tenant and its app registration (keys above)",
+    "target": "the new tenant and its app registration (same keys)",
+}
+
+
+def parameters_cell() -> str:
+    lines = list(HEADER)
+    lines.append("# source and target keys: " + "; ".join(f"{k} = {v}" for k, v in TENANT_KEYS.items()))
+    lines.append("# dns keys: " + "; ".join(f"{k} = {v}" for k, v in DNS_KEYS.items()))
+    for spec in SPEC:
+        doc = SHORT_DOCS.get(spec.name, spec.doc)
+        lines.append(f"{spec.name}: {spec.type.__name__} = {spec.default!r}  # {doc}")
+    return "\n".join(lines)
+
+
+def _cell_source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def sync(notebooks: list[Path], write: bool) -> list[Path]:
+    """Notebooks whose parameters cell differs from :func:`parameters_cell` (rewritten if ``write``)."""
+    want = parameters_cell()
+    drifted = []
+    for path in notebooks:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if len(cells) != 1:
+            raise ValueError(f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+        if _cell_source(cells[0]) != want:
+            drifted.append(path)
+            if write:
+                cells[0]["source"] = want.splitlines(keepends=True)
+                path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return drifted

@@ -1,0 +1,44 @@
+"""Nothing leaks: a whole unattended run (00 -> 30, users created, DNS changed) and a rerun, made by this
+test alone, leave no canary secret and nothing shaped like a token in the run folders, the state folder
+(temporary passwords are there by design, in their owner-only file: a password is checked instead to be
+nowhere else), the sandbox's log, or what the runner printed. It gathers its own evidence, so it passes
+alone and in any order."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tenantmove.sandbox import Sandbox
+
+from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
+from .runner_helpers import tenantmove, write_params
+
+pytestmark = pytest.mark.notebook
+JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
+
+
+def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, fresh_sandbox, prestage_users=False)
+    first = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
+    passwords = [line.split(",", 1)[1] for v in vaults for line in v.read_text().splitlines()[1:]]
+    assert len(passwords) == 23  # evidence that users were really created with temporary passwords
+
+    written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]
+    assert sum(1 for p in written if p.name == "run.json") == 2 and any(p.name == "sandbox.log" for p in written)
+    assert len([p for p in written if p.suffix == ".ipynb"]) == 5
+    for folder in (runs, tmp_path / "state", fresh_sandbox.state_dir):
+        assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET])
+    assert not [p for p in written if JWT.search(p.read_bytes())]
+    elsewhere = [p for p in written if p not in vaults]
+    assert not [p for p in elsewhere if any(pw.encode() in p.read_bytes() for pw in passwords)]
+    printed = first.stdout + first.stderr + again.stdout + again.stderr
+    assert CANARY_SOURCE not in printed and CANARY_TARGET not in printed and not JWT.search(printed.encode())
+    assert not [pw for pw in passwords if pw in printed]
