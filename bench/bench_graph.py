@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -16,9 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tenantmove.sandbox import Sandbox
 from tenantmove.services.auth import SignIn, TenantConfig
 from tenantmove.services.graph import BatchRequest, GraphClient
-from tenantmove.sandbox import Sandbox
 
 APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"
 
@@ -37,8 +38,12 @@ def timed(fn: Callable[[], int]) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
+FIGURES: dict[str, float] = {}
+
+
 def row(name: str, seconds: float, items: int, requests: int, baseline: float | None) -> None:
     ratio = f"{baseline / seconds:6.2f}x" if baseline else "  base "
+    FIGURES[name.split(" (")[0].replace(" ", "_").replace(",", "") + "_items_per_s"] = round(items / seconds, 1)
     print(f"  {name:<38} {seconds:7.3f} s  {items / seconds:8.1f} items/s  {requests:5d} requests  {ratio}")
 
 
@@ -87,6 +92,7 @@ def main() -> int:
         stats = sb.stats()
         print(f"\nsandbox: {stats['counts'].get('graph', 0)} Graph requests, {stats['connections']} TLS connections, "
               f"{stats['tokens_issued']} tokens issued")
+    print(json.dumps(FIGURES))
     return 0
 
 

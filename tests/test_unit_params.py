@@ -92,3 +92,23 @@ def test_dns_settings_are_checked() -> None:
     assert not any("leaky-token-value" in line for line in lines) and not any("zone_id" in line for line in lines)
     raw["dns"] = {"provider": "carrier-pigeon"}
     assert any("dns.provider: must be one of" in line for line in problems(raw))
+
+
+@pytest.mark.parametrize("value, needle", [("4", "must be a whole number"), (True, "must be a whole number"),
+                                           (0, "between 1 and 32"), (64, "between 1 and 32")])
+def test_workers_must_be_a_sensible_whole_number(value: object, needle: str) -> None:
+    assert any(needle in line and "workers" in line for line in problems(dict(defaults(), workers=value)))
+
+
+def test_the_default_state_folder_is_the_same_wherever_a_run_starts(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenantmove.paths import default_state_dir
+
+    monkeypatch.delenv("TENANTMOVE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    here = default_state_dir("acme")
+    (tmp_path / "run-folder").mkdir()
+    monkeypatch.chdir(tmp_path / "run-folder")  # a notebook opened by hand runs in its run folder
+    assert default_state_dir("acme") == here and here.is_absolute() and tmp_path not in here.parents
+    monkeypatch.setenv("TENANTMOVE_HOME", str(tmp_path / "home"))
+    assert default_state_dir("acme") == tmp_path / "home" / "state" / "acme"

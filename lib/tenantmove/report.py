@@ -110,6 +110,9 @@ class Report:
                 parts.append(f"<p>{inline_markdown(str(s.body))}</p>")
         return redact("".join(parts))
 
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook: the report, redacted
+        return str(self)
+
     def __str__(self) -> str:
         lines = [self.title] if self.title else []
         for s in self.sections:

@@ -78,6 +78,9 @@ class Outcome:
                          "Manual steps (run them, then rerun this phase: it checks and marks them done)")
         return report
 
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook
+        return str(self.report())
+
     def _repr_html_(self) -> str:
         return self.report()._repr_html_()
 

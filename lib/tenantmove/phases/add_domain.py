@@ -41,6 +41,9 @@ class AddPlan:
                        "Groups to recreate (distribution lists: a script for Exchange Online PowerShell)")
                 .add(self.dns_facts))
 
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook
+        return str(self.report())
+
     def _repr_html_(self) -> str:
         return self.report()._repr_html_()
 
@@ -77,11 +80,11 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     added = domains.add_domain(new, domain)
     txt = domains.verification_records(new, domain) if added != "verified already" else []
     phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
-                         title="verification TXT records", progress=phase.progress("verification TXT")), gate)
+                         title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
     verified = domains.verify_domain(new, domain)
     services = domains.service_records(new, domain, add.services)
     published = phase.run(DnsRecords(ns, provider, present=services, wait_seconds=wait, poll_seconds=poll,
-                                     title="service records", progress=phase.progress("service records")), gate)
+                                     title="service records", progress=phase.progress("waiting for DNS: service records")), gate)
     mx = [r for r in services if r.type == "MX"]
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")

@@ -31,6 +31,9 @@ class StepResult:
     report: Report
     summary: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook
+        return str(self.report)
+
     def _repr_html_(self) -> str:
         return self.report._repr_html_()
 
@@ -60,6 +63,9 @@ class UserMapping:
                                   "usage_location, licences, or action: skip) and rerun this phase if you change it")
         return report.table(self.moving, f"User mapping ({len(self.moving)} users move, "
                                          f"{len(self.rows) - len(self.moving)} skipped) — {self.path}")
+
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook
+        return str(self.report())
 
     def _repr_html_(self) -> str:
         return self.report()._repr_html_()

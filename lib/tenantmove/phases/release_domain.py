@@ -51,6 +51,9 @@ class ReleasePlan:
                                   "and the public website stop, until phase 30 publishes the new records.")
         return report
 
+    def __repr__(self) -> str:  # the text/plain form in a saved notebook
+        return str(self.report())
+
     def _repr_html_(self) -> str:
         return self.report()._repr_html_()
 
@@ -79,7 +82,7 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
     wait, poll = phase.dns_wait()
     renames = UserRenames(old, release.renames if release.present else release.renames.iloc[0:0])
     records = DnsRecords(ns, provider, absent=release.records, wait_seconds=wait, poll_seconds=poll, destructive=True,
-                         title="DNS records removed", progress=phase.progress("DNS removal"))
+                         title="DNS records removed", progress=phase.progress("waiting for DNS: removals"))
     report = Report()
     if phase.params.dry_run:
         for workload in (renames, records):

@@ -125,12 +125,15 @@ def prompt_for(interactive: bool) -> Any:
 
 
 class Progress:
-    """A progress bar in JupyterLab; in a headless run, a printed line at every tenth."""
+    """A progress bar in JupyterLab; in a headless run, a printed line at a new tenth when at least
+    ``every`` seconds passed since the last one, and always the last line."""
 
-    def __init__(self, label: str, interactive: bool) -> None:
+    def __init__(self, label: str, interactive: bool, every: float = 10.0) -> None:
         self.label = label
         self.bar: Any = None
+        self.every = every
         self._printed = -1
+        self._last = -every
         if interactive and "ipykernel" in sys.modules:
             import ipywidgets as widgets
 
@@ -143,6 +146,6 @@ class Progress:
             self.bar.max, self.bar.value = max(total, 1), done
             self.text.value = f"{done}/{total} · {elapsed:.0f} s"
         tenth = (10 * done // total) if total else 10
-        if tenth != self._printed and (tenth > self._printed):
-            self._printed = tenth
+        if tenth > self._printed and (done >= total or elapsed - self._last >= self.every):
+            self._printed, self._last = tenth, elapsed
             print(f"{self.label}: {done}/{total} after {elapsed:.0f} s", flush=True)

@@ -44,6 +44,9 @@ class Verdict:
         level = {"ready": "ok", "ready with warnings": "warn", "not ready": "fail"}[self.verdict]
         return Report().table(self.table(), "Readiness checks").banner(level, f"Readiness verdict: {self.verdict}")
 
+    def __repr__(self) -> str:
+        return str(self.report())
+
     def _repr_html_(self) -> str:
         return self.report()._repr_html_()
 

@@ -9,10 +9,7 @@ import pandas as pd
 
 from ..engine import Applied, DeltaLinks, Work, Workload
 from ..services.graph import GraphClient
-
-
-def local_part(upn: str) -> str:
-    return upn.split("@", 1)[0]
+from .users import local_part
 
 
 def rename_plan(refs: pd.DataFrame, domain: str, initial: str) -> pd.DataFrame:
