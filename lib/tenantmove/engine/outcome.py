@@ -74,7 +74,8 @@ class Outcome:
         if self.manual:
             where = f" — script {self.script}" if self.script else ""
             report.banner("warn", f"{len(self.manual)} {self.title} need the admin{where}")
-            report.table(pd.DataFrame([{"step": m.title, "commands": "\n".join(m.commands)} for m in self.manual]),
+            report.table(pd.DataFrame([{"step": m.title, "command": c} for m in self.manual for c in m.commands],
+                                      columns=["step", "command"]),
                          "Manual steps (run them, then rerun this phase: it checks and marks them done)")
         return report
 

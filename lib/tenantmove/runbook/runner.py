@@ -218,6 +218,8 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
             _stderr(error)
             break
         print(f"{nb.stem}: {outcome}")
+        for script in sorted((run.dir / nb.stem).glob("manual-*.ps1")):
+            print(f"{nb.stem}: manual steps for the admin in {script} (run them, then rerun {nb.stem})")
         run.save()
     if interactive and status == "completed":
         status = "prepared"

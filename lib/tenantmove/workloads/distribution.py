@@ -24,7 +24,8 @@ class DistributionLists(Workload):
     def __init__(self, client: GraphClient, source: Inventory, moving: pd.DataFrame, domain: str,
                  new_initial: str, admin: str = "") -> None:
         self.client, self.source, self.domain, self.new_initial = client, source, domain.lower(), new_initial
-        self.manual_preamble = (f"Connect-ExchangeOnline -UserPrincipalName {ps_quote(admin or 'admin@' + new_initial)}",)
+        self.manual_preamble = (f"# sign in as an Exchange administrator of the new tenant ({new_initial})",
+                                f"Connect-ExchangeOnline{' -UserPrincipalName ' + ps_quote(admin) if admin else ''}")
         upn_of = dict(zip(source.users["id"], source.users["userPrincipalName"].str.lower(), strict=True))
         target_of = dict(zip(moving["source_upn"].str.lower(), moving["target_upn"], strict=True))
         self.members: dict[str, list[str]] = {}
