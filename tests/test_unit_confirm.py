@@ -43,3 +43,22 @@ def test_widget_click_takes_the_same_path(tmp_path: Path) -> None:
     box.value = "contoso.example"
     button.click()
     assert g.require().via == "widget"
+
+
+def test_a_dry_run_shows_no_box_and_lets_nothing_through(tmp_path: Path) -> None:
+    dry = ConfirmGate("delete contoso.example", "contoso.example", given="contoso.example", interactive=True,
+                      operator="alice", run_id="r1", phase="20", record_dir=tmp_path, dry_run=True)
+    dry.show()
+    assert dry._widget is None  # nothing to confirm in a dry run, so no box
+    with pytest.raises(ConfirmationMissing) as info:
+        dry.require()
+    assert "dry run" in info.value.message and "dry_run: false" in info.value.hint
+    assert not (tmp_path / "confirmations.jsonl").exists()
+
+
+def test_a_confirmation_is_recorded_once_however_often_it_is_required(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    twice = gate("contoso.example", False, tmp_path)
+    assert twice.require() is twice.require()
+    assert capsys.readouterr().out.count("CONFIRMED") == 1
+    assert len((tmp_path / "confirmations.jsonl").read_text().splitlines()) == 1

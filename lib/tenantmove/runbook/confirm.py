@@ -80,7 +80,7 @@ class ConfirmGate:
 
         button.on_click(clicked)
         self._widget = widgets.VBox([widgets.HBox([box, button]), status])
-        ui._display(self._widget)
+        ui.render(self._widget)
 
     @property
     def confirmed(self) -> bool:

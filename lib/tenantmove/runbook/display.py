@@ -11,15 +11,13 @@ import html
 import sys
 from typing import Any
 
-import pandas as pd
-
 from ..errors import TenantmoveError
 from ..redact import redact
 from ..report import BANNER_ICONS, Report
 from ..services.auth import PrintedPrompt
 
 
-def _display(obj: Any) -> None:
+def render(obj: Any) -> None:
     try:
         from IPython.display import display
     except ImportError:  # plain Python: print the text form
@@ -31,25 +29,10 @@ def _display(obj: Any) -> None:
 def show(obj: Any) -> None:
     """Show a :class:`~tenantmove.report.Report` (or anything IPython can show); a report's verdict
     lines are also printed, so a headless run's log carries them."""
-    _display(obj)
+    render(obj)
     if isinstance(obj, Report):
         for level, text in obj.banners():
             print(f"{BANNER_ICONS[level]} {redact(text)}", flush=True)
-
-
-def table(df: pd.DataFrame, title: str = "") -> None:
-    show(Report().table(df, title))
-
-
-def markdown(text: str) -> None:
-    from IPython.display import Markdown
-
-    _display(Markdown(redact(text)))
-
-
-def banner(kind: str, text: str) -> None:
-    """A coloured one-line verdict: kind is ok, warn or fail."""
-    show(Report().banner(kind, text))
 
 
 # --- errors as message + HINT ------------------------------------------------------------------
@@ -70,7 +53,7 @@ def error_lines(etype: type, value: BaseException) -> list[str]:
 def _show_tenantmove_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
     report = getattr(value, "report", None)
     if isinstance(report, Report):  # e.g. which items failed, before the message and its HINT
-        _display(report)
+        render(report)
     lines = error_lines(etype, value)
     shell._showtraceback(etype, value, lines)
     return lines
@@ -107,7 +90,7 @@ class WidgetPrompt:
                       f"Open <a href='{uri}' target='_blank'>{uri}</a> and enter the code "
                       f"<code style='font-size:1.3em'>{code}</code>")
         self.box.children = [info, self.status_line]
-        _display(self.box)
+        render(self.box)
         # the printed line survives in the saved notebook even where widgets do not render
         PrintedPrompt().show(role, tenant, flow)
 
@@ -139,7 +122,7 @@ class Progress:
 
             self.bar = widgets.IntProgress(value=0, min=0, max=1, description=label[:20])
             self.text = widgets.Label("")
-            _display(widgets.HBox([self.bar, self.text]))
+            render(widgets.HBox([self.bar, self.text]))
 
     def __call__(self, done: int, total: int, elapsed: float) -> None:
         if self.bar is not None:
