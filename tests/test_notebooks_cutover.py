@@ -177,6 +177,10 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     _, new = make_client(sb, "target")
     upns = [u["userPrincipalName"].lower() for u in new.get_all("users", {"$select": "userPrincipalName", "$top": "999"})]
     assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
+    # every created user's temporary password is in the vault, the killed run's included
+    vaulted = {line.split(",", 1)[0].lower() for v in (tmp_path / "state" / "passwords").glob("*.csv")
+               for line in v.read_text().splitlines()[1:]}
+    assert vaulted == set(upns) - {"admin@contosonew.onmicrosoft.com"}
     summary = run_json(killed)["phases"][0]["summary"]
     assert summary["users done before"] >= 3 and "users failed" not in summary
 

@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from tenantmove.services.graph import BatchRequest, RetryPolicy, _chunks, error_from_parts, parse_retry_after
+from tenantmove.services.graph import (
+    BatchRequest,
+    RetryPolicy,
+    _chunks,
+    batch_shape,
+    error_from_parts,
+    parse_retry_after,
+)
 
 
 def test_retry_after_seconds_and_http_date() -> None:
@@ -25,14 +32,23 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert len({round(d, 3) for d in delays}) > 50  # jitter: not the same value again and again
 
 
-def test_batches_hold_at_most_twenty_and_keep_chains_together() -> None:
+def test_batches_hold_at_most_twenty_and_are_fully_parallel_or_fully_sequential() -> None:
     items = [BatchRequest(str(i), "GET", f"/users/{i}") for i in range(45)]
     items[30].depends_on = ["19"]  # a chain across the 20 boundary
+    items[31].depends_on = ["30"]
     chunks = _chunks(items)
     assert all(len(c) <= 20 for c in chunks)
-    assert sum(len(c) for c in chunks) == 45
+    assert sorted(r.id for c in chunks for r in c) == sorted(i.id for i in items)
     holder = next(c for c in chunks if any(r.id == "19" for r in c))
-    assert any(r.id == "30" for r in holder)
+    assert {r.id for r in holder} == {"19", "30", "31"} and batch_shape(holder) == "sequential"
+    assert all(batch_shape(c) == "parallel" for c in chunks if c is not holder)
+
+
+def test_a_fork_cannot_be_one_batch() -> None:
+    fork = [BatchRequest("a", "GET", "/a"), BatchRequest("b", "GET", "/b", depends_on=["a"]),
+            BatchRequest("c", "GET", "/c", depends_on=["a"])]
+    with pytest.raises(ValueError, match="fully parallel or one dependsOn chain"):
+        _chunks(fork)
 
 
 def test_chain_longer_than_a_batch_is_refused() -> None:

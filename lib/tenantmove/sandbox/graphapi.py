@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .http import Request, Response
 from .knobs import Fault, Governor
@@ -26,6 +26,7 @@ from .shapes import (
     SKU_PROPS,
     USER_DEFAULT,
     USER_PROPS,
+    WWW_AUTHENTICATE,
     GraphFailure,
     _parse_select,
     _project,
@@ -70,7 +71,7 @@ class GraphApi:
                 self.count("batch")
                 return Response(200, body, headers)
             status, body = self.route(req.method, rest, req.query, req.json() if req.body else None,
-                                      tenant, claims, req.base_url)
+                                      tenant, claims, req.base_url, req.headers)
             return Response(status, body, headers)
         except GraphFailure as failure:
             headers.update(failure.headers)
@@ -93,30 +94,36 @@ class GraphApi:
     def _authenticate(self, req: Request) -> dict[str, Any]:
         auth = req.headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
-            raise GraphFailure(401, "InvalidAuthenticationToken", "Access token is empty.")
+            raise GraphFailure(401, "InvalidAuthenticationToken", "Access token is empty.", dict(WWW_AUTHENTICATE))
         try:
             return self.tokens.check(auth[7:].strip())
         except TokenError as exc:
             raise GraphFailure(401, exc.code, exc.message,
-                               {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+                               {"WWW-Authenticate": WWW_AUTHENTICATE["WWW-Authenticate"] + ', error="invalid_token"'}) from exc
 
     def _tenant(self, claims: dict[str, Any], rest: str) -> tuple[Tenant, str]:
         tenant = self.store.tenants.get(claims["tid"])
         if tenant is None:
-            raise GraphFailure(401, "InvalidAuthenticationToken", "The tenant of the token does not exist.")
+            raise GraphFailure(401, "InvalidAuthenticationToken", "The tenant of the token does not exist.",
+                               dict(WWW_AUTHENTICATE))
         head, _, tail = rest.partition("/")
         named = self.store.tenant_by_name(head) if head and head not in ("$batch",) else None
         if named is not None:
             if named.id != tenant.id:
                 raise GraphFailure(401, "InvalidAuthenticationToken",
-                                   "Access token validation failure: the token was issued for another tenant.")
+                                   "Access token validation failure: the token was issued for another tenant.",
+                                   dict(WWW_AUTHENTICATE))
             rest = tail
         return tenant, rest
 
     # --- routing ---------------------------------------------------------------------------------
     def route(self, method: str, rest: str, query: dict[str, str], body: Any, tenant: Tenant,
-              claims: dict[str, Any], base: str) -> tuple[int, Any]:
-        parts = [p for p in rest.split("/") if p]
+              claims: dict[str, Any], base: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        parts = [unquote(p) for p in rest.split("/") if p]  # Graph decodes percent-encoded segments
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if query.get("$count", "").lower() == "true" and headers.get("consistencylevel", "").lower() != "eventual":
+            raise GraphFailure(400, "Request_BadRequest", "$count is only supported with the ConsistencyLevel header "
+                                                          "set to eventual (advanced query).")
         if not parts:
             raise GraphFailure(400, "BadRequest", "Invalid request: no resource.")
         for key in query:
@@ -306,6 +313,13 @@ class GraphApi:
             for dep in r.get("dependsOn", []) or []:
                 if str(dep) not in by_id:
                     raise GraphFailure(400, "BadRequest", f"Request '{r['id']}' depends on an unknown request '{dep}'.")
+        for r in requests_:
+            if r.get("body") is not None and not any(str(k).lower() == "content-type" for k in (r.get("headers") or {})):
+                raise GraphFailure(400, "BadRequest", f"Invalid batch payload: request '{r['id']}' has a body but no "
+                                                      "Content-Type header.")
+        if not _fully_parallel_or_sequential(requests_):
+            raise GraphFailure(400, "BadRequest", "Invalid batch payload: the requests must be fully parallel (no "
+                                                  "dependsOn) or fully sequential (one dependsOn chain through all).")
         results: dict[str, dict[str, Any]] = {}
         pending = list(requests_)
         while pending:
@@ -350,12 +364,21 @@ class GraphApi:
                                        request_id, None)}
         try:
             status, body = self.route(str(r.get("method", "GET")).upper(), path, query, r.get("body"),
-                                      tenant, claims, base)
+                                      tenant, claims, base, {str(k): str(v) for k, v in (r.get("headers") or {}).items()})
         except GraphFailure as failure:
             headers.update(failure.headers)
             return {"id": rid, "status": failure.status, "headers": headers,
                     "body": error_body(failure.code, failure.message, request_id, None)}
         return {"id": rid, "status": status, "headers": headers, "body": body}
+
+
+def _fully_parallel_or_sequential(requests_: list[dict[str, Any]]) -> bool:
+    deps = [[str(d) for d in (r.get("dependsOn") or [])] for r in requests_]
+    if not any(deps):
+        return True
+    parents = [d[0] for d in deps if d]
+    return (sum(1 for d in deps if not d) == 1 and all(len(d) <= 1 for d in deps)
+            and len(set(parents)) == len(parents))
 
 
 def _retry_after_text(seconds: float) -> str:

@@ -43,6 +43,9 @@ READ_PERMS = {
     "me": {"User.Read", "User.ReadWrite", "User.Read.All", "Directory.Read.All"},
 }
 MAX_PAGE = 999
+# what Graph sends with a 401: where to get a token
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/'
+                                        'oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"'}
 BATCH_LIMIT = 20
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 
@@ -28,6 +29,12 @@ RETRY_STATUSES = {429, 503, 504}          # retried for every method: the reques
 TRANSIENT_STATUSES = {500, 502}           # retried only for idempotent requests
 IDEMPOTENT_METHODS = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 BATCH_LIMIT = 20
+
+
+def path(*segments: str) -> str:
+    """A Graph path from segments, each percent-encoded (a guest's ``#EXT#`` UPN, a ``%`` or a ``/`` in a
+    value must not change the path's meaning). Build every path that holds data with it."""
+    return "/".join(quote(str(s), safe="@$") for s in segments)
 
 
 class TokenSource(Protocol):
@@ -288,8 +295,10 @@ class GraphClient:
         resp = self.request("POST", path, json=json, idempotent=idempotent)
         return resp.json() if resp.content else {}
 
-    def patch(self, path: str, json: Any) -> dict[str, Any]:
-        resp = self.request("PATCH", path, json=json)
+    def patch(self, path: str, json: Any, *, idempotent: bool = True) -> dict[str, Any]:
+        """A PATCH sets values: sending it twice leaves the same state, so by default it is retried after a
+        transient 500/502 or a dropped connection like a GET (pass ``idempotent=False`` for one that is not)."""
+        resp = self.request("PATCH", path, json=json, idempotent=idempotent)
         return resp.json() if resp.content else {}
 
     def delete(self, path: str, *, expected: tuple[int, ...] = ()) -> None:
@@ -376,8 +385,23 @@ class GraphClient:
         return results
 
 
+def batch_shape(items: list[BatchRequest]) -> str:
+    """``parallel`` (no request depends on another) or ``sequential`` (one chain through every request):
+    the only two shapes Graph accepts in one ``$batch``; anything else raises ValueError."""
+    if not any(i.depends_on for i in items):
+        return "parallel"
+    ids = {i.id for i in items}
+    heads = [i for i in items if not i.depends_on]
+    parents = [d for i in items for d in i.depends_on]
+    if len(heads) == 1 and all(len(i.depends_on) == 1 for i in items if i.depends_on) \
+            and len(set(parents)) == len(parents) and set(parents) <= ids:
+        return "sequential"
+    raise ValueError("a $batch must be fully parallel or one dependsOn chain through every request")
+
+
 def _chunks(items: list[BatchRequest]) -> list[list[BatchRequest]]:
-    """Pack requests into groups of at most 20, keeping each ``dependsOn`` chain together."""
+    """Pack requests into ``$batch`` calls of at most 20 that Graph accepts: each ``dependsOn`` chain in a
+    call of its own (fully sequential), the independent requests together (fully parallel)."""
     parent: dict[str, str] = {i.id: i.id for i in items}
 
     def find(x: str) -> str:
@@ -395,14 +419,14 @@ def _chunks(items: list[BatchRequest]) -> list[list[BatchRequest]]:
     for item in items:
         groups.setdefault(find(item.id), []).append(item)
     chunks: list[list[BatchRequest]] = []
-    current: list[BatchRequest] = []
+    single: list[BatchRequest] = []
     for group in groups.values():
+        if len(group) == 1:
+            single.append(group[0])
+            continue
         if len(group) > BATCH_LIMIT:
             raise ValueError(f"a dependsOn chain of {len(group)} requests does not fit one $batch of {BATCH_LIMIT}")
-        if len(current) + len(group) > BATCH_LIMIT:
-            chunks.append(current)
-            current = []
-        current.extend(group)
-    if current:
-        chunks.append(current)
+        batch_shape(group)  # a tree or a fork cannot be sent as one batch
+        chunks.append(group)
+    chunks += [single[i:i + BATCH_LIMIT] for i in range(0, len(single), BATCH_LIMIT)]
     return chunks

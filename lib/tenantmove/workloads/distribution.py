@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
-from ..services.graph import GraphClient
+from ..services.graph import GraphClient, path
 from .groups import EXCHANGE_KINDS, find_group
 from .inventory import Inventory
 
@@ -54,7 +54,7 @@ class DistributionLists(Workload):
         group = find_group(self.client, work.data[0]["mailNickname"])
         if group is None:
             return None
-        members = self.client.get_all(f"groups/{group['id']}/members", {"$select": "id,userPrincipalName",
+        members = self.client.get_all(path("groups", group["id"], "members"), {"$select": "id,userPrincipalName",
                                                                          "$top": "999"})
         return group, {str(m.get("userPrincipalName") or "").lower() for m in members}
 

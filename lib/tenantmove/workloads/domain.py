@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import TenantmoveError
 from ..services.dnsops import Record, from_graph
-from ..services.graph import GraphClient, GraphError
+from ..services.graph import GraphClient, GraphError, path
 
 
 class CutoverError(TenantmoveError):
@@ -18,7 +18,7 @@ class CutoverError(TenantmoveError):
 
 
 def domain_references(client: GraphClient, domain: str) -> pd.DataFrame:
-    refs = client.get_all(f"domains/{domain}/domainNameReferences", {"$top": "999"})
+    refs = client.get_all(path("domains", domain, "domainNameReferences"), {"$top": "999"})
     rows = [{"type": r.get("@odata.type", "").rsplit(".", 1)[-1], "id": r["id"], "name": r.get("displayName"),
              "address": r.get("userPrincipalName") or r.get("mail") or ""} for r in refs]
     return pd.DataFrame(rows, columns=["type", "id", "name", "address"])
@@ -31,20 +31,20 @@ def delete_domain(client: GraphClient, domain: str, initial: str, wait_seconds: 
     if domain not in names:
         return "already deleted"
     if names[domain].get("isDefault"):
-        client.patch(f"domains/{initial}", {"isDefault": True})
+        client.patch(path("domains", initial), {"isDefault": True})
     try:
-        client.delete(f"domains/{domain}", expected=(400,))  # refused while referenced: forceDelete follows
+        client.delete(path("domains", domain), expected=(400,))  # refused while referenced: forceDelete follows
         return "deleted"
     except GraphError as exc:
         if exc.status != 400 or "referenced" not in exc.graph_message:
             raise
-    left = len(client.get_all(f"domains/{domain}/domainNameReferences", {"$top": "999"}))
+    left = len(client.get_all(path("domains", domain, "domainNameReferences"), {"$top": "999"}))
     if left > 1000:
         raise CutoverError(f"{domain} is still referenced by {left} objects; forceDelete renames at most 1,000",
                            where="20_release_domain", hint="rename more users first (rerun this phase), then retry")
     state = names[domain].get("state") or {}
     if state.get("operation") != "ForceDelete":
-        client.request("POST", f"domains/{domain}/forceDelete", json={"disableUserAccounts": False})
+        client.request("POST", path("domains", domain, "forceDelete"), json={"disableUserAccounts": False})
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if domain not in {d["id"] for d in client.get("domains")["value"]}:
@@ -63,7 +63,7 @@ def add_domain(client: GraphClient, domain: str) -> str:
 
 
 def verification_records(client: GraphClient, domain: str) -> list[Record]:
-    return [from_graph(r) for r in client.get(f"domains/{domain}/verificationDnsRecords")["value"]
+    return [from_graph(r) for r in client.get(path("domains", domain, "verificationDnsRecords"))["value"]
             if r["recordType"].lower() == "txt"]
 
 
@@ -71,10 +71,10 @@ def verify_domain(client: GraphClient, domain: str, attempts: int = 5, pause: fl
                   sleep: Callable[[float], None] = time.sleep) -> str:
     last: GraphError | None = None
     for i in range(attempts):
-        if client.get(f"domains/{domain}")["isVerified"]:
+        if client.get(path("domains", domain))["isVerified"]:
             return "verified" if i else "verified already"
         try:
-            client.post(f"domains/{domain}/verify", idempotent=True)
+            client.post(path("domains", domain, "verify"), idempotent=True)
             return "verified"
         except GraphError as exc:
             last = exc
@@ -88,7 +88,7 @@ def verify_domain(client: GraphClient, domain: str, attempts: int = 5, pause: fl
 
 
 def service_records(client: GraphClient, domain: str, services: list[str]) -> list[Record]:
-    current = client.get(f"domains/{domain}")
+    current = client.get(path("domains", domain))
     if sorted(current.get("supportedServices") or []) != sorted(services):
-        client.patch(f"domains/{domain}", {"supportedServices": services})
-    return [from_graph(r) for r in client.get(f"domains/{domain}/serviceConfigurationRecords")["value"]]
+        client.patch(path("domains", domain), {"supportedServices": services})
+    return [from_graph(r) for r in client.get(path("domains", domain, "serviceConfigurationRecords"))["value"]]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..engine import Applied, DeltaLinks, Work, Workload
-from ..services.graph import GraphClient, GraphError
+from ..services.graph import GraphClient, GraphError, path
 from .inventory import Inventory
 
 GRAPH_KINDS = ("Microsoft 365", "security")
@@ -74,7 +74,7 @@ class Members(Workload):
         user = self.users[m["member_id"]]
         ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"}
         try:
-            self.client.request("POST", f"groups/{self.groups[m['group_id']]}/members/$ref", json=ref, idempotent=True)
+            self.client.request("POST", path("groups", self.groups[m["group_id"]], "members", "$ref"), json=ref, idempotent=True)
         except GraphError as exc:
             if "already exist" not in exc.graph_message:
                 raise

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import NotReady
 from ..report import Report
-from ..services.graph import BatchRequest, GraphClient
+from ..services.graph import BatchRequest, GraphClient, path
 
 USER_FIELDS = ["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
                "assignedLicenses", "proxyAddresses", "department", "jobTitle", "userType"]
@@ -45,12 +45,12 @@ class Inventory:
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name in ("domains", "users", "groups", "memberships", "licences", "dns_records"):
-            path = folder / f"{name}.csv"
-            getattr(self, name).to_csv(path, index=False)
-            written.append(path)
-        path = folder / "inventory.json"
-        path.write_text(json.dumps({"organization": self.organization, **self.raw}, indent=1, default=str))
-        written.append(path)
+            out = folder / f"{name}.csv"
+            getattr(self, name).to_csv(out, index=False)
+            written.append(out)
+        out = folder / "inventory.json"
+        out.write_text(json.dumps({"organization": self.organization, **self.raw}, indent=1, default=str))
+        written.append(out)
         return written
 
 
@@ -94,7 +94,7 @@ def collect(client: GraphClient) -> Inventory:
 
     members: list[dict[str, Any]] = []
     requests_ = [BatchRequest(id=g["id"], method="GET",
-                              url=f"/groups/{g['id']}/members?$select=id,userPrincipalName&$top=999")
+                              url="/" + path("groups", g["id"], "members") + "?$select=id,userPrincipalName&$top=999")
                  for g in groups]
     answers = client.batch(requests_) if requests_ else {}
     for group in groups:

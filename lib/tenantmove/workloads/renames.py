@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..engine import Applied, DeltaLinks, Work, Workload
-from ..services.graph import GraphClient
+from ..services.graph import GraphClient, path
 from .users import local_part
 
 
@@ -39,11 +39,11 @@ class UserRenames(Workload):
             yield Work(r["id"], r["from"], detail={"to": r["to"]}, data=r)
 
     def find(self, work: Work) -> str:
-        return str(self.client.get(f"users/{work.key}", {"$select": "id,userPrincipalName"})["userPrincipalName"])
+        return str(self.client.get(path("users", work.key), {"$select": "id,userPrincipalName"})["userPrincipalName"])
 
     def apply(self, work: Work, existing: str | None) -> Applied:
         to = work.data["to"]
         if existing and existing.lower() == to.lower():
             return Applied(work.key, "adopted", note=f"already {to}")
-        self.client.patch(f"users/{work.key}", {"userPrincipalName": to, "mail": to})
+        self.client.patch(path("users", work.key), {"userPrincipalName": to, "mail": to})
         return Applied(work.key, "renamed", note=f"{work.data['from']} -> {to}")

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Applied, DeltaLinks, Work, Workload
-from ..services.graph import GraphClient, GraphNotFound
+from ..services.graph import GraphClient, GraphNotFound, path
 from .inventory import Inventory
 from .passwords import PasswordVault
 
@@ -19,7 +19,7 @@ USER_SELECT = "id,userPrincipalName,usageLocation,assignedLicenses,mail"
 
 def find_user(client: GraphClient, upn: str) -> dict[str, Any] | None:
     try:
-        return client.get(f"users/{upn}", {"$select": USER_SELECT}, expected=(404,))
+        return client.get(path("users", upn), {"$select": USER_SELECT}, expected=(404,))
     except GraphNotFound:
         return None
 
@@ -75,9 +75,9 @@ class Users(Workload):
         else:
             user, action = existing
             if action == "renamed":
-                self.client.patch(f"users/{user['id']}", {"userPrincipalName": want, "mail": want})
+                self.client.patch(path("users", user["id"]), {"userPrincipalName": want, "mail": want})
             if row.get("usage_location") and user.get("usageLocation") != row["usage_location"]:
-                self.client.patch(f"users/{user['id']}", {"usageLocation": row["usage_location"]})
+                self.client.patch(path("users", user["id"]), {"usageLocation": row["usage_location"]})
                 changed = True
         licensed = self._license(user, row) if self.licences else []
         if action == "adopted" and (changed or licensed):
@@ -86,14 +86,13 @@ class Users(Workload):
                        detail={"upn": want, **({"licences added": licensed} if licensed else {})})
 
     def _create(self, row: pd.Series, want: str) -> dict[str, Any]:
-        password = self.vault.new_password()
+        password = self.vault.password_for(want)  # in the vault before the user exists: a kill loses nothing
         body = {"accountEnabled": True, "displayName": row.get("display_name") or local_part(want),
                 "mailNickname": local_part(want).replace("'", ""), "userPrincipalName": want,
                 "passwordProfile": {"password": password, "forceChangePasswordNextSignIn": True}}
         if row.get("usage_location"):
             body["usageLocation"] = row["usage_location"]  # before any licence: licences need it
         created = self.client.post("users", body)
-        self.vault.add(want, password)
         return dict(created, assignedLicenses=[])
 
     def _license(self, user: dict[str, Any], row: pd.Series) -> list[str]:
@@ -102,7 +101,7 @@ class Users(Workload):
         have = {lic["skuId"] for lic in user.get("assignedLicenses") or []}
         parts = [p for p in str(row["licences"]).split() if self.skus[p] not in have]
         if parts:
-            self.client.post(f"users/{user['id']}/assignLicense",
+            self.client.post(path("users", user["id"], "assignLicense"),
                              {"addLicenses": [{"skuId": self.skus[p], "disabledPlans": []} for p in parts],
                               "removeLicenses": []}, idempotent=True)
         return parts

@@ -1,0 +1,71 @@
+"""The sandbox holds to Graph's documented rules, so that any Graph client — not only ours — meets the
+service's behaviour: percent-encoded path segments, the two batch shapes, Content-Type on batched
+writes, $count only with ConsistencyLevel: eventual, WWW-Authenticate on a 401."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tenantmove.sandbox import Sandbox
+from tenantmove.services.graph import GraphClient, GraphError, path
+
+from .conftest import make_client
+
+ADMIN = "admin@contosonew.onmicrosoft.com"
+
+
+def raw_batch(client: GraphClient, requests_: list[dict]) -> requests.Response:
+    return client.session.request("POST", client._url("$batch"), json={"requests": requests_},
+                                  headers={"Authorization": f"Bearer {client.tokens.token()}"})
+
+
+def test_percent_encoded_segments_are_decoded(target_client: GraphClient) -> None:
+    by_encoded = target_client.get("users/admin%40contosonew.onmicrosoft.com", {"$select": "id"})  # as the SDKs send it
+    assert by_encoded["id"] == target_client.get(f"users/{ADMIN}", {"$select": "id"})["id"]
+
+
+def test_a_guest_upn_is_found_only_when_the_client_encodes_it(fresh_sandbox: Sandbox) -> None:
+    _, client = make_client(fresh_sandbox, "target")
+    guest = "ann_fabrikam.com#EXT#@contosonew.onmicrosoft.com"
+    client.post("users", {"accountEnabled": True, "displayName": "Ann (guest)", "mailNickname": "ann_fabrikam.com#EXT#",
+                          "userPrincipalName": guest, "passwordProfile": {"password": "Sandbox-Passw0rd!"}})
+    assert path("users", guest) == "users/ann_fabrikam.com%23EXT%23@contosonew.onmicrosoft.com"
+    assert client.get(path("users", guest), {"$select": "userPrincipalName"})["userPrincipalName"] == guest
+    with pytest.raises(GraphError):  # unencoded, '#' starts a fragment: the lookup that prevents duplicates fails
+        client.get(f"users/{guest}", {"$select": "userPrincipalName"})
+
+
+def test_batches_must_be_fully_parallel_or_fully_sequential(target_client: GraphClient) -> None:
+    get = {"method": "GET", "url": f"/users/{ADMIN}?$select=id"}
+    parallel = raw_batch(target_client, [dict(get, id="1"), dict(get, id="2")])
+    sequential = raw_batch(target_client, [dict(get, id="1"), dict(get, id="2", dependsOn=["1"]),
+                                           dict(get, id="3", dependsOn=["2"])])
+    mixed = raw_batch(target_client, [dict(get, id="1"), dict(get, id="2", dependsOn=["1"]), dict(get, id="3")])
+    assert parallel.status_code == sequential.status_code == 200
+    assert mixed.status_code == 400 and "fully parallel" in mixed.json()["error"]["message"]
+
+
+def test_a_batched_write_needs_its_content_type(fresh_sandbox: Sandbox) -> None:
+    _, client = make_client(fresh_sandbox, "target")
+    write = {"id": "1", "method": "PATCH", "url": f"/users/{ADMIN}", "body": {"usageLocation": "DE"}}
+    refused = raw_batch(client, [write])
+    assert refused.status_code == 400 and "Content-Type" in refused.json()["error"]["message"]
+    assert client.get(f"users/{ADMIN}", {"$select": "usageLocation"})["usageLocation"] != "DE"  # not executed
+    accepted = raw_batch(client, [dict(write, headers={"Content-Type": "application/json"})])
+    assert accepted.status_code == 200 and accepted.json()["responses"][0]["status"] == 204
+
+
+def test_count_needs_consistency_level_eventual(target_client: GraphClient) -> None:
+    with pytest.raises(GraphError) as refused:
+        target_client.get("users", {"$count": "true"})
+    assert refused.value.status == 400 and "ConsistencyLevel" in refused.value.graph_message
+    counted = target_client.request("GET", "users", params={"$count": "true"},
+                                    headers={"ConsistencyLevel": "eventual"}).json()
+    assert counted["@odata.count"] == len(counted["value"])
+
+
+def test_a_401_says_where_to_get_a_token(sandbox: Sandbox) -> None:
+    resp = requests.get(f"{sandbox.endpoints['graph_url']}/users", verify=sandbox.ca_file, timeout=10)
+    assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert resp.json()["error"]["code"] == "InvalidAuthenticationToken"
