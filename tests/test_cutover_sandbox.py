@@ -54,10 +54,12 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     # phase 20: rename users, remove DNS records, delete the domain
     plan = rename_plan(domains.domain_references(old, DOMAIN), DOMAIN, OLD_INITIAL)
     assert run("20", UserRenames(old, plan)).count("renamed") == (plan["type"] == "user").sum()
-    gone, table = records_to_remove(ns, DOMAIN)
-    assert set(table["type"]) == {"MX", "CNAME", "TXT", "SRV"} and len(gone) == 8
+    codes = {r.value for r in domains.verification_records(old, DOMAIN)}
+    gone, table = records_to_remove(ns, DOMAIN, codes)
+    assert set(table["type"]) == {"MX", "CNAME", "TXT", "SRV"} and len(gone) == 9
+    assert [v for v in table["value"] if v.startswith("MS=")] == sorted(codes)  # the old tenant's verification
     removed = run("20", DnsRecords(ns, provider, absent=gone, wait_seconds=5, poll_seconds=0.1, destructive=True))
-    assert removed.count("removed") == 8 and not records_to_remove(ns, DOMAIN)[0]
+    assert removed.count("removed") == 9 and not records_to_remove(ns, DOMAIN, codes)[0]
     assert domains.delete_domain(old, DOMAIN, OLD_INITIAL, 10).startswith("force-deleted")
 
     # phase 30: add, publish TXT, verify, service records, users, groups, distribution lists, members

@@ -58,6 +58,10 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     ns = Nameservers([(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"])])
     assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
     assert not ns.values(f"www.{DOMAIN}", "CNAME")[0]  # the old public-website record is gone
+    new_code = {r["text"] for r in new.get(f"domains/{DOMAIN}/verificationDnsRecords")["value"]
+                if r["recordType"] == "Txt"}
+    served_codes = {v for v in ns.values(DOMAIN, "TXT")[0] if v.startswith("MS=")}
+    assert served_codes == new_code  # the old tenant's MS= record left with the domain
 
     # the record: plans, confirmations (who, what, when), the downtime window, the ledger
     text20 = outputs_text(run_dir / "20_release_domain.ipynb")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tenantmove.engine import Ledger
 from tenantmove.sandbox import Sandbox
 
 from .runner_helpers import only_run, run_json, tenantmove, write_params
@@ -70,3 +71,19 @@ def test_sandbox_not_running(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = tenantmove("run", str(write_params(tmp_path, None)), "--runs-dir", str(runs), cwd=tmp_path)
     assert_refused(proc, runs, "sandbox is not running", "make sandbox")
+
+
+@pytest.mark.parametrize("bound, needle", [
+    ({"id": "11111111-2222-4333-8444-555555555555", "created": ""}, "not 7f6e5d4c"),
+    ({"id": None, "created": "2020-01-01T00:00:00Z"}, "another tenant with the same id (a fresh sandbox?)"),
+])
+def test_a_state_folder_of_other_tenants_is_refused_before_any_phase(sandbox: Sandbox, tmp_path: Path,
+                                                                      bound: dict, needle: str) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sandbox)
+    source_id = next(t["id"] for t in sandbox.endpoints["tenants"] if t["initial_domain"] == "contoso.onmicrosoft.com")
+    with Ledger.in_state_dir(tmp_path / "state") as ledger:  # as an earlier migration (or sandbox) left it
+        ledger.bind_tenant("source", bound["id"] or source_id, bound["created"])
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "source tenant", "state_dir")
+    assert needle.replace("7f6e5d4c", source_id[:8]) in proc.stderr

@@ -147,3 +147,13 @@ def test_a_ledger_written_by_0_1_0_is_migrated_in_place(tmp_path: Path) -> None:
     with Ledger(path) as led:  # and opens again as it is
         assert led.get("user", "u3").state == "manual" and led.delta_link("file", "drive1") == "link"
     assert sqlite3.connect(str(path)).execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_the_same_tenant_id_created_at_another_time_is_another_tenant(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.sqlite") as led:
+        assert led.check_tenant("target", "22222222-bbbb-4bbb-8bbb-222222222222") is False  # nothing known yet
+        led.bind_tenant("target", "22222222-bbbb-4bbb-8bbb-222222222222", "2026-11-28T01:00:00Z")
+        led.bind_tenant("target", "22222222-bbbb-4bbb-8bbb-222222222222", "2026-11-28T01:00:00Z")
+        with pytest.raises(LedgerError, match="a fresh sandbox"):
+            led.bind_tenant("target", "22222222-bbbb-4bbb-8bbb-222222222222", "2026-11-28T02:00:00Z")
+        assert led.tenants() == {"target": "22222222-bbbb-4bbb-8bbb-222222222222"}

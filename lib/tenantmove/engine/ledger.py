@@ -238,22 +238,39 @@ class Ledger:
             return self._schema_version()
 
     # --- the tenant pair -------------------------------------------------------------------------
-    def bind_tenant(self, side: str, tenant_id: str) -> None:
-        """Record which tenant ``side`` is; refuse a ledger that another migration's tenant wrote."""
-        key = f"tenant.{side}"
+    def check_tenant(self, side: str, tenant_id: str, created: str = "") -> bool:
+        """Raise :class:`LedgerError` if this ledger was written for another ``side`` tenant; return whether
+        it knows that side at all. ``created`` (the organization's createdDateTime) tells apart two tenants
+        with the same id, e.g. a fresh sandbox behind an old state folder."""
+        with self._lock:
+            known = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                          (f"tenant.{side}", f"tenant.{side}.created")).fetchall())
+        old_id, old_created = known.get(f"tenant.{side}"), known.get(f"tenant.{side}.created", "")
+        if old_id is None:
+            return False
+        hint = ("give this migration its own state_dir (make demo and make lab give each run a fresh one), "
+                "or sign in to the tenant this migration started with")
+        if old_id.lower() != tenant_id.lower():
+            raise LedgerError(f"this state folder belongs to a migration whose {side} tenant is {old_id}, not "
+                              f"{tenant_id}", where=str(self.path.parent), hint=hint)
+        if old_created and created and old_created != created:
+            raise LedgerError(f"this state folder was written for the {side} tenant {old_id} created {old_created}; "
+                              f"the tenant signed in now was created {created}: another tenant with the same id "
+                              "(a fresh sandbox?)", where=str(self.path.parent), hint=hint)
+        return True
+
+    def bind_tenant(self, side: str, tenant_id: str, created: str = "") -> None:
+        """Record which tenant ``side`` is, at first use; refuse a ledger that another tenant wrote."""
         with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES (?, ?)", (key, tenant_id))
-            elif row[0].lower() != tenant_id.lower():
-                raise LedgerError(f"this ledger belongs to a migration whose {side} tenant is {row[0]}, "
-                                  f"not {tenant_id}", where=str(self.path),
-                                  hint="give this migration its own state_dir (or name), or sign in to the right tenant")
+            if not self.check_tenant(side, tenant_id, created):
+                db.execute("INSERT INTO meta VALUES (?, ?)", (f"tenant.{side}", tenant_id))
+            if created:
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (f"tenant.{side}.created", created))
 
     def tenants(self) -> dict[str, str]:
         with self._lock:
-            return {r[0].split(".", 1)[1]: r[1] for r in self._db.execute("SELECT key, value FROM meta"
-                                                                           " WHERE key LIKE 'tenant.%'")}
+            return {r[0].split(".", 1)[1]: r[1] for r in self._db.execute(
+                "SELECT key, value FROM meta WHERE key LIKE 'tenant.%' AND key NOT LIKE '%.created'")}
 
     # --- planning ------------------------------------------------------------------------------
     def _existing(self, db: sqlite3.Connection, kind: str, ids: Sequence[str]) -> dict[str, sqlite3.Row]:

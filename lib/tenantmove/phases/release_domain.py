@@ -65,7 +65,8 @@ def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
     renames = rename_plan(refs, domain, src.initial_domain)
     ns, _ = phase.dns()
     if present:
-        records, table = records_to_remove(ns, domain)
+        codes = {r.value for r in domains.verification_records(old, domain)}
+        records, table = records_to_remove(ns, domain, codes)
     else:  # released: whatever DNS serves now belongs to the new tenant and must not be touched
         records, table = [], pd.DataFrame(columns=["name", "type", "value", "purpose"])
     phase.save_table("references", refs)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.ledger import LEDGER_FILE, Ledger
 from ..paths import default_sandbox_dir
 from ..services.auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
 from ..services.graph import GLOBAL_GRAPH_URL, GraphClient
@@ -77,3 +78,23 @@ def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
                     secret_env=str(cfg.get("tsig_secret_env", "")), name=str(cfg.get("key_name", "")),
                     algorithm=str(cfg.get("algorithm", "hmac-sha256")))
     return ns, Rfc2136Provider(server, server_port, str(cfg.get("zone") or params.domain), key)
+
+
+def tenant_identity(client: GraphClient) -> tuple[str, str]:
+    """(tenant id, createdDateTime) of the signed-in tenant: what a state folder is bound to."""
+    org = client.get("organization", {"$select": "id,createdDateTime"})["value"][0]
+    return str(org["id"]), str(org.get("createdDateTime") or "")
+
+
+def check_state_tenants(params: Params, endpoints: Endpoints, state_dir: Path) -> None:
+    """Before any phase runs: a state folder written for other tenants (or a fresh sandbox) is refused.
+    Sign-ins that need a person (device code) are checked when their phase signs in instead."""
+    if not (state_dir / LEDGER_FILE).is_file():
+        return
+    with Ledger(state_dir / LEDGER_FILE) as ledger:
+        for config in (params.source, params.target):
+            if config.auth == "device_code":
+                continue
+            signin, client = connect(config, endpoints)
+            signin.sign_in()
+            ledger.check_tenant(config.role, *tenant_identity(client))

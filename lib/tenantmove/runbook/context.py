@@ -25,7 +25,7 @@ from ..workloads.inventory import load as load_inventory
 from ..workloads.passwords import PasswordVault
 from . import audit, display
 from .confirm import ConfirmGate
-from .connect import Endpoints, connect, dns_setup, resolve
+from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
 from .params import SPEC, Params, new_run_id, validate
 
@@ -103,7 +103,7 @@ class Phase:
         identity = signin.identity()
         self.signins[side], self.clients[side] = signin, client
         self.tenants[side] = {"tenant": config.tenant, "tenant_id": identity["tenant_id"]}
-        self.ledger().bind_tenant(side, identity["tenant_id"])
+        self.ledger().bind_tenant(side, *tenant_identity(client))
         display.show(Report().facts(f"Signed in to the {'old' if side == 'source' else 'new'} tenant", {
             "tenant": config.tenant, "tenant id": identity["tenant_id"], "app (client) id": identity["app_id"],
             "sign-in": f"{config.auth} ({identity['kind']})", "signed in as": identity["signed_in_as"],

@@ -31,7 +31,7 @@ from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, no
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
 from . import audit
-from .connect import resolve
+from .connect import check_state_tenants, resolve
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
 
@@ -203,6 +203,13 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         injected["state_dir"] = str(default_state_dir(params.name))
     if getattr(args, "fresh_state", False):  # the demo: a new sandbox each time, so a new state folder too
         injected["state_dir"] = str(Path(injected["state_dir"]) / run.dir.name)
+    try:  # a state folder written for other tenants (or an earlier sandbox) is refused before anything runs
+        check_state_tenants(params, resolve(params), Path(injected["state_dir"]))
+    except TenantmoveError as exc:
+        index = run.finish("failed", exc.one_line())
+        _stderr(exc.one_line())
+        print(f"run folder: {run.dir} (index: {index})")
+        return EXIT_BAD_INPUT, run.dir
     run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
     run.save()
     status, error = "completed", None
@@ -347,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             return execute(args, interactive=False)
     if args.command == "lab":
         args.resume = None
+        args.fresh_state = True  # a fresh sandbox each time: its own state folder, as the demo has
         with sandbox_running(default_sandbox_dir()):
             code, run_dir = execute_in_folder(args, interactive=True)
             if code != EXIT_OK or run_dir is None:

@@ -226,7 +226,7 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
         tid = tspec["id"]
         tenant = Tenant(id=tid, key=tspec["key"], display_name=tspec["display_name"],
                         initial_domain=tspec["initial_domain"], country=tspec.get("country", "US"),
-                        created="2021-03-01T09:00:00Z")
+                        created=now_iso())  # each (re)start is a new tenant, as a fresh sandbox is
         tenant.domains[tenant.initial_domain] = _domain_record(
             tenant.initial_domain, initial=True, default=not tspec.get("custom_domains"), verified=True,
             services=["Email", "OfficeCommunicationsOnline"])

@@ -37,20 +37,25 @@ SERVICE_NAMES: list[tuple[str, str, str, Callable[[str], bool] | None]] = [
 ]
 
 
-def records_to_remove(ns: Nameservers, domain: str) -> tuple[list[Record], pd.DataFrame]:
-    """Live lookups at the authoritative servers: every service record the domain still serves."""
+def records_to_remove(ns: Nameservers, domain: str,
+                      verification: set[str] | frozenset[str] = frozenset()) -> tuple[list[Record], pd.DataFrame]:
+    """Live lookups at the authoritative servers: every service record the domain still serves, and the
+    old tenant's own verification TXT (``verification``: the values its Graph gives, so a record the new
+    tenant may already have published is never touched). One lookup per name and type."""
+    entries = SERVICE_NAMES + [("{d}", "TXT", "the old tenant's domain verification (MS=)",
+                                lambda v: v in verification)]
+    served: dict[tuple[str, str], list[str]] = {}
     found: list[Record] = []
     rows = []
-    for template, rtype, purpose, keep in SERVICE_NAMES:
+    for template, rtype, purpose, keep in entries:
         name = template.format(d=domain)
-        values = set().union(*ns.values(name, rtype))
-        for value in sorted(values):
+        if (name, rtype) not in served:
+            served[(name, rtype)] = sorted(set().union(*ns.values(name, rtype)))
+        for value in served[(name, rtype)]:
             if keep is None or keep(value):
                 found.append(record(name, rtype, value))
                 rows.append({"name": name, "type": rtype, "value": value, "purpose": purpose})
     return found, pd.DataFrame(rows, columns=["name", "type", "value", "purpose"])
-
-
 
 
 class DnsRecords(Workload):
