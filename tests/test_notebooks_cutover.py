@@ -19,7 +19,7 @@ import pytest
 from tenantmove.sandbox import Sandbox
 
 from .conftest import make_client
-from .runner_helpers import run_json, tenantmove, write_params
+from .runner_helpers import ROOT, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
 
@@ -117,11 +117,25 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
 def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
+    first = tenantmove("run", str(write_params(tmp_path, fresh_sandbox)), "--phases", "00", "--runs-dir", str(runs),
+                       cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
     params = write_params(tmp_path, fresh_sandbox, confirm="contoso.com")  # the wrong text
+    # the runner refuses before the first phase: nothing is pre-staged, renamed or removed
     proc = tenantmove("run", str(params), "--phases", "00,10,20", "--runs-dir", str(runs), cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
-    assert "phase 20_release_domain" in line and "ConfirmationMissing" in line and "confirm: contoso.example" in line
+    assert "confirm:" in line and "'contoso.com' is not the domain name" in line and "confirm: contoso.example" in line
+    _, new = make_client(fresh_sandbox, "target")
+    assert len(new.get_all("users", {"$select": "id"})) == 1
+    # the notebook's own gate holds too, run by hand with papermill (no runner to check first)
+    by_hand = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "20_release_domain.ipynb"),
+                              str(tmp_path / "20.ipynb"), "-f", str(params), "-p", "interactive", "False"],
+                             cwd=tmp_path, env=dict(os.environ, TENANTMOVE_HOME=str(tmp_path / "home")),
+                             capture_output=True, text=True, timeout=240, check=False)
+    assert by_hand.returncode != 0 and "ConfirmationMissing" in by_hand.stderr + by_hand.stdout
+    record = json.loads(next((tmp_path / "home" / "runs").glob("*/run.json")).read_text())
+    assert record["status"] == "failed" and "confirm: contoso.example" in record["error"]
     _, old = make_client(fresh_sandbox, "source")
     assert DOMAIN in {d["id"] for d in old.get("domains")["value"]}
     assert old.get("users/megan.bowen@contoso.example")["userPrincipalName"] == "megan.bowen@contoso.example"

@@ -87,3 +87,79 @@ def test_a_state_folder_of_other_tenants_is_refused_before_any_phase(sandbox: Sa
     proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert_refused(proc, runs, "source tenant", "state_dir")
     assert needle.replace("7f6e5d4c", source_id[:8]) in proc.stderr
+
+
+def mapping_file(tmp_path: Path, text: str | bytes) -> str:
+    path = tmp_path / "users.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+HEADER = "source_upn,target_upn,display_name,usage_location,licences,groups,action\n"
+
+
+@pytest.mark.parametrize("make, needles", [
+    (lambda tmp: str(tmp / "no-such-users.csv"), ["user_mapping", "does not exist", "leave user_mapping empty"]),
+    (lambda tmp: mapping_file(tmp, HEADER), ["user_mapping", "no users (only its header)"]),
+    (lambda tmp: mapping_file(tmp, ""), ["user_mapping", "is empty"]),
+    (lambda tmp: mapping_file(tmp, HEADER.replace(",", ";") + "a@contoso.example;a@contoso.example;;;;;move\n"),
+     ["user_mapping", "separated by ';'"]),
+])
+def test_a_bad_user_mapping_is_refused_before_any_phase(sandbox: Sandbox, tmp_path: Path, make: object,
+                                                         needles: list[str]) -> None:
+    runs = tmp_path / "runs"
+    params = write_params(tmp_path, sandbox, user_mapping=make(tmp_path))  # type: ignore[operator]
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, *needles)
+    assert not (tmp_path / "state" / "users.csv").exists()  # never replaced by a generated one
+
+
+@pytest.mark.parametrize("missing", ["domain", "source", "target"])
+def test_a_parameter_file_names_the_tenants_and_the_domain(sandbox: Sandbox, tmp_path: Path, missing: str) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox, **{missing: None})), "--runs-dir", str(runs),
+                      cwd=tmp_path)
+    assert_refused(proc, runs, f"{missing}: {missing} is missing")
+
+
+@pytest.mark.parametrize("dns, env, needles", [
+    ({"tsig_secret_env": "TM_TSIG_UNSET_ANYWHERE"}, {}, ["dns.tsig_secret_env", "TM_TSIG_UNSET_ANYWHERE is not set"]),
+    ({"tsig_secret_env": "TM_TSIG_WRONG", "key_name": "tenantmove."}, {"TM_TSIG_WRONG": "d3Jvbmcta2V5LXNlY3JldA=="},
+     ["does not accept the TSIG key", "tenantmove."]),
+    ({"provider": "rfc2136", "server": "127.0.0.1:9", "tsig_file": "KEY"}, {}, ["dns.server", "cannot reach"]),
+    ({"tsig_file": "NOTJSON"}, {}, ["dns.tsig_file", "not a TSIG key in JSON"]),
+])
+def test_dns_credentials_are_checked_up_front_even_in_the_sandbox(sandbox: Sandbox, tmp_path: Path, dns: dict,
+                                                                  env: dict, needles: list[str]) -> None:
+    runs = tmp_path / "runs"
+    bad_key = tmp_path / "key.json"
+    bad_key.write_text('{"name": "k.", "secret": ')
+    dns = {k: {"KEY": sandbox.endpoints["dns"]["tsig_file"], "NOTJSON": str(bad_key)}.get(v, v) for k, v in dns.items()}
+    dns_before = sandbox.admin("GET", "dns")
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox, dns=dns)), "--runs-dir", str(runs), cwd=tmp_path,
+                      env=env)
+    assert_refused(proc, runs, *needles)
+    assert sandbox.admin("GET", "dns") == dns_before
+
+
+def test_phases_that_name_nothing_are_refused(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--phases", ",", "--runs-dir", str(runs),
+                      cwd=tmp_path)
+    assert_refused(proc, runs, "--phases", "names no phase")
+
+
+def test_a_parameter_file_that_is_not_utf8(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: d\xe9mo\n".encode("latin-1"))
+    proc = tenantmove("run", str(bad), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "latin1.yaml", "not UTF-8")
+
+
+def test_a_runs_folder_that_cannot_be_written(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    proc = tenantmove("run", str(write_params(tmp_path, sandbox)), "--runs-dir", str(tmp_path / "a-file" / "runs"),
+                      cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--runs-dir: cannot create a run folder" in proc.stderr and "HINT" in proc.stderr

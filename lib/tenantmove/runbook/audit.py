@@ -83,7 +83,7 @@ def phase_result_path(run_dir: Path, phase: str) -> Path:
 
 
 # --- manifest ----------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -98,7 +98,7 @@ def write_manifest(run_dir: Path) -> Path:
         rel = path.relative_to(run_dir).as_posix()
         if rel == MANIFEST or rel.endswith(".tmp"):
             continue
-        lines.append(f"{_sha256(path)}  {rel}")
+        lines.append(f"{file_sha256(path)}  {rel}")
     target = run_dir / MANIFEST
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target
@@ -117,7 +117,7 @@ def verify_manifest(run_dir: Path) -> list[str]:
         path = run_dir / rel
         if not path.is_file():
             problems.append(f"missing: {rel}")
-        elif _sha256(path) != digest:
+        elif file_sha256(path) != digest:
             problems.append(f"changed: {rel}")
     for path in run_dir.rglob("*"):
         rel = path.relative_to(run_dir).as_posix()
@@ -206,5 +206,5 @@ def base_record(run_id: str, name: str, operator: str, mode: str, parameters: di
     if parameter_file:
         path = Path(parameter_file)
         record["parameter_file"] = {"path": str(path),
-                                    "sha256": _sha256(path) if path.is_file() else None}
+                                    "sha256": file_sha256(path) if path.is_file() else None}
     return record

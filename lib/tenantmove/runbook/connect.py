@@ -74,9 +74,11 @@ def dns_setup(params: Params, endpoints: Endpoints) -> tuple[Any, Any]:
         server, server_port = host, int(port or 53)
     else:  # the sandbox's own server
         server, server_port = endpoints.dns["host"], int(endpoints.dns["port"])
-    key = load_tsig(key_file=str(cfg.get("tsig_file") or (endpoints.dns or {}).get("tsig_file", "")),
-                    secret_env=str(cfg.get("tsig_secret_env", "")), name=str(cfg.get("key_name", "")),
-                    algorithm=str(cfg.get("algorithm", "hmac-sha256")))
+    if cfg.get("tsig_file") or cfg.get("tsig_secret_env"):  # the key given is the key used, sandbox or not
+        key = load_tsig(key_file=str(cfg.get("tsig_file") or ""), secret_env=str(cfg.get("tsig_secret_env") or ""),
+                        name=str(cfg.get("key_name", "")), algorithm=str(cfg.get("algorithm", "hmac-sha256")))
+    else:  # nothing given: the sandbox's own key (only the sandbox has one to offer)
+        key = load_tsig(key_file=str((endpoints.dns or {}).get("tsig_file", "")))
     return ns, Rfc2136Provider(server, server_port, str(cfg.get("zone") or params.domain), key)
 
 

@@ -6,6 +6,7 @@ cell whose summary the runner puts into ``run.json``."""
 from __future__ import annotations
 
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 from .. import __version__
 from ..clock import utc_now
 from ..engine import Engine, Ledger
+from ..errors import TenantmoveError
 from ..paths import default_runs_dir, default_state_dir
 from ..redact import install_log_redaction
 from ..report import Report
@@ -27,7 +29,7 @@ from . import audit, display
 from .confirm import ConfirmGate
 from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
-from .params import SPEC, Params, new_run_id, validate
+from .params import SPEC, SPEC_BY_NAME, Params, new_run_id, validate
 
 
 class Phase:
@@ -48,6 +50,7 @@ class Phase:
         self._endpoints: Endpoints | None = None
         self._ledger: Ledger | None = None
         self._dns: tuple[Nameservers, Provider] | None = None
+        self.by_hand = False  # no runner around this notebook: it keeps run.json's status itself
 
     @property
     def folder(self) -> Path:
@@ -62,7 +65,12 @@ class Phase:
         display.install_error_display()
         install_log_redaction()
         raw = {s.name: namespace[s.name] for s in SPEC if s.name in namespace}
-        params = validate(raw, origin="notebook parameters")
+        raw.update({name: namespace[name] for name in stray_parameters(namespace)})  # e.g. papermill -p domian ...
+        try:
+            params = validate(raw, origin="notebook parameters")
+        except TenantmoveError as exc:
+            _record_failure(Path(str(raw.get("run_dir") or "")), exc)
+            raise
         run_id = params.run_id or new_run_id()
         run_dir = Path(params.run_dir) if params.run_dir else audit.new_run_dir(default_runs_dir(),
                                                                                  f"{params.name}-adhoc")
@@ -75,6 +83,8 @@ class Phase:
                                        params.public(), None)
             record["command"] = f"notebook {phase_id} run in Jupyter"
             audit.write_json_atomic(run_dir / audit.RUN_JSON, record)
+            phase.by_hand = True
+            display.ERROR_HOOKS[:] = [lambda exc: _record_failure(run_dir, exc)]
         display.show(phase.header())
         return phase
 
@@ -201,6 +211,34 @@ class Phase:
         path = audit.phase_result_path(self.run_dir, self.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         audit.write_json_atomic(path, result)
+        if self.by_hand:  # no runner will seal this record: say how it ended
+            record = audit.read_json(self.run_dir / audit.RUN_JSON)
+            record.update(status=status, ended=utc_now())
+            audit.write_json_atomic(self.run_dir / audit.RUN_JSON, record)
         report.banner("ok" if status == "completed" else "warn", f"{self.id} {status} in {duration} s")
         report.table(pd.DataFrame([{"item": k, "value": v} for k, v in summary.items()]), "Summary")
         display.show(report)
+
+
+# IPython's own names, which are no parameters
+KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def stray_parameters(namespace: dict[str, Any]) -> list[str]:
+    """Plain values in the notebook's globals that are no parameter: what papermill injected for a
+    mistyped name (``-p domian ...``), reported instead of silently ignored."""
+    return sorted(name for name, value in namespace.items()
+                  if not name.startswith("_") and name not in SPEC_BY_NAME and name not in KERNEL_NAMES
+                  and not isinstance(value, types.ModuleType | type) and not callable(value))
+
+
+def _record_failure(run_dir: Path, exc: BaseException) -> None:
+    """A record that a runner does not look after says that its run failed, and why."""
+    path = run_dir / audit.RUN_JSON
+    if not str(run_dir) or not path.is_file():
+        return
+    record = audit.read_json(path)
+    if record.get("status") in ("running", None) and not record.get("command", "").startswith("python -m"):
+        record.update(status="failed", ended=utc_now(), error=exc.one_line() if isinstance(exc, TenantmoveError)
+                      else f"{type(exc).__name__}: {exc}")
+        audit.write_json_atomic(path, record)

@@ -50,7 +50,12 @@ def error_lines(etype: type, value: BaseException) -> list[str]:
     return lines
 
 
+ERROR_HOOKS: list[Any] = []  # called with each error shown (e.g. to mark a by-hand run's record failed)
+
+
 def _show_tenantmove_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> Any:
+    for hook in ERROR_HOOKS:
+        hook(value)
     report = getattr(value, "report", None)
     if isinstance(report, Report):  # e.g. which items failed, before the message and its HINT
         render(report)

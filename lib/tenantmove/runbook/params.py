@@ -146,7 +146,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigFileError(f"cannot read parameter file: {exc.strerror}", where=str(path),
-                              hint="give the path of a YAML file such as parameters/demo.yaml") from exc
+                              hint="give the path of a YAML file such as parameters/demo.yaml, readable by you") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", where=str(path),
+                              hint="save the parameter file as UTF-8") from exc
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

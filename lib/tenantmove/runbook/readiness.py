@@ -145,9 +145,10 @@ def require(state_dir: Path) -> dict[str, Any]:
 
 
 def evaluate(domain: str, source: Inventory, target: Inventory, permissions: list[PermissionRow],
-             run_id: str, *folders: Path) -> Verdict:
-    """Assess and save the verdict where later phases find it (it shows itself in a notebook)."""
-    checks = assess(domain, source, target, permissions)
+             run_id: str, *folders: Path, inputs: list[Check] | None = None) -> Verdict:
+    """Assess and save the verdict where later phases find it (it shows itself in a notebook).
+    ``inputs``: the checks of what later phases need (mapping, DNS key), from :mod:`.preflight`."""
+    checks = assess(domain, source, target, permissions) + list(inputs or [])
     result = Verdict(verdict(checks), checks, utc_now(), run_id)
     result.save(*folders)
     return result

@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import utc_now
-from ..errors import PhaseFailed, TenantmoveError, UnknownPhase
+from ..errors import ParameterError, PhaseFailed, TenantmoveError, UnknownPhase
 from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
-from . import audit
+from . import audit, preflight
 from .connect import check_state_tenants, resolve
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
+from .preflight import explicit_keys
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -47,7 +48,7 @@ def phase_notebooks(folder: Path | None = None) -> list[Path]:
 
 def select_phases(available: list[Path], wanted: str | None) -> list[Path]:
     """``--phases 00,10`` (numbers or full names) -> notebooks, in runbook order."""
-    if not wanted:
+    if wanted is None:
         return available
     chosen = []
     names = [p.stem for p in available]
@@ -57,6 +58,9 @@ def select_phases(available: list[Path], wanted: str | None) -> list[Path]:
             raise UnknownPhase(f"unknown phase {token!r}", where="--phases",
                                hint=f"the phases are: {', '.join(names)}")
         chosen.extend(m for m in match if m not in chosen)
+    if not chosen:
+        raise UnknownPhase(f"--phases {wanted!r} names no phase", where="--phases",
+                           hint=f"name one or more, e.g. --phases 00,10; the phases are: {', '.join(names)}")
     return sorted(chosen)
 
 
@@ -137,12 +141,24 @@ def _open_run(args: argparse.Namespace, mode: str) -> tuple[Run, dict[str, Any] 
         if not (run_dir / audit.RUN_JSON).is_file():
             raise TenantmoveError(f"no run.json in {run_dir}", where="--resume",
                                   hint="give the folder of an earlier run under runs/")
-        run = Run(run_dir, audit.read_json(run_dir / audit.RUN_JSON))
+        record = audit.read_json(run_dir / audit.RUN_JSON)
+        before = (record.get("parameter_file") or {}).get("sha256")
+        now = audit.file_sha256(params_path) if params_path.is_file() else None
+        if record.get("status") in ("completed", "prepared") and before and now != before:
+            raise TenantmoveError(f"the run in {run_dir} is {record['status']} under another parameter file "
+                                  f"({(record.get('parameter_file') or {}).get('path')}); its record is sealed",
+                                  where="--resume", hint="start a new run for these parameters (without --resume)")
+        run = Run(run_dir, record)
         run.record["status"] = "running"
-        run.record.setdefault("resumed", []).append(utc_now())
+        run.record.setdefault("resumed", []).append({"at": utc_now(), "parameter_file": str(params_path),
+                                                     "sha256": now})
     else:
         runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
-        run_dir = audit.new_run_dir(runs_dir, name)
+        try:
+            run_dir = audit.new_run_dir(runs_dir, name)
+        except OSError as exc:
+            raise TenantmoveError(f"cannot create a run folder in {runs_dir}: {exc.strerror}", where="--runs-dir",
+                                  hint="give a folder you can write to (--runs-dir), or fix its permissions") from exc
         record = audit.base_record(new_run_id(), name, "", mode, {}, str(params_path))
         run = Run(run_dir, record)
     run.save()
@@ -157,13 +173,22 @@ class _Recorded(Exception):
         self.run, self.error = run, error
 
 
-def _preflight(raw: dict[str, Any], params_file: Path) -> tuple[dict[str, Any], Any]:
-    """Check parameters, reach the services and the tenants: every bad input is found here."""
+def _preflight(raw: dict[str, Any], params_file: Path, phases: list[str],
+               interactive: bool) -> tuple[dict[str, Any], Any]:
+    """Check parameters, reach the services and the tenants, and check what the selected phases will need
+    (mapping, DNS key, confirmation): every bad input is found here, before anything changes."""
+    missing = explicit_keys(raw, str(params_file))
     raw = absolutize(raw, Path.cwd())
-    params = validate(raw, origin=str(params_file))
+    try:
+        params = validate(raw, origin=str(params_file))
+    except ParameterError as exc:
+        raise ParameterError(missing + exc.problems) from exc
     endpoints = resolve(params)
     for config in (params.source, params.target):
         SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify).check_tenant()
+    found = preflight.problems(raw, params, endpoints, phases, interactive, str(params_file))
+    if found:
+        raise ParameterError(found)
     return raw, params
 
 
@@ -188,7 +213,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     assert raw is not None
     try:
         notebooks = select_phases(phase_notebooks(), args.phases)
-        raw, params = _preflight(raw, Path(args.params))
+        raw, params = _preflight(raw, Path(args.params), [nb.stem for nb in notebooks], interactive)
     except TenantmoveError as exc:
         index = run.finish("failed", exc.one_line())
         _stderr(exc.one_line())
@@ -197,6 +222,8 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     operator = params.operator or audit.default_operator()
     run.record["tenants"].setdefault("source", {})["tenant"] = params.source.tenant
     run.record["tenants"].setdefault("target", {})["tenant"] = params.target.tenant
+    if getattr(args, "leave_confirm_to_admin", False):  # make lab: the admin types it in the box
+        raw = {k: v for k, v in raw.items() if k != "confirm"}
     injected = dict(raw, run_dir=str(run.dir.resolve()), run_id=run.record["run_id"], operator=operator,
                     interactive=interactive)
     if not injected.get("state_dir"):
@@ -355,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         args.resume = None
         args.fresh_state = True  # a fresh sandbox each time: its own state folder, as the demo has
+        args.leave_confirm_to_admin = True
         with sandbox_running(default_sandbox_dir()):
             code, run_dir = execute_in_folder(args, interactive=True)
             if code != EXIT_OK or run_dir is None:

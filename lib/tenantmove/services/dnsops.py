@@ -247,8 +247,14 @@ def load_tsig(key_file: str = "", secret_env: str = "", name: str = "", algorith
             raise ConfigFileError(f"cannot read the TSIG key file {key_file}: {exc.strerror}", where="dns.tsig_file",
                                   hint="give the path of the key (JSON or BIND format), readable by you") from exc
         if text.lstrip().startswith("{"):
-            data = json.loads(text)
-            return TsigKey(data["name"], data["secret"], data.get("algorithm", algorithm))
+            try:
+                data = json.loads(text)
+                return TsigKey(str(data["name"]), str(data["secret"]), str(data.get("algorithm", algorithm)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigFileError(f"{key_file} is not a TSIG key in JSON ({type(exc).__name__}: {exc})",
+                                      where="dns.tsig_file",
+                                      hint='write {"name": "key-name.", "algorithm": "hmac-sha256", "secret": "base64"}, '
+                                           "or a BIND key statement") from exc
         import re
 
         match = re.search(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\};', text, re.S)
@@ -284,6 +290,43 @@ class Rfc2136Provider:
 
         register_secret(key.secret)
 
+    def check(self) -> str:
+        """Before anything changes: an update that only asserts the zone's SOA exists and changes nothing,
+        signed with the key. A wrong key, an unreachable server or a refusal is found here."""
+        update = dns.update.UpdateMessage(self.zone, keyring=self.key.keyring(), keyname=self.key.name,
+                                          keyalgorithm=self.key.algorithm)
+        update.present("@", "SOA")
+        return self._send(update, "a check that changes nothing")
+
+    def _send(self, update: dns.update.UpdateMessage, what: str) -> str:
+        try:
+            resp = dns.query.tcp(update, self.server, port=self.port, timeout=self.timeout)
+        except dns.exception.FormError as exc:
+            if "requires a TSIG" not in str(exc):
+                raise DnsError(f"{self.server}:{self.port} sent a malformed answer to {what}: {exc}",
+                               where="dns.server", hint="check that dns.server is the zone's primary DNS server") from exc
+            raise DnsError(f"{self.server}:{self.port} answered without signing: it does not accept the TSIG key "
+                           f"{self.key.name} for zone {self.zone}", where="dns.tsig_file / dns.tsig_secret_env",
+                           hint="use the key the server has for this zone (name, algorithm and secret)") from exc
+        except dns.tsig.PeerError as exc:
+            raise DnsError(f"{self.server}:{self.port} refused the TSIG key {self.key.name} ({exc})",
+                           where="dns.tsig_file / dns.tsig_secret_env",
+                           hint="the key's name, algorithm or secret differs from the server's: fix the key") from exc
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsError(f"cannot reach the DNS server {self.server}:{self.port} for {what}: {exc}",
+                           where="dns.server",
+                           hint="check the primary server's address and that it allows updates from here") from exc
+        code = dns.rcode.to_text(resp.rcode())
+        if code == "NOTAUTH":
+            raise DnsError(f"{self.server}:{self.port} answered NOTAUTH: it does not accept the TSIG key "
+                           f"{self.key.name} for zone {self.zone}", where="dns.tsig_file / dns.tsig_secret_env",
+                           hint="use the key the server has for this zone (name, algorithm and secret)")
+        if code != "NOERROR":
+            raise DnsError(f"{self.server}:{self.port} answered {code} to {what} in zone {self.zone}",
+                           where="dns", hint="REFUSED: the server does not allow this key to update the zone; "
+                                             "NOTZONE: check dns.zone")
+        return code
+
     def apply(self, plan: RecordPlan) -> list[str]:
         if plan.empty:
             return ["nothing to change"]
@@ -294,19 +337,7 @@ class Rfc2136Provider:
             update.delete(dns.name.from_text(rec.name).relativize(origin), rec.type, rec.rdata_text())
         for rec in plan.add:
             update.add(dns.name.from_text(rec.name).relativize(origin), rec.ttl, rec.type, rec.rdata_text())
-        try:
-            resp = dns.query.tcp(update, self.server, port=self.port, timeout=self.timeout)
-        except dns.tsig.PeerError as exc:
-            raise DnsError(f"{self.server}:{self.port} refused the TSIG signature: {exc}", where="dns.tsig_file",
-                           hint="check the key name, algorithm and secret against the server's key") from exc
-        except (dns.exception.DNSException, OSError) as exc:
-            raise DnsError(f"update to {self.server}:{self.port} failed: {exc}", where="dns.server",
-                           hint="check the primary server's address and that it allows updates from here") from exc
-        if resp.rcode() != dns.rcode.NOERROR:
-            code = dns.rcode.to_text(resp.rcode())
-            raise DnsError(f"{self.server}:{self.port} answered {code} to the update of zone {self.zone}",
-                           where="dns", hint="REFUSED/NOTAUTH: the server does not allow this key to update the zone; "
-                                             "NOTZONE: check dns.zone")
+        self._send(update, "the update")
         return [f"{self.server}:{self.port}: removed {len(plan.remove)}, added {len(plan.add)} record(s) in {self.zone}"]
 
 

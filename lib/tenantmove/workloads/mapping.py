@@ -94,6 +94,10 @@ def read(path: Path) -> pd.DataFrame:
     except FileNotFoundError as exc:
         raise MappingError([MappingProblem(str(path), None, "file", "the user mapping does not exist",
                                            "run phase 10 to generate it, or fix the user_mapping parameter")]) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise MappingError([MappingProblem(str(path), None, "file", "the user mapping is empty",
+                                           "write the header and a row per user, or delete the file so that phase 10 "
+                                           "generates it")]) from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MappingError([MappingProblem(str(path), None, "file", f"not a readable CSV: {exc}",
                                            "save it as UTF-8 CSV with a header row")]) from exc
@@ -126,7 +130,12 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
 
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        bad(None, ", ".join(missing), "missing column(s)", f"the header must hold: {', '.join(COLUMNS)}")
+        sep = " (the file is separated by ';', not ',')" if any(";" in str(c) for c in df.columns) else ""
+        bad(None, ", ".join(missing), f"missing column(s){sep}", f"the header must hold: {', '.join(COLUMNS)}")
+        raise MappingError(problems)
+    if df.empty:
+        bad(None, "file", "the user mapping has no users (only its header)",
+            "add a row per user, or delete the file so that phase 10 generates it from the inventory")
         raise MappingError(problems)
     for col in COLUMNS:
         if col not in df.columns:

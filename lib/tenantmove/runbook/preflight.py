@@ -1,0 +1,94 @@
+"""The inputs later phases need, checked before the first phase changes anything: the parameter file
+names the tenants and the domain, a given user mapping exists and holds users, the DNS provider's
+key works against its server (a signed update that changes nothing), and an unattended run that will
+apply destructive phases carries its confirmation. The runner calls :func:`problems` before it starts;
+phase 00's readiness shows the same checks to an admin stepping through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import TenantmoveError
+from ..services.dnsops import Rfc2136Provider
+from ..workloads import mapping
+from .connect import Endpoints, dns_setup
+from .params import Params
+from .readiness import Check
+
+EXPLICIT = ("domain", "source", "target")
+DESTRUCTIVE_PHASES = ("20", "30")
+
+
+def explicit_keys(raw: dict[str, Any], origin: str) -> list[TenantmoveError]:
+    """A parameter file names the tenants and the domain: the sandbox defaults serve a notebook opened by
+    hand, never a run that a file describes."""
+    return [TenantmoveError(f"{key} is missing", where=f"{origin}: {key}",
+                            hint=f"name it in the parameter file (see parameters/example.yaml for {key})")
+            for key in EXPLICIT if key not in raw]
+
+
+def mapping_problems(params: Params) -> list[TenantmoveError]:
+    if not params.user_mapping:
+        return []  # phase 10 generates one in the state folder
+    path = Path(params.user_mapping)
+    if not path.is_file():
+        return [TenantmoveError(f"the user mapping {path} does not exist", where="user_mapping",
+                                hint="give the path of your mapping, or leave user_mapping empty so that phase 10 "
+                                     "generates one in the state folder for you to review")]
+    try:
+        df = mapping.read(path)
+    except mapping.MappingError as exc:
+        return [TenantmoveError(p.message, where=f"user_mapping {p.file}", hint=p.hint) for p in exc.problems]
+    missing = [c for c in mapping.REQUIRED if c not in df.columns]
+    if missing:
+        semicolons = any(";" in str(c) for c in df.columns)
+        return [TenantmoveError(f"columns {', '.join(missing)} are missing (found: {', '.join(map(str, df.columns))})"
+                                + ("; the file is separated by ';', not ','" if semicolons else ""),
+                                where=f"user_mapping {path}:1",
+                                hint="a comma-separated UTF-8 CSV with the header "
+                                     f"{','.join(mapping.COLUMNS)}; phase 10 writes one to start from")]
+    if df.empty:
+        return [TenantmoveError("the user mapping has no users (only its header)", where=f"user_mapping {path}",
+                                hint="add a row per user, or leave user_mapping empty to have phase 10 generate it")]
+    return []
+
+
+def dns_problems(params: Params, endpoints: Endpoints) -> list[TenantmoveError]:
+    try:
+        _, provider = dns_setup(params, endpoints)
+        if isinstance(provider, Rfc2136Provider):
+            provider.check()
+    except TenantmoveError as exc:
+        return [exc]
+    return []
+
+
+def confirmation_problems(params: Params, phases: list[str], interactive: bool) -> list[TenantmoveError]:
+    destructive = [p for p in phases if p.split("_", 1)[0] in DESTRUCTIVE_PHASES]
+    if interactive or params.dry_run or not destructive or params.confirm.strip().lower() == params.domain:
+        return []
+    given = f"'{params.confirm}' is not the domain name" if params.confirm else "it is missing"
+    return [TenantmoveError(f"{', '.join(destructive)} will change the tenants unattended, but the typed "
+                            f"confirmation {given}", where="confirm",
+                            hint=f"add  confirm: {params.domain}  to the parameter file (or set dry_run: true)")]
+
+
+def problems(raw: dict[str, Any], params: Params, endpoints: Endpoints, phases: list[str], interactive: bool,
+             origin: str) -> list[TenantmoveError]:
+    """Every problem with what the selected phases will need, each with where and a HINT."""
+    return (explicit_keys(raw, origin) + mapping_problems(params) + confirmation_problems(params, phases, interactive)
+            + (dns_problems(params, endpoints) if any(p[:2] in DESTRUCTIVE_PHASES for p in phases) else []))
+
+
+def checks(params: Params, endpoints: Endpoints) -> list[Check]:
+    """The same checks as readiness rows, for phase 00 stepped through by hand."""
+    rows = []
+    for name, found in (("the user mapping", mapping_problems(params)), ("the DNS provider and its key",
+                                                                         dns_problems(params, endpoints))):
+        if found:
+            rows += [Check(name, "fail", f"{p.where}: {p.message}", p.hint) for p in found]
+        else:
+            rows.append(Check(name, "ok", "usable" if name.startswith("the DNS") or params.user_mapping
+                              else "phase 10 will generate it in the state folder"))
+    return rows
