@@ -163,3 +163,17 @@ def test_a_runs_folder_that_cannot_be_written(sandbox: Sandbox, tmp_path: Path) 
                       cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--runs-dir: cannot create a run folder" in proc.stderr and "HINT" in proc.stderr
+
+
+def test_a_completed_run_is_not_resealed_under_another_parameter_file(sandbox: Sandbox, tmp_path: Path) -> None:
+    import json
+
+    run_dir = tmp_path / "runs" / "20260101T000000Z-demo"
+    run_dir.mkdir(parents=True)
+    params = write_params(tmp_path, sandbox)
+    sealed = {"run_id": "r", "status": "completed", "operator": "alice", "phases": [], "tenants": {},
+              "parameter_file": {"path": "other.yaml", "sha256": "0" * 64}}
+    (run_dir / "run.json").write_text(json.dumps(sealed))
+    proc = tenantmove("run", str(params), "--resume", str(run_dir), cwd=tmp_path)
+    assert proc.returncode == 2 and "its record is sealed" in proc.stderr and "HINT" in proc.stderr
+    assert json.loads((run_dir / "run.json").read_text()) == sealed  # untouched

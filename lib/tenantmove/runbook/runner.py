@@ -151,7 +151,8 @@ def _open_run(args: argparse.Namespace, mode: str) -> tuple[Run, dict[str, Any] 
         run = Run(run_dir, record)
         run.record["status"] = "running"
         run.record.setdefault("resumed", []).append({"at": utc_now(), "parameter_file": str(params_path),
-                                                     "sha256": now})
+                                                     "sha256": now, "before": record.get("parameter_file")})
+        run.record["parameter_file"] = {"path": str(params_path), "sha256": now}  # the file the record now reflects
     else:
         runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
         try:
