@@ -29,20 +29,35 @@ def test_missing_or_wrong_text_stops_with_the_way_to_confirm(tmp_path: Path, giv
     with pytest.raises(ConfirmationMissing) as info:
         gate(given, interactive, tmp_path).require()
     assert "nothing was changed" in info.value.message
-    assert ("click Confirm" if interactive else "confirm: contoso.example") in info.value.hint
-    assert not (tmp_path / "confirmations.jsonl").exists()
+    assert ("run the confirmation cell again" if interactive else "confirm: contoso.example") in info.value.hint
+    records = tmp_path / "confirmations.jsonl"
+    if given:  # a wrong text is recorded as a refusal; nothing at all is recorded as nothing
+        refusal = json.loads(records.read_text())
+        assert refusal["refused"] is True and refusal["typed"] == given and refusal["by"] == "alice"
+    else:
+        assert not records.exists()
 
 
-def test_widget_click_takes_the_same_path(tmp_path: Path) -> None:
+def test_the_box_takes_enter_or_the_button_and_records_refusals(tmp_path: Path) -> None:
     g = gate("", True, tmp_path)
-    g.show()
-    box, button = g._widget.children[0].children
-    box.value = "wrong"
-    button.click()
+    g._box()  # in JupyterLab, show() draws it and waits (polling the widget events) until confirmed
+    box, button, _cancel = g._widget.children[0].children
+    box.value = "wrong"  # Enter sends the value
     assert not g.confirmed and "not 'contoso.example'" in g._widget.children[1].value
     box.value = "contoso.example"
-    button.click()
-    assert g.require().via == "widget"
+    assert g.confirmed and g.require().via == "widget"
+    button.click()  # nothing more happens once confirmed
+    lines = [json.loads(line) for line in (tmp_path / "confirmations.jsonl").read_text().splitlines()]
+    assert [(e["typed"], e.get("refused", False)) for e in lines] == [("wrong", True), ("contoso.example", False)]
+
+
+def test_cancel_stops_and_nothing_is_confirmed(tmp_path: Path) -> None:
+    g = gate("", True, tmp_path)
+    g._box()
+    g._widget.children[0].children[2].click()
+    assert g.cancelled and not g.confirmed
+    g._widget.children[0].children[0].value = "contoso.example"  # too late: the box is closed
+    assert not g.confirmed
 
 
 def test_a_dry_run_shows_no_box_and_lets_nothing_through(tmp_path: Path) -> None:

@@ -91,12 +91,18 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def record_files(run_dir: Path) -> list[Path]:
+    """The files that make up a run's record: JupyterLab's checkpoints and half-written files are not."""
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+                  and not p.name.endswith(".tmp"))
+
+
 def write_manifest(run_dir: Path) -> Path:
     """``MANIFEST.sha256`` in ``sha256sum -c`` format, covering every other file of the run."""
     lines = []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+    for path in record_files(run_dir):
         rel = path.relative_to(run_dir).as_posix()
-        if rel == MANIFEST or rel.endswith(".tmp"):
+        if rel == MANIFEST:
             continue
         lines.append(f"{file_sha256(path)}  {rel}")
     target = run_dir / MANIFEST
@@ -119,9 +125,9 @@ def verify_manifest(run_dir: Path) -> list[str]:
             problems.append(f"missing: {rel}")
         elif file_sha256(path) != digest:
             problems.append(f"changed: {rel}")
-    for path in run_dir.rglob("*"):
+    for path in record_files(run_dir):
         rel = path.relative_to(run_dir).as_posix()
-        if path.is_file() and rel != MANIFEST and rel not in listed:
+        if rel != MANIFEST and rel not in listed:
             problems.append(f"not in manifest: {rel}")
     return problems
 
@@ -177,8 +183,7 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
     if record.get("error"):
         facts["Error"] = record["error"]
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
-    files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
-                   if p.is_file() and not p.name.endswith(".tmp"))
+    files = [p.relative_to(run_dir).as_posix() for p in record_files(run_dir)]
     file_list = "".join(f"<li><a href='{esc(f)}'>{esc(f)}</a></li>" for f in files if not f.startswith("html/"))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove run {esc(str(record.get('run_id', '')))}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}

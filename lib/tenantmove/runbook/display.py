@@ -26,6 +26,32 @@ def render(obj: Any) -> None:
     display(obj)
 
 
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab or papermill), where widgets can be shown and polled."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def show_widget(widget: Any, text: str) -> Any:
+    """Show a live widget in JupyterLab whose saved form (notebook, HTML) is ``text``, not the widget's
+    repr; returns a handle for :func:`update_widget_text`."""
+    from IPython.display import display
+
+    bundle = {"text/plain": redact(text), "application/vnd.jupyter.widget-view+json":
+              {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
+    return display(bundle, raw=True, display_id=True)
+
+
+def update_widget_text(handle: Any, widget: Any, text: str) -> None:
+    """The saved form of a widget shown by :func:`show_widget` becomes ``text`` (e.g. its final value)."""
+    if handle is not None:
+        handle.update({"text/plain": redact(text), "application/vnd.jupyter.widget-view+json":
+                       {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}, raw=True)
+
+
 def show(obj: Any) -> None:
     """Show a :class:`~tenantmove.report.Report` (or anything IPython can show); a report's verdict
     lines are also printed, so a headless run's log carries them."""
@@ -95,16 +121,18 @@ class WidgetPrompt:
                       f"Open <a href='{uri}' target='_blank'>{uri}</a> and enter the code "
                       f"<code style='font-size:1.3em'>{code}</code>")
         self.box.children = [info, self.status_line]
-        render(self.box)
+        self.handle = show_widget(self.box, f"sign-in to the {role} tenant ({tenant}): open {flow['verification_uri']} "
+                                            f"and enter the code {flow['user_code']}")
         # the printed line survives in the saved notebook even where widgets do not render
         PrintedPrompt().show(role, tenant, flow)
 
     def status(self, text: str) -> None:
         self.status_line.value = text
+        update_widget_text(getattr(self, "handle", None), self.box, f"sign-in: {text}")
 
 
 def prompt_for(interactive: bool) -> Any:
-    if interactive and "ipykernel" in sys.modules:
+    if interactive and in_kernel():
         try:
             return WidgetPrompt()
         except ImportError:
@@ -122,17 +150,20 @@ class Progress:
         self.every = every
         self._printed = -1
         self._last = -every
-        if interactive and "ipykernel" in sys.modules:
+        if interactive and in_kernel():
             import ipywidgets as widgets
 
             self.bar = widgets.IntProgress(value=0, min=0, max=1, description=label[:20])
             self.text = widgets.Label("")
-            render(widgets.HBox([self.bar, self.text]))
+            self.box = widgets.HBox([self.bar, self.text])
+            self.handle = show_widget(self.box, f"{label}: starting")
 
     def __call__(self, done: int, total: int, elapsed: float) -> None:
         if self.bar is not None:
             self.bar.max, self.bar.value = max(total, 1), done
             self.text.value = f"{done}/{total} · {elapsed:.0f} s"
+            if done >= total:  # the saved notebook and its HTML show the final count, not an empty bar
+                update_widget_text(self.handle, self.box, f"{self.label}: {done}/{total} after {elapsed:.0f} s")
         tenth = (10 * done // total) if total else 10
         if tenth > self._printed and (done >= total or elapsed - self._last >= self.every):
             self._printed, self._last = tenth, elapsed

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,8 +47,13 @@ class PrintedPrompt:
     """The headless twin of the sign-in widget: prints, so a person watching the log can sign in."""
 
     def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None:
-        print(f"[{role}] sign-in to {tenant}: open {flow['verification_uri']} and enter the code "
-              f"{flow['user_code']} (valid {int(flow.get('expires_in', 900)) // 60} min)", flush=True)
+        line = (f"[{role}] sign-in to {tenant}: open {flow['verification_uri']} and enter the code "
+                f"{flow['user_code']} (valid {int(flow.get('expires_in', 900)) // 60} min)")
+        print(line, flush=True)
+        console = sys.__stderr__
+        if console is not None and console is not sys.stdout:  # inside papermill's kernel: the runner's console too
+            console.write(f"tenantmove: {line}\n")
+            console.flush()
 
     def status(self, text: str) -> None:
         print(text, flush=True)
