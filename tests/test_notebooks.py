@@ -166,3 +166,25 @@ def test_missing_permission_stops_at_the_permission_table(sandbox: Sandbox, tmp_
     failing = [c for c in executed.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert len(failing) == 1 and "permissions.require" in failing[0].source  # stopped there, not at a 403 later
     assert not (run_dir / "00_prepare" / "inventory-source").exists()
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("args, needles", [
+    (["-p", "domian", "contoso.example"], ["domian: unknown parameter", "did you mean 'domain'?"]),
+    (["-p", "dry_run", "maybe"], ["dry_run: must be true or false", "HINT"]),
+])
+def test_a_notebook_run_by_hand_with_papermill_names_a_bad_parameter(sandbox: Sandbox, tmp_path: Path,
+                                                                     args: list[str], needles: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "00_prepare.ipynb"),
+                           str(tmp_path / "out.ipynb"), "-p", "sandbox_dir", str(sandbox.state_dir), *args],
+                          cwd=tmp_path, env=dict(os.environ, TENANTMOVE_HOME=str(tmp_path / "home")),
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode != 0
+    executed = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    shown = "\n".join(errors[0].traceback)
+    assert all(n in shown for n in needles) and "Traceback" not in shown and 'File "' not in shown

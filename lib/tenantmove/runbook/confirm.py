@@ -2,22 +2,23 @@
 
 One gate serves both modes (the msticpy way): under papermill the ``confirm`` parameter carries the
 typed text; in JupyterLab a box takes it (Enter or the Confirm button). In JupyterLab the confirmation
-cell *waits* for the admin — it polls the widget's events inside the cell — so "Run All" stops there
-and goes on once confirmed; Cancel or the time limit stop the phase with nothing changed. Either way
-:meth:`ConfirmGate.require` lets the destructive step through only when confirmed, and prints who
-confirmed what and when. Confirmations and refusals are appended to ``confirmations.jsonl``.
+cell stops "Run All" at the box — nothing after it runs — and the admin's confirmation is remembered
+for the kernel's session, so "Run All" again goes through the same cell and applies; Cancel ends it.
+(A cell cannot wait for the box: JupyterLab holds a widget's messages until the running cell ends, so
+a poll inside the cell never sees the click.) Either way :meth:`ConfirmGate.require` lets the
+destructive step through only when confirmed, and prints who confirmed what and when. Confirmations
+and refusals are appended to ``confirmations.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..clock import utc_now
-from ..errors import ConfirmationMissing
+from ..errors import ConfirmationMissing, TenantmoveError
 from ..report import Report
 from . import display as ui
 
@@ -38,16 +39,23 @@ class Confirmation:
                 f"[typed '{self.typed}', run {self.run_id}, phase {self.phase}]")
 
 
+class ConfirmationPending(TenantmoveError):
+    """JupyterLab: the box is shown and waits for the admin; "Run All" stops here until confirmed."""
+
+
+# confirmations given in a box, by (run, phase, action): the kernel's session remembers them, so running the
+# confirmation cell again (or "Run All" again) finds the admin's answer instead of drawing a new, empty box
+SESSION: dict[tuple[str, str, str], Confirmation] = {}
+
+
 class ConfirmGate:
     def __init__(self, action: str, expected: str, *, given: str, interactive: bool, operator: str, run_id: str,
-                 phase: str, record_dir: Path | None = None, dry_run: bool = False,
-                 wait_seconds: float = 900.0) -> None:
+                 phase: str, record_dir: Path | None = None, dry_run: bool = False) -> None:
         self.action, self.expected = action, expected
         self.dry_run = dry_run
         self._recorded = False
         self.interactive, self.operator, self.run_id, self.phase = interactive, operator, run_id, phase
         self.record_dir = record_dir
-        self.wait_seconds = wait_seconds
         self.confirmation: Confirmation | None = None
         self.cancelled = False
         self._widget: Any = None
@@ -75,7 +83,8 @@ class ConfirmGate:
 
     def show(self) -> None:
         """In a dry run: a line that there is nothing to confirm (no box). Unattended, or confirmed by the
-        parameter: how it is confirmed. In JupyterLab: the box, then wait for the admin (:meth:`wait`)."""
+        parameter: how it is confirmed. In JupyterLab: the confirmation this session already holds, or the
+        box, and then stop (:class:`ConfirmationPending`) so that nothing after this cell runs yet."""
         if self.dry_run:
             ui.show(Report().text(f"**Destructive step:** {self.action}. This is a dry run: nothing will be "
                                   "changed, so there is nothing to confirm (set `dry_run: false` to apply)."))
@@ -83,8 +92,20 @@ class ConfirmGate:
         ui.show(Report().text(f"**Destructive step:** {self.action}. To confirm, type **`{self.expected}`**."))
         if self.confirmation or not self.interactive or not ui.in_kernel():
             return
+        earlier = SESSION.get(self._key())
+        if earlier is not None:
+            self.confirmation = earlier
+            ui.show(Report().banner("ok", f"confirmed by {earlier.by} at {earlier.at} (UTC) in the box above; "
+                                          "going on"))
+            return
         self._box()
-        self.wait()
+        raise ConfirmationPending(f"'{self.action}' waits for your confirmation; nothing was changed",
+                                  where="the box above",
+                                  hint=f"type {self.expected} in the box and press Enter (or Confirm), then run "
+                                       "this cell again, or Run All again: the confirmation is remembered")
+
+    def _key(self) -> tuple[str, str, str]:
+        return (self.run_id, self.phase, self.action)
 
     def _box(self) -> None:
         import ipywidgets as widgets
@@ -92,50 +113,34 @@ class ConfirmGate:
         box = widgets.Text(placeholder=self.expected, description="Type:", continuous_update=False)
         button = widgets.Button(description="Confirm", button_style="danger")
         cancel = widgets.Button(description="Cancel")
-        self._status = widgets.Label(f"type {self.expected} and press Enter (or Confirm); this cell waits for you")
+        self._status = widgets.Label(f"type {self.expected} and press Enter (or Confirm)")
 
         def submit(_: Any = None) -> None:
             if self.confirmation or self.cancelled or not box.value.strip():
                 return
             if self._accept(box.value, "widget"):
-                self._status.value = f"confirmed by {self.operator}; applying"
+                assert self.confirmation is not None
+                SESSION[self._key()] = self.confirmation
                 box.disabled = button.disabled = cancel.disabled = True
+                self._status.value = (f"confirmed by {self.operator} at {self.confirmation.at} (UTC): "
+                                      "now run this cell again, or Run All again, to apply")
             else:
                 self._refused(box.value, "widget")
                 self._status.value = f"'{box.value.strip()}' is not '{self.expected}'; nothing is confirmed"
+            ui.update_widget_text(self._handle, self._widget, f"confirmation box: {self._status.value}")
 
         def stop(_: Any) -> None:
             self.cancelled = True
-            self._status.value = "cancelled; nothing was changed"
             box.disabled = button.disabled = cancel.disabled = True
+            self._refused(box.value, "widget (cancelled)")
+            self._status.value = "cancelled; nothing was changed"
+            ui.update_widget_text(self._handle, self._widget, "confirmation box: cancelled; nothing was changed")
 
         box.observe(lambda change: submit(), names="value")  # Enter (or leaving the box) sends the value
         button.on_click(submit)
         cancel.on_click(stop)
         self._widget = widgets.VBox([widgets.HBox([box, button, cancel]), self._status])
         self._handle = ui.show_widget(self._widget, f"confirmation box: type {self.expected} to confirm")
-
-    def wait(self, poll_seconds: float = 0.1) -> None:
-        """Keep this cell running until the admin confirms, cancels or the time runs out; JupyterLab's
-        clicks and keys are handled meanwhile (the cells after this one wait their turn)."""
-        from jupyter_ui_poll import ui_events
-
-        deadline = time.monotonic() + self.wait_seconds
-        with ui_events() as poll:
-            while not (self.confirmation or self.cancelled) and time.monotonic() < deadline:
-                poll(10)
-                time.sleep(poll_seconds)
-        if self.confirmation:
-            final = f"confirmed by {self.operator} at {self.confirmation.at} (UTC)"
-        else:
-            final = "cancelled: nothing was changed" if self.cancelled else \
-                f"not confirmed within {self.wait_seconds:.0f} s: nothing was changed"
-            self._status.value = final
-            self._refused("", "widget (cancelled)" if self.cancelled else "widget (time limit)")
-        ui.update_widget_text(self._handle, self._widget, f"confirmation box: {final}")
-        if not self.confirmation:
-            raise ConfirmationMissing(f"'{self.action}' was not confirmed ({final})",
-                                      where="confirm", hint="run this cell again to confirm; the phase stops here")
 
     @property
     def confirmed(self) -> bool:
@@ -147,7 +152,7 @@ class ConfirmGate:
             raise ConfirmationMissing(f"'{self.action}' cannot be applied in a dry run; nothing was changed",
                                       where="dry_run", hint="set dry_run: false and confirm to apply")
         if self.confirmation is None:
-            how = ("run the confirmation cell again and type it in its box" if self.interactive else
+            how = ("run the confirmation cell, type it in its box and press Enter" if self.interactive else
                    f"add  confirm: {self.expected}  to the parameter file and run again")
             raise ConfirmationMissing(f"'{self.action}' was not confirmed; nothing was changed",
                                       where="confirm", hint=f"to apply it, {how}")

@@ -5,8 +5,8 @@ cell whose summary the runner puts into ``run.json``."""
 
 from __future__ import annotations
 
+import ast
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,7 @@ class Phase:
         confirm: no box is shown, and the gate refuses to let anything through."""
         gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
                            operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
-                           dry_run=self.params.dry_run, wait_seconds=self.params.confirm_wait_seconds)
+                           dry_run=self.params.dry_run)
         gate.show()
         return gate
 
@@ -220,16 +220,19 @@ class Phase:
         display.show(report)
 
 
-# IPython's own names, which are no parameters
-KERNEL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
 def stray_parameters(namespace: dict[str, Any]) -> list[str]:
-    """Plain values in the notebook's globals that are no parameter: what papermill injected for a
-    mistyped name (``-p domian ...``), reported instead of silently ignored."""
-    return sorted(name for name, value in namespace.items()
-                  if not name.startswith("_") and name not in SPEC_BY_NAME and name not in KERNEL_NAMES
-                  and not isinstance(value, types.ModuleType | type) and not callable(value))
+    """Names papermill injected that are no parameter (``-p domian ...``): read from the injected cell in
+    the kernel's input history, so they are reported instead of silently ignored."""
+    for source in reversed(list(namespace.get("In") or [])):
+        if str(source).lstrip().startswith("# Parameters\n"):  # papermill's injected-parameters cell
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            names = [target.id for node in tree.body if isinstance(node, ast.Assign)
+                     for target in node.targets if isinstance(target, ast.Name)]
+            return sorted(n for n in names if n not in SPEC_BY_NAME)
+    return []
 
 
 def _record_failure(run_dir: Path, exc: BaseException) -> None:

@@ -78,7 +78,6 @@ SPEC: list[Spec] = [
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data"),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
     Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
-    Spec("confirm_wait_seconds", int, 900, "in JupyterLab: how long the confirmation cell waits for the admin to type"),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME under the project, or "
                                "$TENANTMOVE_HOME; the same wherever a run starts)"),
@@ -109,7 +108,6 @@ class Params:
     interactive: bool
     dry_run: bool
     workers: int = 4
-    confirm_wait_seconds: int = 900
     user_mapping: str = ""
     prestage_users: bool = False
     dns: dict[str, Any] = field(default_factory=dict)
@@ -202,8 +200,6 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             continue
         values[key] = value
 
-    if values["confirm_wait_seconds"] < 10:
-        bad("confirm_wait_seconds", f"must be at least 10, not {values['confirm_wait_seconds']}", "e.g. 900 (15 min)")
     if not 1 <= values["workers"] <= 32:
         bad("workers", f"must be between 1 and 32, not {values['workers']}", "4 suits most tenants; Graph throttles more")
     if not NAME_RE.match(values["name"]):
@@ -256,8 +252,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
                   domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
                   run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
-                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"],
-                  confirm_wait_seconds=values["confirm_wait_seconds"], user_mapping=values["user_mapping"],
+                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"], user_mapping=values["user_mapping"],
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 
