@@ -14,9 +14,12 @@ from nbclient import NotebookClient
 
 from tenantmove.sandbox import Sandbox
 
+from .conftest import SOURCE_APP, TARGET_APP
 from .runner_helpers import ROOT, only_run, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
+CUTOVER_SCOPES = ["User.Read", "Directory.Read.All", "Notes.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All",
+                  "GroupMember.ReadWrite.All", "Domain.ReadWrite.All", "Application.ReadWrite.All"]
 
 def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> None:
     admins = {t["id"]: f"admin@{t['initial_domain']}" for t in sb.endpoints["tenants"]}
@@ -37,6 +40,10 @@ def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandb
     stop, approved = threading.Event(), []
     admin = threading.Thread(target=approve_codes, args=(sandbox, stop, approved), daemon=True)
     admin.start()
+    # the admin consented the delegated scopes the cutover needs (phase 00 judges a device-code sign-in by them)
+    apps = {a: sandbox.admin("PATCH", f"apps/{a}", json={}) for a in (SOURCE_APP, TARGET_APP)}
+    for app in apps:
+        sandbox.admin("PATCH", f"apps/{app}", json={"delegated": CUTOVER_SCOPES})
     try:  # the admin's "Run all" on the prepared notebook, in a real kernel
         nb = nbformat.read(str(notebook), as_version=4)
         NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
@@ -44,6 +51,8 @@ def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandb
     finally:
         stop.set()
         admin.join()
+        for app, before in apps.items():
+            sandbox.admin("PATCH", f"apps/{app}", json={"delegated": before["delegated"]})
     assert len(approved) == 2
     nb = nbformat.read(str(run_dir / "00_prepare.ipynb"), as_version=4)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]

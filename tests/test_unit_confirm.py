@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from tenantmove.errors import ConfirmationMissing
-from tenantmove.runbook.confirm import ConfirmGate
+from tenantmove.runbook.confirm import SESSION, ConfirmGate
+
+
+@pytest.fixture(autouse=True)
+def fresh_session() -> None:
+    SESSION.clear()  # the kernel's memory of confirmations, per test
 
 
 def gate(given: str, interactive: bool, tmp_path: Path) -> ConfirmGate:
@@ -29,7 +34,7 @@ def test_missing_or_wrong_text_stops_with_the_way_to_confirm(tmp_path: Path, giv
     with pytest.raises(ConfirmationMissing) as info:
         gate(given, interactive, tmp_path).require()
     assert "nothing was changed" in info.value.message
-    assert ("run the confirmation cell again" if interactive else "confirm: contoso.example") in info.value.hint
+    assert ("type it in its box and press Enter" if interactive else "confirm: contoso.example") in info.value.hint
     records = tmp_path / "confirmations.jsonl"
     if given:  # a wrong text is recorded as a refusal; nothing at all is recorded as nothing
         refusal = json.loads(records.read_text())
@@ -40,12 +45,14 @@ def test_missing_or_wrong_text_stops_with_the_way_to_confirm(tmp_path: Path, giv
 
 def test_the_box_takes_enter_or_the_button_and_records_refusals(tmp_path: Path) -> None:
     g = gate("", True, tmp_path)
-    g._box()  # in JupyterLab, show() draws it and waits (polling the widget events) until confirmed
+    g._box()  # in JupyterLab, show() draws it and stops "Run All" there (ConfirmationPending)
     box, button, _cancel = g._widget.children[0].children
     box.value = "wrong"  # Enter sends the value
     assert not g.confirmed and "not 'contoso.example'" in g._widget.children[1].value
     box.value = "contoso.example"
     assert g.confirmed and g.require().via == "widget"
+    assert SESSION[g._key()] is g.confirmation  # "Run All" again finds it instead of an empty box
+    assert "now run this cell again, or Run All again" in g._widget.children[1].value
     button.click()  # nothing more happens once confirmed
     lines = [json.loads(line) for line in (tmp_path / "confirmations.jsonl").read_text().splitlines()]
     assert [(e["typed"], e.get("refused", False)) for e in lines] == [("wrong", True), ("contoso.example", False)]
@@ -55,7 +62,8 @@ def test_cancel_stops_and_nothing_is_confirmed(tmp_path: Path) -> None:
     g = gate("", True, tmp_path)
     g._box()
     g._widget.children[0].children[2].click()
-    assert g.cancelled and not g.confirmed
+    assert g.cancelled and not g.confirmed and g._key() not in SESSION
+    assert json.loads((tmp_path / "confirmations.jsonl").read_text())["via"] == "widget (cancelled)"
     g._widget.children[0].children[0].value = "contoso.example"  # too late: the box is closed
     assert not g.confirmed
 

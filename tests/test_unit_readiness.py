@@ -67,9 +67,23 @@ def test_missing_permission_for_this_phase_fails_and_later_warns() -> None:
     new = inv("t2", "b.onmicrosoft.com", [], [], {})
     r = results(assess("a.com", old, new, rows))
     assert r["permissions for this phase"] == "ok"  # Directory.Read.All covers every read of phase 00
+    assert r["permissions for the cutover (phases 10-30)"] == "fail"  # cannot rename or create users
     assert r["permissions for later phases"] == "warn"
     rows = check({"source": {"User.Read.All"}, "target": set()}, {"source": "application", "target": "application"})
     assert results(assess("a.com", old, new, rows))["permissions for this phase"] == "fail"
+
+
+def test_a_device_code_sign_in_is_judged_by_its_delegated_scopes() -> None:
+    scopes = {"User.Read", "Directory.Read.All", "Notes.Read.All"}  # can read, cannot rename users
+    rows = check({"source": scopes, "target": scopes}, {"source": "delegated", "target": "delegated"})
+    by_phase = {(r.phase, r.permission): r.status for r in rows if r.side == "source"}
+    assert by_phase[("00_prepare", "User.Read.All")] == "granted"
+    assert by_phase[("20_release_domain", "User.ReadWrite.All")] == "MISSING"  # not "at sign-in" any more
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], [], {})
+    new = inv("t2", "b.onmicrosoft.com", [], [], {})
+    verdict_rows = results(assess("a.com", old, new, rows))
+    assert verdict_rows["permissions for this phase"] == "ok"
+    assert verdict_rows["permissions for the cutover (phases 10-30)"] == "fail"  # stopped in phase 00
 
 
 def test_delegated_rows_are_not_judged_from_an_app_token() -> None:

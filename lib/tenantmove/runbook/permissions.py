@@ -117,16 +117,19 @@ def satisfied_by(permission: str, granted: set[str]) -> str:
 
 def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = None,
           phases: list[str] | None = None) -> list[PermissionRow]:
-    """One row per (phase, side, permission): does the side's token cover it? A permission of the
-    other kind (delegated vs application) cannot be judged from this token and says so."""
+    """One row per (phase, side, permission): does the token that phase will use cover it? Every phase
+    but the delegated-only ones (OneNote) signs in as these parameters say, so it is judged by this very
+    token: a device-code (delegated) sign-in by its delegated scopes, an app by its roles. A delegated-only
+    phase signs a person in itself; with an app token here its rows are checked at that sign-in."""
     rows = []
     for phase in phases or list(REQUIRED):
-        kind = "delegated" if phase in DELEGATED_PHASES else "application"
         for side, needs in REQUIRED[phase].items():
-            token_kind = (token_kinds or {}).get(side, kind)
+            token_kind = (token_kinds or {}).get(side, "application")
+            own_sign_in = phase in DELEGATED_PHASES and token_kind == "application"
+            kind = "delegated" if phase in DELEGATED_PHASES else token_kind
             for permission, why in needs:
                 by = satisfied_by(permission, granted.get(side, set()))
-                status = "at sign-in" if token_kind != kind else ("granted" if by else "MISSING")
+                status = "at sign-in" if own_sign_in else ("granted" if by else "MISSING")
                 rows.append(PermissionRow(phase, side, permission, why, kind, status, by))
     return rows
 

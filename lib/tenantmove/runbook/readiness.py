@@ -16,6 +16,7 @@ from ..workloads.inventory import Inventory
 from .permissions import PermissionRow
 
 READINESS_FILE = "readiness.json"
+CUTOVER_PHASES = ("10_new_subscription", "20_release_domain", "30_add_domain_and_users")
 
 
 @dataclass
@@ -86,13 +87,20 @@ def assess(domain: str, source: Inventory, target: Inventory, permissions: list[
     else:
         checks.append(Check("custom domain", "ok", f"{domain} is verified in the old tenant and not in the new one"))
     missing_now = [r for r in permissions if r.phase == this_phase and r.missing]
-    missing_later = [r for r in permissions if r.phase != this_phase and r.missing]
+    missing_cutover = [r for r in permissions if r.phase in CUTOVER_PHASES and r.missing]
+    missing_later = [r for r in permissions if r.phase != this_phase and r.phase not in CUTOVER_PHASES
+                     and r.missing]
     if missing_now:
         checks.append(Check("permissions for this phase", "fail",
                             ", ".join(f"{r.side}: {r.permission}" for r in missing_now),
                             "grant these application permissions and admin consent, then rerun"))
     else:
         checks.append(Check("permissions for this phase", "ok", "all granted"))
+    if missing_cutover:  # these phases run in every migration: better stopped here than after a confirmation
+        checks.append(Check("permissions for the cutover (phases 10-30)", "fail",
+                            ", ".join(sorted({f"{r.side}: {r.permission} ({r.phase})" for r in missing_cutover})),
+                            "grant them (application permissions with admin consent, or the delegated scopes of a "
+                            "device-code sign-in), then rerun 00_prepare"))
     if missing_later:
         checks.append(Check("permissions for later phases", "warn",
                             ", ".join(sorted({f"{r.side}: {r.permission} ({r.phase})" for r in missing_later})),
