@@ -188,3 +188,32 @@ def test_a_notebook_run_by_hand_with_papermill_names_a_bad_parameter(sandbox: Sa
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
     shown = "\n".join(errors[0].traceback)
     assert all(n in shown for n in needles) and "Traceback" not in shown and 'File "' not in shown
+
+
+@pytest.mark.notebook
+def test_an_unattended_device_code_sign_in_reaches_the_console_at_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    params = write_params(tmp_path, sandbox, source={"auth": "device_code", "secret_env": None})
+    proc = subprocess.Popen([sys.executable, "-m", "tenantmove", "run", str(params), "--phases", "00", "--runs-dir",
+                             str(tmp_path / "runs")], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    started, line = time.monotonic(), ""
+    try:
+        assert proc.stderr is not None
+        while "enter the code" not in line and proc.poll() is None and time.monotonic() - started < 60:
+            line = proc.stderr.readline()
+        waited = time.monotonic() - started
+        assert "enter the code" in line and "devicelogin" in line, line
+        assert waited < 30, f"the person watching saw the code only after {waited:.0f} s"
+        code = line.split("enter the code ", 1)[1].split()[0]
+        source = next(t for t in sandbox.endpoints["tenants"] if t["initial_domain"] == "contoso.onmicrosoft.com")
+        sandbox.admin("POST", "device/approve", json={"user_code": code, "user": "admin@contoso.onmicrosoft.com"})
+        proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    record = run_json(only_run(tmp_path / "runs"))  # signed in with that code (the verdict is not this test's)
+    assert record["tenants"]["source"]["tenant_id"] == source["id"]

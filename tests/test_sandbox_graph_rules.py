@@ -4,6 +4,8 @@ writes, $count only with ConsistencyLevel: eventual, WWW-Authenticate on a 401."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -69,3 +71,33 @@ def test_a_401_says_where_to_get_a_token(sandbox: Sandbox) -> None:
     resp = requests.get(f"{sandbox.endpoints['graph_url']}/users", verify=sandbox.ca_file, timeout=10)
     assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer ")
     assert resp.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_an_application_is_referenced_by_its_object_id_not_its_client_id(fresh_sandbox: Sandbox) -> None:
+    _, old = make_client(fresh_sandbox, "source")
+    refs = old.get_all("domains/contoso.example/domainNameReferences", {"$top": "999"})
+    apps = [r for r in refs if r["@odata.type"].endswith("application")]
+    assert len(apps) == 1 and apps[0]["id"] != "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"  # its intranet URI
+    assert len(apps[0]["id"]) == 36
+
+
+def test_a_transient_500_on_a_rename_is_retried_because_a_patch_sets_values(fresh_sandbox: Sandbox) -> None:
+    from tenantmove.engine import Engine, Ledger
+    from tenantmove.workloads.renames import UserRenames
+
+    _, old = make_client(fresh_sandbox, "source")
+    megan = old.get("users/megan.bowen@contoso.example", {"$select": "id"})["id"]
+    import pandas as pd
+
+    plan = pd.DataFrame([{"type": "user", "id": megan, "name": "Megan", "from": "megan.bowen@contoso.example",
+                          "to": "megan.bowen@contoso.onmicrosoft.com", "how": "PATCH"}])
+    fresh_sandbox.set_knobs(faults=[{"match": "^users/", "method": "PATCH", "status": 500, "count": 1}])
+
+    class Gate:
+        def require(self) -> None:
+            return None
+
+    with Ledger(Path(fresh_sandbox.state_dir) / "rename-ledger.sqlite") as ledger:
+        outcome = Engine(ledger, "20").run(UserRenames(old, plan), dry_run=False, gate=Gate())
+    assert outcome.counts() == {"renamed": 1} and old.stats["retries"] >= 1
+    assert old.get(f"users/{megan}", {"$select": "userPrincipalName"})["userPrincipalName"].endswith("onmicrosoft.com")

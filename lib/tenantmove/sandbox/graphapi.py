@@ -60,7 +60,7 @@ class GraphApi:
         try:
             claims = self._authenticate(req)
             tenant, rest = self._tenant(claims, rest)
-            fault = self.governor.decide(rest, tenant.id)
+            fault = self.governor.decide(rest, tenant.id, method=req.method)
             if fault:
                 return self._fault_response(fault, headers, request_id, crid)
             delay = self.governor.latency()
@@ -351,7 +351,7 @@ class GraphApi:
         path = parsed.path
         query = dict(parse_qsl(parsed.query, keep_blank_values=True))
         self.count("batch_sub")
-        fault = self.governor.decide(path, tenant.id, in_batch=True)
+        fault = self.governor.decide(path, tenant.id, in_batch=True, method=str(r.get("method", "GET")))
         headers = {"Content-Type": "application/json", "request-id": request_id}
         if fault and fault.status != "drop":
             status = int(fault.status)

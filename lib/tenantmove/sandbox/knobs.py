@@ -63,9 +63,11 @@ class Governor:
         with self.lock:
             self.knobs.update(changes)
 
-    def _scripted(self, path: str, in_batch: bool) -> Fault | None:
+    def _scripted(self, path: str, in_batch: bool, method: str = "GET") -> Fault | None:
         for fault in self.knobs.faults:
             if fault.get("count", 1) <= 0 or bool(fault.get("in_batch", False)) != in_batch:
+                continue
+            if fault.get("method") and str(fault["method"]).upper() != method.upper():
                 continue
             if re.search(fault.get("match", ""), path):
                 fault["count"] = fault.get("count", 1) - 1
@@ -85,10 +87,10 @@ class Governor:
         self._buckets[tenant_id] = (tokens - 1, now)
         return False
 
-    def decide(self, path: str, tenant_id: str, in_batch: bool = False) -> Fault | None:
+    def decide(self, path: str, tenant_id: str, in_batch: bool = False, method: str = "GET") -> Fault | None:
         with self.lock:
             k = self.knobs
-            fault = self._scripted(path, in_batch)
+            fault = self._scripted(path, in_batch, method)
             if fault:
                 return fault
             if not in_batch and k.drop_probability and self.rnd.random() < k.drop_probability:

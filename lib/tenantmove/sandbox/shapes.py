@@ -101,7 +101,7 @@ def domain_references(tenant: Tenant, domain: str) -> list[dict[str, Any]]:
                          "displayName": group["displayName"], "mail": group["mail"]})
     for app in tenant.apps.values():
         if any(domain.lower() in uri.lower() for uri in app.identifier_uris):
-            refs.append({"@odata.type": "#microsoft.graph.application", "id": app.client_id,
+            refs.append({"@odata.type": "#microsoft.graph.application", "id": app.object_id,
                          "displayName": app.display_name})
     return refs
 

@@ -65,6 +65,11 @@ class App:
     identifier_uris: list[str] = field(default_factory=list)
     multitenant: bool = False
 
+    @property
+    def object_id(self) -> str:
+        """The application object's id in its tenant: not the client (app) id, as in Entra."""
+        return _stable_uuid(self.tenant_id, "application", self.client_id)
+
 
 @dataclass
 class Tenant:
