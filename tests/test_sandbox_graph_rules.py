@@ -101,3 +101,46 @@ def test_a_transient_500_on_a_rename_is_retried_because_a_patch_sets_values(fres
         outcome = Engine(ledger, "20").run(UserRenames(old, plan), dry_run=False, gate=Gate())
     assert outcome.counts() == {"renamed": 1} and old.stats["retries"] >= 1
     assert old.get(f"users/{megan}", {"$select": "userPrincipalName"})["userPrincipalName"].endswith("onmicrosoft.com")
+
+
+class Approver:
+    """A device-code prompt that plays the person: it enters the code as ``user`` at once."""
+
+    def __init__(self, sb: Sandbox, user: str) -> None:
+        self.sb, self.user = sb, user
+
+    def show(self, role: str, tenant: str, flow: dict) -> None:
+        self.sb.admin("POST", "device/approve", json={"user_code": flow["user_code"], "user": self.user})
+
+    def status(self, text: str) -> None:
+        return None
+
+
+def signed_in_as(sb: Sandbox, user: str) -> GraphClient:
+    from tenantmove.services.auth import SignIn
+
+    from .conftest import tenant_config
+
+    signin = SignIn(tenant_config("target", auth="device_code", secret_env=""), authority_host=sb.endpoints["authority_host"],
+                    verify=sb.ca_file, prompt=Approver(sb, user))
+    signin.sign_in()
+    return GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file)
+
+
+def test_a_delegated_write_needs_the_persons_directory_role_too(fresh_sandbox: Sandbox) -> None:
+    from .conftest import TARGET_APP
+
+    fresh_sandbox.admin("PATCH", f"apps/{TARGET_APP}", json={"delegated": ["User.Read", "Directory.Read.All",
+                                                                            "User.ReadWrite.All"]})
+    admin = signed_in_as(fresh_sandbox, ADMIN)
+    assert [r["displayName"] for r in admin.get_all("me/memberOf")] == ["Global Administrator"]
+    admin.patch(f"users/{ADMIN}", {"usageLocation": "DE"})  # scope and role: allowed
+    _, app = make_client(fresh_sandbox, "target")
+    app.post("users", {"accountEnabled": True, "displayName": "Plain user", "mailNickname": "plain",
+                       "userPrincipalName": "plain@contosonew.onmicrosoft.com",
+                       "passwordProfile": {"password": "Sandbox-Passw0rd!"}})
+    plain = signed_in_as(fresh_sandbox, "plain@contosonew.onmicrosoft.com")
+    assert plain.get_all("me/memberOf") == []
+    with pytest.raises(GraphError) as denied:  # the scope alone is not enough
+        plain.patch(f"users/{ADMIN}", {"usageLocation": "FR"})
+    assert denied.value.status == 403 and denied.value.code == "Authorization_RequestDenied"

@@ -114,3 +114,20 @@ def test_tokens_are_renewed_five_minutes_before_a_long_lifetime_ends() -> None:
     assert s.refresh_margin_for_lifetime() == 300
     s._lifetime = 10
     assert s.refresh_margin_for_lifetime() == 2
+
+
+def test_a_device_code_sign_in_also_needs_the_directory_roles_of_the_cutover() -> None:
+    scopes = ALL_APP | {"User.Read"}
+    kinds = {"source": "delegated", "target": "delegated"}
+    reader = check({"source": scopes, "target": scopes}, kinds, roles={"source": set(), "target": set()})
+    missing = {(r.phase, r.permission) for r in reader if r.missing}
+    assert ("20_release_domain", "role: User Administrator") in missing
+    assert ("30_add_domain_and_users", "role: Domain Name Administrator") in missing
+    old = inv("t1", "a.onmicrosoft.com", [("a.com", True)], [], {})
+    new = inv("t2", "b.onmicrosoft.com", [], [], {})
+    assert results(assess("a.com", old, new, reader))["permissions for the cutover (phases 10-30)"] == "fail"
+    admin = check({"source": scopes, "target": scopes}, kinds,
+                  roles={"source": {"Global Administrator"}, "target": {"Global Administrator"}})
+    assert not [r for r in admin if r.missing and r.permission.startswith("role:")]
+    app = check({"source": ALL_APP, "target": ALL_APP}, {"source": "application", "target": "application"}, roles={})
+    assert not [r for r in app if r.permission.startswith("role:")]  # an app holds no directory role

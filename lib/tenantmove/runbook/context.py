@@ -124,6 +124,16 @@ class Phase:
         """The Graph permissions each signed-in token carries."""
         return {side: signin.granted() for side, signin in self.signins.items()}
 
+    def directory_roles(self) -> dict[str, set[str]]:
+        """The directory roles of the person signed in, per delegated side (an app holds none)."""
+        roles: dict[str, set[str]] = {}
+        for side, signin in self.signins.items():
+            if signin.identity()["kind"] == "delegated":
+                member_of = self.clients[side].get_all("me/memberOf", {"$top": "999"})
+                roles[side] = {str(m.get("displayName")) for m in member_of
+                               if str(m.get("@odata.type", "")).endswith("directoryRole")}
+        return roles
+
     def token_kinds(self) -> dict[str, str]:
         """'application' or 'delegated', per signed-in side."""
         return {side: signin.identity()["kind"] for side, signin in self.signins.items()}

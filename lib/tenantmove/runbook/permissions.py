@@ -63,6 +63,17 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 
 DELEGATED_PHASES = {"80_onenote"}
+# A person signed in by device code (delegated) also needs a directory role that allows the writes;
+# Global Administrator allows them all.
+ROLES_REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "10_new_subscription": {"target": [("User Administrator", "pre-stage users")]},
+    "20_release_domain": {"source": [("User Administrator", "rename users"),
+                                     ("Domain Name Administrator", "delete the domain")]},
+    "30_add_domain_and_users": {"target": [("Domain Name Administrator", "add and verify the domain"),
+                                           ("User Administrator", "create users, assign licences"),
+                                           ("Groups Administrator", "create groups, add members")]},
+}
+ALL_ROLES = "Global Administrator"
 
 # A permission is satisfied by itself or by any of these broader ones.
 _BROADER: dict[str, list[str]] = {
@@ -116,11 +127,12 @@ def satisfied_by(permission: str, granted: set[str]) -> str:
 
 
 def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = None,
-          phases: list[str] | None = None) -> list[PermissionRow]:
+          phases: list[str] | None = None, roles: dict[str, set[str]] | None = None) -> list[PermissionRow]:
     """One row per (phase, side, permission): does the token that phase will use cover it? Every phase
     but the delegated-only ones (OneNote) signs in as these parameters say, so it is judged by this very
-    token: a device-code (delegated) sign-in by its delegated scopes, an app by its roles. A delegated-only
-    phase signs a person in itself; with an app token here its rows are checked at that sign-in."""
+    token: a device-code (delegated) sign-in by its delegated scopes and the person's directory roles
+    (``roles``, per side), an app by its application permissions. A delegated-only phase signs a person
+    in itself; with an app token here its rows are checked at that sign-in."""
     rows = []
     for phase in phases or list(REQUIRED):
         for side, needs in REQUIRED[phase].items():
@@ -131,6 +143,12 @@ def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = Non
                 by = satisfied_by(permission, granted.get(side, set()))
                 status = "at sign-in" if own_sign_in else ("granted" if by else "MISSING")
                 rows.append(PermissionRow(phase, side, permission, why, kind, status, by))
+            held = (roles or {}).get(side)
+            if token_kind == "delegated" and held is not None:
+                for role, why in ROLES_REQUIRED.get(phase, {}).get(side, []):
+                    by = role if role in held else (ALL_ROLES if ALL_ROLES in held else "")
+                    rows.append(PermissionRow(phase, side, f"role: {role}", why, "directory role",
+                                              "granted" if by else "MISSING", by))
     return rows
 
 

@@ -33,7 +33,7 @@ from .shapes import (
     domain_references,
     error_body,
 )
-from .state import Store, Tenant, service_records, verification_records
+from .state import ROLE_TEMPLATES, Store, Tenant, service_records, verification_records
 from .tokens import TokenError, TokenService
 from .writes import Writes
 
@@ -150,6 +150,14 @@ class GraphApi:
                 return self._users(parts, query, tenant, base, ctx)
             if resource == "groups":
                 return self._groups(parts, query, tenant, base, ctx)
+            if resource == "me" and parts[1:] == ["memberOf"]:
+                if claims.get("oid") not in tenant.users:
+                    raise GraphFailure(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+                roles = [{"@odata.type": "#microsoft.graph.directoryRole", "id": ROLE_TEMPLATES[name],
+                          "displayName": name, "roleTemplateId": ROLE_TEMPLATES[name], "description": None,
+                          "deletedDateTime": None}
+                         for name in tenant.roles.get(str(claims["oid"]), []) if name in ROLE_TEMPLATES]
+                return self._page(roles, query, base, "me/memberOf", ctx + "directoryObjects")
             if resource == "me" and len(parts) == 1:
                 user = tenant.users.get(claims.get("oid", ""))
                 if user is None:

@@ -86,6 +86,7 @@ class Tenant:
     skus: dict[str, dict[str, Any]] = field(default_factory=dict)  # skuId -> subscribedSku (minus consumed)
     apps: dict[str, App] = field(default_factory=dict)
     public_websites: dict[str, str] = field(default_factory=dict)  # domain -> website host label
+    roles: dict[str, list[str]] = field(default_factory=dict)  # user id -> directory roles (display names)
 
     def names(self) -> set[str]:
         """Every name this tenant answers to at the sign-in service: id and verified domains."""
@@ -267,6 +268,8 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
         for uspec in tspec.get("users", []):
             user = _new_user(tenant, uspec, rnd)
             tenant.users[user["id"]] = user
+            if uspec.get("admin"):  # the tenant's first admin holds the Global Administrator role
+                tenant.roles[user["id"]] = ["Global Administrator"]
         gen = tspec.get("generated") or {}
         for i in range(int(round(gen.get("users", 0) * scale))):
             given, family = GIVEN[i % len(GIVEN)], FAMILY[(i // len(GIVEN)) % len(FAMILY)]
@@ -300,6 +303,14 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
 
 TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
                "groups", "generated", "mailboxes", "drives", "sites", "lists", "notebooks"}
+
+
+ROLE_TEMPLATES = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Groups Administrator": "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+    "Domain Name Administrator": "8329153b-31d0-4727-b945-745eb3bc5f31",
+}
 
 
 class SeedError(ValueError):

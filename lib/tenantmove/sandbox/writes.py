@@ -34,6 +34,14 @@ USER_WRITABLE = {"accountEnabled", "displayName", "givenName", "surname", "jobTi
                  "userPrincipalName", "mail", "mailNickname", "officeLocation", "mobilePhone", "businessPhones",
                  "preferredLanguage", "passwordProfile"}
 GROUP_WRITABLE = {"displayName", "description", "mailNickname", "visibility"}
+# Delegated writes also need the signed-in user to hold a directory role that allows them
+WRITE_ROLES = {
+    "users": {"User Administrator"},
+    "licence": {"User Administrator"},
+    "groups": {"Groups Administrator", "User Administrator"},
+    "members": {"Groups Administrator", "User Administrator"},
+    "domains": {"Domain Name Administrator"},
+}
 FORCE_DELETE_LIMIT = 1000
 REF_RE = re.compile(r"/directoryObjects/([0-9a-fA-F-]{36})$")
 
@@ -58,29 +66,29 @@ class Writes:
         n = len(parts)
         if res == "users":
             if method == "POST" and n == 1:
-                self._need(claims, "users")
+                self._need(claims, "users", tenant)
                 return 201, self.create_user(tenant, body, base)
             if method == "PATCH" and n == 2:
-                self._need(claims, "users")
+                self._need(claims, "users", tenant)
                 self.update_user(tenant, parts[1], body)
                 return 204, None
             if method == "POST" and n == 3 and parts[2] == "assignLicense":
-                self._need(claims, "licence")
+                self._need(claims, "licence", tenant)
                 return 200, self.assign_license(tenant, parts[1], body)
         if res == "groups":
             if method == "POST" and n == 1:
-                self._need(claims, "groups")
+                self._need(claims, "groups", tenant)
                 return 201, self.create_group(tenant, body)
             if method == "PATCH" and n == 2:
-                self._need(claims, "groups")
+                self._need(claims, "groups", tenant)
                 self.update_group(tenant, parts[1], body)
                 return 204, None
             if method == "POST" and n == 4 and parts[2] == "members" and parts[3] == "$ref":
-                self._need(claims, "members")
+                self._need(claims, "members", tenant)
                 self.add_member(tenant, parts[1], body)
                 return 204, None
         if res == "domains":
-            self._need(claims, "domains")
+            self._need(claims, "domains", tenant)
             if method == "POST" and n == 1:
                 return 201, self.add_domain(tenant, body)
             if method == "PATCH" and n == 2:
@@ -97,10 +105,14 @@ class Writes:
         raise _fail(405, "Request_BadRequest", f"The sandbox does not support {method} on '{'/'.join(parts)}'.")
 
     @staticmethod
-    def _need(claims: dict[str, Any], what: str) -> None:
+    def _need(claims: dict[str, Any], what: str, tenant: Tenant) -> None:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         if not granted & WRITE_PERMS[what]:
             raise _fail(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if "scp" in claims:  # delegated: the scope is not enough, the person needs an admin role too
+            held = set(tenant.roles.get(str(claims.get("oid")), []))
+            if not held & (WRITE_ROLES[what] | {"Global Administrator"}):
+                raise _fail(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
     # --- users ---------------------------------------------------------------------------------
     def _check_upn(self, tenant: Tenant, upn: str, exclude: str | None = None) -> None:
