@@ -74,10 +74,9 @@ def confirmation_problems(params: Params, phases: list[str], interactive: bool) 
                             hint=f"add  confirm: {params.domain}  to the parameter file (or set dry_run: true)")]
 
 
-def problems(raw: dict[str, Any], params: Params, endpoints: Endpoints, phases: list[str], interactive: bool,
-             origin: str) -> list[TenantmoveError]:
+def problems(params: Params, endpoints: Endpoints, phases: list[str], interactive: bool) -> list[TenantmoveError]:
     """Every problem with what the selected phases will need, each with where and a HINT."""
-    return (explicit_keys(raw, origin) + mapping_problems(params) + confirmation_problems(params, phases, interactive)
+    return (mapping_problems(params) + confirmation_problems(params, phases, interactive)
             + (dns_problems(params, endpoints) if any(p[:2] in DESTRUCTIVE_PHASES for p in phases) else []))
 
 

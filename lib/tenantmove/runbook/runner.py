@@ -187,10 +187,18 @@ def _preflight(raw: dict[str, Any], params_file: Path, phases: list[str],
     endpoints = resolve(params)
     for config in (params.source, params.target):
         SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify).check_tenant()
-    found = preflight.problems(raw, params, endpoints, phases, interactive, str(params_file))
+    found = missing + preflight.problems(params, endpoints, phases, interactive)
     if found:
         raise ParameterError(found)
     return raw, params
+
+
+def _refused(run: Run, exc: TenantmoveError) -> int:
+    """Bad input: recorded in the run folder, one line on stderr, nothing run."""
+    index = run.finish("failed", exc.one_line())
+    _stderr(exc.one_line())
+    print(f"run folder: {run.dir} (index: {index})")
+    return EXIT_BAD_INPUT
 
 
 def execute(args: argparse.Namespace, interactive: bool) -> int:
@@ -204,10 +212,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     try:
         run, raw = _open_run(args, mode)
     except _Recorded as rec:
-        index = rec.run.finish("failed", rec.error.one_line())
-        _stderr(rec.error.one_line())
-        print(f"run folder: {rec.run.dir} (index: {index})")
-        return EXIT_BAD_INPUT, rec.run.dir
+        return _refused(rec.run, rec.error), rec.run.dir
     except TenantmoveError as exc:
         _stderr(exc.one_line())
         return EXIT_BAD_INPUT, None
@@ -216,10 +221,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         notebooks = select_phases(phase_notebooks(), args.phases)
         raw, params = _preflight(raw, Path(args.params), [nb.stem for nb in notebooks], interactive)
     except TenantmoveError as exc:
-        index = run.finish("failed", exc.one_line())
-        _stderr(exc.one_line())
-        print(f"run folder: {run.dir} (index: {index})")
-        return EXIT_BAD_INPUT, run.dir
+        return _refused(run, exc), run.dir
     operator = params.operator or audit.default_operator()
     run.record["tenants"].setdefault("source", {})["tenant"] = params.source.tenant
     run.record["tenants"].setdefault("target", {})["tenant"] = params.target.tenant
@@ -234,10 +236,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     try:  # a state folder written for other tenants (or an earlier sandbox) is refused before anything runs
         check_state_tenants(params, resolve(params), Path(injected["state_dir"]))
     except TenantmoveError as exc:
-        index = run.finish("failed", exc.one_line())
-        _stderr(exc.one_line())
-        print(f"run folder: {run.dir} (index: {index})")
-        return EXIT_BAD_INPUT, run.dir
+        return _refused(run, exc), run.dir
     run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
     run.save()
     status, error = "completed", None
