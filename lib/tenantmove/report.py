@@ -128,3 +128,17 @@ class Report:
             else:
                 lines.append(str(s.body))
         return redact("\n".join(line for line in lines if line))
+
+
+class ShowsItself:
+    """For objects with a ``report()``: HTML in a notebook, the report's text everywhere else (a
+    dataclass using it says ``repr=False`` so that its generated repr does not replace this one)."""
+
+    def report(self) -> Report:
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+    def __repr__(self) -> str:
+        return str(self.report())

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import TenantmoveError
-from ..report import Report
+from ..report import Report, ShowsItself
 from .ledger import PlanCounts
 from .workload import ManualStep
 
@@ -23,8 +23,8 @@ PLANNED_ACTIONS = {"new": "to do", "planned": "to do", "changed": "to do again (
                    "retry": "to retry", "done before": "done before", "manual": "manual: check again"}
 
 
-@dataclass
-class Outcome:
+@dataclass(repr=False)
+class Outcome(ShowsItself):
     kind: str
     title: str
     dry_run: bool
@@ -79,14 +79,7 @@ class Outcome:
                          "Manual steps (run them, then rerun this phase: it checks and marks them done)")
         return report
 
-    def __repr__(self) -> str:  # the text/plain form in a saved notebook
-        return str(self.report())
 
-    def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
-
-    def __str__(self) -> str:
-        return str(self.report())
 
 
 class ItemsFailed(TenantmoveError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..engine import Outcome
-from ..report import Report
+from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
@@ -21,8 +21,8 @@ from ..workloads.users import Users, prestage_upn
 from .common import StepResult
 
 
-@dataclass
-class AddPlan:
+@dataclass(repr=False)
+class AddPlan(ShowsItself):
     domain: str
     state: str
     services: list[str]
@@ -41,11 +41,6 @@ class AddPlan:
                        "Groups to recreate (distribution lists: a script for Exchange Online PowerShell)")
                 .add(self.dns_facts))
 
-    def __repr__(self) -> str:  # the text/plain form in a saved notebook
-        return str(self.report())
-
-    def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
 
 
 def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> AddPlan:

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import TenantmoveError
-from ..report import Report
+from ..report import Report, ShowsItself
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..workloads import inventory, mapping
@@ -49,8 +49,8 @@ def load_inventories(phase: Phase, new: GraphClient) -> tuple[Inventory, Invento
     return src, tgt
 
 
-@dataclass
-class UserMapping:
+@dataclass(repr=False)
+class UserMapping(ShowsItself):
     path: Path
     rows: pd.DataFrame
     moving: pd.DataFrame
@@ -64,11 +64,6 @@ class UserMapping:
         return report.table(self.moving, f"User mapping ({len(self.moving)} users move, "
                                          f"{len(self.rows) - len(self.moving)} skipped) — {self.path}")
 
-    def __repr__(self) -> str:  # the text/plain form in a saved notebook
-        return str(self.report())
-
-    def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
 
 
 def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:

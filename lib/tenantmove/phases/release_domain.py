@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..report import Report
+from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import Record
@@ -19,8 +19,8 @@ from ..workloads.renames import UserRenames, rename_plan
 from .common import StepResult
 
 
-@dataclass
-class ReleasePlan:
+@dataclass(repr=False)
+class ReleasePlan(ShowsItself):
     domain: str
     present: bool
     refs: pd.DataFrame
@@ -51,11 +51,6 @@ class ReleasePlan:
                                   "and the public website stop, until phase 30 publishes the new records.")
         return report
 
-    def __repr__(self) -> str:  # the text/plain form in a saved notebook
-        return str(self.report())
-
-    def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
 
 
 def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:

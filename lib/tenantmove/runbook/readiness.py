@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..clock import utc_now
 from ..errors import NotReady
-from ..report import Report
+from ..report import Report, ShowsItself
 from ..workloads.inventory import Inventory
 from .permissions import PermissionRow
 
@@ -27,8 +27,8 @@ class Check:
     hint: str = ""
 
 
-@dataclass
-class Verdict:
+@dataclass(repr=False)
+class Verdict(ShowsItself):
     verdict: str  # ready | ready with warnings | not ready
     checks: list[Check] = field(default_factory=list)
     assessed: str = ""
@@ -45,11 +45,6 @@ class Verdict:
         level = {"ready": "ok", "ready with warnings": "warn", "not ready": "fail"}[self.verdict]
         return Report().table(self.table(), "Readiness checks").banner(level, f"Readiness verdict: {self.verdict}")
 
-    def __repr__(self) -> str:
-        return str(self.report())
-
-    def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
 
     def save(self, *folders: Path) -> None:
         data = json.dumps(asdict(self), indent=2)
