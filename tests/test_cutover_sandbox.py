@@ -137,6 +137,7 @@ def test_distribution_lists_are_marked_done_once_the_admin_ran_the_script(fresh_
     src, tgt = inventory.collect(old), inventory.collect(new)
     moving = mapping.generate(src, DOMAIN, NEW_INITIAL)
     moving = moving.assign(target_upn=[prestage_upn(u, NEW_INITIAL) for u in moving["target_upn"]])  # no domain yet
+    left_behind, moving = moving.iloc[-1]["source_upn"], moving.iloc[:-1]  # one user the mapping does not move
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         engine = Engine(ledger, "30", folder=tmp_path / "30")
         engine.run(Users(new, moving, src, tgt, PasswordVault(tmp_path / "p.csv"), upn_for=lambda r: r["target_upn"]),
@@ -149,6 +150,7 @@ def test_distribution_lists_are_marked_done_once_the_admin_ran_the_script(fresh_
         assert f"New-DistributionGroup -Name 'All staff' -Alias 'allstaff' -PrimarySmtpAddress 'allstaff@{NEW_INITIAL}'" \
             in script
         assert script.count("Add-DistributionGroupMember") == len(moving)
+        assert f"# not added (not moved by the user mapping): {left_behind}" in script
         # the admin runs the script in Exchange Online PowerShell (the sandbox's stand-in runs it for real)
         fresh_sandbox.admin("POST", "exchange/contosonew.onmicrosoft.com", data=script.encode())
         second = engine.run(lists, dry_run=False)

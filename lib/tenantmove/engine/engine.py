@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ..errors import TenantmoveError
 from ..redact import redact
-from .ledger import Ledger, PlanCounts
+from .ledger import TODO_STATES, Ledger
 from .limits import ScopeLimits, interleave
 from .manual import SCRIPT_SUFFIX, write_script
 from .outcome import PLANNED_ACTIONS, ItemsFailed, Outcome
@@ -69,7 +69,7 @@ class Engine:
                                   where=self.phase, hint="this is a bug: pass the phase's confirmation gate")
         outcome.plan = self.ledger.plan(self.phase, workload.kind, [w.planned() for w in works])
         states = {i.source_id: i for i in self.ledger.items(workload.kind)}
-        todo = [w for w in works if states[w.key].state in ("planned", "failed", "manual")]
+        todo = [w for w in works if states[w.key].state in TODO_STATES]
         waiting = {w.key for w in todo}
         rows: dict[str, dict[str, Any]] = {w.key: self._row(w, "done before", states[w.key].target_id)
                                            for w in works if w.key not in waiting}
@@ -151,10 +151,3 @@ class Engine:
         self.ledger.failed(kind, work.key, message)
         return self._row(work, "failed", None, message)
 
-
-def total(*outcomes: Outcome) -> PlanCounts:
-    """The planning counts of several outcomes added up."""
-    counts = PlanCounts()
-    for outcome in outcomes:
-        counts += outcome.plan
-    return counts

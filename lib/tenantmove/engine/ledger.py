@@ -31,6 +31,7 @@ LEDGER_FILE = "ledger.sqlite"
 SCHEMA_VERSION = 2
 STATES = ("planned", "done", "failed", "skipped", "manual")
 FINISHED = ("done", "skipped")  # nothing left to do unless the source changes
+TODO_STATES = ("planned", "failed", "manual")  # what a (re)run works on; manual ones are checked again
 ITEMS_TABLE = """
 CREATE TABLE IF NOT EXISTS items (
     id           INTEGER PRIMARY KEY,
@@ -361,7 +362,7 @@ class Ledger:
 
     def todo(self, kind: str) -> list[Item]:
         """What a (re)run still has to do: planned and failed items, and manual ones to check again."""
-        return self.items(kind, ("planned", "failed", "manual"))
+        return self.items(kind, TODO_STATES)
 
     def counts(self, phase: str | None = None) -> pd.DataFrame:
         sql = "SELECT phase, kind, state, COUNT(*) AS items FROM items"

@@ -96,7 +96,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
                             "done before")
     created = outcomes[1].count("created")
     if created:
-        report.text(f"Temporary passwords of the {created} new user(s) are in `{phase.password_vault().path}` "
+        report.text(f"Temporary passwords of the {created} new user(s) are in `{users.vault.path}` "
                     "(readable only by you); users must change them at first sign-in. They are never shown here.")
     summary = {"domain": f"{added}, {verified}", "service records": len(services)}
     for outcome in outcomes:

@@ -76,7 +76,7 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
                           {"result": "nothing to change"})
     ns, provider = phase.dns()
     wait, poll = phase.dns_wait()
-    renames = UserRenames(old, release.renames if release.present else release.renames.iloc[0:0])
+    renames = UserRenames(old, release.renames)  # empty once the domain has left the old tenant
     records = DnsRecords(ns, provider, absent=release.records, wait_seconds=wait, poll_seconds=poll, destructive=True,
                          title="DNS records removed", progress=phase.progress("waiting for DNS: removals"))
     report = Report()

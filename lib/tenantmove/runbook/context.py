@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import __version__
 from ..clock import utc_now
-from ..engine import Engine, Ledger
+from ..engine import Engine, Ledger, Outcome, Workload
 from ..errors import TenantmoveError
 from ..paths import default_runs_dir, default_state_dir
 from ..redact import install_log_redaction
@@ -31,6 +31,8 @@ from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
 from .params import SPEC, SPEC_BY_NAME, Params, new_run_id, validate
 
+BY_HAND = "interactive (by hand)"  # run.json's mode for a notebook that no runner looks after
+
 
 class Phase:
     def __init__(self, phase_id: str, params: Params, run_dir: Path, state_dir: Path, run_id: str,
@@ -46,7 +48,6 @@ class Phase:
         self.signins: dict[str, SignIn] = {}
         self.clients: dict[str, GraphClient] = {}
         self.tenants: dict[str, dict[str, Any]] = {}
-        self.outcomes: list[Any] = []
         self._endpoints: Endpoints | None = None
         self._ledger: Ledger | None = None
         self._dns: tuple[Nameservers, Provider] | None = None
@@ -79,7 +80,7 @@ class Phase:
         state_dir.mkdir(parents=True, exist_ok=True)
         phase = cls(phase_id, params, run_dir, state_dir, run_id, params.operator or audit.default_operator())
         if not (run_dir / audit.RUN_JSON).is_file():  # run by hand, outside the runner: start the record here
-            record = audit.base_record(run_id, params.name, phase.operator, "interactive (by hand)",
+            record = audit.base_record(run_id, params.name, phase.operator, BY_HAND,
                                        params.public(), None)
             record["command"] = f"notebook {phase_id} run in Jupyter"
             audit.write_json_atomic(run_dir / audit.RUN_JSON, record)
@@ -157,12 +158,10 @@ class Phase:
         return Engine(self.ledger(), self.id, folder=self.folder, workers=self.params.workers,
                       progress=self.progress, run_id=self.run_id)
 
-    def run(self, workload: Any, gate: ConfirmGate | None = None) -> Any:
-        """Run one workload through the engine (dry run or apply, per the parameters); keep its outcome
-        for the summary. A failed item fails the phase here."""
-        outcome = self.engine().run(workload, dry_run=self.params.dry_run, gate=gate)
-        self.outcomes.append(outcome)
-        return outcome
+    def run(self, workload: Workload, gate: ConfirmGate | None = None) -> Outcome:
+        """Run one workload through the engine (dry run or apply, per the parameters). A failed item
+        fails the phase here."""
+        return self.engine().run(workload, dry_run=self.params.dry_run, gate=gate)
 
     def dns(self) -> tuple[Nameservers, Provider]:
         """(authoritative name servers, provider) from the dns parameter."""
@@ -251,7 +250,7 @@ def _record_failure(run_dir: Path, exc: BaseException) -> None:
     if not str(run_dir) or not path.is_file():
         return
     record = audit.read_json(path)
-    if record.get("status") in ("running", None) and not record.get("command", "").startswith("python -m"):
+    if record.get("status") in ("running", None) and record.get("mode") == BY_HAND:
         record.update(status="failed", ended=utc_now(), error=exc.one_line() if isinstance(exc, TenantmoveError)
                       else f"{type(exc).__name__}: {exc}")
         audit.write_json_atomic(path, record)

@@ -37,21 +37,11 @@ def mapping_problems(params: Params) -> list[TenantmoveError]:
                                 hint="give the path of your mapping, or leave user_mapping empty so that phase 10 "
                                      "generates one in the state folder for you to review")]
     try:
-        df = mapping.read(path)
+        found = mapping.shape_problems(mapping.read(path), str(path))
     except mapping.MappingError as exc:
-        return [TenantmoveError(p.message, where=f"user_mapping {p.file}", hint=p.hint) for p in exc.problems]
-    missing = [c for c in mapping.REQUIRED if c not in df.columns]
-    if missing:
-        semicolons = any(";" in str(c) for c in df.columns)
-        return [TenantmoveError(f"columns {', '.join(missing)} are missing (found: {', '.join(map(str, df.columns))})"
-                                + ("; the file is separated by ';', not ','" if semicolons else ""),
-                                where=f"user_mapping {path}:1",
-                                hint="a comma-separated UTF-8 CSV with the header "
-                                     f"{','.join(mapping.COLUMNS)}; phase 10 writes one to start from")]
-    if df.empty:
-        return [TenantmoveError("the user mapping has no users (only its header)", where=f"user_mapping {path}",
-                                hint="add a row per user, or leave user_mapping empty to have phase 10 generate it")]
-    return []
+        found = exc.problems
+    return [TenantmoveError(f"{p.column}: {p.message}", where=f"user_mapping {p.file}" + (f":{p.line}" if p.line else ""),
+                            hint=p.hint) for p in found]
 
 
 def dns_problems(params: Params, endpoints: Endpoints) -> list[TenantmoveError]:

@@ -34,7 +34,6 @@ from . import audit, preflight
 from .connect import check_state_tenants, resolve
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
-from .preflight import explicit_keys
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -178,7 +177,7 @@ def _preflight(raw: dict[str, Any], params_file: Path, phases: list[str],
                interactive: bool) -> tuple[dict[str, Any], Any]:
     """Check parameters, reach the services and the tenants, and check what the selected phases will need
     (mapping, DNS key, confirmation): every bad input is found here, before anything changes."""
-    missing = explicit_keys(raw, str(params_file))
+    missing = preflight.explicit_keys(raw, str(params_file))
     raw = absolutize(raw, Path.cwd())
     try:
         params = validate(raw, origin=str(params_file))

@@ -71,6 +71,8 @@ class DistributionLists(Workload):
             commands.append(f"New-DistributionGroup -Name {ps_quote(g['displayName'])} -Alias {ps_quote(g['mailNickname'])}"
                             f" -PrimarySmtpAddress {ps_quote(address)}{kind}")
         commands += [f"Add-DistributionGroupMember -Identity {ps_quote(address)} -Member {ps_quote(m)}" for m in missing]
+        if self.not_moved.get(work.key):  # members the mapping does not move: said, not silently dropped
+            commands.append(f"# not added (not moved by the user mapping): {', '.join(sorted(self.not_moved[work.key]))}")
         state = "create it" if existing is None else f"add {len(missing)} missing member(s)"
         return ManualStep(work.key, f"{g['kind']} {g['displayName']} <{address}>: {state}", commands,
                           check=f"{address} exists with members {', '.join(members) or '(none)'}")

@@ -108,6 +108,3 @@ class DnsRecords(Workload):
         planned = rec in (self.plan.add if op == "publish" else self.plan.remove)
         return Applied(None, ("published" if op == "publish" else "removed") if planned else "already in DNS",
                        note=f"{op} {rec.type} {rec.name} {rec.value}")
-
-    def frame(self) -> pd.DataFrame:
-        return self.plan.frame()

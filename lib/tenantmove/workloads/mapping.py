@@ -120,6 +120,21 @@ def upn_problem(upn: str) -> str:
     return ""
 
 
+def shape_problems(df: pd.DataFrame, file: str) -> list[MappingProblem]:
+    """What makes a mapping unusable as a whole: missing columns (a ';'-separated file among them), or no
+    rows at all. Checked before anything else, by :func:`validate` and before a run starts."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        sep = " (the file is separated by ';', not ',')" if any(";" in str(c) for c in df.columns) else ""
+        return [MappingProblem(file, 1, ", ".join(missing), f"missing column(s){sep}",
+                               f"a comma-separated UTF-8 CSV whose header holds: {', '.join(COLUMNS)}")]
+    if df.empty:
+        return [MappingProblem(file, None, "file", "the user mapping has no users (only its header)",
+                               "add a row per user, or delete the file (or leave user_mapping empty) so that "
+                               "phase 10 generates it from the inventory")]
+    return []
+
+
 def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_initial: str,
              target_licences: pd.DataFrame) -> pd.DataFrame:
     """Check every row; raise :class:`MappingError` listing every problem, or return the rows to move."""
@@ -128,15 +143,9 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
     def bad(line: int | None, column: str, message: str, hint: str) -> None:
         problems.append(MappingProblem(file, line, column, message, hint))
 
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        sep = " (the file is separated by ';', not ',')" if any(";" in str(c) for c in df.columns) else ""
-        bad(None, ", ".join(missing), f"missing column(s){sep}", f"the header must hold: {', '.join(COLUMNS)}")
-        raise MappingError(problems)
-    if df.empty:
-        bad(None, "file", "the user mapping has no users (only its header)",
-            "add a row per user, or delete the file so that phase 10 generates it from the inventory")
-        raise MappingError(problems)
+    shape = shape_problems(df, file)
+    if shape:
+        raise MappingError(shape)
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = "move" if col == "action" else ""
