@@ -67,6 +67,9 @@ class Engine:
         elif workload.destructive:
             raise TenantmoveError(f"{workload.kind} changes are destructive and no confirmation gate was given",
                                   where=self.phase, hint="this is a bug: pass the phase's confirmation gate")
+        before = {i.source_id: i for i in self.ledger.items(workload.kind)}
+        for work in works:  # what the ledger knew before this pass (target id, copied hash, detail)
+            work.before = before.get(work.key)
         outcome.plan = self.ledger.plan(self.phase, workload.kind, [w.planned() for w in works])
         states = {i.source_id: i for i in self.ledger.items(workload.kind)}
         todo = [w for w in works if states[w.key].state in TODO_STATES]
@@ -79,8 +82,8 @@ class Engine:
         outcome.rows = [rows[w.key] for w in works]
         if outcome.manual and self.folder is not None:
             path = self.folder / f"manual-{workload.kind}{SCRIPT_SUFFIX}"
-            outcome.script = write_script(path, workload.manual_shell, workload.manual_preamble, outcome.manual,
-                                          self.phase, self.run_id)
+            outcome.script = write_script(path, workload.manual_shell, workload.manual_preamble,
+                                          workload.combine_manual(outcome.manual), self.phase, self.run_id)
         if not outcome.failed:
             deltas.commit()
         outcome.seconds = round(time.monotonic() - started, 2)

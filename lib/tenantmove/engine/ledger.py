@@ -360,6 +360,13 @@ class Ledger:
         with self._lock:
             return [_item(r) for r in self._db.execute(sql + " ORDER BY id", args)]
 
+    def source_ids(self, kind: str, scope: str, except_version: str | None = None) -> set[str]:
+        """The source ids of ``kind`` in ``scope`` (leaving out those at ``except_version``)."""
+        with self._lock:
+            rows = self._db.execute("SELECT source_id FROM items WHERE kind = ? AND scope = ? AND"
+                                    " COALESCE(version, '') != ?", (kind, scope, except_version or "\x00"))
+            return {r[0] for r in rows}
+
     def todo(self, kind: str) -> list[Item]:
         """What a (re)run still has to do: planned and failed items, and manual ones to check again."""
         return self.items(kind, TODO_STATES)

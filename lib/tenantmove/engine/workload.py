@@ -19,6 +19,8 @@ from typing import Any
 
 from .ledger import Item, Ledger, Planned
 
+REMOVED = "deleted"  # the version of an item deleted at the source (its target is removed too)
+
 
 @dataclass
 class Work:
@@ -32,6 +34,7 @@ class Work:
     scope: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     data: Any = None
+    before: Item | None = None  # the ledger's row before this pass (set by the engine): target id, copied hash
 
     def planned(self) -> Planned:
         return Planned(self.key, self.name, self.size, self.hash, self.version, self.scope, self.detail)
@@ -70,6 +73,13 @@ class DeltaLinks:
     def get(self, scope: str = "") -> str | None:
         return self.ledger.delta_link(self.kind, scope) if self.ledger is not None else None
 
+    def known(self, scope: str) -> set[str]:
+        """The keys the ledger holds for this scope and that were not removed: after a full listing, the
+        ones no longer listed were deleted at the source."""
+        if self.ledger is None:
+            return set()
+        return self.ledger.source_ids(self.kind, scope, except_version=REMOVED)
+
     def stage(self, scope: str, link: str) -> None:
         self.staged[scope] = link
 
@@ -101,6 +111,11 @@ class Workload:
 
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         raise NotImplementedError
+
+    def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
+        """The manual steps as the script shows them (e.g. many users in one command where a cmdlet takes
+        a list); by default one step per item."""
+        return steps
 
     def verify(self, work: Work, item: Item) -> str | None:
         return None if item.state == "done" else f"ledger state {item.state}"

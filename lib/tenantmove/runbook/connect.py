@@ -10,6 +10,7 @@ from ..engine.ledger import LEDGER_FILE, Ledger
 from ..paths import default_sandbox_dir
 from ..services.auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
 from ..services.graph import GLOBAL_GRAPH_URL, GraphClient
+from ..services.http import user_agent
 from .params import Params
 
 
@@ -40,11 +41,12 @@ def resolve(params: Params) -> Endpoints:
     return ends
 
 
-def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | None = None,
+def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | None = None, company: str = "",
             **client_options: Any) -> tuple[SignIn, GraphClient]:
     """A signed-in token source and a Graph client for one tenant (sign-in happens on first use)."""
     signin = SignIn(config, authority_host=endpoints.authority_host, verify=endpoints.verify, prompt=prompt)
-    client = GraphClient(signin, endpoints.graph_url, verify=endpoints.verify, name=config.role, **client_options)
+    client = GraphClient(signin, endpoints.graph_url, verify=endpoints.verify, name=config.role,
+                         agent=user_agent(company), **client_options)
     return signin, client
 
 

@@ -109,7 +109,8 @@ class Phase:
     def sign_in(self, side: str) -> GraphClient:
         """Sign in to ``side`` ('source' or 'target') and return its Graph client."""
         config = self.params.source if side == "source" else self.params.target
-        signin, client = connect(config, self.endpoints, display.prompt_for(self.params.interactive))
+        signin, client = connect(config, self.endpoints, display.prompt_for(self.params.interactive),
+                                 company=self.params.company or self.params.name)
         signin.sign_in()
         identity = signin.identity()
         self.signins[side], self.clients[side] = signin, client

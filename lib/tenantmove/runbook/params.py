@@ -40,6 +40,7 @@ DNS_KEYS = {
     "poll_seconds": "how often to look while waiting (default 10)",
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
+FILE_VERSIONS = ("latest", "all")
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
@@ -79,6 +80,12 @@ SPEC: list[Spec] = [
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
     Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
+    Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
+         "oldest first)"),
+    Spec("onedrive_wait_seconds", int, 0, "phase 70: how long to wait for new OneDrives to appear after "
+         "Request-SPOPersonalSite (0: do not wait; a rerun copies them once they exist)"),
+    Spec("company", str, "", "your organisation's name, for the decorated User-Agent SharePoint asks of migration "
+         "traffic (empty: the migration's name)"),
     Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME under the project, or "
                                "$TENANTMOVE_HOME; the same wherever a run starts)"),
     Spec("run_dir", str, "", "this run's folder (set by the runner; empty: a new runs/TIME-NAME-adhoc folder)"),
@@ -108,6 +115,9 @@ class Params:
     interactive: bool
     dry_run: bool
     workers: int = 4
+    file_versions: str = "latest"
+    onedrive_wait_seconds: int = 0
+    company: str = ""
     user_mapping: str = ""
     prestage_users: bool = False
     dns: dict[str, Any] = field(default_factory=dict)
@@ -202,6 +212,12 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
 
     if not 1 <= values["workers"] <= 32:
         bad("workers", f"must be between 1 and 32, not {values['workers']}", "4 suits most tenants; Graph throttles more")
+    if values["file_versions"] not in FILE_VERSIONS:
+        bad("file_versions", f"must be one of {', '.join(FILE_VERSIONS)}, not {values['file_versions']!r}",
+            "latest copies each file as it is now; all replays its versions oldest first")
+    if not 0 <= values["onedrive_wait_seconds"] <= 86400:
+        bad("onedrive_wait_seconds", f"must be between 0 and 86400, not {values['onedrive_wait_seconds']}",
+            "e.g. 1800: new OneDrives usually appear within minutes, sometimes hours")
     if not NAME_RE.match(values["name"]):
         bad("name", f"{values['name']!r} is not a usable name", "use letters, digits, '.', '_' or '-' (max 64)")
     if values["cloud"] not in CLOUDS:
@@ -252,7 +268,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
                   domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
                   run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
-                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"], user_mapping=values["user_mapping"],
+                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"],
+                  file_versions=values["file_versions"], onedrive_wait_seconds=values["onedrive_wait_seconds"],
+                  company=values["company"], user_mapping=values["user_mapping"],
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .state import Tenant, now_iso
 
-TOKEN_RE = re.compile(r"'((?:[^']|'')*)'|(\S+)")
+TOKEN_RE = re.compile(r"'((?:[^']|'')*)'(?:\s*,\s*'(?:[^']|'')*')*|(\S+)")  # 'a','b' is one (list) value
 
 
 class PowerShellError(ValueError):
@@ -85,18 +85,24 @@ def _add_member(tenant: Tenant, p: dict[str, str]) -> str:
 CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member}
 
 
-def run_script(tenant: Tenant, script: str) -> list[str]:
-    """Run ``script`` line by line; return what each command did, or raise at the first error."""
+def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None) -> list[str]:
+    """Run ``script`` line by line; return what each command did, or raise at the first error. ``more``
+    adds cmdlets (``name -> handler(tenant, params, line)``), e.g. SharePoint Online's."""
     done = []
+    extra = {k.lower(): v for k, v in (more or {}).items()}
     for number, raw in enumerate(script.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#") or line.lower().startswith(("$erroractionpreference", "connect-exchangeonline")):
+        if not line or line.startswith("#") or line.lower().startswith(
+                ("$erroractionpreference", "connect-exchangeonline", "connect-sposervice")):
             continue
         try:
             cmdlet, params = parse(line)
+            if cmdlet.lower() in extra:
+                done.append(extra[cmdlet.lower()](tenant, params, line))
+                continue
             handler = CMDLETS.get(cmdlet.lower())
             if handler is None:
-                raise ValueError(f"The term '{cmdlet}' is not supported by the sandbox's Exchange")
+                raise ValueError(f"The term '{cmdlet}' is not supported by the sandbox's PowerShell")
             done.append(handler(tenant, params))
         except ValueError as exc:
             raise PowerShellError(number, str(exc)) from exc

@@ -42,13 +42,14 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None) -> None:
+                 zones: Any = None, files: Any = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
         self.count = stats
         self.zones = zones  # the DNS zones, for domain verification
         self.writes = Writes(store, governor, zones)
+        self.files = files  # the drive routes (FilesApi)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str) -> Response:
@@ -66,6 +67,10 @@ class GraphApi:
             delay = self.governor.latency()
             if delay:
                 time.sleep(delay)
+            if self.files is not None and self.files.owns(rest):
+                resp = self.files.handle(req, rest, tenant, claims)
+                resp.headers.update(headers)
+                return resp
             if rest == "$batch" and req.method == "POST":
                 body = self._batch(req, tenant, claims)
                 self.count("batch")
@@ -119,6 +124,9 @@ class GraphApi:
     # --- routing ---------------------------------------------------------------------------------
     def route(self, method: str, rest: str, query: dict[str, str], body: Any, tenant: Tenant,
               claims: dict[str, Any], base: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        if self.files is not None and self.files.owns(rest):
+            resp = self.files.call(method, rest, query, body, headers or {}, tenant, claims, base)
+            return resp.status, resp.body
         parts = [unquote(p) for p in rest.split("/") if p]  # Graph decodes percent-encoded segments
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         if query.get("$count", "").lower() == "true" and headers.get("consistencylevel", "").lower() != "eventual":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -30,6 +31,8 @@ class Response:
     body: Any = None  # dict/list -> JSON, str -> text/html, bytes -> as is
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
+    stream: Iterator[bytes] | None = None  # a body sent piece by piece (downloads), ``length`` bytes in all
+    length: int = 0
 
     def encode(self) -> tuple[bytes, str]:
         if self.body is None:

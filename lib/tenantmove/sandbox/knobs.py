@@ -31,6 +31,11 @@ class Knobs:
     device_code_interval: int = 1     # seconds a device-code client is asked to wait between polls
     page_size_default: int = 100      # Graph's default page size for users and groups
     force_delete_seconds: float = 2.0  # how long an asynchronous forceDelete takes
+    ru_per_minute: int = 0            # SharePoint resource units per app per tenant per window (0: by licences)
+    ru_window_seconds: float = 60.0   # the resource-unit window (60 in the service; shorter keeps the rate)
+    onedrive_provision_seconds: float = 3.0  # Request-SPOPersonalSite until the OneDrive exists
+    upload_session_seconds: float = 900.0    # an upload session expires after this long without a fragment
+    drive_page_size: int = 200        # children and delta page size
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]
     faults: list[dict[str, Any]] = field(default_factory=list)

@@ -54,7 +54,7 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
     seed_zones(zones, list(store.tenants.values()))
     dns_server = DnsServer(zones, port=dns_port)
     dns_server.start()
-    app = SandboxApp(store, governor, zones)
+    app = SandboxApp(store, governor, zones, state_dir / "blobs")
     httpd = make_server(app, cert, key, port=port)
     host, http_port = httpd.server_address[0], httpd.server_address[1]
     base = f"https://{host}:{http_port}"

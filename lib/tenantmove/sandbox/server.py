@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .dnsserver import ZoneStore, seed_zones
+from .driveapi import FilesApi
 from .exchange import PowerShellError, run_script
+from .files_admin import FilesAdmin
 from .graphapi import GraphApi
 from .http import Request, Response
 from .knobs import Governor
@@ -45,14 +47,16 @@ class Stats:
 class SandboxApp:
     """Everything behind the HTTP layer; handlers call :meth:`dispatch`."""
 
-    def __init__(self, store: Store, governor: Governor, zones: ZoneStore) -> None:
+    def __init__(self, store: Store, governor: Governor, zones: ZoneStore, blob_dir: Path) -> None:
         self.store = store
         self.governor = governor
         self.zones = zones
         self.tokens = TokenService()
         self.stats = Stats()
         self.login = LoginService(store, self.tokens, governor)
-        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones)
+        self.files = FilesApi(store, governor, self.stats.add, blob_dir)
+        self.files_admin = FilesAdmin(self.files)
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files)
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -60,6 +64,12 @@ class SandboxApp:
         if path.startswith("/v1.0/") or path == "/v1.0":
             self.stats.add("graph")
             return self.graph.handle(req, path[len("/v1.0/"):])
+        if path.startswith("/_dl/"):  # pre-authenticated: the token in the URL is the authorization
+            self.stats.add("preauth")
+            return self.files.serve_download(req, path[len("/_dl/"):])
+        if path.startswith("/_up/"):
+            self.stats.add("preauth")
+            return self.files.serve_upload(req, path[len("/_up/"):], req.base_url)
         if path.startswith("/_sandbox/"):
             self.stats.add("admin")
             return self.admin(req, path[len("/_sandbox/"):])
@@ -114,6 +124,7 @@ class SandboxApp:
         if rest == "reset" and req.method == "POST":
             body = req.json()
             self.store.reset(body.get("scale"))
+            self.files.reset()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))
@@ -138,15 +149,18 @@ class SandboxApp:
             return Response(200, {"x5t": thumb})
         if rest == "dns":
             return Response(200, self.zones.records())
-        if rest.startswith("exchange/") and req.method == "POST":  # an admin running a manual script
+        if rest.startswith(("exchange/", "powershell/")) and req.method == "POST":  # an admin runs a manual script
             tenant = self.store.tenant_by_name(rest.split("/", 1)[1])
             if tenant is None:
                 return Response(404, {"error": "no such tenant"})
             with self.store.lock:
                 try:
-                    return Response(200, {"ok": True, "done": run_script(tenant, req.body.decode("utf-8"))})
+                    done = run_script(tenant, req.body.decode("utf-8"), self.files_admin.cmdlets(tenant))
+                    return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:
                     return Response(400, {"error": str(exc), "line": exc.line})
+        if rest.startswith("files/"):  # a user changing their files, and the knobs of the drives
+            return self.files_admin.handle(req, rest[len("files/"):])
         return Response(404, {"error": f"unknown admin endpoint '{rest}'"})
 
 
@@ -188,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if resp.stream is not None:
+            self._send_stream(resp)
+            return
         data, ctype = resp.encode()
         self.send_response(resp.status)
         for name, value in resp.headers.items():
@@ -199,6 +216,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _send_stream(self, resp: Response) -> None:
+        assert resp.stream is not None
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(resp.length))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for piece in resp.stream:
+            self.wfile.write(piece)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
 

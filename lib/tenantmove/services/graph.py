@@ -20,7 +20,7 @@ import requests
 
 from ..errors import TenantmoveError
 from ..redact import redact
-from .http import VerifyingSession
+from .http import USER_AGENT, VerifyingSession
 
 log = logging.getLogger("tenantmove.graph")
 
@@ -170,7 +170,7 @@ class GraphClient:
 
     def __init__(self, tokens: TokenSource, base_url: str = GLOBAL_GRAPH_URL, *, verify: str | bool = True,
                  timeout: float = 60.0, retry: RetryPolicy | None = None, name: str = "graph",
-                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 16) -> None:
+                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 16, agent: str = USER_AGENT) -> None:
         self.tokens = tokens
         self.base_url = base_url.rstrip("/")
         self.verify = verify
@@ -179,18 +179,20 @@ class GraphClient:
         self.name = name
         self._sleep = sleep
         self._pool_size = pool_size
+        self.agent = agent
         self._local = threading.local()
         self._lock = threading.Lock()
         self._not_before = 0.0  # shared pacer: nobody sends before this (monotonic) time
         self._rnd = random.Random()
-        self.stats = {"requests": 0, "retries": 0, "throttled": 0, "token_refreshes": 0, "failures": 0}
+        self.stats = {"requests": 0, "retries": 0, "throttled": 0, "token_refreshes": 0, "failures": 0, "paced": 0}
+        self.rate_reserve = 8  # resource units kept in hand when SharePoint says how many are left
 
     # --- plumbing --------------------------------------------------------------------------------
     @property
     def session(self) -> VerifyingSession:
         sess = getattr(self._local, "session", None)
         if sess is None:
-            sess = VerifyingSession(self.verify, pool_size=self._pool_size)
+            sess = VerifyingSession(self.verify, pool_size=self._pool_size, agent=self.agent)
             self._local.session = sess
         return sess
 
@@ -213,11 +215,26 @@ class GraphClient:
         with self._lock:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
 
+    def _heed_rate_limit(self, headers: Any) -> None:
+        """SharePoint's ``RateLimit-*`` headers (sent from 80 % of the budget on): with little left, every
+        thread of this client waits for the window to reset instead of running into 429s."""
+        remaining = headers.get("RateLimit-Remaining")
+        reset = headers.get("RateLimit-Reset")
+        if remaining is None or reset is None:
+            return
+        try:
+            left, wait = int(remaining), float(reset)
+        except ValueError:
+            return
+        if left <= self.rate_reserve and wait > 0:
+            self._count("paced")
+            self._hold_all(wait)
+
     # --- requests --------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
                 data: Any = None, headers: dict[str, str] | None = None, stream: bool = False,
                 idempotent: bool | None = None, authenticated: bool = True,
-                expected: tuple[int, ...] = ()) -> requests.Response:
+                expected: tuple[int, ...] = (), allow_redirects: bool = True) -> requests.Response:
         """Send one request with retries; return the response (2xx/3xx) or raise a :class:`GraphError`.
         Statuses in ``expected`` (a lookup's 404) still raise, but are not logged as failures."""
         method = method.upper()
@@ -235,7 +252,7 @@ class GraphClient:
             self._count("requests")
             try:
                 resp = self.session.request(method, url, params=params, json=json, data=data, headers=hdrs,
-                                            stream=stream, timeout=self.timeout)
+                                            stream=stream, timeout=self.timeout, allow_redirects=allow_redirects)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 attempt += 1
                 if not safe or attempt >= self.retry.max_attempts:
@@ -254,6 +271,7 @@ class GraphClient:
             status = resp.status_code
             log.debug("%s %s -> %d in %.0f ms (request-id %s)", method, redact(url), status, elapsed,
                       resp.headers.get("request-id"))
+            self._heed_rate_limit(resp.headers)
             if status < 400:
                 return resp
             if status == 401 and authenticated and not refreshed:

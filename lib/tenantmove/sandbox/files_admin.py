@@ -1,0 +1,127 @@
+"""The sandbox's admin side of the drives: what users and admins do outside Graph.
+
+- SharePoint Online PowerShell for manual scripts: ``Request-SPOPersonalSite -UserEmails 'a','b' [-NoWait]``
+  (at most 200 users per call; the OneDrives appear after the provisioning delay);
+- ``POST /_sandbox/files/{tenant}/{user}`` ``{"op": ...}``: a user changing their files between passes
+  (``put`` path size|office, ``rename`` path name, ``move`` path to, ``delete`` path, ``lock`` path locked),
+  an admin setting a ``quota``, or ``provision`` now;
+- ``POST /_sandbox/files/{tenant}/expire-deltas``: every delta token of the tenant answers 410 from now on;
+- ``GET /_sandbox/files/{tenant}/{user}``: the drive's files by path with size and quickXorHash."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from .blobs import Blob
+from .driveapi import FilesApi
+from .drives import Drive, office_document
+from .driveseed import ensure_folder, parse_size
+from .http import Request, Response
+from .shapes import GraphFailure
+from .state import Tenant
+
+PERSONAL_SITE_LIMIT = 200
+
+
+class FilesAdmin:
+    def __init__(self, files: FilesApi) -> None:
+        self.files = files
+        self.store = files.store
+
+    def cmdlets(self, tenant: Tenant) -> dict[str, Any]:
+        return {"Request-SPOPersonalSite": self._request_personal_site}
+
+    def _request_personal_site(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        if "useremails" not in params:
+            raise ValueError("Request-SPOPersonalSite needs -UserEmails")
+        emails = [e.replace("''", "'") for e in re.findall(r"'((?:[^']|'')*)'", line.split("-UserEmails", 1)[-1])]
+        if not emails:
+            raise ValueError("Request-SPOPersonalSite: -UserEmails names no user")
+        if len(emails) > PERSONAL_SITE_LIMIT:
+            raise ValueError(f"Request-SPOPersonalSite takes at most {PERSONAL_SITE_LIMIT} users per call")
+        done = self.files.request_personal_site(tenant, emails)
+        return f"requested OneDrive for {len(done)} user(s)"
+
+    def handle(self, req: Request, rest: str) -> Response:
+        parts = [unquote(p) for p in rest.split("/") if p]
+        tenant = self.store.tenant_by_name(parts[0]) if parts else None
+        if tenant is None:
+            return Response(404, {"error": "no such tenant"})
+        with self.store.lock:
+            if parts[1:] == ["expire-deltas"] and req.method == "POST":
+                for drive in self.files.drives.values():
+                    if drive.tenant_id == tenant.id:
+                        drive.oldest_token = drive.seq + 1
+                return Response(200, {"ok": True})
+            if len(parts) != 2:
+                return Response(404, {"error": "use files/{tenant}/{user}"})
+            user = tenant.find_user(parts[1])
+            if user is None:
+                return Response(404, {"error": f"no user {parts[1]}"})
+            body = req.json() if req.body else {}
+            if body.get("op") == "provision":
+                self.files.request_personal_site(tenant, [user["userPrincipalName"]], float(body.get("seconds", 0)))
+                return Response(200, {"ok": True})
+            drive = self.files._user_drive(tenant, user)
+            if drive is None:
+                return Response(404, {"error": "User's mysite not found."})
+            if req.method == "GET":
+                return Response(200, listing(drive))
+            try:
+                return Response(200, {"ok": True, "done": self._change(drive, body)})
+            except (GraphFailure, KeyError, ValueError) as exc:
+                return Response(400, {"error": str(exc)})
+
+    @staticmethod
+    def _change(drive: Drive, body: dict[str, Any]) -> str:
+        op = body.get("op")
+        if op == "quota":
+            drive.quota_total = parse_size(body["quota"])
+            return f"quota {drive.quota_total}"
+        path = str(body["path"])
+        if op == "put":
+            parent_path, _, name = path.rpartition("/")
+            parent = ensure_folder(drive, parent_path)
+            blob = (Blob.of(office_document(str(body.get("seed", path)))) if body.get("office")
+                    else Blob.generated(parse_size(body.get("size", 0)), str(body.get("seed", path))))
+            existing = drive.child(parent["id"], name)
+            if existing is None:
+                drive.new_item(parent["id"], name, blob=blob)
+                return f"added {path}"
+            existing["versions"].append({"id": f"{existing['version']}.0", "blob": existing["blob"],
+                                         "modified": existing["modified"], "by": existing["by"]})
+            existing.update(blob=blob, version=existing["version"] + 1, hashless=False)
+            drive.touch(existing)
+            return f"modified {path}"
+        item = drive.by_path(drive.root_id, path)
+        if op == "rename":
+            item["name"] = str(body["name"])
+        elif op == "move":
+            item["parent"] = ensure_folder(drive, str(body["to"]))["id"]
+        elif op == "delete":
+            drive.delete(item)
+            return f"deleted {path}"
+        elif op == "lock":
+            item["locked"] = bool(body.get("locked", True))
+            return f"locked {path}" if item["locked"] else f"unlocked {path}"
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        for node in drive.subtree(item):
+            drive.touch(node)
+        return f"{op}d {path}"
+
+
+def listing(drive: Drive) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in drive.subtree(drive.items[drive.root_id]):
+        if item["parent"] is None:
+            continue
+        path = drive.path_of(item)
+        if item["blob"] is not None:
+            out[path] = {"size": item["blob"].size, "quickXorHash": item["blob"].quick_xor,
+                         "created": item["fs_created"], "modified": item["fs_modified"], "versions": item["version"]}
+        else:
+            out[path] = {"folder": True, "package": item["package"]}
+    return out
