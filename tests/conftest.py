@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # the sandbox is imported by the fixture that starts it: unit
 
 ROOT = Path(__file__).resolve().parents[1]
 CSDL = ROOT.parent / "shared" / "graph" / "v1.0-Prod.csdl"
-CANARY_SOURCE = "CANARYsrc" + secrets.token_hex(8)
-CANARY_TARGET = "CANARYtgt" + secrets.token_hex(8)
+# the canary secrets: new for each test session, and the same in the helper processes a test starts
+CANARY_SOURCE = os.environ.setdefault("TENANTMOVE_TEST_CANARY_SOURCE", "CANARYsrc" + secrets.token_hex(8))
+CANARY_TARGET = os.environ.setdefault("TENANTMOVE_TEST_CANARY_TARGET", "CANARYtgt" + secrets.token_hex(8))
 SOURCE_APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"
 TARGET_APP = "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02"
 QUIET_KNOBS = {"latency_ms": 0, "throttle_rate": 0, "throttle_probability": 0, "error_probability": 0,

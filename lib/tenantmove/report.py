@@ -40,6 +40,28 @@ def table_html(df: pd.DataFrame, title: str = "", max_rows: int = 50) -> str:
             shown.to_html(index=False, escape=True, na_rep="", justify="left") + "</div>" + note)
 
 
+BAR_COLOURS = ("#1b7f3b", "#b00020", "#a36200", "#3d6fb6")
+
+
+def bars_html(df: pd.DataFrame, label: str, values: list[str], title: str = "", unit: str = "") -> str:
+    """A horizontal stacked bar per row (plain HTML: readable in the saved notebook and its HTML rendering)."""
+    head = f"<h4>{html.escape(title)}</h4>" if title else ""
+    if df.empty:
+        return head + "<p><em>(none)</em></p>"
+    top = max(float(df[values].sum(axis=1).max()), 1.0)
+    legend = " ".join(f"<span style='color:{BAR_COLOURS[i % 4]}'>■</span> {html.escape(v)}"
+                      for i, v in enumerate(values))
+    rows = []
+    for _, row in df.iterrows():
+        segs = "".join(f"<div title='{html.escape(v)}: {row[v]:,} {unit}' style='display:inline-block;height:14px;"
+                       f"width:{300 * float(row[v]) / top:.1f}px;background:{BAR_COLOURS[i % 4]}'></div>"
+                       for i, v in enumerate(values))
+        total = " / ".join(f"{row[v]:,}" for v in values)
+        rows.append(f"<tr><td style='text-align:left'>{html.escape(str(row[label]))}</td><td>{segs}</td>"
+                    f"<td style='text-align:left'>{total} {html.escape(unit)}</td></tr>")
+    return f"{head}<p>{legend}</p><table>{''.join(rows)}</table>"
+
+
 def facts_html(title: str, rows: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
                     f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
@@ -53,7 +75,7 @@ def banner_html(kind: str, text: str) -> str:
 
 @dataclass
 class Section:
-    kind: str  # table | facts | banner | text
+    kind: str  # table | bars | facts | banner | text
     title: str = ""
     body: Any = None
     level: str = "ok"
@@ -68,6 +90,11 @@ class Report:
 
     def table(self, df: pd.DataFrame, title: str = "") -> Report:
         self.sections.append(Section("table", title, df))
+        return self
+
+    def bars(self, df: pd.DataFrame, label: str, values: list[str], title: str = "", unit: str = "") -> Report:
+        """A bar chart of ``values`` per ``label`` (the text form is the table)."""
+        self.sections.append(Section("bars", title, (df, label, list(values), unit)))
         return self
 
     def facts(self, title: str, rows: dict[str, Any]) -> Report:
@@ -102,6 +129,8 @@ class Report:
                 parts.append(table_html(s.body, s.title))
             elif s.kind == "facts":
                 parts.append(facts_html(s.title, s.body))
+            elif s.kind == "bars":
+                parts.append(bars_html(*s.body[:3], title=s.title, unit=s.body[3]))
             elif s.kind == "banner":
                 parts.append(banner_html(s.level, str(s.body)))
             elif s.kind == "heading":
@@ -121,6 +150,9 @@ class Report:
                           else "(none)"]
             elif s.kind == "facts":
                 lines += [f"{s.title}:"] + [f"  {k}: {v}" for k, v in s.body.items()]
+            elif s.kind == "bars":
+                frame = s.body[0][[s.body[1], *s.body[2]]]
+                lines += [f"{s.title}:", frame.to_string(index=False) if not frame.empty else "(none)"]
             elif s.kind == "banner":
                 lines.append(f"{BANNER_ICONS[s.level]} {s.body}")
             elif s.kind == "heading":

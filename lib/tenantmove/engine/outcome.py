@@ -65,7 +65,7 @@ class Outcome(ShowsItself):
         return out or {f"{self.title}": 0}
 
     def report(self) -> Report:
-        report = Report(f"{self.title.capitalize()}{' — plan (dry run)' if self.dry_run else ''}")
+        report = Report(f"{self.title[:1].upper() + self.title[1:]}{' — plan (dry run)' if self.dry_run else ''}")
         report.table(pd.DataFrame([{"action": a, "items": n} for a, n in sorted(self.counts().items())],
                                   columns=["action", "items"]))
         report.table(self.frame.drop(columns=["error"] if not self.failed else []), f"{self.title}: every item")

@@ -8,8 +8,10 @@ import pandas as pd
 from ..engine import Outcome
 from ..report import Report
 from ..runbook.context import Phase
+from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
+from ..workloads.onedrive import OneDrives, find_pairs
 from ..workloads.users import Users, prestage_upn
 from .common import StepFailed, StepResult
 
@@ -69,4 +71,15 @@ def prestage(phase: Phase, client: GraphClient, moving: pd.DataFrame, src: Inven
     report = outcome.report()
     if outcome.dry_run:
         report.banner("warn", "dry run: no user was created (set dry_run: false to pre-stage)")
-    return StepResult(report, outcome.summary())
+        return StepResult(report, outcome.summary())
+    onedrives = request_onedrives(phase, client, moving, tgt)
+    report.add(onedrives.report())
+    return StepResult(report, {**outcome.summary(), **onedrives.summary()})
+
+
+def request_onedrives(phase: Phase, client: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Outcome:
+    """Each moving user's new OneDrive, requested now if missing (a manual command): the service creates it
+    later, by a timer job, and the content phases need it."""
+    drives = DriveClient(client)
+    pairs = find_pairs(None, drives, moving, also=lambda upn: [prestage_upn(upn, tgt.initial_domain)])
+    return phase.run(OneDrives(drives, pairs))

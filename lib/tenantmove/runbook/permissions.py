@@ -19,7 +19,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     },
     "10_new_subscription": {
         "source": [],
-        "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users")],
+        "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users"),
+                   ("Files.Read.All", "see whether each pre-staged user's OneDrive exists")],
     },
     "20_release_domain": {
         "source": [("Domain.ReadWrite.All", "delete the domain, read domainNameReferences"),
@@ -31,7 +32,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "30_add_domain_and_users": {
         "source": [],
         "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences"),
-                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members")],
+                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members"),
+                   ("Files.Read.All", "see whether each user's new OneDrive exists")],
     },
     "40_admin_settings": {
         "source": [("Policy.Read.All", "read settings")],
@@ -49,8 +51,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Calendars.ReadWrite", "events"), ("Tasks.ReadWrite.All", "To Do lists")],
     },
     "70_onedrive": {
-        "source": [("Files.Read.All", "read OneDrive files")],
-        "target": [("Files.ReadWrite.All", "write OneDrive files")],
+        "source": [("Files.Read.All", "read OneDrive files"), ("User.Read.All", "find each user's OneDrive")],
+        "target": [("Files.ReadWrite.All", "write OneDrive files"), ("User.Read.All", "find each new user")],
     },
     "80_onenote": {  # OneNote's API takes delegated tokens only
         "source": [("Notes.Read.All", "read notebooks (delegated)")],

@@ -63,6 +63,7 @@ class Download:
     expires: float
     tenant_id: str
     app: str
+    item_id: str = ""  # a file deleted since the URL was given answers 404
 
 
 class FilesApi:
@@ -156,13 +157,10 @@ class FilesApi:
             pending = self.provisioning.get(key)
             if pending is None or not pending.ready():
                 return None
-            self.user_drives[key] = self._new_user_drive(tenant, user).id
+            drive = new_onedrive(tenant, user, pending.upn)
+            self.drives[drive.id] = drive
+            self.user_drives[key] = drive.id
         return self.drives[self.user_drives[key]]
-
-    def _new_user_drive(self, tenant: Tenant, user: dict[str, Any]) -> Drive:
-        drive = new_onedrive(tenant, user)
-        self.drives[drive.id] = drive
-        return drive
 
     def request_personal_site(self, tenant: Tenant, emails: list[str], seconds: float | None = None) -> list[str]:
         """``Request-SPOPersonalSite``: each user's OneDrive appears after the provisioning delay."""
@@ -174,7 +172,7 @@ class FilesApi:
                 raise ValueError(f"user {email} not found in {tenant.initial_domain}")
             key = (tenant.id, user["id"])
             if key not in self.user_drives and key not in self.provisioning:
-                self.provisioning[key] = Provisioning(time.monotonic() + delay)
+                self.provisioning[key] = Provisioning(time.monotonic() + delay, user["userPrincipalName"])
             done.append(user["userPrincipalName"])
         return done
 
@@ -225,7 +223,7 @@ class FilesApi:
         if verb == "content" and method == "GET":
             if item["folder"] or item["package"]:
                 raise GraphFailure(400, "invalidRequest", "A folder has no content to download.")
-            return 302, None, {"Location": self.download_url(tenant, drive, item["blob"], base, app)}
+            return 302, None, {"Location": self.download_url(tenant, drive, item["blob"], base, app, item["id"])}
         if verb in ("content", "createUploadSession"):
             raise GraphFailure(400, "invalidRequest", "Upload by parent and name: PUT parent:/name:/content, or "
                                                       "POST parent:/name:/createUploadSession.")
@@ -243,7 +241,7 @@ class FilesApi:
                 (v["blob"] for v in item["versions"] if v["id"] == parts[1]), None)
             if blob is None:
                 raise not_found("The version could not be found.")
-            return 302, None, {"Location": self.download_url(tenant, drive, blob, base, app)}
+            return 302, None, {"Location": self.download_url(tenant, drive, blob, base, app, item["id"])}
         raise GraphFailure(400, "invalidRequest", f"The sandbox does not support {method} on '{verb or 'the item'}'.")
 
     def upload_simple(self, tenant: Tenant, drive: Drive, parent: dict[str, Any], name: str, data: bytes,
@@ -268,7 +266,7 @@ class FilesApi:
     def item_out(self, drive: Drive, item: dict[str, Any], base: str, app: str, with_path: bool = True) -> dict:
         url = None
         if item["blob"] is not None and not item["deleted"]:
-            url = self.download_url(self._tenant(drive), drive, item["blob"], base, app)
+            url = self.download_url(self._tenant(drive), drive, item["blob"], base, app, item["id"])
         return item_json(drive, item, base, with_path=with_path, download_url=url)
 
     def _tenant(self, drive: Drive) -> Tenant:
@@ -323,14 +321,14 @@ class FilesApi:
         size = self.governor.knobs.drive_page_size
         link = f"{base}/v1.0/drives/{drive.id}/root/delta"
         if token == "latest":
-            return {"value": [], "@odata.deltaLink": f"{link}?token={_token(drive.seq, 0)}"}
+            return {"value": [], "@odata.deltaLink": f"{link}?token={_token(drive, drive.seq, 0)}"}
         since, offset = (0, 0)
         if token:
             try:
-                since, offset = _untoken(token)
-            except ValueError as exc:
+                since, offset, epoch = _untoken(token)
+            except (ValueError, KeyError) as exc:
                 raise GraphFailure(400, "invalidRequest", "The delta token is not valid.") from exc
-            if since < drive.oldest_token:
+            if epoch != drive.epoch:
                 raise GraphFailure(410, "resyncRequired", "Resync required. Replace any local items with the "
                                    "server's version (including deletes) if you're sure that the service was up to "
                                    "date with your local changes when you last sync'd.")
@@ -339,9 +337,9 @@ class FilesApi:
         page = changed[offset:offset + size]
         body: dict[str, Any] = {"value": [self.item_out(drive, i, base, app, with_path=False) for i in page]}
         if offset + size < len(changed):
-            body["@odata.nextLink"] = f"{link}?token={_token(since, offset + size, drive.seq)}"
+            body["@odata.nextLink"] = f"{link}?token={_token(drive, since, offset + size, drive.seq)}"
         else:
-            body["@odata.deltaLink"] = f"{link}?token={_token(_pinned(token) or drive.seq, 0)}"
+            body["@odata.deltaLink"] = f"{link}?token={_token(drive, _pinned(token) or drive.seq, 0)}"
         return body
 
     def _page(self, values: list[dict[str, Any]], query: dict[str, str], base: str, path: str) -> dict[str, Any]:
@@ -353,13 +351,13 @@ class FilesApi:
         return body
 
     # --- pre-authenticated URLs ------------------------------------------------------------------------------
-    def download_url(self, tenant: Tenant, drive: Drive, blob: Blob, base: str, app: str) -> str:
+    def download_url(self, tenant: Tenant, drive: Drive, blob: Blob, base: str, app: str, item_id: str = "") -> str:
         token = secrets.token_urlsafe(24)
         with self.lock:
             now = time.monotonic()
             if len(self.downloads) > 10000:
                 self.downloads = {k: v for k, v in self.downloads.items() if v.expires > now}
-            self.downloads[token] = Download(drive.id, blob, now + 3600, tenant.id, app)
+            self.downloads[token] = Download(drive.id, blob, now + 3600, tenant.id, app, item_id)
         return f"{base}/_dl/{token}"
 
     def serve_download(self, req: Request, token: str) -> Response:
@@ -370,6 +368,10 @@ class FilesApi:
         if req.headers.get("authorization"):
             return Response(401, {"error": {"code": "unauthenticated",
                                             "message": "A pre-authenticated URL takes no Authorization header."}})
+        with self.store.lock:
+            item = self.drives[found.drive_id].items.get(found.item_id) if found.item_id else None
+            if item is not None and item["deleted"]:
+                return _err(404, "itemNotFound", "The item was deleted.")
         tenant = self.store.tenants[found.tenant_id]
         fault = self._fault(f"_dl/{token}", tenant.id, req.method)
         if fault is not None:
@@ -430,9 +432,12 @@ class FilesApi:
         if req.method != "PUT":
             return Response(405, {"error": {"code": "invalidRequest", "message": "PUT fragments to an upload URL."}})
         tenant = self.store.tenants[session.tenant_id]
-        fault = self._fault(f"_up/{sid}", tenant.id, req.method)
+        lost = False  # the "lost" fault: the fragment is kept, its answer never arrives
+        fault = self.governor.decide(f"_up/{sid}", tenant.id, method=req.method)
+        if fault is not None and fault.status == "lost":
+            lost, fault = True, None
         if fault is not None:
-            return fault
+            return self._fault_answer(fault)
         try:
             rate = self.charge(tenant, session.app, 2)
         except GraphFailure as failure:
@@ -462,6 +467,9 @@ class FilesApi:
         session.received = end + 1
         session.expires = time.monotonic() + self.governor.knobs.upload_session_seconds
         self.count("fragments")
+        if lost:
+            self.count("failed")
+            return Response(0, drop=True)
         if not last:
             return Response(202, self._session_state(session), rate)
         blob = self.blobs.finish(session.file, total)
@@ -480,9 +488,10 @@ class FilesApi:
     def _fault(self, path: str, tenant_id: str, method: str) -> Response | None:
         """The knobs' faults on a pre-authenticated URL (the fragment or download is not taken)."""
         fault = self.governor.decide(path, tenant_id, method=method)
-        if fault is None:
-            return None
-        if fault.status == "drop":
+        return None if fault is None else self._fault_answer(fault)
+
+    def _fault_answer(self, fault: Any) -> Response:
+        if fault.status in ("drop", "lost"):
             return Response(0, drop=True)
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
         self.count("failed" if fault.status != 429 else "throttled")
@@ -540,14 +549,14 @@ def _cost(method: str, verb: str, query: dict[str, str]) -> int:
     return 1
 
 
-def _token(since: int, offset: int, pinned: int | None = None) -> str:
-    raw = json.dumps({"s": since, "o": offset, "p": pinned}).encode()
+def _token(drive: Drive, since: int, offset: int, pinned: int | None = None) -> str:
+    raw = json.dumps({"s": since, "o": offset, "p": pinned, "e": drive.epoch}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _untoken(token: str) -> tuple[int, int]:
+def _untoken(token: str) -> tuple[int, int, int]:
     data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    return int(data["s"]), int(data["o"])
+    return int(data["s"]), int(data["o"]), int(data["e"])
 
 
 def _pinned(token: str | None) -> int | None:

@@ -45,7 +45,7 @@ class Drive:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     root_id: str = ""
     seq: int = 0  # change counter: delta tokens are positions in it
-    oldest_token: int = 0  # tokens below this answer 410 (resync required)
+    epoch: int = 0  # delta tokens of an earlier epoch answer 410 (resync required)
     created: str = field(default_factory=now_iso)
 
     # --- structure ---------------------------------------------------------------------------------
@@ -278,13 +278,14 @@ class Provisioning:
     """A user's OneDrive: ready at a monotonic time once requested (``Request-SPOPersonalSite`` or sign-in)."""
 
     ready_at: float
+    upn: str  # the user's name when it was requested: the OneDrive's URL is made from it, and keeps it
 
     def ready(self) -> bool:
         return time.monotonic() >= self.ready_at
 
 
-def new_onedrive(tenant: Tenant, user: dict[str, Any]) -> Drive:
-    upn = user["userPrincipalName"]
+def new_onedrive(tenant: Tenant, user: dict[str, Any], upn: str = "") -> Drive:
+    upn = upn or user["userPrincipalName"]
     host = tenant.initial_domain.split(".")[0]
     slug = re.sub(r"[^a-z0-9]", "_", upn.lower())
     drive = Drive(id="b!" + base64.urlsafe_b64encode(_stable_uuid(tenant.id, "drive", user["id"]).encode()).decode()

@@ -53,7 +53,7 @@ class FilesAdmin:
             if parts[1:] == ["expire-deltas"] and req.method == "POST":
                 for drive in self.files.drives.values():
                     if drive.tenant_id == tenant.id:
-                        drive.oldest_token = drive.seq + 1
+                        drive.epoch += 1
                 return Response(200, {"ok": True})
             if len(parts) != 2:
                 return Response(404, {"error": "use files/{tenant}/{user}"})

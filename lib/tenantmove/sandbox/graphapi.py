@@ -84,7 +84,7 @@ class GraphApi:
 
     def _fault_response(self, fault: Fault, headers: dict[str, str], request_id: str,
                         crid: str | None) -> Response:
-        if fault.status == "drop":
+        if fault.status in ("drop", "lost"):
             self.count("dropped")
             return Response(0, drop=True)
         status = int(fault.status)
@@ -369,7 +369,7 @@ class GraphApi:
         self.count("batch_sub")
         fault = self.governor.decide(path, tenant.id, in_batch=True, method=str(r.get("method", "GET")))
         headers = {"Content-Type": "application/json", "request-id": request_id}
-        if fault and fault.status != "drop":
+        if fault and fault.status not in ("drop", "lost"):
             status = int(fault.status)
             self.count("throttled" if status == 429 else "failed")
             if fault.retry_after is not None:

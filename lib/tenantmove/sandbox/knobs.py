@@ -15,7 +15,7 @@ from typing import Any
 class Fault:
     """What the sandbox does instead of serving a request."""
 
-    status: int | str  # 429, 500, 502, 503, 504 or "drop"
+    status: int | str  # 429, 500, 502, 503, 504, "drop", or "lost" (upload URLs: the fragment is kept, the answer lost)
     retry_after: float | None = None
 
 

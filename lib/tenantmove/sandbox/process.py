@@ -168,6 +168,13 @@ class Sandbox:
         self.endpoints: dict[str, Any] = {}
         self._session = requests.Session()
 
+    @classmethod
+    def attach(cls, state_dir: Path) -> Sandbox:
+        """The sandbox already running with ``state_dir`` (started by another process)."""
+        sb = cls(state_dir)
+        sb.endpoints = read_endpoints(state_dir)
+        return sb
+
     def start(self, timeout: float = 30.0) -> Sandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / ENDPOINTS).unlink(missing_ok=True)

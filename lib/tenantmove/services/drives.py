@@ -192,6 +192,8 @@ class DriveClient:
             except GraphNotFound:
                 raise
             except GraphError as exc:
+                if exc.status not in (None, 416, 500, 502, 503, 504):
+                    raise  # refused (quota, lock, name...): sending it again cannot help
                 resume = self._next_expected(url)
                 log.info("fragment %d-%d failed (%s): resuming at %d", pos, end, exc.status, resume)
                 if resume is None:

@@ -26,7 +26,7 @@ from ..engine import Applied, DeltaLinks, Work, Workload
 from ..engine.workload import REMOVED
 from ..errors import TenantmoveError
 from ..services.drives import DeltaExpired, DriveClient
-from ..services.graph import GraphError
+from ..services.graph import GraphError, GraphNotFound
 from .onedrive import Pair
 
 LONG_PATHS = "Long paths (tenantmove)"  # where a file whose new path would pass 400 characters goes
@@ -160,6 +160,7 @@ class DriveCopy:
     versions: str = "latest"
     trees: dict[str, TargetTree] = field(default_factory=dict)
     parents: dict[tuple[str, str], str] = field(default_factory=dict)  # (drive, folder id) -> path, per pass
+    listed: dict[tuple[str, str, str | None], tuple[Listing, str]] = field(default_factory=dict)  # plan, then apply
 
     def ready(self) -> list[Pair]:
         """The users whose files can move now: an old OneDrive to read and a new one to write."""
@@ -172,10 +173,17 @@ class DriveCopy:
             self.trees[drive_id] = TargetTree(self.new, drive_id)
         return self.trees[drive_id]
 
-    def listing(self, pair: Pair, link: str | None, known: set[str]) -> tuple[Listing, str]:
-        """The source's changes since ``link`` (or everything), with paths, and the link for next time."""
+    def listing(self, kind: str, pair: Pair, link: str | None, known: set[str]) -> tuple[Listing, str]:
+        """The source's changes since ``link`` (or everything), with paths, and the link for next time; the
+        same for the apply that follows a plan (``kind``: whose links and ledger keys these are)."""
         assert pair.source is not None
         drive_id = str(pair.source["id"])
+        key = (kind, drive_id, link)
+        if key not in self.listed:  # the plan's listing, reused by the apply that follows it
+            self.listed[key] = self._list(pair, drive_id, link, known)
+        return self.listed[key]
+
+    def _list(self, pair: Pair, drive_id: str, link: str | None, known: set[str]) -> tuple[Listing, str]:
         expired = False
         try:
             raw, new_link = self.old.delta(drive_id, link)
@@ -258,11 +266,18 @@ class _DriveWorkload(Workload):
         self.copy = copy
         self.skipped_packages: list[tuple[str, str]] = []  # (user, path) of OneNote notebooks
         self.listings: dict[str, Listing] = {}
+        self.listed: list[Work] = []  # what the last list() gave, for the plan's and the results' tables
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        self.listed, self.skipped_packages = [], []
+        for work in self._list(deltas):
+            self.listed.append(work)
+            yield work
+
+    def _list(self, deltas: DeltaLinks) -> Iterator[Work]:
         for pair in self.copy.ready():
             known = deltas.known(pair.scope)
-            listing, link = self.copy.listing(pair, deltas.get(pair.scope), known)
+            listing, link = self.copy.listing(self.kind, pair, deltas.get(pair.scope), known)
             self.listings[pair.scope] = listing
             deltas.stage(pair.scope, link)
             self.skipped_packages += [(pair.source_upn, p.path) for p in listing.packages]
@@ -405,13 +420,20 @@ class DriveFiles(_DriveWorkload):
         raw = entry.raw
         size = int(raw.get("size") or 0)
         copied = self.copy.new.upload(drive_id, parent_id, name, size,
-                                      lambda off: self.copy.old.stream(raw, source_drive, off), fsi)
+                                      lambda off: self._source(raw, source_drive, off, work.name), fsi)
         tree.remember(path, copied.item)
         verdict = self._verdict(work, copied, pair)
         detail = {**work.detail, "verdict": verdict, "versions replayed": replayed}
         target_hash = ((copied.item.get("file") or {}).get("hashes") or {}).get("quickXorHash")
         return Applied(copied.item["id"], "copied", copied_hash=target_hash or copied.sent_hash,
                        size=int(copied.item.get("size") or 0), detail=detail)
+
+    def _source(self, raw: dict[str, Any], drive_id: str, offset: int, name: str) -> Iterator[bytes]:
+        try:
+            yield from self.copy.old.stream(raw, drive_id, offset)
+        except GraphNotFound as exc:
+            raise TenantmoveError(f"{name} was deleted in the old OneDrive after it was listed",
+                                  hint="rerun the phase: the next pass sees the deletion and drops it") from exc
 
     def _older_versions(self, drive_id: str, item_id: str) -> list[dict[str, Any]]:
         versions = self.copy.old.graph.get_all(f"drives/{drive_id}/items/{item_id}/versions")

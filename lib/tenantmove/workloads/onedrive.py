@@ -27,18 +27,24 @@ class Pair:
     source: dict[str, Any] | None
     target: dict[str, Any] | None
     target_user_exists: bool = True
+    source_known: bool = True  # False when the old tenant was not asked (phases 10 and 30 only provision)
 
     @property
     def scope(self) -> str:
         return self.source_upn.lower()
 
 
-def find_pairs(old: DriveClient, new: DriveClient, moving: pd.DataFrame, also: Any = None) -> list[Pair]:
+def find_pairs(old: DriveClient | None, new: DriveClient, moving: pd.DataFrame, also: Any = None,
+               source_ids: dict[str, str] | None = None) -> list[Pair]:
     """Each mapped user's drives; ``also(target_upn)`` names other UPNs the new user may have now (pre-staged
-    on the onmicrosoft domain before the cutover)."""
+    on the onmicrosoft domain before the cutover). The old user is found by object id where ``source_ids``
+    (UPN -> id, from phase 00's inventory) knows it: phase 20 renamed them. Without ``old``, only the new
+    side is looked at."""
     pairs = []
+    ids = {k.lower(): v for k, v in (source_ids or {}).items()}
     for _, row in moving.iterrows():
-        source = old.user_drive(row["source_upn"])
+        key = ids.get(str(row["source_upn"]).lower(), row["source_upn"])
+        source = old.user_drive(key) if old is not None else None
         target, exists, upn = None, False, row["target_upn"]
         for candidate in [row["target_upn"], *(also(row["target_upn"]) if also else [])]:
             if not new.user_exists(candidate):
@@ -46,7 +52,7 @@ def find_pairs(old: DriveClient, new: DriveClient, moving: pd.DataFrame, also: A
             exists, upn = True, candidate
             target = new.user_drive(candidate)
             break
-        pairs.append(Pair(row["source_upn"], upn, source, target, exists))
+        pairs.append(Pair(row["source_upn"], upn, source, target, exists, source_known=old is not None))
     return pairs
 
 
@@ -62,7 +68,7 @@ class OneDrives(Workload):
 
     def list(self, deltas: object) -> Iterable[Work]:
         for pair in self.pairs.values():
-            if pair.source is None:
+            if pair.source is None and pair.source_known:
                 continue  # nothing to copy: shown in the plan, not a ledger item
             yield Work(pair.source_upn.lower(), f"{pair.source_upn} -> {pair.target_upn}",
                        detail={"target_upn": pair.target_upn}, data=pair)
