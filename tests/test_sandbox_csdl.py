@@ -15,7 +15,11 @@ from .conftest import CSDL
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 COMPLEX = {"verifiedDomains": "verifiedDomain", "prepaidUnits": "licenseUnitsDetail",
-           "servicePlans": "servicePlanInfo", "assignedLicenses": "assignedLicense"}
+           "servicePlans": "servicePlanInfo", "assignedLicenses": "assignedLicense",
+           "fileSystemInfo": "fileSystemInfo", "parentReference": "itemReference", "file": "file", "hashes": "hashes",
+           "folder": "folder", "package": "package", "deleted": "deleted", "quota": "quota",
+           "createdBy": "identitySet", "lastModifiedBy": "identitySet", "owner": "identitySet", "user": "identity",
+           "group": "identity"}
 
 
 @functools.cache
@@ -72,6 +76,12 @@ def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: Graph
         samples[f"domainDnsRecord/{path}"] = source_client.get(f"domains/contoso.example/{path}")["value"]
     group = samples["group"][0]["id"]
     samples["directoryObject/members"] = source_client.get_all(f"groups/{group}/members")
+    drive = source_client.get("users/megan.bowen@contoso.example/drive")
+    samples["drive"] = [drive]
+    samples["driveItem/delta"] = source_client.get(f"drives/{drive['id']}/root/delta")["value"]
+    samples["driveItem/children"] = source_client.get_all(f"drives/{drive['id']}/root/children")
+    plan = source_client.get(f"drives/{drive['id']}/root:/Campaigns/2026/Plan.docx")
+    samples["driveItemVersion"] = source_client.get(f"drives/{drive['id']}/items/{plan['id']}/versions")["value"]
     for type_name, objects in samples.items():
         assert objects, f"no sample of {type_name}"
         for i, obj in enumerate(objects):
