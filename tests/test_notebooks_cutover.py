@@ -44,7 +44,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
-                                                       "30_add_domain_and_users"]
+                                                       "30_add_domain_and_users", "70_onedrive"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
     _, old = make_client(sb, "source")
@@ -113,6 +113,27 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     summary = run_json(runs_in(runs)[2])["phases"][0]["summary"]
     assert summary["distribution lists created by the admin"] == 1 and "distribution lists manual" not in summary
     assert not (runs_in(runs)[2] / "30_add_domain_and_users" / "manual-distribution-list.ps1").exists()
+
+
+    # phase 70 found no new OneDrive yet: phases 10 and 30 asked for them (a script for the admin, the names as
+    # they are then); once it ran, the files move, each proven, and the notebook shows renames and bytes per user
+    first70 = record["phases"][4]["summary"]
+    assert first70["OneDrives waiting (manual)"] == 23 and first70["bytes moved"] == 0
+    assert (run_dir / "10_new_subscription" / "manual-onedrive.ps1").is_file()
+    request = runs_in(runs)[2] / "30_add_domain_and_users" / "manual-onedrive.ps1"
+    assert request.read_text().count("Request-SPOPersonalSite -UserEmails '") == 1  # one call for all (<= 200)
+    assert "'megan.bowen@contoso.example'" in request.read_text()
+    sb.set_knobs(onedrive_provision_seconds=0)
+    sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=request.read_bytes())
+    fourth = tenantmove("run", str(params), "--phases", "70", "--runs-dir", str(runs), cwd=tmp_path)
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    summary = run_json(runs_in(runs)[3])["phases"][0]["summary"]
+    assert summary["OneDrives waiting (manual)"] == 0 and summary["bytes left"] == 0
+    assert summary["files verified by hash"] + summary["files changed by SharePoint (content compared)"] == \
+        summary["OneDrive files copied"] > 100
+    text70 = outputs_text(runs_in(runs)[3] / "70_onedrive.ipynb")
+    assert json.dumps("report： draft？.txt")[1:-1] in text70 and "Bytes per user, moved and left" in text70
+    assert "Megan's notebook" in text70 and "CONFIRMED by alice@contoso" in text70
 
 
 def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:

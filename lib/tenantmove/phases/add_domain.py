@@ -19,7 +19,7 @@ from ..workloads.groups import Groups, Members
 from ..workloads.inventory import Inventory
 from ..workloads.users import Users, prestage_upn
 from .common import StepResult
-from .new_subscription import request_onedrives
+from .new_subscription import ONEDRIVES_LATER, request_onedrives
 
 
 @dataclass(repr=False)
@@ -87,7 +87,11 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     outcomes: list[Outcome] = [published, phase.run(users, gate), phase.run(groups, gate), phase.run(lists, gate)]
     members = Members(new, src, outcomes[2].targets(), outcomes[1].targets())
     outcomes.append(phase.run(members, gate))
-    outcomes.append(request_onedrives(phase, new, moving, tgt))
+    onedrives = request_onedrives(phase, new, moving, tgt)
+    if onedrives is not None:
+        outcomes.append(onedrives)
+    else:
+        report.text(ONEDRIVES_LATER)
     for outcome in outcomes[1:]:
         report.add(outcome.report())
     window = downtime.window()

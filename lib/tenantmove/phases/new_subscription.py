@@ -8,6 +8,7 @@ import pandas as pd
 from ..engine import Outcome
 from ..report import Report
 from ..runbook.context import Phase
+from ..runbook.permissions import satisfied_by
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
@@ -73,13 +74,22 @@ def prestage(phase: Phase, client: GraphClient, moving: pd.DataFrame, src: Inven
         report.banner("warn", "dry run: no user was created (set dry_run: false to pre-stage)")
         return StepResult(report, outcome.summary())
     onedrives = request_onedrives(phase, client, moving, tgt)
+    if onedrives is None:
+        return StepResult(report.text(ONEDRIVES_LATER), outcome.summary())
     report.add(onedrives.report())
     return StepResult(report, {**outcome.summary(), **onedrives.summary()})
 
 
-def request_onedrives(phase: Phase, client: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Outcome:
-    """Each moving user's new OneDrive, requested now if missing (a manual command): the service creates it
-    later, by a timer job, and the content phases need it."""
+ONEDRIVES_LATER = ("The new OneDrives are not looked at here (this sign-in has no Files.Read.All): phase 70 "
+                   "requests the missing ones.")
+
+
+def request_onedrives(phase: Phase, client: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Outcome | None:
+    """Each moving user's new OneDrive, requested early if missing (a manual command: the service creates it
+    later, by a timer job, and phase 70 needs it). None when this sign-in may not look at files: an early
+    request is a convenience, phase 70 makes it anyway."""
+    if not satisfied_by("Files.Read.All", phase.granted().get("target", set())):
+        return None
     drives = DriveClient(client)
     pairs = find_pairs(None, drives, moving, also=lambda upn: [prestage_upn(upn, tgt.initial_domain)])
     return phase.run(OneDrives(drives, pairs))

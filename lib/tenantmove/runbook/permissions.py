@@ -19,8 +19,7 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     },
     "10_new_subscription": {
         "source": [],
-        "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users"),
-                   ("Files.Read.All", "see whether each pre-staged user's OneDrive exists")],
+        "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users")],
     },
     "20_release_domain": {
         "source": [("Domain.ReadWrite.All", "delete the domain, read domainNameReferences"),
@@ -32,8 +31,7 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "30_add_domain_and_users": {
         "source": [],
         "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences"),
-                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members"),
-                   ("Files.Read.All", "see whether each user's new OneDrive exists")],
+                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members")],
     },
     "40_admin_settings": {
         "source": [("Policy.Read.All", "read settings")],
