@@ -1,0 +1,180 @@
+"""OneDrive copy benchmarks against the sandbox, each against its yardstick in the same run:
+
+1. one large file (1 GiB by default) through the streaming copy: the copying process's peak memory against
+   its own memory just before the copy (goal: under 300 MiB at the peak), and its throughput;
+2. many small files under SharePoint's resource-unit budget with realistic latency: files per second against
+   the ceiling that budget allows in the same span (the new tenant's units for the time taken, plus one
+   window's worth that can be spent up front, over the units one file costs there: an upload, 2, and setting
+   its dates, 2), failures (goal: none) and round trips per file.
+
+    python bench/bench_files.py [--large-mib 1024] [--files 1000] [--latency-ms 30] [--ru-per-minute 6000]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from tenantmove.engine import Engine, ItemsFailed, Ledger  # noqa: E402
+from tenantmove.sandbox import Sandbox  # noqa: E402
+from tenantmove.sandbox.state import DEFAULT_SEED  # noqa: E402
+from tenantmove.services.auth import SignIn, TenantConfig  # noqa: E402
+from tenantmove.services.drives import DriveClient  # noqa: E402
+from tenantmove.services.graph import GraphClient  # noqa: E402
+from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders  # noqa: E402
+from tenantmove.workloads.onedrive import find_pairs  # noqa: E402
+
+APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
+        "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
+NEW = "contosonew.onmicrosoft.com"
+UPLOAD_AND_DATES_RU = 4  # what one small file costs in the new tenant at the least: PUT (2) + PATCH dates (2)
+
+
+class Confirmed:
+    def require(self) -> bool:
+        return True
+
+
+def graph(sb: Sandbox, side: str) -> GraphClient:
+    tenant, app, env = APPS[side]
+    signin = SignIn(TenantConfig(side, tenant, app, secret_env=env), authority_host=sb.endpoints["authority_host"],
+                    verify=sb.ca_file)
+    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, pool_size=32)
+    client.get("organization")  # sign in outside the measured part
+    return client
+
+
+def seed(folder: Path, large_mib: int, files: int) -> Path:
+    spec = yaml.safe_load(DEFAULT_SEED.read_text())
+    old = spec["tenants"][0]
+    old["users"] += [{"upn": f"{n}@contoso.example", "display_name": n, "usage_location": "NL",
+                      "licenses": ["O365_BUSINESS_PREMIUM"]} for n in ("bench.large", "bench.small")]
+    old["drives"] = [
+        {"owner": "bench.large@contoso.example", "files": [{"path": "Video/large.bin", "size": f"{large_mib} MiB"}]},
+        {"owner": "bench.small@contoso.example",
+         "files": [{"path": f"Folder {i % 10}/small-{i:05d}.txt", "size": 1024 + (i * 37) % 8192} for i in range(files)]},
+    ]
+    old["generated"]["users"] = 0
+    path = folder / "seed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def copy(sb: Sandbox, nick: str, ledger_path: Path, workers: int) -> tuple[DriveFiles, float, list[GraphClient]]:
+    old_graph, new_graph = graph(sb, "source"), graph(sb, "target")
+    old, new = DriveClient(old_graph), DriveClient(new_graph)
+    moving = pd.DataFrame([{"source_upn": f"{nick}@contoso.example", "target_upn": f"{nick}@{NEW}"}])
+    drives = DriveCopy(old, new, find_pairs(old, new, moving))
+    files = DriveFiles(drives)
+    with Ledger(ledger_path, "bench") as ledger:
+        engine = Engine(ledger, "70_onedrive", folder=ledger_path.parent, workers=workers)
+        engine.run(DriveFolders(drives), dry_run=False, gate=Confirmed())
+        for client in (old_graph, new_graph):
+            client.stats["requests"] = 0
+        start = time.perf_counter()
+        try:
+            engine.run(files, dry_run=False, gate=Confirmed())
+        except ItemsFailed:
+            pass  # counted below
+        seconds = time.perf_counter() - start
+    return files, seconds, [old_graph, new_graph]
+
+
+def child(args: argparse.Namespace) -> int:
+    """The large copy, in a process of its own so that its peak memory is its own."""
+    sb = Sandbox.attach(Path(args.state))
+    graph(sb, "source"), graph(sb, "target")  # imports and sign-in done: the memory to compare with
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    files, seconds, _ = copy(sb, "bench.large", Path(args.state) / "large.sqlite", 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with Ledger(Path(args.state) / "large.sqlite") as ledger:
+        done = ledger.items("drive-file", ["done"])
+    print(json.dumps({"before_mib": before, "peak_mib": peak, "seconds": seconds, "done": len(done),
+                      "verdict": done[0].detail.get("verdict") if done else None}))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large-mib", type=int, default=1024)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument("--ru-per-minute", type=int, default=6000, help="the new tenant's budget (licence tier)")
+    parser.add_argument("--window", type=float, default=5.0, help="the budget's window in seconds (same rate)")
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
+    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    if args.child:
+        return child(args)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "sandbox"
+        with Sandbox(state, seed=seed(Path(tmp), args.large_mib, args.files),
+                     knobs={"onedrive_provision_seconds": 0}) as sb:
+            new = graph(sb, "target")
+            for nick in ("bench.large", "bench.small"):
+                new.post("users", {"accountEnabled": True, "displayName": nick, "mailNickname": nick.replace(".", ""),
+                                   "userPrincipalName": f"{nick}@{NEW}", "usageLocation": "NL",
+                                   "passwordProfile": {"password": secrets.token_urlsafe(12) + "aA1!",
+                                                       "forceChangePasswordNextSignIn": True}})
+                sb.admin("POST", f"files/{NEW}/{nick}@{NEW}", json={"op": "provision", "seconds": 0})
+
+            print(f"1. one file of {args.large_mib} MiB, streamed (a process of its own)")
+            proc = subprocess.run([sys.executable, __file__, "--child", "--state", str(state)], capture_output=True,
+                                  text=True, check=False)
+            if proc.returncode:
+                print(proc.stderr[-3000:])
+                return 1
+            large = json.loads(proc.stdout.strip().splitlines()[-1])
+            growth = large["peak_mib"] - large["before_mib"]
+            print(f"   peak {large['peak_mib']:.0f} MiB (before the copy {large['before_mib']:.0f} MiB, +{growth:.0f} "
+                  f"MiB for {args.large_mib} MiB of data), {args.large_mib / large['seconds']:.0f} MiB/s, "
+                  f"verdict: {large['verdict']}")
+            figures.update(peak_rss_mib=round(large["peak_mib"], 1), rss_before_copy_mib=round(large["before_mib"], 1),
+                           large_file_mib_per_s=round(args.large_mib / large["seconds"], 1),
+                           large_file_verified=int(large["done"] == 1 and str(large["verdict"]).startswith("verified")))
+
+            print(f"2. {args.files} small files, {args.latency_ms:g} ms latency, {args.ru_per_minute} resource units a "
+                  f"minute per app and tenant (windows of {args.window:g} s), {args.workers} workers")
+            sb.set_knobs(latency_ms=args.latency_ms, ru_per_minute=args.ru_per_minute, ru_window_seconds=args.window)
+            time.sleep(args.window)  # start on a fresh window
+            files, seconds, clients = copy(sb, "bench.small", Path(tmp) / "small.sqlite", args.workers)
+            with Ledger(Path(tmp) / "small.sqlite") as ledger:
+                done = len(ledger.items("drive-file", ["done"]))
+                failed = len(ledger.items("drive-file", ["failed"]))
+            requests = sum(c.stats["requests"] for c in clients)
+            per_second = args.ru_per_minute / 60
+            ceiling = (per_second * seconds + per_second * args.window) / UPLOAD_AND_DATES_RU / seconds
+            rate = done / seconds
+            print(f"   {done} files in {seconds:.1f} s: {rate:.1f} files/s; the budget's ceiling {ceiling:.1f} files/s "
+                  f"({rate / ceiling:.2f} of it); {failed} failed; {requests / max(done, 1):.2f} round trips per file; "
+                  f"waited for the budget {sum(c.stats['paced'] for c in clients)} time(s), throttled "
+                  f"{sum(c.stats['throttled'] for c in clients)} time(s)")
+            figures.update(files_per_s=round(rate, 2), ceiling_files_per_s=round(ceiling, 2),
+                           fraction_of_ceiling=round(rate / ceiling, 3), files_failed=failed,
+                           round_trips_per_file=round(requests / max(done, 1), 2))
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
