@@ -53,6 +53,9 @@ class ReleasePlan(ShowsItself):
 
 
 
+RELEASED_RECORDS = "dns/released-records.csv"  # in the state folder
+
+
 def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
     domain = phase.params.domain
     present = domain in {d["id"] for d in old.get("domains")["value"]}
@@ -67,6 +70,10 @@ def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
     phase.save_table("references", refs)
     phase.save_table("rename-plan", renames)
     phase.save_table("dns-remove", table)
+    if present:  # what the domain served before its release: phase 50 reads the public website's record here
+        released = phase.state_dir / RELEASED_RECORDS
+        released.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(released, index=False)
     return ReleasePlan(domain, present, refs, renames, records, table, phase.dns_facts())
 
 

@@ -82,6 +82,12 @@ SPEC: list[Spec] = [
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)"),
+    Spec("sites_beta", bool, False, "phase 50: create sites that have no Microsoft 365 group through Graph BETA "
+         "POST /sites (not supported by Microsoft in production); false: a New-SPOSite command for the admin"),
+    Spec("site_owner", str, "", "phase 50: owner of the sites it creates (a UPN of the new tenant; empty: "
+         "admin@<new tenant's onmicrosoft domain>)"),
+    Spec("site_wait_seconds", int, 900, "phase 50: how long to wait for a new group's team site (SharePoint takes "
+         "up to about 15 minutes after the group, sometimes 45)"),
     Spec("onedrive_wait_seconds", int, 0, "phase 70: how long to wait for new OneDrives to appear after "
          "Request-SPOPersonalSite (0: do not wait; a rerun copies them once they exist)"),
     Spec("company", str, "", "your organisation's name, for the decorated User-Agent SharePoint asks of migration "
@@ -117,6 +123,9 @@ class Params:
     workers: int = 4
     file_versions: str = "latest"
     onedrive_wait_seconds: int = 0
+    sites_beta: bool = False
+    site_owner: str = ""
+    site_wait_seconds: int = 900
     company: str = ""
     user_mapping: str = ""
     prestage_users: bool = False
@@ -215,6 +224,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
     if values["file_versions"] not in FILE_VERSIONS:
         bad("file_versions", f"must be one of {', '.join(FILE_VERSIONS)}, not {values['file_versions']!r}",
             "latest copies each file as it is now; all replays its versions oldest first")
+    if not 0 <= values["site_wait_seconds"] <= 86400:
+        bad("site_wait_seconds", f"must be between 0 and 86400, not {values['site_wait_seconds']}",
+            "e.g. 900: a new group's site usually appears within 15 minutes")
     if not 0 <= values["onedrive_wait_seconds"] <= 86400:
         bad("onedrive_wait_seconds", f"must be between 0 and 86400, not {values['onedrive_wait_seconds']}",
             "e.g. 1800: new OneDrives usually appear within minutes, sometimes hours")
@@ -270,7 +282,8 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
                   interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"],
                   file_versions=values["file_versions"], onedrive_wait_seconds=values["onedrive_wait_seconds"],
-                  company=values["company"], user_mapping=values["user_mapping"],
+                  company=values["company"], sites_beta=values["sites_beta"], site_owner=values["site_owner"],
+                  site_wait_seconds=values["site_wait_seconds"], user_mapping=values["user_mapping"],
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 

@@ -234,6 +234,8 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         injected["state_dir"] = str(default_state_dir(params.name))
     if getattr(args, "fresh_state", False):  # the demo: a new sandbox each time, so a new state folder too
         injected["state_dir"] = str(Path(injected["state_dir"]) / run.dir.name)
+    if getattr(args, "state_dir_override", None):  # the demo's second pass: the first pass's state folder
+        injected["state_dir"] = str(args.state_dir_override)
     try:  # a state folder written for other tenants (or an earlier sandbox) is refused before anything runs
         check_state_tenants(params, resolve(params), Path(injected["state_dir"]))
     except TenantmoveError as exc:
@@ -321,6 +323,24 @@ def sandbox_running(state_dir: Path) -> Iterator[Any]:
         print("sandbox stopped")
 
 
+def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
+    """The demo's admin ran the content phases' scripts (new sites, people's access): as an admin would, the
+    demo runs those phases once more, in a run of its own on the same state folder."""
+    if code != EXIT_OK or run_dir is None:
+        return code
+    record = audit.read_json(run_dir / audit.RUN_JSON)
+    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "50"})
+    if not again:
+        return code
+    print(f"demo: the stand-in admin ran the scripts of {', '.join(again)}; a second pass of them, as an admin "
+          "would run it")
+    args.phases = ",".join(p[:2] for p in again)
+    args.fresh_state = False
+    args.state_dir_override = record["parameters"]["state_dir"]
+    args.stand_in_admin = None
+    return execute(args, interactive=False)
+
+
 def cmd_seal(run_dir: Path) -> int:
     if not (run_dir / audit.RUN_JSON).is_file():
         _stderr(f"{run_dir}: no run.json here. HINT: give a run folder made by `python -m tenantmove prepare`")
@@ -394,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                 return [str(line) for line in answer.get("done", [])]
 
             args.stand_in_admin = stand_in
-            return execute(args, interactive=False)
+            code, run_dir = execute_in_folder(args, interactive=False)
+            return demo_second_pass(args, code, run_dir)
     if args.command == "lab":
         args.resume = None
         args.fresh_state = True  # a fresh sandbox each time: its own state folder, as the demo has

@@ -26,12 +26,82 @@ PERSONAL_SITE_LIMIT = 200
 
 
 class FilesAdmin:
-    def __init__(self, files: FilesApi) -> None:
+    def __init__(self, files: FilesApi, sites: Any = None) -> None:
         self.files = files
+        self.sites = sites  # for the PnP cmdlet that makes a subsite
         self.store = files.store
 
     def cmdlets(self, tenant: Tenant) -> dict[str, Any]:
-        return {"Request-SPOPersonalSite": self._request_personal_site}
+        self.pnp_site = ""  # Connect-PnPOnline's site, for New-PnPWeb
+        return {"Request-SPOPersonalSite": self._request_personal_site, "New-SPOSite": self._new_site,
+                "Connect-PnPOnline": self._connect_pnp, "New-PnPWeb": self._new_web, "Add-SPOUser": self._add_user,
+                "Add-PnPField": self._add_field}
+
+    def _add_field(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``Add-PnPField -List -DisplayName -InternalName -Type`` in the site of ``Connect-PnPOnline``."""
+        from .sites import add_column
+
+        site = next((s for s in self.sites.sites.values() if s.tenant_id == tenant.id and s.web_url.lower()
+                     == self.pnp_site.lower()), None)
+        if site is None:
+            raise ValueError(f"Connect-PnPOnline first to an existing site (not {self.pnp_site or 'none'})")
+        kinds = {"taxonomyfieldtype": "term", "text": "text", "url": "hyperlinkOrPicture", "note": "text"}
+        kind = kinds.get(params.get("type", "").lower())
+        if kind is None:
+            raise ValueError(f"unsupported -Type {params.get('type')}")
+        lst = site.list_by(params.get("list", ""))
+        add_column(lst, {"name": params.get("internalname"), "displayName": params.get("displayname"), "type": kind})
+        return f"added {params.get('displayname')} to {lst.title}"
+
+    def _add_user(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``Add-SPOUser -Site -LoginName -Group``: the user joins a site group, so the site knows them."""
+        site = next((s for s in self.sites.sites.values() if s.tenant_id == tenant.id
+                     and s.web_url.lower() == params.get("site", "").lower()), None)
+        if site is None:
+            raise ValueError(f"no site {params.get('site')}")
+        user = tenant.find_user(params.get("loginname", ""))
+        if user is None:
+            raise ValueError(f"no user {params.get('loginname')}")
+        site.know(user["id"])
+        return f"added {user['userPrincipalName']} to {params.get('group', 'the site')}"
+
+    def _new_site(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``New-SPOSite -Url -Owner -StorageQuota -Title -Template`` (SITEPAGEPUBLISHING#0, STS#3)."""
+        from .sites import host_of, new_site
+
+        for required in ("url", "owner", "title", "template", "storagequota"):
+            if required not in params:
+                raise ValueError(f"New-SPOSite needs -{required}")
+        match = re.match(rf"^https://{re.escape(host_of(tenant))}(/sites/[^/]+)$", params["url"])
+        if not match:
+            raise ValueError(f"-Url must be https://{host_of(tenant)}/sites/<name>")
+        if tenant.find_user(params["owner"]) is None:
+            raise ValueError(f"the owner {params['owner']} is not a user of this tenant")
+        if any(s.tenant_id == tenant.id and s.path.lower() == match.group(1).lower() for s in self.sites.sites.values()):
+            raise ValueError(f"A site already exists at url {params['url']}")
+        template = {"sitepagepublishing#0": "sitepagepublishing", "sts#3": "sts"}.get(params["template"].lower())
+        if template is None:
+            raise ValueError(f"unknown template {params['template']}")
+        self.sites._add(new_site(tenant, match.group(1), params["title"], template))
+        return f"created {params['url']}"
+
+    def _connect_pnp(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        self.pnp_site = params.get("url", "")
+        return f"connected to {self.pnp_site}"
+
+    def _new_web(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``New-PnPWeb -Title -Url <leaf> -Template STS#3`` below the site of ``Connect-PnPOnline``."""
+        from .sites import new_site
+
+        parent = next((s for s in self.sites.sites.values() if s.tenant_id == tenant.id and s.web_url.lower()
+                       == self.pnp_site.lower()), None)
+        if parent is None:
+            raise ValueError(f"Connect-PnPOnline first to an existing site (not {self.pnp_site or 'none'})")
+        path = f"{parent.path}/{params.get('url', '')}"
+        if any(s.tenant_id == tenant.id and s.path.lower() == path.lower() for s in self.sites.sites.values()):
+            raise ValueError(f"A web already exists at {path}")
+        self.sites._add(new_site(tenant, path, params.get("title", params.get("url", "")), "sts", parent=parent.id))
+        return f"created {parent.web_url}/{params.get('url')}"
 
     def _request_personal_site(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         if "useremails" not in params:

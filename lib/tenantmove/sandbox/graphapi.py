@@ -42,7 +42,7 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None, files: Any = None) -> None:
+                 zones: Any = None, files: Any = None, sites: Any = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
@@ -50,9 +50,10 @@ class GraphApi:
         self.zones = zones  # the DNS zones, for domain verification
         self.writes = Writes(store, governor, zones)
         self.files = files  # the drive routes (FilesApi)
+        self.sites = sites  # the site, list and item routes (SitesApi)
 
     # --- entry ---------------------------------------------------------------------------------
-    def handle(self, req: Request, rest: str) -> Response:
+    def handle(self, req: Request, rest: str, beta: bool = False) -> Response:
         request_id = str(uuid.uuid4())
         crid = req.headers.get("client-request-id")
         headers = {"request-id": request_id}
@@ -67,6 +68,14 @@ class GraphApi:
             delay = self.governor.latency()
             if delay:
                 time.sleep(delay)
+            if self.sites is not None and (beta or self.sites.owns(rest)):
+                if beta and not (rest == "sites" or rest.startswith("sites/getOperationStatus(")):
+                    raise GraphFailure(400, "BadRequest", "The sandbox serves only beta POST /sites and its "
+                                                          "operation status.")
+                resp = self.sites.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims,
+                                       req.base_url, beta=beta)
+                resp.headers.update(headers)
+                return resp
             if self.files is not None and self.files.owns(rest):
                 resp = self.files.handle(req, rest, tenant, claims)
                 resp.headers.update(headers)
@@ -124,6 +133,9 @@ class GraphApi:
     # --- routing ---------------------------------------------------------------------------------
     def route(self, method: str, rest: str, query: dict[str, str], body: Any, tenant: Tenant,
               claims: dict[str, Any], base: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        if self.sites is not None and self.sites.owns(rest):
+            resp = self.sites.call(method, rest, query, body, tenant, claims, base)
+            return resp.status, resp.body
         if self.files is not None and self.files.owns(rest):
             resp = self.files.call(method, rest, query, body, headers or {}, tenant, claims, base)
             return resp.status, resp.body

@@ -36,6 +36,7 @@ class Knobs:
     onedrive_provision_seconds: float = 3.0  # Request-SPOPersonalSite until the OneDrive exists
     upload_session_seconds: float = 900.0    # an upload session expires after this long without a fragment
     drive_page_size: int = 200        # children and delta page size
+    group_site_seconds: float = 3.0   # a new Microsoft 365 group's team site (and a beta-created site) until it answers
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]
     faults: list[dict[str, Any]] = field(default_factory=list)

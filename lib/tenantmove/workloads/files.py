@@ -262,8 +262,11 @@ class _DriveWorkload(Workload):
     scope_limit = 4  # per user: SharePoint serves one drive's writes best a few at a time
     folders: bool
 
-    def __init__(self, copy: DriveCopy) -> None:
+    def __init__(self, copy: DriveCopy, kind: str = "", title: str = "") -> None:
+        """``kind`` and ``title`` name another use of the same copy (document libraries: phase 50)."""
         self.copy = copy
+        self.kind = kind or self.kind
+        self.title = title or self.title
         self.skipped_packages: list[tuple[str, str]] = []  # (user, path) of OneNote notebooks
         self.listings: dict[str, Listing] = {}
         self.listed: list[Work] = []  # what the last list() gave, for the plan's and the results' tables

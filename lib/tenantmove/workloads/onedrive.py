@@ -20,7 +20,8 @@ PERSONAL_SITE_BATCH = 200  # Request-SPOPersonalSite takes at most 200 users per
 
 @dataclass
 class Pair:
-    """One moving user: the old OneDrive (or None) and the new one (or None while not provisioned)."""
+    """One drive to copy: a moving user's old OneDrive (or None) and new one (or None while not provisioned),
+    or a document library and its counterpart (the names are then "site/library" labels)."""
 
     source_upn: str
     target_upn: str

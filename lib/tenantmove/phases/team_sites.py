@@ -1,0 +1,183 @@
+"""Phase 50: team sites (structure, libraries, lists) and the public website. The sites first (a group's
+site comes with the group, others through Graph beta or a manual step), then each ready site's libraries
+and their files, then its lists: the lists, their columns, their items in lookup order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..engine import ItemsFailed, Outcome, Workload
+from ..report import Report, ShowsItself
+from ..runbook.confirm import ConfirmGate
+from ..runbook.context import Phase
+from ..services.drives import DriveClient
+from ..services.graph import GraphClient
+from ..services.sites import SiteClient
+from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
+from ..workloads.inventory import Inventory, group_kind
+from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type
+from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
+from .common import StepFailed, StepResult
+from .release_domain import RELEASED_RECORDS
+
+ARTICLE_STEPS = [
+    ("save the public website's content", "the new tenant has no SharePoint public website; copy its pages, "
+                                          "images and documents out of the old one (or the host the www record "
+                                          "points to) before the old subscription ends"),
+    ("recreate it elsewhere", "with a web host of your choice (Microsoft retired SharePoint Online public "
+                              "websites); the old site is not moved by this runbook"),
+    ("point DNS at it", "publish www.<domain> (CNAME or A) at your DNS host for the new web host; phase 20 removed "
+                        "the old record, which is shown below"),
+]
+
+
+@dataclass
+class TeamSites:
+    sites: SiteMap
+    old: GraphClient
+    new: GraphClient
+    emails: dict[str, str]  # old e-mail/UPN -> new (from the user mapping)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> TeamSites:
+    groups = {str(g["mailNickname"]).lower(): dict(g) for _, g in src.groups.iterrows()
+              if g["kind"] == group_kind({"groupTypes": ["Unified"]})}
+    target_host = new.get("sites/root")["siteCollection"]["hostname"]
+    sites = map_sites(SiteClient(old), SiteClient(new), new, groups, target_host)
+    emails: dict[str, str] = {}
+    for _, row in moving.iterrows():
+        local = str(row["source_upn"]).split("@", 1)[0]
+        emails[str(row["source_upn"]).lower()] = str(row["target_upn"]).lower()
+        emails[f"{local}@{src.initial_domain}".lower()] = str(row["target_upn"]).lower()  # renamed in phase 20
+    return TeamSites(sites, old, new, emails)
+
+
+@dataclass(repr=False)
+class SitesPlan(ShowsItself):
+    structure: pd.DataFrame
+    lists: pd.DataFrame
+    columns: pd.DataFrame
+    outcome: Outcome
+    website: Report
+
+    def report(self) -> Report:
+        report = Report().table(self.structure, "The old tenant's sites and where each goes (the structure is "
+                                                "recorded: sites, subsites, libraries, lists)")
+        report.add(self.outcome.report())
+        report.table(self.lists, "Lists to rebuild (columns, items)")
+        report.table(self.columns, "Columns that need a hand: Graph cannot create them or cannot tell their type")
+        report.text(NOT_SETTABLE)
+        return report.add(self.website)
+
+
+def plan(phase: Phase, ts: TeamSites) -> SitesPlan:
+    sites = ts.sites
+    outcome = phase.engine().run(sites_workload(phase, ts), dry_run=True)
+    frame = pd.DataFrame(structure(sites))
+    phase.save_table("site-structure", frame)
+    preview = ListPlan.read(sites, every=True)
+    lists = pd.DataFrame([{"list": e.label, "columns": sum(1 for c in e.columns if not c.get("readOnly")
+                                                           and c["name"] != "Title"), "items": len(e.items),
+                           "looks up": ", ".join(sorted(e.looks_up())) or ""} for e in preview.lists])
+    manual = pd.DataFrame([{"list": e.label, "column": c["displayName"], "type": column_type(c, e.items)}
+                           for e in preview.lists for c in e.columns
+                           if column_type(c, e.items) in ("term", "unknown") and not c.get("hidden")],
+                          columns=["list", "column", "type"])
+    return SitesPlan(frame, lists, manual, outcome, public_website(phase, ts))
+
+
+def sites_workload(phase: Phase, ts: TeamSites) -> Sites:
+    wait = float(phase.params.site_wait_seconds)
+    return Sites(ts.sites, phase.params.site_owner or _admin(ts.new), beta=phase.params.sites_beta,
+                 wait_seconds=wait, poll_seconds=0.5 if phase.params.cloud == "sandbox" else 15.0)
+
+
+def _admin(new: GraphClient) -> str:
+    """The owner of sites created when ``site_owner`` names none: admin@ the new onmicrosoft domain."""
+    org = new.get("organization")["value"][0]
+    initial = next(d["name"] for d in org["verifiedDomains"] if d["isInitial"])
+    return f"admin@{initial}"
+
+
+def public_website(phase: Phase, ts: TeamSites) -> Report:
+    """The article: save the public website, recreate it elsewhere, point DNS at it — as a checklist, with
+    the www record phase 20 removed and any legacy SharePoint public website found in the old tenant."""
+    domain = phase.params.domain
+    released = phase.state_dir / RELEASED_RECORDS
+    records = pd.read_csv(released) if released.is_file() else pd.DataFrame(columns=["name", "type", "value"])
+    www = records[(records["name"] == f"www.{domain}")] if not records.empty else records
+    ns, _ = phase.dns()
+    now = ns.values(f"www.{domain}", "CNAME")
+    facts = {"www record before phase 20": ", ".join(f"{r['type']} {r['value']}" for _, r in www.iterrows())
+             or "none found",
+             "www record now": ", ".join(sorted(now[0])) if now and now[0] else "none",
+             "legacy SharePoint public website": ", ".join(s["webUrl"] for s in ts.sites.public) or "none"}
+    report = Report().facts(f"The public website of {domain}", facts)
+    if www.empty and not ts.sites.public:
+        return report.banner("ok", "no public website found: nothing to do")
+    report.table(pd.DataFrame([{"step": s, "what to do": w, "done": "☐"} for s, w in ARTICLE_STEPS]),
+                 "Checklist (Microsoft's article): the public website is not moved by this runbook")
+    return report
+
+
+def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
+    report = Report()
+    if phase.params.dry_run:
+        report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
+        return StepResult(report, {"result": "dry run"})
+    gate.require()
+    failures: list[ItemsFailed] = []
+
+    def run(workload: Workload) -> Outcome:
+        try:
+            outcome = phase.run(workload, gate)
+        except ItemsFailed as exc:  # one site or file failing stops nothing else: all is reported at the end
+            failures.append(exc)
+            outcome = exc.outcome
+        ts.outcomes.append(outcome)
+        report.add(outcome.report())
+        return outcome
+
+    ts.sites.attach(run(sites_workload(phase, ts)).targets())
+    libraries = Libraries(ts.sites)
+    run(libraries)
+    copy = DriveCopy(DriveClient(ts.old), DriveClient(ts.new), libraries.pairs, versions=phase.params.file_versions)
+    run(DriveFolders(copy, "library-folder", "library folders"))
+    files = run(DriveFiles(copy, "library-file", "library files"))
+    plan_ = ListPlan.read(ts.sites)
+    lists = run(Lists(plan_))
+    targets = lists.targets()
+    run(Columns(plan_, targets, calculated=False))
+    run(Columns(plan_, targets, calculated=True))
+    done_items: dict[str, str] = {}
+    for level in plan_.levels():
+        done_items.update(run(ListItems(plan_, level, targets, done_items, ts.emails)).targets())
+    counts = list_counts(ts, plan_, targets)
+    phase.save_table("list-counts", counts)
+    report.table(counts, "Items per list, old and new")
+    report.bars(counts, "list", ["new", "missing"], "Items per list in the new site, and missing", "items")
+    report.text(NOT_SETTABLE)
+    report.add(public_website(phase, ts))
+    summary: dict[str, Any] = {"sites": len(ts.sites.entries), "sites in the new tenant": len(ts.sites.ready()),
+                               "list items old": int(counts["old"].sum()) if not counts.empty else 0,
+                               "list items new": int(counts["new"].sum()) if not counts.empty else 0,
+                               "library files": len(files.rows)}
+    for outcome in ts.outcomes:
+        summary.update(outcome.summary())
+    if failures:
+        raise StepFailed(f"{sum(len(f.outcome.failed) for f in failures)} item(s) failed; everything else was done",
+                         where=phase.id, hint="read the reasons above; rerun the phase: only what failed or changed "
+                         "is done again", report=report)
+    return StepResult(report, summary)
+
+
+def list_counts(ts: TeamSites, plan_: ListPlan, targets: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for e in plan_.lists:
+        new = len(ts.sites.new.items(e.site.target["id"], targets[e.key])) if e.key in targets else 0
+        rows.append({"list": e.label, "old": len(e.items), "new": new, "missing": max(0, len(e.items) - new)})
+    return pd.DataFrame(rows, columns=["list", "old", "new", "missing"])
