@@ -44,7 +44,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
-                                                       "30_add_domain_and_users", "70_onedrive"]
+                                                       "30_add_domain_and_users", "50_team_sites", "70_onedrive"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
     _, old = make_client(sb, "source")
@@ -117,7 +117,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     # phase 70 found no new OneDrive yet: phases 10 and 30 asked for them (a script for the admin, the names as
     # they are then); once it ran, the files move, each proven, and the notebook shows renames and bytes per user
-    first70 = record["phases"][4]["summary"]
+    first70 = record["phases"][5]["summary"]
     assert first70["OneDrives waiting (manual)"] == 23 and first70["bytes moved"] == 0
     assert (run_dir / "10_new_subscription" / "manual-onedrive.ps1").is_file()
     request = runs_in(runs)[2] / "30_add_domain_and_users" / "manual-onedrive.ps1"
@@ -134,6 +134,14 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     text70 = outputs_text(runs_in(runs)[3] / "70_onedrive.ipynb")
     assert json.dumps("report： draft？.txt")[1:-1] in text70 and "Bytes per user, moved and left" in text70
     assert "Megan's notebook" in text70 and "CONFIRMED by alice@contoso" in text70
+
+    # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
+    summary50 = record["phases"][4]["summary"]
+    assert summary50["list items old"] == summary50["list items new"] == 75  # the subsite's list: after the admin
+    assert summary50["sites manual"] == 1 and summary50["library files copied"] == 6
+    text50 = outputs_text(run_dir / "50_team_sites.ipynb")
+    assert "CNAME contoso.azurewebsites.net" in text50 and "https://contoso-public.sharepoint.com" in text50
+    assert "save the public website" in text50 and "New-PnPWeb" in (run_dir / "50_team_sites" / "manual-site.ps1").read_text()
 
 
 def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:

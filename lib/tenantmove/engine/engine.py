@@ -141,9 +141,9 @@ class Engine:
             log.warning("%s %s: unexpected %s", kind, work.key, type(exc).__name__, exc_info=True)
             return self._failed(kind, work, f"{type(exc).__name__}: {exc}")
         if isinstance(result, ManualStep):
-            self.ledger.manual(kind, work.key, result.title)
+            self.ledger.manual(kind, work.key, result.title, target_id=result.target_id)
             outcome.manual.append(result)
-            return self._row(work, "manual")
+            return self._row(work, "manual", result.target_id)
         assert isinstance(result, Applied), f"{kind}.apply returned {result!r}"
         self.ledger.done(kind, work.key, result.target_id, copied_hash=result.copied_hash, size=result.size,
                          note=result.note or result.action, detail=result.detail)

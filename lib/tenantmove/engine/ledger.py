@@ -450,9 +450,12 @@ class Ledger:
     def skipped(self, kind: str, source_id: str, reason: str) -> None:
         self._set(kind, source_id, "skipped", reason, error=None)
 
-    def manual(self, kind: str, source_id: str, reason: str) -> None:
+    def manual(self, kind: str, source_id: str, reason: str, target_id: str | None = None) -> None:
         """Waiting for the admin to run a command no API can run; checked again on every run."""
-        self._set(kind, source_id, "manual", reason, error=None)
+        fields: dict[str, Any] = {"error": None}
+        if target_id is not None:
+            fields["target_id"] = target_id
+        self._set(kind, source_id, "manual", reason, **fields)
 
     def history(self, kind: str, source_id: str) -> list[dict[str, Any]]:
         with self._lock:

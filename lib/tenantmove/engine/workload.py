@@ -60,6 +60,7 @@ class ManualStep:
     title: str
     commands: list[str]
     check: str = ""
+    target_id: str | None = None  # what exists already (an item made, waiting only for the admin's step)
 
 
 class DeltaLinks:

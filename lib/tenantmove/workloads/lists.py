@@ -240,7 +240,7 @@ class ListItems(Workload):
                               [f"Add-SPOUser -Site {ps_quote(e.site.target_url)} -LoginName {ps_quote(person)} -Group "
                                f"{ps_quote(str(e.site.source.get('displayName') or '') + ' Visitors')}"
                                for person in unresolved],
-                              check=f"the item's person fields are set (item {target})")
+                              check=f"the item's person fields are set (item {target})", target_id=target)
         return Applied(target, action, detail=detail)
 
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
@@ -267,9 +267,13 @@ class ListItems(Workload):
                 continue
             if kind == "personOrGroup" and value:
                 email = self.plan.people.get(e.site.source["id"], {}).get(str(value), "")
-                lookup = self._person(e, self.emails.get(email, email))
+                if email not in self.emails:  # not moving: reported with the item, nobody to point at
+                    skipped.append(f"{column['displayName']}: {email or f'lookup id {value}'} (not in the user "
+                                   "mapping)")
+                    continue
+                lookup = self._person(e, self.emails[email])
                 if lookup is None:
-                    unresolved.append(self.emails.get(email, email) or f"lookup id {value}")
+                    unresolved.append(self.emails[email])
                     continue
                 out[name] = lookup
             elif kind == "lookup" and value:

@@ -1,0 +1,206 @@
+"""Team sites through the real client and the sandbox: group sites that appear late, sites made through
+beta or by the admin, libraries and their files, lists with every column type, items with people and
+lookups, the manual steps (and their rerun), a URL already taken, and a rerun that changes nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenantmove.engine import Engine, ItemsFailed, Ledger, Outcome, Workload
+from tenantmove.sandbox import Sandbox
+from tenantmove.services.drives import DriveClient
+from tenantmove.services.graph import GraphClient
+from tenantmove.services.sites import SiteClient
+from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
+from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists
+from tenantmove.workloads.sites import Libraries, Sites, map_sites
+
+from .conftest import make_client
+from .files_helpers import NEW, Confirmed, make_target_users, new_upn
+
+OLD_GROUPS = {"sales": {"mailNickname": "sales"}, "marketing": {"mailNickname": "marketing"}}
+
+
+def new_group(new: GraphClient, nick: str, members: list[str] = ()) -> dict[str, Any]:
+    group = new.post("groups", {"displayName": nick.title(), "mailNickname": nick, "mailEnabled": True,
+                                "securityEnabled": False, "groupTypes": ["Unified"]})
+    for upn in members:
+        user = new.get(f"users/{upn}")
+        new.post(f"groups/{group['id']}/members/$ref",
+                 {"@odata.id": f"{new.base_url}/directoryObjects/{user['id']}"})
+    return group
+
+
+@pytest.fixture
+def world(fresh_sandbox: Sandbox) -> tuple[Sandbox, GraphClient, GraphClient]:
+    sb = fresh_sandbox
+    sb.set_knobs(group_site_seconds=0.3)
+    _, old = make_client(sb, "source")
+    _, new = make_client(sb, "target")
+    make_target_users(sb, new, ("megan.bowen", "alex.wilber"), provision=False)
+    new_group(new, "sales", [new_upn("alex.wilber")])
+    new_group(new, "marketing")
+    return sb, old, new
+
+
+EMAILS = {"megan.bowen@contoso.example": new_upn("megan.bowen"), "alex.wilber@contoso.example": new_upn("alex.wilber")}
+
+
+def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, *, beta: bool = True,
+            wait: float = 10.0) -> dict[str, Outcome]:
+    """What phase 50's apply does, without a notebook around it."""
+    sites = map_sites(SiteClient(old), SiteClient(new), new, OLD_GROUPS, "contosonew.sharepoint.com")
+    out: dict[str, Outcome] = {}
+    with Ledger(ledger_path, "r") as ledger:
+        engine = Engine(ledger, "50_team_sites", folder=ledger_path.parent / "phase", workers=4)
+
+        def run(name: str, workload: Workload) -> Outcome:
+            try:
+                out[name] = engine.run(workload, dry_run=False, gate=Confirmed())
+            except ItemsFailed as exc:
+                out[name] = exc.outcome
+            return out[name]
+
+        sites.attach(run("sites", Sites(sites, f"admin@{NEW}", beta=beta, wait_seconds=wait,
+                                        poll_seconds=0.1)).targets())
+        libraries = Libraries(sites)
+        run("libraries", libraries)
+        copy = DriveCopy(DriveClient(old), DriveClient(new), libraries.pairs)
+        run("folders", DriveFolders(copy, "library-folder"))
+        run("files", DriveFiles(copy, "library-file"))
+        plan = ListPlan.read(sites)
+        targets = run("lists", Lists(plan)).targets()
+        run("columns", Columns(plan, targets, calculated=False))
+        run("calculated", Columns(plan, targets, calculated=True))
+        done: dict[str, str] = {}
+        for i, level in enumerate(plan.levels()):
+            done.update(run(f"items{i}", ListItems(plan, level, targets, done, EMAILS)).targets())
+    out["_sites"] = sites  # type: ignore[assignment]
+    return out
+
+
+def new_site(new: GraphClient, path: str) -> dict[str, Any]:
+    return new.get(f"sites/contosonew.sharepoint.com:/{path}")
+
+
+def test_sites_libraries_lists_columns_and_items_are_rebuilt(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    out = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    assert out["sites"].counts() == {"ready": 3, "created (beta)": 1, "manual": 1}, out["sites"].rows
+    subsite = (tmp_path / "phase" / "manual-site.ps1").read_text()
+    assert "New-PnPWeb -Title 'EMEA sales' -Url 'emea' -Template 'STS#3'" in subsite
+    assert not out["files"].failed and out["files"].count("copied") == 6  # sales 3, marketing 2, intranet 1
+    sales = new_site(new, "sites/sales")
+    contracts = next(d for d in new.get_all(f"sites/{sales['id']}/drives") if d["name"] == "Contracts")
+    agreement = new.get(f"drives/{contracts['id']}/root:/2026/ACME master agreement.pdf")
+    src_sales = old.get("sites/contoso.sharepoint.com:/sites/sales")
+    src_contracts = next(d for d in old.get_all(f"sites/{src_sales['id']}/drives") if d["name"] == "Contracts")
+    original = old.get(f"drives/{src_contracts['id']}/root:/2026/ACME master agreement.pdf")
+    assert agreement["file"]["hashes"] == original["file"]["hashes"]
+    assert agreement["fileSystemInfo"]["lastModifiedDateTime"] == "2026-02-03T04:05:06Z"
+
+    columns = {c["name"]: c for c in new.get_all(f"sites/{sales['id']}/lists/Customers/columns")}
+    for name, facet in (("Region", "choice"), ("Revenue", "currency"), ("Employees", "number"), ("Signed", "dateTime"),
+                        ("Active", "boolean"), ("Notes", "text"), ("AccountManager", "personOrGroup"),
+                        ("RevenuePerEmployee", "calculated")):
+        assert facet in columns[name], name
+    assert "Website" in columns  # hyperlink: Graph shows no facet; recognised by its values and created
+    assert columns["Region"]["choice"]["choices"] == ["North", "South", "East", "West"]
+    assert "Segment" not in columns  # managed metadata: the admin's step
+    term = (tmp_path / "phase" / "manual-list-column.ps1").read_text()
+    assert "Add-PnPField -List 'Customers' -DisplayName 'Segment' -InternalName 'Segment' -Type TaxonomyFieldType" in term
+    orders_lookup = next(c for c in new.get_all(f"sites/{sales['id']}/lists/Orders/columns") if c["name"] == "Customer")
+    customers = next(lst for lst in new.get_all(f"sites/{sales['id']}/lists") if lst["displayName"] == "Customers")
+    assert orders_lookup["lookup"]["listId"] == customers["id"]
+
+    old_items = {i["fields"]["Title"]: i["fields"] for i in SiteClient(old).items(src_sales["id"], "Customers")}
+    new_items = {i["fields"]["Title"]: i["fields"] for i in SiteClient(new).items(sales["id"], "Customers")}
+    assert set(new_items) == set(old_items) and len(new_items) == 30
+    first = new_items["Customers 001"]
+    assert first["Website"] == old_items["Customers 001"]["Website"] and first["Region"] == "North"
+    assert first["RevenuePerEmployee"] == old_items["Customers 001"]["RevenuePerEmployee"]
+    # lookups point at the same customer in the new list
+    old_orders = {i["fields"]["Title"]: i["fields"] for i in SiteClient(old).items(src_sales["id"], "Orders")}
+    new_orders = {i["fields"]["Title"]: i["fields"] for i in SiteClient(new).items(sales["id"], "Orders")}
+    old_titles = {i["id"]: i["fields"]["Title"] for i in SiteClient(old).items(src_sales["id"], "Customers")}
+    new_titles = {i["id"]: i["fields"]["Title"] for i in SiteClient(new).items(sales["id"], "Customers")}
+    for title, fields in old_orders.items():
+        assert new_titles[new_orders[title]["CustomerLookupId"]] == old_titles[fields["CustomerLookupId"]]
+    # people: alex is a member of the new Sales group (known to its site); the others are reported, not dropped
+    people = SiteClient(new).people(sales["id"])
+    alex = next(k for k, v in people.items() if v == new_upn("alex.wilber"))
+    assert any(f.get("AccountManagerLookupId") == alex for f in new_items.values())
+    items = out["items0"]
+    assert items.count("manual") > 0 and items.count("manual") + items.count("created") == 30
+    script = (tmp_path / "phase" / "manual-list-item.ps1").read_text()
+    assert f"Add-SPOUser -Site 'https://contosonew.sharepoint.com/sites/sales' -LoginName '{new_upn('megan.bowen')}'" \
+        in script
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        row = next(i for i in ledger.items("list-item") if i.name.endswith("Customers 001"))
+    assert row.detail["author"] and row.detail["created"] == "2023-05-01T00:00:00Z"  # kept: Graph cannot set them
+
+
+def test_after_the_admins_scripts_a_rerun_completes_without_duplicates(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    for script in sorted((tmp_path / "phase").glob("manual-*.ps1")):
+        answer = sb._session.post(f"{sb.endpoints['admin_url']}/powershell/{NEW}", data=script.read_bytes(),
+                                  verify=sb.ca_file, timeout=30)
+        assert answer.status_code == 200, (script.name, answer.text)
+    again = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    assert again["sites"].counts() == {"done before": 4, "ready": 1}
+    assert again["items0"].count("updated") > 0 and not again["items0"].count("manual")
+    assert again["items0"].count("created") == 6  # the subsite's Events list, now that the subsite exists
+    sales = new_site(new, "sites/sales")
+    assert len(SiteClient(new).items(sales["id"], "Customers")) == 30  # updated in place, never a second copy
+    people = SiteClient(new).people(sales["id"])
+    fields = {i["fields"]["Title"]: i["fields"] for i in SiteClient(new).items(sales["id"], "Customers")}
+    megan = next(k for k, v in people.items() if v == new_upn("megan.bowen"))  # known to the site now
+    assert [f for f in fields.values() if f.get("AccountManagerLookupId") == megan]
+    assert all(f["AccountManagerLookupId"] in people for f in fields.values() if f.get("AccountManagerLookupId"))
+    third = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    assert all(set(o.counts()) <= {"done before"} for k, o in third.items() if k != "_sites"), \
+        {k: o.counts() for k, o in third.items() if k != "_sites"}
+
+
+def test_without_beta_a_site_is_a_command_for_the_admin(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    out = rebuild(sb, old, new, tmp_path / "ledger.sqlite", beta=False)
+    script = (tmp_path / "phase" / "manual-site.ps1").read_text()
+    assert (f"New-SPOSite -Url 'https://contosonew.sharepoint.com/sites/intranet' -Owner 'admin@{NEW}' "
+            "-StorageQuota 1024 -Title 'Contoso intranet' -Template 'STS#3'") in script
+    assert out["sites"].count("manual") == 2
+    sb.admin("POST", f"powershell/{NEW}", data=script.replace("New-PnPWeb", "# New-PnPWeb").encode())
+    again = rebuild(sb, old, new, tmp_path / "ledger.sqlite", beta=False)
+    assert again["sites"].count("ready") == 1 and again["sites"].count("manual") == 1
+
+
+def test_a_group_site_that_is_not_there_yet_is_waited_for_then_reported(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    sb.set_knobs(group_site_seconds=30)  # the new groups were made a moment ago: their sites are not there yet
+    sites = map_sites(SiteClient(old), SiteClient(new), new, OLD_GROUPS, "contosonew.sharepoint.com")
+    started = time.monotonic()
+    with Ledger(tmp_path / "l.sqlite", "r") as ledger:
+        engine = Engine(ledger, "50_team_sites", folder=tmp_path)
+        with pytest.raises(ItemsFailed) as failed:
+            engine.run(Sites(sites, f"admin@{NEW}", beta=True, wait_seconds=0.5, poll_seconds=0.1), dry_run=False,
+                       gate=Confirmed())
+    assert time.monotonic() - started >= 0.5  # it waited, with backoff, before giving up
+    errors = {r["name"]: r["error"] for r in failed.value.outcome.failed}
+    assert any("not there yet after waiting" in e and "rerun the phase later" in e for e in errors.values()), errors
+
+
+def test_a_site_url_taken_by_another_site_is_reported(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    sb.admin("POST", f"powershell/{NEW}", data=(
+        f"New-SPOSite -Url 'https://contosonew.sharepoint.com/sites/intranet' -Owner 'admin@{NEW}' "
+        "-StorageQuota 1024 -Title 'Somebody else' -Template 'STS#3'").encode())
+    out = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    failed = {r["name"]: r["error"] for r in out["sites"].failed}
+    assert list(failed) == ["https://contoso.sharepoint.com/sites/intranet"]
+    assert "taken in the new tenant by another site ('Somebody else')" in failed[list(failed)[0]]
+    assert out["items1"].count("created") == 45  # the rest went on
