@@ -87,7 +87,9 @@ def test_every_file_arrives_with_its_name_rule_dates_and_a_verdict(world: Sandbo
 
 
 def test_a_rerun_transfers_nothing(world: Sandbox, tmp_path: Path) -> None:
+    undecorated = world.stats()["counts"].get("undecorated", 0)
     copy_files(world, tmp_path / "ledger.sqlite")
+    assert world.stats()["counts"].get("undecorated", 0) == undecorated  # every request: NONISV|<company>|tenantmove
     before = world.stats()["counts"]
     again = copy_files(world, tmp_path / "ledger.sqlite", run_id="again")
     after = world.stats()["counts"]

@@ -19,7 +19,9 @@ COMPLEX = {"verifiedDomains": "verifiedDomain", "prepaidUnits": "licenseUnitsDet
            "fileSystemInfo": "fileSystemInfo", "parentReference": "itemReference", "file": "file", "hashes": "hashes",
            "folder": "folder", "package": "package", "deleted": "deleted", "quota": "quota",
            "createdBy": "identitySet", "lastModifiedBy": "identitySet", "owner": "identitySet", "user": "identity",
-           "group": "identity"}
+           "group": "identity", "siteCollection": "siteCollection", "list": "listInfo", "contentType": "contentTypeInfo",
+           "choice": "choiceColumn", "lookup": "lookupColumn", "calculated": "calculatedColumn",
+           "currency": "currencyColumn", "personOrGroup": "personOrGroupColumn"}
 
 
 @functools.cache
@@ -82,6 +84,12 @@ def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: Graph
     samples["driveItem/children"] = source_client.get_all(f"drives/{drive['id']}/root/children")
     plan = source_client.get(f"drives/{drive['id']}/root:/Campaigns/2026/Plan.docx")
     samples["driveItemVersion"] = source_client.get(f"drives/{drive['id']}/items/{plan['id']}/versions")["value"]
+    sites = source_client.get("sites", {"search": "*"})["value"]
+    sales = next(s for s in sites if s["name"] == "sales")
+    samples["site"] = sites + source_client.get(f"sites/{sales['id']}/sites")["value"]
+    samples["list"] = source_client.get(f"sites/{sales['id']}/lists")["value"]
+    samples["columnDefinition"] = source_client.get(f"sites/{sales['id']}/lists/Customers/columns")["value"]
+    samples["listItem"] = source_client.get(f"sites/{sales['id']}/lists/Customers/items", {"expand": "fields"})["value"]
     for type_name, objects in samples.items():
         assert objects, f"no sample of {type_name}"
         for i, obj in enumerate(objects):

@@ -16,7 +16,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
-from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
+from ..workloads.files import DriveCopy, DriveFiles, DriveFolders, reconcile
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.users import prestage_upn
@@ -44,7 +44,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFra
     pairs = find_pairs(o, n, moving, also=lambda upn: [prestage_upn(upn, tgt.initial_domain)],
                        source_ids=dict(zip(src.users["userPrincipalName"], src.users["id"], strict=True)))
     copy = DriveCopy(o, n, pairs, versions=phase.params.file_versions)
-    mapped = {p.source_upn.lower() for p in pairs}
+    mapped = {p.source_name.lower() for p in pairs}
     unmapped = [u for u in src.users["userPrincipalName"] if u.lower() not in mapped]
     return Drives(copy, OneDrives(n, pairs), DriveFolders(copy), DriveFiles(copy), unmapped)
 
@@ -93,7 +93,7 @@ def per_user(drives: Drives, results: dict[str, dict[str, Any]] | None = None) -
         mine = [w for w in files if w.scope == pair.scope and w.size is not None]
         folders = [w for w in drives.folders.listed if w.scope == pair.scope]
         row: dict[str, Any] = {
-            "user": pair.source_upn, "new user": pair.target_upn,
+            "user": pair.source_name, "new user": pair.target_name,
             "old OneDrive": "yes" if pair.source else "none (never signed in): nothing to copy",
             "new OneDrive": _target_state(pair), "folders": len(folders), "files": len(mine),
             "bytes": sum(w.size or 0 for w in mine),
@@ -123,7 +123,7 @@ def wait_for_onedrives(phase: Phase, drives: Drives) -> int:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 300.0)
         for pair in list(waiting):
-            pair.target = drives.copy.new.user_drive(pair.target_upn)
+            pair.target = drives.copy.new.user_drive(pair.target_name)
             if pair.target is not None:
                 waiting.remove(pair)
         progress(total - len(waiting), total, 0.0)
@@ -158,12 +158,14 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
     phase.save_table("onedrive-results", users)
     report.table(users, "Per user: results")
     report.bars(users, "user", ["bytes moved", "bytes left"], "Bytes per user, moved and left", "bytes")
+    folders = reconciliation(phase, drives.copy, report, "onedrive-folders")
     verdicts = pd.Series([str((i.detail or {}).get("verdict", "")) for i in files if i.state == "done"], dtype=str)
     summary = {"OneDrives ready": int((users["new OneDrive"] == "ready").sum()),
                "OneDrives waiting (manual)": provisioned.count("manual"),
                "bytes moved": int(users["bytes moved"].sum()), "bytes left": int(users["bytes left"].sum()),
                "files verified by hash": int(verdicts.str.startswith("verified").sum()),
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
+               "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum()),
                **{k: v for o in outcomes for k, v in o.summary().items()}}
     report.text(NOT_SETTABLE)
     if failure is not None:
@@ -171,6 +173,22 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
                          "copied", where=phase.id, hint="read the reasons above and rerun the phase: only what "
                          "failed or changed is copied again", report=report)
     return StepResult(report, summary)
+
+
+def reconciliation(phase: Phase, copy: DriveCopy, report: Report, name: str) -> pd.DataFrame:
+    """Files and bytes per folder, old against new, from full listings of both sides (saved to the run)."""
+    folders = pd.DataFrame(reconcile(copy), columns=["drive", "folder", "old files", "new files",
+                                                     "old bytes (not Office)", "new bytes (not Office)",
+                                                     "Office files", "verdict"])
+    phase.save_table(name, folders)
+    differing = folders[folders["verdict"] == "MISMATCH"]
+    if differing.empty:
+        report.banner("ok", f"{len(folders)} folder(s) reconciled: the same files and bytes on both sides "
+                            "(Office documents by number: SharePoint rewrites them)")
+    else:
+        report.banner("warn", f"{len(differing)} of {len(folders)} folder(s) differ between the old and the new drive")
+        report.table(differing, "Folders that differ (all folders: the run folder's table)")
+    return folders
 
 
 def bytes_per_user(drives: Drives, files: list[Item]) -> dict[str, dict[str, int]]:

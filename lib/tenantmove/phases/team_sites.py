@@ -21,6 +21,7 @@ from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
 from .common import StepFailed, StepResult
+from .onedrive import reconciliation
 from .release_domain import RELEASED_RECORDS
 
 ARTICLE_STEPS = [
@@ -148,6 +149,7 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
     copy = DriveCopy(DriveClient(ts.old), DriveClient(ts.new), libraries.pairs, versions=phase.params.file_versions)
     run(DriveFolders(copy, "library-folder", "library folders"))
     files = run(DriveFiles(copy, "library-file", "library files"))
+    folders = reconciliation(phase, copy, report, "library-folders")
     plan_ = ListPlan.read(ts.sites)
     lists = run(Lists(plan_))
     targets = lists.targets()
@@ -165,7 +167,8 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
     summary: dict[str, Any] = {"sites": len(ts.sites.entries), "sites in the new tenant": len(ts.sites.ready()),
                                "list items old": int(counts["old"].sum()) if not counts.empty else 0,
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
-                               "library files": len(files.rows)}
+                               "library files listed": len(files.rows), "library folders reconciled": len(folders),
+                               "library folders differing": int((folders["verdict"] == "MISMATCH").sum())}
     for outcome in ts.outcomes:
         summary.update(outcome.summary())
     if failures:

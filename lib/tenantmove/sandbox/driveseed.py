@@ -39,6 +39,8 @@ def seed_drives(store: Store) -> Iterator[Drive]:
         listed = {str(d["owner"]).lower(): d for d in tspec.get("drives", [])}
         everyone = tspec.get("onedrive", "on_request") == "provisioned"
         per_user = int((tspec.get("generated") or {}).get("files_per_user", 0))
+        large = round(float((tspec.get("generated") or {}).get("large_file_mib_per_scale", 0)) * (store.scale - 1))
+        large_done = False
         for user in tenant.users.values():
             upn = user["userPrincipalName"].lower()
             if upn in never or not (upn in listed or (everyone and user["assignedLicenses"])):
@@ -46,6 +48,9 @@ def seed_drives(store: Store) -> Iterator[Drive]:
             drive = new_onedrive(tenant, user)
             generated = user.get("jobTitle") == "Staff"  # the seed's generated users
             fill(drive, listed.get(upn) or {"files": _generated_files(per_user if generated else 0)}, tenant)
+            if generated and not large_done and large:  # at scale: one large file, made from a generator
+                fill(drive, {"files": [{"path": "Video/recording.mp4", "size": f"{large} MiB"}]}, tenant)
+                large_done = True
             yield drive
 
 

@@ -65,6 +65,8 @@ class SandboxApp:
         path = req.path
         if path.startswith("/v1.0/") or path == "/v1.0":
             self.stats.add("graph")
+            if not req.headers.get("user-agent", "").startswith("NONISV|"):  # SharePoint asks for NONISV|co|app/v
+                self.stats.add("undecorated")
             return self.graph.handle(req, path[len("/v1.0/"):])
         if path.startswith("/beta/"):  # the one beta call the runbook may make: POST /sites (a parameter)
             self.stats.add("graph")

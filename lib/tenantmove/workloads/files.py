@@ -283,7 +283,7 @@ class _DriveWorkload(Workload):
             listing, link = self.copy.listing(self.kind, pair, deltas.get(pair.scope), known)
             self.listings[pair.scope] = listing
             deltas.stage(pair.scope, link)
-            self.skipped_packages += [(pair.source_upn, p.path) for p in listing.packages]
+            self.skipped_packages += [(pair.source_name, p.path) for p in listing.packages]
             for entry in listing.items:
                 if entry.is_folder == self.folders:
                     yield self._work(pair, entry)
@@ -523,3 +523,43 @@ def _same_stream(a: io.BufferedIOBase | Any, b: io.BufferedIOBase | Any) -> bool
                 return False
             if not x:
                 return True
+
+
+def reconcile(copy: DriveCopy) -> list[dict[str, Any]]:
+    """Per folder of every ready drive pair: files and bytes in the old drive (as their new paths) against the
+    new drive, from full listings of both. Office documents count by number only: SharePoint rewrites them."""
+    rows: list[dict[str, Any]] = []
+    for pair in copy.ready():
+        expected: dict[str, list[int]] = {}  # new folder path -> [files, bytes, office files]
+        raw, _ = copy.old.delta(str(pair.source["id"]), None)
+        live = {i["id"]: i for i in raw if not i.get("deleted")}
+        packages = {i["id"] for i in live.values() if "package" in i}
+        paths = _paths(live)
+        for item_id, item in live.items():
+            if "file" not in item or DriveCopy._inside(item, live, packages):
+                continue
+            tpath = target_path(pair, paths[item_id])[0]
+            entry = expected.setdefault(tpath.rsplit("/", 1)[0].lower() or "/", [0, 0, 0])
+            office = str(item.get("name", "")).lower().endswith(OFFICE)
+            entry[0] += 1
+            entry[1] += 0 if office else int(item.get("size") or 0)
+            entry[2] += office
+        got: dict[str, list[int]] = {}
+        raw, _ = copy.new.delta(str(pair.target["id"]), None)
+        live = {i["id"]: i for i in raw if not i.get("deleted")}
+        paths = _paths(live)
+        for item_id, item in live.items():
+            if "file" not in item:
+                continue
+            entry = got.setdefault(paths[item_id].rsplit("/", 1)[0].lower() or "/", [0, 0, 0])
+            office = str(item.get("name", "")).lower().endswith(OFFICE)
+            entry[0] += 1
+            entry[1] += 0 if office else int(item.get("size") or 0)
+        for folder in sorted(set(expected) | set(got)):
+            old, new = expected.get(folder, [0, 0, 0]), got.get(folder, [0, 0, 0])
+            verdict = "match" if old[:2] == new[:2] else ("more in the new drive (added there)" if new[0] > old[0]
+                                                          and new[1] >= old[1] else "MISMATCH")
+            rows.append({"drive": pair.source_name, "folder": folder, "old files": old[0], "new files": new[0],
+                         "old bytes (not Office)": old[1], "new bytes (not Office)": new[1],
+                         "Office files": old[2], "verdict": verdict})
+    return rows

@@ -23,8 +23,8 @@ class Pair:
     """One drive to copy: a moving user's old OneDrive (or None) and new one (or None while not provisioned),
     or a document library and its counterpart (the names are then "site/library" labels)."""
 
-    source_upn: str
-    target_upn: str
+    source_name: str
+    target_name: str
     source: dict[str, Any] | None
     target: dict[str, Any] | None
     target_user_exists: bool = True
@@ -32,7 +32,7 @@ class Pair:
 
     @property
     def scope(self) -> str:
-        return self.source_upn.lower()
+        return self.source_name.lower()
 
 
 def find_pairs(old: DriveClient | None, new: DriveClient, moving: pd.DataFrame, also: Any = None,
@@ -65,31 +65,31 @@ class OneDrives(Workload):
 
     def __init__(self, new: DriveClient, pairs: list[Pair]) -> None:
         self.new = new
-        self.pairs = {p.source_upn.lower(): p for p in pairs}
+        self.pairs = {p.source_name.lower(): p for p in pairs}
 
     def list(self, deltas: object) -> Iterable[Work]:
         for pair in self.pairs.values():
             if pair.source is None and pair.source_known:
                 continue  # nothing to copy: shown in the plan, not a ledger item
-            yield Work(pair.source_upn.lower(), f"{pair.source_upn} -> {pair.target_upn}",
-                       detail={"target_upn": pair.target_upn}, data=pair)
+            yield Work(pair.source_name.lower(), f"{pair.source_name} -> {pair.target_name}",
+                       detail={"target_upn": pair.target_name}, data=pair)
 
     def find(self, work: Work) -> dict[str, Any] | None:
         pair: Pair = work.data
         if pair.target is None and pair.target_user_exists:
-            pair.target = self.new.user_drive(pair.target_upn)
+            pair.target = self.new.user_drive(pair.target_name)
         return pair.target
 
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         pair: Pair = work.data
         if not pair.target_user_exists:
-            raise TenantmoveError(f"the new user {pair.target_upn} does not exist yet",
+            raise TenantmoveError(f"the new user {pair.target_name} does not exist yet",
                                   hint="run phase 30 (or phase 10 with prestage_users: true) first")
         if existing is not None:
             return Applied(existing["id"], "ready", detail={"web_url": existing.get("webUrl")})
-        return ManualStep(work.key, f"OneDrive of {pair.target_upn} not provisioned yet",
-                          [f"Request-SPOPersonalSite -UserEmails {ps_quote(pair.target_upn)} -NoWait"],
-                          check=f"GET /users/{pair.target_upn}/drive answers")
+        return ManualStep(work.key, f"OneDrive of {pair.target_name} not provisioned yet",
+                          [f"Request-SPOPersonalSite -UserEmails {ps_quote(pair.target_name)} -NoWait"],
+                          check=f"GET /users/{pair.target_name}/drive answers")
 
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
         users = [s.commands[0].split("-UserEmails ", 1)[1].rsplit(" -NoWait", 1)[0] for s in steps]
