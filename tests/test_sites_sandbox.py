@@ -165,6 +165,15 @@ def test_after_the_admins_scripts_a_rerun_completes_without_duplicates(world: tu
     third = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
     assert all(set(o.counts()) <= {"done before"} for k, o in third.items() if k != "_sites"), \
         {k: o.counts() for k, o in third.items() if k != "_sites"}
+    # a user edits one customer and deletes another: the next pass updates one and removes one, nothing else
+    sb.admin("POST", "lists/contoso.onmicrosoft.com", json={"site": "/sites/sales", "list": "Customers", "op": "update",
+                                                          "id": "2", "fields": {"Notes": "edited after the first pass"}})
+    sb.admin("POST", "lists/contoso.onmicrosoft.com", json={"site": "/sites/sales", "list": "Customers", "op": "delete",
+                                                          "id": "3"})
+    fourth = rebuild(sb, old, new, tmp_path / "ledger.sqlite")
+    assert fourth["items0"].count("updated") == 1 and fourth["items0"].count("removed") == 1
+    fields = {i["fields"]["Title"]: i["fields"] for i in SiteClient(new).items(sales["id"], "Customers")}
+    assert fields["Customers 002"]["Notes"] == "edited after the first pass" and "Customers 003" not in fields
 
 
 def test_without_beta_a_site_is_a_command_for_the_admin(world: tuple, tmp_path: Path) -> None:

@@ -144,6 +144,26 @@ class FilesAdmin:
             except (GraphFailure, KeyError, ValueError) as exc:
                 return Response(400, {"error": str(exc)})
 
+    def change_list(self, req: Request, tenant_name: str) -> Response:
+        """``{"site": "/sites/sales", "list": "Customers", "op": "update"|"delete", "id": "3", "fields": {...}}``"""
+        tenant = self.store.tenant_by_name(tenant_name)
+        body = req.json() if req.body else {}
+        with self.store.lock:
+            site = next((s for s in self.sites.sites.values() if tenant is not None and s.tenant_id == tenant.id
+                         and s.path == body.get("site")), None)
+            if site is None:
+                return Response(404, {"error": "no such site"})
+            lst = site.list_by(str(body.get("list")))
+            item = lst.items.get(str(body.get("id")))
+            if item is None:
+                return Response(404, {"error": "no such item"})
+            if body.get("op") == "delete":
+                del lst.items[item["id"]]
+            else:
+                item["fields"].update(body.get("fields") or {})
+                item["version"] += 1
+        return Response(200, {"ok": True})
+
     @staticmethod
     def _change(drive: Drive, body: dict[str, Any]) -> str:
         op = body.get("op")

@@ -306,6 +306,9 @@ class SitesApi:
             raise GraphFailure(404, "itemNotFound", "The item could not be found.")
         if len(rest) == 1 and method == "GET":
             return 200, item_json(site, lst, item, expand), {}
+        if len(rest) == 1 and method == "DELETE":
+            del lst.items[item["id"]]
+            return 204, None, {}
         if rest[1:] == ["fields"] and method == "PATCH":
             item["fields"].update(check_fields(site, lst, body, tenant))
             item["version"] += 1

@@ -109,5 +109,12 @@ class SiteClient:
     def create_item(self, site_id: str, list_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         return self.graph.post(f"{path('sites', site_id, 'lists', list_id)}/items", {"fields": fields})
 
+    def delete_item(self, site_id: str, list_id: str, item_id: str) -> bool:
+        try:
+            self.graph.delete(path("sites", site_id, "lists", list_id, "items", item_id), expected=(404,))
+            return True
+        except GraphNotFound:
+            return False
+
     def update_item(self, site_id: str, list_id: str, item_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         return self.graph.patch(f"{path('sites', site_id, 'lists', list_id, 'items', item_id)}/fields", fields)

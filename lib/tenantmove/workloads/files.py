@@ -131,7 +131,8 @@ class TargetTree:
 
 
 def _paths(by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Each item's path ("" for the root) from parent ids."""
+    """Each item's path ("" for the root) from parent ids; an entry with ``_path`` (a parent read on its own)
+    brings its path along."""
     out: dict[str, str] = {}
 
     def walk(item_id: str) -> str:
@@ -139,7 +140,9 @@ def _paths(by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
             return out[item_id]
         item = by_id[item_id]
         parent = (item.get("parentReference") or {}).get("id")
-        if "root" in item or not parent or parent not in by_id:
+        if "_path" in item:
+            out[item_id] = item["_path"]
+        elif "root" in item or not parent or parent not in by_id:
             out[item_id] = "" if "root" in item else "/" + str(item.get("name"))
         else:
             out[item_id] = walk(parent) + "/" + str(item["name"])
@@ -238,23 +241,7 @@ class DriveCopy:
                 self.parents[key] = "" if "root" in got else f"{base}/{got['name']}"
             by_id[str(parent_id)] = {"id": parent_id, "name": self.parents[key].rsplit("/", 1)[-1],
                                      "_path": self.parents[key]}
-        out: dict[str, str] = {}
-
-        def walk(item_id: str) -> str:
-            if item_id not in out:
-                item = by_id[item_id]
-                parent = (item.get("parentReference") or {}).get("id")
-                if "_path" in item:
-                    out[item_id] = item["_path"]
-                elif "root" in item or not parent:
-                    out[item_id] = ""
-                else:
-                    out[item_id] = walk(parent) + "/" + str(item["name"])
-            return out[item_id]
-
-        for item_id in by_id:
-            walk(item_id)
-        return out
+        return _paths(by_id)
 
 
 class _DriveWorkload(Workload):

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Applied, ManualStep, Work, Workload, ps_quote
+from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
+from ..engine.workload import REMOVED
 from ..errors import TenantmoveError
 from .sites import SiteEntry, SiteMap
 
@@ -202,14 +203,19 @@ class ListItems(Workload):
                  items: dict[str, str], emails: dict[str, str]) -> None:
         """``lists``: source list key -> new list id; ``items``: source item key -> new item id (lists done
         before, for lookups); ``emails``: old e-mail/UPN -> new (the user mapping)."""
-        self.plan, self.entries, self.targets, self.done_items = plan, entries, lists, items
+        self.plan, self.entries, self.targets = plan, entries, lists
+        self.done_items = {(k.split("|")[1], k.rsplit("|", 1)[1]): v for k, v in items.items()}  # (list, item)
         self.emails = {k.lower(): v.lower() for k, v in emails.items()}
         self.new_people: dict[str, dict[str, str]] = {}  # new site id -> e-mail -> lookup id
 
-    def list(self, deltas: object) -> Iterable[Work]:
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for e in self.entries:
             if e.key not in self.targets:
                 continue
+            listed = {f"{e.key}|{item['id']}" for item in e.items}
+            for key in sorted(deltas.known(e.key) - listed):  # gone from the old list since the last pass
+                yield Work(key, f"{e.label} #{key.rsplit('|', 1)[1]} (deleted in the old list)", version=REMOVED,
+                           scope=e.key, data=(e, None))
             for item in e.items:
                 fields = item.get("fields") or {}
                 yield Work(f"{e.key}|{item['id']}", f"{e.label} #{item['id']}: {fields.get('Title', '')}",
@@ -221,10 +227,15 @@ class ListItems(Workload):
 
     def find(self, work: Work) -> dict[str, Any] | None:
         e, item = work.data
-        return self.plan.sites.new.item_by_field(e.site.target["id"], self.targets[e.key], SOURCE_ID, item["id"])
+        source_id = item["id"] if item is not None else work.key.rsplit("|", 1)[1]
+        return self.plan.sites.new.item_by_field(e.site.target["id"], self.targets[e.key], SOURCE_ID, source_id)
 
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         e, item = work.data
+        if item is None:  # deleted in the old list: the copy goes too
+            if existing is not None:
+                self.plan.sites.new.delete_item(e.site.target["id"], self.targets[e.key], str(existing["id"]))
+            return Applied(None, "removed" if existing is not None else "removed (nothing had been copied)")
         fields, unresolved, skipped = self._fields(e, item.get("fields") or {})
         site, list_id = e.site.target["id"], self.targets[e.key]
         if existing is None:
@@ -277,13 +288,11 @@ class ListItems(Workload):
                     continue
                 out[name] = lookup
             elif kind == "lookup" and value:
-                source_list = str(column["lookup"]["listId"])
-                key = next((k for k in self.done_items if k.split("|")[1] == source_list and
-                            k.rsplit("|", 1)[1] == str(value)), None)
-                if key is None:
+                target = self.done_items.get((str(column["lookup"]["listId"]), str(value)))
+                if target is None:
                     skipped.append(f"{column['displayName']}: lookup {value} (its item was not moved)")
                     continue
-                out[name] = self.done_items[key]
+                out[name] = target
             else:
                 out[name] = value
         return out, unresolved, skipped
