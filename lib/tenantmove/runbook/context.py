@@ -209,10 +209,12 @@ class Phase:
         """The last cell: record the result for run.json and say clearly that the phase is done."""
         duration = round(time.monotonic() - self._t0, 1)
         requests = {side: client.stats["requests"] for side, client in self.clients.items()}
+        waits = {side: {"throttled (429/503)": client.stats["throttled"], "paced by RateLimit headers":
+                        client.stats["paced"]} for side, client in self.clients.items()}
         result = {"phase": self.id, "status": status, "started": self.started, "ended": utc_now(),
                   "duration_s": duration, "operator": self.operator, "run_id": self.run_id,
                   "dry_run": self.params.dry_run, "tenants": self.tenants, "summary": summary,
-                  "graph_requests": requests}
+                  "graph_requests": requests, "graph_waits": waits}
         report = Report()
         if self._ledger is not None:
             counts = self._ledger.counts(self.id)
