@@ -32,7 +32,7 @@ from .sites import (
     seed_sites,
     site_json,
 )
-from .state import Tenant, _stable_uuid
+from .state import Tenant, _stable_uuid, now_iso
 
 SITE_RE = re.compile(r"^(?:sites(?:/|$|\?)|groups/[^/]+/sites/root)")
 CREATE = {"Sites.Create.All", "Sites.FullControl.All"}
@@ -311,6 +311,6 @@ class SitesApi:
             return 204, None, {}
         if rest[1:] == ["fields"] and method == "PATCH":
             item["fields"].update(check_fields(site, lst, body, tenant))
-            item["version"] += 1
+            item.update(version=item["version"] + 1, modified=now_iso(), editor="tenantmove (app)")
             return 200, computed(lst, item["fields"]), {}
         raise GraphFailure(400, "invalidRequest", "The sandbox does not support this on a list item.")

@@ -151,17 +151,16 @@ def site_json(site: Site) -> dict[str, Any]:
 
 
 def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool) -> dict[str, Any]:
-    people = {v: k for k, v in site.users.items()}
     out = {"id": item["id"], "eTag": f'"{item["uid"]},{item["version"]}"', "createdDateTime": item["created"],
            "lastModifiedDateTime": item["modified"], "webUrl": f"{site.web_url}/Lists/{lst.name}/DispForm.aspx?ID="
                                                                 f"{item['id']}",
            "createdBy": {"user": {"displayName": item["author"]}}, "lastModifiedBy": {"user": {"displayName": item["editor"]}},
            "contentType": {"id": "0x0100", "name": "Item"}}
     if expand:
+        author = str(site.know(item["author_id"])) if item["author_id"] else "1"  # 1: the system account
         fields = {"@odata.etag": out["eTag"], "id": item["id"], "ContentType": "Item", "Created": item["created"],
-                  "Modified": item["modified"], "AuthorLookupId": str(site.know(item["author_id"])) if item["author_id"]
-                  in people.values() or item["author_id"] else "1", "EditorLookupId": "1", "_UIVersionString":
-                  f"{item['version']}.0", "Attachments": False}
+                  "Modified": item["modified"], "AuthorLookupId": author, "EditorLookupId": author,
+                  "_UIVersionString": f"{item['version']}.0", "Attachments": False}
         fields.update(computed(lst, item["fields"]))
         out["fields"] = fields
     return out
