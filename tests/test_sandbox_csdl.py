@@ -90,6 +90,10 @@ def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: Graph
     samples["list"] = source_client.get(f"sites/{sales['id']}/lists")["value"]
     samples["columnDefinition"] = source_client.get(f"sites/{sales['id']}/lists/Customers/columns")["value"]
     samples["listItem"] = source_client.get(f"sites/{sales['id']}/lists/Customers/items", {"expand": "fields"})["value"]
+    box = source_client.get("users/megan.bowen@contoso.example/settings/exchange")["primaryMailboxId"]
+    samples["mailboxFolder"] = source_client.get(f"admin/exchange/mailboxes/{box}/folders/delta")["value"]
+    inbox = next(f for f in samples["mailboxFolder"] if f["displayName"] == "Inbox")
+    samples["mailboxItem"] = source_client.get(f"admin/exchange/mailboxes/{box}/folders/{inbox['id']}/items")["value"]
     for type_name, objects in samples.items():
         assert objects, f"no sample of {type_name}"
         for i, obj in enumerate(objects):

@@ -43,10 +43,12 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
         "target": [("Sites.FullControl.All", "create lists and libraries, write items and files")],
     },
     "60_mailboxes": {
-        "source": [("Mail.Read", "messages"), ("Contacts.Read", "contacts"), ("Calendars.Read", "events"),
-                   ("Tasks.Read.All", "To Do lists")],
-        "target": [("Mail.ReadWrite", "messages"), ("Contacts.ReadWrite", "contacts"),
-                   ("Calendars.ReadWrite", "events"), ("Tasks.ReadWrite.All", "To Do lists")],
+        "source": [("MailboxFolder.Read.All", "mailbox folders (import/export API)"),
+                   ("MailboxItem.Export.All", "export every item: mail, events, contacts, tasks"),
+                   ("Tasks.Read.All", "count To Do lists and tasks")],
+        "target": [("MailboxFolder.ReadWrite.All", "create mailbox folders"),
+                   ("MailboxItem.ImportExport.All", "import every item (nothing is sent)"),
+                   ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
     "70_onedrive": {
         "source": [("Files.Read.All", "read OneDrive files"), ("User.Read.All", "find each user's OneDrive")],
@@ -96,6 +98,8 @@ _BROADER: dict[str, list[str]] = {
     "Contacts.Read": ["Contacts.ReadWrite"],
     "Calendars.Read": ["Calendars.ReadWrite"],
     "Tasks.Read.All": ["Tasks.ReadWrite.All"],
+    "MailboxFolder.Read.All": ["MailboxFolder.ReadWrite.All"],
+    "MailboxItem.Export.All": ["MailboxItem.ImportExport.All"],
     "Notes.Read.All": ["Notes.ReadWrite.All"],
     "Directory.Read.All": ["Directory.ReadWrite.All"],
 }

@@ -42,7 +42,7 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None, files: Any = None, sites: Any = None) -> None:
+                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
@@ -51,6 +51,7 @@ class GraphApi:
         self.writes = Writes(store, governor, zones)
         self.files = files  # the drive routes (FilesApi)
         self.sites = sites  # the site, list and item routes (SitesApi)
+        self.mail = mail  # the mailbox import/export routes (MailApi)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str, beta: bool = False) -> Response:
@@ -78,6 +79,11 @@ class GraphApi:
                 return resp
             if self.files is not None and self.files.owns(rest):
                 resp = self.files.handle(req, rest, tenant, claims)
+                resp.headers.update(headers)
+                return resp
+            if self.mail is not None and self.mail.owns(rest):
+                resp = self.mail.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims,
+                                      req.base_url)
                 resp.headers.update(headers)
                 return resp
             if rest == "$batch" and req.method == "POST":
@@ -138,6 +144,9 @@ class GraphApi:
             return resp.status, resp.body
         if self.files is not None and self.files.owns(rest):
             resp = self.files.call(method, rest, query, body, headers or {}, tenant, claims, base)
+            return resp.status, resp.body
+        if self.mail is not None and self.mail.owns(rest):
+            resp = self.mail.call(method, rest, query, body, tenant, claims, base)
             return resp.status, resp.body
         parts = [unquote(p) for p in rest.split("/") if p]  # Graph decodes percent-encoded segments
         headers = {k.lower(): v for k, v in (headers or {}).items()}

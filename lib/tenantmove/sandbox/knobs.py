@@ -36,6 +36,8 @@ class Knobs:
     onedrive_provision_seconds: float = 3.0  # Request-SPOPersonalSite until the OneDrive exists
     upload_session_seconds: float = 900.0    # an upload session expires after this long without a fragment
     drive_page_size: int = 200        # children and delta page size
+    import_session_seconds: float = 3600.0  # a mailbox import session's importUrl expires after this long
+    mailbox_latency_ms: float = 0.0   # Exchange's own time per mailbox request (inside its 4-at-once window)
     group_site_seconds: float = 3.0   # a new Microsoft 365 group's team site (and a beta-created site) until it answers
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]

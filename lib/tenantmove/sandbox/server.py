@@ -23,6 +23,7 @@ from .graphapi import GraphApi
 from .http import Request, Response
 from .knobs import Governor
 from .login import LoginService
+from .mailapi import MailApi
 from .siteapi import SitesApi
 from .state import Store
 from .tokens import TokenService
@@ -57,8 +58,9 @@ class SandboxApp:
         self.login = LoginService(store, self.tokens, governor)
         self.files = FilesApi(store, governor, self.stats.add, blob_dir)
         self.sites = SitesApi(self.files)
+        self.mail = MailApi(store, governor, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
-        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites)
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites, self.mail)
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -72,6 +74,9 @@ class SandboxApp:
             self.stats.add("graph")
             self.stats.add("beta")
             return self.graph.handle(req, path[len("/beta/"):], beta=True)
+        if path.startswith("/_mi/"):  # a mailbox import session's pre-authenticated URL
+            self.stats.add("preauth")
+            return self.mail.serve_import(req, path[len("/_mi/"):])
         if path.startswith("/_dl/"):  # pre-authenticated: the token in the URL is the authorization
             self.stats.add("preauth")
             return self.files.serve_download(req, path[len("/_dl/"):])
@@ -134,6 +139,7 @@ class SandboxApp:
             self.store.reset(body.get("scale"))
             self.files.reset()
             self.sites.reset()
+            self.mail.reset()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))

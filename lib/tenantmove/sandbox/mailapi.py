@@ -1,0 +1,312 @@
+"""Graph's mailbox import/export routes in the sandbox, and the pre-authenticated import URL. A user has a
+mailbox once a licence with Exchange is assigned; the routes hold clients to Exchange's per-mailbox limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from .http import Request, Response
+from .knobs import Governor
+from .mailboxes import (
+    EXPORT_LIMIT,
+    ExchangeLimits,
+    Folder,
+    Mailbox,
+    Streams,
+    folder_json,
+    item_json,
+    mailbox_id,
+    new_mailbox,
+)
+from .shapes import GraphFailure
+from .state import SKU_CATALOG, Store, Tenant, now_iso
+
+MAIL_RE = re.compile(r"^(?:admin/exchange/mailboxes/([^/]+)(?:/(.*))?|users/([^/]+)/settings/exchange)$")
+FOLDER_READ = {"MailboxFolder.Read.All", "MailboxFolder.ReadWrite.All"}
+FOLDER_WRITE = {"MailboxFolder.ReadWrite.All"}
+ITEM_READ = {"MailboxItem.Read.All", "MailboxItem.Export.All", "MailboxItem.ImportExport.All"}
+EXPORT = {"MailboxItem.Export.All", "MailboxItem.ImportExport.All"}
+IMPORT = {"MailboxItem.ImportExport.All"}
+EXCHANGE_PLANS = {"EXCHANGE_S_STANDARD", "EXCHANGE_S_ENTERPRISE"}
+
+
+@dataclass
+class ImportSession:
+    token: str
+    tenant_id: str
+    mailbox_id: str
+    app: str
+    expires: float
+
+
+class MailApi:
+    def __init__(self, store: Store, governor: Governor, stats: Any) -> None:
+        self.store, self.governor, self.count = store, governor, stats
+        self.streams = Streams()
+        self.limits = ExchangeLimits()
+        self.sessions: dict[str, ImportSession] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.boxes: dict[str, Mailbox] = {}
+        self.sessions = {}
+        specs = {t["id"]: t for t in self.store.seed["tenants"]}
+        for tenant in self.store.tenants.values():
+            seed_mailboxes(self, tenant, specs.get(tenant.id, {}))
+
+    @staticmethod
+    def owns(raw_rest: str) -> bool:
+        return MAIL_RE.match(raw_rest.split("?", 1)[0]) is not None
+
+    # --- mailboxes ------------------------------------------------------------------------------------
+    def mailbox_of(self, tenant: Tenant, user: dict[str, Any]) -> Mailbox | None:
+        """The user's mailbox: there once a licence with Exchange is assigned (made on first look)."""
+        mid = mailbox_id(tenant, user["id"])
+        if mid not in self.boxes and has_exchange(tenant, user):
+            self.boxes[mid] = new_mailbox(tenant, user)
+        return self.boxes.get(mid)
+
+    def _box(self, tenant: Tenant, mid: str) -> Mailbox:
+        box = self.boxes.get(mid)
+        if box is None:
+            for user in tenant.users.values():  # a licence assigned since: the mailbox exists now
+                if mailbox_id(tenant, user["id"]) == mid:
+                    box = self.mailbox_of(tenant, user)
+        if box is None or not mid.endswith(tenant.id[:8]):
+            raise GraphFailure(404, "ErrorMailboxNotFound", f"The mailbox {mid} could not be found.")
+        return box
+
+    # --- Graph -------------------------------------------------------------------------------------------
+    def call(self, method: str, raw_rest: str, query: dict[str, str], body: Any, tenant: Tenant,
+             claims: dict[str, Any], base: str) -> Response:
+        match = MAIL_RE.match(raw_rest.split("?", 1)[0])
+        assert match
+        granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
+        app = str(claims.get("appid", ""))
+        with self.store.lock:
+            if match.group(3) is not None:  # users/{id}/settings/exchange
+                user = tenant.find_user(unquote(match.group(3)))
+                if user is None:
+                    raise GraphFailure(404, "Request_ResourceNotFound", "The user does not exist.")
+                box = self.mailbox_of(tenant, user)
+                if box is None:
+                    raise GraphFailure(404, "ErrorMailboxNotFound", "The user has no mailbox: no Exchange licence "
+                                                                     "is assigned, or it is still being provisioned.")
+                return Response(200, {"id": user["id"], "primaryMailboxId": box.id})
+            box = self._box(tenant, unquote(match.group(1)))
+        tail = [unquote(p) for p in (match.group(2) or "").split("/") if p]
+        self.limits.enter(app, box.id)
+        try:
+            if self.governor.knobs.mailbox_latency_ms:
+                time.sleep(self.governor.knobs.mailbox_latency_ms / 1000)
+            with self.store.lock:
+                status, out = self._route(method, box, tail, query, body or {}, granted, tenant, app, base)
+        finally:
+            self.limits.leave(app, box.id)
+        return Response(status, out)
+
+    def _route(self, method: str, box: Mailbox, tail: list[str], query: dict[str, str], body: dict[str, Any],
+               granted: set[str], tenant: Tenant, app: str, base: str) -> tuple[int, Any]:
+        def need(perms: set[str]) -> None:
+            if not granted & perms:
+                raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+        if tail == ["exportItems"] and method == "POST":
+            need(EXPORT)
+            ids = body.get("itemIds") or body.get("ItemIds") or []
+            if not isinstance(ids, list) or not ids or len(ids) > EXPORT_LIMIT:
+                raise GraphFailure(400, "ErrorInvalidRequest", f"exportItems takes 1 to {EXPORT_LIMIT} item ids.")
+            out = []
+            for iid in ids:
+                item = box.items.get(str(iid))
+                if item is None:
+                    out.append({"itemId": iid, "error": {"code": "ErrorItemNotFound", "message": "Not found."}})
+                else:
+                    out.append({"itemId": iid, "changeKey": item_json(item)["changeKey"], "data": self.streams.pack(item)})
+            self.count("mail_exported", len(ids))
+            return 200, {"value": out}
+        if tail == ["createImportSession"] and method == "POST":
+            need(IMPORT)
+            token = secrets.token_urlsafe(24)
+            expires = time.monotonic() + self.governor.knobs.import_session_seconds
+            self.sessions[token] = ImportSession(token, tenant.id, box.id, app, expires)
+            return 200, {"importUrl": f"{base}/_mi/{token}", "expirationDateTime": _iso_in(expires)}
+        if tail[:1] == ["folders"]:
+            return self._folders(method, box, tail[1:], query, body, need, base)
+        raise GraphFailure(400, "BadRequest", f"The sandbox does not support {method} on this mailbox path.")
+
+    def _folders(self, method: str, box: Mailbox, tail: list[str], query: dict[str, str], body: dict[str, Any],
+                 need: Any, base: str) -> tuple[int, Any]:
+        if not tail or tail == ["delta"]:
+            if method == "POST" and not tail:
+                need(FOLDER_WRITE)
+                return 201, folder_json(box, self._new_folder(box, "", body))
+            need(FOLDER_READ)
+            tops = [f for f in box.folders.values() if not f.parent] if not tail else list(box.folders.values())
+            return 200, {"value": [folder_json(box, f) for f in tops]}
+        folder = box.folder(tail[0])
+        rest = tail[1:]
+        if not rest:
+            need(FOLDER_READ)
+            return 200, folder_json(box, folder)
+        if rest == ["childFolders"]:
+            if method == "POST":
+                need(FOLDER_WRITE)
+                return 201, folder_json(box, self._new_folder(box, folder.id, body))
+            need(FOLDER_READ)
+            return 200, {"value": [folder_json(box, f) for f in box.folders.values() if f.parent == folder.id]}
+        if rest in (["items"], ["items", "delta"]):
+            need(ITEM_READ)
+            items = sorted((i for i in box.items.values() if i["folder"] == folder.id), key=lambda i: i["seq"])
+            since = 0
+            if rest[-1] == "delta" and query.get("token"):
+                since = int(json.loads(base64.urlsafe_b64decode(query["token"] + "==")).get("s", 0))
+            items = [i for i in items if i["seq"] > since]
+            top = int(query.get("$top") or 100)
+            offset = int(query.get("$skiptoken") or 0)
+            page: dict[str, Any] = {"value": [item_json(i) for i in items[offset:offset + top]]}
+            path = f"{base}/v1.0/admin/exchange/mailboxes/{box.id}/folders/{folder.id}/items"
+            if offset + top < len(items):
+                suffix = "/delta" if rest[-1] == "delta" else ""
+                token = f"&token={query['token']}" if query.get("token") else ""
+                page["@odata.nextLink"] = f"{path}{suffix}?$top={top}&$skiptoken={offset + top}{token}"
+            elif rest[-1] == "delta":
+                mark = base64.urlsafe_b64encode(json.dumps({"s": box.seq}).encode()).decode().rstrip("=")
+                page["@odata.deltaLink"] = f"{path}/delta?token={mark}"
+            return 200, page
+        raise GraphFailure(400, "BadRequest", "The sandbox does not support this on a mailbox folder.")
+
+    @staticmethod
+    def _new_folder(box: Mailbox, parent: str, body: dict[str, Any]) -> Folder:
+        name = str(body.get("displayName") or "")
+        kind = str(body.get("type") or "IPF.Note")
+        if not name or not kind.startswith("IPF."):
+            raise GraphFailure(400, "ErrorInvalidRequest", "A folder needs a displayName and a folder class (IPF.*).")
+        return box.add_folder(name, kind, parent)
+
+    # --- the import URL --------------------------------------------------------------------------------------
+    def serve_import(self, req: Request, token: str) -> Response:
+        session = self.sessions.get(token)
+        if session is None or session.expires < time.monotonic():
+            return Response(401, {"error": {"code": "ErrorExpiredSession", "message": "The import session expired: "
+                                            "create a new one."}})
+        if req.headers.get("authorization"):
+            return Response(401, {"error": {"code": "ErrorInvalidRequest",
+                                            "message": "The import URL is pre-authenticated: send no Authorization."}})
+        if req.method != "POST":
+            return Response(405, {"error": {"code": "ErrorInvalidRequest", "message": "POST one item."}})
+        fault = self.governor.decide(f"_mi/{token}", session.tenant_id, method="POST")
+        if fault is not None:
+            self.count("failed")
+            if fault.status in ("drop", "lost"):
+                return Response(0, drop=True)
+            return Response(int(fault.status), {"error": {"code": "ErrorServerBusy", "message": "injected fault"}},
+                            {"Retry-After": f"{fault.retry_after or 1:g}"})
+        try:
+            self.limits.enter(session.app, session.mailbox_id, upload=len(req.body))
+        except GraphFailure as failure:
+            self.count("throttled")
+            return Response(failure.status, {"error": {"code": failure.code, "message": failure.message}},
+                            failure.headers)
+        try:
+            if self.governor.knobs.mailbox_latency_ms:
+                time.sleep(self.governor.knobs.mailbox_latency_ms / 1000)
+            with self.store.lock:
+                return self._import(req, session)
+        except GraphFailure as failure:
+            return Response(failure.status, {"error": {"code": failure.code, "message": failure.message}})
+        finally:
+            self.limits.leave(session.app, session.mailbox_id)
+
+    def _import(self, req: Request, session: ImportSession) -> Response:
+        body = req.json()
+        box = self.boxes[session.mailbox_id]
+        folder = box.folder(str(body.get("FolderId") or ""))
+        mode = str(body.get("Mode") or "create").lower()
+        stream = self.streams.unpack(str(body.get("Data") or ""))
+        props = dict(stream["props"], isDraft=False) if stream["type"] == "IPM.Note" else dict(stream["props"])
+        if mode == "update":
+            item = box.items.get(str(body.get("ItemId") or ""))
+            if item is None:
+                raise GraphFailure(404, "ErrorItemNotFound", "The item to update does not exist.")
+            item["props"] = props
+            box.touch(item)
+        elif mode == "create":
+            item = box.add_item(folder, props, stream["type"])
+        else:
+            raise GraphFailure(400, "ErrorInvalidRequest", "Mode is create or update.")
+        self.count("mail_imported")
+        return Response(200, {"itemId": item["id"], "changeKey": item_json(item)["changeKey"]})
+
+
+def has_exchange(tenant: Tenant, user: dict[str, Any]) -> bool:
+    plans = {name for lic in user["assignedLicenses"] for sku in SKU_CATALOG.values()
+             if sku["skuId"] == lic["skuId"] for name, _ in sku["plans"]}
+    return bool(plans & EXCHANGE_PLANS)
+
+
+def seed_mailboxes(api: MailApi, tenant: Tenant, tspec: dict[str, Any]) -> None:
+    """The seed's mail, calendar, contacts and tasks; every licensed user of the old tenant has a mailbox."""
+    listed = {str(m["owner"]).lower(): m for m in tspec.get("mailboxes", [])}
+    per_user = int((tspec.get("generated") or {}).get("messages_per_user", 0))
+    rnd = random.Random(tenant.id)
+    for user in tenant.users.values():
+        spec = listed.get(user["userPrincipalName"].lower())
+        generated = user.get("jobTitle") == "Staff" and per_user
+        if spec is None and not generated:
+            continue
+        box = api.mailbox_of(tenant, user)
+        if box is None:
+            continue
+        spec = spec or {"messages": per_user}
+        by_name = {f.name: f for f in box.folders.values() if f.well_known}
+        inbox = by_name["Inbox"]
+        targets = [inbox]
+        for path in spec.get("folders", []):
+            parent = ""
+            for name in path.split("/"):
+                found = next((f for f in box.folders.values() if f.parent == parent and f.name == name), None)
+                found = found or box.add_folder(name, "IPF.Note", parent)
+                parent = found.id
+            targets.append(box.folders[parent])
+        for i in range(int(spec.get("messages", 0))):
+            folder = targets[i % len(targets)]
+            stamp = f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{8 + i % 10:02d}:15:00Z"
+            box.add_item(folder, {"subject": f"Message {i + 1} for {user['displayName']}", "isRead": i % 3 != 0,
+                                  "isDraft": False, "receivedDateTime": stamp, "sentDateTime": stamp,
+                                  "createdDateTime": stamp, "lastModifiedDateTime": stamp,
+                                  "from": {"emailAddress": {"address": f"sender{i % 7}@example.org"}},
+                                  "body": {"contentType": "html", "content": f"<p>message {i} ✓</p>"},
+                                  "hasAttachments": i % 5 == 0, "categories": ["Blue"] if i % 4 == 0 else [],
+                                  "attachmentBytes": (i % 5 == 0) * rnd.choice([2_000, 40_000, 900_000])})
+        for i in range(int(spec.get("events", 0))):
+            box.add_item(by_name["Calendar"], {
+                "subject": f"Weekly meeting {i + 1}", "start": {"dateTime": f"2026-03-{2 + i:02d}T09:00:00",
+                                                                "timeZone": "W. Europe Standard Time"},
+                "end": {"dateTime": f"2026-03-{2 + i:02d}T10:00:00", "timeZone": "W. Europe Standard Time"},
+                "recurrence": {"pattern": {"type": "weekly", "interval": 1}} if i == 0 else None,
+                "attendees": [{"emailAddress": {"address": "alex.wilber@contoso.example"}, "type": "required"}],
+                "createdDateTime": "2025-12-01T10:00:00Z", "lastModifiedDateTime": "2025-12-01T10:00:00Z"})
+        for i in range(int(spec.get("contacts", 0))):
+            box.add_item(by_name["Contacts"], {"displayName": f"Contact {i + 1}", "emailAddresses": [
+                {"address": f"contact{i + 1}@example.org"}], "hasPhoto": i % 2 == 0,
+                "createdDateTime": "2024-06-01T10:00:00Z", "lastModifiedDateTime": "2024-06-01T10:00:00Z"})
+        for i in range(int(spec.get("tasks", 0))):
+            box.add_item(by_name["Tasks"], {"title": f"Task {i + 1}", "status": "notStarted" if i % 2 else "completed",
+                                            "checklistItems": [{"displayName": "step one", "isChecked": bool(i % 2)}],
+                                            "createdDateTime": now_iso(), "lastModifiedDateTime": now_iso()})
+
+
+def _iso_in(deadline: float) -> str:
+    import datetime as dt
+
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=max(0.0, deadline - time.monotonic()))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
