@@ -192,6 +192,26 @@ class MailApi:
             raise GraphFailure(400, "ErrorInvalidRequest", "A folder needs a displayName and a folder class (IPF.*).")
         return box.add_folder(name, kind, parent)
 
+    def deliver(self, req: Request, rest: str) -> Response:
+        """``POST /_sandbox/mail/{tenant}/{user}`` ``{"count": 3, "folder": "Inbox"}``: new mail arrives."""
+        tenant_name, _, user_key = rest.partition("/")
+        tenant = self.store.tenant_by_name(tenant_name)
+        body = req.json() if req.body else {}
+        with self.store.lock:
+            user = tenant.find_user(unquote(user_key)) if tenant else None
+            box = self.mailbox_of(tenant, user) if tenant and user else None
+            if box is None:
+                return Response(404, {"error": "no such mailbox"})
+            folder = next((f for f in box.folders.values() if f.name == body.get("folder", "Inbox")), None)
+            if folder is None:
+                return Response(404, {"error": "no such folder"})
+            for i in range(int(body.get("count", 1))):
+                stamp = now_iso()
+                box.add_item(folder, {"subject": f"New mail {i + 1} {secrets.token_hex(3)}", "isRead": False,
+                                      "isDraft": False, "receivedDateTime": stamp, "createdDateTime": stamp,
+                                      "lastModifiedDateTime": stamp, "body": {"contentType": "text", "content": "new"}})
+        return Response(200, {"ok": True})
+
     # --- the import URL --------------------------------------------------------------------------------------
     def serve_import(self, req: Request, token: str) -> Response:
         session = self.sessions.get(token)

@@ -176,6 +176,8 @@ class SandboxApp:
                     return Response(400, {"error": str(exc), "line": exc.line})
         if rest.startswith("files/"):  # a user changing their files, and the knobs of the drives
             return self.files_admin.handle(req, rest[len("files/"):])
+        if rest.startswith("mail/") and req.method == "POST":  # mail arriving in a mailbox between passes
+            return self.mail.deliver(req, rest[len("mail/"):])
         if rest.startswith("lists/") and req.method == "POST":  # a user changing a list's items
             return self.files_admin.change_list(req, rest[len("lists/"):])
         return Response(404, {"error": f"unknown admin endpoint '{rest}'"})

@@ -1,0 +1,226 @@
+"""Mailboxes: folders, then every item, through the import/export API (nothing is sent, nothing becomes a
+draft). Well-known folders map to their counterparts by name, user folders are made with their nesting.
+Items are listed per folder by delta (a later pass sees only new and changed items), exported 20 to a
+request as they are needed (at most a few batches held per mailbox), and imported one by one; at most 4
+requests are in flight per mailbox (Exchange's limit).
+
+An import is not idempotent and an item has no key a client can read, so an item whose import may have
+happened (an earlier attempt that did not finish) is looked for first in its new folder by type, creation
+time and size, and adopted when found; everything else is imported once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Applied, DeltaLinks, Work, Workload
+from ..errors import TenantmoveError
+from ..services.mailboxes import EXPORT_BATCH, MailboxClient
+
+WELL_KNOWN = {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox", "Calendar",
+              "Contacts", "Tasks", "Notes"}
+MAILBOX_CONCURRENCY = 4
+
+
+@dataclass
+class MailboxPair:
+    source_name: str
+    target_name: str
+    source: str | None  # the old mailbox id
+    target: str | None  # the new mailbox id (None: not there yet)
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # old folder id -> folder
+    paths: dict[str, str] = field(default_factory=dict)  # old folder id -> "Inbox/Projects"
+    target_ids: dict[str, str] = field(default_factory=dict)  # folder path (lower) -> new folder id
+
+    @property
+    def scope(self) -> str:
+        return self.source_name.lower()
+
+
+def find_mailboxes(old: MailboxClient, new: MailboxClient, pairs: list[tuple[str, str, str]]) -> list[MailboxPair]:
+    """``pairs``: (name shown, old user key, new user key)."""
+    out = []
+    for name, old_key, new_key in pairs:
+        out.append(MailboxPair(name, new_key, old.mailbox_id(old_key), new.mailbox_id(new_key)))
+    return out
+
+
+def folder_paths(folders: list[dict[str, Any]]) -> dict[str, str]:
+    by_id = {f["id"]: f for f in folders}
+    out: dict[str, str] = {}
+
+    def walk(fid: str) -> str:
+        if fid not in out:
+            folder = by_id[fid]
+            parent = folder.get("parentFolderId")
+            out[fid] = (walk(parent) + "/" if parent in by_id else "") + str(folder["displayName"])
+        return out[fid]
+
+    for fid in by_id:
+        walk(fid)
+    return out
+
+
+class MailCopy:
+    """What the folder and item workloads share: clients, pairs, the export buffer."""
+
+    def __init__(self, old: MailboxClient, new: MailboxClient, pairs: list[MailboxPair]) -> None:
+        self.old, self.new, self.pairs = old, new, pairs
+        self.lock = threading.Lock()
+        self.buffer: dict[str, dict[str, Any]] = {}  # old item id -> exported stream (used once)
+        self.queue: dict[str, list[str]] = {}  # old mailbox -> item ids still to export, in order
+        self.pending: dict[str, threading.Event] = {}  # item ids in a batch being exported now
+        self.landed: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (new mailbox, folder) -> items there
+
+    def ready(self) -> list[MailboxPair]:
+        return [p for p in self.pairs if p.source and p.target]
+
+    def load_folders(self) -> None:
+        for pair in self.ready():
+            folders = self.old.folders(str(pair.source))
+            pair.folders = {f["id"]: f for f in folders}
+            pair.paths = folder_paths(folders)
+            new = self.new.folders(str(pair.target))
+            pair.target_ids = {p.lower(): fid for fid, p in folder_paths(new).items()}
+
+    def stream(self, pair: MailboxPair, item_id: str) -> dict[str, Any]:
+        """The exported stream of ``item_id``: from the buffer, from a batch another worker is exporting, or
+        exported now together with the next 19 still to come (each item is exported once)."""
+        with self.lock:
+            if item_id in self.buffer:
+                return self.buffer.pop(item_id)
+            waiting = self.pending.get(item_id)
+            if waiting is None:
+                queue = self.queue.get(str(pair.source), [])
+                batch = [item_id] + [i for i in queue if i != item_id and i not in self.pending][:EXPORT_BATCH - 1]
+                done = threading.Event()
+                for i in batch:
+                    self.pending[i] = done
+                    if i in queue:
+                        queue.remove(i)
+        if waiting is not None:
+            waiting.wait()
+            with self.lock:
+                return self.buffer.pop(item_id, {"error": {"code": "ErrorItemNotFound", "message": "not exported"}})
+        exported: dict[str, dict[str, Any]] = {}
+        try:
+            exported = self.old.export(str(pair.source), batch)
+        finally:  # a failed export frees its items for another try; the waiting workers see them missing
+            with self.lock:
+                for i in batch[1:]:
+                    if i in exported:
+                        self.buffer[i] = exported[i]
+                    self.pending.pop(i, None)
+                self.pending.pop(item_id, None)
+            done.set()
+        return exported.get(item_id) or {"error": {"code": "ErrorItemNotFound", "message": "not exported"}}
+
+
+class MailFolders(Workload):
+    kind = "mail-folder"
+    title = "mailbox folders"
+
+    def __init__(self, copy: MailCopy) -> None:
+        self.copy = copy
+
+    def list(self, deltas: object) -> Iterable[Work]:
+        for pair in self.copy.ready():
+            for fid, folder_path in sorted(pair.paths.items(), key=lambda kv: kv[1].count("/")):
+                folder = pair.folders[fid]
+                yield Work(f"{pair.scope}|{fid}", f"{pair.source_name}: {folder_path}", scope=pair.scope,
+                           version=f"{folder.get('parentFolderId')}|{folder['displayName']}",
+                           detail={"path": folder_path, "class": folder.get("type"),
+                                   "well-known": folder_path in WELL_KNOWN}, data=(pair, fid))
+
+    def find(self, work: Work) -> str | None:
+        pair, fid = work.data
+        return pair.target_ids.get(pair.paths[fid].lower())
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        pair, fid = work.data
+        folder_path = pair.paths[fid]
+        if existing is not None:
+            return Applied(existing, "mapped" if folder_path in WELL_KNOWN else "ready", detail=work.detail)
+        if folder_path in WELL_KNOWN:
+            raise TenantmoveError(f"the new mailbox has no {folder_path} folder", hint="check that it is an "
+                                  "Exchange Online mailbox; rerun the phase")
+        with self.copy.lock:  # one folder maker per pass: parents first, whatever order the workers take
+            created = self._ensure(pair, folder_path)
+        return Applied(created, "created", detail=work.detail)
+
+    def _ensure(self, pair: MailboxPair, folder_path: str) -> str:
+        known = pair.target_ids.get(folder_path.lower())
+        if known is not None:
+            return known
+        parent_path, _, name = folder_path.rpartition("/")
+        parent = self._ensure(pair, parent_path) if parent_path else None
+        kind = next((str(pair.folders[fid].get("type")) for fid, p in pair.paths.items() if p == folder_path),
+                    "IPF.Note")
+        made = self.copy.new.create_folder(str(pair.target), parent, name, kind)
+        pair.target_ids[folder_path.lower()] = made["id"]
+        return str(made["id"])
+
+
+class MailItems(Workload):
+    kind = "mail-item"
+    title = "mailbox items"
+    scope_limit = MAILBOX_CONCURRENCY  # Exchange answers 429 beyond 4 requests at once per mailbox
+
+    def __init__(self, copy: MailCopy) -> None:
+        self.copy = copy
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for pair in self.copy.ready():
+            for fid, folder_path in pair.paths.items():
+                link_scope = f"{pair.scope}|{fid}"
+                items, link = self.copy.old.items_delta(str(pair.source), fid, deltas.get(link_scope))
+                deltas.stage(link_scope, link)
+                for item in items:
+                    yield Work(f"{pair.scope}|{item['id']}", f"{pair.source_name}: {folder_path}: {item['type']}",
+                               version=str(item.get("changeKey")), size=int(item.get("size") or 0), scope=pair.scope,
+                               detail={"folder": folder_path, "type": item["type"],
+                                       "created": item.get("createdDateTime"), "size": item.get("size")},
+                               data=(pair, fid, item))
+
+    def begin(self, todo: list[Work]) -> None:
+        for work in todo:  # the export order follows the work order, so batches of 20 fill up
+            pair, _, item = work.data
+            self.copy.queue.setdefault(str(pair.source), []).append(item["id"])
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        """Only for an item an earlier attempt may have imported: the same type, creation time and size in its
+        new folder, not claimed by another item."""
+        if work.before is None or work.before.attempts == 0 or work.before.target_id:
+            return None
+        pair, fid, item = work.data
+        folder = pair.target_ids.get(pair.paths[fid].lower())
+        if folder is None:
+            return None
+        key = (str(pair.target), folder)
+        with self.copy.lock:
+            if key not in self.copy.landed:
+                self.copy.landed[key] = self.copy.new.items(str(pair.target), folder)
+            for candidate in self.copy.landed[key]:
+                if (candidate["type"], candidate.get("createdDateTime"), candidate.get("size")) == \
+                        (item["type"], item.get("createdDateTime"), item.get("size")) and not candidate.get("_taken"):
+                    candidate["_taken"] = True
+                    return candidate
+        return None
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        pair, fid, item = work.data
+        folder = pair.target_ids.get(pair.paths[fid].lower())
+        if folder is None:
+            raise TenantmoveError(f"{work.name}: its folder is not in the new mailbox", hint="rerun the phase")
+        if existing is not None:
+            return Applied(existing["id"], "adopted", size=work.size, detail=work.detail)
+        exported = self.copy.stream(pair, item["id"])
+        if "data" not in exported:
+            error = (exported.get("error") or {}).get("message", "not exported")
+            raise TenantmoveError(f"{work.name}: export failed: {error}", hint="rerun the phase")
+        update = work.before.target_id if work.before is not None and work.before.state == "done" else None
+        landed = self.copy.new.import_item(str(pair.target), folder, exported["data"], update)
+        return Applied(str(landed.get("itemId") or landed.get("ItemId")), "updated" if update else "imported",
+                       size=work.size, detail=work.detail)
