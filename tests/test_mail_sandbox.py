@@ -62,12 +62,63 @@ def test_every_item_moves_once_and_a_delta_pass_takes_only_new_mail(world: Sandb
         assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))
     after = world.stats()["counts"]
     imported = after.get("mail_imported", 0) - before.get("mail_imported", 0)
-    exported = after.get("mail_exported", 0) - before.get("mail_exported", 0)
+    exported = after.get("mail_exported", 0) - before.get("mail_exported", 0)  # each item exported once
     assert imported == out["mail-item"].count("imported") == 40 + 4 + 6 + 3 + 15 + 2  # megan, alex
     assert exported == imported and after.get("batch", 0) == before.get("batch", 0)
+    # read back through the ordinary endpoints: the same mail, none a draft, the meetings there, no invitation
+    _, old = make_client(world, "source")
+    _, new = make_client(world, "target")
+    for what in ("messages", "events", "contacts"):
+        source = old.get_all(f"users/megan.bowen@contoso.example/{what}")
+        target = new.get_all(f"users/{new_upn('megan.bowen')}/{what}")
+        strip = ("id", "changeKey", "lastModifiedDateTime")
+        assert sorted(({k: v for k, v in i.items() if k not in strip} for i in target), key=str) == \
+            sorted(({k: v for k, v in i.items() if k not in strip} for i in source), key=str), what
+    assert all(m["isDraft"] is False for m in new.get_all(f"users/{new_upn('megan.bowen')}/messages"))
+    assert after.get("invitations_sent", 0) == before.get("invitations_sent", 0)
+    tasks = new.get_all(f"users/{new_upn('megan.bowen')}/todo/lists/tasks/tasks")
+    assert len(tasks) == 3 and all(t["checklistItems"] for t in tasks)
     again = copy_mail(world, tmp_path / "l.sqlite", "again")
     assert again["mail-item"].counts() == {}  # every folder's delta is empty
     world.admin("POST", f"mail/{OLD}/megan.bowen@contoso.example", json={"count": 3})
     third = copy_mail(world, tmp_path / "l.sqlite", "third")
     assert third["mail-item"].counts() == {"imported": 3}
     assert counts(world, "target", new_upn("megan.bowen"))["Inbox"] == 13
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.test_mail_sandbox import copy_mail
+from tenantmove.sandbox.process import Sandbox
+copy_mail(Sandbox.attach(Path({state!r})), Path({ledger!r}), "killed")
+"""
+
+
+def test_killed_mid_mailbox_loses_nothing_and_duplicates_nothing(world: Sandbox, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    world.set_knobs(mailbox_latency_ms=40)
+    script = tmp_path / "killed_mail.py"
+    script.write_text(KILL_SCRIPT.format(root=str(ROOT), state=str(world.state_dir), ledger=str(tmp_path / "l.sqlite")))
+    start = world.stats()["counts"].get("mail_imported", 0)
+    proc = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and world.stats()["counts"].get("mail_imported", 0) - start < 20 \
+            and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    world.set_knobs(mailbox_latency_ms=0)
+    resumed = copy_mail(world, tmp_path / "l.sqlite", "resumed")
+    assert not resumed["mail-item"].failed
+    for nick in USERS:  # every item once: the counts match, folder by folder
+        assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))

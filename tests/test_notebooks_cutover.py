@@ -44,7 +44,8 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
-                                                       "30_add_domain_and_users", "50_team_sites", "70_onedrive"]
+                                                       "30_add_domain_and_users", "50_team_sites", "60_mailboxes",
+                                                       "70_onedrive"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
     _, old = make_client(sb, "source")
@@ -117,7 +118,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     # phase 70 found no new OneDrive yet: phases 10 and 30 asked for them (a script for the admin, the names as
     # they are then); once it ran, the files move, each proven, and the notebook shows renames and bytes per user
-    first70 = record["phases"][5]["summary"]
+    first70 = record["phases"][6]["summary"]
     assert first70["OneDrives waiting (manual)"] == 23 and first70["bytes moved"] == 0
     assert (run_dir / "10_new_subscription" / "manual-onedrive.ps1").is_file()
     request = runs_in(runs)[2] / "30_add_domain_and_users" / "manual-onedrive.ps1"
@@ -134,6 +135,11 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     text70 = outputs_text(runs_in(runs)[3] / "70_onedrive.ipynb")
     assert json.dumps("report： draft？.txt")[1:-1] in text70 and "Bytes per user, moved and left" in text70
     assert "Megan's notebook" in text70 and "CONFIRMED by alice@contoso" in text70
+
+    # phase 60 moved every mailbox in that first run: the same counts on both sides, no draft made
+    summary60 = record["phases"][5]["summary"]
+    assert summary60["items old"] == summary60["items new"] == 180 and summary60["drafts made"] == 0
+    assert "mailbox items failed" not in summary60
 
     # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
     summary50 = record["phases"][4]["summary"]

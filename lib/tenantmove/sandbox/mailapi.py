@@ -30,6 +30,11 @@ from .shapes import GraphFailure
 from .state import SKU_CATALOG, Store, Tenant, now_iso
 
 MAIL_RE = re.compile(r"^(?:admin/exchange/mailboxes/([^/]+)(?:/(.*))?|users/([^/]+)/settings/exchange)$")
+# the ordinary endpoints an imported item reads back through (and the one that sends invitations)
+OUTLOOK_RE = re.compile(r"^users/([^/]+)/(messages|events|contacts|todo/lists|todo/lists/([^/]+)/tasks)$")
+OUTLOOK_KIND = {"messages": "IPM.Note", "events": "IPM.Appointment", "contacts": "IPM.Contact"}
+OUTLOOK_READ = {"messages": {"Mail.Read", "Mail.ReadWrite"}, "events": {"Calendars.Read", "Calendars.ReadWrite"},
+                "contacts": {"Contacts.Read", "Contacts.ReadWrite"}, "todo": {"Tasks.Read.All", "Tasks.ReadWrite.All"}}
 FOLDER_READ = {"MailboxFolder.Read.All", "MailboxFolder.ReadWrite.All"}
 FOLDER_WRITE = {"MailboxFolder.ReadWrite.All"}
 ITEM_READ = {"MailboxItem.Read.All", "MailboxItem.Export.All", "MailboxItem.ImportExport.All"}
@@ -64,7 +69,37 @@ class MailApi:
 
     @staticmethod
     def owns(raw_rest: str) -> bool:
-        return MAIL_RE.match(raw_rest.split("?", 1)[0]) is not None
+        rest = raw_rest.split("?", 1)[0]
+        return MAIL_RE.match(rest) is not None or OUTLOOK_RE.match(rest) is not None
+
+    def outlook(self, method: str, match: re.Match[str], body: Any, tenant: Tenant,
+                granted: set[str]) -> Response:
+        """Messages, events, contacts and To Do as the ordinary endpoints show them; ``POST events`` with
+        attendees sends invitations (counted: the runbook must never cause one)."""
+        what = match.group(2).split("/")[0]
+        if not granted & OUTLOOK_READ[what]:
+            raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        user = tenant.find_user(unquote(match.group(1)))
+        box = self.mailbox_of(tenant, user) if user else None
+        if box is None:
+            raise GraphFailure(404, "ErrorMailboxNotFound", "The mailbox could not be found.")
+        if what == "events" and method == "POST":
+            if not granted & {"Calendars.ReadWrite"}:
+                raise GraphFailure(403, "ErrorAccessDenied", "Access is denied.")
+            calendar = next(f for f in box.folders.values() if f.name == "Calendar")
+            item = box.add_item(calendar, dict(body or {}, createdDateTime=now_iso(), lastModifiedDateTime=now_iso()))
+            self.count("invitations_sent", len((body or {}).get("attendees") or []))
+            return Response(201, outlook_json(item))
+        if what == "todo":
+            tasks = [i for i in box.items.values() if i["type"] == "IPM.Task"]
+            if match.group(3) is None:
+                return Response(200, {"value": [{"id": "tasks", "displayName": "Tasks", "wellknownListName":
+                                                 "defaultList", "isOwner": True, "isShared": False}]})
+            return Response(200, {"value": [{"id": i["id"], "title": i["props"].get("title"), "status":
+                                             i["props"].get("status"), "createdDateTime": i["created"],
+                                             "checklistItems": i["props"].get("checklistItems", [])} for i in tasks]})
+        kind = OUTLOOK_KIND[what]
+        return Response(200, {"value": [outlook_json(i) for i in box.items.values() if i["type"] == kind]})
 
     # --- mailboxes ------------------------------------------------------------------------------------
     def mailbox_of(self, tenant: Tenant, user: dict[str, Any]) -> Mailbox | None:
@@ -87,10 +122,14 @@ class MailApi:
     # --- Graph -------------------------------------------------------------------------------------------
     def call(self, method: str, raw_rest: str, query: dict[str, str], body: Any, tenant: Tenant,
              claims: dict[str, Any], base: str) -> Response:
-        match = MAIL_RE.match(raw_rest.split("?", 1)[0])
-        assert match
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         app = str(claims.get("appid", ""))
+        outlook = OUTLOOK_RE.match(raw_rest.split("?", 1)[0])
+        if outlook is not None:
+            with self.store.lock:
+                return self.outlook(method, outlook, body, tenant, granted)
+        match = MAIL_RE.match(raw_rest.split("?", 1)[0])
+        assert match
         with self.store.lock:
             if match.group(3) is not None:  # users/{id}/settings/exchange
                 user = tenant.find_user(unquote(match.group(3)))
@@ -265,6 +304,15 @@ class MailApi:
             raise GraphFailure(400, "ErrorInvalidRequest", "Mode is create or update.")
         self.count("mail_imported")
         return Response(200, {"itemId": item["id"], "changeKey": item_json(item)["changeKey"]})
+
+
+def outlook_json(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as /messages, /events or /contacts show it (the properties the import carried)."""
+    out = {"id": item["id"], "createdDateTime": item["created"], "lastModifiedDateTime": item["modified"],
+           "changeKey": item_json(item)["changeKey"]}
+    out.update({k: v for k, v in item["props"].items() if k not in ("createdDateTime", "lastModifiedDateTime",
+                                                                     "attachmentBytes", "hasPhoto")})
+    return out
 
 
 def has_exchange(tenant: Tenant, user: dict[str, Any]) -> bool:

@@ -170,8 +170,15 @@ class MailItems(Workload):
 
     def __init__(self, copy: MailCopy) -> None:
         self.copy = copy
+        self.listed: list[Work] = []  # what the last list() gave, for the tables
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        self.listed = []
+        for work in self._list(deltas):
+            self.listed.append(work)
+            yield work
+
+    def _list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for pair in self.copy.ready():
             for fid, folder_path in pair.paths.items():
                 link_scope = f"{pair.scope}|{fid}"
