@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_ledger.py
 	$(PY) bench/bench_files.py
+	$(PY) bench/bench_mail.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache

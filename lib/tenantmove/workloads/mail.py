@@ -10,14 +10,18 @@ time and size, and adopted when found; everything else is imported once."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import Applied, DeltaLinks, Work, Workload
 from ..errors import TenantmoveError
 from ..services.mailboxes import EXPORT_BATCH, MailboxClient
+
+log = logging.getLogger("tenantmove.mail")
 
 WELL_KNOWN = {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox", "Calendar",
               "Contacts", "Tasks", "Notes"}
@@ -72,10 +76,47 @@ class MailCopy:
         self.buffer: dict[str, dict[str, Any]] = {}  # old item id -> exported stream (used once)
         self.queue: dict[str, list[str]] = {}  # old mailbox -> item ids still to export, in order
         self.pending: dict[str, threading.Event] = {}  # item ids in a batch being exported now
+        self.owner: dict[str, str] = {}  # buffered item id -> its old mailbox
+        self.room = threading.Condition(self.lock)
         self.landed: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (new mailbox, folder) -> items there
 
     def ready(self) -> list[MailboxPair]:
         return [p for p in self.pairs if p.source and p.target]
+
+    def prefetch(self, ahead: int = 2 * EXPORT_BATCH) -> None:
+        """Export ahead of the workers, per old mailbox, so that an import seldom waits for its export: one
+        thread per mailbox keeps up to ``ahead`` streams ready (memory stays bounded) until its queue is empty."""
+
+        def keep_ahead(mailbox: str) -> None:
+            while True:
+                with self.room:
+                    queue = self.queue.get(mailbox, [])
+                    self.room.wait_for(lambda q=queue: not q or self._buffered(mailbox) < ahead, timeout=5)
+                    batch = [i for i in queue if i not in self.pending][:EXPORT_BATCH]
+                    if not batch:
+                        return
+                    done = threading.Event()
+                    for i in batch:
+                        self.pending[i] = done
+                        queue.remove(i)
+                exported: dict[str, dict[str, Any]] = {}
+                try:
+                    exported = self.old.export(mailbox, batch)
+                except Exception:  # noqa: BLE001 - the workers export these again themselves and report the error
+                    log.info("prefetch of %d item(s) failed; the workers export them", len(batch), exc_info=True)
+                with self.room:
+                    for i in batch:
+                        if i in exported:
+                            self.buffer[i] = exported[i]
+                            self.owner[i] = mailbox
+                        self.pending.pop(i, None)
+                done.set()
+
+        for mailbox in list(self.queue):
+            threading.Thread(target=keep_ahead, args=(mailbox,), daemon=True, name="tm-mail-prefetch").start()
+
+    def _buffered(self, mailbox: str) -> int:
+        return sum(1 for i in self.buffer if self.owner.get(i) == mailbox)
 
     def load_folders(self) -> None:
         for pair in self.ready():
@@ -90,6 +131,8 @@ class MailCopy:
         exported now together with the next 19 still to come (each item is exported once)."""
         with self.lock:
             if item_id in self.buffer:
+                self.owner.pop(item_id, None)
+                self.room.notify_all()  # room for the next batch ahead
                 return self.buffer.pop(item_id)
             waiting = self.pending.get(item_id)
             if waiting is None:
@@ -103,7 +146,11 @@ class MailCopy:
         if waiting is not None:
             waiting.wait()
             with self.lock:
-                return self.buffer.pop(item_id, {"error": {"code": "ErrorItemNotFound", "message": "not exported"}})
+                self.owner.pop(item_id, None)
+                self.room.notify_all()
+                if item_id in self.buffer:
+                    return self.buffer.pop(item_id)
+            return self.stream(pair, item_id)  # its batch failed: export it now (and report any error)
         exported: dict[str, dict[str, Any]] = {}
         try:
             exported = self.old.export(str(pair.source), batch)
@@ -179,11 +226,20 @@ class MailItems(Workload):
             yield work
 
     def _list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        for pair in self.copy.ready():
+        """Every folder's changes, mailboxes listed side by side (one folder at a time within a mailbox)."""
+        def one(pair: MailboxPair) -> list[tuple[str, str, list[dict[str, Any]], str]]:
+            out = []
             for fid, folder_path in pair.paths.items():
-                link_scope = f"{pair.scope}|{fid}"
-                items, link = self.copy.old.items_delta(str(pair.source), fid, deltas.get(link_scope))
-                deltas.stage(link_scope, link)
+                items, link = self.copy.old.items_delta(str(pair.source), fid, deltas.get(f"{pair.scope}|{fid}"))
+                out.append((fid, folder_path, items, link))
+            return out
+
+        pairs = self.copy.ready()
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(pairs))), thread_name_prefix="tm-mail-list") as pool:
+            listed = list(pool.map(one, pairs))
+        for pair, folders in zip(pairs, listed, strict=True):
+            for fid, folder_path, items, link in folders:
+                deltas.stage(f"{pair.scope}|{fid}", link)
                 for item in items:
                     yield Work(f"{pair.scope}|{item['id']}", f"{pair.source_name}: {folder_path}: {item['type']}",
                                version=str(item.get("changeKey")), size=int(item.get("size") or 0), scope=pair.scope,
@@ -195,6 +251,7 @@ class MailItems(Workload):
         for work in todo:  # the export order follows the work order, so batches of 20 fill up
             pair, _, item = work.data
             self.copy.queue.setdefault(str(pair.source), []).append(item["id"])
+        self.copy.prefetch()
 
     def find(self, work: Work) -> dict[str, Any] | None:
         """Only for an item an earlier attempt may have imported: the same type, creation time and size in its

@@ -1,0 +1,140 @@
+"""Mailbox move benchmark against the sandbox: items per second against the ceiling Exchange's limits allow
+for the mailboxes in the run, in the same run.
+
+Each mailbox takes at most 4 requests at once per app, each taking the service's time (the sandbox's
+network latency plus Exchange's own time per request), and 10,000 requests per 10 minutes: the ceiling is
+mailboxes x min(4 / time per request, 10,000 / 600) items per second (one import per item; exports, 20
+items to a request, hit the old mailboxes, which have their own limits). Also: failures (goal: none),
+round trips per item, and export round trips per item (goal: at most 0.1).
+
+    python bench/bench_mail.py [--mailboxes 4] [--items 300] [--latency-ms 30] [--exchange-ms 150] [--workers 16]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from tenantmove.engine import Engine, ItemsFailed, Ledger  # noqa: E402
+from tenantmove.sandbox import Sandbox  # noqa: E402
+from tenantmove.sandbox.state import DEFAULT_SEED, SKU_CATALOG  # noqa: E402
+from tenantmove.services.auth import SignIn, TenantConfig  # noqa: E402
+from tenantmove.services.graph import GraphClient  # noqa: E402
+from tenantmove.services.mailboxes import MailboxClient  # noqa: E402
+from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes  # noqa: E402
+
+APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
+        "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
+NEW = "contosonew.onmicrosoft.com"
+CONCURRENT, REQUESTS, WINDOW = 4, 10_000, 600.0
+
+
+class Confirmed:
+    def require(self) -> bool:
+        return True
+
+
+def graph(sb: Sandbox, side: str) -> GraphClient:
+    tenant, app, env = APPS[side]
+    signin = SignIn(TenantConfig(side, tenant, app, secret_env=env), authority_host=sb.endpoints["authority_host"],
+                    verify=sb.ca_file)
+    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, pool_size=64)
+    client.get("organization")
+    return client
+
+
+def seed(folder: Path, mailboxes: int, items: int) -> Path:
+    spec = yaml.safe_load(DEFAULT_SEED.read_text())
+    old = spec["tenants"][0]
+    names = [f"bench.mail{i}" for i in range(mailboxes)]
+    old["users"] += [{"upn": f"{n}@contoso.example", "display_name": n, "usage_location": "NL",
+                      "licenses": ["O365_BUSINESS_PREMIUM"]} for n in names]
+    old["mailboxes"] = [{"owner": f"{n}@contoso.example", "folders": ["Projects/2026"], "messages": items}
+                        for n in names]
+    old["generated"]["users"] = 0
+    path = folder / "seed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mailboxes", type=int, default=4)
+    parser.add_argument("--items", type=int, default=300, help="items per mailbox")
+    parser.add_argument("--latency-ms", type=float, default=30.0, help="the network's time per request")
+    parser.add_argument("--exchange-ms", type=float, default=150.0, help="Exchange's own time per request")
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
+    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    names = [f"bench.mail{i}" for i in range(args.mailboxes)]
+    with tempfile.TemporaryDirectory() as tmp, \
+            Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), args.mailboxes, args.items)) as sb:
+        old_graph, new_graph = graph(sb, "source"), graph(sb, "target")
+        sku = SKU_CATALOG["O365_BUSINESS_PREMIUM"]["skuId"]
+        for name in names:
+            new_graph.post("users", {"accountEnabled": True, "displayName": name, "mailNickname": name.replace(".", ""),
+                                     "userPrincipalName": f"{name}@{NEW}", "usageLocation": "NL",
+                                     "passwordProfile": {"password": secrets.token_urlsafe(12) + "aA1!",
+                                                         "forceChangePasswordNextSignIn": True}})
+            new_graph.post(f"users/{name}@{NEW}/assignLicense", {"addLicenses": [{"skuId": sku, "disabledPlans": []}],
+                                                                 "removeLicenses": []})
+        old, new = MailboxClient(old_graph), MailboxClient(new_graph)
+        copy = MailCopy(old, new, find_mailboxes(old, new, [(f"{n}@contoso.example", f"{n}@contoso.example",
+                                                              f"{n}@{NEW}") for n in names]))
+        copy.load_folders()
+        sb.set_knobs(latency_ms=args.latency_ms, mailbox_latency_ms=args.exchange_ms)
+        print(f"{args.mailboxes} mailboxes x {args.items} items, {args.latency_ms:g} ms network + "
+              f"{args.exchange_ms:g} ms Exchange per request, {args.workers} workers")
+        with Ledger(Path(tmp) / "ledger.sqlite", "bench") as ledger:
+            engine = Engine(ledger, "60_mailboxes", folder=Path(tmp), workers=args.workers)
+            engine.run(MailFolders(copy), dry_run=False, gate=Confirmed())
+            items = MailItems(copy)
+            before = sb.stats()["counts"]
+            for client in (old_graph, new_graph):
+                client.stats["requests"] = 0
+            start = time.perf_counter()
+            try:
+                engine.run(items, dry_run=False, gate=Confirmed())
+            except ItemsFailed:
+                pass  # counted below
+            seconds = time.perf_counter() - start
+            done = len(ledger.items("mail-item", ["done"]))
+            failed = len(ledger.items("mail-item", ["failed"]))
+        after = sb.stats()["counts"]
+        export_calls = (after.get("mail_exported", 0) - before.get("mail_exported", 0)) / 20
+        requests = sum(c.stats["requests"] for c in (old_graph, new_graph))
+        per_request = (args.latency_ms + args.exchange_ms) / 1000
+        # the 10-minute budget binds only once a mailbox takes more than 10,000 requests
+        per_mailbox = CONCURRENT / per_request if args.items <= REQUESTS else \
+            min(CONCURRENT / per_request, REQUESTS / WINDOW)
+        ceiling = args.mailboxes * per_mailbox
+        rate = done / seconds
+        export_round_trips = old_graph.stats["requests"] / max(done, 1)
+        print(f"   {done} items in {seconds:.1f} s: {rate:.1f} items/s; Exchange's ceiling for {args.mailboxes} "
+              f"mailboxes {ceiling:.1f} items/s ({rate / ceiling:.2f} of it); {failed} failed; "
+              f"{requests / max(done, 1):.2f} round trips per item, {export_round_trips:.3f} of them exports "
+              f"(about {export_calls:.0f} export calls); throttled {new_graph.stats['throttled']} time(s)")
+        figures = {"items_per_s": round(rate, 2), "ceiling_items_per_s": round(ceiling, 2),
+                   "fraction_of_ceiling": round(rate / ceiling, 3), "items_failed": failed,
+                   "round_trips_per_item": round(requests / max(done, 1), 3),
+                   "export_round_trips_per_item": round(export_round_trips, 3)}
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
