@@ -171,6 +171,7 @@ class MailApi:
                 else:
                     out.append({"itemId": iid, "changeKey": item_json(item)["changeKey"], "data": self.streams.pack(item)})
             self.count("mail_exported", len(ids))
+            self.count("mail_export_calls")
             return 200, {"value": out}
         if tail == ["createImportSession"] and method == "POST":
             need(IMPORT)
