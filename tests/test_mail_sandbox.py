@@ -122,3 +122,23 @@ def test_killed_mid_mailbox_loses_nothing_and_duplicates_nothing(world: Sandbox,
     assert not resumed["mail-item"].failed
     for nick in USERS:  # every item once: the counts match, folder by folder
         assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))
+
+
+def test_without_the_import_permission_the_phase_stops_before_any_write() -> None:
+    from tenantmove.errors import PermissionMissing
+    from tenantmove.phases import mailboxes
+
+    class NoImport:  # what phase 60 asks of its context before it touches a mailbox
+        id = "60_mailboxes"
+
+        def granted(self) -> dict[str, set[str]]:
+            return {"source": {"MailboxFolder.Read.All", "MailboxItem.Export.All", "Tasks.Read.All"},
+                    "target": {"MailboxFolder.ReadWrite.All", "Tasks.Read.All"}}
+
+        def token_kinds(self) -> dict[str, str]:
+            return {"source": "application", "target": "application"}
+
+    with pytest.raises(PermissionMissing) as stopped:
+        mailboxes.connect(NoImport(), None, None, None, None, None)  # type: ignore[arg-type]
+    assert "new tenant: MailboxItem.ImportExport.All" in stopped.value.one_line()
+    assert "grant admin consent" in stopped.value.one_line()

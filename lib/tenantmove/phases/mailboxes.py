@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..engine import ItemsFailed, Outcome
 from ..report import Report, ShowsItself
+from ..runbook import permissions
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
@@ -35,6 +36,9 @@ class Mail:
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
             moving: pd.DataFrame) -> Mail:
+    """The mailboxes to move. A tenant whose app may not use the import/export API stops the phase here,
+    before anything is written, with the permission and how to grant it."""
+    permissions.require(permissions.check(phase.granted(), phase.token_kinds(), phases=[phase.id]), phase.id)
     ids = {str(u).lower(): i for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
     o, n = MailboxClient(old), MailboxClient(new)
     wanted = []
