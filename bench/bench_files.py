@@ -27,37 +27,17 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from benchkit import NEW, Confirmed, graph  # the lib folder on the path, the apps, a signed-in client
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from tenantmove.engine import Engine, ItemsFailed, Ledger
+from tenantmove.sandbox import Sandbox
+from tenantmove.sandbox.state import DEFAULT_SEED
+from tenantmove.services.drives import DriveClient
+from tenantmove.services.graph import GraphClient
+from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
+from tenantmove.workloads.onedrive import find_pairs
 
-from tenantmove.engine import Engine, ItemsFailed, Ledger  # noqa: E402
-from tenantmove.sandbox import Sandbox  # noqa: E402
-from tenantmove.sandbox.state import DEFAULT_SEED  # noqa: E402
-from tenantmove.services.auth import SignIn, TenantConfig  # noqa: E402
-from tenantmove.services.drives import DriveClient  # noqa: E402
-from tenantmove.services.graph import GraphClient  # noqa: E402
-from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders  # noqa: E402
-from tenantmove.workloads.onedrive import find_pairs  # noqa: E402
-
-APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
-        "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
-NEW = "contosonew.onmicrosoft.com"
 UPLOAD_AND_DATES_RU = 4  # what one small file costs in the new tenant at the least: PUT (2) + PATCH dates (2)
-
-
-class Confirmed:
-    def require(self) -> bool:
-        return True
-
-
-def graph(sb: Sandbox, side: str) -> GraphClient:
-    tenant, app, env = APPS[side]
-    signin = SignIn(TenantConfig(side, tenant, app, secret_env=env), authority_host=sb.endpoints["authority_host"],
-                    verify=sb.ca_file)
-    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, pool_size=32)
-    client.get("organization")  # sign in outside the measured part
-    return client
 
 
 def seed(folder: Path, large_mib: int, files: int) -> Path:

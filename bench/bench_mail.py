@@ -24,36 +24,15 @@ import time
 from pathlib import Path
 
 import yaml
+from benchkit import NEW, Confirmed, graph  # the lib folder on the path, the apps, a signed-in client
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from tenantmove.engine import Engine, ItemsFailed, Ledger
+from tenantmove.sandbox import Sandbox
+from tenantmove.sandbox.state import DEFAULT_SEED, SKU_CATALOG
+from tenantmove.services.mailboxes import MailboxClient
+from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
-from tenantmove.engine import Engine, ItemsFailed, Ledger  # noqa: E402
-from tenantmove.sandbox import Sandbox  # noqa: E402
-from tenantmove.sandbox.state import DEFAULT_SEED, SKU_CATALOG  # noqa: E402
-from tenantmove.services.auth import SignIn, TenantConfig  # noqa: E402
-from tenantmove.services.graph import GraphClient  # noqa: E402
-from tenantmove.services.mailboxes import MailboxClient  # noqa: E402
-from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes  # noqa: E402
-
-APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
-        "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
-NEW = "contosonew.onmicrosoft.com"
 CONCURRENT, REQUESTS, WINDOW = 4, 10_000, 600.0
-
-
-class Confirmed:
-    def require(self) -> bool:
-        return True
-
-
-def graph(sb: Sandbox, side: str) -> GraphClient:
-    tenant, app, env = APPS[side]
-    signin = SignIn(TenantConfig(side, tenant, app, secret_env=env), authority_host=sb.endpoints["authority_host"],
-                    verify=sb.ca_file)
-    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, pool_size=64)
-    client.get("organization")
-    return client
 
 
 def seed(folder: Path, mailboxes: int, items: int) -> Path:
@@ -83,7 +62,7 @@ def main() -> int:
     names = [f"bench.mail{i}" for i in range(args.mailboxes)]
     with tempfile.TemporaryDirectory() as tmp, \
             Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), args.mailboxes, args.items)) as sb:
-        old_graph, new_graph = graph(sb, "source"), graph(sb, "target")
+        old_graph, new_graph = graph(sb, "source", 64), graph(sb, "target", 64)
         sku = SKU_CATALOG["O365_BUSINESS_PREMIUM"]["skuId"]
         for name in names:
             new_graph.post("users", {"accountEnabled": True, "displayName": name, "mailNickname": name.replace(".", ""),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..engine import ItemsFailed, Outcome, Workload
 from ..errors import TenantmoveError
 from ..report import Report, ShowsItself
 from ..runbook.context import Phase
@@ -39,6 +40,36 @@ class StepResult:
 
     def __str__(self) -> str:
         return str(self.report)
+
+
+class Steps:
+    """A content phase's workloads run one after another, each item having its turn: a workload whose items
+    fail stops nothing after it. Each outcome goes into the report; ``finish`` raises once, at the end, if
+    anything failed."""
+
+    def __init__(self, phase: Phase, gate: Any, report: Report) -> None:
+        self.phase, self.gate, self.report = phase, gate, report
+        self.outcomes: list[Outcome] = []
+        self.failed = 0
+
+    def run(self, workload: Workload) -> Outcome:
+        try:
+            outcome = self.phase.run(workload, self.gate)
+        except ItemsFailed as exc:
+            outcome = exc.outcome
+            self.failed += len(outcome.failed)
+        self.outcomes.append(outcome)
+        self.report.add(outcome.report())
+        return outcome
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for o in self.outcomes for k, v in o.summary().items()}
+
+    def finish(self, what: str) -> None:
+        if self.failed:
+            raise StepFailed(f"{self.failed} {what} failed; everything else was done", where=self.phase.id,
+                             hint="read the reasons above and rerun the phase: only what failed or changed is done "
+                                  "again", report=self.report)
 
 
 def load_inventories(phase: Phase, new: GraphClient) -> tuple[Inventory, Inventory]:

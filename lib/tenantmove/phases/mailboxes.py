@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import ItemsFailed, Outcome
+from ..engine import Outcome
 from ..report import Report, ShowsItself
 from ..runbook import permissions
 from ..runbook.confirm import ConfirmGate
@@ -20,7 +20,7 @@ from ..services.mailboxes import MailboxClient
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.users import prestage_upn
-from .common import StepFailed, StepResult
+from .common import StepResult, Steps
 
 KINDS = {"IPM.Note": "mail", "IPM.Appointment": "events", "IPM.Contact": "contacts", "IPM.Task": "tasks",
          "IPM.StickyNote": "notes"}
@@ -119,15 +119,9 @@ def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: Co
         report.banner("warn", "dry run: nothing was moved (set dry_run: false and confirm to move the mail)")
         return StepResult(report, {"result": "dry run"})
     gate.require()
-    outcomes, failure = [], None
+    steps = Steps(phase, gate, report)
     for workload in (mail.folders, mail.items):
-        try:
-            outcomes.append(phase.run(workload, gate))
-        except ItemsFailed as exc:
-            outcomes.append(exc.outcome)
-            failure = failure or exc
-    for outcome in outcomes:
-        report.add(outcome.report())
+        steps.run(workload)
     table = counts(mail)
     phase.save_table("mailbox-counts", table)
     per = table.groupby("mailbox", as_index=False)[["old", "new", "missing"]].sum() if not table.empty else table
@@ -139,11 +133,6 @@ def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: Co
     summary: dict[str, Any] = {"mailboxes": len(mail.copy.pairs), "mailboxes ready": len(mail.copy.ready()),
                                "items old": int(table["old"].sum()) if not table.empty else 0,
                                "items new": int(table["new"].sum()) if not table.empty else 0,
-                               "drafts made": drafts}
-    for outcome in outcomes:
-        summary.update(outcome.summary())
-    if failure is not None:
-        raise StepFailed(f"{sum(len(o.failed) for o in outcomes)} folder(s) or item(s) failed; everything else was "
-                         "moved", where=phase.id, hint="rerun the phase: only what failed or changed moves again",
-                         report=report)
+                               "drafts made": drafts, **steps.summary()}
+    steps.finish("folder(s) or item(s)")
     return StepResult(report, summary)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Item, ItemsFailed, Outcome
+from ..engine import Item, Outcome
 from ..engine.workload import REMOVED
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
@@ -20,7 +20,7 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders, reconcile
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.users import prestage_upn
-from .common import StepFailed, StepResult
+from .common import StepResult, Steps
 
 NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): the new files show the "
                 "migration account. The original names are kept in the ledger and in the tables below; the "
@@ -144,15 +144,9 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
             provisioned = phase.run(drives.onedrives, gate)
         report.text(f"{appeared} new OneDrive(s) appeared while waiting; "
                     f"{provisioned.count('manual')} still missing: run `{provisioned.script}` and rerun this phase.")
-    outcomes, failure = [], None
-    for workload in (drives.folders, drives.files):
-        try:
-            outcomes.append(phase.run(workload, gate))
-        except ItemsFailed as exc:  # the files still go after a failed folder: each item has its turn
-            outcomes.append(exc.outcome)
-            failure = failure or exc
-    for outcome in outcomes:
-        report.add(outcome.report())
+    steps = Steps(phase, gate, report)
+    for workload in (drives.folders, drives.files):  # the files still go after a failed folder
+        steps.run(workload)
     files = phase.ledger().items("drive-file")
     users = per_user(drives, bytes_per_user(drives, files))
     phase.save_table("onedrive-results", users)
@@ -166,12 +160,9 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
                "files verified by hash": int(verdicts.str.startswith("verified").sum()),
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
                "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-               **{k: v for o in outcomes for k, v in o.summary().items()}}
+               **steps.summary()}
     report.text(NOT_SETTABLE)
-    if failure is not None:
-        raise StepFailed(f"{sum(len(o.failed) for o in outcomes)} folder(s) or file(s) failed; everything else was "
-                         "copied", where=phase.id, hint="read the reasons above and rerun the phase: only what "
-                         "failed or changed is copied again", report=report)
+    steps.finish("folder(s) or file(s)")
     return StepResult(report, summary)
 
 

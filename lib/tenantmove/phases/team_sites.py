@@ -4,12 +4,12 @@ and their files, then its lists: the lists, their columns, their items in lookup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from ..engine import ItemsFailed, Outcome, Workload
+from ..engine import Outcome
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
@@ -20,7 +20,7 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
-from .common import StepFailed, StepResult
+from .common import StepResult, Steps
 from .onedrive import reconciliation
 from .release_domain import RELEASED_RECORDS
 
@@ -41,7 +41,6 @@ class TeamSites:
     old: GraphClient
     new: GraphClient
     emails: dict[str, str]  # old e-mail/UPN -> new (from the user mapping)
-    outcomes: list[Outcome] = field(default_factory=list)
 
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> TeamSites:
@@ -131,18 +130,8 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
     gate.require()
-    failures: list[ItemsFailed] = []
-
-    def run(workload: Workload) -> Outcome:
-        try:
-            outcome = phase.run(workload, gate)
-        except ItemsFailed as exc:  # one site or file failing stops nothing else: all is reported at the end
-            failures.append(exc)
-            outcome = exc.outcome
-        ts.outcomes.append(outcome)
-        report.add(outcome.report())
-        return outcome
-
+    steps = Steps(phase, gate, report)  # one site or file failing stops nothing else
+    run = steps.run
     ts.sites.attach(run(sites_workload(phase, ts)).targets())
     libraries = Libraries(ts.sites)
     run(libraries)
@@ -168,13 +157,9 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
                                "list items old": int(counts["old"].sum()) if not counts.empty else 0,
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
-                               "library folders differing": int((folders["verdict"] == "MISMATCH").sum())}
-    for outcome in ts.outcomes:
-        summary.update(outcome.summary())
-    if failures:
-        raise StepFailed(f"{sum(len(f.outcome.failed) for f in failures)} item(s) failed; everything else was done",
-                         where=phase.id, hint="read the reasons above; rerun the phase: only what failed or changed "
-                         "is done again", report=report)
+                               "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
+                               **steps.summary()}
+    steps.finish("item(s)")
     return StepResult(report, summary)
 
 

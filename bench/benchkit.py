@@ -1,0 +1,32 @@
+"""What the benchmarks share: the sandbox apps, a signed-in Graph client, a gate that is confirmed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from tenantmove.sandbox import Sandbox  # noqa: E402
+from tenantmove.services.auth import SignIn, TenantConfig  # noqa: E402
+from tenantmove.services.graph import GraphClient  # noqa: E402
+
+APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
+        "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
+NEW = "contosonew.onmicrosoft.com"
+
+
+class Confirmed:
+    def require(self) -> bool:
+        return True
+
+
+def graph(sb: Sandbox, side: str, pool_size: int = 32) -> GraphClient:
+    """A client of ``side`` (source or target), signed in outside the measured part."""
+    tenant, app, env = APPS[side]
+    signin = SignIn(TenantConfig(side, tenant, app, secret_env=env), authority_host=sb.endpoints["authority_host"],
+                    verify=sb.ca_file)
+    client = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file, pool_size=pool_size)
+    client.get("organization")
+    return client
