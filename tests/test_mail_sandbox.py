@@ -142,3 +142,18 @@ def test_without_the_import_permission_the_phase_stops_before_any_write() -> Non
         mailboxes.connect(NoImport(), None, None, None, None, None)  # type: ignore[arg-type]
     assert "new tenant: MailboxItem.ImportExport.All" in stopped.value.one_line()
     assert "grant admin consent" in stopped.value.one_line()
+
+
+def test_a_throttling_storm_and_tokens_expiring_mid_mailbox_lose_nothing(world: Sandbox, tmp_path: Path) -> None:
+    """A third of all requests answered 429 (imports included) while tokens last two seconds: every item still
+    arrives once."""
+    world.set_knobs(throttle_probability=0.33, retry_after=0.05, token_lifetime=2, mailbox_latency_ms=20)
+    before = world.stats()["counts"]
+    out = copy_mail(world, tmp_path / "l.sqlite", "storm")
+    after = world.stats()["counts"]
+    world.set_knobs(throttle_probability=0, token_lifetime=3600, mailbox_latency_ms=0)
+    assert not out["mail-item"].failed and not out["mail-folder"].failed
+    assert after.get("throttled", 0) - before.get("throttled", 0) > 10  # the storm was real
+    assert after.get("tokens", 0) - before.get("tokens", 0) >= 2  # and tokens were renewed mid-way
+    for nick in USERS:
+        assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))
