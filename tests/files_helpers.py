@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tenantmove.engine import Engine, ItemsFailed, Ledger, Outcome
+from tenantmove.engine import Engine, ItemsFailed, Ledger, Outcome, Workload
 from tenantmove.sandbox import Sandbox
 from tenantmove.services.drives import DriveClient
 from tenantmove.services.graph import GraphClient
@@ -65,16 +65,17 @@ def copy_files(sb: Sandbox, ledger_path: Path, nicks: tuple[str, ...] = USERS, v
         if after_plan is not None:
             after_plan()
         for workload in workloads:
-            try:
-                out[workload.kind] = engine.run(workload, dry_run=False, gate=Confirmed())
-            except ItemsFailed as exc:
-                out[workload.kind] = exc.outcome
+            out[workload.kind] = run_keeping(engine, workload)
     return out
+
+
+def run_keeping(engine: Engine, workload: Workload) -> Outcome:
+    """Apply ``workload``; items that fail come back in the outcome instead of as an exception."""
+    try:
+        return engine.run(workload, dry_run=False, gate=Confirmed())
+    except ItemsFailed as exc:
+        return exc.outcome
 
 
 def listing(sb: Sandbox, tenant: str, upn: str) -> dict[str, Any]:
     return sb.admin("GET", f"files/{tenant}/{upn}")
-
-
-def actions(outcome: Outcome) -> dict[str, int]:
-    return outcome.counts()

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tenantmove.engine import Engine, ItemsFailed, Ledger, Outcome
+from tenantmove.engine import Engine, Ledger, Outcome
 from tenantmove.sandbox import Sandbox
 from tenantmove.sandbox.state import SKU_CATALOG
 from tenantmove.services.mailboxes import MailboxClient
 from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
 from .conftest import make_client
-from .files_helpers import OLD, Confirmed, make_target_users, new_upn
+from .files_helpers import OLD, make_target_users, new_upn, run_keeping
 
 USERS = ("megan.bowen", "alex.wilber")
 
@@ -39,10 +39,7 @@ def copy_mail(sb: Sandbox, ledger: Path, run_id: str = "r") -> dict[str, Outcome
     with Ledger(ledger, run_id) as led:
         engine = Engine(led, "60_mailboxes", folder=ledger.parent / "phase", workers=8)
         for workload in (MailFolders(copy), MailItems(copy)):
-            try:
-                out[workload.kind] = engine.run(workload, dry_run=False, gate=Confirmed())
-            except ItemsFailed as exc:
-                out[workload.kind] = exc.outcome
+            out[workload.kind] = run_keeping(engine, workload)
     return out
 
 

@@ -20,7 +20,7 @@ from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists
 from tenantmove.workloads.sites import Libraries, Sites, map_sites
 
 from .conftest import make_client
-from .files_helpers import NEW, Confirmed, make_target_users, new_upn
+from .files_helpers import NEW, Confirmed, make_target_users, new_upn, run_keeping
 
 OLD_GROUPS = {"sales": {"mailNickname": "sales"}, "marketing": {"mailNickname": "marketing"}}
 
@@ -59,10 +59,7 @@ def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, 
         engine = Engine(ledger, "50_team_sites", folder=ledger_path.parent / "phase", workers=4)
 
         def run(name: str, workload: Workload) -> Outcome:
-            try:
-                out[name] = engine.run(workload, dry_run=False, gate=Confirmed())
-            except ItemsFailed as exc:
-                out[name] = exc.outcome
+            out[name] = run_keeping(engine, workload)
             return out[name]
 
         sites.attach(run("sites", Sites(sites, f"admin@{NEW}", beta=beta, wait_seconds=wait,

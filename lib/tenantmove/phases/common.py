@@ -42,6 +42,12 @@ class StepResult:
         return str(self.report)
 
 
+def dry_run_result(what: str) -> StepResult:
+    """What a content phase's apply shows in a dry run: nothing changed, and how to apply."""
+    return StepResult(Report().banner("warn", f"dry run: nothing was {what} (set dry_run: false and confirm to "
+                                              "apply)"), {"result": "dry run"})
+
+
 class Steps:
     """A content phase's workloads run one after another, each item having its turn: a workload whose items
     fail stops nothing after it. Each outcome goes into the report; ``finish`` raises once, at the end, if

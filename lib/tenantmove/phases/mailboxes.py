@@ -20,7 +20,7 @@ from ..services.mailboxes import MailboxClient
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps
+from .common import StepResult, Steps, dry_run_result
 
 KINDS = {"IPM.Note": "mail", "IPM.Appointment": "events", "IPM.Contact": "contacts", "IPM.Task": "tasks",
          "IPM.StickyNote": "notes"}
@@ -114,11 +114,10 @@ def drafts_made(old: GraphClient, new: GraphClient, mail: Mail, old_keys: dict[s
 
 
 def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: ConfirmGate) -> StepResult:
-    report = Report()
     if phase.params.dry_run:
-        report.banner("warn", "dry run: nothing was moved (set dry_run: false and confirm to move the mail)")
-        return StepResult(report, {"result": "dry run"})
+        return dry_run_result("moved")
     gate.require()
+    report = Report()
     steps = Steps(phase, gate, report)
     for workload in (mail.folders, mail.items):
         steps.run(workload)

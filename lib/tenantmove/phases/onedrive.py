@@ -20,7 +20,7 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders, reconcile
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps
+from .common import StepResult, Steps, dry_run_result
 
 NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): the new files show the "
                 "migration account. The original names are kept in the ledger and in the tables below; the "
@@ -56,6 +56,7 @@ class OneDrivePlan(ShowsItself):
     notebooks: pd.DataFrame
     outcomes: list[Outcome]
     unmapped: list[str]
+    full: list[str]  # drives whose delta link had expired: compared in full this pass
 
     def report(self) -> Report:
         report = Report().table(self.users, "Per user: what this pass copies (the first pass: everything; later "
@@ -65,6 +66,9 @@ class OneDrivePlan(ShowsItself):
         report.table(self.notebooks, "OneNote notebooks: left to phase 80 (a notebook is not a folder)")
         for outcome in self.outcomes:
             report.add(outcome.report())
+        if self.full:
+            report.text(f"The service no longer knew where the last pass ended for {', '.join(self.full)} (delta link "
+                        "expired, 410): compared in full against the ledger; nothing done is copied again.")
         if self.unmapped:
             report.banner("warn", f"{len(self.unmapped)} user(s) of the old tenant are not in the user mapping; "
                                   "their OneDrives are not copied: " + ", ".join(self.unmapped[:10]))
@@ -83,7 +87,8 @@ def plan(phase: Phase, drives: Drives) -> OneDrivePlan:
                              columns=["user", "notebook"])
     phase.save_table("onedrive-plan", users)
     phase.save_table("onedrive-renames", renames)
-    return OneDrivePlan(users, renames, notebooks, outcomes, drives.unmapped)
+    return OneDrivePlan(users, renames, notebooks, outcomes, drives.unmapped,
+                        sorted(set(drives.folders.full_comparisons + drives.files.full_comparisons)))
 
 
 def per_user(drives: Drives, results: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
@@ -131,11 +136,10 @@ def wait_for_onedrives(phase: Phase, drives: Drives) -> int:
 
 
 def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
-    report = Report()
     if phase.params.dry_run:
-        report.banner("warn", "dry run: nothing was copied (set dry_run: false and confirm to copy)")
-        return StepResult(report, {"result": "dry run"})
+        return dry_run_result("copied")
     gate.require()
+    report = Report()
     provisioned = phase.run(drives.onedrives, gate)
     report.add(provisioned.report())
     if provisioned.manual:

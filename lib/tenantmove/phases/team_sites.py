@@ -20,7 +20,7 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
-from .common import StepResult, Steps
+from .common import StepResult, Steps, dry_run_result
 from .onedrive import reconciliation
 from .release_domain import RELEASED_RECORDS
 
@@ -125,11 +125,10 @@ def public_website(phase: Phase, ts: TeamSites) -> Report:
 
 
 def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
-    report = Report()
     if phase.params.dry_run:
-        report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
-        return StepResult(report, {"result": "dry run"})
+        return dry_run_result("changed")
     gate.require()
+    report = Report()
     steps = Steps(phase, gate, report)  # one site or file failing stops nothing else
     run = steps.run
     ts.sites.attach(run(sites_workload(phase, ts)).targets())

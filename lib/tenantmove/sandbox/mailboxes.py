@@ -140,7 +140,6 @@ class ExchangeLimits:
         self.in_flight: dict[tuple[str, str], int] = {}
         self.recent: dict[tuple[str, str], deque[float]] = {}
         self.uploads: dict[tuple[str, str], deque[tuple[float, int]]] = {}
-        self.peak: dict[tuple[str, str], int] = {}
 
     def enter(self, app: str, mailbox: str, upload: int = 0) -> None:
         key, now = (app, mailbox), time.monotonic()
@@ -164,7 +163,6 @@ class ExchangeLimits:
             if upload:
                 sent.append((now, upload))
             self.in_flight[key] = self.in_flight.get(key, 0) + 1
-            self.peak[key] = max(self.peak.get(key, 0), self.in_flight[key])
 
     def leave(self, app: str, mailbox: str) -> None:
         with self.lock:

@@ -27,8 +27,6 @@ from .state import Tenant, _stable_uuid, now_iso
 COLUMN_TYPES = ("text", "number", "choice", "dateTime", "boolean", "currency", "personOrGroup", "lookup",
                 "hyperlinkOrPicture", "calculated", "term")
 HIDDEN_FACETS = ("hyperlinkOrPicture", "term")  # Graph returns no facet for these when reading a column
-SYSTEM_FIELDS = ("id", "Title", "Created", "Modified", "AuthorLookupId", "EditorLookupId", "ContentType",
-                 "Attachments", "_UIVersionString", "Edit", "LinkTitle")
 
 
 def host_of(tenant: Tenant, public: bool = False) -> str:

@@ -32,10 +32,6 @@ class DeltaExpired(Exception):
     """410 on a delta link: the service no longer knows that point; list everything again."""
 
 
-class DriveMissing(GraphError):
-    """The user has no OneDrive (never signed in, not provisioned): Graph's "mysite not found"."""
-
-
 @dataclass
 class Copied:
     """What an upload produced: the target item, and the quickXorHash of the bytes that went up."""

@@ -255,11 +255,11 @@ class _DriveWorkload(Workload):
         self.kind = kind or self.kind
         self.title = title or self.title
         self.skipped_packages: list[tuple[str, str]] = []  # (user, path) of OneNote notebooks
-        self.listings: dict[str, Listing] = {}
+        self.full_comparisons: list[str] = []  # drives whose delta link had expired (410): compared in full
         self.listed: list[Work] = []  # what the last list() gave, for the plan's and the results' tables
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        self.listed, self.skipped_packages = [], []
+        self.listed, self.skipped_packages, self.full_comparisons = [], [], []
         for work in self._list(deltas):
             self.listed.append(work)
             yield work
@@ -268,7 +268,8 @@ class _DriveWorkload(Workload):
         for pair in self.copy.ready():
             known = deltas.known(pair.scope)
             listing, link = self.copy.listing(self.kind, pair, deltas.get(pair.scope), known)
-            self.listings[pair.scope] = listing
+            if listing.expired:
+                self.full_comparisons.append(pair.source_name)
             deltas.stage(pair.scope, link)
             self.skipped_packages += [(pair.source_name, p.path) for p in listing.packages]
             for entry in listing.items:
@@ -366,15 +367,10 @@ class DriveFolders(_DriveWorkload):
         tree = self.copy.tree(pair)
         path = work.detail["target_path"]
         parent_path, _, name = path.rpartition("/")
-        fsi = {k: v for k, v in (("createdDateTime", work.detail["created"]),
-                                 ("lastModifiedDateTime", work.detail["modified"])) if v}
-        item, created = self.copy.new.create_folder(str(pair.target["id"]), tree.folder_id(parent_path), name, fsi)
+        item, created = self.copy.new.create_folder(str(pair.target["id"]), tree.folder_id(parent_path), name,
+                                                    _dates(work))
         tree.remember(path, item)
         return Applied(item["id"], "created" if created else "adopted", detail=work.detail)
-
-    def verify(self, work: Work, item: Any) -> str | None:
-        return None if item.state == "done" else f"ledger state {item.state}"
-
 
 class DriveFiles(_DriveWorkload):
     kind = "drive-file"
@@ -399,8 +395,7 @@ class DriveFiles(_DriveWorkload):
         parent_path, _, name = path.rpartition("/")
         parent_id = tree.folder_id(parent_path)
         drive_id, source_drive = str(pair.target["id"]), str(pair.source["id"])
-        fsi = {k: v for k, v in (("createdDateTime", work.detail["created"]),
-                                 ("lastModifiedDateTime", work.detail["modified"])) if v}
+        fsi = _dates(work)
         replayed = 0
         if self.copy.versions == "all":
             for version in self._older_versions(source_drive, entry.id):
@@ -492,6 +487,12 @@ class DriveFiles(_DriveWorkload):
             else f"no verdict recorded ({verdict or 'none'})"
 
 
+def _dates(work: Work) -> dict[str, str]:
+    """The source's created and modified times as ``fileSystemInfo`` (Graph lets a client set these)."""
+    return {k: v for k, v in (("createdDateTime", work.detail["created"]),
+                              ("lastModifiedDateTime", work.detail["modified"])) if v}
+
+
 def _same(existing: dict[str, Any], work: Work) -> bool:
     """The new tenant already holds this content: same size, and the same hash where both report one."""
     if "file" not in existing or int(existing.get("size") or 0) != (work.size or 0):
@@ -517,31 +518,8 @@ def reconcile(copy: DriveCopy) -> list[dict[str, Any]]:
     new drive, from full listings of both. Office documents count by number only: SharePoint rewrites them."""
     rows: list[dict[str, Any]] = []
     for pair in copy.ready():
-        expected: dict[str, list[int]] = {}  # new folder path -> [files, bytes, office files]
-        raw, _ = copy.old.delta(str(pair.source["id"]), None)
-        live = {i["id"]: i for i in raw if not i.get("deleted")}
-        packages = {i["id"] for i in live.values() if "package" in i}
-        paths = _paths(live)
-        for item_id, item in live.items():
-            if "file" not in item or DriveCopy._inside(item, live, packages):
-                continue
-            tpath = target_path(pair, paths[item_id])[0]
-            entry = expected.setdefault(tpath.rsplit("/", 1)[0].lower() or "/", [0, 0, 0])
-            office = str(item.get("name", "")).lower().endswith(OFFICE)
-            entry[0] += 1
-            entry[1] += 0 if office else int(item.get("size") or 0)
-            entry[2] += office
-        got: dict[str, list[int]] = {}
-        raw, _ = copy.new.delta(str(pair.target["id"]), None)
-        live = {i["id"]: i for i in raw if not i.get("deleted")}
-        paths = _paths(live)
-        for item_id, item in live.items():
-            if "file" not in item:
-                continue
-            entry = got.setdefault(paths[item_id].rsplit("/", 1)[0].lower() or "/", [0, 0, 0])
-            office = str(item.get("name", "")).lower().endswith(OFFICE)
-            entry[0] += 1
-            entry[1] += 0 if office else int(item.get("size") or 0)
+        expected = _tally(copy.old, str(pair.source["id"]), lambda p, pair=pair: target_path(pair, p)[0])
+        got = _tally(copy.new, str(pair.target["id"]), lambda p: p)
         for folder in sorted(set(expected) | set(got)):
             old, new = expected.get(folder, [0, 0, 0]), got.get(folder, [0, 0, 0])
             verdict = "match" if old[:2] == new[:2] else ("more in the new drive (added there)" if new[0] > old[0]
@@ -550,3 +528,22 @@ def reconcile(copy: DriveCopy) -> list[dict[str, Any]]:
                          "old bytes (not Office)": old[1], "new bytes (not Office)": new[1],
                          "Office files": old[2], "verdict": verdict})
     return rows
+
+
+def _tally(client: DriveClient, drive_id: str, where: Any) -> dict[str, list[int]]:
+    """A full listing of one drive as folder -> [files, bytes not in Office files, Office files]; ``where`` maps
+    a file's path to the path it is compared at. OneNote notebooks (packages) are left out."""
+    raw, _ = client.delta(drive_id, None)
+    live = {i["id"]: i for i in raw if not i.get("deleted")}
+    packages = {i["id"] for i in live.values() if "package" in i}
+    paths = _paths(live)
+    out: dict[str, list[int]] = {}
+    for item_id, item in live.items():
+        if "file" not in item or DriveCopy._inside(item, live, packages):
+            continue
+        entry = out.setdefault(where(paths[item_id]).rsplit("/", 1)[0].lower() or "/", [0, 0, 0])
+        office = str(item.get("name", "")).lower().endswith(OFFICE)
+        entry[0] += 1
+        entry[1] += 0 if office else int(item.get("size") or 0)
+        entry[2] += office
+    return out
