@@ -129,3 +129,12 @@ def test_bars_render_in_html_and_as_text() -> None:
     report = Report().bars(df, "user", ["moved", "left"], "Bytes", "bytes")
     html = report._repr_html_()
     assert "width:200.0px" in html and "width:100.0px" in html and "moved" in str(report)
+
+
+def test_the_onedrive_plan_says_when_a_delta_link_had_expired() -> None:
+    from tenantmove.phases.onedrive import OneDrivePlan
+
+    empty = pd.DataFrame()
+    plan = OneDrivePlan(empty, empty, empty, [], [], ["megan.bowen@contoso.example"])
+    assert "megan.bowen@contoso.example (delta link expired, 410)" in str(plan)
+    assert "delta link expired" not in str(OneDrivePlan(empty, empty, empty, [], [], []))
