@@ -66,3 +66,14 @@ def test_error_types_carry_ids() -> None:
     assert "rid-1" in str(err)
     denied = error_from_parts(403, "Authorization_RequestDenied", "Insufficient privileges", {}, "GET", "u")
     assert "permission" in denied.hint
+
+
+def test_a_storm_that_says_when_is_waited_out_and_silence_is_not() -> None:
+    """A third of requests throttled makes seven 429s in a row likely somewhere in a big run; with a
+    Retry-After the client keeps obeying, without one it gives up after ``max_attempts``."""
+    policy = RetryPolicy()
+    assert policy.may_retry(policy.max_attempts - 1, told=False)
+    assert not policy.may_retry(policy.max_attempts, told=False)
+    assert policy.may_retry(policy.max_attempts, told=True)
+    assert not policy.may_retry(policy.max_told_attempts, told=True)
+    assert 0.33 ** policy.max_told_attempts * 100_000 < 1e-6  # a 100,000-request run under a 33 % storm

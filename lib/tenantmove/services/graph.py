@@ -117,9 +117,16 @@ def parse_retry_after(value: str | None) -> float | None:
 @dataclass
 class RetryPolicy:
     max_attempts: int = 7          # first try included
+    max_told_attempts: int = 30    # when the service says when to come back (Retry-After), it is obeyed longer
     base: float = 0.5              # seconds; doubled each attempt
     cap: float = 30.0              # longest backoff without Retry-After
     max_retry_after: float = 300.0  # a longer Retry-After is an error, not a sleep
+
+    def may_retry(self, attempt: int, told: bool) -> bool:
+        """After ``attempt`` tries, may another follow? A throttled request the service gave a ``Retry-After``
+        is the service asking for patience, not failing: a storm of them is waited out (up to
+        ``max_told_attempts``); failures that say nothing get ``max_attempts``."""
+        return attempt < (self.max_told_attempts if told else self.max_attempts)
 
     def backoff(self, attempt: int, rnd: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
@@ -282,8 +289,9 @@ class GraphClient:
                 continue
             retryable = status in RETRY_STATUSES or (status in TRANSIENT_STATUSES and safe)
             attempt += 1
-            if retryable and attempt < self.retry.max_attempts:
-                wait = parse_retry_after(resp.headers.get("Retry-After"))
+            wait = parse_retry_after(resp.headers.get("Retry-After")) if retryable else None
+            told = wait is not None and status in RETRY_STATUSES
+            if retryable and self.retry.may_retry(attempt, told):
                 if wait is not None and wait > self.retry.max_retry_after:
                     retryable = False
                 else:
@@ -386,10 +394,10 @@ class GraphClient:
                 throttled = status in RETRY_STATUSES
                 blocked = status == 424 and any(
                     int(answered.get(d, {}).get("status", 0)) in RETRY_STATUSES for d in req.depends_on)
-                if (throttled or blocked) and attempts[req.id] < self.retry.max_attempts:
+                wait = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+                if (throttled or blocked) and self.retry.may_retry(attempts[req.id], wait is not None):
                     if throttled:
                         self._count("throttled" if status == 429 else "retries")
-                        wait = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
                         waits.append(wait if wait is not None else self.retry.backoff(attempts[req.id], self._rnd))
                     retry.append(req)
                     continue
