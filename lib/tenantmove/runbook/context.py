@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..errors import TenantmoveError
 from ..paths import default_runs_dir, default_state_dir
 from ..redact import install_log_redaction
 from ..report import Report
-from ..services.auth import SignIn
+from ..services.auth import SignIn, TenantConfig
 from ..services.dnsops import Nameservers, Provider
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
@@ -109,11 +110,26 @@ class Phase:
     def sign_in(self, side: str) -> GraphClient:
         """Sign in to ``side`` ('source' or 'target') and return its Graph client."""
         config = self.params.source if side == "source" else self.params.target
+        return self._sign_in(side, config)
+
+    def sign_in_person(self, side: str, **client_options: Any) -> GraphClient:
+        """A person's sign-in (device code) to ``side`` with the same app registration, for an API that refuses
+        app-only tokens (OneNote): a widget in JupyterLab, a printed code under papermill. Kept beside the
+        app's sign-in as ``<side> (person)``."""
+        config = self.params.source if side == "source" else self.params.target
+        person = replace(config, auth="device_code", secret_env="", certificate_file="", certificate_password_env="")
+        return self._sign_in(side, person, f"{side} (person)", **client_options)
+
+    def signed_in_as(self, name: str) -> str:
+        return str(self.signins[name].identity()["signed_in_as"])
+
+    def _sign_in(self, side: str, config: TenantConfig, name: str = "", **client_options: Any) -> GraphClient:
+        name = name or side
         signin, client = connect(config, self.endpoints, display.prompt_for(self.params.interactive),
-                                 company=self.params.company or self.params.name)
+                                 company=self.params.company or self.params.name, **client_options)
         signin.sign_in()
         identity = signin.identity()
-        self.signins[side], self.clients[side] = signin, client
+        self.signins[name], self.clients[name] = signin, client
         self.tenants[side] = {"tenant": config.tenant, "tenant_id": identity["tenant_id"]}
         self.ledger().bind_tenant(side, *tenant_identity(client))
         display.show(Report().facts(f"Signed in to the {'old' if side == 'source' else 'new'} tenant", {

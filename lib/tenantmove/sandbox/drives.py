@@ -47,6 +47,7 @@ class Drive:
     seq: int = 0  # change counter: delta tokens are positions in it
     epoch: int = 0  # delta tokens of an earlier epoch answer 410 (resync required)
     created: str = field(default_factory=now_iso)
+    admins: set[str] = field(default_factory=set)  # user ids made site collection admins (Set-SPOUser)
 
     # --- structure ---------------------------------------------------------------------------------
     def new_item(self, parent: str | None, name: str, *, folder: bool = False, blob: Blob | None = None,

@@ -85,18 +85,25 @@ def _add_member(tenant: Tenant, p: dict[str, str]) -> str:
 CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member}
 
 
-def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None) -> list[str]:
+def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
+               connect: Any = None) -> list[str]:
     """Run ``script`` line by line; return what each command did, or raise at the first error. ``more``
-    adds cmdlets (``name -> handler(tenant, params, line)``), e.g. SharePoint Online's."""
+    adds cmdlets (``name -> handler(tenant, params, line)``), e.g. SharePoint Online's. ``connect(url)``
+    answers the tenant a ``Connect-SPOService -Url`` line names: the session works in that tenant from then on."""
     done = []
     extra = {k.lower(): v for k, v in (more or {}).items()}
     for number, raw in enumerate(script.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#") or line.lower().startswith(
-                ("$erroractionpreference", "connect-exchangeonline", "connect-sposervice")):
+                ("$erroractionpreference", "connect-exchangeonline")):
             continue
         try:
             cmdlet, params = parse(line)
+            if cmdlet.lower() == "connect-sposervice":
+                if connect is not None and params.get("url"):
+                    tenant = connect(params["url"])
+                    done.append(f"connected to {params['url']}")
+                continue
             if cmdlet.lower() in extra:
                 done.append(extra[cmdlet.lower()](tenant, params, line))
                 continue

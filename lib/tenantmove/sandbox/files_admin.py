@@ -33,9 +33,41 @@ class FilesAdmin:
 
     def cmdlets(self, tenant: Tenant) -> dict[str, Any]:
         self.pnp_site = ""  # Connect-PnPOnline's site, for New-PnPWeb
+        self.session_tenant = tenant
         return {"Request-SPOPersonalSite": self._request_personal_site, "New-SPOSite": self._new_site,
                 "Connect-PnPOnline": self._connect_pnp, "New-PnPWeb": self._new_web, "Add-SPOUser": self._add_user,
-                "Add-PnPField": self._add_field}
+                "Add-PnPField": self._add_field, "Set-SPOUser": self._set_user}
+
+    def connect(self, url: str) -> Tenant:
+        """``Connect-SPOService -Url https://<name>-admin.sharepoint.com``: the tenant of that admin centre (a
+        placeholder left in ``<...>`` keeps the session's tenant)."""
+        match = re.match(r"^https://([^/]+)-admin\.sharepoint\.com/?$", url)
+        if match is None:
+            raise ValueError(f"Connect-SPOService -Url must be https://<tenant>-admin.sharepoint.com, not {url}")
+        if "<" in match.group(1):
+            return self.session_tenant
+        found = next((t for t in self.store.tenants.values() if t.initial_domain.split(".")[0] == match.group(1)),
+                     None)
+        if found is None:
+            raise ValueError(f"no tenant has the admin centre {url}")
+        self.session_tenant = found
+        return found
+
+    def _set_user(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``Set-SPOUser -Site <a OneDrive's URL> -LoginName <upn> -IsSiteCollectionAdmin $true``."""
+        site = params.get("site", "").rstrip("/").lower()
+        drives = (self.files._user_drive(tenant, user) for user in list(tenant.users.values()))  # provisioned ones too
+        drive = next((d for d in drives if d is not None and d.web_url.lower().rsplit("/", 1)[0] == site), None)
+        if drive is None:
+            raise ValueError(f"no OneDrive at {params.get('site')} in {tenant.initial_domain}")
+        user = tenant.find_user(params.get("loginname", ""))
+        if user is None:
+            raise ValueError(f"no user {params.get('loginname')} in {tenant.initial_domain}")
+        if params.get("issitecollectionadmin", "").lower() in ("$true", "true"):
+            drive.admins.add(user["id"])
+        else:
+            drive.admins.discard(user["id"])
+        return f"{user['userPrincipalName']} site collection admin of {params.get('site')}"
 
     def _add_field(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         """``Add-PnPField -List -DisplayName -InternalName -Type`` in the site of ``Connect-PnPOnline``."""

@@ -42,7 +42,7 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None) -> None:
+                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None, notes: Any = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
@@ -52,6 +52,7 @@ class GraphApi:
         self.files = files  # the drive routes (FilesApi)
         self.sites = sites  # the site, list and item routes (SitesApi)
         self.mail = mail  # the mailbox import/export routes (MailApi)
+        self.notes = notes  # the OneNote routes (NoteApi)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str, beta: bool = False) -> Response:
@@ -79,6 +80,10 @@ class GraphApi:
                 return resp
             if self.files is not None and self.files.owns(rest):
                 resp = self.files.handle(req, rest, tenant, claims)
+                resp.headers.update(headers)
+                return resp
+            if self.notes is not None and self.notes.owns(rest):
+                resp = self.notes.handle(req, rest, tenant, claims)
                 resp.headers.update(headers)
                 return resp
             if self.mail is not None and self.mail.owns(rest):

@@ -38,6 +38,11 @@ class Knobs:
     drive_page_size: int = 200        # children and delta page size
     import_session_seconds: float = 3600.0  # a mailbox import session's importUrl expires after this long
     mailbox_latency_ms: float = 0.0   # Exchange's own time per mailbox request (inside its 4-at-once window)
+    onenote_per_minute: int = 120     # OneNote requests per app and user per minute (0: no limit); 429 without Retry-After
+    onenote_per_hour: int = 400       # ... and per hour
+    onenote_concurrent: int = 5       # ... and at once
+    onenote_window_scale: float = 1.0  # the OneNote windows' length as a share of a real minute and hour
+    onenote_section_pages: int = 5000  # pages a section holds before a new one answers 507
     group_site_seconds: float = 3.0   # a new Microsoft 365 group's team site (and a beta-created site) until it answers
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]

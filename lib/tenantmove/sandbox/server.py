@@ -24,6 +24,7 @@ from .http import Request, Response
 from .knobs import Governor
 from .login import LoginService
 from .mailapi import MailApi
+from .noteapi import NoteApi
 from .siteapi import SitesApi
 from .state import Store
 from .tokens import TokenService
@@ -59,8 +60,10 @@ class SandboxApp:
         self.files = FilesApi(store, governor, self.stats.add, blob_dir)
         self.sites = SitesApi(self.files)
         self.mail = MailApi(store, governor, self.stats.add)
+        self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.files_admin = FilesAdmin(self.files, self.sites)
-        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites, self.mail)
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites, self.mail,
+                              self.notes)
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -140,6 +143,7 @@ class SandboxApp:
             self.files.reset()
             self.sites.reset()
             self.mail.reset()
+            self.notes.reset()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))
@@ -170,7 +174,8 @@ class SandboxApp:
                 return Response(404, {"error": "no such tenant"})
             with self.store.lock:
                 try:
-                    done = run_script(tenant, req.body.decode("utf-8"), self.files_admin.cmdlets(tenant))
+                    done = run_script(tenant, req.body.decode("utf-8"), self.files_admin.cmdlets(tenant),
+                                      self.files_admin.connect)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:
                     return Response(400, {"error": str(exc), "line": exc.line})

@@ -21,6 +21,7 @@ import requests
 from ..errors import TenantmoveError
 from ..redact import redact
 from .http import USER_AGENT, VerifyingSession
+from .pacing import Pacer
 
 log = logging.getLogger("tenantmove.graph")
 
@@ -177,7 +178,8 @@ class GraphClient:
 
     def __init__(self, tokens: TokenSource, base_url: str = GLOBAL_GRAPH_URL, *, verify: str | bool = True,
                  timeout: float = 60.0, retry: RetryPolicy | None = None, name: str = "graph",
-                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 16, agent: str = USER_AGENT) -> None:
+                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 16, agent: str = USER_AGENT,
+                 pacer: Pacer | None = None) -> None:
         self.tokens = tokens
         self.base_url = base_url.rstrip("/")
         self.verify = verify
@@ -193,6 +195,7 @@ class GraphClient:
         self._rnd = random.Random()
         self.stats = {"requests": 0, "retries": 0, "throttled": 0, "token_refreshes": 0, "failures": 0, "paced": 0}
         self.rate_reserve = 8  # resource units kept in hand when SharePoint says how many are left
+        self.pacer = pacer  # a service that throttles without Retry-After (OneNote): the client's own pace
 
     # --- plumbing --------------------------------------------------------------------------------
     @property
@@ -257,10 +260,14 @@ class GraphClient:
                 hdrs["Authorization"] = f"Bearer {self.tokens.token(force_refresh=False)}"
             started = time.monotonic()
             self._count("requests")
+            if self.pacer is not None:
+                self.pacer.acquire()
             try:
                 resp = self.session.request(method, url, params=params, json=json, data=data, headers=hdrs,
                                             stream=stream, timeout=self.timeout, allow_redirects=allow_redirects)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if self.pacer is not None:
+                    self.pacer.release(None)
                 attempt += 1
                 if not safe or attempt >= self.retry.max_attempts:
                     self._count("failures")
@@ -276,6 +283,8 @@ class GraphClient:
                 continue
             elapsed = (time.monotonic() - started) * 1000
             status = resp.status_code
+            if self.pacer is not None:
+                self.pacer.release(status)
             log.debug("%s %s -> %d in %.0f ms (request-id %s)", method, redact(url), status, elapsed,
                       resp.headers.get("request-id"))
             self._heed_rate_limit(resp.headers)
