@@ -19,7 +19,13 @@ from tenantmove.services.drives import DriveClient
 from tenantmove.services.graph import GraphAuthError, GraphClient, GraphError, RetryPolicy
 from tenantmove.services.onenote import OneNoteClient, PageCopy, PagePart, onenote_pacer
 from tenantmove.services.pacing import Budget, Pacer
-from tenantmove.workloads.onenote import NotebookAccess, NotebookPages, NotebookStructure, NoteCopy, find_owners
+from tenantmove.workloads.onenote import (
+    NotebookAccess,
+    NotebookPages,
+    NotebookStructure,
+    NoteCopy,
+    find_owners,
+)
 
 from .conftest import make_client, tenant_config
 from .files_helpers import NEW, OLD, make_target_users, new_upn, run_keeping
@@ -167,9 +173,9 @@ def test_the_client_paces_itself_where_429s_say_nothing(sandbox: Sandbox) -> Non
         threading.Event().wait(1.1)
         done: list[int] = []
 
-        def many(c: GraphClient = client) -> None:
+        def many(c: GraphClient = client, out: list[int] = done) -> None:
             for _ in range(10):
-                done.append(len(c.get(f"users/{owner}/onenote/notebooks")["value"]))
+                out.append(len(c.get(f"users/{owner}/onenote/notebooks")["value"]))
 
         threads = [threading.Thread(target=many) for _ in range(4)]
         for t in threads:
