@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,25 @@ def only_run(runs: Path) -> Path:
 
 def run_json(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "run.json").read_text())
+
+
+def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> None:
+    """A person at the sign-in page: every pending device code is entered as its tenant's admin."""
+    admins = {t["id"]: f"admin@{t['initial_domain']}" for t in sb.endpoints["tenants"]}
+    while not stop.wait(0.2):
+        for code in sb.admin("GET", "device/pending"):
+            sb.admin("POST", "device/approve", json={"user_code": code["user_code"], "user": admins[code["tenant_id"]]})
+            approved.append(code["user_code"])
+
+
+@contextmanager
+def people_signing_in(sb: Sandbox) -> Iterator[list[str]]:
+    """While inside: device codes are approved as they appear (the codes approved, in order)."""
+    stop, approved = threading.Event(), []
+    person = threading.Thread(target=approve_codes, args=(sb, stop, approved), daemon=True)
+    person.start()
+    try:
+        yield approved
+    finally:
+        stop.set()
+        person.join(5)

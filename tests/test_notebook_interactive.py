@@ -15,19 +15,11 @@ from nbclient import NotebookClient
 from tenantmove.sandbox import Sandbox
 
 from .conftest import SOURCE_APP, TARGET_APP
-from .runner_helpers import ROOT, only_run, run_json, tenantmove, write_params
+from .runner_helpers import ROOT, approve_codes, only_run, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
 CUTOVER_SCOPES = ["User.Read", "Directory.Read.All", "Notes.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All",
                   "GroupMember.ReadWrite.All", "Domain.ReadWrite.All", "Application.ReadWrite.All"]
-
-def approve_codes(sb: Sandbox, stop: threading.Event, approved: list[str]) -> None:
-    admins = {t["id"]: f"admin@{t['initial_domain']}" for t in sb.endpoints["tenants"]}
-    while not stop.wait(0.2):
-        for code in sb.admin("GET", "device/pending"):
-            sb.admin("POST", "device/approve", json={"user_code": code["user_code"], "user": admins[code["tenant_id"]]})
-            approved.append(code["user_code"])
-
 
 def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"

@@ -19,7 +19,7 @@ import pytest
 from tenantmove.sandbox import Sandbox
 
 from .conftest import make_client
-from .runner_helpers import ROOT, run_json, tenantmove, write_params
+from .runner_helpers import ROOT, people_signing_in, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
 
@@ -39,13 +39,15 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     sb = fresh_sandbox
     runs = tmp_path / "runs"
     params = write_params(tmp_path, sb, operator="alice@contoso")
-    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    with people_signing_in(sb) as codes:  # phase 80 asks a person to sign in on each side
+        proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(codes) == 2 and all(code in proc.stdout + proc.stderr for code in codes)  # printed for the person
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
                                                        "30_add_domain_and_users", "50_team_sites", "60_mailboxes",
-                                                       "70_onedrive"]
+                                                       "70_onedrive", "80_onenote"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
     _, old = make_client(sb, "source")
@@ -141,6 +143,27 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert summary60["items old"] == summary60["items new"] == 180 and summary60["drafts made"] == 0
     assert "mailbox items failed" not in summary60
 
+    # phase 80: no new OneDrive in that first run, and Megan's notebook out of the admin's reach: manual steps.
+    # Once the OneDrives exist and the admin ran the Set-SPOUser steps, every page arrives, in order.
+    first80 = record["phases"][7]["summary"]
+    assert first80["users with notebooks"] == 2 and first80["users copied"] == 0
+    assert first80["notebook access manual"] == 3  # Megan's old OneDrive; both new ones (not there yet)
+    with people_signing_in(sb):
+        fifth = tenantmove("run", str(params), "--phases", "80", "--runs-dir", str(runs), cwd=tmp_path)
+    assert fifth.returncode == 0, fifth.stderr[-3000:]
+    script = runs_in(runs)[4] / "80_onenote" / "manual-onenote-access.ps1"
+    assert "Set-SPOUser -Site 'https://contoso-my.sharepoint.com/personal/megan_bowen_contoso_example'" in \
+        script.read_text()
+    sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=script.read_bytes())
+    with people_signing_in(sb):
+        sixth = tenantmove("run", str(params), "--phases", "80", "--runs-dir", str(runs), cwd=tmp_path)
+    assert sixth.returncode == 0, sixth.stderr[-3000:]
+    summary80 = run_json(runs_in(runs)[5])["phases"][0]["summary"]
+    assert summary80["pages old"] == summary80["pages new"] == 17 and summary80["sections in a different order"] == 0
+    assert summary80["OneNote pages created"] == 17 and summary80["users copied"] == 2
+    text80 = outputs_text(runs_in(runs)[5] / "80_onenote.ipynb")
+    assert "Pages per section, old and new" in text80 and "Northern region" in text80
+
     # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
     summary50 = record["phases"][4]["summary"]
     assert summary50["list items old"] == summary50["list items new"] == 75  # the subsite's list: after the admin
@@ -183,7 +206,8 @@ def test_without_the_typed_confirmation_nothing_changes(fresh_sandbox: Sandbox, 
 def test_dry_run_shows_the_plans_and_changes_nothing(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     params = write_params(tmp_path, fresh_sandbox, dry_run=True)
-    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    with people_signing_in(fresh_sandbox):
+        proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = runs_in(runs)[0]
     text20 = outputs_text(run_dir / "20_release_domain.ipynb")

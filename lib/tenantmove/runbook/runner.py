@@ -19,6 +19,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -255,6 +256,11 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
             _stderr(error)
             break
         print(f"{nb.stem}: {outcome}")
+        signed = getattr(args, "demo_signins", None)
+        if signed:  # the demo: the people who signed in by device code during this phase
+            run.record.setdefault("demo_admin", []).append({"phase": nb.stem, "at": utc_now(),
+                                                            "device sign-ins": list(signed)})
+            signed.clear()
         for script in sorted((run.dir / nb.stem).glob("manual-*.ps1")):
             print(f"{nb.stem}: manual steps for the admin in {script} (run them, then rerun {nb.stem})")
             stand_in = getattr(args, "stand_in_admin", None)
@@ -323,13 +329,30 @@ def sandbox_running(state_dir: Path) -> Iterator[Any]:
         print("sandbox stopped")
 
 
+def stand_in_person(sandbox: Any, stop: threading.Event, signed: list[str]) -> None:
+    """The demo's person at the sign-in page: each device code a phase prints (OneNote takes only a person's
+    sign-in) is entered as the tenant's admin, as the admin watching the run would."""
+    admins = {t["id"]: f"admin@{t['initial_domain']}" for t in sandbox.endpoints["tenants"]}
+    while not stop.wait(0.3):
+        try:
+            pending = sandbox.admin("GET", "device/pending")
+            for code in pending:
+                user = admins[code["tenant_id"]]
+                sandbox.admin("POST", "device/approve", json={"user_code": code["user_code"], "user": user})
+                signed.append(user)
+                print(f"demo only: the stand-in admin signed in as {user} with the code {code['user_code']}")
+        except requests.RequestException as exc:  # the sandbox stopping at the end of the demo
+            if not stop.is_set():
+                print(f"demo only: the stand-in admin could not sign in: {exc}")
+
+
 def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
     """The demo's admin ran the content phases' scripts (new sites, people's access): as an admin would, the
     demo runs those phases once more, in a run of its own on the same state folder."""
     if code != EXIT_OK or run_dir is None:
         return code
     record = audit.read_json(run_dir / audit.RUN_JSON)
-    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "50"})
+    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "50" and "script" in e})
     if not again:
         return code
     print(f"demo: the stand-in admin ran the scripts of {', '.join(again)}; a second pass of them, as an admin "
@@ -414,8 +437,16 @@ def main(argv: list[str] | None = None) -> int:
                 return [str(line) for line in answer.get("done", [])]
 
             args.stand_in_admin = stand_in
-            code, run_dir = execute_in_folder(args, interactive=False)
-            return demo_second_pass(args, code, run_dir)
+            args.demo_signins = []
+            stop = threading.Event()
+            person = threading.Thread(target=stand_in_person, args=(sandbox, stop, args.demo_signins), daemon=True)
+            person.start()
+            try:
+                code, run_dir = execute_in_folder(args, interactive=False)
+                return demo_second_pass(args, code, run_dir)
+            finally:
+                stop.set()
+                person.join(5)
     if args.command == "lab":
         args.resume = None
         args.fresh_state = True  # a fresh sandbox each time: its own state folder, as the demo has

@@ -97,6 +97,8 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
         if not line or line.startswith("#") or line.lower().startswith(
                 ("$erroractionpreference", "connect-exchangeonline")):
             continue
+        if line.lower().startswith("connect-sposervice") and "<" in line:  # the admin fills in the placeholder
+            continue
         try:
             cmdlet, params = parse(line)
             if cmdlet.lower() == "connect-sposervice":

@@ -171,6 +171,7 @@ class MailFolders(Workload):
 
     def __init__(self, copy: MailCopy) -> None:
         self.copy = copy
+        self.made: set[str] = set()  # folder paths made in this pass (some as the parent of another)
 
     def list(self, deltas: object) -> Iterable[Work]:
         for pair in self.copy.ready():
@@ -188,8 +189,10 @@ class MailFolders(Workload):
     def apply(self, work: Work, existing: Any | None) -> Applied:
         pair, fid = work.data
         folder_path = pair.paths[fid]
-        if existing is not None:
-            return Applied(existing, "mapped" if folder_path in WELL_KNOWN else "ready", detail=work.detail)
+        if existing is not None:  # made as another folder's parent in this pass, or there before
+            made_now = folder_path.lower() in self.made
+            return Applied(existing, "mapped" if folder_path in WELL_KNOWN else "created" if made_now else "ready",
+                           detail=work.detail)
         if folder_path in WELL_KNOWN:
             raise TenantmoveError(f"the new mailbox has no {folder_path} folder", hint="check that it is an "
                                   "Exchange Online mailbox; rerun the phase")
@@ -207,6 +210,7 @@ class MailFolders(Workload):
                     "IPF.Note")
         made = self.copy.new.create_folder(str(pair.target), parent, name, kind)
         pair.target_ids[folder_path.lower()] = made["id"]
+        self.made.add(folder_path.lower())
         return str(made["id"])
 
 
@@ -218,9 +222,12 @@ class MailItems(Workload):
     def __init__(self, copy: MailCopy) -> None:
         self.copy = copy
         self.listed: list[Work] = []  # what the last list() gave, for the tables
+        self.claimed: set[str] = set()
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         self.listed = []
+        done = deltas.ledger.items(self.kind, ["done"]) if deltas.ledger is not None else []
+        self.claimed = {i.target_id for i in done if i.target_id}  # new items the ledger gives to an old one
         for work in self._list(deltas):
             self.listed.append(work)
             yield work
@@ -248,27 +255,35 @@ class MailItems(Workload):
                                data=(pair, fid, item))
 
     def begin(self, todo: list[Work]) -> None:
+        """Before any import of this pass: the new folders where an earlier attempt may have landed an item are
+        read (so nothing this pass imports can be mistaken for it); then the exports start."""
+        for work in todo:
+            if self._in_doubt(work):
+                pair, fid, _ = work.data
+                folder = pair.target_ids.get(pair.paths[fid].lower())
+                if folder is not None and (str(pair.target), folder) not in self.copy.landed:
+                    self.copy.landed[(str(pair.target), folder)] = self.copy.new.items(str(pair.target), folder)
         for work in todo:  # the export order follows the work order, so batches of 20 fill up
             pair, _, item = work.data
             self.copy.queue.setdefault(str(pair.source), []).append(item["id"])
         self.copy.prefetch()
 
+    @staticmethod
+    def _in_doubt(work: Work) -> bool:
+        return work.before is not None and work.before.attempts > 0 and not work.before.target_id
+
     def find(self, work: Work) -> dict[str, Any] | None:
         """Only for an item an earlier attempt may have imported: the same type, creation time and size in its
         new folder, not claimed by another item."""
-        if work.before is None or work.before.attempts == 0 or work.before.target_id:
+        if not self._in_doubt(work):
             return None
         pair, fid, item = work.data
         folder = pair.target_ids.get(pair.paths[fid].lower())
-        if folder is None:
-            return None
-        key = (str(pair.target), folder)
         with self.copy.lock:
-            if key not in self.copy.landed:
-                self.copy.landed[key] = self.copy.new.items(str(pair.target), folder)
-            for candidate in self.copy.landed[key]:
+            for candidate in self.copy.landed.get((str(pair.target), str(folder)), []):
                 if (candidate["type"], candidate.get("createdDateTime"), candidate.get("size")) == \
-                        (item["type"], item.get("createdDateTime"), item.get("size")) and not candidate.get("_taken"):
+                        (item["type"], item.get("createdDateTime"), item.get("size")) and not candidate.get("_taken") \
+                        and candidate["id"] not in self.claimed:
                     candidate["_taken"] = True
                     return candidate
         return None

@@ -80,7 +80,7 @@ def find_owners(old_drives: DriveClient, new_drives: DriveClient, old: OneNoteCl
             continue
         owner = NoteOwner(name, old_key, new_key, sorted(packages), site_of(drive))
         owner.reached = old.notebooks(old_key) or []
-        new_drive = new_drives.user_drive(new_key)
+        new_drive = new_drives.user_drive(new_key) if new_drives.user_exists(new_key) else None  # not made yet
         if new_drive is not None:
             owner.new_site = site_of(new_drive)
             owner.writable = new.notebooks(new_key) is not None
@@ -99,6 +99,7 @@ class NoteCopy:
         self.structure: dict[str, list[tuple[str, dict[str, Any], list[tuple[str, str]]]]] = {}
         self.trees: dict[str, dict[str, tuple[str, str]]] = {}  # owner -> path (lower) -> (kind, new id)
         self.owner_locks: dict[str, threading.Lock] = {}
+        self.made: set[tuple[str, str]] = set()  # (owner, path) made by this copy (some as another's parent)
 
     def ready(self) -> list[NoteOwner]:
         return [o for o in self.owners if o.ready]
@@ -128,10 +129,8 @@ class NoteCopy:
         and whether it was made now."""
         tree = self.tree(owner)
         with self.owner_locks[owner.scope]:
-            made = False
             for depth in range(1, len(parts) + 1):
                 path = key(parts[:depth])
-                made = False  # said of the last part: was it made now
                 if path in tree:
                     continue
                 kind, name = parts[depth - 1]
@@ -142,8 +141,8 @@ class NoteCopy:
                     created = self.new.create_container(owner.target_name, PLURAL[parent_kind], parent_id,
                                                         PLURAL[kind], name)
                 tree[path] = (kind, str(created["id"]))
-                made = True
-            return tree[key(parts)][1], made
+                self.made.add((owner.scope, path))
+            return tree[key(parts)][1], (owner.scope, key(parts)) in self.made
 
 
 def same_time(a: Any, b: Any) -> bool:
@@ -204,9 +203,12 @@ class NotebookAccess(Workload):
 
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         side, owner = work.data
-        if side == "new" and not owner.new_site:
-            raise TenantmoveError(f"{owner.target_name} has no OneDrive in the new tenant yet",
-                                  hint="phase 70 asks for it (Request-SPOPersonalSite); rerun phase 80 once it exists")
+        if side == "new" and not owner.new_site:  # the notebooks wait for it, as phase 70's files do
+            return ManualStep(work.key, f"{owner.target_name} has no OneDrive in the new tenant yet", [
+                "Connect-SPOService -Url https://<new tenant>-admin.sharepoint.com",
+                f"Request-SPOPersonalSite -UserEmails {ps_quote(owner.target_name)}"],
+                check=f"{owner.target_name}'s OneDrive exists (then the next step makes {self.copy.accounts['new']} "
+                      "its site collection admin)")
         missing = owner.unreached() if side == "old" else ([] if owner.writable else ["the new OneDrive"])
         if not missing:
             return Applied(None, "reachable")
