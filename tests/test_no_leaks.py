@@ -1,4 +1,4 @@
-"""Nothing leaks: a whole unattended run (00 -> 30, users created, DNS changed) and a rerun, made by this
+"""Nothing leaks: a whole unattended run (00 -> 80, users created, DNS changed, people signed in) and a rerun, made by this
 test alone, leave no canary secret and nothing shaped like a token in the run folders, the state folder
 (temporary passwords are there by design, in their owner-only file: a password is checked instead to be
 nowhere else), the sandbox's log, or what the runner printed. It gathers its own evidence, so it passes
@@ -14,7 +14,7 @@ import pytest
 from tenantmove.sandbox import Sandbox
 
 from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
-from .runner_helpers import tenantmove, write_params
+from .runner_helpers import people_signing_in, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
@@ -23,7 +23,8 @@ JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
 def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     params = write_params(tmp_path, fresh_sandbox, prestage_users=False)
-    first = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    with people_signing_in(fresh_sandbox):  # phase 80's people (delegated tokens: none of them may leak either)
+        first = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     again = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -33,7 +34,7 @@ def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: San
 
     written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]
     assert sum(1 for p in written if p.name == "run.json") == 2 and any(p.name == "sandbox.log" for p in written)
-    assert len([p for p in written if p.suffix == ".ipynb"]) == 8  # 00, 10, 20, 30, 50, 60, 70, and 30 again
+    assert len([p for p in written if p.suffix == ".ipynb"]) == 9  # 00, 10, 20, 30, 50, 60, 70, 80, and 30 again
     for folder in (runs, tmp_path / "state", fresh_sandbox.state_dir):
         assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET])
     assert not [p for p in written if JWT.search(p.read_bytes())]
