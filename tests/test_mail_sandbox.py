@@ -11,6 +11,8 @@ from tenantmove.engine import Engine, Ledger, Outcome
 from tenantmove.sandbox import Sandbox
 from tenantmove.sandbox.state import SKU_CATALOG
 from tenantmove.services.mailboxes import MailboxClient
+from tenantmove.services.outlook import OutlookClient
+from tenantmove.workloads import fidelity
 from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
 from .conftest import make_client
@@ -54,27 +56,32 @@ def test_every_item_moves_once_and_a_delta_pass_takes_only_new_mail(world: Sandb
     before = world.stats()["counts"]
     out = copy_mail(world, tmp_path / "l.sqlite")
     assert not out["mail-folder"].failed and not out["mail-item"].failed
-    assert out["mail-folder"].count("created") == 4  # Projects, 2026, Archive, Newsletters
+    assert out["mail-folder"].count("created") == 5  # Projects, 2026, Archive, Newsletters, the To Do list Home
     for nick in USERS:
         assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))
     after = world.stats()["counts"]
     imported = after.get("mail_imported", 0) - before.get("mail_imported", 0)
     exported = after.get("mail_exported", 0) - before.get("mail_exported", 0)  # each item exported once
-    assert imported == out["mail-item"].count("imported") == 40 + 4 + 6 + 3 + 15 + 2  # megan, alex
+    assert imported == out["mail-item"].count("imported") == 40 + 4 + 6 + 4 + 15 + 2  # megan, alex
     assert exported == imported and after.get("batch", 0) == before.get("batch", 0)
-    # read back through the ordinary endpoints: the same mail, none a draft, the meetings there, no invitation
+    # read back through the ordinary endpoints and To Do: every item identical (attachments by hash, the moved
+    # and cancelled occurrences, contact photos, tasks with their checklist, linked resources and attachments)
     _, old = make_client(world, "source")
     _, new = make_client(world, "target")
-    for what in ("messages", "events", "contacts"):
-        source = old.get_all(f"users/megan.bowen@contoso.example/{what}")
-        target = new.get_all(f"users/{new_upn('megan.bowen')}/{what}")
-        strip = ("id", "changeKey", "lastModifiedDateTime")
-        assert sorted(({k: v for k, v in i.items() if k not in strip} for i in target), key=str) == \
-            sorted(({k: v for k, v in i.items() if k not in strip} for i in source), key=str), what
+    pairs = [(n, f"{n}@contoso.example", new_upn(n)) for n in USERS]
+    table = fidelity.compare(OutlookClient(old), OutlookClient(new), pairs)
+    assert (table["identical"] == table["old"]).all() and (table["new"] == table["old"]).all(), table.to_string()
+    megan = table[table["mailbox"] == "megan.bowen"].set_index("kind")
+    assert megan.loc["tasks", "identical"] == 4 and megan.loc["mail", "identical"] == 40
     assert all(m["isDraft"] is False for m in new.get_all(f"users/{new_upn('megan.bowen')}/messages"))
     assert after.get("invitations_sent", 0) == before.get("invitations_sent", 0)
-    tasks = new.get_all(f"users/{new_upn('megan.bowen')}/todo/lists/tasks/tasks")
-    assert len(tasks) == 3 and all(t["checklistItems"] for t in tasks)
+    lists = {t["displayName"]: t for t in new.get_all(f"users/{new_upn('megan.bowen')}/todo/lists")}
+    assert set(lists) == {"Tasks", "Home"}
+    first = new.get_all(f"users/{new_upn('megan.bowen')}/todo/lists/{lists['Tasks']['id']}/tasks",
+                        {"$expand": "checklistItems,linkedResources"})
+    assert any(t["linkedResources"] for t in first) and all(len(t["checklistItems"]) == 2 for t in first)
+    events = new.get_all(f"users/{new_upn('megan.bowen')}/events", {"$expand": "exceptionOccurrences"})
+    assert any(e.get("exceptionOccurrences") and e.get("cancelledOccurrences") for e in events)
     again = copy_mail(world, tmp_path / "l.sqlite", "again")
     assert again["mail-item"].counts() == {}  # every folder's delta is empty
     world.admin("POST", f"mail/{OLD}/megan.bowen@contoso.example", json={"count": 3})

@@ -17,6 +17,8 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..services.mailboxes import MailboxClient
+from ..services.outlook import OutlookClient
+from ..workloads import fidelity
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.users import prestage_upn
@@ -88,19 +90,23 @@ def plan(phase: Phase, mail: Mail) -> MailPlan:
 
 
 def counts(mail: Mail) -> pd.DataFrame:
-    """Items per folder, old and new, from each side's folder list."""
+    """Items and bytes per folder, old and new, from each side's folders and their items."""
     rows = []
     for pair in mail.copy.ready():
-        old_folders = mail.copy.old.folders(str(pair.source))
-        old_paths = folder_paths(old_folders)
-        old = {old_paths[f["id"]]: f.get("totalItemCount", 0) for f in old_folders}
-        new_folders = mail.copy.new.folders(str(pair.target))
-        paths = folder_paths(new_folders)
-        new = {paths[f["id"]]: f.get("totalItemCount", 0) for f in new_folders}
+        sides = []
+        for client, box in ((mail.copy.old, str(pair.source)), (mail.copy.new, str(pair.target))):
+            folders = client.folders(box)
+            paths = folder_paths(folders)
+            sides.append({paths[f["id"]]: (f.get("totalItemCount", 0),
+                                           sum(int(i.get("size") or 0) for i in client.items(box, f["id"]))
+                                           if f.get("totalItemCount") else 0) for f in folders})
+        old, new = sides
         for folder in sorted(old):
-            rows.append({"mailbox": pair.source_name, "folder": folder, "old": old[folder], "new": new.get(folder, 0),
-                         "missing": max(0, old[folder] - new.get(folder, 0))})
-    return pd.DataFrame(rows, columns=["mailbox", "folder", "old", "new", "missing"])
+            there = new.get(folder, (0, 0))
+            rows.append({"mailbox": pair.source_name, "folder": folder, "old": old[folder][0], "new": there[0],
+                         "missing": max(0, old[folder][0] - there[0]), "old bytes": old[folder][1],
+                         "new bytes": there[1]})
+    return pd.DataFrame(rows, columns=["mailbox", "folder", "old", "new", "missing", "old bytes", "new bytes"])
 
 
 def drafts_made(old: GraphClient, new: GraphClient, mail: Mail, old_keys: dict[str, str]) -> int:
@@ -129,9 +135,23 @@ def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: Co
     drafts = drafts_made(old, new, mail, mail.old_keys)
     report.banner("ok" if drafts == 0 else "fail", f"drafts made by the move: {drafts}; invitations sent: none (the "
                   "import API sends nothing)")
+    same = fidelity.compare(OutlookClient(old), OutlookClient(new),
+                            [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
+                             for p in mail.copy.ready()])
+    phase.save_table("mailbox-fidelity", same)
+    report.table(same, "Fidelity per mailbox and kind, read through Outlook and To Do on both sides (mail with its "
+                       "attachments by hash; series with moved and cancelled occurrences; contacts with photos; "
+                       "tasks with list, checklist, linked resources and attachments)")
+    extra, missing = int(same["extra or duplicate"].sum()), int(same["missing or changed"].sum())
+    report.banner("fail" if extra else "warn" if missing else "ok",
+                  f"{int(same['identical'].sum())} of {int(same['old'].sum())} items identical; {missing} missing or "
+                  f"changed (mail that arrived after its folder was copied shows here until the next pass); {extra} "
+                  "extra or duplicated")
     summary: dict[str, Any] = {"mailboxes": len(mail.copy.pairs), "mailboxes ready": len(mail.copy.ready()),
                                "items old": int(table["old"].sum()) if not table.empty else 0,
                                "items new": int(table["new"].sum()) if not table.empty else 0,
-                               "drafts made": drafts, **steps.summary()}
+                               "drafts made": drafts, "items identical": int(same["identical"].sum()),
+                               "items missing or changed": missing, "items extra or duplicate": extra,
+                               **steps.summary()}
     steps.finish("folder(s) or item(s)")
     return StepResult(report, summary)

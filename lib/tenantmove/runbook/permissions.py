@@ -45,10 +45,14 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "60_mailboxes": {
         "source": [("MailboxFolder.Read.All", "mailbox folders (import/export API)"),
                    ("MailboxItem.Export.All", "export every item: mail, events, contacts, tasks"),
-                   ("Tasks.Read.All", "count To Do lists and tasks")],
+                   ("Mail.Read", "read mail and attachments to compare"),
+                   ("Calendars.Read", "read events and their occurrences to compare"),
+                   ("Contacts.Read", "read contacts and photos to compare"),
+                   ("Tasks.Read.All", "read To Do lists and tasks to compare")],
         "target": [("MailboxFolder.ReadWrite.All", "create mailbox folders"),
                    ("MailboxItem.ImportExport.All", "import every item (nothing is sent)"),
-                   ("Tasks.Read.All", "verify To Do lists and tasks")],
+                   ("Mail.Read", "verify mail and attachments"), ("Calendars.Read", "verify events"),
+                   ("Contacts.Read", "verify contacts"), ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
     "70_onedrive": {
         "source": [("Files.Read.All", "read OneDrive files"), ("User.Read.All", "find each user's OneDrive")],

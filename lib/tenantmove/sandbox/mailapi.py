@@ -4,6 +4,7 @@ mailbox once a licence with Exchange is assigned; the routes hold clients to Exc
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import re
@@ -26,15 +27,12 @@ from .mailboxes import (
     mailbox_id,
     new_mailbox,
 )
+from .notes import png
+from .outlookapi import OutlookApi
 from .shapes import GraphFailure
 from .state import SKU_CATALOG, Store, Tenant, now_iso
 
 MAIL_RE = re.compile(r"^(?:admin/exchange/mailboxes/([^/]+)(?:/(.*))?|users/([^/]+)/settings/exchange)$")
-# the ordinary endpoints an imported item reads back through (and the one that sends invitations)
-OUTLOOK_RE = re.compile(r"^users/([^/]+)/(messages|events|contacts|todo/lists|todo/lists/([^/]+)/tasks)$")
-OUTLOOK_KIND = {"messages": "IPM.Note", "events": "IPM.Appointment", "contacts": "IPM.Contact"}
-OUTLOOK_READ = {"messages": {"Mail.Read", "Mail.ReadWrite"}, "events": {"Calendars.Read", "Calendars.ReadWrite"},
-                "contacts": {"Contacts.Read", "Contacts.ReadWrite"}, "todo": {"Tasks.Read.All", "Tasks.ReadWrite.All"}}
 FOLDER_READ = {"MailboxFolder.Read.All", "MailboxFolder.ReadWrite.All"}
 FOLDER_WRITE = {"MailboxFolder.ReadWrite.All"}
 ITEM_READ = {"MailboxItem.Read.All", "MailboxItem.Export.All", "MailboxItem.ImportExport.All"}
@@ -58,6 +56,7 @@ class MailApi:
         self.streams = Streams()
         self.limits = ExchangeLimits()
         self.sessions: dict[str, ImportSession] = {}
+        self.outlook = OutlookApi(self.mailbox_of, stats)
         self.reset()
 
     def reset(self) -> None:
@@ -70,36 +69,7 @@ class MailApi:
     @staticmethod
     def owns(raw_rest: str) -> bool:
         rest = raw_rest.split("?", 1)[0]
-        return MAIL_RE.match(rest) is not None or OUTLOOK_RE.match(rest) is not None
-
-    def outlook(self, method: str, match: re.Match[str], body: Any, tenant: Tenant,
-                granted: set[str]) -> Response:
-        """Messages, events, contacts and To Do as the ordinary endpoints show them; ``POST events`` with
-        attendees sends invitations (counted: the runbook must never cause one)."""
-        what = match.group(2).split("/")[0]
-        if not granted & OUTLOOK_READ[what]:
-            raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-        user = tenant.find_user(unquote(match.group(1)))
-        box = self.mailbox_of(tenant, user) if user else None
-        if box is None:
-            raise GraphFailure(404, "ErrorMailboxNotFound", "The mailbox could not be found.")
-        if what == "events" and method == "POST":
-            if not granted & {"Calendars.ReadWrite"}:
-                raise GraphFailure(403, "ErrorAccessDenied", "Access is denied.")
-            calendar = next(f for f in box.folders.values() if f.name == "Calendar")
-            item = box.add_item(calendar, dict(body or {}, createdDateTime=now_iso(), lastModifiedDateTime=now_iso()))
-            self.count("invitations_sent", len((body or {}).get("attendees") or []))
-            return Response(201, outlook_json(item))
-        if what == "todo":
-            tasks = [i for i in box.items.values() if i["type"] == "IPM.Task"]
-            if match.group(3) is None:
-                return Response(200, {"value": [{"id": "tasks", "displayName": "Tasks", "wellknownListName":
-                                                 "defaultList", "isOwner": True, "isShared": False}]})
-            return Response(200, {"value": [{"id": i["id"], "title": i["props"].get("title"), "status":
-                                             i["props"].get("status"), "createdDateTime": i["created"],
-                                             "checklistItems": i["props"].get("checklistItems", [])} for i in tasks]})
-        kind = OUTLOOK_KIND[what]
-        return Response(200, {"value": [outlook_json(i) for i in box.items.values() if i["type"] == kind]})
+        return MAIL_RE.match(rest) is not None or OutlookApi.owns(rest)
 
     # --- mailboxes ------------------------------------------------------------------------------------
     def mailbox_of(self, tenant: Tenant, user: dict[str, Any]) -> Mailbox | None:
@@ -124,10 +94,9 @@ class MailApi:
              claims: dict[str, Any], base: str) -> Response:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         app = str(claims.get("appid", ""))
-        outlook = OUTLOOK_RE.match(raw_rest.split("?", 1)[0])
-        if outlook is not None:
+        if OutlookApi.owns(raw_rest.split("?", 1)[0]):
             with self.store.lock:
-                return self.outlook(method, outlook, body, tenant, granted)
+                return self.outlook.call(method, raw_rest.split("?", 1)[0], query, body, tenant, granted)
         match = MAIL_RE.match(raw_rest.split("?", 1)[0])
         assert match
         with self.store.lock:
@@ -307,15 +276,6 @@ class MailApi:
         return Response(200, {"itemId": item["id"], "changeKey": item_json(item)["changeKey"]})
 
 
-def outlook_json(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as /messages, /events or /contacts show it (the properties the import carried)."""
-    out = {"id": item["id"], "createdDateTime": item["created"], "lastModifiedDateTime": item["modified"],
-           "changeKey": item_json(item)["changeKey"]}
-    out.update({k: v for k, v in item["props"].items() if k not in ("createdDateTime", "lastModifiedDateTime",
-                                                                     "attachmentBytes", "hasPhoto")})
-    return out
-
-
 def has_exchange(tenant: Tenant, user: dict[str, Any]) -> bool:
     plans = {name for lic in user["assignedLicenses"] for sku in SKU_CATALOG.values()
              if sku["skuId"] == lic["skuId"] for name, _ in sku["plans"]}
@@ -326,6 +286,8 @@ def seed_mailboxes(api: MailApi, tenant: Tenant, tspec: dict[str, Any]) -> None:
     """The seed's mail, calendar, contacts and tasks; every licensed user of the old tenant has a mailbox."""
     listed = {str(m["owner"]).lower(): m for m in tspec.get("mailboxes", [])}
     per_user = int((tspec.get("generated") or {}).get("messages_per_user", 0))
+    large_per_scale = int((tspec.get("generated") or {}).get("large_mailbox_messages_per_scale", 0))
+    first_generated = next((u for u in tenant.users.values() if u.get("jobTitle") == "Staff"), None)
     rnd = random.Random(tenant.id)
     for user in tenant.users.values():
         spec = listed.get(user["userPrincipalName"].lower())
@@ -346,32 +308,63 @@ def seed_mailboxes(api: MailApi, tenant: Tenant, tspec: dict[str, Any]) -> None:
                 found = found or box.add_folder(name, "IPF.Note", parent)
                 parent = found.id
             targets.append(box.folders[parent])
-        for i in range(int(spec.get("messages", 0))):
+        messages = int(spec.get("messages", 0))
+        if generated and user is first_generated:  # the large end: thousands of messages above scale 1
+            messages += round(large_per_scale * (api.store.scale - 1))
+        for i in range(messages):
             folder = targets[i % len(targets)]
-            stamp = f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{8 + i % 10:02d}:15:00Z"
-            box.add_item(folder, {"subject": f"Message {i + 1} for {user['displayName']}", "isRead": i % 3 != 0,
-                                  "isDraft": False, "receivedDateTime": stamp, "sentDateTime": stamp,
-                                  "createdDateTime": stamp, "lastModifiedDateTime": stamp,
-                                  "from": {"emailAddress": {"address": f"sender{i % 7}@example.org"}},
-                                  "body": {"contentType": "html", "content": f"<p>message {i} ✓</p>"},
-                                  "hasAttachments": i % 5 == 0, "categories": ["Blue"] if i % 4 == 0 else [],
-                                  "attachmentBytes": (i % 5 == 0) * rnd.choice([2_000, 40_000, 900_000])})
+            stamp = f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T{8 + i % 10:02d}:15:{i // 1000 % 60:02d}Z"
+            props: dict[str, Any] = {
+                "subject": f"Message {i + 1} for {user['displayName']}", "isRead": i % 3 != 0, "isDraft": False,
+                "receivedDateTime": stamp, "sentDateTime": stamp, "createdDateTime": stamp,
+                "lastModifiedDateTime": stamp, "from": {"emailAddress": {"address": f"sender{i % 7}@example.org"}},
+                "body": {"contentType": "html", "content": f"<p>message {i} ✓</p>"},
+                "categories": ["Blue"] if i % 4 == 0 else []}
+            if i % 5 == 0:  # attachments of several sizes, as real bytes
+                size = rnd.choice([2_000, 40_000, 300_000])
+                props["attachments"] = [_attachment(f"report-{i + 1}.pdf", "application/pdf", size,
+                                                    f"{box.id}/{i}")]
+            box.add_item(folder, props)
         for i in range(int(spec.get("events", 0))):
-            box.add_item(by_name["Calendar"], {
+            event: dict[str, Any] = {
                 "subject": f"Weekly meeting {i + 1}", "start": {"dateTime": f"2026-03-{2 + i:02d}T09:00:00",
                                                                 "timeZone": "W. Europe Standard Time"},
                 "end": {"dateTime": f"2026-03-{2 + i:02d}T10:00:00", "timeZone": "W. Europe Standard Time"},
                 "recurrence": {"pattern": {"type": "weekly", "interval": 1}} if i == 0 else None,
                 "attendees": [{"emailAddress": {"address": "alex.wilber@contoso.example"}, "type": "required"}],
-                "createdDateTime": "2025-12-01T10:00:00Z", "lastModifiedDateTime": "2025-12-01T10:00:00Z"})
+                "createdDateTime": "2025-12-01T10:00:00Z", "lastModifiedDateTime": "2025-12-01T10:00:00Z"}
+            if i == 0:  # a series with one occurrence moved and one cancelled
+                event["exceptionOccurrences"] = [{"type": "exception", "originalStart": "2026-03-09T08:00:00Z",
+                                                  "subject": "Weekly meeting 1 (moved to the afternoon)",
+                                                  "start": {"dateTime": "2026-03-09T14:00:00",
+                                                            "timeZone": "W. Europe Standard Time"}}]
+                event["cancelledOccurrences"] = ["OID.2026-03-16"]
+            box.add_item(by_name["Calendar"], event)
         for i in range(int(spec.get("contacts", 0))):
-            box.add_item(by_name["Contacts"], {"displayName": f"Contact {i + 1}", "emailAddresses": [
-                {"address": f"contact{i + 1}@example.org"}], "hasPhoto": i % 2 == 0,
-                "createdDateTime": "2024-06-01T10:00:00Z", "lastModifiedDateTime": "2024-06-01T10:00:00Z"})
+            contact: dict[str, Any] = {"displayName": f"Contact {i + 1}", "emailAddresses": [
+                {"address": f"contact{i + 1}@example.org"}], "createdDateTime": "2024-06-01T10:00:00Z",
+                "lastModifiedDateTime": "2024-06-01T10:00:00Z"}
+            if i % 2 == 0:
+                contact["photo"] = base64.b64encode(png(24, 24, f"{box.id}/contact/{i}")).decode()
+            box.add_item(by_name["Contacts"], contact)
+        lists = [by_name["Tasks"]] + [box.add_folder(name, "IPF.Task", "") for name in spec.get("task_lists", [])]
         for i in range(int(spec.get("tasks", 0))):
-            box.add_item(by_name["Tasks"], {"title": f"Task {i + 1}", "status": "notStarted" if i % 2 else "completed",
-                                            "checklistItems": [{"displayName": "step one", "isChecked": bool(i % 2)}],
-                                            "createdDateTime": now_iso(), "lastModifiedDateTime": now_iso()})
+            task: dict[str, Any] = {
+                "title": f"Task {i + 1}", "status": "notStarted" if i % 2 else "completed",
+                "checklistItems": [{"displayName": "step one", "isChecked": bool(i % 2)},
+                                   {"displayName": "step two", "isChecked": False}],
+                "createdDateTime": f"2026-01-{1 + i:02d}T08:00:00Z", "lastModifiedDateTime": now_iso()}
+            if i % 2 == 0:
+                task["linkedResources"] = [{"webUrl": f"https://crm.contoso.example/deal/{i + 1}",
+                                            "applicationName": "CRM", "displayName": f"Deal {i + 1}"}]
+            if i == 0:
+                task["attachments"] = [_attachment("quote.pdf", "application/pdf", 12_000, f"{box.id}/task/{i}")]
+            box.add_item(lists[i % len(lists)], task)
+
+
+def _attachment(name: str, content_type: str, size: int, seed: str) -> dict[str, Any]:
+    data = (hashlib.sha256(seed.encode()).digest() * (size // 32 + 1))[:size]
+    return {"name": name, "contentType": content_type, "size": size, "contentBytes": base64.b64encode(data).decode()}
 
 
 def _iso_in(deadline: float) -> str:
