@@ -4,6 +4,7 @@ imported once (never a draft), a rerun that imports nothing, a delta pass with o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from tenantmove.sandbox import Sandbox
 from tenantmove.sandbox.state import SKU_CATALOG
 from tenantmove.services.mailboxes import MailboxClient
 from tenantmove.services.outlook import OutlookClient
+from tenantmove.services.pacing import Budget
 from tenantmove.workloads import fidelity
 from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
@@ -32,8 +34,11 @@ def world(fresh_sandbox: Sandbox) -> Sandbox:
     return fresh_sandbox
 
 
-def copy_mail(sb: Sandbox, ledger: Path, run_id: str = "r") -> dict[str, Outcome]:
-    old, new = MailboxClient(make_client(sb, "source")[1]), MailboxClient(make_client(sb, "target")[1])
+def copy_mail(sb: Sandbox, ledger: Path, run_id: str = "r", used: list[MailboxClient] | None = None,
+              **pace: Any) -> dict[str, Outcome]:
+    old, new = MailboxClient(make_client(sb, "source")[1], **pace), MailboxClient(make_client(sb, "target")[1], **pace)
+    if used is not None:
+        used += [old, new]
     pairs = find_mailboxes(old, new, [(f"{n}@contoso.example", f"{n}@contoso.example", new_upn(n)) for n in USERS])
     copy = MailCopy(old, new, pairs)
     copy.load_folders()
@@ -161,3 +166,15 @@ def test_a_throttling_storm_and_tokens_expiring_mid_mailbox_lose_nothing(world: 
     assert after.get("tokens", 0) - before.get("tokens", 0) >= 2  # and tokens were renewed mid-way
     for nick in USERS:
         assert counts(world, "source", f"{nick}@contoso.example") == counts(world, "target", new_upn(nick))
+
+
+def test_each_mailbox_is_paced_under_exchanges_request_and_upload_budgets(world: Sandbox, tmp_path: Path) -> None:
+    """Exchange's windows shortened to 2 s (60 requests) and 1 s (700 kB uploaded): the client, paced a tenth
+    under them, waits for its budget and never hears a 429; every item arrives."""
+    world.set_knobs(exchange_requests=60, exchange_upload_bytes=700_000, exchange_window_scale=1 / 300)
+    used: list[MailboxClient] = []
+    out = copy_mail(world, tmp_path / "l.sqlite", used=used, requests=Budget(54, 2.0), upload=(630_000, 1.0))
+    world.set_knobs(exchange_requests=10_000, exchange_upload_bytes=150_000_000, exchange_window_scale=1)
+    assert not out["mail-item"].failed and out["mail-item"].count("imported") == 71
+    assert sum(c.graph.stats["throttled"] for c in used) == 0
+    assert sum(c.paced_seconds() for c in used) > 2  # it did wait for its budget

@@ -1,6 +1,6 @@
 """The client's own pace (no network): budgets held on a fake clock, a 429 slows it down, calm brings it back."""
 
-from tenantmove.services.pacing import Budget, Pacer
+from tenantmove.services.pacing import Budget, ByteWindow, Pacer
 
 
 class Clock:
@@ -39,3 +39,18 @@ def test_a_429_lowers_the_limits_and_calm_regains_them() -> None:
     pacer.acquire()
     pacer.release(200)
     assert pacer.limits == [16]
+
+
+def test_a_byte_window_holds_its_limit_and_lets_a_big_piece_through_alone() -> None:
+    clock = Clock()
+    window = ByteWindow(100, 10.0, clock=clock, sleep=clock.sleep)
+    times = []
+    for size in (60, 30, 30, 250, 10):
+        entry = window.take(size)
+        times.append(clock.now)
+        clock.now += 1.0  # each answered a second after it left: it counts from then
+        window.done(entry)
+    assert times[:2] == [0.0, 1.0]
+    assert times[2] == 11.0  # 60 + 30 + 30 > 100: waits until the first 60 (answered at 1) has left
+    assert times[3] == 22.0  # bigger than the limit: alone, once the window is empty
+    assert times[4] == 33.0

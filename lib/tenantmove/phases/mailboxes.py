@@ -152,6 +152,7 @@ def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: Co
                                "items new": int(table["new"].sum()) if not table.empty else 0,
                                "drafts made": drafts, "items identical": int(same["identical"].sum()),
                                "items missing or changed": missing, "items extra or duplicate": extra,
+                               "paced seconds": mail.copy.old.paced_seconds() + mail.copy.new.paced_seconds(),
                                **steps.summary()}
     steps.finish("folder(s) or item(s)")
     return StepResult(report, summary)

@@ -111,6 +111,7 @@ class MailApi:
                 return Response(200, {"id": user["id"], "primaryMailboxId": box.id})
             box = self._box(tenant, unquote(match.group(1)))
         tail = [unquote(p) for p in (match.group(2) or "").split("/") if p]
+        self.limits.set(self.governor.knobs)
         self.limits.enter(app, box.id)
         try:
             if self.governor.knobs.mailbox_latency_ms:
@@ -240,6 +241,7 @@ class MailApi:
             return Response(int(fault.status), {"error": {"code": "ErrorServerBusy", "message": "injected fault"}},
                             {"Retry-After": f"{fault.retry_after or 1:g}"})
         try:
+            self.limits.set(self.governor.knobs)
             self.limits.enter(session.app, session.mailbox_id, upload=len(req.body))
         except GraphFailure as failure:
             self.count("throttled")

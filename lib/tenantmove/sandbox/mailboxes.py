@@ -141,6 +141,11 @@ class ExchangeLimits:
         self.recent: dict[tuple[str, str], deque[float]] = {}
         self.uploads: dict[tuple[str, str], deque[tuple[float, int]]] = {}
 
+    def set(self, knobs: Any) -> None:
+        """The limits the knobs say (the service's by default; a test shortens the windows)."""
+        self.requests, self.upload_bytes = knobs.exchange_requests, knobs.exchange_upload_bytes
+        self.window, self.upload_window = 600.0 * knobs.exchange_window_scale, 300.0 * knobs.exchange_window_scale
+
     def enter(self, app: str, mailbox: str, upload: int = 0) -> None:
         key, now = (app, mailbox), time.monotonic()
         with self.lock:
@@ -156,7 +161,7 @@ class ExchangeLimits:
             sent = self.uploads.setdefault(key, deque())
             while sent and now - sent[0][0] > self.upload_window:
                 sent.popleft()
-            if upload and sum(n for _, n in sent) + upload > self.upload_bytes:
+            if upload and sent and sum(n for _, n in sent) + upload > self.upload_bytes:  # (one item alone passes)
                 raise GraphFailure(429, "ApplicationThrottled", "Application is over its upload limit for this "
                                    "mailbox.", {"Retry-After": str(max(1, int(self.upload_window - (now - sent[0][0]))))})
             recent.append(now)

@@ -73,3 +73,41 @@ class Pacer:
         if now - self._calm_since >= shortest:
             self.limits = [min(b.requests, limit + max(1, b.requests // 20)) for b, limit in zip(self.budgets, self.limits, strict=True)]
             self._calm_since = now
+
+
+class ByteWindow:
+    """At most ``limit`` bytes in any ``seconds`` (Exchange: 150 MB uploaded per 5 minutes per mailbox). As with
+    :class:`Pacer`, a piece counts from when it leaves until a window after it was answered (:meth:`done`). One
+    piece larger than the whole limit goes alone, into an empty window."""
+
+    def __init__(self, limit: int, seconds: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limit, self.seconds, self.clock, self.sleep = limit, seconds, clock, sleep
+        self.lock = threading.Lock()
+        self.sent: list[list[float]] = []  # [when answered (inf while in flight), bytes]
+        self.waited = 0.0
+
+    def take(self, size: int) -> list[float]:
+        """Wait until ``size`` more bytes fit; the entry to hand to :meth:`done`."""
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.sent = [e for e in self.sent if now - e[0] < self.seconds]
+                used = sum(e[1] for e in self.sent)
+                if not self.sent or used + size <= self.limit:
+                    entry = [float("inf"), float(size)]
+                    self.sent.append(entry)
+                    return entry
+                need, wait = used + size - self.limit, 0.05
+                for at, n in sorted(self.sent):  # the moment enough of the window has left
+                    need -= n
+                    wait = at + self.seconds - now
+                    if need <= 0:
+                        break
+                wait = wait if wait != float("inf") else 0.05
+                self.waited += max(wait, 0.01)
+            self.sleep(max(wait, 0.01))
+
+    def done(self, entry: list[float]) -> None:
+        with self.lock:
+            entry[0] = self.clock()
