@@ -85,7 +85,7 @@ def per_owner(notes: Notes) -> pd.DataFrame:
         rows.append({"user": owner.source_name, "new user": owner.target_name,
                      "notebooks": ", ".join(owner.packages),
                      "old side": "reached" if not owner.unreached() else
-                     f"not reached: {', '.join(owner.unreached())} (a Set-SPOUser step)",
+                     f"not reached: {', '.join(owner.unreached())} (a Set-SPOUser step, or the owner signs in here)",
                      "new side": "writable" if owner.writable else
                      ("no OneDrive yet (phase 70 asks for it)" if not owner.new_site else "not writable (a Set-SPOUser step)")})
     return pd.DataFrame(rows, columns=["user", "new user", "notebooks", "old side", "new side"])
