@@ -62,9 +62,14 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
         "source": [("Notes.Read.All", "read notebooks (delegated)")],
         "target": [("Notes.ReadWrite.All", "write notebooks (delegated)")],
     },
-    "90_verify_and_close": {
-        "source": [("Directory.Read.All", "reconcile"), ("Files.Read.All", "hashes"), ("Mail.Read", "counts")],
-        "target": [("Directory.Read.All", "reconcile"), ("Files.Read.All", "hashes"), ("Mail.Read", "counts")],
+    "90_verify_and_close": {  # read-only on both sides; the notebooks through phase 80's delegated sign-ins
+        side: [("User.Read.All", "users and licences"), ("GroupMember.Read.All", "groups and members"),
+               ("Sites.Read.All", "lists and their items"), ("Files.Read.All", "OneDrive folders, files and bytes"),
+               ("MailboxFolder.Read.All", "mailbox folders and their counts"),
+               ("MailboxItem.Export.All", "mailbox items and their sizes"),
+               ("Mail.Read", "mail and attachments"), ("Calendars.Read", "events and their occurrences"),
+               ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks")]
+        for side in ("source", "target")
     },
 }
 

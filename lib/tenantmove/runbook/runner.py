@@ -347,16 +347,18 @@ def stand_in_person(sandbox: Any, stop: threading.Event, signed: list[str]) -> N
 
 
 def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
-    """The demo's admin ran the content phases' scripts (new sites, people's access): as an admin would, the
-    demo runs those phases once more, in a run of its own on the same state folder."""
+    """The demo's admin ran the phases' scripts (distribution lists, new sites, people's access): as an admin would,
+    the demo runs those phases once more (the domain's phase 20 excepted), then the verification, in a run of its
+    own on the same state folder."""
     if code != EXIT_OK or run_dir is None:
         return code
     record = audit.read_json(run_dir / audit.RUN_JSON)
-    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "50" and "script" in e})
+    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "30" and "script" in e})
     if not again:
         return code
     print(f"demo: the stand-in admin ran the scripts of {', '.join(again)}; a second pass of them, as an admin "
-          "would run it")
+          "would run it, then the verification again")
+    again += [nb.stem for nb in phase_notebooks() if nb.stem.startswith("90")]
     args.phases = ",".join(p[:2] for p in again)
     args.fresh_state = False
     args.state_dir_override = record["parameters"]["state_dir"]

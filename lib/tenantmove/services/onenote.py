@@ -109,7 +109,7 @@ class OneNoteClient:
 
     def read_page(self, owner: str, page: dict[str, Any]) -> PageCopy:
         """The page's HTML and every resource it shows, with the resources renamed to parts."""
-        markup = self.graph.request("GET", f"{self.base(owner)}/pages/{path(page['id'])}/content").text
+        markup = self.page_content(owner, str(page["id"]))
         body_match = re.search(r"<body[^>]*>(.*)</body>", markup, re.S | re.I)
         body = body_match.group(1) if body_match else markup
         parts: dict[str, PagePart] = {}
@@ -126,10 +126,12 @@ class OneNoteClient:
         return PageCopy(str(page.get("title") or ""), str(page.get("createdDateTime") or ""), body,
                         list(parts.values()))
 
-    def page_resources(self, owner: str, page_id: str) -> tuple[str, list[bytes]]:
-        """A page's visible HTML and its resources' bytes, in order (for verification)."""
-        copy = self.read_page(owner, {"id": page_id})
-        return copy.body, [p.data for p in copy.parts]
+    def page_content(self, owner: str, page_id: str) -> str:
+        """The page as the service renders it (resources as URLs, not fetched)."""
+        return self.graph.request("GET", f"{self.base(owner)}/pages/{path(page_id)}/content").text
+
+    def delete_page(self, owner: str, page_id: str) -> None:
+        self.graph.request("DELETE", f"{self.base(owner)}/pages/{path(page_id)}")
 
     # --- writing ------------------------------------------------------------------------------------------------
     def create_notebook(self, owner: str, name: str) -> dict[str, Any]:

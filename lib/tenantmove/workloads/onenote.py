@@ -306,7 +306,7 @@ class NotebookPages(Workload):
         copy = self.copy.old.read_page(owner.source_key, page)
         replaced = False
         if before and any(p.get("id") == before for p in there):  # changed since it was copied: made anew
-            self.copy.new.graph.request("DELETE", f"{self.copy.new.base(owner.target_name)}/pages/{before}")
+            self.copy.new.delete_page(owner.target_name, before)
             there[:] = [p for p in there if p.get("id") != before]
             replaced = True
         made = self.copy.new.create_page(owner.target_name, section_id, copy)
@@ -326,8 +326,7 @@ class NotebookPages(Workload):
             return self.pages[section_id]
 
     def _check(self, owner: NoteOwner, page_id: str, body: str, parts: int) -> str | None:
-        markup = self.copy.new.graph.request("GET", f"{self.copy.new.base(owner.target_name)}/pages/{page_id}/content"
-                                             ).text
+        markup = self.copy.new.page_content(owner.target_name, page_id)
         if visible_text(markup).find(visible_text(body)) < 0:
             return "its text is not the old page's"
         shown = len(TAGS_RE.findall(markup))

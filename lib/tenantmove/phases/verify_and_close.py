@@ -1,0 +1,257 @@
+"""Phase 90: before the old subscription is cancelled, every workload reconciled from the ledger and from
+fresh reads of both tenants (users and licences, groups and members, sites' lists, files by hash, mail by
+folder and by fidelity, notebooks by section), one verdict, and the closing checklist. Read-only: it changes
+nothing in either tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..engine.workload import REMOVED, DeltaLinks
+from ..report import Report, ShowsItself
+from ..runbook.context import Phase
+from ..services.graph import GraphClient
+from ..services.outlook import OutlookClient
+from ..workloads import fidelity
+from ..workloads.files import reconcile
+from ..workloads.inventory import Inventory
+from . import mailboxes, onedrive, onenote, team_sites
+from .common import StepResult
+
+COLUMNS = ["area", "item", "source", "target", "missing", "extra", "mismatched", "detail"]
+# the phase whose rerun repairs each area (the ledger's own phase column says it for its kinds)
+RERUN = {"users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
+         "files": "70_onedrive", "mail": "60_mailboxes", "mail fidelity": "60_mailboxes", "notebooks": "80_onenote"}
+
+
+@dataclass
+class Check:
+    area: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, item: str, source: int, target: int, missing: int = 0, extra: int = 0, mismatched: int = 0,
+            detail: str = "") -> None:
+        self.rows.append({"area": self.area, "item": item, "source": source, "target": target, "missing": missing,
+                          "extra": extra, "mismatched": mismatched, "detail": detail})
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        df = self.frame
+        return df[(df["missing"] + df["extra"] + df["mismatched"]) > 0]
+
+
+def ledger_check(phase: Phase) -> tuple[Check, pd.DataFrame]:
+    """Per kind: how many items the ledger holds done; every item not done, named, with its phase."""
+    check = Check("ledger")
+    open_items = []
+    by_kind: dict[str, list[Any]] = {}
+    for item in phase.ledger().items():
+        if item.version == REMOVED and item.state == "done":
+            continue
+        by_kind.setdefault(item.kind, []).append(item)
+    for kind, items in sorted(by_kind.items()):
+        waiting = [i for i in items if i.state != "done" and i.state != "skipped"]
+        check.add(kind, len(items), sum(1 for i in items if i.state == "done"), missing=len(waiting),
+                  detail="; ".join(f"{i.name or i.source_id} ({i.state})" for i in waiting[:5]))
+        open_items += [{"phase": i.phase, "kind": kind, "item": i.name or i.source_id, "state": i.state,
+                        "reason": i.error or "", "attempts": i.attempts} for i in waiting]
+    return check, pd.DataFrame(open_items, columns=["phase", "kind", "item", "state", "reason", "attempts"])
+
+
+def _skus(value: Any) -> set[str]:
+    return {s for s in str(value if isinstance(value, str) else "").replace(";", " ").split() if s}
+
+
+def users_check(moving: pd.DataFrame, tgt: Inventory) -> Check:
+    """Every mapped user in the new tenant, enabled, with the licences the mapping gives."""
+    check = Check("users")
+    new = {str(u).lower(): r for u, (_, r) in zip(tgt.users["userPrincipalName"], tgt.users.iterrows(), strict=True)}
+    for _, row in moving.iterrows():
+        there = new.get(str(row["target_upn"]).lower())
+        if there is None:
+            check.add(str(row["target_upn"]), 1, 0, missing=1, detail="not in the new tenant")
+            continue
+        lacking = _skus(row.get("licences")) - _skus(there.get("licences"))
+        check.add(str(row["target_upn"]), 1, 1, mismatched=int(bool(lacking)),
+                  detail=f"licences missing: {', '.join(sorted(lacking))}" if lacking else "")
+    return check
+
+
+def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
+    """Every old group in the new tenant (by mail nickname) with the same members, mapped to their new names."""
+    check = Check("groups")
+    renamed = {str(s).lower(): str(t).lower() for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)}
+    new_ids = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
+
+    def members(inv: Inventory, group_id: str) -> set[str]:
+        m = inv.memberships
+        return {str(x).lower() for x in m[m["group_id"] == group_id]["member"]}
+
+    for _, group in src.groups.iterrows():
+        nick = str(group["mailNickname"]).lower()
+        wanted = {renamed[m] for m in members(src, group["id"]) if m in renamed}
+        if nick not in new_ids:
+            check.add(str(group["displayName"]), len(wanted), 0, missing=1, detail="no such group in the new tenant")
+            continue
+        got = members(tgt, new_ids[nick])
+        lost, more = sorted(wanted - got), sorted(got - wanted)
+        check.add(str(group["displayName"]), len(wanted), len(got), missing=len(lost), extra=len(more),
+                  detail="; ".join(([f"members missing: {', '.join(lost)}"] if lost else [])
+                                   + ([f"members not in the old group: {', '.join(more)}"] if more else [])))
+    return check
+
+
+def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Check:
+    """Every OneDrive, folder by folder, from full listings of both sides (bytes; Office files by number)."""
+    check = Check("files")
+    drives = onedrive.connect(phase, old, new, moving, tgt)
+    for pair in drives.copy.pairs:
+        if pair.source and pair.target is None:
+            check.add(pair.source_name, 1, 0, missing=1, detail="no OneDrive in the new tenant")
+    for row in reconcile(drives.copy):
+        bad = row["verdict"] == "MISMATCH"
+        check.add(f"{row['drive']}: {row['folder']}", row["old files"], row["new files"],
+                  missing=max(0, row["old files"] - row["new files"]) if bad else 0,
+                  mismatched=int(bad and row["old files"] <= row["new files"]),
+                  detail=f"bytes {row['old bytes (not Office)']} -> {row['new bytes (not Office)']}" if bad else "")
+    return check
+
+
+def lists_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> Check:
+    """Items per list, old and new, for the lists the ledger says were made."""
+    check = Check("lists")
+    ts = team_sites.connect(phase, old, new, src, moving)
+    ledger = phase.ledger()
+    ts.sites.attach({i.source_id: str(i.target_id) for i in ledger.items("site", ["done", "manual"]) if i.target_id})
+    plan_ = team_sites.ListPlan.read(ts.sites)
+    targets = {i.source_id: str(i.target_id) for i in ledger.items("list", ["done"]) if i.target_id}
+    for _, row in team_sites.list_counts(ts, plan_, targets).iterrows():
+        check.add(str(row["list"]), int(row["old"]), int(row["new"]), missing=int(row["missing"]),
+                  extra=max(0, int(row["new"]) - int(row["old"])))
+    return check
+
+
+def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
+                moving: pd.DataFrame) -> list[Check]:
+    """Items per folder on both sides, and every item's fidelity read through Outlook and To Do."""
+    mail = mailboxes.connect(phase, old, new, src, tgt, moving)
+    counts, same = Check("mail"), Check("mail fidelity")
+    for pair in mail.copy.pairs:
+        if pair.source and pair.target is None:
+            counts.add(pair.source_name, 1, 0, missing=1, detail="no mailbox in the new tenant")
+    for _, row in mailboxes.counts(mail).iterrows():
+        counts.add(f"{row['mailbox']}: {row['folder']}", int(row["old"]), int(row["new"]), missing=int(row["missing"]),
+                   extra=max(0, int(row["new"]) - int(row["old"])))
+    table = fidelity.compare(OutlookClient(old), OutlookClient(new),
+                                       [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
+                                        for p in mail.copy.ready()])
+    for _, row in table.iterrows():
+        same.add(f"{row['mailbox']}: {row['kind']}", int(row["old"]), int(row["new"]),
+                 missing=int(row["missing or changed"]), extra=int(row["extra or duplicate"]))
+    return [counts, same]
+
+
+def notes_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
+                src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
+    check = Check("notebooks")
+    notes = onenote.connect(phase, old, new, old_person, new_person, src, tgt, moving)
+    for owner in notes.copy.owners:
+        if not owner.ready:
+            check.add(owner.source_name, len(owner.packages), 0, missing=len(owner.packages),
+                      detail="the signed-in people cannot reach both sides (phase 80 writes the steps)")
+    list(notes.pages.list(DeltaLinks(None, notes.pages.kind)))  # the old sections and their pages
+    for _, row in onenote.counts(notes).iterrows():
+        check.add(f"{row['user']}: {row['path']}", int(row["old"]), int(row["new"]), missing=int(row["missing"]),
+                  extra=max(0, int(row["new"]) - int(row["old"])), mismatched=int(row["order kept"] == "no"),
+                  detail="pages in another order" if row["order kept"] == "no" else "")
+    return check
+
+
+@dataclass(repr=False)
+class Verdict(ShowsItself):
+    checks: list[Check]
+    open_items: pd.DataFrame
+
+    @property
+    def green(self) -> bool:
+        return self.open_items.empty and all(c.problems.empty for c in self.checks)
+
+    def rerun(self) -> list[str]:
+        phases = {RERUN[c.area] for c in self.checks if not c.problems.empty and c.area in RERUN}
+        return sorted(phases | set(self.open_items["phase"]))
+
+    def summary(self) -> pd.DataFrame:
+        rows = []
+        for c in self.checks:
+            df = c.frame
+            rows.append({"area": c.area, "items": len(df), "source": int(df["source"].sum()),
+                         "target": int(df["target"].sum()), "missing": int(df["missing"].sum()),
+                         "extra": int(df["extra"].sum()), "mismatched": int(df["mismatched"].sum())})
+        return pd.DataFrame(rows, columns=["area", "items", "source", "target", "missing", "extra", "mismatched"])
+
+    def report(self) -> Report:
+        summary = self.summary()
+        report = Report().table(summary, "Reconciliation per area: source, target, and what differs")
+        report.bars(summary, "area", ["target", "missing", "extra", "mismatched"],
+                    "Per area: items in the new tenant, and what differs", "items")
+        for c in self.checks:
+            report.table(c.problems if not c.problems.empty else c.frame.head(0),
+                         f"{c.area}: {'what differs, named' if not c.problems.empty else 'nothing differs'}"
+                         f" ({len(c.rows)} item(s) compared)")
+        if not self.open_items.empty:
+            report.table(self.open_items, "Ledger items not done (failed, waiting for the admin, or never reached)")
+        if self.green:
+            return report.banner("ok", "VERDICT: GREEN. Every workload reconciles and the ledger holds nothing "
+                                       "open: follow the closing checklist below.")
+        return report.banner("fail", "VERDICT: RED. Rerun, in this order: " + ", ".join(self.rerun())
+                             + " (after the manual steps they name); then run this phase again.")
+
+
+def reconcile_all(phase: Phase, checks: list[Check]) -> Verdict:
+    ledger, open_items = ledger_check(phase)
+    verdict = Verdict([ledger, *checks], open_items)
+    for c in verdict.checks:
+        phase.save_table(f"reconcile-{c.area.replace(' ', '-')}", c.frame)
+    phase.save_table("reconcile-summary", verdict.summary())
+    return verdict
+
+
+def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd.DataFrame) -> StepResult:
+    """Green: what to do before and after cancelling the old subscription. Red: nothing to close yet."""
+    report = Report()
+    summary: dict[str, Any] = {"verdict": "green" if verdict.green else "red", "rerun": verdict.rerun(),
+                               **{f"{r['area']} differing": int(r["missing"] + r["extra"] + r["mismatched"])
+                                  for _, r in verdict.summary().iterrows()}}
+    if not verdict.green:
+        report.banner("fail", "not ready to close: rerun " + ", ".join(verdict.rerun()) + ", then this phase")
+        return StepResult(report, summary)
+    mailboxes_old = [str(u) for u in moving["source_upn"]]
+    steps = [
+        ("Turn off the old tenant's Calendar Repair Assistant", "It can send stray meeting updates about every 26 "
+         "hours for the meetings that moved. Exchange Online PowerShell, old tenant: "
+         f"Connect-ExchangeOnline -Organization {src.initial_domain}; then, per moved mailbox: "
+         + "; ".join(f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true" for u in mailboxes_old[:3])
+         + (f"; ... ({len(mailboxes_old)} in all: the run folder's closing-checklist.csv)" if len(mailboxes_old) > 3
+            else "")),
+        ("Tell the users", "Their new passwords are in the state folder's passwords/ (owner-only); each must sign "
+         "in once and change it. Outlook profiles and OneDrive sync must be set up again for the new tenant."),
+        ("Keep the old subscription running", "Until users confirm they have everything and your retention rules are "
+         "met: the old tenant is the only copy of what no API could move (see the manual items)."),
+        ("Remove the migration's access", "The Set-SPOUser site collection admin rights phase 80 asked for, and the "
+         "app registrations' consent in both tenants, once nothing reruns."),
+        ("Cancel the old subscription", "Through Microsoft support, as Microsoft's article says; the old tenant's "
+         f"onmicrosoft name ({src.initial_domain}) stays taken and cannot be reused."),
+    ]
+    table = pd.DataFrame([{"step": s, "what to do": w, "done": "☐"} for s, w in steps])
+    phase.save_table("closing-checklist", pd.DataFrame(
+        [{"step": "Calendar Repair Assistant", "command": f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true"}
+         for u in mailboxes_old]))
+    report.banner("ok", "ready to close: every workload reconciles").table(table, "Closing checklist")
+    return StepResult(report, summary)
