@@ -42,12 +42,12 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     with people_signing_in(sb) as codes:  # phase 80 asks a person to sign in on each side
         proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(codes) == 2 and all(code in proc.stdout + proc.stderr for code in codes)  # printed for the person
+    assert len(codes) == 4 and all(code in proc.stdout + proc.stderr for code in codes)  # 80 and 90, printed
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
                                                        "30_add_domain_and_users", "50_team_sites", "60_mailboxes",
-                                                       "70_onedrive", "80_onenote"]
+                                                       "70_onedrive", "80_onenote", "90_verify_and_close"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
     _, old = make_client(sb, "source")
@@ -164,6 +164,52 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert summary80["OneNote pages created"] == 17 and summary80["users copied"] == 2
     text80 = outputs_text(runs_in(runs)[5] / "80_onenote.ipynb")
     assert "Pages per section, old and new" in text80 and "Northern region" in text80
+
+    # phase 90 (it also ran, red, in the first run): the admin runs phase 50's scripts and reruns the phases the
+    # verdict names; then 90 is green
+    first90 = record["phases"][8]["summary"]
+    assert first90["verdict"] == "red" and "80_onenote" in first90["rerun"]
+    for script in sorted((run_dir / "50_team_sites").glob("manual-*.ps1")):
+        sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=script.read_bytes())
+    with people_signing_in(sb):
+        check = tenantmove("run", str(params), "--phases", "90", "--runs-dir", str(runs), cwd=tmp_path)
+    assert check.returncode == 0, check.stderr[-3000:]
+    rerun = run_json(runs_in(runs)[6])["phases"][0]["summary"]["rerun"]
+    assert set(rerun) <= {"10_new_subscription", "50_team_sites"}, rerun
+    with people_signing_in(sb):
+        green = tenantmove("run", str(params), "--phases", ",".join(p[:2] for p in rerun) + ",90", "--runs-dir",
+                           str(runs), cwd=tmp_path)
+    assert green.returncode == 0, green.stderr[-3000:]
+    summary90 = run_json(runs_in(runs)[7])["phases"][-1]["summary"]
+    assert summary90["verdict"] == "green", summary90
+    assert "Closing checklist" in outputs_text(runs_in(runs)[7] / "90_verify_and_close.ipynb")
+    assert "CalendarRepairDisabled" in outputs_text(runs_in(runs)[7] / "90_verify_and_close.ipynb")
+
+    # a seeded discrepancy: a file deleted from a new OneDrive, a member removed, a message altered -> red, each
+    # named; the reruns the verdict names repair them -> green
+    megan_new = "megan.bowen@contoso.example"
+    sb.admin("POST", f"files/contosonew.onmicrosoft.com/{megan_new}",
+             json={"op": "delete", "path": "Campaigns/2026/Q3/Assets/hero.png"})
+    sales = new.get("groups", {"$filter": "mailNickname eq 'sales'"})["value"][0]["id"]
+    alex = new.get("users/alex.wilber@contoso.example")["id"]
+    new.request("DELETE", f"groups/{sales}/members/{alex}/$ref")
+    sb.admin("POST", f"mail/contosonew.onmicrosoft.com/{megan_new}", json={"alter": "(edited)"})
+    with people_signing_in(sb):
+        red = tenantmove("run", str(params), "--phases", "90", "--runs-dir", str(runs), cwd=tmp_path)
+    assert red.returncode == 0, red.stderr[-3000:]
+    summary90 = run_json(runs_in(runs)[8])["phases"][0]["summary"]
+    assert summary90["verdict"] == "red" and summary90["rerun"] == ["30_add_domain_and_users", "60_mailboxes",
+                                                                    "70_onedrive"], summary90
+    assert summary90["files differing"] == 1 and summary90["groups differing"] == 1
+    assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
+    text90 = outputs_text(runs_in(runs)[8] / "90_verify_and_close.ipynb")
+    assert "/campaigns/2026/q3/assets" in text90 and "members missing: alex.wilber@contoso.example" in text90
+    assert "VERDICT: RED" in text90 and "Reopened in the ledger" in text90
+    with people_signing_in(sb):
+        repaired = tenantmove("run", str(params), "--phases", "30,60,70,90", "--runs-dir", str(runs), cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    summary90 = run_json(runs_in(runs)[9])["phases"][3]["summary"]
+    assert summary90["verdict"] == "green", summary90
 
     # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
     summary50 = record["phases"][4]["summary"]

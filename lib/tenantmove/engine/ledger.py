@@ -31,7 +31,8 @@ LEDGER_FILE = "ledger.sqlite"
 SCHEMA_VERSION = 2
 STATES = ("planned", "done", "failed", "skipped", "manual")
 FINISHED = ("done", "skipped")  # nothing left to do unless the source changes
-TODO_STATES = ("planned", "failed", "manual")  # what a (re)run works on; manual ones are checked again
+TODO_STATES = ("planned", "failed", "manual")
+REOPENED = "reopened"  # the version of a done item a verification found wrong: planning sees it changed  # what a (re)run works on; manual ones are checked again
 ITEMS_TABLE = """
 CREATE TABLE IF NOT EXISTS items (
     id           INTEGER PRIMARY KEY,
@@ -462,6 +463,28 @@ class Ledger:
             return [dict(r) for r in self._db.execute(
                 "SELECT e.at, e.run_id, e.state, e.note FROM events e JOIN items i ON i.id = e.item"
                 " WHERE i.kind = ? AND i.source_id = ? ORDER BY e.id", (kind, source_id))]
+
+    def reopen(self, kind: str, source_ids: Iterable[str], reason: str) -> int:
+        """Done items a verification found wrong in the target: the next pass of their phase does them again
+        (an item that keeps versions gets the version ``reopened``, so planning sees it changed; one that keeps
+        none is planned again). Each gets an event with the reason."""
+        n = 0
+        for source_id in source_ids:
+            item = self.get(kind, source_id)
+            if item is None or item.state != "done":
+                continue
+            if item.version is not None:
+                self._set(kind, source_id, "done", f"reopened: {reason}", version=REOPENED)
+            else:
+                self._set(kind, source_id, "planned", f"reopened: {reason}")
+            n += 1
+        return n
+
+    def forget_delta_links(self, kind: str, scope: str) -> int:
+        """The links of ``scope`` (and of its ``scope|...`` parts): the next pass lists everything there again."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM deltas WHERE kind = ? AND (scope = ? OR scope LIKE ? || '|%')",
+                              (kind, scope, scope)).rowcount
 
     # --- delta links ------------------------------------------------------------------------------
     def delta_link(self, kind: str, scope: str = "") -> str | None:

@@ -31,6 +31,8 @@ RERUN = {"users": "30_add_domain_and_users", "groups": "30_add_domain_and_users"
 class Check:
     area: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    # what to do again, found wrong: (ledger kind, "name" | "scope" | "folder", value, why)
+    reopen: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, item: str, source: int, target: int, missing: int = 0, extra: int = 0, mismatched: int = 0,
             detail: str = "") -> None:
@@ -102,6 +104,9 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
             continue
         got = members(tgt, new_ids[nick])
         lost, more = sorted(wanted - got), sorted(got - wanted)
+        back = {t: s for s, t in renamed.items()}
+        check.reopen += [("member", "name", f"{group['displayName']}: {back[m]}", f"{m} is not in {group['displayName']}")
+                         for m in lost]
         check.add(str(group["displayName"]), len(wanted), len(got), missing=len(lost), extra=len(more),
                   detail="; ".join(([f"members missing: {', '.join(lost)}"] if lost else [])
                                    + ([f"members not in the old group: {', '.join(more)}"] if more else [])))
@@ -117,6 +122,9 @@ def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.Dat
             check.add(pair.source_name, 1, 0, missing=1, detail="no OneDrive in the new tenant")
     for row in reconcile(drives.copy):
         bad = row["verdict"] == "MISMATCH"
+        if bad:
+            check.reopen.append(("drive-file", "folder", f"{row['drive'].lower()}|{row['folder']}",
+                                 f"{row['drive']}: {row['folder']} differs in the new OneDrive"))
         check.add(f"{row['drive']}: {row['folder']}", row["old files"], row["new files"],
                   missing=max(0, row["old files"] - row["new files"]) if bad else 0,
                   mismatched=int(bad and row["old files"] <= row["new files"]),
@@ -155,6 +163,9 @@ def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory
     for _, row in table.iterrows():
         same.add(f"{row['mailbox']}: {row['kind']}", int(row["old"]), int(row["new"]),
                  missing=int(row["missing or changed"]), extra=int(row["extra or duplicate"]))
+        if row["missing or changed"]:  # which item is not known (the streams are opaque): the mailbox again
+            same.reopen.append(("mail-item", "scope", str(row["mailbox"]).lower(),
+                                f"{row['mailbox']}: {row['kind']} not identical in the new mailbox"))
     return [counts, same]
 
 
@@ -178,6 +189,7 @@ def notes_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: Gr
 class Verdict(ShowsItself):
     checks: list[Check]
     open_items: pd.DataFrame
+    reopened: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def green(self) -> bool:
@@ -185,7 +197,8 @@ class Verdict(ShowsItself):
 
     def rerun(self) -> list[str]:
         phases = {RERUN[c.area] for c in self.checks if not c.problems.empty and c.area in RERUN}
-        return sorted(phases | set(self.open_items["phase"]))
+        reopened = set(self.reopened["rerun"]) if not self.reopened.empty else set()
+        return sorted((phases | set(self.open_items["phase"]) | reopened) - {""})
 
     def summary(self) -> pd.DataFrame:
         rows = []
@@ -207,6 +220,8 @@ class Verdict(ShowsItself):
                          f" ({len(c.rows)} item(s) compared)")
         if not self.open_items.empty:
             report.table(self.open_items, "Ledger items not done (failed, waiting for the admin, or never reached)")
+        if not self.reopened.empty:
+            report.table(self.reopened, "Reopened in the ledger, so that the rerun repairs them")
         if self.green:
             return report.banner("ok", "VERDICT: GREEN. Every workload reconciles and the ledger holds nothing "
                                        "open: follow the closing checklist below.")
@@ -214,9 +229,40 @@ class Verdict(ShowsItself):
                              + " (after the manual steps they name); then run this phase again.")
 
 
+def _folder(name: str | None) -> str:
+    return "/" + (name or "").strip("/").rsplit("/", 1)[0].lower() if "/" in (name or "").strip("/") else "/"
+
+
+def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
+    """What differs in the target, made to do again: the ledger's items behind each difference are reopened and
+    their delta links forgotten, so that the rerun the verdict names repairs them (a full listing there). It
+    writes the ledger only, never a tenant; every reopened item keeps the reason in its history."""
+    ledger = phase.ledger()
+    rows = []
+    for check in verdict.checks:
+        for kind, field_, value, why in check.reopen:
+            items = ledger.items(kind, ["done"])
+            if field_ == "name":
+                keys = [i.source_id for i in items if (i.name or "").lower() == value.lower()]
+            elif field_ == "scope":
+                keys = [i.source_id for i in items if i.scope == value]
+            else:
+                scope, folder = value.split("|", 1)
+                keys = [i.source_id for i in items if i.scope == scope and _folder(i.name) == "/" + folder.strip("/")]
+            count = ledger.reopen(kind, keys, why)
+            for i in {i.scope for i in items if i.source_id in set(keys)}:
+                ledger.forget_delta_links(kind, i)
+            rows.append({"area": check.area, "what": why, "ledger kind": kind, "items reopened": count,
+                         "rerun": next((i.phase for i in items if i.source_id in set(keys)), RERUN.get(check.area, ""))})
+    table = pd.DataFrame(rows, columns=["area", "what", "ledger kind", "items reopened", "rerun"])
+    phase.save_table("reopened", table)
+    return table
+
+
 def reconcile_all(phase: Phase, checks: list[Check]) -> Verdict:
     ledger, open_items = ledger_check(phase)
     verdict = Verdict([ledger, *checks], open_items)
+    verdict.reopened = reopen(phase, verdict)
     for c in verdict.checks:
         phase.save_table(f"reconcile-{c.area.replace(' ', '-')}", c.frame)
     phase.save_table("reconcile-summary", verdict.summary())

@@ -203,7 +203,8 @@ class MailApi:
         return box.add_folder(name, kind, parent)
 
     def deliver(self, req: Request, rest: str) -> Response:
-        """``POST /_sandbox/mail/{tenant}/{user}`` ``{"count": 3, "folder": "Inbox"}``: new mail arrives."""
+        """``POST /_sandbox/mail/{tenant}/{user}`` ``{"count": 3, "folder": "Inbox"}``: new mail arrives;
+        ``{"alter": "text"}``: the folder's first message gets ``text`` added to its subject."""
         tenant_name, _, user_key = rest.partition("/")
         tenant = self.store.tenant_by_name(tenant_name)
         body = req.json() if req.body else {}
@@ -215,6 +216,11 @@ class MailApi:
             folder = next((f for f in box.folders.values() if f.name == body.get("folder", "Inbox")), None)
             if folder is None:
                 return Response(404, {"error": "no such folder"})
+            if body.get("alter"):  # someone changes a message (a test's seeded discrepancy)
+                item = next(i for i in box.items.values() if i["folder"] == folder.id)
+                item["props"]["subject"] = f"{item['props'].get('subject')} {body['alter']}"
+                box.touch(item)
+                return Response(200, {"ok": True, "altered": item["id"]})
             for i in range(int(body.get("count", 1))):
                 stamp = now_iso()
                 box.add_item(folder, {"subject": f"New mail {i + 1} {secrets.token_hex(3)}", "isRead": False,

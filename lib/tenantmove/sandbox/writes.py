@@ -87,6 +87,13 @@ class Writes:
                 self._need(claims, "members", tenant)
                 self.add_member(tenant, parts[1], body)
                 return 204, None
+            if method == "DELETE" and n == 5 and parts[2] == "members" and parts[4] == "$ref":
+                self._need(claims, "members", tenant)
+                if parts[1] not in tenant.groups or parts[3] not in tenant.members[parts[1]]:
+                    raise _fail(404, "Request_ResourceNotFound", f"Resource '{parts[3]}' does not exist or one of its "
+                                                                 "queried reference-property objects are not present.")
+                tenant.members[parts[1]].remove(parts[3])
+                return 204, None
         if res == "domains":
             self._need(claims, "domains", tenant)
             if method == "POST" and n == 1:
