@@ -91,6 +91,26 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
     tampered = tenantmove("verify", str(run_dir), cwd=tmp_path)
     assert tampered.returncode == 1 and "changed: 00_prepare/permissions.csv" in tampered.stdout
 
+    # a file changed (or removed) together with its manifest, or an edited code cell re-hashed: the manifest no
+    # longer matches the digest chained into the migration's state when the run was sealed
+    assert record["run_id"] in (tmp_path / "state" / "migration-index.html").read_text()
+    digest = next(line for line in proc.stdout.splitlines() if line.startswith("manifest SHA-256"))
+    assert len(digest.rsplit(" ", 1)[1]) == 64  # printed for the change ticket
+    from tenantmove.runbook import audit
+
+    audit.write_manifest(run_dir)  # the edited file re-hashed into a rewritten manifest
+    rewritten = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert rewritten.returncode == 1 and "rewritten together with its manifest" in rewritten.stdout
+    nb = json.loads((run_dir / "00_prepare.ipynb").read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code" and "phase = Phase.start" in "".join(c["source"]))
+    code["source"] = "".join(code["source"]) + "\nprint('edited by hand')"
+    (run_dir / "00_prepare.ipynb").write_text(json.dumps(nb))
+    audit.write_manifest(run_dir)
+    edited = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert edited.returncode == 1 and f"warning: 00_prepare.ipynb: cell {code['id']} differs" in edited.stdout
+    resealed = tenantmove("seal", str(run_dir), cwd=tmp_path)  # a completed run is not sealed again
+    assert resealed.returncode == 2 and "sealed as completed by alice@contoso" in resealed.stderr
+
     # nothing secret anywhere: not the canaries, not a token
     for folder in (run_dir, tmp_path / "state"):
         assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET])
@@ -122,12 +142,22 @@ def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_pa
     assert readiness["verdict"] == "not ready"
 
     # fix the parameter, resume the same run folder: the phase runs again and completes
-    fixed = write_params(tmp_path, sandbox)
+    fixed = write_params(tmp_path, sandbox, operator="bob@contoso")  # another admin resumes it
     resumed = tenantmove("run", str(fixed), "--phases", "00", "--resume", str(run_dir), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     record = run_json(run_dir)
     assert record["status"] == "completed" and record["resumed"]
     assert record["phases"][0]["status"] == "completed" and "error" not in record["phases"][0]
+    # every attempt stays in the record, with who ran it; the index names both admins and both attempts
+    attempts = record["phases"][0]["attempts"]
+    assert [a["status"] for a in attempts] == ["failed", "completed"] and attempts[1]["operator"] == "bob@contoso"
+    kept = run_dir / attempts[0]["notebook"]
+    assert kept.name == "00_prepare.attempt-1.ipynb" and "NotReady" in kept.read_text()
+    assert len(record["operators"]) == 2 and record["operators"][1] == "bob@contoso"
+    index = (run_dir / "index.html").read_text()
+    assert "bob@contoso" in index and "00_prepare.attempt-1.ipynb" in index and "Integrity" in index
+    verified = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert verified.returncode == 0 and "failed by" in verified.stdout  # sealed twice (failed, then completed)
     again = tenantmove("run", str(fixed), "--phases", "00", "--resume", str(run_dir), cwd=tmp_path)
     assert again.returncode == 0 and "completed in an earlier attempt, skipped" in again.stdout
 

@@ -164,9 +164,14 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
         err = ph.get("error") or {}
         detail = esc(f"cell {err.get('cell')}: {err.get('ename')}: {err.get('evalue')}") if err else \
             esc("; ".join(f"{k}: {v}" for k, v in (ph.get("summary") or {}).items()))
+        attempts = "<br>".join(
+            f"{esc(str(a.get('status')))} · {esc(str(a.get('operator')))} · {esc(str(a.get('started')))}"
+            + (f" · <a href='{esc(a['notebook'])}'>{esc(a['notebook'])}</a>" if a.get("notebook") else "")
+            for a in ph.get("attempts", []))
         rows.append(f"<tr><td>{link}</td><td class='{esc(ph.get('status', ''))}'>{esc(ph.get('status', ''))}</td>"
+                    f"<td>{esc(str(ph.get('operator', '')))}</td>"
                     f"<td>{esc(str(ph.get('started', '')))}</td><td>{ph.get('duration_s', '')}</td>"
-                    f"<td>{detail}</td><td>{nb}</td></tr>")
+                    f"<td>{detail}</td><td>{attempts}</td><td>{nb}</td></tr>")
     tenants = record.get("tenants", {})
     facts = {
         "Run": record.get("run_id", ""), "Name": record.get("name", ""), "Status": record.get("status", ""),
@@ -180,9 +185,15 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
         "Command": record.get("command", ""),
         "Parameter file": (record.get("parameter_file") or {}).get("path", ""),
     }
+    facts["Operators (every attempt)"] = ", ".join(record.get("operators") or [record.get("operator", "")])
+    facts["Parameter file SHA-256"] = (record.get("parameter_file") or {}).get("sha256") or ""
+    params = record.get("parameters") or {}
+    facts["User mapping"] = params.get("user_mapping") or f"{params.get('state_dir', '')}/users.csv"
+    facts["State folder"] = params.get("state_dir", "")
     if record.get("error"):
         facts["Error"] = record["error"]
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+    extra = _dossier(run_dir, record)
     files = [p.relative_to(run_dir).as_posix() for p in record_files(run_dir)]
     file_list = "".join(f"<li><a href='{esc(f)}'>{esc(f)}</a></li>" for f in files if not f.startswith("html/"))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove run {esc(str(record.get('run_id', '')))}</title>
@@ -190,14 +201,48 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
 .completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.skipped{{color:#777}}</style></head><body>
 <h1>tenantmove run</h1><table>{fact_rows}</table>
-<h2>Phases</h2><table><tr><th>phase</th><th>status</th><th>started</th><th>seconds</th><th>result</th><th></th></tr>
+<h2>Phases</h2><table><tr><th>phase</th><th>status</th><th>operator</th><th>started</th><th>seconds</th><th>result</th>
+<th>attempts (kept)</th><th></th></tr>
 {''.join(rows)}</table>
+{extra}
 <h2>Files</h2><p>Every file is listed with its SHA-256 in <a href="{MANIFEST}">{MANIFEST}</a>
 (check with <code>sha256sum -c {MANIFEST}</code> in this folder).</p><ul>{file_list}</ul>
 </body></html>"""
     index = run_dir / "index.html"
     index.write_text(redact(page), encoding="utf-8")
     return index
+
+
+def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
+    """The index's answers beyond the phases: confirmations, items on both sides, integrity."""
+    esc = html.escape
+    parts = []
+    confirmations = []
+    for path in sorted(run_dir.glob("*/confirmations.jsonl")):
+        confirmations += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if confirmations:
+        rows = "".join(f"<tr><td>{esc(str(c.get('phase')))}</td><td>{esc(str(c.get('action')))}</td>"
+                       f"<td>{esc(str(c.get('by')))}</td><td>{esc(str(c.get('at')))}</td>"
+                       f"<td><code>{esc(str(c.get('typed')))}</code></td><td>{esc(str(c.get('via')))}</td></tr>"
+                       for c in confirmations)
+        parts.append("<h2>Confirmations of destructive steps</h2><table><tr><th>phase</th><th>what</th><th>by</th>"
+                     f"<th>at (UTC)</th><th>typed</th><th>how</th></tr>{rows}</table>")
+    summary = run_dir / "90_verify_and_close" / "reconcile-summary.csv"
+    if summary.is_file():
+        lines = [line.split(",") for line in summary.read_text(encoding="utf-8").splitlines()]
+        table = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in lines[1:])
+        head = "".join(f"<th>{esc(c)}</th>" for c in lines[0])
+        parts.append(f"<h2>Items per workload, both sides (phase 90)</h2><table><tr>{head}</tr>{table}</table>")
+    integrity = record.get("integrity") or {}
+    warnings = integrity.get("notebook warnings") or []
+    items = "".join(f"<li>{esc(w)}</li>" for w in warnings) or "<li>every notebook's code is the committed code of this " \
+        "version, its cells ran once, in order</li>"
+    parts.append(f"<h2>Integrity</h2><ul>{items}</ul><p>Previous run in the migration's chain: "
+                 f"<code>{esc(str(integrity.get('previous run in the chain') or 'none (the first run)'))}</code>. "
+                 f"This run's manifest digest is chained into the state folder when it is sealed; check the folder "
+                 f"with <code>{esc(str(integrity.get('how to check', 'python -m tenantmove verify RUN_DIR')))}</code>."
+                 "</p>")
+    return "\n".join(parts)
 
 
 def base_record(run_id: str, name: str, operator: str, mode: str, parameters: dict[str, Any],

@@ -33,7 +33,7 @@ from ..errors import ParameterError, PhaseFailed, TenantmoveError, UnknownPhase
 from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
-from . import audit, preflight
+from . import audit, chain, notebook_check, preflight
 from .connect import check_state_tenants, resolve
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
@@ -114,16 +114,32 @@ class Run:
                     entry.update(status=result["status"], started=result["started"], ended=result["ended"],
                                  duration_s=result["duration_s"])
 
+    def state_dir(self) -> Path | None:
+        state = (self.record.get("parameters") or {}).get("state_dir")
+        return Path(state) if state else None
+
     def finish(self, status: str, error: str | None = None) -> Path:
+        """Seal the record: results merged, the ledger's snapshot, the notebooks checked against the committed
+        ones, the HTML, the manifest, and its digest chained into the migration's state (and printed)."""
         self.record["status"] = status
         self.record["ended"] = utc_now()
         if error:
             self.record["error"] = redact(error)
         self.merge_phase_results()
         self.snapshot_ledger()
+        state = self.state_dir()
+        self.record["integrity"] = {
+            "notebook warnings": notebook_check.check_run(self.dir, str((self.record.get("library") or {})
+                                                                        .get("git_commit", ""))),
+            "previous run in the chain": chain.head(state) if state else "",
+            "how to check": f"python -m tenantmove verify {self.dir}"}
         self.save()
         index = audit.render_run(self.dir)
-        audit.write_manifest(self.dir)
+        manifest = audit.write_manifest(self.dir)
+        if state is not None:
+            digest = chain.digest_of(manifest)
+            chain.append(state, self.record, self.dir, digest)
+            print(f"manifest SHA-256 (chained in {state / chain.CHAIN}; for the change ticket): {digest}")
         return index
 
 
@@ -241,6 +257,9 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         check_state_tenants(params, resolve(params), Path(injected["state_dir"]))
     except TenantmoveError as exc:
         return _refused(run, exc), run.dir
+    operators = run.record.setdefault("operators", [])
+    if operator not in operators:  # a resumed run keeps who ran it before
+        operators.append(operator)
     run.record.update(operator=operator, parameters=validate(injected, origin=str(args.params)).public())
     run.save()
     status, error = "completed", None
@@ -288,8 +307,15 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
 
     output = run.dir / nb.name
     audit.phase_result_path(run.dir, nb.stem).unlink(missing_ok=True)  # never merge an earlier attempt's result
-    entry.update(notebook=nb.name, started=utc_now(), status="running")
+    if output.is_file():  # an earlier attempt (a failed phase, resumed): kept beside the new one, never overwritten
+        n = len(entry.get("attempts", [])) or 1
+        output.rename(run.dir / f"{nb.stem}.attempt-{n}.ipynb")
+        if entry.get("attempts"):
+            entry["attempts"][-1]["notebook"] = f"{nb.stem}.attempt-{n}.ipynb"
+    entry.update(notebook=nb.name, started=utc_now(), status="running", operator=injected.get("operator", ""))
     entry.pop("error", None)
+    entry.setdefault("attempts", []).append({"started": entry["started"], "operator": injected.get("operator", ""),
+                                             "status": "running", "notebook": nb.name})
     run.save()
     t0 = time.monotonic()
     try:
@@ -300,15 +326,18 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
         entry.update(status="failed", ended=utc_now(), duration_s=round(time.monotonic() - t0, 1),
                      error={"cell": exc.exec_count, "cell_index": exc.cell_index, "ename": exc.ename,
                             "evalue": redact(str(exc.evalue))})
+        entry["attempts"][-1].update(status="failed", ended=entry["ended"], error=entry["error"])
         run.save()
         raise PhaseFailed(nb.stem, exc.exec_count, exc.ename, redact(str(exc.evalue))) from exc
     except Exception as exc:  # noqa: BLE001 - kernel death, nbclient errors: recorded, then reported
         entry.update(status="failed", ended=utc_now(), duration_s=round(time.monotonic() - t0, 1),
                      error={"cell": None, "ename": type(exc).__name__, "evalue": redact(str(exc))[:500]})
+        entry["attempts"][-1].update(status="failed", ended=entry["ended"], error=entry["error"])
         run.save()
         raise PhaseFailed(nb.stem, None, type(exc).__name__, redact(str(exc))[:500]) from exc
     entry.update(status="prepared" if interactive else "completed", ended=utc_now(),
                  duration_s=round(time.monotonic() - t0, 1))
+    entry["attempts"][-1].update(status=entry["status"], ended=entry["ended"])
     return entry["status"] + f" in {entry['duration_s']} s"
 
 
@@ -371,6 +400,12 @@ def cmd_seal(run_dir: Path) -> int:
         _stderr(f"{run_dir}: no run.json here. HINT: give a run folder made by `python -m tenantmove prepare`")
         return EXIT_BAD_INPUT
     run = Run(run_dir, audit.read_json(run_dir / audit.RUN_JSON))
+    state = run.state_dir()
+    sealed = chain.completed_at(state, str(run.record.get("run_id"))) if state else None
+    if sealed is not None:
+        _stderr(f"{run_dir}: this run was sealed as completed by {sealed.get('operator')} at {sealed.get('sealed')}; "
+                "its record is closed. HINT: start a new run (python -m tenantmove prepare or run)")
+        return EXIT_BAD_INPUT
     run.merge_phase_results()
     failed = [e["phase"] for e in run.record["phases"] if e.get("status") != "completed"]
     index = run.finish("completed" if not failed else "incomplete",
@@ -391,9 +426,21 @@ def cmd_notebooks(check: bool) -> int:
 
 
 def cmd_verify(run_dir: Path) -> int:
+    """The manifest re-hashed, the manifest against the migration's chain, and the notebooks against the
+    committed ones (warnings: a hand-stepped run can be right)."""
     problems = audit.verify_manifest(run_dir)
+    warnings: list[str] = []
+    record = audit.read_json(run_dir / audit.RUN_JSON) if (run_dir / audit.RUN_JSON).is_file() else {}
+    state = (record.get("parameters") or {}).get("state_dir")
+    if state and (run_dir / audit.MANIFEST).is_file():
+        found, warned = chain.check(Path(state), str(record.get("run_id")), chain.digest_of(run_dir / audit.MANIFEST))
+        problems += found
+        warnings += warned
+    warnings += notebook_check.check_run(run_dir, str((record.get("library") or {}).get("git_commit", "")))
     for problem in problems:
         print(problem)
+    for warning in warnings:
+        print(f"warning: {warning}")
     print("intact" if not problems else f"{len(problems)} problem(s)")
     return EXIT_OK if not problems else EXIT_FAILED
 
