@@ -75,6 +75,13 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     cutover = json.loads((tmp_path / "state" / "cutover.json").read_text())
     assert cutover["mail_down"]["at"] <= cutover["mail_up"]["at"]
     assert (run_dir / "20_release_domain" / "confirmations.jsonl").is_file()
+    # the dossier answers without Jupyter: who confirmed what (typed text), the downtime window, both sides'
+    # counts, the manual items and who marked them done, integrity
+    index = (run_dir / "index.html").read_text()
+    for heading in ("Confirmations of destructive steps", "Mail downtime window", "Items per workload, both sides",
+                    "Manual items and failures", "Integrity"):
+        assert heading in index, heading
+    assert "<code>contoso.example</code>" in index and "alice@contoso" in index
     snapshot = sqlite3.connect(str(run_dir / "ledger.sqlite"))
     states = dict(snapshot.execute("SELECT state, COUNT(*) FROM items WHERE kind = 'user' GROUP BY state").fetchall())
     assert states == {"done": 24}
@@ -210,6 +217,18 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert repaired.returncode == 0, repaired.stderr[-3000:]
     summary90 = run_json(runs_in(runs)[9])["phases"][3]["summary"]
     assert summary90["verdict"] == "green", summary90
+
+    # every run verifies against the migration's chain; a confirmation edited afterwards (even with the manifest
+    # and the chain rewritten to match) differs from the one the ledger kept when it was typed
+    from tenantmove.runbook.runner import confirmations_differ
+
+    assert all(tenantmove("verify", str(r), cwd=tmp_path).returncode == 0 for r in runs_in(runs))
+    assert "migration-index.html" in {p.name for p in (tmp_path / "state").iterdir()}
+    confirmed = run_dir / "20_release_domain" / "confirmations.jsonl"
+    assert not confirmations_differ(run_dir, tmp_path / "state", record["run_id"])
+    confirmed.write_text(confirmed.read_text().replace('"by": "alice@contoso"', '"by": "mallory@contoso"'))
+    found = confirmations_differ(run_dir, tmp_path / "state", record["run_id"])
+    assert any("mallory@contoso" in f for f in found) and any("alice@contoso" in f for f in found)
 
     # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
     summary50 = record["phases"][4]["summary"]

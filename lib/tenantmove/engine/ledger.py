@@ -67,6 +67,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_item ON events (item);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS confirmations (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT,
+    phase       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    typed       TEXT NOT NULL,
+    by          TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    via         TEXT
+);
 CREATE TABLE IF NOT EXISTS deltas (
     kind        TEXT NOT NULL,
     scope       TEXT NOT NULL,
@@ -463,6 +473,18 @@ class Ledger:
             return [dict(r) for r in self._db.execute(
                 "SELECT e.at, e.run_id, e.state, e.note FROM events e JOIN items i ON i.id = e.item"
                 " WHERE i.kind = ? AND i.source_id = ? ORDER BY e.id", (kind, source_id))]
+
+    # --- confirmations: kept beside the run folder's record, so that one edited later shows -----------
+    def record_confirmation(self, entry: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO confirmations (run_id, phase, action, typed, by, at, via) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       tuple(str(entry.get(k, "")) for k in ("run_id", "phase", "action", "typed", "by", "at", "via")))
+
+    def confirmations(self, run_id: str) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT phase, action, typed, by, at, via FROM confirmations WHERE run_id = ?"
+                                    " ORDER BY id", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
 
     def reopen(self, kind: str, source_ids: Iterable[str], reason: str) -> int:
         """Done items a verification found wrong in the target: the next pass of their phase does them again

@@ -233,6 +233,16 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
         table = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in lines[1:])
         head = "".join(f"<th>{esc(c)}</th>" for c in lines[0])
         parts.append(f"<h2>Items per workload, both sides (phase 90)</h2><table><tr>{head}</tr>{table}</table>")
+    state = Path(str((record.get("parameters") or {}).get("state_dir") or ""))
+    cutover = state / "cutover.json"
+    if str(state) not in ("", ".") and cutover.is_file():
+        window = read_json(cutover)
+        down, up = window.get("mail_down") or {}, window.get("mail_up") or {}
+        parts.append(f"<h2>Mail downtime window</h2><p>down {esc(str(down.get('at', '?')))} "
+                     f"({esc(str(down.get('note', '')))}, by {esc(str(down.get('by', '?')))}, run "
+                     f"{esc(str(down.get('run_id', '?')))}) → up {esc(str(up.get('at', 'not yet')))} "
+                     f"({esc(str(up.get('note', '')))})</p>")
+    parts.append(_ledger_history(run_dir / "ledger.sqlite", state))
     integrity = record.get("integrity") or {}
     warnings = integrity.get("notebook warnings") or []
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings) or "<li>every notebook's code is the committed code of this " \
@@ -243,6 +253,46 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
                  f"with <code>{esc(str(integrity.get('how to check', 'python -m tenantmove verify RUN_DIR')))}</code>."
                  "</p>")
     return "\n".join(parts)
+
+
+def _ledger_history(ledger: Path, state: Path) -> str:
+    """From the run's ledger snapshot: every manual item and who marked it done, every failure and how it
+    ended (across all runs of the migration; a run's operator from the migration's chain)."""
+    import sqlite3
+
+    if not ledger.is_file():
+        return ""
+    esc = html.escape
+    who: dict[str, str] = {}
+    chain_file = state / "runs.chain.jsonl"
+    if chain_file.is_file():
+        for line in chain_file.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            who[str(entry.get("run_id"))] = str(entry.get("operator"))
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT i.phase, i.kind, COALESCE(i.name, i.source_id), i.state, e.state, e.at, e.run_id, "
+                          "e.note FROM items i JOIN events e ON e.item = i.id WHERE i.id IN (SELECT item FROM events "
+                          "WHERE state IN ('manual', 'failed')) ORDER BY i.id, e.id").fetchall()
+    finally:
+        db.close()
+    items: dict[tuple[str, str, str], list[tuple[Any, ...]]] = {}
+    for phase, kind, name, state_now, ev_state, at, run_id, note in rows:
+        items.setdefault((phase, kind, name), []).append((state_now, ev_state, at, run_id, note))
+    out = []
+    for (phase, kind, name), events in items.items():
+        now = events[-1][0]
+        trail = " → ".join(f"{esc(str(ev))} {esc(str(at))} ({esc(who.get(str(run), str(run)))})"
+                           for _, ev, at, run, _ in events if ev != "planned")
+        reason = next((str(note) for _, ev, _, _, note in events if ev in ("manual", "failed")), "")
+        out.append(f"<tr><td>{esc(phase)}</td><td>{esc(kind)}</td><td>{esc(str(name))}</td>"
+                   f"<td class='{'completed' if now == 'done' else 'failed'}'>{esc(now)}</td><td>{esc(reason[:200])}</td>"
+                   f"<td>{trail}</td></tr>")
+    if not out:
+        return "<h2>Manual items and failures</h2><p>None, in any run of this migration.</p>"
+    return ("<h2>Manual items and failures, across the migration's runs</h2><table><tr><th>phase</th><th>kind</th>"
+            "<th>item</th><th>now</th><th>why</th><th>history (state, when, who)</th></tr>" + "".join(out[:500])
+            + "</table>" + (f"<p>… {len(out) - 500} more: the ledger snapshot.</p>" if len(out) > 500 else ""))
 
 
 def base_record(run_id: str, name: str, operator: str, mode: str, parameters: dict[str, Any],

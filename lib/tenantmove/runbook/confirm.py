@@ -13,6 +13,7 @@ and refusals are appended to ``confirmations.jsonl``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,10 @@ SESSION: dict[tuple[str, str, str], Confirmation] = {}
 
 class ConfirmGate:
     def __init__(self, action: str, expected: str, *, given: str, interactive: bool, operator: str, run_id: str,
-                 phase: str, record_dir: Path | None = None, dry_run: bool = False) -> None:
+                 phase: str, record_dir: Path | None = None, dry_run: bool = False,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.action, self.expected = action, expected
+        self.on_record = on_record  # the ledger keeps each confirmation too (verify compares the two)
         self.dry_run = dry_run
         self._recorded = False
         self.interactive, self.operator, self.run_id, self.phase = interactive, operator, run_id, phase
@@ -161,4 +164,6 @@ class ConfirmGate:
         self._recorded = True
         print(self.confirmation.text(), flush=True)
         self._append(asdict(self.confirmation))
+        if self.on_record is not None:
+            self.on_record(asdict(self.confirmation))
         return self.confirmation

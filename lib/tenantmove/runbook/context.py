@@ -200,7 +200,7 @@ class Phase:
         confirm: no box is shown, and the gate refuses to let anything through."""
         gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
                            operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
-                           dry_run=self.params.dry_run)
+                           dry_run=self.params.dry_run, on_record=self.ledger().record_confirmation)
         gate.show()
         return gate
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -425,6 +426,28 @@ def cmd_notebooks(check: bool) -> int:
     return EXIT_OK
 
 
+def confirmations_differ(run_dir: Path, state: Path, run_id: str) -> list[str]:
+    """Each confirmation in the run folder against the one the migration's ledger kept when it was given."""
+    from ..engine.ledger import LEDGER_FILE, Ledger
+
+    if not (state / LEDGER_FILE).is_file():
+        return []
+    keys = ("phase", "action", "typed", "by", "at")
+    written = []
+    for path in sorted(run_dir.glob("*/confirmations.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            if entry and not entry.get("refused"):
+                written.append(tuple(str(entry.get(k, "")) for k in keys))
+    with Ledger(state / LEDGER_FILE) as ledger:
+        kept = [tuple(str(c.get(k, "")) for k in keys) for c in ledger.confirmations(run_id)]
+    problems = [f"confirmation in the run folder not in the migration's ledger: {e[0]}, {e[1]!r} typed {e[2]!r} by "
+                f"{e[3]} at {e[4]}" for e in written if e not in kept]
+    problems += [f"confirmation in the migration's ledger missing from the run folder: {e[0]}, {e[1]!r} by {e[3]} at "
+                 f"{e[4]}" for e in kept if e not in written]
+    return problems
+
+
 def cmd_verify(run_dir: Path) -> int:
     """The manifest re-hashed, the manifest against the migration's chain, and the notebooks against the
     committed ones (warnings: a hand-stepped run can be right)."""
@@ -436,6 +459,7 @@ def cmd_verify(run_dir: Path) -> int:
         found, warned = chain.check(Path(state), str(record.get("run_id")), chain.digest_of(run_dir / audit.MANIFEST))
         problems += found
         warnings += warned
+        problems += confirmations_differ(run_dir, Path(state), str(record.get("run_id")))
     warnings += notebook_check.check_run(run_dir, str((record.get("library") or {}).get("git_commit", "")))
     for problem in problems:
         print(problem)
