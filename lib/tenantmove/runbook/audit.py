@@ -23,6 +23,7 @@ from ..redact import redact
 
 MANIFEST = "MANIFEST.sha256"
 RUN_JSON = "run.json"
+SIGNED_AFTER = {"MANIFEST.sha256.sig", "MANIFEST.sha256.cert.pem"}  # the signature of the manifest, and its signer
 
 
 def default_operator() -> str:
@@ -102,7 +103,7 @@ def write_manifest(run_dir: Path) -> Path:
     lines = []
     for path in record_files(run_dir):
         rel = path.relative_to(run_dir).as_posix()
-        if rel == MANIFEST:
+        if rel == MANIFEST or rel in SIGNED_AFTER:
             continue
         lines.append(f"{file_sha256(path)}  {rel}")
     target = run_dir / MANIFEST
@@ -127,7 +128,7 @@ def verify_manifest(run_dir: Path) -> list[str]:
             problems.append(f"changed: {rel}")
     for path in record_files(run_dir):
         rel = path.relative_to(run_dir).as_posix()
-        if rel != MANIFEST and rel not in listed:
+        if rel != MANIFEST and rel not in listed and rel not in SIGNED_AFTER:
             problems.append(f"not in manifest: {rel}")
     return problems
 

@@ -34,7 +34,7 @@ from ..errors import ParameterError, PhaseFailed, TenantmoveError, UnknownPhase
 from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
-from . import audit, chain, notebook_check, preflight
+from . import audit, chain, notebook_check, preflight, signing
 from .connect import check_state_tenants, resolve
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
@@ -426,6 +426,23 @@ def cmd_notebooks(check: bool) -> int:
     return EXIT_OK
 
 
+def cmd_sign(run_dir: Path, key: Path, password_env: str) -> int:
+    if not (run_dir / audit.MANIFEST).is_file():
+        _stderr(f"{run_dir}: no {audit.MANIFEST} here. HINT: sign a sealed run folder")
+        return EXIT_BAD_INPUT
+    problems = audit.verify_manifest(run_dir)
+    if problems:
+        _stderr(f"{run_dir} is not intact ({problems[0]}): not signed. HINT: python -m tenantmove verify {run_dir}")
+        return EXIT_FAILED
+    try:
+        subject = signing.sign(run_dir, key, password_env)
+    except TenantmoveError as exc:
+        _stderr(exc.one_line())
+        return EXIT_BAD_INPUT
+    print(f"signed by {subject}: {run_dir / signing.SIGNATURE}")
+    return EXIT_OK
+
+
 def confirmations_differ(run_dir: Path, state: Path, run_id: str) -> list[str]:
     """Each confirmation in the run folder against the one the migration's ledger kept when it was given."""
     from ..engine.ledger import LEDGER_FILE, Ledger
@@ -461,6 +478,11 @@ def cmd_verify(run_dir: Path) -> int:
         warnings += warned
         problems += confirmations_differ(run_dir, Path(state), str(record.get("run_id")))
     warnings += notebook_check.check_run(run_dir, str((record.get("library") or {}).get("git_commit", "")))
+    if (run_dir / audit.MANIFEST).is_file():
+        bad, signer = signing.check(run_dir)
+        problems += bad
+        if signer and not bad:
+            print(f"signed by {signer}")
     for problem in problems:
         print(problem)
     for warning in warnings:
@@ -485,9 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("permissions", help="print the Graph permissions each phase needs (markdown)")
     nbs = sub.add_parser("notebooks", help="regenerate the notebooks' parameters cells from the parameter spec")
     nbs.add_argument("--check", action="store_true", help="only check: exit 1 if a notebook has drifted")
-    for name in ("seal", "verify"):
-        p = sub.add_parser(name, help="seal a prepared run" if name == "seal" else "check a run's manifest")
+    for name in ("seal", "verify", "sign"):
+        p = sub.add_parser(name, help={"seal": "seal a prepared run", "verify": "check a run's manifest",
+                                       "sign": "sign a run's manifest with the organisation's certificate"}[name])
         p.add_argument("run_dir", type=Path)
+        if name == "sign":
+            p.add_argument("--key", type=Path, required=True, help="PEM file: the private key and its certificate")
+            p.add_argument("--password-env", default="", help="environment variable holding the key's password")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -535,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(command)
     if args.command == "seal":
         return cmd_seal(args.run_dir)
+    if args.command == "sign":
+        return cmd_sign(args.run_dir, args.key, args.password_env)
     if args.command == "notebooks":
         return cmd_notebooks(args.check)
     if args.command == "permissions":

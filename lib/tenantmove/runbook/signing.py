@@ -1,0 +1,79 @@
+"""Signing a run's manifest with the organisation's certificate: ``MANIFEST.sha256.sig`` (RSA-PSS or ECDSA over
+SHA-256) and the certificate beside it, so that an auditor can see who vouched for the folder, and that
+nothing in it changed since. The private key's password comes from an environment variable whose name is
+given; the key never leaves its file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from ..errors import ConfigFileError
+from ..redact import register_secret
+
+SIGNATURE = "MANIFEST.sha256.sig"
+CERTIFICATE = "MANIFEST.sha256.cert.pem"
+OUTSIDE_MANIFEST = {SIGNATURE, CERTIFICATE}  # written after the manifest, checked by their own means
+
+
+def sign(run_dir: Path, key_file: Path, password_env: str = "") -> str:
+    """Sign ``run_dir``'s manifest; returns the certificate's subject."""
+    try:
+        data = key_file.read_bytes()
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {key_file}: {exc.strerror}", where="--key",
+                              hint="give a PEM file with the organisation's private key and its certificate") from exc
+    password = None
+    if password_env:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise ConfigFileError(f"environment variable {password_env} is not set", where="--password-env",
+                                  hint=f"export {password_env}=<the key's password>")
+        register_secret(value)
+        password = value.encode()
+    try:
+        key = serialization.load_pem_private_key(data, password=password)
+        cert = x509.load_pem_x509_certificate(data)
+    except (ValueError, TypeError) as exc:
+        raise ConfigFileError(f"{key_file} is not a PEM file with a private key and its certificate ({exc})",
+                              where="--key", hint="concatenate the key and the certificate in PEM form") from exc
+    manifest = (run_dir / "MANIFEST.sha256").read_bytes()
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(manifest, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.MAX_LENGTH),
+                             hashes.SHA256())
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(manifest, ec.ECDSA(hashes.SHA256()))
+    else:
+        raise ConfigFileError(f"{key_file}: an RSA or EC key is needed", where="--key", hint="use an RSA or EC key")
+    (run_dir / SIGNATURE).write_bytes(signature)
+    (run_dir / CERTIFICATE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert.subject.rfc4514_string()
+
+
+def check(run_dir: Path) -> tuple[list[str], str]:
+    """(problems, who signed) — nothing when the run is not signed."""
+    sig, cert_file = run_dir / SIGNATURE, run_dir / CERTIFICATE
+    if not sig.is_file():
+        return [], ""
+    if not cert_file.is_file():
+        return [f"{SIGNATURE} without {CERTIFICATE}: the signer cannot be checked"], ""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    public, manifest = cert.public_key(), (run_dir / "MANIFEST.sha256").read_bytes()
+    subject = cert.subject.rfc4514_string()
+    try:
+        if isinstance(public, rsa.RSAPublicKey):
+            public.verify(sig.read_bytes(), manifest, padding.PSS(padding.MGF1(hashes.SHA256()),
+                                                                  padding.PSS.MAX_LENGTH), hashes.SHA256())
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(sig.read_bytes(), manifest, ec.ECDSA(hashes.SHA256()))
+        else:
+            return [f"{CERTIFICATE}: an unsupported key type"], subject
+    except InvalidSignature:
+        return [f"the manifest's signature does not match (signed by {subject}): the manifest changed after it was "
+                "signed"], subject
+    return [], subject
