@@ -46,7 +46,8 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     run_dir = runs_in(runs)[0]
     record = run_json(run_dir)
     assert [p["phase"] for p in record["phases"]] == ["00_prepare", "10_new_subscription", "20_release_domain",
-                                                       "30_add_domain_and_users", "50_team_sites", "60_mailboxes",
+                                                       "30_add_domain_and_users", "40_admin_settings", "50_team_sites",
+                                                       "60_mailboxes",
                                                        "70_onedrive", "80_onenote", "90_verify_and_close"]
     assert all(p["status"] == "completed" for p in record["phases"])
 
@@ -127,7 +128,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     # phase 70 found no new OneDrive yet: phases 10 and 30 asked for them (a script for the admin, the names as
     # they are then); once it ran, the files move, each proven, and the notebook shows renames and bytes per user
-    first70 = record["phases"][6]["summary"]
+    first70 = record["phases"][7]["summary"]
     assert first70["OneDrives waiting (manual)"] == 23 and first70["bytes moved"] == 0
     assert (run_dir / "10_new_subscription" / "manual-onedrive.ps1").is_file()
     request = runs_in(runs)[2] / "30_add_domain_and_users" / "manual-onedrive.ps1"
@@ -146,14 +147,14 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert "Megan's notebook" in text70 and "CONFIRMED by alice@contoso" in text70
 
     # phase 60 moved every mailbox in that first run: the same counts on both sides, no draft made
-    summary60 = record["phases"][5]["summary"]
+    summary60 = record["phases"][6]["summary"]
     assert summary60["items old"] == summary60["items new"] == summary60["items identical"] == 181
     assert summary60["drafts made"] == 0 and summary60["items extra or duplicate"] == 0
     assert "mailbox items failed" not in summary60
 
     # phase 80: no new OneDrive in that first run, and Megan's notebook out of the admin's reach: manual steps.
     # Once the OneDrives exist and the admin ran the Set-SPOUser steps, every page arrives, in order.
-    first80 = record["phases"][7]["summary"]
+    first80 = record["phases"][8]["summary"]
     assert first80["users with notebooks"] == 2 and first80["users copied"] == 0
     assert first80["notebook access manual"] == 3  # Megan's old OneDrive; both new ones (not there yet)
     with people_signing_in(sb):
@@ -174,15 +175,23 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     # phase 90 (it also ran, red, in the first run): the admin runs phase 50's scripts and reruns the phases the
     # verdict names; then 90 is green
-    first90 = record["phases"][8]["summary"]
+    first90 = record["phases"][9]["summary"]
     assert first90["verdict"] == "red" and "80_onenote" in first90["rerun"]
     for script in sorted((run_dir / "50_team_sites").glob("manual-*.ps1")):
         sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=script.read_bytes())
+    # phase 40: the settings applied, conditional access report-only; what no API carries, the admin marks done
+    first40 = record["phases"][4]["summary"]
+    assert first40["settings applied"] == 10 and first40["policies report-only"] == 2
+    assert first40["manual settings open"] == 6
+    keys = [line.split("[ledger key ")[1].rstrip("]") for line in (run_dir / "40_admin_settings" /
+            "manual-manual-setting.ps1").read_text().splitlines() if "[ledger key " in line]
+    marked = tenantmove("done", str(params), *keys, "--note", "checked in both admin centres", cwd=tmp_path)
+    assert marked.returncode == 0 and "marked done by alice@contoso" in marked.stdout
     with people_signing_in(sb):
         check = tenantmove("run", str(params), "--phases", "90", "--runs-dir", str(runs), cwd=tmp_path)
     assert check.returncode == 0, check.stderr[-3000:]
     rerun = run_json(runs_in(runs)[6])["phases"][0]["summary"]["rerun"]
-    assert set(rerun) <= {"10_new_subscription", "50_team_sites"}, rerun
+    assert set(rerun) <= {"10_new_subscription", "40_admin_settings", "50_team_sites"}, rerun
     with people_signing_in(sb):
         green = tenantmove("run", str(params), "--phases", ",".join(p[:2] for p in rerun) + ",90", "--runs-dir",
                            str(runs), cwd=tmp_path)
@@ -231,7 +240,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert any("mallory@contoso" in f for f in found) and any("alice@contoso" in f for f in found)
 
     # phase 50 rebuilt the sites in that first run, and showed the public website's checklist
-    summary50 = record["phases"][4]["summary"]
+    summary50 = record["phases"][5]["summary"]
     assert summary50["list items old"] == summary50["list items new"] == 75  # the subsite's list: after the admin
     assert summary50["sites manual"] == 1 and summary50["library files copied"] == 6
     text50 = outputs_text(run_dir / "50_team_sites.ipynb")

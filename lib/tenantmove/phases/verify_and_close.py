@@ -15,7 +15,7 @@ from ..report import Report, ShowsItself
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..services.outlook import OutlookClient
-from ..workloads import fidelity
+from ..workloads import fidelity, settings
 from ..workloads.files import reconcile
 from ..workloads.inventory import Inventory
 from . import mailboxes, onedrive, onenote, team_sites
@@ -23,7 +23,7 @@ from .common import StepResult
 
 COLUMNS = ["area", "item", "source", "target", "missing", "extra", "mismatched", "detail"]
 # the phase whose rerun repairs each area (the ledger's own phase column says it for its kinds)
-RERUN = {"users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
+RERUN = {"settings": "40_admin_settings", "users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
          "files": "70_onedrive", "mail": "60_mailboxes", "mail fidelity": "60_mailboxes", "notebooks": "80_onenote"}
 
 
@@ -110,6 +110,24 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
         check.add(str(group["displayName"]), len(wanted), len(got), missing=len(lost), extra=len(more),
                   detail="; ".join(([f"members missing: {', '.join(lost)}"] if lost else [])
                                    + ([f"members not in the old group: {', '.join(more)}"] if more else [])))
+    return check
+
+
+def settings_check(phase: Phase, old: GraphClient, new: GraphClient) -> Check:
+    """The settings phase 40 applied (its settings_apply areas), old against new, and every conditional-access
+    policy present in the new tenant by name."""
+    check = Check("settings")
+    areas = [a for a in phase.params.settings_apply.replace(" ", "").split(",") if a]
+    table = settings.diff(old, new, areas)
+    for _, row in table[table["applied"]].iterrows():
+        check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(bool(row["differs"])),
+                  detail=f"{row['old tenant']} -> {row['new tenant']}" if row["differs"] else "")
+    old_ca, new_ca = settings.CaClient(old), settings.CaClient(new)
+    there = {str(p["displayName"]).lower(): p for p in new_ca.all("policies")}
+    for policy in old_ca.all("policies"):
+        found = there.get(str(policy["displayName"]).lower())
+        check.add(f"conditional access: {policy['displayName']}", 1, int(found is not None),
+                  missing=int(found is None), detail=f"new tenant: {found.get('state')}" if found else "")
     return check
 
 

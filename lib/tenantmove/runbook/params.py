@@ -41,6 +41,7 @@ DNS_KEYS = {
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 FILE_VERSIONS = ("latest", "all")
+SETTING_AREAS = ("sharepoint", "authorization")  # phase 40's areas Graph can write (tenantmove.workloads.settings)
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
@@ -88,6 +89,10 @@ SPEC: list[Spec] = [
          "admin@<new tenant's onmicrosoft domain>)"),
     Spec("site_wait_seconds", int, 900, "phase 50: how long to wait for a new group's team site (SharePoint takes "
          "up to about 15 minutes after the group, sometimes 45)"),
+    Spec("settings_apply", str, "", "phase 40: the setting areas to apply to the new tenant, comma-separated ("
+         + ", ".join(SETTING_AREAS) + "); empty: show the side-by-side comparison only"),
+    Spec("ca_enforce", bool, False, "phase 40: switch on the conditional-access policies that are on in the old "
+         "tenant (they are first created report-only; this is a separate confirmed step)"),
     Spec("onedrive_wait_seconds", int, 0, "phase 70: how long to wait for new OneDrives to appear after "
          "Request-SPOPersonalSite (0: do not wait; a rerun copies them once they exist)"),
     Spec("company", str, "", "your organisation's name, for the decorated User-Agent SharePoint asks of migration "
@@ -126,6 +131,8 @@ class Params:
     sites_beta: bool = False
     site_owner: str = ""
     site_wait_seconds: int = 900
+    settings_apply: str = ""
+    ca_enforce: bool = False
     company: str = ""
     user_mapping: str = ""
     prestage_users: bool = False
@@ -272,6 +279,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             bad("dns.tsig_file", f"cannot read the file {dns_cfg['tsig_file']}", "check the path and permissions")
     if dns_cfg.get("provider") == "lexicon" and not dns_cfg.get("lexicon_provider"):
         bad("dns.lexicon_provider", "missing (provider lexicon)", "name the DNS host, e.g. cloudflare or route53")
+    unknown = [a for a in str(values["settings_apply"]).replace(" ", "").split(",") if a and a not in SETTING_AREAS]
+    if unknown:
+        bad("settings_apply", f"unknown area(s): {', '.join(unknown)}", f"choose from {', '.join(SETTING_AREAS)}")
     if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
     if problems:
@@ -284,6 +294,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   file_versions=values["file_versions"], onedrive_wait_seconds=values["onedrive_wait_seconds"],
                   company=values["company"], sites_beta=values["sites_beta"], site_owner=values["site_owner"],
                   site_wait_seconds=values["site_wait_seconds"], user_mapping=values["user_mapping"],
+                  settings_apply=values["settings_apply"], ca_enforce=values["ca_enforce"],
                   prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
 
 

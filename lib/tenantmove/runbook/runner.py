@@ -286,6 +286,12 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
             stand_in = getattr(args, "stand_in_admin", None)
             if stand_in is not None:  # the demo: the sandbox plays the admin who runs the script
                 done = stand_in(params.target.tenant, script)
+                if script.name == "manual-manual-setting.ps1":  # no API shows these: the admin says they are done
+                    from ..workloads.settings import MANUAL, mark_done
+
+                    mark_done(Path(injected["state_dir"]), [m.key for m in MANUAL], "the demo's stand-in admin",
+                              "demo: the sandbox imitates no Exchange or Teams settings")
+                    done.append(f"marked {len(MANUAL)} manual setting(s) done")
                 run.record.setdefault("demo_admin", []).append({"phase": nb.stem, "script": script.name,
                                                                 "at": utc_now(), "done": done})
                 print(f"{nb.stem}: demo only: the sandbox's stand-in admin ran {script.name}: {len(done)} "
@@ -426,6 +432,27 @@ def cmd_notebooks(check: bool) -> int:
     return EXIT_OK
 
 
+def cmd_done(params_file: Path, keys: list[str], note: str) -> int:
+    """The admin's word that manual items no API can check are done: who, when, a note, in the state folder."""
+    from ..workloads.settings import MANUAL, mark_done
+
+    try:
+        raw = load_yaml(params_file)
+    except TenantmoveError as exc:
+        _stderr(exc.one_line())
+        return EXIT_BAD_INPUT
+    known = {m.key for m in MANUAL}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        _stderr(f"unknown manual item(s): {', '.join(unknown)} HINT: the keys are {', '.join(sorted(known))}")
+        return EXIT_BAD_INPUT
+    state = Path(str(raw.get("state_dir") or default_state_dir(str(raw.get("name") or "demo"))))
+    by = str(raw.get("operator") or audit.default_operator())
+    mark_done(state, keys, by, note)
+    print(f"marked done by {by}: {', '.join(keys)} (in {state}); the next run of phase 40 records it")
+    return EXIT_OK
+
+
 def cmd_sign(run_dir: Path, key: Path, password_env: str) -> int:
     if not (run_dir / audit.MANIFEST).is_file():
         _stderr(f"{run_dir}: no {audit.MANIFEST} here. HINT: sign a sealed run folder")
@@ -507,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("permissions", help="print the Graph permissions each phase needs (markdown)")
     nbs = sub.add_parser("notebooks", help="regenerate the notebooks' parameters cells from the parameter spec")
     nbs.add_argument("--check", action="store_true", help="only check: exit 1 if a notebook has drifted")
+    done = sub.add_parser("done", help="mark manual items done (what no API can check), as the admin")
+    done.add_argument("params", help="YAML parameter file (for the state folder)")
+    done.add_argument("keys", nargs="+", help="the manual items' keys, as the manual script names them")
+    done.add_argument("--note", default="", help="what was done, for the record")
     for name in ("seal", "verify", "sign"):
         p = sub.add_parser(name, help={"seal": "seal a prepared run", "verify": "check a run's manifest",
                                        "sign": "sign a run's manifest with the organisation's certificate"}[name])
@@ -561,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(command)
     if args.command == "seal":
         return cmd_seal(args.run_dir)
+    if args.command == "done":
+        return cmd_done(Path(args.params), args.keys, args.note)
     if args.command == "sign":
         return cmd_sign(args.run_dir, args.key, args.password_env)
     if args.command == "notebooks":

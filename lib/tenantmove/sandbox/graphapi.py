@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .http import Request, Response
 from .knobs import Fault, Governor
+from .settingsapi import owns as settings_owns
 from .shapes import (
     BATCH_LIMIT,
     DOMAIN_PROPS,
@@ -42,7 +43,8 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None, notes: Any = None) -> None:
+                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None, notes: Any = None,
+                 settings: Any = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
@@ -53,6 +55,7 @@ class GraphApi:
         self.sites = sites  # the site, list and item routes (SitesApi)
         self.mail = mail  # the mailbox import/export routes (MailApi)
         self.notes = notes  # the OneNote routes (NoteApi)
+        self.settings = settings  # tenant settings and conditional access (SettingsApi)
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str, beta: bool = False) -> Response:
@@ -80,6 +83,12 @@ class GraphApi:
                 return resp
             if self.files is not None and self.files.owns(rest):
                 resp = self.files.handle(req, rest, tenant, claims)
+                resp.headers.update(headers)
+                return resp
+            if self.settings is not None and settings_owns(rest.split("?", 1)[0]):
+                with self.store.lock:
+                    resp = self.settings.call(req.method, rest.split("?", 1)[0], req.json() if req.body else None,
+                                              tenant, claims)
                 resp.headers.update(headers)
                 return resp
             if self.notes is not None and self.notes.owns(rest):

@@ -46,6 +46,7 @@ class Knobs:
     onenote_concurrent: int = 5       # ... and at once
     onenote_window_scale: float = 1.0  # the OneNote windows' length as a share of a real minute and hour
     onenote_section_pages: int = 5000  # pages a section holds before a new one answers 507
+    ca_requests_per_second: float = 1.0  # conditional access per tenant (0: no limit); 429 with Retry-After beyond
     group_site_seconds: float = 3.0   # a new Microsoft 365 group's team site (and a beta-created site) until it answers
     # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
     #   "retry_after": 1.5, "count": 1, "in_batch": false}]

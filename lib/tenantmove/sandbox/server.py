@@ -25,6 +25,7 @@ from .knobs import Governor
 from .login import LoginService
 from .mailapi import MailApi
 from .noteapi import NoteApi
+from .settingsapi import SettingsApi
 from .siteapi import SitesApi
 from .state import Store
 from .tokens import TokenService
@@ -61,9 +62,10 @@ class SandboxApp:
         self.sites = SitesApi(self.files)
         self.mail = MailApi(store, governor, self.stats.add)
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
+        self.settings = SettingsApi(store, governor, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites, self.mail,
-                              self.notes)
+                              self.notes, self.settings)
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -144,6 +146,7 @@ class SandboxApp:
             self.sites.reset()
             self.mail.reset()
             self.notes.reset()
+            self.settings.reset()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))

@@ -1,0 +1,123 @@
+"""Phase 40: both tenants' settings side by side; the areas the admin selects applied to the new tenant (read
+back and compared); conditional access rebuilt report-only through the mappings, switched on only by its own
+confirmed step; what no API carries as manual items with their place and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..engine import Outcome
+from ..report import Report, ShowsItself
+from ..runbook.confirm import ConfirmGate
+from ..runbook.context import Phase
+from ..services.graph import GraphClient
+from ..workloads.inventory import Inventory
+from ..workloads.settings import (
+    CaClient,
+    ConditionalAccess,
+    ConditionalAccessOn,
+    ManualSettings,
+    NamedLocations,
+    Settings,
+    diff,
+)
+from .common import StepResult, Steps, dry_run_result
+
+
+@dataclass
+class AdminSettings:
+    table: pd.DataFrame
+    settings: Settings
+    locations: NamedLocations
+    policies: ConditionalAccess
+    manual: ManualSettings
+    new_ca: CaClient
+
+
+def selected(phase: Phase) -> list[str]:
+    return [a for a in phase.params.settings_apply.replace(" ", "").split(",") if a]
+
+
+def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
+            moving: pd.DataFrame) -> AdminSettings:
+    """The comparison, and the workloads with the user and group mappings conditional access needs."""
+    areas = selected(phase)
+    new_ids = {str(u).lower(): i for u, i in zip(tgt.users["userPrincipalName"], tgt.users["id"], strict=True)}
+    old_ids = {str(u).lower(): i for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
+    users = {old_ids[str(r["source_upn"]).lower()]: new_ids[str(r["target_upn"]).lower()]
+             for _, r in moving.iterrows() if str(r["source_upn"]).lower() in old_ids
+             and str(r["target_upn"]).lower() in new_ids}
+    nick = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
+    groups = {g: nick[str(n).lower()] for g, n in zip(src.groups["id"], src.groups["mailNickname"], strict=True)
+              if str(n).lower() in nick}
+    names = {i: str(u) for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
+    names.update({i: str(n) for i, n in zip(src.groups["id"], src.groups["displayName"], strict=True)})
+    old_ca, new_ca = CaClient(old), CaClient(new)
+    locations: dict[str, str] = {i.source_id: str(i.target_id) for i in phase.ledger().items("named-location", ["done"])
+                                 if i.target_id}
+    return AdminSettings(diff(old, new, areas), Settings(old, new, areas), NamedLocations(old_ca, new_ca),
+                         ConditionalAccess(old_ca, new_ca, users, groups, locations, names),
+                         ManualSettings(phase.state_dir), new_ca)
+
+
+@dataclass(repr=False)
+class SettingsPlan(ShowsItself):
+    table: pd.DataFrame
+    outcomes: list[Outcome]
+
+    def report(self) -> Report:
+        differing = self.table[self.table["differs"]]
+        report = Report().table(self.table, f"Both tenants' settings, side by side ({len(differing)} differ; "
+                                            "'applied' marks the areas of the settings_apply parameter)")
+        for outcome in self.outcomes:
+            report.add(outcome.report())
+        return report.text("Conditional-access policies are created **report-only** (or disabled, when they are off "
+                           "in the old tenant), never on, so that nobody is locked out; the users, groups and named "
+                           "locations they name are rewritten to the new tenant's. Switching them on is a separate "
+                           "step below, with its own confirmation (parameter `ca_enforce`).")
+
+
+def plan(phase: Phase, s: AdminSettings) -> SettingsPlan:
+    phase.save_table("settings-diff", s.table)
+    outcomes = [phase.engine().run(w, dry_run=True) for w in (s.settings, s.locations, s.policies, s.manual)]
+    return SettingsPlan(s.table, outcomes)
+
+
+def apply(phase: Phase, s: AdminSettings, gate: ConfirmGate) -> StepResult:
+    if phase.params.dry_run:
+        return dry_run_result("changed")
+    gate.require()
+    report = Report()
+    steps = Steps(phase, gate, report)
+    settings = steps.run(s.settings)
+    s.policies.locations.update(steps.run(s.locations).targets())
+    policies = steps.run(s.policies)
+    manual = steps.run(s.manual)
+    report.table(pd.DataFrame([{"policy": r["name"], "new tenant": r["action"]} for r in policies.rows]),
+                 "Conditional access in the new tenant: report-only until switched on")
+    summary: dict[str, Any] = {"settings differing": int(s.table["differs"].sum()),
+                               "settings applied": settings.count("applied"),
+                               "policies report-only": policies.count("created report-only"),
+                               "manual settings open": manual.count("manual"), **steps.summary()}
+    steps.finish("setting(s)")
+    return StepResult(report, summary)
+
+
+def switch_on(phase: Phase, s: AdminSettings) -> StepResult:
+    """The separate step: the copies of policies that are on in the old tenant, switched on (``ca_enforce`` and
+    its own confirmation); otherwise they stay report-only."""
+    ledger = phase.ledger()
+    copies = [(i.source_id, str(i.name), str(i.target_id)) for i in ledger.items("ca-policy", ["done"])
+              if (i.detail or {}).get("source state") == "enabled" and i.target_id]
+    if not phase.params.ca_enforce or phase.params.dry_run:
+        return StepResult(Report().banner("warn", f"{len(copies)} policy(ies) stay report-only (set ca_enforce: "
+                                                  "true and confirm to switch them on)"), {"policies switched on": 0})
+    gate = phase.confirm_gate(f"switch on {len(copies)} conditional-access policy(ies) in the new tenant")
+    report = Report()
+    steps = Steps(phase, gate, report)
+    outcome = steps.run(ConditionalAccessOn(s.new_ca, copies))
+    steps.finish("policy(ies)")
+    return StepResult(report, {"policies switched on": outcome.count("switched on")})

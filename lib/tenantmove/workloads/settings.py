@@ -1,0 +1,305 @@
+"""Admin settings: what Graph v1.0 can read and write (SharePoint's tenant settings, the authorisation policy),
+conditional access (named locations, then policies, created report-only or disabled and rewritten through the
+user and group mappings; switching them on is a separate, confirmed step), and the settings no API carries
+(Exchange organisation settings, Teams policies, service settings) as manual items the admin marks done."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..clock import utc_now
+from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
+from ..errors import TenantmoveError
+from ..services.graph import GraphClient, path
+from ..services.pacing import Budget, Pacer
+
+MANUAL_DONE = "manual-done.csv"  # in the state folder: key, by, at, note — the admin's word for what no API shows
+REPORT_ONLY = "enabledForReportingButNotEnforced"
+SPECIAL_USERS = {"All", "None", "GuestsOrExternalUsers"}
+SPECIAL_LOCATIONS = {"All", "AllTrusted"}
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    title: str
+    path: str
+    settings: tuple[str, ...]
+
+
+AREAS = {a.name: a for a in (
+    Area("sharepoint", "SharePoint tenant settings", "admin/sharepoint/settings",
+         ("sharingCapability", "isResharingByExternalUsersEnabled", "deletedUserPersonalSiteRetentionPeriodInDays",
+          "isLoopEnabled", "isSiteCreationEnabled", "personalSiteDefaultStorageLimitInMB",
+          "isLegacyAuthProtocolsEnabled")),
+    Area("authorization", "authorisation policy", "policies/authorizationPolicy",
+         ("allowInvitesFrom", "allowedToSignUpEmailBasedSubscriptions", "allowEmailVerifiedUsersToJoinOrganization",
+          "blockMsolPowerShell", "defaultUserRolePermissions")),
+)}
+
+
+def read(client: GraphClient, area: Area) -> dict[str, Any]:
+    return client.get(area.path)
+
+
+def diff(old: GraphClient, new: GraphClient, selected: list[str]) -> pd.DataFrame:
+    """Every setting of every area, old beside new, whether they differ and whether this migration applies it."""
+    rows = []
+    for area in AREAS.values():
+        before, after = read(old, area), read(new, area)
+        for name in area.settings:
+            rows.append({"area": area.title, "setting": name, "old tenant": json.dumps(before.get(name)),
+                         "new tenant": json.dumps(after.get(name)), "differs": before.get(name) != after.get(name),
+                         "applied": area.name in selected})
+    return pd.DataFrame(rows, columns=["area", "setting", "old tenant", "new tenant", "differs", "applied"])
+
+
+class Settings(Workload):
+    """Each setting of the selected areas that differs: written to the new tenant, read back and compared."""
+
+    kind = "setting"
+    title = "settings"
+    destructive = True
+
+    def __init__(self, old: GraphClient, new: GraphClient, selected: list[str]) -> None:
+        self.old, self.new, self.selected = old, new, selected
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for name in self.selected:
+            area = AREAS[name]
+            before = read(self.old, area)
+            for setting in area.settings:
+                yield Work(f"{name}|{setting}", f"{area.title}: {setting}", version=json.dumps(before.get(setting)),
+                           scope=name, data=(area, setting, before.get(setting)))
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        area, setting, value = work.data
+        if read(self.new, area).get(setting) == value:
+            return Applied(None, "already so")
+        self.new.patch(area.path, {setting: value})
+        now = read(self.new, area).get(setting)
+        if now != value:
+            raise TenantmoveError(f"{area.title}: {setting} reads back as {json.dumps(now)}, not {json.dumps(value)}",
+                                  hint="the new tenant may not allow this value (licence or policy); set it in the "
+                                       "admin centre, then rerun")
+        return Applied(None, "applied", detail={"value": value})
+
+
+class CaClient:
+    """Conditional access, paced at about one request a second per tenant (its documented rate)."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+        self.pacer = Pacer([Budget(1, 1.05)], 1)
+
+    def _call(self, method: str, tail: str, body: Any = None) -> Any:
+        self.pacer.acquire()
+        status: int | None = None
+        try:
+            resp = self.graph.request(method, f"identity/conditionalAccess/{tail}", json=body)
+            status = resp.status_code
+            return resp.json() if resp.content else {}
+        finally:
+            self.pacer.release(status)
+
+    def all(self, what: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", what).get("value", []))
+
+    def create(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._call("POST", what, body))
+
+    def set_state(self, policy_id: str, state: str) -> None:
+        self._call("PATCH", f"policies/{path(policy_id)}", {"state": state})
+
+    def get(self, what: str, item_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"{what}/{path(item_id)}"))
+
+
+def _clean(entity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k not in ("id", "createdDateTime", "modifiedDateTime")}
+
+
+class NamedLocations(Workload):
+    kind = "named-location"
+    title = "named locations"
+    destructive = True
+
+    def __init__(self, old: CaClient, new: CaClient) -> None:
+        self.old, self.new = old, new
+        self._there: dict[str, dict[str, Any]] | None = None
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for loc in self.old.all("namedLocations"):
+            yield Work(str(loc["id"]), str(loc["displayName"]), version=str(loc.get("modifiedDateTime")), data=loc)
+
+    def find(self, work: Work) -> Any | None:
+        if self._there is None:
+            self._there = {str(x["displayName"]).lower(): x for x in self.new.all("namedLocations")}
+        return self._there.get(work.name.lower())
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        if existing is not None:
+            return Applied(str(existing["id"]), "adopted")
+        made = self.new.create("namedLocations", _clean(work.data))
+        return Applied(str(made["id"]), "created")
+
+
+class ConditionalAccess(Workload):
+    """Each policy, its users, groups and locations rewritten to the new tenant's; created report-only (or
+    disabled, when it was), never on: switching on is :class:`ConditionalAccessOn`, behind its own confirmation."""
+
+    kind = "ca-policy"
+    title = "conditional-access policies"
+    destructive = True
+
+    def __init__(self, old: CaClient, new: CaClient, users: dict[str, str], groups: dict[str, str],
+                 locations: dict[str, str], names: dict[str, str]) -> None:
+        self.old, self.new = old, new
+        self.users, self.groups, self.locations, self.names = users, groups, locations, names
+        self._there: dict[str, dict[str, Any]] | None = None
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for policy in self.old.all("policies"):
+            yield Work(str(policy["id"]), str(policy["displayName"]), version=str(policy.get("modifiedDateTime")),
+                       detail={"source state": policy.get("state")}, data=policy)
+
+    def find(self, work: Work) -> Any | None:
+        if self._there is None:
+            self._there = {str(x["displayName"]).lower(): x for x in self.new.all("policies")}
+        return self._there.get(work.name.lower())
+
+    def rewrite(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """The policy for the new tenant: every user, group and location id mapped; state report-only or
+        disabled. Raises, naming them, when someone or something it names does not move."""
+        body = json.loads(json.dumps(_clean(policy)))
+        users = (body.get("conditions") or {}).get("users") or {}
+        missing = []
+        for key in ("includeUsers", "excludeUsers"):
+            ids = users.get(key) or []
+            missing += [f"user {self.names.get(i, i)}" for i in ids if i not in SPECIAL_USERS and i not in self.users]
+            users[key] = [i if i in SPECIAL_USERS else self.users.get(i, i) for i in ids]
+        for key in ("includeGroups", "excludeGroups"):
+            ids = users.get(key) or []
+            missing += [f"group {self.names.get(i, i)}" for i in ids if i not in self.groups]
+            users[key] = [self.groups.get(i, i) for i in ids]
+        locations = (body.get("conditions") or {}).get("locations") or {}
+        for key in ("includeLocations", "excludeLocations"):
+            ids = locations.get(key) or []
+            missing += [f"named location {i}" for i in ids if i not in SPECIAL_LOCATIONS and i not in self.locations]
+            locations[key] = [i if i in SPECIAL_LOCATIONS else self.locations.get(i, i) for i in ids]
+        if missing:
+            raise TenantmoveError(f"policy {policy.get('displayName')!r} names {', '.join(missing)}, not moved to the "
+                                  "new tenant", hint="add them to the user mapping (or remove them from the policy in "
+                                                     "the old tenant), then rerun phase 40")
+        body["state"] = "disabled" if policy.get("state") == "disabled" else REPORT_ONLY
+        return body
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        if existing is not None:
+            return Applied(str(existing["id"]), "adopted", detail={"source state": work.data.get("state")})
+        made = self.new.create("policies", self.rewrite(work.data))
+        action = "created report-only" if made.get("state") == REPORT_ONLY else f"created {made.get('state')}"
+        return Applied(str(made["id"]), action, detail={"source state": work.data.get("state")})
+
+
+class ConditionalAccessOn(Workload):
+    """The copies of policies that are on in the old tenant, switched on in the new one (its own confirmation)."""
+
+    kind = "ca-policy-on"
+    title = "conditional-access policies switched on"
+    destructive = True
+
+    def __init__(self, new: CaClient, copies: list[tuple[str, str, str]]) -> None:
+        self.new, self.copies = new, copies  # (old id, name, new id) of policies on in the old tenant
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for old_id, name, new_id in self.copies:
+            yield Work(old_id, name, data=new_id)
+
+    def apply(self, work: Work, existing: Any | None) -> Applied:
+        if self.new.get("policies", work.data).get("state") != "enabled":
+            self.new.set_state(work.data, "enabled")
+        return Applied(work.data, "switched on")
+
+
+@dataclass(frozen=True)
+class ManualSetting:
+    key: str
+    title: str
+    where: str
+    commands: tuple[str, ...]
+
+
+MANUAL = (
+    ManualSetting("exchange-transport-rules", "Exchange mail flow (transport) rules",
+                  "Exchange admin centre > Mail flow > Rules",
+                  ("# old tenant: Connect-ExchangeOnline; Get-TransportRule | Export-Clixml transport-rules.xml",
+                   "# new tenant: Connect-ExchangeOnline; for each rule: New-TransportRule with its conditions")),
+    ManualSetting("exchange-connectors", "Exchange inbound and outbound connectors",
+                  "Exchange admin centre > Mail flow > Connectors",
+                  ("# Get-InboundConnector; Get-OutboundConnector (old) -> New-InboundConnector; New-OutboundConnector",)),
+    ManualSetting("exchange-accepted-domains", "Exchange accepted domains and email address policies",
+                  "Exchange admin centre > Mail flow > Accepted domains",
+                  ("# Get-AcceptedDomain; Get-EmailAddressPolicy (old) -> Set-AcceptedDomain; New-EmailAddressPolicy",)),
+    ManualSetting("exchange-org-policies", "Exchange anti-spam, anti-malware and retention policies",
+                  "Microsoft Defender portal > Policies; Purview > Data lifecycle",
+                  ("# Get-HostedContentFilterPolicy; Get-MalwareFilterPolicy; Get-RetentionPolicy (old) -> New-*",)),
+    ManualSetting("teams-policies", "Teams meeting, messaging and calling policies",
+                  "Teams admin centre > Meetings / Messaging / Voice",
+                  ("# Connect-MicrosoftTeams; Get-CsTeamsMeetingPolicy; Get-CsTeamsMessagingPolicy (old) -> New-Cs*",)),
+    ManualSetting("service-settings", "Org settings of the Microsoft 365 admin centre (services, security, privacy)",
+                  "Microsoft 365 admin centre > Settings > Org settings",
+                  ("# no API or cmdlet covers all of them: compare the two admin centres page by page",)),
+)
+
+
+def manual_done(state_dir: Path) -> dict[str, dict[str, str]]:
+    path_ = state_dir / MANUAL_DONE
+    if not path_.is_file():
+        return {}
+    with open(path_, newline="", encoding="utf-8") as fh:
+        return {row["key"]: row for row in csv.DictReader(fh)}
+
+
+def mark_done(state_dir: Path, keys: list[str], by: str, note: str = "") -> None:
+    """The admin's word that a manual item is done (who, when, a note): what the next run reads."""
+    path_ = state_dir / MANUAL_DONE
+    new = not path_.is_file()
+    with open(path_, "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["key", "by", "at", "note"])
+        if new:
+            writer.writeheader()
+        for key in keys:
+            writer.writerow({"key": key, "by": by, "at": utc_now(), "note": note})
+
+
+class ManualSettings(Workload):
+    """What no API carries, with where to find it and the commands; done when the admin says so (who, when)."""
+
+    kind = "manual-setting"
+    title = "settings no API carries"
+    manual_shell = "Exchange Online PowerShell, Teams PowerShell and the admin centres"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for item in MANUAL:
+            yield Work(item.key, item.title, detail={"where": item.where}, data=item)
+
+    def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
+        done = manual_done(self.state_dir).get(work.key)
+        if done is not None:
+            return Applied(None, "done by the admin", note=f"marked done by {done['by']} at {done['at']}: "
+                                                          f"{done.get('note', '')}")
+        item = work.data
+        return ManualStep(work.key, f"{item.title} ({item.where})", [*item.commands,
+                          f"# when done: python -m tenantmove done PARAMS.yaml {item.key} --note '...'"],
+                          check=f"{MANUAL_DONE} in the state folder names {item.key}")
