@@ -13,7 +13,8 @@ from tenantmove.workloads.inventory import Inventory
 ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read.All", "Application.ReadWrite.All",
            "Policy.ReadWrite.ApplicationConfiguration", "Sites.FullControl.All", "Files.ReadWrite.All",
            "Mail.ReadWrite", "Contacts.ReadWrite", "Calendars.ReadWrite", "Tasks.ReadWrite.All", "Group.ReadWrite.All",
-           "MailboxFolder.ReadWrite.All", "MailboxItem.ImportExport.All"}
+           "MailboxFolder.ReadWrite.All", "MailboxItem.ImportExport.All", "Policy.ReadWrite.ConditionalAccess",
+           "Policy.ReadWrite.Authorization", "SharePointTenantSettings.ReadWrite.All"}
 
 
 def inv(tid: str, initial: str, domains: list[tuple[str, bool]], users: list[str], skus: dict[str, int]) -> Inventory:

@@ -268,10 +268,12 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
                 scope, folder = value.split("|", 1)
                 keys = [i.source_id for i in items if i.scope == scope and _folder(i.name) == "/" + folder.strip("/")]
             count = ledger.reopen(kind, keys, why)
-            for i in {i.scope for i in items if i.source_id in set(keys)}:
-                ledger.forget_delta_links(kind, i)
+            wanted = set(keys)
+            chosen = [i for i in items if i.source_id in wanted]
+            for scope in {i.scope for i in chosen}:
+                ledger.forget_delta_links(kind, scope)
             rows.append({"area": check.area, "what": why, "ledger kind": kind, "items reopened": count,
-                         "rerun": next((i.phase for i in items if i.source_id in set(keys)), RERUN.get(check.area, ""))})
+                         "rerun": chosen[0].phase if chosen else RERUN.get(check.area, "")})
     table = pd.DataFrame(rows, columns=["area", "what", "ledger kind", "items reopened", "rerun"])
     phase.save_table("reopened", table)
     return table
