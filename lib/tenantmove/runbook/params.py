@@ -41,7 +41,7 @@ DNS_KEYS = {
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 FILE_VERSIONS = ("latest", "all")
-SETTING_AREAS = ("sharepoint", "authorization")  # phase 40's areas Graph can write (tenantmove.workloads.settings)
+SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods")  # phase 40's areas Graph can write (tenantmove.workloads.settings)
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",

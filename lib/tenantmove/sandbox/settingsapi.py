@@ -16,12 +16,15 @@ from .knobs import Governor
 from .shapes import GraphFailure
 from .state import Store, Tenant, now_iso
 
-ROUTES = ("admin/sharepoint/settings", "policies/authorizationPolicy", "identity/conditionalAccess/")
+ROUTES = ("admin/sharepoint/settings", "policies/authorizationPolicy", "policies/authenticationMethodsPolicy",
+          "identity/conditionalAccess/")
 READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"},
         "authorization": {"Policy.Read.All", "Policy.ReadWrite.Authorization"},
+        "authenticationMethods": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
         "ca": {"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}}
 WRITE = {"sharepoint": {"SharePointTenantSettings.ReadWrite.All"},
-         "authorization": {"Policy.ReadWrite.Authorization"}, "ca": {"Policy.ReadWrite.ConditionalAccess"}}
+         "authorization": {"Policy.ReadWrite.Authorization"},
+         "authenticationMethods": {"Policy.ReadWrite.AuthenticationMethod"}, "ca": {"Policy.ReadWrite.ConditionalAccess"}}
 CA_STATES = {"enabled", "disabled", "enabledForReportingButNotEnforced"}
 
 DEFAULTS = {  # a new tenant: Microsoft's defaults
@@ -34,6 +37,12 @@ DEFAULTS = {  # a new tenant: Microsoft's defaults
                       "allowEmailVerifiedUsersToJoinOrganization": True, "blockMsolPowerShell": False,
                       "defaultUserRolePermissions": {"allowedToCreateApps": True, "allowedToCreateSecurityGroups": True,
                                                      "allowedToReadOtherUsers": True}},
+    "authenticationMethods": {"id": "authenticationMethodsPolicy", "displayName": "Authentication Methods Policy",
+                              "policyMigrationState": "preMigration",
+                              "registrationEnforcement": {"authenticationMethodsRegistrationCampaign": {
+                                  "state": "default", "snoozeDurationInDays": 1}},
+                              "systemCredentialPreferences": {"state": "default"},
+                              "reportSuspiciousActivitySettings": {"state": "default", "voiceReportingCode": 0}},
 }
 CONFIGURED = {  # the old tenant, tightened over the years
     "sharepoint": {"sharingCapability": "existingExternalUserSharingOnly", "isResharingByExternalUsersEnabled": False,
@@ -44,6 +53,11 @@ CONFIGURED = {  # the old tenant, tightened over the years
                       "allowEmailVerifiedUsersToJoinOrganization": False, "blockMsolPowerShell": True,
                       "defaultUserRolePermissions": {"allowedToCreateApps": False, "allowedToCreateSecurityGroups": False,
                                                      "allowedToReadOtherUsers": True}},
+    "authenticationMethods": {"policyMigrationState": "migrationComplete",
+                              "registrationEnforcement": {"authenticationMethodsRegistrationCampaign": {
+                                  "state": "enabled", "snoozeDurationInDays": 3}},
+                              "systemCredentialPreferences": {"state": "enabled"},
+                              "reportSuspiciousActivitySettings": {"state": "enabled", "voiceReportingCode": 0}},
 }
 
 
@@ -98,7 +112,8 @@ class SettingsApi:
     def call(self, method: str, rest: str, body: Any, tenant: Tenant, claims: dict[str, Any]) -> Response:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         area = "sharepoint" if rest.startswith("admin/sharepoint") else \
-            "authorization" if rest.startswith("policies/") else "ca"
+            "authorization" if rest.startswith("policies/authorizationPolicy") else \
+            "authenticationMethods" if rest.startswith("policies/authenticationMethodsPolicy") else "ca"
         if not granted & (READ[area] if method == "GET" else WRITE[area]):
             raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         state = self.tenants[tenant.id]
@@ -109,7 +124,7 @@ class SettingsApi:
             for key, value in (body or {}).items():
                 if key not in state[area] or key == "id":
                     raise GraphFailure(400, "BadRequest", f"Property '{key}' does not exist or cannot be set on "
-                                                          f"{'sharepointSettings' if area == 'sharepoint' else 'authorizationPolicy'}.")
+                                                          f"the {area} settings.")
                 if isinstance(state[area][key], dict) and isinstance(value, dict):
                     state[area][key].update(value)
                 else:

@@ -42,6 +42,9 @@ AREAS = {a.name: a for a in (
     Area("authorization", "authorisation policy", "policies/authorizationPolicy",
          ("allowInvitesFrom", "allowedToSignUpEmailBasedSubscriptions", "allowEmailVerifiedUsersToJoinOrganization",
           "blockMsolPowerShell", "defaultUserRolePermissions")),
+    Area("authenticationMethods", "authentication-methods policy", "policies/authenticationMethodsPolicy",
+         ("policyMigrationState", "registrationEnforcement", "systemCredentialPreferences",
+          "reportSuspiciousActivitySettings")),
 )}
 
 
