@@ -13,10 +13,10 @@ from ..engine import Outcome
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
+from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
 from ..workloads.settings import (
-    CaClient,
     ConditionalAccess,
     ConditionalAccessOn,
     ManualSettings,

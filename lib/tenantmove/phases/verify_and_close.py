@@ -13,6 +13,7 @@ import pandas as pd
 from ..engine.workload import REMOVED, DeltaLinks
 from ..report import Report, ShowsItself
 from ..runbook.context import Phase
+from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
 from ..services.outlook import OutlookClient
 from ..workloads import fidelity, settings
@@ -122,7 +123,7 @@ def settings_check(phase: Phase, old: GraphClient, new: GraphClient) -> Check:
     for _, row in table[table["applied"]].iterrows():
         check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(bool(row["differs"])),
                   detail=f"{row['old tenant']} -> {row['new tenant']}" if row["differs"] else "")
-    old_ca, new_ca = settings.CaClient(old), settings.CaClient(new)
+    old_ca, new_ca = CaClient(old), CaClient(new)
     there = {str(p["displayName"]).lower(): p for p in new_ca.all("policies")}
     for policy in old_ca.all("policies"):
         found = there.get(str(policy["displayName"]).lower())
@@ -277,6 +278,15 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["area", "what", "ledger kind", "items reopened", "rerun"])
     phase.save_table("reopened", table)
     return table
+
+
+def every_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
+                src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> list[Check]:
+    """Every area's fresh reads of both tenants, in the order the report shows them."""
+    return [users_check(moving, tgt), groups_check(src, tgt, moving), settings_check(phase, old, new),
+            lists_check(phase, old, new, src, moving), files_check(phase, old, new, moving, tgt),
+            *mail_checks(phase, old, new, src, tgt, moving),
+            notes_check(phase, old, new, old_person, new_person, src, tgt, moving)]
 
 
 def reconcile_all(phase: Phase, checks: list[Check]) -> Verdict:

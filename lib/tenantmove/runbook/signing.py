@@ -5,7 +5,6 @@ given; the key never leaves its file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -14,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ..errors import ConfigFileError
-from ..redact import register_secret
+from ..services.auth import load_key_pair
 
 SIGNATURE = "MANIFEST.sha256.sig"
 CERTIFICATE = "MANIFEST.sha256.cert.pem"
@@ -23,25 +22,7 @@ OUTSIDE_MANIFEST = {SIGNATURE, CERTIFICATE}  # written after the manifest, check
 
 def sign(run_dir: Path, key_file: Path, password_env: str = "") -> str:
     """Sign ``run_dir``'s manifest; returns the certificate's subject."""
-    try:
-        data = key_file.read_bytes()
-    except OSError as exc:
-        raise ConfigFileError(f"cannot read {key_file}: {exc.strerror}", where="--key",
-                              hint="give a PEM file with the organisation's private key and its certificate") from exc
-    password = None
-    if password_env:
-        value = os.environ.get(password_env)
-        if value is None:
-            raise ConfigFileError(f"environment variable {password_env} is not set", where="--password-env",
-                                  hint=f"export {password_env}=<the key's password>")
-        register_secret(value)
-        password = value.encode()
-    try:
-        key = serialization.load_pem_private_key(data, password=password)
-        cert = x509.load_pem_x509_certificate(data)
-    except (ValueError, TypeError) as exc:
-        raise ConfigFileError(f"{key_file} is not a PEM file with a private key and its certificate ({exc})",
-                              where="--key", hint="concatenate the key and the certificate in PEM form") from exc
+    key, cert = load_key_pair(str(key_file), password_env, "--key", "--password-env")
     manifest = (run_dir / "MANIFEST.sha256").read_bytes()
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(manifest, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.MAX_LENGTH),

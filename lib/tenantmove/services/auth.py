@@ -79,11 +79,11 @@ def decode_claims(token: str) -> dict[str, Any]:
         return {}
 
 
-def load_certificate(path: str, password_env: str, where: str) -> dict[str, str]:
-    """An msal client credential from a PEM file holding the private key and its certificate."""
-    file = Path(path)
+def load_key_pair(path: str, password_env: str, where: str, password_where: str = "") -> tuple[Any, x509.Certificate]:
+    """The private key and its certificate from one PEM file; the key's password (if any) from the environment
+    variable named ``password_env``, registered for redaction."""
     try:
-        data = file.read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigFileError(f"cannot read the certificate file {path}: {exc.strerror}", where=where,
                               hint="give the path of a PEM file with the private key and the certificate") from exc
@@ -91,16 +91,20 @@ def load_certificate(path: str, password_env: str, where: str) -> dict[str, str]
     if password_env:
         value = os.environ.get(password_env)
         if value is None:
-            raise SignInError(f"environment variable {password_env} is not set", where=where.replace(
-                "certificate_file", "certificate_password_env"), hint=f"export {password_env}=<the key's password>")
+            raise SignInError(f"environment variable {password_env} is not set", where=password_where or where,
+                              hint=f"export {password_env}=<the key's password>")
         register_secret(value)
         password = value.encode()
     try:
-        key = serialization.load_pem_private_key(data, password=password)
-        cert = x509.load_pem_x509_certificate(data)
+        return serialization.load_pem_private_key(data, password=password), x509.load_pem_x509_certificate(data)
     except (ValueError, TypeError) as exc:
         raise ConfigFileError(f"{path} is not a PEM file with a private key and a certificate ({exc})", where=where,
                               hint="concatenate the key and the certificate in PEM form into one file") from exc
+
+
+def load_certificate(path: str, password_env: str, where: str) -> dict[str, str]:
+    """An msal client credential from a PEM file holding the private key and its certificate."""
+    key, cert = load_key_pair(path, password_env, where, where.replace("certificate_file", "certificate_password_env"))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     register_secret(key_pem)

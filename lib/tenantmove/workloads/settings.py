@@ -17,8 +17,8 @@ import pandas as pd
 from ..clock import utc_now
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
 from ..errors import TenantmoveError
-from ..services.graph import GraphClient, path
-from ..services.pacing import Budget, Pacer
+from ..services.conditional_access import CaClient
+from ..services.graph import GraphClient
 
 MANUAL_DONE = "manual-done.csv"  # in the state folder: key, by, at, note — the admin's word for what no API shows
 REPORT_ONLY = "enabledForReportingButNotEnforced"
@@ -93,36 +93,6 @@ class Settings(Workload):
                                   hint="the new tenant may not allow this value (licence or policy); set it in the "
                                        "admin centre, then rerun")
         return Applied(None, "applied", detail={"value": value})
-
-
-class CaClient:
-    """Conditional access, paced at about one request a second per tenant (its documented rate)."""
-
-    def __init__(self, graph: GraphClient) -> None:
-        self.graph = graph
-        self.pacer = Pacer([Budget(1, 1.05)], 1)
-
-    def _call(self, method: str, tail: str, body: Any = None) -> Any:
-        self.pacer.acquire()
-        status: int | None = None
-        try:
-            resp = self.graph.request(method, f"identity/conditionalAccess/{tail}", json=body)
-            status = resp.status_code
-            return resp.json() if resp.content else {}
-        finally:
-            self.pacer.release(status)
-
-    def all(self, what: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", what).get("value", []))
-
-    def create(self, what: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("POST", what, body))
-
-    def set_state(self, policy_id: str, state: str) -> None:
-        self._call("PATCH", f"policies/{path(policy_id)}", {"state": state})
-
-    def get(self, what: str, item_id: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"{what}/{path(item_id)}"))
 
 
 def _clean(entity: dict[str, Any]) -> dict[str, Any]:
