@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from tenantmove.runbook.notebook_cells import sync
 from tenantmove.runbook.params import SPEC
@@ -174,6 +175,23 @@ def test_prepare_writes_notebooks_for_an_admin(sandbox: Sandbox, tmp_path: Path)
     assert "interactive = True" in injected.source and str(run_dir.resolve()) in injected.source
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert "seal" in proc.stdout
+
+    # the admin steps through it by hand, changing one code cell and running another twice; sealing keeps it all,
+    # and the index tells the auditor so (the run is not refused: it is what happened, and it is on record)
+    edited = next(c for c in nb.cells if c.cell_type == "code" and "inventory.show(old_inventory" in c.source)
+    edited.source += "\nprint('looked at by hand')"
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
+    twice = next(c for c in nb.cells if c.cell_type == "code" and "new = phase.sign_in" in c.source)
+    twice.execution_count = max(c.execution_count or 0 for c in nb.cells if c.cell_type == "code") + 1
+    nbformat.write(nb, str(run_dir / "00_prepare.ipynb"))
+    sealed = tenantmove("seal", str(run_dir), cwd=tmp_path)
+    assert sealed.returncode == 0, sealed.stderr[-2000:]
+    index = (run_dir / "index.html").read_text()
+    integrity = index[index.index("<h2>Integrity</h2>"):]
+    assert f"cell {edited.id} differs from the committed notebook (edited by hand)" in integrity
+    assert "cells ran out of order" in integrity and "every notebook&#x27;s code is" not in integrity
+    checked = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert checked.returncode == 0 and f"warning: 00_prepare.ipynb: cell {edited.id} differs" in checked.stdout
 
 
 @pytest.mark.notebook

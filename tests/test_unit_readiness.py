@@ -15,7 +15,8 @@ ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read
            "Mail.ReadWrite", "Contacts.ReadWrite", "Calendars.ReadWrite", "Tasks.ReadWrite.All", "Group.ReadWrite.All",
            "MailboxFolder.ReadWrite.All", "MailboxItem.ImportExport.All", "Policy.ReadWrite.ConditionalAccess",
            "Policy.ReadWrite.Authorization", "SharePointTenantSettings.ReadWrite.All",
-           "Policy.ReadWrite.AuthenticationMethod"}
+           "Policy.ReadWrite.AuthenticationMethod", "Organization.ReadWrite.All", "GroupSettings.ReadWrite.All",
+           "TeamsUserConfiguration.Read.All"}
 
 
 def inv(tid: str, initial: str, domains: list[tuple[str, bool]], users: list[str], skus: dict[str, int]) -> Inventory:

@@ -4,6 +4,7 @@ confirmed step; what no API carries as manual items with their place and command
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
+from ..workloads import readback, setting_areas
 from ..workloads.inventory import Inventory
 from ..workloads.settings import (
     ConditionalAccess,
@@ -50,17 +52,43 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     users = {old_ids[str(r["source_upn"]).lower()]: new_ids[str(r["target_upn"]).lower()]
              for _, r in moving.iterrows() if str(r["source_upn"]).lower() in old_ids
              and str(r["target_upn"]).lower() in new_ids}
-    nick = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
-    groups = {g: nick[str(n).lower()] for g, n in zip(src.groups["id"], src.groups["mailNickname"], strict=True)
-              if str(n).lower() in nick}
+    groups = group_map(src, tgt)
     names = {i: str(u) for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
     names.update({i: str(n) for i, n in zip(src.groups["id"], src.groups["displayName"], strict=True)})
     old_ca, new_ca = CaClient(old), CaClient(new)
     locations: dict[str, str] = {i.source_id: str(i.target_id) for i in phase.ledger().items("named-location", ["done"])
                                  if i.target_id}
-    return AdminSettings(diff(old, new, areas), Settings(old, new, areas), NamedLocations(old_ca, new_ca),
+    found = setting_areas.areas(sides(phase, old, new, src, groups, tgt.initial_domain))
+    return AdminSettings(diff(found, areas), Settings(found, areas), NamedLocations(old_ca, new_ca),
                          ConditionalAccess(old_ca, new_ca, users, groups, locations, names),
-                         ManualSettings(phase.state_dir), new_ca)
+                         ManualSettings(phase.state_dir, probes(phase, old, new, src, tgt, users)), new_ca)
+
+
+def group_map(src: Inventory, tgt: Inventory) -> dict[str, str]:
+    """Old group id -> new group id, by mail nickname."""
+    nick = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
+    return {g: nick[str(n).lower()] for g, n in zip(src.groups["id"], src.groups["mailNickname"], strict=True)
+            if str(n).lower() in nick}
+
+
+def sides(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, groups: dict[str, str],
+          new_initial: str) -> setting_areas.Sides:
+    """Both tenants for the settings areas, with the group mapping and the domains' captured password expiry."""
+    captured = setting_areas.captured_domains(phase.state_dir)
+    return setting_areas.Sides(old, new, groups=groups,
+                               group_names=dict(zip(src.groups["id"], src.groups["displayName"], strict=True)),
+                               domains=setting_areas.domain_map(captured, new_initial, phase.params.domain),
+                               captured=captured)
+
+
+def probes(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
+           users: dict[str, str]) -> dict[str, Callable[[], readback.Probe]]:
+    """The manual settings some API can read back, and how."""
+    mail = [d for d, services in zip(src.domains["domain"], src.domains["services"], strict=True)
+            if str(d).lower() == phase.params.domain.lower() and "Email" in str(services)]
+    upns = {str(i): str(u) for i, u in zip(tgt.users["id"], tgt.users["userPrincipalName"], strict=True)}
+    return {"exchange-accepted-domains": readback.mail_domains(new, mail),
+            "teams-policies": readback.teams_policies(old, new, users, upns)}
 
 
 @dataclass(repr=False)

@@ -16,10 +16,10 @@ from ..runbook.context import Phase
 from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
 from ..services.outlook import OutlookClient
-from ..workloads import fidelity, settings
+from ..workloads import fidelity, setting_areas, settings
 from ..workloads.files import reconcile
 from ..workloads.inventory import Inventory
-from . import mailboxes, onedrive, onenote, team_sites
+from . import admin_settings, mailboxes, onedrive, onenote, team_sites
 from .common import StepResult
 
 COLUMNS = ["area", "item", "source", "target", "missing", "extra", "mismatched", "detail"]
@@ -114,15 +114,21 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
     return check
 
 
-def settings_check(phase: Phase, old: GraphClient, new: GraphClient) -> Check:
+def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory) -> Check:
     """The settings phase 40 applied (its settings_apply areas), old against new, and every conditional-access
-    policy present in the new tenant by name."""
+    policy present in the new tenant by name. A setting that differs reopens its item for phase 40."""
     check = Check("settings")
-    areas = [a for a in phase.params.settings_apply.replace(" ", "").split(",") if a]
-    table = settings.diff(old, new, areas)
-    for _, row in table[table["applied"]].iterrows():
-        check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(bool(row["differs"])),
-                  detail=f"{row['old tenant']} -> {row['new tenant']}" if row["differs"] else "")
+    areas = admin_settings.selected(phase)
+    found = setting_areas.areas(admin_settings.sides(phase, old, new, src, admin_settings.group_map(src, tgt),
+                                                     tgt.initial_domain))
+    table = settings.diff(found, areas)
+    for _, row in table[table["applied"] == "yes"].iterrows():
+        differs = bool(row["differs"])
+        if differs:
+            check.reopen.append(("setting", "name", f"{row['area']}: {row['setting']}",
+                                 f"{row['area']}: {row['setting']} is {row['new tenant']} in the new tenant"))
+        check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(differs),
+                  detail=f"{row['old tenant']} -> {row['new tenant']}" if differs else "")
     old_ca, new_ca = CaClient(old), CaClient(new)
     there = {str(p["displayName"]).lower(): p for p in new_ca.all("policies")}
     for policy in old_ca.all("policies"):
@@ -283,7 +289,7 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
 def every_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
                 src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> list[Check]:
     """Every area's fresh reads of both tenants, in the order the report shows them."""
-    return [users_check(moving, tgt), groups_check(src, tgt, moving), settings_check(phase, old, new),
+    return [users_check(moving, tgt), groups_check(src, tgt, moving), settings_check(phase, old, new, src, tgt),
             lists_check(phase, old, new, src, moving), files_check(phase, old, new, moving, tgt),
             *mail_checks(phase, old, new, src, tgt, moving),
             notes_check(phase, old, new, old_person, new_person, src, tgt, moving)]

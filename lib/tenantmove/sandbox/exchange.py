@@ -95,7 +95,7 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
     for number, raw in enumerate(script.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#") or line.lower().startswith(
-                ("$erroractionpreference", "connect-exchangeonline")):
+                ("$erroractionpreference", "connect-exchangeonline", "connect-microsoftteams")):
             continue
         if line.lower().startswith("connect-sposervice") and "<" in line:  # the admin fills in the placeholder
             continue

@@ -85,10 +85,9 @@ class GraphApi:
                 resp = self.files.handle(req, rest, tenant, claims)
                 resp.headers.update(headers)
                 return resp
-            if self.settings is not None and settings_owns(rest.split("?", 1)[0]):
+            if self.settings is not None and settings_owns(rest.split("?", 1)[0], req.method):
                 with self.store.lock:
-                    resp = self.settings.call(req.method, rest.split("?", 1)[0], req.json() if req.body else None,
-                                              tenant, claims)
+                    resp = self.settings.handle(req, rest.split("?", 1)[0], tenant, claims)
                 resp.headers.update(headers)
                 return resp
             if self.notes is not None and self.notes.owns(rest):
@@ -224,6 +223,7 @@ class GraphApi:
             "countryLetterCode": tenant.country, "createdDateTime": tenant.created,
             "defaultUsageLocation": tenant.country, "displayName": tenant.display_name,
             "preferredLanguage": "en", "tenantType": "AAD", "technicalNotificationMails": [],
+            **(self.settings.org.profile(tenant) if self.settings is not None else {}),
             "verifiedDomains": [
                 {"capabilities": "Email, OfficeCommunicationsOnline" if not d["isInitial"] else "Email",
                  "isDefault": d["isDefault"], "isInitial": d["isInitial"], "name": name, "type": "Managed"}

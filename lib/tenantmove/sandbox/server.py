@@ -177,7 +177,8 @@ class SandboxApp:
                 return Response(404, {"error": "no such tenant"})
             with self.store.lock:
                 try:
-                    done = run_script(tenant, req.body.decode("utf-8"), self.files_admin.cmdlets(tenant),
+                    done = run_script(tenant, req.body.decode("utf-8"),
+                                      {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets()},
                                       self.files_admin.connect)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:

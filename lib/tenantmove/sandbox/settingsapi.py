@@ -1,5 +1,7 @@
 """Tenant settings Graph v1.0 exposes, as the sandbox keeps them: SharePoint's tenant settings
-(``admin/sharepoint/settings``), the authorisation policy, conditional-access named locations and policies.
+(``admin/sharepoint/settings``), the authorisation and authentication-methods policies, conditional-access
+named locations and policies; the organisation profile, branding and group settings (:mod:`.orgsettings`);
+the Teams policies in effect per user (:mod:`.teams`).
 The two seeded tenants differ (a new tenant has Microsoft's defaults; the old one was configured over the
 years). Conditional access answers about one request a second per tenant: faster gets 429 with Retry-After."""
 
@@ -11,13 +13,14 @@ import time
 import uuid
 from typing import Any
 
-from .http import Response
+from . import orgsettings, teams
+from .http import Request, Response
 from .knobs import Governor
 from .shapes import GraphFailure
 from .state import Store, Tenant, now_iso
 
 ROUTES = ("admin/sharepoint/settings", "policies/authorizationPolicy", "policies/authenticationMethodsPolicy",
-          "identity/conditionalAccess/")
+          "identity/conditionalAccess/", "admin/teams/userConfigurations")
 READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"},
         "authorization": {"Policy.Read.All", "Policy.ReadWrite.Authorization"},
         "authenticationMethods": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
@@ -61,8 +64,9 @@ CONFIGURED = {  # the old tenant, tightened over the years
 }
 
 
-def owns(rest: str) -> bool:
-    return rest.startswith(ROUTES)
+def owns(rest: str, method: str = "GET") -> bool:
+    """Whether these settings answer ``rest`` (``GET organization`` itself is the directory's)."""
+    return rest.startswith(ROUTES) or (orgsettings.owns(rest) and not (rest == "organization" and method == "GET"))
 
 
 class SettingsApi:
@@ -82,6 +86,8 @@ class SettingsApi:
                     state[area].update(copy.deepcopy(values))
                 self._seed_conditional_access(tenant, state)
             self.tenants[tenant.id] = state
+        self.org = orgsettings.OrgSettings({t.id: orgsettings.seed(t) for t in self.store.tenants.values()})
+        self.teams = teams.TeamsAdmin({t.id: teams.seed(t) for t in self.store.tenants.values()})
 
     @staticmethod
     def _seed_conditional_access(tenant: Tenant, state: dict[str, Any]) -> None:
@@ -109,8 +115,15 @@ class SettingsApi:
             p.update(id=str(uuid.uuid4()), createdDateTime="2023-05-01T09:00:00Z", modifiedDateTime="2023-05-01T09:00:00Z")
             state["policies"][p["id"]] = p
 
-    def call(self, method: str, rest: str, body: Any, tenant: Tenant, claims: dict[str, Any]) -> Response:
+    def handle(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
+        if orgsettings.owns(rest):
+            return self.org.handle(req, rest, tenant, granted)
+        if rest.startswith("admin/teams/userConfigurations"):
+            return Response(200, self.teams.user_configurations(tenant, granted, rest))
+        return self.call(req.method, rest, req.json() if req.body else None, tenant, granted)
+
+    def call(self, method: str, rest: str, body: Any, tenant: Tenant, granted: set[str]) -> Response:
         area = "sharepoint" if rest.startswith("admin/sharepoint") else \
             "authorization" if rest.startswith("policies/authorizationPolicy") else \
             "authenticationMethods" if rest.startswith("policies/authenticationMethodsPolicy") else "ca"

@@ -25,7 +25,9 @@ FILTERABLE = {"user": {"userPrincipalName", "mail", "mailNickname", "displayName
 FILTER_RE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
 ORG_PROPS = ["id", "businessPhones", "city", "country", "countryLetterCode", "createdDateTime",
              "defaultUsageLocation", "displayName", "preferredLanguage", "tenantType", "verifiedDomains",
-             "technicalNotificationMails"]
+             "technicalNotificationMails", "marketingNotificationEmails", "privacyProfile",
+             "securityComplianceNotificationMails", "securityComplianceNotificationPhones", "street", "postalCode",
+             "state"]
 SKU_PROPS = ["id", "accountId", "accountName", "appliesTo", "capabilityStatus", "consumedUnits", "prepaidUnits",
              "servicePlans", "skuId", "skuPartNumber", "subscriptionIds"]
 

@@ -242,6 +242,9 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
                 verified=dspec.get("verified", True), services=dspec.get("services", ["Email"]))
             if dspec.get("public_website"):
                 tenant.public_websites[dspec["name"]] = dspec["public_website"]
+        for domain in tenant.domains.values():  # the password expiry policy the admin set (per domain in Graph)
+            domain["passwordValidityPeriodInDays"] = tspec.get("password_validity_days", 2147483647)
+            domain["passwordNotificationWindowInDays"] = tspec.get("password_notification_days", 14)
         for sku in tspec.get("skus", []):
             cat = SKU_CATALOG[sku["part"]]
             tenant.skus[cat["skuId"]] = {
@@ -302,7 +305,8 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
 
 
 TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
-               "groups", "generated", "mailboxes", "drives", "onedrive", "no_onedrive", "sites", "lists", "notebooks"}
+               "groups", "generated", "mailboxes", "drives", "onedrive", "no_onedrive", "sites", "lists", "notebooks",
+               "password_validity_days", "password_notification_days"}
 
 
 ROLE_TEMPLATES = {

@@ -54,6 +54,9 @@ def _bad(message: str) -> Exception:
     return _fail(400, "Request_BadRequest", message)
 
 
+PASSWORD_PROPS = {"passwordValidityPeriodInDays", "passwordNotificationWindowInDays"}
+
+
 class Writes:
     def __init__(self, store: Store, governor: Governor, zones: Any = None) -> None:
         self.store, self.governor, self.zones = store, governor, zones
@@ -273,9 +276,13 @@ class Writes:
 
     def update_domain(self, tenant: Tenant, name: str, body: dict[str, Any]) -> None:
         domain = self._domain(tenant, name)
-        unknown = set(body) - {"isDefault", "supportedServices"}
+        unknown = set(body) - {"isDefault", "supportedServices", *PASSWORD_PROPS}
         if unknown:
             raise _bad(f"Property '{sorted(unknown)[0]}' cannot be updated.")
+        for key in PASSWORD_PROPS & set(body):
+            if not isinstance(body[key], int) or isinstance(body[key], bool) or body[key] < 1:
+                raise _bad(f"Invalid value for '{key}': a whole number of days.")
+            domain[key] = body[key]
         if body.get("isDefault"):
             if not domain["isVerified"]:
                 raise _bad("An unverified domain cannot be the default domain.")

@@ -1,4 +1,4 @@
-"""Admin settings: what Graph v1.0 can read and write (SharePoint's tenant settings, the authorisation policy),
+"""Admin settings: what Graph v1.0 can read and write (the areas of :mod:`.setting_areas`),
 conditional access (named locations, then policies, created report-only or disabled and rewritten through the
 user and group mappings; switching them on is a separate, confirmed step), and the settings no API carries
 (Exchange organisation settings, Teams policies, service settings) as manual items the admin marks done."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,10 @@ from ..clock import utc_now
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
 from ..errors import TenantmoveError
 from ..services.conditional_access import CaClient
-from ..services.graph import GraphClient
+from ..services.graph import GraphError
+from . import readback
+from .readback import Probe
+from .setting_areas import Area
 
 MANUAL_DONE = "manual-done.csv"  # in the state folder: key, by, at, note — the admin's word for what no API shows
 REPORT_ONLY = "enabledForReportingButNotEnforced"
@@ -26,72 +29,74 @@ SPECIAL_USERS = {"All", "None", "GuestsOrExternalUsers"}
 SPECIAL_LOCATIONS = {"All", "AllTrusted"}
 
 
-@dataclass(frozen=True)
-class Area:
-    name: str
-    title: str
-    path: str
-    settings: tuple[str, ...]
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, GraphError):
+        return exc.one_line()
+    return str(exc)
 
 
-AREAS = {a.name: a for a in (
-    Area("sharepoint", "SharePoint tenant settings", "admin/sharepoint/settings",
-         ("sharingCapability", "isResharingByExternalUsersEnabled", "deletedUserPersonalSiteRetentionPeriodInDays",
-          "isLoopEnabled", "isSiteCreationEnabled", "personalSiteDefaultStorageLimitInMB",
-          "isLegacyAuthProtocolsEnabled")),
-    Area("authorization", "authorisation policy", "policies/authorizationPolicy",
-         ("allowInvitesFrom", "allowedToSignUpEmailBasedSubscriptions", "allowEmailVerifiedUsersToJoinOrganization",
-          "blockMsolPowerShell", "defaultUserRolePermissions")),
-    Area("authenticationMethods", "authentication-methods policy", "policies/authenticationMethodsPolicy",
-         ("policyMigrationState", "registrationEnforcement", "systemCredentialPreferences",
-          "reportSuspiciousActivitySettings")),
-)}
-
-
-def read(client: GraphClient, area: Area) -> dict[str, Any]:
-    return client.get(area.path)
-
-
-def diff(old: GraphClient, new: GraphClient, selected: list[str]) -> pd.DataFrame:
-    """Every setting of every area, old beside new, whether they differ and whether this migration applies it."""
+def diff(areas: dict[str, Area], selected: list[str]) -> pd.DataFrame:
+    """Every setting of every area, old beside new, whether they differ and whether this migration applies it.
+    An area one side cannot read is one row saying why; the others go on."""
     rows = []
-    for area in AREAS.values():
-        before, after = read(old, area), read(new, area)
-        for name in area.settings:
+    for area in areas.values():
+        try:
+            before, after = area.values("old"), area.values("new")
+        except (GraphError, TenantmoveError) as exc:
+            rows.append({"area": area.title, "setting": "(cannot read)", "old tenant": _reason(exc), "new tenant": "",
+                         "differs": False, "applied": "no"})
+            continue
+        for name in sorted(set(before) | set(after), key=lambda k: (k in area.read_only, k)):
+            applied = "read-only" if name in area.read_only else "yes" if area.name in selected else "no"
             rows.append({"area": area.title, "setting": name, "old tenant": json.dumps(before.get(name)),
                          "new tenant": json.dumps(after.get(name)), "differs": before.get(name) != after.get(name),
-                         "applied": area.name in selected})
+                         "applied": applied})
     return pd.DataFrame(rows, columns=["area", "setting", "old tenant", "new tenant", "differs", "applied"])
 
 
 class Settings(Workload):
-    """Each setting of the selected areas that differs: written to the new tenant, read back and compared."""
+    """Each setting of the selected areas: written to the new tenant when it differs, read back and compared.
+    One setting at a time per area (a group setting or the branding is one object)."""
 
     kind = "setting"
     title = "settings"
     destructive = True
+    scope_limit = 1
 
-    def __init__(self, old: GraphClient, new: GraphClient, selected: list[str]) -> None:
-        self.old, self.new, self.selected = old, new, selected
+    def __init__(self, areas: dict[str, Area], selected: list[str]) -> None:
+        self.areas, self.selected = areas, selected
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for name in self.selected:
-            area = AREAS[name]
-            before = read(self.old, area)
-            for setting in area.settings:
-                yield Work(f"{name}|{setting}", f"{area.title}: {setting}", version=json.dumps(before.get(setting)),
-                           scope=name, data=(area, setting, before.get(setting)))
+            area = self.areas[name]
+            try:
+                before = area.values("old")
+            except (GraphError, TenantmoveError) as exc:  # the item fails with the reason; other areas go on
+                yield Work(f"{name}|*", f"{area.title}: (cannot read the old tenant)", scope=name, data=(area, "*", exc))
+                continue
+            for setting, value in before.items():
+                if setting not in area.read_only:
+                    yield Work(f"{name}|{setting}", f"{area.title}: {setting}", version=json.dumps(value, sort_keys=True),
+                               scope=name, data=(area, setting, value))
 
     def apply(self, work: Work, existing: Any | None) -> Applied:
         area, setting, value = work.data
-        if read(self.new, area).get(setting) == value:
-            return Applied(None, "already so")
-        self.new.patch(area.path, {setting: value})
-        now = read(self.new, area).get(setting)
+        if isinstance(value, Exception):
+            raise TenantmoveError(f"{area.title}: cannot read the old tenant's settings: {_reason(value)}",
+                                  hint="grant the permission phase 00's table names for phase 40, then rerun")
+        try:
+            if area.values("new").get(setting) == value:
+                return Applied(None, "already so")
+            area.write(setting, value)
+            now = area.values("new").get(setting)
+        except GraphError as exc:
+            raise TenantmoveError(f"{area.title}: {setting}: the new tenant refused: {exc.one_line()}",
+                                  hint=f"a 403 needs the permission phase 00's table names for phase 40; otherwise "
+                                       f"set it in {area.where or 'the admin centre'}, then rerun") from exc
         if now != value:
             raise TenantmoveError(f"{area.title}: {setting} reads back as {json.dumps(now)}, not {json.dumps(value)}",
-                                  hint="the new tenant may not allow this value (licence or policy); set it in the "
-                                       "admin centre, then rerun")
+                                  hint=f"the new tenant may not allow this value (licence or policy); set it in "
+                                       f"{area.where or 'the admin centre'}, then rerun")
         return Applied(None, "applied", detail={"value": value})
 
 
@@ -218,15 +223,17 @@ MANUAL = (
     ManualSetting("exchange-connectors", "Exchange inbound and outbound connectors",
                   "Exchange admin centre > Mail flow > Connectors",
                   ("# Get-InboundConnector; Get-OutboundConnector (old) -> New-InboundConnector; New-OutboundConnector",)),
-    ManualSetting("exchange-accepted-domains", "Exchange accepted domains and email address policies",
+    ManualSetting("exchange-accepted-domains", "Exchange accepted domains (their type) and email address policies",
                   "Exchange admin centre > Mail flow > Accepted domains",
-                  ("# Get-AcceptedDomain; Get-EmailAddressPolicy (old) -> Set-AcceptedDomain; New-EmailAddressPolicy",)),
+                  ("# Get-AcceptedDomain; Get-EmailAddressPolicy (old) -> Set-AcceptedDomain -DomainType; "
+                   "New-EmailAddressPolicy",)),
     ManualSetting("exchange-org-policies", "Exchange anti-spam, anti-malware and retention policies",
                   "Microsoft Defender portal > Policies; Purview > Data lifecycle",
                   ("# Get-HostedContentFilterPolicy; Get-MalwareFilterPolicy; Get-RetentionPolicy (old) -> New-*",)),
-    ManualSetting("teams-policies", "Teams meeting, messaging and calling policies",
+    ManualSetting("teams-policies", "Teams meeting, messaging and calling policies (their settings and who has them)",
                   "Teams admin centre > Meetings / Messaging / Voice",
-                  ("# Connect-MicrosoftTeams; Get-CsTeamsMeetingPolicy; Get-CsTeamsMessagingPolicy (old) -> New-Cs*",)),
+                  ("# Get-CsTeamsMeetingPolicy; Get-CsTeamsMessagingPolicy (old): set the same values with "
+                   "Set-CsTeamsMeetingPolicy; Set-CsTeamsMessagingPolicy (new)",)),
     ManualSetting("service-settings", "Org settings of the Microsoft 365 admin centre (services, security, privacy)",
                   "Microsoft 365 admin centre > Settings > Org settings",
                   ("# no API or cmdlet covers all of them: compare the two admin centres page by page",)),
@@ -254,14 +261,16 @@ def mark_done(state_dir: Path, keys: list[str], by: str, note: str = "") -> None
 
 
 class ManualSettings(Workload):
-    """What no API carries, with where to find it and the commands; done when the admin says so (who, when)."""
+    """What no API carries, with where to find it and the commands. Done when the admin says so (who, when);
+    where some API can read part of it back (:mod:`.readback`), that is read on every run: a reading that
+    does not hold keeps the item open, whatever was said, with the commands that would make it hold."""
 
     kind = "manual-setting"
     title = "settings no API carries"
     manual_shell = "Exchange Online PowerShell, Teams PowerShell and the admin centres"
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
+    def __init__(self, state_dir: Path, probes: dict[str, Callable[[], Probe]] | None = None) -> None:
+        self.state_dir, self.probes = state_dir, probes or {}
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for item in MANUAL:
@@ -269,10 +278,14 @@ class ManualSettings(Workload):
 
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         done = manual_done(self.state_dir).get(work.key)
-        if done is not None:
-            return Applied(None, "done by the admin", note=f"marked done by {done['by']} at {done['at']}: "
-                                                          f"{done.get('note', '')}")
         item = work.data
-        return ManualStep(work.key, f"{item.title} ({item.where})", [*item.commands,
-                          f"# when done: python -m tenantmove done PARAMS.yaml {item.key} --note '...'"],
-                          check=f"{MANUAL_DONE} in the state folder names {item.key}")
+        seen = readback.run(self.probes.get(work.key))
+        if done is not None and (seen is None or seen.ok):
+            return Applied(None, "done by the admin, read back" if seen else "done by the admin",
+                           note=f"marked done by {done['by']} at {done['at']}: {done.get('note', '')}",
+                           detail=readback.describe(seen))
+        said = f" (marked done by {done['by']} at {done['at']}, but it does not read back so)" if done else ""
+        commands = [*(seen.commands if seen else []), *item.commands,
+                    f"# when done: python -m tenantmove done PARAMS.yaml {item.key} --note '...'"]
+        return ManualStep(work.key, f"{item.title} ({item.where}){said}", commands,
+                          check=seen.found if seen else f"{MANUAL_DONE} in the state folder names {item.key}")
