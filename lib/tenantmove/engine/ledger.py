@@ -393,6 +393,17 @@ class Ledger:
                                                        args)]
         return pd.DataFrame(rows, columns=["phase", "kind", "state", "items"])
 
+    def changes(self, run_id: str, phase: str) -> pd.DataFrame:
+        """What one run did in one phase: its ledger events (not the plan), per kind and state, with an example."""
+        sql = ("SELECT i.kind AS kind, e.state AS state, COUNT(*) AS items, MIN(e.note) AS example FROM events e "
+               "JOIN items i ON e.item = i.id WHERE e.run_id = ? AND i.phase = ? AND e.state != 'planned' "
+               "GROUP BY i.kind, e.state ORDER BY i.kind, e.state")
+        with self._lock:
+            rows = [dict(r) for r in self._db.execute(sql, (run_id, phase))]
+        for row in rows:
+            row["example"] = str(row["example"] or "")[:120]
+        return pd.DataFrame(rows, columns=["kind", "state", "items", "example"])
+
     def frame(self, kind: str) -> pd.DataFrame:
         rows = [dict(i.__dict__, detail=json.dumps(i.detail) if i.detail else "") for i in self.items(kind)]
         return pd.DataFrame(rows, columns=list(Item.__dataclass_fields__))

@@ -14,7 +14,8 @@ from ..engine.workload import REMOVED, DeltaLinks
 from ..report import Report, ShowsItself
 from ..runbook.context import Phase
 from ..services.conditional_access import CaClient
-from ..services.graph import GraphClient
+from ..services.dnsops import from_graph
+from ..services.graph import GraphClient, GraphError, path
 from ..services.outlook import OutlookClient
 from ..workloads import fidelity, setting_areas, settings
 from ..workloads.files import reconcile
@@ -24,7 +25,8 @@ from .common import StepResult
 
 COLUMNS = ["area", "item", "source", "target", "missing", "extra", "mismatched", "detail"]
 # the phase whose rerun repairs each area (the ledger's own phase column says it for its kinds)
-RERUN = {"settings": "40_admin_settings", "users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
+RERUN = {"DNS records": "30_add_domain_and_users", "settings": "40_admin_settings",
+         "users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
          "files": "70_onedrive", "mail": "60_mailboxes", "mail fidelity": "60_mailboxes", "notebooks": "80_onenote"}
 
 
@@ -135,6 +137,33 @@ def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Invent
         found = there.get(str(policy["displayName"]).lower())
         check.add(f"conditional access: {policy['displayName']}", 1, int(found is not None),
                   missing=int(found is None), detail=f"new tenant: {found.get('state')}" if found else "")
+    return check
+
+
+def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
+    """Every record the new tenant asks of the custom domain, served by every authoritative server; beside it,
+    whether the old tenant's domain had that record (phase 00's inventory). An optional record not served is
+    named, not counted missing."""
+    check = Check("DNS records")
+    domain = phase.params.domain.lower()
+    try:
+        wanted = new.get(path("domains", domain, "serviceConfigurationRecords"))["value"]
+    except GraphError as exc:
+        check.add(domain, 1, 0, missing=1, detail=f"the new tenant does not serve its records: {exc.one_line()}")
+        return check
+    old = src.dns_records[src.dns_records["domain"].str.lower() == domain]
+    before = {(str(t).upper(), (f"{str(v).split()[0]}.{lab}" if str(t).upper() == "SRV" else str(lab)).lower())
+              for t, lab, v in zip(old["type"], old["label"], old["value"], strict=True)}
+    ns, _ = phase.dns()
+    for raw in wanted:
+        rec = from_graph(raw)
+        served = ns.presence(rec)
+        ok = served == len(ns.servers)
+        optional = bool(raw.get("isOptional"))
+        check.add(f"{rec.type} {rec.name}", int((rec.type, rec.name) in before), int(ok),
+                  missing=int(not ok and not optional),
+                  detail="" if ok else f"{'optional, ' if optional else ''}served by {served} of {len(ns.servers)} "
+                                       f"server(s): publish {rec.value}")
     return check
 
 
@@ -289,7 +318,8 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
 def every_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
                 src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> list[Check]:
     """Every area's fresh reads of both tenants, in the order the report shows them."""
-    return [users_check(moving, tgt), groups_check(src, tgt, moving), settings_check(phase, old, new, src, tgt),
+    return [users_check(moving, tgt), groups_check(src, tgt, moving), dns_check(phase, new, src),
+            settings_check(phase, old, new, src, tgt),
             lists_check(phase, old, new, src, moving), files_check(phase, old, new, moving, tgt),
             *mail_checks(phase, old, new, src, tgt, moving),
             notes_check(phase, old, new, old_person, new_person, src, tgt, moving)]

@@ -165,6 +165,9 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
         err = ph.get("error") or {}
         detail = esc(f"cell {err.get('cell')}: {err.get('ename')}: {err.get('evalue')}") if err else \
             esc("; ".join(f"{k}: {v}" for k, v in (ph.get("summary") or {}).items()))
+        changed = "; ".join(f"{c['kind']} {c['state']}: {c['items']}" for c in ph.get("changed") or [])
+        if changed and not err:
+            detail += f"<br><small>this run changed: {esc(changed)}</small>"
         attempts = "<br>".join(
             f"{esc(str(a.get('status')))} · {esc(str(a.get('operator')))} · {esc(str(a.get('started')))}"
             + (f" · <a href='{esc(a['notebook'])}'>{esc(a['notebook'])}</a>" if a.get("notebook") else "")

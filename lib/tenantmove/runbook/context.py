@@ -233,6 +233,10 @@ class Phase:
                   "graph_requests": requests, "graph_waits": waits}
         report = Report()
         if self._ledger is not None:
+            changed = self._ledger.changes(self.run_id, self.id)
+            result["changed"] = changed.to_dict(orient="records")
+            report.table(changed, f"What this run changed in this phase (ledger events of run {self.run_id}; "
+                                  "none in a dry run)")
             counts = self._ledger.counts(self.id)
             result["ledger"] = counts.to_dict(orient="records")
             report.table(counts, "Ledger for this phase (all runs)")

@@ -109,6 +109,7 @@ class Run:
                 result = audit.read_json(path)
                 entry["summary"] = result.get("summary", {})
                 entry["graph_requests"] = result.get("graph_requests", {})
+                entry["changed"] = result.get("changed", [])
                 for side, info in (result.get("tenants") or {}).items():
                     self.record["tenants"].setdefault(side, {}).update(info)
                 if entry.get("status") in (None, "pending", "prepared"):

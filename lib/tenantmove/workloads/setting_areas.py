@@ -122,13 +122,14 @@ class Branding(Area):
     def values(self, side: str) -> dict[str, Any]:
         found = {str(x["id"]): x for x in self._localizations(side)}
         default = found.get("0") or {}
-        out: dict[str, Any] = {k: default.get(k) for k in BRANDING_TEXTS}
+        out: dict[str, Any] = {}
+        for locale, body in sorted(found.items()):  # first: the first one made brings the default branding
+            if locale != "0":
+                out[f"localization {locale}"] = {k: body.get(k) for k in BRANDING_TEXTS if body.get(k) is not None}
+        out.update({k: default.get(k) for k in BRANDING_TEXTS})
         for image in BRANDING_IMAGES:
             data = self.image(side, "0", image) if default.get(f"{image}RelativeUrl") else b""
             out[image] = f"sha256:{hashlib.sha256(data).hexdigest()[:16]} ({len(data)} bytes)" if data else None
-        for locale, body in sorted(found.items()):
-            if locale != "0":
-                out[f"localization {locale}"] = {k: body.get(k) for k in BRANDING_TEXTS if body.get(k) is not None}
         return out
 
     def write(self, setting: str, value: Any) -> None:
