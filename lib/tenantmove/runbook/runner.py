@@ -291,7 +291,7 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
                     from ..workloads.settings import MANUAL, mark_done
 
                     mark_done(Path(injected["state_dir"]), [m.key for m in MANUAL], "the demo's stand-in admin",
-                              "demo: the sandbox imitates no Exchange or Teams settings")
+                              "demo: the stand-in admin ran the script; the sandbox imitates no Exchange organisation settings")
                     done.append(f"marked {len(MANUAL)} manual setting(s) done")
                 run.record.setdefault("demo_admin", []).append({"phase": nb.stem, "script": script.name,
                                                                 "at": utc_now(), "done": done})

@@ -65,6 +65,10 @@ class Area:
     def write(self, setting: str, value: Any) -> None:
         raise NotImplementedError
 
+    def shown(self, setting: str, value: Any) -> str:
+        """The value as the side-by-side table shows it."""
+        return json.dumps(value)
+
 
 class ObjectArea(Area):
     """One settings object at ``path``: GET it, PATCH one property."""
@@ -181,6 +185,12 @@ class GroupSettings(Area):
             else:
                 values["GroupCreationAllowedGroupId"] = self.sides.groups[allowed]
         return values
+
+    def shown(self, setting: str, value: Any) -> str:
+        if setting == "GroupCreationAllowedGroupId" and value in self.sides.groups.values():
+            name = next((self.sides.group_names.get(o) for o, n in self.sides.groups.items() if n == value), None)
+            return json.dumps(f"{name} ({value})" if name else value)
+        return super().shown(setting, value)
 
     def write(self, setting: str, value: Any) -> None:
         if str(value).startswith("unmapped group "):

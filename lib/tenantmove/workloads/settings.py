@@ -48,8 +48,8 @@ def diff(areas: dict[str, Area], selected: list[str]) -> pd.DataFrame:
             continue
         for name in sorted(set(before) | set(after), key=lambda k: (k in area.read_only, k)):
             applied = "read-only" if name in area.read_only else "yes" if area.name in selected else "no"
-            rows.append({"area": area.title, "setting": name, "old tenant": json.dumps(before.get(name)),
-                         "new tenant": json.dumps(after.get(name)), "differs": before.get(name) != after.get(name),
+            rows.append({"area": area.title, "setting": name, "old tenant": area.shown(name, before.get(name)),
+                         "new tenant": area.shown(name, after.get(name)), "differs": before.get(name) != after.get(name),
                          "applied": applied})
     return pd.DataFrame(rows, columns=["area", "setting", "old tenant", "new tenant", "differs", "applied"])
 
