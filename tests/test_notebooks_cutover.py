@@ -187,9 +187,9 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=settings_script)
     # phase 40: the settings applied, conditional access report-only; what no API carries, the admin marks done
     first40 = record["phases"][4]["summary"]
-    # that differ: SharePoint 5, authorisation 5, authentication methods 4, profile 5, branding 8 (a language, 5
-    # texts, 2 logos), group settings 4, password expiry 4 (2 per domain)
-    assert first40["settings applied"] == 35 and first40["policies report-only"] == 2
+    # that differ: SharePoint 5, authorisation 5, authentication methods 4, reports 1, pronouns 1, profile 5,
+    # branding 8 (a language, 5 texts, 2 logos), group settings 4, password expiry 4 (2 per domain)
+    assert first40["settings applied"] == 37 and first40["policies report-only"] == 2
     assert first40["manual settings open"] == 6
     keys = [line.split("[ledger key ")[1].rstrip("]") for line in (run_dir / "40_admin_settings" /
             "manual-manual-setting.ps1").read_text().splitlines() if "[ledger key " in line]
@@ -210,7 +210,7 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert "CalendarRepairDisabled" in outputs_text(runs_in(runs)[7] / "90_verify_and_close.ipynb")
     areas = pd.read_csv(runs_in(runs)[7] / "90_verify_and_close" / "reconcile-summary.csv").set_index("area")
     assert areas.loc["DNS records", "target"] == areas.loc["DNS records", "items"] >= 3  # served by every server
-    assert areas.loc["settings", "items"] >= 37 and areas.loc["settings", "mismatched"] == 0
+    assert areas.loc["settings", "items"] >= 39 and areas.loc["settings", "mismatched"] == 0
     # each phase's row in the dossier says what that run changed, from the ledger's events
     assert "this run changed: manual-setting done: 6" in (runs_in(runs)[7] / "index.html").read_text()
 

@@ -41,8 +41,8 @@ DNS_KEYS = {
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 FILE_VERSIONS = ("latest", "all")
-SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "organization", "branding", "groupSettings",
-                 "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
+SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "reportSettings", "pronouns", "organization",
+                 "branding", "groupSettings", "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",

@@ -19,15 +19,21 @@ from .knobs import Governor
 from .shapes import GraphFailure
 from .state import Store, Tenant, now_iso
 
-ROUTES = ("admin/sharepoint/settings", "policies/authorizationPolicy", "policies/authenticationMethodsPolicy",
-          "identity/conditionalAccess/", "admin/teams/userConfigurations")
+OBJECTS = {"admin/sharepoint/settings": "sharepoint", "policies/authorizationPolicy": "authorization",
+           "policies/authenticationMethodsPolicy": "authenticationMethods", "admin/reportSettings": "reportSettings",
+           "admin/people/pronouns": "pronouns"}  # one settings object each: GET, PATCH
+ROUTES = (*OBJECTS, "identity/conditionalAccess/", "admin/teams/userConfigurations")
 READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"},
         "authorization": {"Policy.Read.All", "Policy.ReadWrite.Authorization"},
         "authenticationMethods": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
+        "reportSettings": {"ReportSettings.Read.All", "ReportSettings.ReadWrite.All"},
+        "pronouns": {"PeopleSettings.Read.All", "PeopleSettings.ReadWrite.All"},
         "ca": {"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}}
 WRITE = {"sharepoint": {"SharePointTenantSettings.ReadWrite.All"},
          "authorization": {"Policy.ReadWrite.Authorization"},
-         "authenticationMethods": {"Policy.ReadWrite.AuthenticationMethod"}, "ca": {"Policy.ReadWrite.ConditionalAccess"}}
+         "authenticationMethods": {"Policy.ReadWrite.AuthenticationMethod"},
+         "reportSettings": {"ReportSettings.ReadWrite.All"}, "pronouns": {"PeopleSettings.ReadWrite.All"},
+         "ca": {"Policy.ReadWrite.ConditionalAccess"}}
 CA_STATES = {"enabled", "disabled", "enabledForReportingButNotEnforced"}
 
 DEFAULTS = {  # a new tenant: Microsoft's defaults
@@ -46,6 +52,8 @@ DEFAULTS = {  # a new tenant: Microsoft's defaults
                                   "state": "default", "snoozeDurationInDays": 1}},
                               "systemCredentialPreferences": {"state": "default"},
                               "reportSuspiciousActivitySettings": {"state": "default", "voiceReportingCode": 0}},
+    "reportSettings": {"displayConcealedNames": True},
+    "pronouns": {"isEnabledInOrganization": False},
 }
 CONFIGURED = {  # the old tenant, tightened over the years
     "sharepoint": {"sharingCapability": "existingExternalUserSharingOnly", "isResharingByExternalUsersEnabled": False,
@@ -61,6 +69,8 @@ CONFIGURED = {  # the old tenant, tightened over the years
                                   "state": "enabled", "snoozeDurationInDays": 3}},
                               "systemCredentialPreferences": {"state": "enabled"},
                               "reportSuspiciousActivitySettings": {"state": "enabled", "voiceReportingCode": 0}},
+    "reportSettings": {"displayConcealedNames": False},
+    "pronouns": {"isEnabledInOrganization": True},
 }
 
 
@@ -124,9 +134,7 @@ class SettingsApi:
         return self.call(req.method, rest, req.json() if req.body else None, tenant, granted)
 
     def call(self, method: str, rest: str, body: Any, tenant: Tenant, granted: set[str]) -> Response:
-        area = "sharepoint" if rest.startswith("admin/sharepoint") else \
-            "authorization" if rest.startswith("policies/authorizationPolicy") else \
-            "authenticationMethods" if rest.startswith("policies/authenticationMethodsPolicy") else "ca"
+        area = OBJECTS.get(rest, "ca")
         if not granted & (READ[area] if method == "GET" else WRITE[area]):
             raise GraphFailure(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         state = self.tenants[tenant.id]

@@ -2,7 +2,8 @@
 new tenant's terms (a group named by id is the new tenant's group; a domain is the new tenant's domain), so
 that the two sides compare directly and a value read from the old tenant can be written to the new one.
 
-- ``sharepoint``, ``authorization``, ``authenticationMethods``: one object each, read with GET, set with PATCH;
+- ``sharepoint``, ``authorization``, ``authenticationMethods``, ``reportSettings``, ``pronouns``: one object
+  each, read with GET, set with PATCH;
 - ``organization``: the profile's notification addresses and privacy profile (its address and phone are shown
   but are read-only in Graph);
 - ``branding``: the default sign-in branding's texts and images (images compared by SHA-256, carried as bytes)
@@ -247,6 +248,9 @@ def areas(sides: Sides) -> dict[str, Area]:
                    "policies/authenticationMethodsPolicy",
                    ("policyMigrationState", "registrationEnforcement", "systemCredentialPreferences",
                     "reportSuspiciousActivitySettings")),
+        ObjectArea(sides, "reportSettings", "Microsoft 365 reports (concealed names)", "admin/reportSettings",
+                   ("displayConcealedNames",)),
+        ObjectArea(sides, "pronouns", "pronouns on profiles", "admin/people/pronouns", ("isEnabledInOrganization",)),
         Organization(sides), Branding(sides), GroupSettings(sides), Domains(sides),
     ]
     return {a.name: a for a in made}
@@ -255,19 +259,20 @@ def areas(sides: Sides) -> dict[str, Area]:
 def capture_domains(state_dir: Path, inv: Inventory) -> dict[str, dict[str, Any]]:
     """Keep each domain's password expiry as phase 00 sees it, merged with what earlier runs saw: a domain that
     has left the tenant since (the custom domain, after phase 20) keeps its last values."""
-    file = state_dir / DOMAIN_POLICY
-    kept: dict[str, dict[str, Any]] = json.loads(file.read_text()) if file.is_file() else {}
+    kept = captured_domains(state_dir)
     for domain in inv.raw.get("domains", []):
         kept[str(domain["id"]).lower()] = {p: domain.get(p) for p in PASSWORD_PROPS} | {
             "initial": bool(domain.get("isInitial"))}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps(kept, indent=1, sort_keys=True))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / DOMAIN_POLICY).write_text(json.dumps(kept, indent=1, sort_keys=True))
     return kept
 
 
 def captured_domains(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """What :func:`capture_domains` kept (empty before phase 00 ran)."""
     file = state_dir / DOMAIN_POLICY
-    return json.loads(file.read_text()) if file.is_file() else {}
+    loaded: dict[str, dict[str, Any]] = json.loads(file.read_text()) if file.is_file() else {}
+    return loaded
 
 
 def domain_map(captured: dict[str, dict[str, Any]], new_initial: str, moving: str) -> dict[str, str]:
