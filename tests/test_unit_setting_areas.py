@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from tenantmove.runbook.params import SETTING_AREAS
+from tenantmove.workloads import readback
 from tenantmove.workloads.inventory import Inventory
 from tenantmove.workloads.setting_areas import Sides, areas, capture_domains, captured_domains, domain_map
 
@@ -44,3 +45,22 @@ def test_every_area_the_parameter_names_exists() -> None:
     built = areas(Sides(None, None))  # type: ignore[arg-type]
     assert tuple(built) == SETTING_AREAS
     assert all(a.title and a.name == key for key, a in built.items())
+
+
+def test_a_read_back_the_token_may_not_make_leaves_the_admins_word_alone_and_says_so(tmp_path: Path) -> None:
+    from tenantmove.engine import Engine, Ledger
+    from tenantmove.services.graph import GraphError
+    from tenantmove.workloads.settings import ManualSettings, mark_done
+
+    from .files_helpers import run_keeping
+
+    def refused() -> readback.Probe:
+        raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+    mark_done(tmp_path, ["teams-policies"], "tester", "checked in the Teams admin centre")
+    with Ledger(tmp_path / "l.sqlite", "r") as ledger:
+        out = run_keeping(Engine(ledger, "40_admin_settings"), ManualSettings(tmp_path, {"teams-policies": refused}))
+        history = ledger.history("manual-setting", "teams-policies")
+    row = next(r for r in out.rows if r["key"] == "teams-policies")
+    assert row["action"] == "done by the admin"  # not "read back": nothing was read
+    assert "marked done by tester" in history[-1]["note"]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine import ps_quote
 from ..services.graph import GraphClient, GraphError
 
 
@@ -20,14 +21,15 @@ class Probe:
     ok: bool
     found: str  # what was read, in a sentence
     commands: list[str] = field(default_factory=list)  # what would make it hold
+    read: bool = True  # False: nothing could be read (the admin's word stands alone)
 
 
 def mail_domains(new: GraphClient, wanted: list[str]) -> Callable[[], Probe]:
     """The old tenant's mail domains that move: verified in the new tenant with the Email service."""
     def probe() -> Probe:
-        domains = {str(d["id"]).lower(): d for d in new.get("domains").get("value", [])}
-        missing = [d for d in wanted if not (domains.get(d.lower()) or {}).get("isVerified")
-                   or "Email" not in ((domains.get(d.lower()) or {}).get("supportedServices") or [])]
+        accepted = {str(d["id"]).lower() for d in new.get("domains").get("value", [])
+                    if d.get("isVerified") and "Email" in (d.get("supportedServices") or [])}
+        missing = [d for d in wanted if d.lower() not in accepted]
         if missing:
             return Probe(False, f"not yet an accepted (verified, Email) domain in the new tenant: {', '.join(missing)}",
                          [f"# phase 30 adds and verifies {d} with the Email service: rerun it" for d in missing])
@@ -60,18 +62,14 @@ def teams_policies(old: GraphClient, new: GraphClient, users: dict[str, str],
         commands = ["Connect-MicrosoftTeams",
                     "# copy each policy's settings from the old tenant: Get-Cs<Type> -Identity '<name>' | Format-List"]
         for kind, name in sorted({(k, n) for _, k, n, _ in differ if (k, n) not in known}):
-            commands.append(f"New-Cs{kind} -Identity '{_quote(name)}'")
-        commands += [f"Grant-Cs{kind} -Identity '{_quote(upn)}' -PolicyName '{_quote(name)}'"
+            commands.append(f"New-Cs{kind} -Identity {ps_quote(name)}")
+        commands += [f"Grant-Cs{kind} -Identity {ps_quote(upn)} -PolicyName {ps_quote(name)}"
                      for upn, kind, name, _ in differ]
         shown = "; ".join(f"{upn} {kind}: {name!r} in the old tenant, {now!r} in the new" for upn, kind, name, now
                           in differ[:5])
         return Probe(False, f"{len(differ)} Teams policy assignment(s) differ: {shown}"
                      + (" ..." if len(differ) > 5 else ""), commands)
     return probe
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def run(probe: Callable[[], Probe] | None) -> Probe | None:
@@ -81,7 +79,7 @@ def run(probe: Callable[[], Probe] | None) -> Probe | None:
     try:
         return probe()
     except GraphError as exc:
-        return Probe(True, f"could not read back ({exc.one_line()}): the admin's word stands")
+        return Probe(True, f"could not read back ({exc.one_line()}): the admin's word stands", read=False)
 
 
 def describe(result: Probe | None) -> dict[str, Any]:

@@ -281,7 +281,7 @@ class ManualSettings(Workload):
         item = work.data
         seen = readback.run(self.probes.get(work.key))
         if done is not None and (seen is None or seen.ok):
-            return Applied(None, "done by the admin, read back" if seen else "done by the admin",
+            return Applied(None, "done by the admin, read back" if seen and seen.read else "done by the admin",
                            note=f"marked done by {done['by']} at {done['at']}: {done.get('note', '')}",
                            detail=readback.describe(seen))
         said = f" (marked done by {done['by']} at {done['at']}, but it does not read back so)" if done else ""
