@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # the sandbox is imported by the fixture that starts it: unit
     from tenantmove.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-CSDL = ROOT.parent / "shared" / "graph" / "v1.0-Prod.csdl"
+FULL_CSDL = ROOT.parent / "shared" / "graph" / "v1.0-Prod.csdl"  # Microsoft's whole document, where it is at hand
+CSDL = ROOT / "tests" / "fixtures" / "graph-v1.0-subset.csdl"  # the part the tests need, in every clone
 # the canary secrets: new for each test session, and the same in the helper processes a test starts
 CANARY_SOURCE = os.environ.setdefault("TENANTMOVE_TEST_CANARY_SOURCE", "CANARYsrc" + secrets.token_hex(8))
 CANARY_TARGET = os.environ.setdefault("TENANTMOVE_TEST_CANARY_TARGET", "CANARYtgt" + secrets.token_hex(8))
@@ -37,6 +38,17 @@ QUIET_KNOBS = {"latency_ms": 0, "throttle_rate": 0, "throttle_probability": 0, "
 
 os.environ["TENANTMOVE_SOURCE_SECRET"] = CANARY_SOURCE
 os.environ["TENANTMOVE_TARGET_SECRET"] = CANARY_TARGET
+VAULT_KEY = "bXktdGVzdC12YXVsdC1rZXktMzItYnl0ZXMtbG9uZyE="  # 32 bytes, url-safe base64: the tests' vault key
+os.environ["TENANTMOVE_VAULT_KEY"] = VAULT_KEY
+
+
+def vault_passwords(folder: Path) -> dict[str, str]:
+    """The temporary passwords a state folder's vault holds, opened with the tests' key."""
+    from cryptography.fernet import Fernet
+
+    from tenantmove.workloads.passwords import read_vault
+
+    return read_vault(folder, Fernet(VAULT_KEY.encode()))
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,15 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tenantmove.engine import Engine, ItemsFailed, Ledger
 from tenantmove.sandbox import Sandbox
-from tenantmove.services.dnsops import Nameservers, Rfc2136Provider, load_tsig
+from tenantmove.services.dnsops import Nameservers, RecordPlan, Rfc2136Provider, load_tsig, record
 from tenantmove.workloads import domain as domains
 from tenantmove.workloads import inventory, mapping
 from tenantmove.workloads.distribution import DistributionLists
-from tenantmove.workloads.dnsrecords import DnsRecords, records_to_remove
+from tenantmove.workloads.dnsrecords import DnsRecords, records_to_remove, spf_change
 from tenantmove.workloads.groups import Groups, Members
 from tenantmove.workloads.passwords import PasswordVault
 from tenantmove.workloads.renames import UserRenames, rename_plan
@@ -40,7 +41,7 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     path = mapping.write(mapping.generate(src, DOMAIN, NEW_INITIAL), tmp_path / "users.csv")
     moving = mapping.validate(mapping.read(path), str(path), src, DOMAIN, NEW_INITIAL, tgt.licences)
     ledger = Ledger(tmp_path / "ledger.sqlite", run_id="r1")
-    vault = PasswordVault(tmp_path / "passwords.csv")
+    vault = PasswordVault(tmp_path / "passwords.csv", Fernet(Fernet.generate_key()))
     gate = Gate()
 
     def run(phase: str, workload: object) -> object:
@@ -55,11 +56,19 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
     plan = rename_plan(domains.domain_references(old, DOMAIN), DOMAIN, OLD_INITIAL)
     assert run("20", UserRenames(old, plan)).count("renamed") == (plan["type"] == "user").sum()
     codes = {r.value for r in domains.verification_records(old, DOMAIN)}
+    provider.apply(RecordPlan(add=[record(DOMAIN, "MX", "10 mx1.filter.example")]))  # a mail filter in front
     gone, table = records_to_remove(ns, DOMAIN, codes)
-    assert set(table["type"]) == {"MX", "CNAME", "TXT", "SRV"} and len(gone) == 9
+    assert set(table["type"]) == {"MX", "CNAME", "TXT", "SRV"} and len(gone) == 7
     assert [v for v in table["value"] if v.startswith("MS=")] == sorted(codes)  # the old tenant's verification
+    kept = table[table["action"] != "remove"]
+    assert set(zip(kept["name"], kept["type"], strict=True)) == {(DOMAIN, "MX"), (f"www.{DOMAIN}", "CNAME"),
+                                                                 (DOMAIN, "TXT")}  # the filter, the web host, SPF
+    assert "repoint" in kept[kept["type"] == "MX"].iloc[0]["note"]
+    spf_before = {v for v in ns.values(DOMAIN, "TXT")[0] if v.startswith("v=spf1")}
     removed = run("20", DnsRecords(ns, provider, absent=gone, wait_seconds=5, poll_seconds=0.1, destructive=True))
-    assert removed.count("removed") == 9 and not records_to_remove(ns, DOMAIN, codes)[0]
+    assert removed.count("removed") == 7 and not records_to_remove(ns, DOMAIN, codes)[0]
+    assert ns.values(DOMAIN, "MX") == [{"10 mx1.filter.example"}] and ns.values(f"www.{DOMAIN}", "CNAME")[0]
+    assert {v for v in ns.values(DOMAIN, "TXT")[0] if v.startswith("v=spf1")} == spf_before  # SPF untouched
     assert domains.delete_domain(old, DOMAIN, OLD_INITIAL, 10).startswith("force-deleted")
 
     # phase 30: add, publish TXT, verify, service records, users, groups, distribution lists, members
@@ -68,8 +77,11 @@ def test_cutover_end_to_end_and_rerun(fresh_sandbox: Sandbox, tmp_path: Path) ->
                          poll_seconds=0.1))
     assert domains.verify_domain(new, DOMAIN) == "verified"
     services = domains.service_records(new, DOMAIN, ["Email", "OfficeCommunicationsOnline"])
+    services, replaced, what = spf_change(ns, DOMAIN, services)
+    assert not replaced and "left as it is" in what  # one SPF record, never a second
     run("30", DnsRecords(ns, provider, present=services, wait_seconds=5, poll_seconds=0.1))
-    assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
+    assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com", "10 mx1.filter.example"}]
+    assert {v for v in ns.values(DOMAIN, "TXT")[0] if v.startswith("v=spf1")} == spf_before
     users = run("30", Users(new, moving, src, tgt, vault, upn_for=lambda r: r["target_upn"],
                             also_look_for=lambda r: [prestage_upn(r["target_upn"], NEW_INITIAL)]))
     assert users.count("renamed") == len(moving) - 1 and users.count("created") == 0 and not users.failed
@@ -104,7 +116,7 @@ def test_a_user_created_but_not_recorded_is_adopted_not_duplicated(fresh_sandbox
     src, tgt = inventory.collect(old), inventory.collect(new)
     moving = mapping.generate(src, DOMAIN, NEW_INITIAL).head(3)
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    vault = PasswordVault(tmp_path / "passwords.csv")
+    vault = PasswordVault(tmp_path / "passwords.csv", Fernet(Fernet.generate_key()))
     upn = prestage_upn(moving.iloc[1]["target_upn"], NEW_INITIAL)
     # as if a killed run had created this user and died before the ledger heard of it
     new.post("users", {"accountEnabled": True, "displayName": "x", "mailNickname": upn.split("@")[0],
@@ -140,7 +152,7 @@ def test_distribution_lists_are_marked_done_once_the_admin_ran_the_script(fresh_
     left_behind, moving = moving.iloc[-1]["source_upn"], moving.iloc[:-1]  # one user the mapping does not move
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         engine = Engine(ledger, "30", folder=tmp_path / "30")
-        engine.run(Users(new, moving, src, tgt, PasswordVault(tmp_path / "p.csv"), upn_for=lambda r: r["target_upn"]),
+        engine.run(Users(new, moving, src, tgt, PasswordVault(tmp_path / "p.csv", Fernet(Fernet.generate_key())), upn_for=lambda r: r["target_upn"]),
                    dry_run=False)
         # the custom domain stays behind in this migration: the list's address lands on the onmicrosoft domain
         lists = DistributionLists(new, src, moving, "staying.example", NEW_INITIAL)

@@ -211,7 +211,7 @@ def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_one_query_per_name_and_type_per_pass(sandbox: Sandbox) -> None:
     ns = sandbox_ns(sandbox)
-    apex_txt = [record("contoso.example", "TXT", "v=spf1 include:spf.protection.outlook.com -all"),
+    apex_txt = [record("contoso.example", "TXT", "v=spf1 include:spf.protection.outlook.com include:_spf.mailhost.example -all"),
                 record("contoso.example", "TXT", "MS=ms00000000"),
                 record("contoso.example", "TXT", "another")]
     before = ns.queries

@@ -36,7 +36,12 @@ def test_serves_what_the_old_tenant_implies(sandbox: Sandbox, tcp: bool) -> None
     assert answers(mx) == {"0 contoso-example.mail.protection.outlook.com."}
     assert answers(ask(sandbox, "autodiscover.contoso.example", "CNAME", tcp)) == {"autodiscover.outlook.com."}
     txt = answers(ask(sandbox, "contoso.example", "TXT", tcp))
-    assert '"v=spf1 include:spf.protection.outlook.com -all"' in txt
+    assert '"v=spf1 include:spf.protection.outlook.com include:_spf.mailhost.example -all"' in txt
+    assert answers(ask(sandbox, "_dmarc.contoso.example", "TXT", tcp)) == {
+        '"v=DMARC1; p=quarantine; rua=mailto:dmarc@contoso.example"'}
+    assert answers(ask(sandbox, "selector1._domainkey.contoso.example", "CNAME", tcp)) == {
+        "selector1-contoso-example._domainkey.contoso.onmicrosoft.com."}
+    assert answers(ask(sandbox, "contoso.example", "CAA", tcp)) == {'0 issue "letsencrypt.org"'}
     assert answers(ask(sandbox, "_sip._tls.contoso.example", "SRV", tcp)) == {"100 1 443 sipdir.online.lync.com."}
     assert answers(ask(sandbox, "_sipfederationtls._tcp.contoso.example", "SRV", tcp)) == {
         "100 1 5061 sipfed.online.lync.com."}

@@ -277,3 +277,43 @@ def test_killed_mid_copy_loses_nothing_and_copies_nothing_twice(world: Sandbox, 
         source = listing(world, OLD, f"{user}@contoso.example")
         files = [p for p, v in source.items() if "size" in v and "Megan's notebook" not in p]
         assert len([p for p, v in target.items() if "size" in v]) == len(files)  # each file once: no "x 1.txt"
+
+
+def test_files_that_landed_before_the_ledger_knew_are_adopted_not_uploaded_again(world: Sandbox,
+                                                                                  tmp_path: Path) -> None:
+    """Killed after every file landed and before the ledger heard of any (here: a ledger that never did): the
+    rerun finds each file in the new OneDrive, the same by size and quickXorHash (Office documents, which
+    SharePoint rewrites, by their parts), and adopts it: no upload, so no second version."""
+    copy_files(world, tmp_path / "first.sqlite")
+    before = world.stats()["counts"]
+    again = copy_files(world, tmp_path / "unaware.sqlite", run_id="unaware")
+    after = world.stats()["counts"]
+    rows = again["drive-file"].rows
+    assert rows and not again["drive-file"].failed
+    assert {r["action"] for r in rows} == {"adopted (already copied)"}, [(r["name"], r["action"]) for r in rows if r["action"] != "adopted (already copied)"]
+    assert after.get("fragments", 0) == before.get("fragments", 0)
+    assert after.get("uploads", 0) == before.get("uploads", 0)
+
+
+def test_names_that_the_rules_make_one_stay_apart_and_nothing_is_replaced(world: Sandbox, tmp_path: Path) -> None:
+    """Hostile names: ``CON`` becomes ``ＣON`` beside a fullwidth ``ＣON`` already in the folder, and two empty
+    files ``x:y.txt`` and ``x：y.txt`` become one name. Each arrives once, with its own content, the renamed one
+    under a recorded `` (2)``; the phases run twice and the second changes nothing."""
+    old_user = f"files/{OLD}/{MEGAN_OLD}"
+    world.admin("POST", old_user, json={"op": "put", "path": "Legacy/ＣON", "size": "5 KiB", "seed": "native"})
+    world.admin("POST", old_user, json={"op": "put", "path": "Hostile/x:y.txt", "size": 0})
+    world.admin("POST", old_user, json={"op": "put", "path": "Hostile/x：y.txt", "size": 0})
+    out = copy_files(world, tmp_path / "l.sqlite")
+    assert not out["drive-file"].failed, out["drive-file"].failed
+    source, target = listing(world, OLD, MEGAN_OLD), listing(world, NEW, new_upn("megan.bowen"))
+    assert target["/Legacy/ＣON"]["quickXorHash"] == source["/Legacy/ＣON"]["quickXorHash"]  # the native name kept
+    assert target["/Legacy/ＣON (2)"]["quickXorHash"] == source["/Legacy/CON"]["quickXorHash"]
+    assert "/Hostile/x：y.txt" in target and "/Hostile/x：y (2).txt" in target
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        files = {i.name: i for i in ledger.items("drive-file")}
+        targets = [i.target_id for i in files.values()]
+    assert files["/Legacy/CON"].detail["renames"][-1].startswith("ＣON -> ＣON (2) (the name is taken in the folder")
+    assert len(targets) == len(set(targets))  # no target is held by two source items
+    again = copy_files(world, tmp_path / "l.sqlite", run_id="again")
+    assert again["drive-file"].counts() == {} and again["drive-folder"].counts() == {}
+    assert listing(world, NEW, new_upn("megan.bowen")) == target

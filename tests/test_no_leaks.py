@@ -13,7 +13,7 @@ import pytest
 
 from tenantmove.sandbox import Sandbox
 
-from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
+from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree, vault_passwords
 from .runner_helpers import people_signing_in, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
@@ -29,7 +29,7 @@ def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: San
     again = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
-    passwords = [line.split(",", 1)[1] for v in vaults for line in v.read_text().splitlines()[1:]]
+    passwords = list(vault_passwords(tmp_path / "state" / "passwords").values())
     assert len(passwords) == 23  # evidence that users were really created with temporary passwords
 
     written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]

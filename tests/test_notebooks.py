@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sqlite3
 from pathlib import Path
 
 import nbformat
@@ -88,6 +90,26 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
 
     # tamper-evident: the manifest checks, and a changed byte is found
     assert tenantmove("verify", str(run_dir), cwd=tmp_path).returncode == 0
+    # an auditor opens the run's ledger with sqlite3, queries it and closes it: it stays one file, still intact;
+    # and verify itself changes nothing, here or in the state folder
+    db = sqlite3.connect(run_dir / "ledger.sqlite")
+    assert db.execute("SELECT count(*) FROM items").fetchone()[0] >= 0
+    db.close()
+    assert sorted(p.name for p in run_dir.glob("ledger.sqlite*")) == ["ledger.sqlite"]
+    stamps = {p: p.stat().st_mtime_ns for folder in (run_dir, tmp_path / "state") for p in folder.rglob("*")}
+    checked = tenantmove("verify", str(run_dir), cwd=tmp_path)
+    assert checked.returncode == 0 and checked.stdout.strip().endswith("intact"), checked.stdout
+    assert stamps == {p: p.stat().st_mtime_ns for folder in (run_dir, tmp_path / "state") for p in folder.rglob("*")}
+    # the dossier on another machine: the run folder and a copy of the state folder; links are relative
+    elsewhere = tmp_path / "auditor"
+    shutil.copytree(run_dir, elsewhere / "runs" / run_dir.name)
+    shutil.copytree(tmp_path / "state", elsewhere / "state")
+    copied = tenantmove("verify", str(elsewhere / "runs" / run_dir.name), "--state", str(elsewhere / "state"),
+                        cwd=tmp_path)
+    assert copied.returncode == 0 and "intact" in copied.stdout, copied.stdout
+    for page in (run_dir / "index.html", tmp_path / "state" / "migration-index.html"):
+        links = re.findall(r"href='([^']*)'", page.read_text())
+        assert links and not [link for link in links if link.startswith(("/", "file:"))], links
     (run_dir / "00_prepare" / "permissions.csv").write_text("edited afterwards\n")
     tampered = tenantmove("verify", str(run_dir), cwd=tmp_path)
     assert tampered.returncode == 1 and "changed: 00_prepare/permissions.csv" in tampered.stdout

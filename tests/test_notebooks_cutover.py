@@ -19,7 +19,7 @@ import pytest
 
 from tenantmove.sandbox import Sandbox
 
-from .conftest import make_client
+from .conftest import make_client, vault_passwords
 from .runner_helpers import ROOT, people_signing_in, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
@@ -62,7 +62,9 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     ns = Nameservers([(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"])])
     assert ns.values(DOMAIN, "MX") == [{"0 contoso-example.mail.protection.outlook.com"}]
-    assert not ns.values(f"www.{DOMAIN}", "CNAME")[0]  # the old public-website record is gone
+    # the website at a web host keeps its record, and so do SPF and DMARC: only Microsoft 365's records moved
+    assert ns.values(f"www.{DOMAIN}", "CNAME") == [{"contoso.azurewebsites.net"}]
+    assert ns.values(f"_dmarc.{DOMAIN}", "TXT")[0] and [v for v in ns.values(DOMAIN, "TXT")[0] if "mailhost" in v]
     new_code = {r["text"] for r in new.get(f"domains/{DOMAIN}/verificationDnsRecords")["value"]
                 if r["recordType"] == "Txt"}
     served_codes = {v for v in ns.values(DOMAIN, "TXT")[0] if v.startswith("MS=")}
@@ -70,8 +72,9 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
 
     # the record: plans, confirmations (who, what, when), the downtime window, the ledger
     text20 = outputs_text(run_dir / "20_release_domain.ipynb")
-    assert "DNS records to remove" in text20 and "CONFIRMED by alice@contoso" in text20
-    assert "mail to contoso.example, Skype/Lync and the public website stop" in text20
+    assert "every other one is kept as it is" in text20 and "CONFIRMED by alice@contoso" in text20
+    assert "kept: not Microsoft 365" in text20 and "kept: SPF" in text20
+    assert "mail to contoso.example and Skype/Lync stop" in text20
     text30 = outputs_text(run_dir / "30_add_domain_and_users.ipynb")
     assert "CONFIRMED by alice@contoso" in text30 and "Mail downtime window" in text30
     cutover = json.loads((tmp_path / "state" / "cutover.json").read_text())
@@ -91,8 +94,9 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     # passwords: in the state folder, owner-only, and nowhere in the run folder
     vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
     assert vaults and all(stat.S_IMODE(v.stat().st_mode) == 0o600 for v in vaults)
-    passwords = [line.split(",")[1] for v in vaults for line in v.read_text().splitlines()[1:]]
-    assert len(passwords) == 23
+    passwords = list(vault_passwords(tmp_path / "state" / "passwords").values())
+    assert len(passwords) == 23  # opened with the key; on disk they are encrypted
+    assert not [p for v in vaults for p in passwords if p in v.read_text()]
     for path in run_dir.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
@@ -198,8 +202,14 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     with people_signing_in(sb):
         check = tenantmove("run", str(params), "--phases", "90", "--runs-dir", str(runs), cwd=tmp_path)
     assert check.returncode == 0, check.stderr[-3000:]
-    rerun = run_json(runs_in(runs)[6])["phases"][0]["summary"]["rerun"]
+    checked90 = run_json(runs_in(runs)[6])["phases"][0]["summary"]
+    rerun = checked90["rerun"]
     assert set(rerun) <= {"10_new_subscription", "40_admin_settings", "50_team_sites"}, rerun
+    # the policies on in the old tenant are only report-only in the new one: a security gap, not green, until
+    # they are switched on (or someone accountable waives them)
+    assert checked90["security differing"] == 1 and "40_admin_settings" in rerun
+    assert "a security gap: enabled in the old tenant" in outputs_text(runs_in(runs)[6] / "90_verify_and_close.ipynb")
+    params = write_params(tmp_path, sb, operator="alice@contoso", ca_enforce=True)
     with people_signing_in(sb):
         green = tenantmove("run", str(params), "--phases", ",".join(p[:2] for p in rerun) + ",90", "--runs-dir",
                            str(runs), cwd=tmp_path)
@@ -210,9 +220,10 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert "CalendarRepairDisabled" in outputs_text(runs_in(runs)[7] / "90_verify_and_close.ipynb")
     areas = pd.read_csv(runs_in(runs)[7] / "90_verify_and_close" / "reconcile-summary.csv").set_index("area")
     assert areas.loc["DNS records", "target"] == areas.loc["DNS records", "items"] >= 3  # served by every server
+    assert areas.loc["DNS records kept", "target"] == areas.loc["DNS records kept", "items"] >= 5  # www, SPF, DMARC...
     assert areas.loc["settings", "items"] >= 39 and areas.loc["settings", "mismatched"] == 0
     # each phase's row in the dossier says what that run changed, from the ledger's events
-    assert "this run changed: manual-setting done: 6" in (runs_in(runs)[7] / "index.html").read_text()
+    assert "this run changed: ca-policy-on done: 1; manual-setting done: 6" in (runs_in(runs)[7] / "index.html").read_text()
 
     # a seeded discrepancy: a file deleted from a new OneDrive, a member removed, a message altered -> red, each
     # named; the reruns the verdict names repair them -> green
@@ -223,6 +234,13 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     alex = new.get("users/alex.wilber@contoso.example")["id"]
     new.request("DELETE", f"groups/{sales}/members/{alex}/$ref")
     sb.admin("POST", f"mail/contosonew.onmicrosoft.com/{megan_new}", json={"alter": "(edited)"})
+    from tenantmove.services.dnsops import RecordPlan, Rfc2136Provider, load_tsig
+    from tenantmove.services.dnsops import record as dns_record
+
+    dns_host = Rfc2136Provider(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"], DOMAIN,
+                               load_tsig(key_file=sb.endpoints["dns"]["tsig_file"]))
+    dmarc = dns_record(f"_dmarc.{DOMAIN}", "TXT", next(iter(ns.values(f"_dmarc.{DOMAIN}", "TXT")[0])))
+    dns_host.apply(RecordPlan(remove=[dmarc]))  # someone removes the DMARC record behind the runbook's back
     with people_signing_in(sb):
         red = tenantmove("run", str(params), "--phases", "90", "--runs-dir", str(runs), cwd=tmp_path)
     assert red.returncode == 0, red.stderr[-3000:]
@@ -230,10 +248,17 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
     assert summary90["verdict"] == "red" and summary90["rerun"] == ["30_add_domain_and_users", "60_mailboxes",
                                                                     "70_onedrive"], summary90
     assert summary90["files differing"] == 1 and summary90["groups differing"] == 1
+    assert summary90["DNS records kept differing"] == 1
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
     text90 = outputs_text(runs_in(runs)[8] / "90_verify_and_close.ipynb")
     assert "/campaigns/2026/q3/assets" in text90 and "members missing: alex.wilber@contoso.example" in text90
     assert "VERDICT: RED" in text90 and "Reopened in the ledger" in text90
+    assert f"TXT _dmarc.{DOMAIN}" in text90 and "restore it at your DNS host" in text90
+    red_index = (runs_in(runs)[8] / "index.html").read_text()
+    assert "completed, verdict RED" in red_index and "class='completed'>completed, verdict RED" not in red_index
+    assert "RED: not everything reconciles" in red_index and "<td>RED</td>" in (
+        tmp_path / "state" / "migration-index.html").read_text()
+    dns_host.apply(RecordPlan(add=[dmarc]))  # the admin puts it back
     with people_signing_in(sb):
         repaired = tenantmove("run", str(params), "--phases", "30,60,70,90", "--runs-dir", str(runs), cwd=tmp_path)
     assert repaired.returncode == 0, repaired.stderr[-3000:]
@@ -343,8 +368,7 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     upns = [u["userPrincipalName"].lower() for u in new.get_all("users", {"$select": "userPrincipalName", "$top": "999"})]
     assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
     # every created user's temporary password is in the vault, the killed run's included
-    vaulted = {line.split(",", 1)[0].lower() for v in (tmp_path / "state" / "passwords").glob("*.csv")
-               for line in v.read_text().splitlines()[1:]}
+    vaulted = set(vault_passwords(tmp_path / "state" / "passwords"))
     assert vaulted == set(upns) - {"admin@contosonew.onmicrosoft.com"}
     summary = run_json(killed)["phases"][0]["summary"]
     assert summary["users done before"] >= 3 and "users failed" not in summary

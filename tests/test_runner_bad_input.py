@@ -177,3 +177,20 @@ def test_a_completed_run_is_not_resealed_under_another_parameter_file(sandbox: S
     proc = tenantmove("run", str(params), "--resume", str(run_dir), cwd=tmp_path)
     assert proc.returncode == 2 and "its record is sealed" in proc.stderr and "HINT" in proc.stderr
     assert json.loads((run_dir / "run.json").read_text()) == sealed  # untouched
+
+
+def test_an_empty_parameter_file_says_so(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    proc = tenantmove("run", str(empty), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "empty.yaml", "the parameter file is empty", "parameters/example.yaml")
+    assert "sandbox" not in proc.stderr.split("HINT")[0]  # not blamed on a sandbox that is not running
+
+
+def test_a_state_folder_that_cannot_be_written_is_refused_before_any_phase(sandbox: Sandbox, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    (tmp_path / "a-file").write_text("")
+    params = write_params(tmp_path, sandbox, state_dir=str(tmp_path / "a-file" / "state"))
+    proc = tenantmove("run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert_refused(proc, runs, "state_dir", "cannot be written", "write access")

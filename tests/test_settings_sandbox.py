@@ -78,7 +78,7 @@ def test_profile_branding_group_settings_and_password_expiry_carried(fresh_sandb
         before = diff(found, chosen)
         assert before[before["differs"] & (before["applied"] == "yes")]["area"].nunique() == 4
         out = run_keeping(engine, Settings(found, chosen))
-    assert not out.failed, out.failed
+    assert not out.failed, [r["error"] for r in out.failed]
     after = diff(found, chosen)
     assert not after[after["applied"] == "yes"]["differs"].any(), after[after["differs"]]
     org = new.get("organization")["value"][0]

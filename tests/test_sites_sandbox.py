@@ -51,7 +51,7 @@ EMAILS = {"megan.bowen@contoso.example": new_upn("megan.bowen"), "alex.wilber@co
 
 
 def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, *, beta: bool = True,
-            wait: float = 10.0) -> dict[str, Outcome]:
+            wait: float = 10.0, stop_after_libraries: bool = False) -> dict[str, Outcome]:
     """What phase 50's apply does, without a notebook around it."""
     sites = map_sites(SiteClient(old), SiteClient(new), new, OLD_GROUPS, "contosonew.sharepoint.com")
     out: dict[str, Outcome] = {}
@@ -65,8 +65,9 @@ def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, 
         sites.attach(run("sites", Sites(sites, f"admin@{NEW}", beta=beta, wait_seconds=wait,
                                         poll_seconds=0.1)).targets())
         libraries = Libraries(sites)
-        run("libraries", libraries)
-        copy = DriveCopy(DriveClient(old), DriveClient(new), libraries.pairs)
+        copy = DriveCopy(DriveClient(old), DriveClient(new), libraries.pairs_for(run("libraries", libraries).targets()))
+        if stop_after_libraries:  # killed once the libraries were recorded, before any of their files
+            return out
         run("folders", DriveFolders(copy, "library-folder"))
         run("files", DriveFiles(copy, "library-file"))
         plan = ListPlan.read(sites)
@@ -210,3 +211,30 @@ def test_a_site_url_taken_by_another_site_is_reported(world: tuple, tmp_path: Pa
     assert list(failed) == ["https://contoso.sharepoint.com/sites/intranet"]
     assert "taken in the new tenant by another site ('Somebody else')" in failed[list(failed)[0]]
     assert out["items1"].count("created") == 45  # the rest went on
+
+
+def test_killed_after_the_libraries_the_rerun_copies_their_files_and_a_later_pass_what_changed(
+        world: tuple, tmp_path: Path) -> None:
+    """Libraries recorded done before a kill: the rerun still pairs them (from the ledger's targets) and copies
+    every file; a file added to a library done before arrives in the next pass, an edited one is copied again."""
+    sb, old, new = world
+    ledger = tmp_path / "ledger.sqlite"
+    first = rebuild(sb, old, new, ledger, stop_after_libraries=True)
+    assert first["libraries"].count("created") + first["libraries"].count("ready") == len(first["libraries"].rows)
+    again = rebuild(sb, old, new, ledger)
+    assert again["libraries"].count("done before") == len(again["libraries"].rows)
+    assert not again["files"].failed and again["files"].count("copied") == 6  # every file, none lost
+    src_sales = old.get("sites/contoso.sharepoint.com:/sites/sales")
+    contracts = next(d for d in old.get_all(f"sites/{src_sales['id']}/drives") if d["name"] == "Contracts")
+    sb.admin("POST", f"files/contoso.onmicrosoft.com/drive:{contracts['id']}",
+             json={"op": "put", "path": "2026/Addendum.pdf", "size": "20 KiB"})
+    sb.admin("POST", f"files/contoso.onmicrosoft.com/drive:{contracts['id']}",
+             json={"op": "put", "path": "2026/ACME master agreement.pdf", "size": "31 KiB", "seed": "edited"})
+    later = rebuild(sb, old, new, ledger)
+    assert later["files"].count("copied") == 2 and not later["files"].failed, later["files"].rows
+    sales = new_site(new, "sites/sales")
+    new_contracts = next(d for d in new.get_all(f"sites/{sales['id']}/drives") if d["name"] == "Contracts")
+    edited = old.get(f"drives/{contracts['id']}/root:/2026/ACME master agreement.pdf")
+    there = new.get(f"drives/{new_contracts['id']}/root:/2026/ACME master agreement.pdf")
+    assert there["file"]["hashes"] == edited["file"]["hashes"] and there["size"] == 31 * 1024
+    assert new.get(f"drives/{new_contracts['id']}/root:/2026/Addendum.pdf")["size"] == 20 * 1024

@@ -231,15 +231,3 @@ def test_a_workload_listing_a_key_twice_is_refused(ledger: Ledger) -> None:
 
     with pytest.raises(TenantmoveError, match="same key twice"):
         Engine(ledger, "30").run(Twice(Target(), {}), dry_run=False)
-
-
-def test_verify_reads_every_item_against_the_ledger_and_writes_nothing(ledger: Ledger) -> None:
-    target = Target()
-    with pytest.raises(ItemsFailed):
-        Engine(ledger, "30").run(Things(target, {"a": None, "b": None}, fail={"b"}), dry_run=False)
-    events = len(ledger.history("thing", "a")) + len(ledger.history("thing", "b"))
-    report = Engine(ledger, "90").verify(Things(target, {"a": None, "b": None, "c": None}))
-    assert {r["key"]: (r["action"], r["error"]) for r in report.rows} == {
-        "a": ("verified", None), "b": ("failed", "ledger state failed"), "c": ("failed", "not in the ledger")}
-    assert len(ledger.history("thing", "a")) + len(ledger.history("thing", "b")) == events
-    assert ledger.get("thing", "c") is None

@@ -5,15 +5,20 @@ import random
 import time
 
 import pytest
+import requests
 
 from tenantmove.services.graph import (
     BatchRequest,
+    GraphClient,
+    GraphConnectionError,
     RetryPolicy,
     _chunks,
     batch_shape,
+    decide,
     error_from_parts,
     parse_retry_after,
 )
+from tenantmove.services.pacing import Budget, Pacer
 
 
 def test_retry_after_seconds_and_http_date() -> None:
@@ -77,3 +82,72 @@ def test_a_storm_that_says_when_is_waited_out_and_silence_is_not() -> None:
     assert policy.may_retry(policy.max_attempts, told=True)
     assert not policy.may_retry(policy.max_told_attempts, told=True)
     assert 0.33 ** policy.max_told_attempts * 100_000 < 1e-6  # a 100,000-request run under a 33 % storm
+
+
+class _Tokens:
+    def token(self, force_refresh: bool = False) -> str:
+        return "t"
+
+
+class _Session:
+    """Raises each exception of ``failures`` in turn, then answers 200."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        resp = requests.Response()
+        resp.status_code, resp._content = 200, b"{}"
+        return resp
+
+
+def _client(failures: list[Exception]) -> tuple[GraphClient, _Session]:
+    client = GraphClient(_Tokens(), "https://graph.test/v1.0", sleep=lambda s: None,
+                         pacer=Pacer([Budget(1000, 1.0)], 1))
+    session = _Session(failures)
+    client._local.session = session
+    return client, session
+
+
+@pytest.mark.parametrize("failure", [requests.TooManyRedirects("30 redirects"),
+                                     requests.exceptions.InvalidURL("bad url")])
+def test_a_request_failure_that_is_no_passing_fault_fails_once_and_frees_the_pacer_slot(failure: Exception) -> None:
+    client, session = _client([failure])
+    with pytest.raises(GraphConnectionError, match=type(failure).__name__):
+        client.get("users")
+    assert session.calls == 1  # not sent again
+    assert client.get("users") == {}  # the pacer's only slot was given back: this call does not block
+    assert client.pacer is not None and client.pacer.flying == 0
+
+
+def test_a_dropped_transfer_is_retried_for_a_safe_request_and_not_for_an_unsafe_one() -> None:
+    client, session = _client([requests.exceptions.ChunkedEncodingError("cut off")])
+    assert client.get("users") == {} and session.calls == 2
+    client, session = _client([requests.exceptions.ChunkedEncodingError("cut off")])
+    with pytest.raises(GraphConnectionError, match="ChunkedEncodingError"):
+        client.post("users", {"a": 1})
+    assert session.calls == 1 and client.get("users") == {}
+
+
+def test_decide_is_the_whole_retry_rule() -> None:
+    policy = RetryPolicy()
+    assert decide(200, {}, 1, True, policy).action == "return"
+    assert decide(401, {}, 1, True, policy, may_refresh=True).action == "refresh"
+    assert decide(401, {}, 1, True, policy, may_refresh=False).action == "fail"
+    told = decide(429, {"Retry-After": "3"}, 1, False, policy)
+    assert (told.action, told.delay, told.hold) == ("retry", 3.0, True)
+    assert decide(429, {"Retry-After": "3"}, policy.max_attempts, False, policy).action == "retry"
+    assert decide(429, {}, policy.max_attempts, False, policy).action == "fail"
+    assert decide(429, {"Retry-After": "3600"}, 1, True, policy).action == "fail"  # longer than we sleep
+    assert decide(500, {}, 1, True, policy).action == "retry"
+    assert decide(500, {}, 1, False, policy).action == "fail"  # a POST may have been done
+    assert decide(400, {}, 1, True, policy).action == "fail"
+    backoff = decide(503, {}, 3, True, policy, jitter=0.5)
+    assert backoff.action == "retry" and not backoff.hold and backoff.delay == 0.5 * policy.base * 8
+    assert decide(None, {}, 1, True, policy, failure=requests.ConnectionError()).action == "retry"
+    assert decide(None, {}, 1, False, policy, failure=requests.ConnectionError()).action == "fail"
+    assert decide(None, {}, 1, True, policy, failure=requests.TooManyRedirects()).action == "fail"

@@ -91,16 +91,6 @@ class Engine:
             raise ItemsFailed(outcome, self.phase)
         return outcome
 
-    def verify(self, workload: Workload) -> Outcome:
-        """Read-only: each listed item against its ledger row and ``workload.verify``."""
-        outcome = Outcome(workload.kind, workload.title or workload.kind, dry_run=True)
-        for work in workload.list(DeltaLinks(None, workload.kind)):
-            item = self.ledger.get(workload.kind, work.key)
-            problem = "not in the ledger" if item is None else workload.verify(work, item)
-            outcome.rows.append(self._row(work, "failed" if problem else "verified",
-                                          item.target_id if item else None, problem))
-        return outcome
-
     @staticmethod
     def _row(work: Work, action: str, target_id: str | None = None, error: str | None = None) -> dict[str, Any]:
         return {"key": work.key, "name": work.name, "action": action, "target_id": target_id, "error": error}

@@ -88,6 +88,25 @@ CREATE TABLE IF NOT EXISTS deltas (
 """
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection for readers who must change nothing (``verify``, the index pages): read-only and immutable,
+    so SQLite takes no lock and creates no journal, ``-wal`` or ``-shm`` file beside the ledger."""
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def read_confirmations(path: Path, run_id: str) -> list[dict[str, str]]:
+    """The confirmations a ledger file kept for ``run_id``, read without writing anything."""
+    db = open_read_only(path)
+    try:
+        rows = db.execute("SELECT phase, action, typed, by, at, via FROM confirmations WHERE run_id = ? ORDER BY id",
+                          (run_id,)).fetchall()
+    finally:
+        db.close()
+    return [dict(r) for r in rows]
+
+
 class LedgerError(TenantmoveError):
     """The ledger cannot be used as asked (another migration's ledger, a newer schema)."""
 
@@ -491,12 +510,6 @@ class Ledger:
             db.execute("INSERT INTO confirmations (run_id, phase, action, typed, by, at, via) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        tuple(str(entry.get(k, "")) for k in ("run_id", "phase", "action", "typed", "by", "at", "via")))
 
-    def confirmations(self, run_id: str) -> list[dict[str, str]]:
-        with self._lock:
-            rows = self._db.execute("SELECT phase, action, typed, by, at, via FROM confirmations WHERE run_id = ?"
-                                    " ORDER BY id", (run_id,)).fetchall()
-        return [dict(r) for r in rows]
-
     def reopen(self, kind: str, source_ids: Iterable[str], reason: str) -> int:
         """Done items a verification found wrong in the target: the next pass of their phase does them again
         (an item that keeps versions gets the version ``reopened``, so planning sees it changed; one that keeps
@@ -533,7 +546,9 @@ class Ledger:
 
     # --- evidence --------------------------------------------------------------------------------
     def snapshot(self, dest: Path) -> Path:
-        """A consistent copy (SQLite's online backup), e.g. into the run folder at the end of a run."""
+        """A consistent, self-contained copy (SQLite's online backup) in rollback-journal mode, e.g. into the run
+        folder at the end of a run: a reader who opens it with any SQLite tool and queries it leaves no ``-wal``
+        or ``-shm`` file beside it (the state folder's ledger keeps WAL for its writers)."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.unlink(missing_ok=True)
@@ -541,6 +556,7 @@ class Ledger:
             target = sqlite3.connect(str(dest))
             try:
                 self._db.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")
             finally:
                 target.close()
         return dest

@@ -7,8 +7,10 @@ four callables the engine runs. A workload never walks the ledger itself.
   and "recorded" adopts the object on the rerun instead of creating a second one;
 - ``begin(todo)``: optional, once before the items still to do (a batch step, e.g. one DNS update);
 - ``apply(work, existing)``: make the target right (create, or bring ``existing`` up to date) and say
-  what was done; or return a :class:`ManualStep` when only the admin can do it;
-- ``verify(work, item)``: after the fact, a problem (text) or None.
+  what was done; or return a :class:`ManualStep` when only the admin can do it.
+
+Whether everything arrived is phase 90's: it reconciles fresh reads of both tenants per area
+(:mod:`tenantmove.phases.verify_and_close`), not the ledger's word.
 """
 
 from __future__ import annotations
@@ -81,6 +83,14 @@ class DeltaLinks:
             return set()
         return self.ledger.source_ids(self.kind, scope, except_version=REMOVED)
 
+    def details(self, kinds: tuple[str, ...], scope: str) -> dict[str, dict[str, Any]]:
+        """Each ledger row's detail (as planned or done) in ``scope`` for ``kinds``, by key; removed ones left out.
+        E.g. which target path each item of a drive holds, so that a new item never takes one already held."""
+        if self.ledger is None:
+            return {}
+        return {i.source_id: i.detail for kind in kinds for i in self.ledger.items(kind)
+                if i.scope == scope and i.version != REMOVED}
+
     def stage(self, scope: str, link: str) -> None:
         self.staged[scope] = link
 
@@ -117,6 +127,3 @@ class Workload:
         """The manual steps as the script shows them (e.g. many users in one command where a cmdlet takes
         a list); by default one step per item."""
         return steps
-
-    def verify(self, work: Work, item: Item) -> str | None:
-        return None if item.state == "done" else f"ledger state {item.state}"

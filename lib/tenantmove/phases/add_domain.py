@@ -14,7 +14,7 @@ from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
-from ..workloads.dnsrecords import DnsRecords
+from ..workloads.dnsrecords import DnsRecords, spf_change
 from ..workloads.groups import Groups, Members
 from ..workloads.inventory import Inventory
 from ..workloads.users import Users, prestage_upn
@@ -78,9 +78,11 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
                          title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
     verified = domains.verify_domain(new, domain)
-    services = domains.service_records(new, domain, add.services)
-    published = phase.run(DnsRecords(ns, provider, present=services, wait_seconds=wait, poll_seconds=poll,
-                                     title="service records", progress=phase.progress("waiting for DNS: service records")), gate)
+    services, replaced, spf = spf_change(ns, domain, domains.service_records(new, domain, add.services))
+    report.text(f"SPF: {spf}.")
+    published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced, wait_seconds=wait,
+                                     poll_seconds=poll, destructive=bool(replaced), title="service records",
+                                     progress=phase.progress("waiting for DNS: service records")), gate)
     mx = [r for r in services if r.type == "MX"]
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")

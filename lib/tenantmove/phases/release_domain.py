@@ -12,7 +12,9 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import Record
 from ..services.graph import GraphClient
+from ..workloads import dnssnapshot
 from ..workloads import domain as domains
+from ..workloads.dnsrecords import COLUMNS as DNS_COLUMNS
 from ..workloads.dnsrecords import DnsRecords, records_to_remove
 from ..workloads.inventory import Inventory
 from ..workloads.renames import UserRenames, rename_plan
@@ -40,15 +42,17 @@ class ReleasePlan(ShowsItself):
                                 "phase's any more")
         report.table(self.refs, f"Objects that reference {self.domain} (domainNameReferences)")
         report.table(self.renames, "Plan: rename users to the old onmicrosoft domain")
-        report.table(self.dns_table, "DNS records to remove (live lookup at the authoritative servers)")
+        report.table(self.dns_table, "DNS records (live lookup at the authoritative servers): Microsoft 365's are "
+                                     "removed, every other one is kept as it is")
         others = len(self.refs) - int((self.renames["type"] == "user").sum())
         if self.present and others > 0:
             report.text(f"**forceDelete** will rename the other {others} object(s). It is limited to 1,000 objects "
                         "and refuses multitenant applications (Graph cannot show which apps are multitenant: if one "
                         "references the domain, change its identifier URIs in the Entra admin centre first).")
         if self.present or self.records:
-            report.banner("warn", f"From the moment these DNS records are removed, mail to {self.domain}, Skype/Lync "
-                                  "and the public website stop, until phase 30 publishes the new records.")
+            report.banner("warn", f"From the moment Microsoft 365's DNS records are removed, mail to {self.domain} "
+                                  "and Skype/Lync stop (and a public website on SharePoint), until phase 30 publishes "
+                                  "the new records.")
         return report
 
 
@@ -62,11 +66,13 @@ def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
     refs = domains.domain_references(old, domain) if present else pd.DataFrame(columns=["type", "id", "name", "address"])
     renames = rename_plan(refs, domain, src.initial_domain)
     ns, _ = phase.dns()
+    if present and dnssnapshot.load(phase.state_dir) is None:  # phase 00 ran before snapshots: take it before removing
+        dnssnapshot.save(phase.state_dir, dnssnapshot.take(ns, domain))
     if present:
         codes = {r.value for r in domains.verification_records(old, domain)}
         records, table = records_to_remove(ns, domain, codes)
     else:  # released: whatever DNS serves now belongs to the new tenant and must not be touched
-        records, table = [], pd.DataFrame(columns=["name", "type", "value", "purpose"])
+        records, table = [], pd.DataFrame(columns=DNS_COLUMNS)
     phase.save_table("references", refs)
     phase.save_table("rename-plan", renames)
     phase.save_table("dns-remove", table)

@@ -119,6 +119,10 @@ def public_website(phase: Phase, ts: TeamSites) -> Report:
     report = Report().facts(f"The public website of {domain}", facts)
     if www.empty and not ts.sites.public:
         return report.banner("ok", "no public website found: nothing to do")
+    elsewhere = "action" in www.columns and not www.empty and (www["action"] != "remove").all()
+    if elsewhere and not ts.sites.public:
+        return report.banner("ok", "the public website is hosted elsewhere and its www record was kept: it keeps "
+                                   "working, nothing to change (Microsoft's article)")
     report.table(pd.DataFrame([{"step": s, "what to do": w, "done": "☐"} for s, w in ARTICLE_STEPS]),
                  "Checklist (Microsoft's article): the public website is not moved by this runbook")
     return report
@@ -133,8 +137,8 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
     run = steps.run
     ts.sites.attach(run(sites_workload(phase, ts)).targets())
     libraries = Libraries(ts.sites)
-    run(libraries)
-    copy = DriveCopy(DriveClient(ts.old), DriveClient(ts.new), libraries.pairs, versions=phase.params.file_versions)
+    pairs = libraries.pairs_for(run(libraries).targets())  # done before included: a rerun copies their files too
+    copy = DriveCopy(DriveClient(ts.old), DriveClient(ts.new), pairs, versions=phase.params.file_versions)
     run(DriveFolders(copy, "library-folder", "library folders"))
     files = run(DriveFiles(copy, "library-file", "library files"))
     folders = reconciliation(phase, copy, report, "library-folders")

@@ -15,11 +15,14 @@ from ..report import Report, ShowsItself
 from ..runbook.context import Phase
 from ..services.conditional_access import CaClient
 from ..services.dnsops import from_graph
+from ..services.drives import DriveClient
 from ..services.graph import GraphClient, GraphError, path
 from ..services.outlook import OutlookClient
-from ..workloads import fidelity, setting_areas, settings
-from ..workloads.files import reconcile
+from ..workloads import dnssnapshot, fidelity, security, setting_areas, settings
+from ..workloads.dnsrecords import SPF_INCLUDE, is_spf
+from ..workloads.files import DriveCopy, reconcile
 from ..workloads.inventory import Inventory
+from ..workloads.sites import Libraries
 from . import admin_settings, mailboxes, onedrive, onenote, team_sites
 from .common import StepResult
 
@@ -27,7 +30,7 @@ COLUMNS = ["area", "item", "source", "target", "missing", "extra", "mismatched",
 # the phase whose rerun repairs each area (the ledger's own phase column says it for its kinds)
 RERUN = {"DNS records": "30_add_domain_and_users", "settings": "40_admin_settings",
          "users": "30_add_domain_and_users", "groups": "30_add_domain_and_users", "lists": "50_team_sites",
-         "files": "70_onedrive", "mail": "60_mailboxes", "mail fidelity": "60_mailboxes", "notebooks": "80_onenote"}
+         "files": "70_onedrive", "library files": "50_team_sites", "security": "40_admin_settings", "mail": "60_mailboxes", "mail fidelity": "60_mailboxes", "notebooks": "80_onenote"}
 
 
 @dataclass
@@ -116,9 +119,11 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
     return check
 
 
-def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory) -> Check:
+def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
+                   tgt: Inventory) -> tuple[Check, Check]:
     """The settings phase 40 applied (its settings_apply areas), old against new, and every conditional-access
-    policy present in the new tenant by name. A setting that differs reopens its item for phase 40."""
+    policy present in the new tenant by name; then the security gaps. A setting that differs reopens its item for
+    phase 40."""
     check = Check("settings")
     areas = admin_settings.selected(phase)
     found = setting_areas.areas(admin_settings.sides(phase, old, new, src, admin_settings.group_map(src, tgt),
@@ -131,12 +136,20 @@ def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Invent
                                  f"{row['area']}: {row['setting']} is {row['new tenant']} in the new tenant"))
         check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(differs),
                   detail=f"{row['old tenant']} -> {row['new tenant']}" if differs else "")
-    old_ca, new_ca = CaClient(old), CaClient(new)
-    there = {str(p["displayName"]).lower(): p for p in new_ca.all("policies")}
-    for policy in old_ca.all("policies"):
+    old_policies, new_policies = CaClient(old).all("policies"), CaClient(new).all("policies")
+    there = {str(p["displayName"]).lower(): p for p in new_policies}
+    for policy in old_policies:
         found = there.get(str(policy["displayName"]).lower())
         check.add(f"conditional access: {policy['displayName']}", 1, int(found is not None),
                   missing=int(found is None), detail=f"new tenant: {found.get('state')}" if found else "")
+    return check, security_check(phase, old_policies, new_policies)
+
+
+def security_check(phase: Phase, old_policies: list[dict[str, Any]], new_policies: list[dict[str, Any]]) -> Check:
+    """Protections on in the old tenant and weaker in the new one: each a gap until switched on or waived."""
+    check = Check("security")
+    for gap in security.ca_gaps(old_policies, new_policies, security.waivers(phase.state_dir)):
+        check.add(gap.key, 1, int(not gap.open), mismatched=int(gap.open), detail=gap.detail())
     return check
 
 
@@ -157,13 +170,35 @@ def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
     ns, _ = phase.dns()
     for raw in wanted:
         rec = from_graph(raw)
-        served = ns.presence(rec)
+        if rec.type == "TXT" and is_spf(rec.value):  # one SPF record with Microsoft's include is what SPF needs
+            served = sum(1 for vals in ns.values(rec.name, "TXT") if any(is_spf(v) and SPF_INCLUDE in v.lower()
+                                                                         for v in vals))
+        else:
+            served = ns.presence(rec)
         ok = served == len(ns.servers)
         optional = bool(raw.get("isOptional"))
         check.add(f"{rec.type} {rec.name}", int((rec.type, rec.name) in before), int(ok),
                   missing=int(not ok and not optional),
                   detail="" if ok else f"{'optional, ' if optional else ''}served by {served} of {len(ns.servers)} "
                                        f"server(s): publish {rec.value}")
+    return check
+
+
+def kept_dns_check(phase: Phase) -> Check:
+    """Every record of the custom domain that is not Microsoft 365's (phase 00's snapshot: SPF, DMARC, a web host, a
+    mail filter, CAA, ...) still served as it was: the cutover must not have touched it. A record that changed or
+    vanished is named; only the admin can put it back."""
+    check = Check("DNS records kept")
+    snapshot = dnssnapshot.load(phase.state_dir)
+    if snapshot is None:
+        check.add(phase.params.domain, 1, 0, missing=1,
+                  detail="no snapshot of the domain's DNS from before the cutover: rerun phase 00 before phase 20")
+        return check
+    ns, _ = phase.dns()
+    for row in dnssnapshot.compare(ns, snapshot):
+        ok = row["status"] == "kept"
+        check.add(f"{row['type']} {row['name']} {row['value']}", 1, int(ok), missing=int(not ok),
+                  detail="" if ok else f"{row['status']}: restore it at your DNS host")
     return check
 
 
@@ -174,11 +209,34 @@ def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.Dat
     for pair in drives.copy.pairs:
         if pair.source and pair.target is None:
             check.add(pair.source_name, 1, 0, missing=1, detail="no OneDrive in the new tenant")
-    for row in reconcile(drives.copy):
+    return _folders(check, drives.copy, "drive-file", "the new OneDrive")
+
+
+def library_files_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
+                        moving: pd.DataFrame) -> Check:
+    """Every team-site document library the ledger says was made, folder by folder, as for OneDrives."""
+    check = Check("library files")
+    ts = team_sites.connect(phase, old, new, src, moving)
+    ledger = phase.ledger()
+    ts.sites.attach({i.source_id: str(i.target_id) for i in ledger.items("site", ["done", "manual"]) if i.target_id})
+    libraries = Libraries(ts.sites)
+    list(libraries.list(DeltaLinks(None, libraries.kind)))
+    targets = {i.source_id: str(i.target_id) for i in ledger.items(libraries.kind, ["done"]) if i.target_id}
+    for key, (_, lib, source_drive) in libraries.listed.items():
+        if source_drive is not None and key not in targets:
+            check.add(str(lib.get("displayName")), 1, 0, missing=1, detail="no library in the new site")
+    copy = DriveCopy(DriveClient(old), DriveClient(new), libraries.pairs_for(targets))
+    return _folders(check, copy, "library-file", "the new library")
+
+
+def _folders(check: Check, copy: DriveCopy, kind: str, where: str) -> Check:
+    """Files per folder on both sides of each pair (bytes; Office files by number); a folder that differs reopens
+    its ledger items of ``kind``."""
+    for row in reconcile(copy):
         bad = row["verdict"] == "MISMATCH"
         if bad:
-            check.reopen.append(("drive-file", "folder", f"{row['drive'].lower()}|{row['folder']}",
-                                 f"{row['drive']}: {row['folder']} differs in the new OneDrive"))
+            check.reopen.append((kind, "folder", f"{row['drive'].lower()}|{row['folder']}",
+                                 f"{row['drive']}: {row['folder']} differs in {where}"))
         check.add(f"{row['drive']}: {row['folder']}", row["old files"], row["new files"],
                   missing=max(0, row["old files"] - row["new files"]) if bad else 0,
                   mismatched=int(bad and row["old files"] <= row["new files"]),
@@ -279,8 +337,11 @@ class Verdict(ShowsItself):
         if self.green:
             return report.banner("ok", "VERDICT: GREEN. Every workload reconciles and the ledger holds nothing "
                                        "open: follow the closing checklist below.")
-        return report.banner("fail", "VERDICT: RED. Rerun, in this order: " + ", ".join(self.rerun())
-                             + " (after the manual steps they name); then run this phase again.")
+        again = self.rerun()
+        return report.banner("fail", "VERDICT: RED. " + ("Rerun, in this order: " + ", ".join(again)
+                                                         + " (after the manual steps they name); then"
+                                                         if again else "Fix what is named above; then")
+                             + " run this phase again.")
 
 
 def _folder(name: str | None) -> str:
@@ -318,9 +379,10 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
 def every_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
                 src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> list[Check]:
     """Every area's fresh reads of both tenants, in the order the report shows them."""
-    return [users_check(moving, tgt), groups_check(src, tgt, moving), dns_check(phase, new, src),
-            settings_check(phase, old, new, src, tgt),
-            lists_check(phase, old, new, src, moving), files_check(phase, old, new, moving, tgt),
+    return [users_check(moving, tgt), groups_check(src, tgt, moving), dns_check(phase, new, src), kept_dns_check(phase),
+            *settings_check(phase, old, new, src, tgt),
+            lists_check(phase, old, new, src, moving), library_files_check(phase, old, new, src, moving),
+            files_check(phase, old, new, moving, tgt),
             *mail_checks(phase, old, new, src, tgt, moving),
             notes_check(phase, old, new, old_person, new_person, src, tgt, moving)]
 
@@ -342,7 +404,9 @@ def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd
                                **{f"{r['area']} differing": int(r["missing"] + r["extra"] + r["mismatched"])
                                   for _, r in verdict.summary().iterrows()}}
     if not verdict.green:
-        report.banner("fail", "not ready to close: rerun " + ", ".join(verdict.rerun()) + ", then this phase")
+        again = verdict.rerun()
+        report.banner("fail", "not ready to close: " + (f"rerun {', '.join(again)}, then this phase" if again else
+                                                         "fix what the verdict names, then run this phase again"))
         return StepResult(report, summary)
     mailboxes_old = [str(u) for u in moving["source_upn"]]
     steps = [

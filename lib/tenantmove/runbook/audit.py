@@ -172,13 +172,22 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
             f"{esc(str(a.get('status')))} · {esc(str(a.get('operator')))} · {esc(str(a.get('started')))}"
             + (f" · <a href='{esc(a['notebook'])}'>{esc(a['notebook'])}</a>" if a.get("notebook") else "")
             for a in ph.get("attempts", []))
-        rows.append(f"<tr><td>{link}</td><td class='{esc(ph.get('status', ''))}'>{esc(ph.get('status', ''))}</td>"
+        status = str(ph.get("status", ""))
+        verdict = (ph.get("summary") or {}).get("verdict")
+        shown, css = status, status
+        if verdict == "red":  # the verification ran to its end, and what it found is not green
+            shown, css = f"{status}, verdict RED", "failed"
+        elif verdict == "green":
+            shown = f"{status}, verdict green"
+        rows.append(f"<tr><td>{link}</td><td class='{esc(css)}'>{esc(shown)}</td>"
                     f"<td>{esc(str(ph.get('operator', '')))}</td>"
                     f"<td>{esc(str(ph.get('started', '')))}</td><td>{ph.get('duration_s', '')}</td>"
                     f"<td>{detail}</td><td>{attempts}</td><td>{nb}</td></tr>")
     tenants = record.get("tenants", {})
     facts = {
         "Run": record.get("run_id", ""), "Name": record.get("name", ""), "Status": record.get("status", ""),
+        "Verdict (phase 90)": {"green": "green: everything reconciles", "red": "RED: not everything reconciles "
+                               "(see phase 90)"}.get(str(record.get("verdict")), "not verified in this run"),
         "Operator": record.get("operator", ""), "Host": record.get("host", ""),
         "Started (UTC)": record.get("started", ""), "Ended (UTC)": record.get("ended", ""),
         "Mode": record.get("mode", ""),
@@ -262,7 +271,7 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
 def _ledger_history(ledger: Path, state: Path) -> str:
     """From the run's ledger snapshot: every manual item and who marked it done, every failure and how it
     ended (across all runs of the migration; a run's operator from the migration's chain)."""
-    import sqlite3
+    from ..engine.ledger import open_read_only
 
     if not ledger.is_file():
         return ""
@@ -273,7 +282,7 @@ def _ledger_history(ledger: Path, state: Path) -> str:
         for line in chain_file.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
             who[str(entry.get("run_id"))] = str(entry.get("operator"))
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    db = open_read_only(ledger)
     try:
         rows = db.execute("SELECT i.phase, i.kind, COALESCE(i.name, i.source_id), i.state, e.state, e.at, e.run_id, "
                           "e.note FROM items i JOIN events e ON e.item = i.id WHERE i.id IN (SELECT item FROM events "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ def head(state_dir: Path) -> str:
 
 def append(state_dir: Path, record: dict[str, Any], run_dir: Path, manifest_digest: str) -> dict[str, Any]:
     entry = {"run_id": record.get("run_id"), "run_dir": str(run_dir.resolve()), "status": record.get("status"),
+             "verdict": record.get("verdict"),
              "operator": record.get("operator"), "ended": record.get("ended"), "sealed": utc_now(),
              "manifest_sha256": manifest_digest, "previous": head(state_dir)}
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -90,9 +92,11 @@ def write_migration_index(state_dir: Path) -> Path:
     rows = []
     for n, e in enumerate(entries(state_dir), start=1):
         index = Path(str(e.get("run_dir", ""))) / "index.html"
-        link = f"<a href='{esc(index.as_uri())}'>{esc(str(e.get('run_id')))}</a>" if index.is_absolute() else \
-            esc(str(e.get("run_id")))
-        rows.append(f"<tr><td>{n}</td><td>{link}</td><td>{esc(str(e.get('status')))}</td>"
+        # relative to this page, so a copied dossier (state folder beside the runs) keeps working
+        href = Path(os.path.relpath(index, state_dir.resolve())).as_posix() if index.is_absolute() else ""
+        link = f"<a href='{esc(href)}'>{esc(str(e.get('run_id')))}</a>" if href else esc(str(e.get("run_id")))
+        verdict = {"green": "green", "red": "RED"}.get(str(e.get("verdict")), "")
+        rows.append(f"<tr><td>{n}</td><td>{link}</td><td>{esc(str(e.get('status')))}</td><td>{esc(verdict)}</td>"
                     f"<td>{esc(str(e.get('operator')))}</td><td>{esc(str(e.get('ended')))}</td>"
                     f"<td><code>{esc(str(e.get('manifest_sha256')))}</code></td></tr>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove migration</title>
@@ -101,7 +105,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><bo
 <h1>tenantmove migration: every run</h1>
 <p>From the first rehearsal to the close. Each run's manifest digest is chained to the one before it
 (<code>{CHAIN}</code> in this folder); <code>python -m tenantmove verify RUN_DIR</code> checks a run against it.</p>
-<table><tr><th>#</th><th>run</th><th>status</th><th>operator</th><th>ended (UTC)</th><th>manifest SHA-256</th></tr>
+<table><tr><th>#</th><th>run</th><th>status</th><th>verdict (phase 90)</th><th>operator</th><th>ended (UTC)</th><th>manifest SHA-256</th></tr>
 {''.join(rows)}</table></body></html>"""
     out = state_dir / INDEX
     out.write_text(redact(page), encoding="utf-8")

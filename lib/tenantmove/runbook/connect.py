@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..engine.ledger import LEDGER_FILE, Ledger
+from ..errors import TenantmoveError
 from ..paths import default_sandbox_dir
 from ..services.auth import GLOBAL_AUTHORITY_HOST, DevicePrompt, SignIn, TenantConfig
 from ..services.graph import GLOBAL_GRAPH_URL, GraphClient
@@ -90,9 +92,30 @@ def tenant_identity(client: GraphClient) -> tuple[str, str]:
     return str(org["id"]), str(org.get("createdDateTime") or "")
 
 
+def unwritable(folder: Path) -> str:
+    """Why the run could not keep its state in ``folder`` ('' when it can): made if missing, then a probe file
+    written and removed, and the ledger file, if there, writable."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    ledger = folder / LEDGER_FILE
+    if ledger.exists() and not os.access(ledger, os.W_OK):
+        return f"{LEDGER_FILE} is read-only"
+    return ""
+
+
 def check_state_tenants(params: Params, endpoints: Endpoints, state_dir: Path) -> None:
     """Before any phase runs: a state folder written for other tenants (or a fresh sandbox) is refused.
     Sign-ins that need a person (device code) are checked when their phase signs in instead."""
+    problem = unwritable(state_dir)
+    if problem:
+        raise TenantmoveError(f"the state folder {state_dir} cannot be written: {problem}", where="state_dir",
+                              hint="give the operator write access to it, or name another folder in state_dir "
+                                   "(every run of a migration must use the same one)")
     if not (state_dir / LEDGER_FILE).is_file():
         return
     with Ledger(state_dir / LEDGER_FILE) as ledger:

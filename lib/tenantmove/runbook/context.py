@@ -17,7 +17,7 @@ from .. import __version__
 from ..clock import utc_now
 from ..engine import Engine, Ledger, Outcome, Workload
 from ..errors import TenantmoveError
-from ..paths import default_runs_dir, default_state_dir
+from ..paths import default_runs_dir
 from ..redact import install_log_redaction
 from ..report import Report
 from ..services.auth import SignIn, TenantConfig
@@ -25,8 +25,8 @@ from ..services.dnsops import Nameservers, Provider
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
 from ..workloads.inventory import load as load_inventory
-from ..workloads.passwords import PasswordVault
-from . import audit, display
+from ..workloads.passwords import PasswordVault, key_from_env
+from . import audit, display, statefolder
 from .confirm import ConfirmGate
 from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
@@ -77,7 +77,7 @@ class Phase:
         run_dir = Path(params.run_dir) if params.run_dir else audit.new_run_dir(default_runs_dir(),
                                                                                  f"{params.name}-adhoc")
         run_dir.mkdir(parents=True, exist_ok=True)
-        state_dir = Path(params.state_dir) if params.state_dir else default_state_dir(params.name)
+        state_dir = statefolder.resolve({"state_dir": params.state_dir, "name": params.name})
         state_dir.mkdir(parents=True, exist_ok=True)
         phase = cls(phase_id, params, run_dir, state_dir, run_id, params.operator or audit.default_operator())
         if not (run_dir / audit.RUN_JSON).is_file():  # run by hand, outside the runner: start the record here
@@ -211,10 +211,10 @@ class Phase:
         return display.Progress(label, self.params.interactive)
 
     def password_vault(self) -> PasswordVault:
-        """Temporary passwords go here: the state folder, owner-only, never the run folder or a cell."""
-        folder = self.state_dir / "passwords"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return PasswordVault(folder / f"{self.run_id}.csv")
+        """Temporary passwords go here: the state folder, owner-only and encrypted with the admin's key (the
+        ``vault_key_env`` variable), never the run folder or a cell."""
+        env = self.params.vault_key_env
+        return PasswordVault(self.state_dir / "passwords" / f"{self.run_id}.csv", lambda: key_from_env(env))
 
     def save_table(self, name: str, df: pd.DataFrame) -> Path:
         path = self.folder / f"{name}.csv"

@@ -78,6 +78,9 @@ SPEC: list[Spec] = [
                           "auth": "client_secret", "secret_env": "TENANTMOVE_TARGET_SECRET"},
          "the new tenant: same keys as source"),
     Spec("user_mapping", str, "", "the user mapping CSV, old UPN to new UPN (empty: users.csv in the state folder)"),
+    Spec("vault_key_env", str, "TENANTMOVE_VAULT_KEY", "phases 10 and 30: name of the environment variable holding "
+         "the key that encrypts new users' temporary passwords in the state folder (make one with `python -m "
+         "tenantmove vault-key`; read them with `python -m tenantmove passwords`)"),
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data"),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
     Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
@@ -137,6 +140,7 @@ class Params:
     company: str = ""
     user_mapping: str = ""
     prestage_users: bool = False
+    vault_key_env: str = "TENANTMOVE_VAULT_KEY"
     dns: dict[str, Any] = field(default_factory=dict)
     confirm: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -178,14 +182,19 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise ConfigFileError(f"not UTF-8 text (byte {exc.start}: {exc.reason})", where=str(path),
                               hint="save the parameter file as UTF-8") from exc
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigFileError(f"not valid YAML: {getattr(exc, 'problem', exc)}", where=where,
                               hint="fix the indentation or quoting at that line") from exc
+    if data is None:
+        raise ConfigFileError("the parameter file is empty", where=str(path),
+                              hint="copy parameters/example.yaml (real tenants) or parameters/demo.yaml (the sandbox) "
+                                   "and fill it in")
     if not isinstance(data, dict):
-        raise ConfigFileError("the parameter file must be a mapping of name: value", where=str(path))
+        raise ConfigFileError("the parameter file must be a mapping of name: value", where=str(path),
+                              hint="write one parameter a line, e.g. domain: contoso.com")
     return data
 
 
@@ -283,6 +292,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
     unknown = [a for a in str(values["settings_apply"]).replace(" ", "").split(",") if a and a not in SETTING_AREAS]
     if unknown:
         bad("settings_apply", f"unknown area(s): {', '.join(unknown)}", f"choose from {', '.join(SETTING_AREAS)}")
+    if not ENV_NAME_RE.match(str(values["vault_key_env"])):
+        bad("vault_key_env", f"{values['vault_key_env']!r} is not the name of an environment variable",
+            "name the variable, e.g. vault_key_env: TENANTMOVE_VAULT_KEY (the key itself is never a parameter)")
     if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
     if problems:
@@ -296,7 +308,8 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                   company=values["company"], sites_beta=values["sites_beta"], site_owner=values["site_owner"],
                   site_wait_seconds=values["site_wait_seconds"], user_mapping=values["user_mapping"],
                   settings_apply=values["settings_apply"], ca_enforce=values["ca_enforce"],
-                  prestage_users=values["prestage_users"], dns=dict(dns_cfg), confirm=values["confirm"])
+                  prestage_users=values["prestage_users"], vault_key_env=values["vault_key_env"], dns=dict(dns_cfg),
+                  confirm=values["confirm"])
 
 
 def _check_keys(section: str, spec: dict[str, Any], known: dict[str, str], secret_param: str, bad: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import TenantmoveError
 from ..services.dnsops import Rfc2136Provider
 from ..workloads import mapping
+from ..workloads.passwords import key_from_env
 from .connect import Endpoints, dns_setup
 from .params import Params
 from .readiness import Check
@@ -64,9 +65,22 @@ def confirmation_problems(params: Params, phases: list[str], interactive: bool) 
                             hint=f"add  confirm: {params.domain}  to the parameter file (or set dry_run: true)")]
 
 
+def vault_problems(params: Params, phases: list[str]) -> list[TenantmoveError]:
+    """Phases that create users (10 when pre-staging, 30) need the password vault's key before they start."""
+    creates = [p for p in phases if p[:2] == "30" or (p[:2] == "10" and params.prestage_users)]
+    if params.dry_run or not creates:
+        return []
+    try:
+        key_from_env(params.vault_key_env)
+    except TenantmoveError as exc:
+        return [exc]
+    return []
+
+
 def problems(params: Params, endpoints: Endpoints, phases: list[str], interactive: bool) -> list[TenantmoveError]:
     """Every problem with what the selected phases will need, each with where and a HINT."""
     return (mapping_problems(params) + confirmation_problems(params, phases, interactive)
+            + vault_problems(params, phases)
             + (dns_problems(params, endpoints) if any(p[:2] in DESTRUCTIVE_PHASES for p in phases) else []))
 
 

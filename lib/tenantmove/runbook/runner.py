@@ -5,9 +5,12 @@
     demo [PARAMS.yaml]                                     sandbox + run + index page
     lab [PARAMS.yaml]                                      sandbox + prepare + JupyterLab
     seal RUN_DIR                                           HTML + manifest after stepping through by hand
-    verify RUN_DIR                                         re-hash a run folder against its manifest
+    verify RUN_DIR [--state DIR]                           re-hash a run folder, check it against the chain
     permissions                                            the Graph permissions each phase needs
     notebooks [--check]                                    regenerate (check) the notebooks' parameters cells
+    vault-key                                              a new key for the temporary-password vault
+    passwords PARAMS --out FILE                            the vault's temporary passwords, for the admin
+    waive PARAMS KEY --why TEXT                            accept a security gap phase 90 named (who, why)
 """
 
 from __future__ import annotations
@@ -31,17 +34,20 @@ import requests
 
 from ..clock import utc_now
 from ..errors import ParameterError, PhaseFailed, TenantmoveError, UnknownPhase
-from ..paths import default_runs_dir, default_sandbox_dir, default_state_dir, notebooks_dir
+from ..paths import default_runs_dir, default_sandbox_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
-from . import audit, chain, notebook_check, preflight, signing
+from ..workloads import passwords
+from . import audit, chain, notebook_check, preflight, signing, statefolder
 from .connect import check_state_tenants, resolve
+from .demo import AdminHook, StandInAdmin
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, validate
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEMO_SECRET_ENVS = ("TENANTMOVE_SOURCE_SECRET", "TENANTMOVE_TARGET_SECRET")
+DEMO_VAULT_ENV = "TENANTMOVE_VAULT_KEY"
 
 
 def phase_notebooks(folder: Path | None = None) -> list[Path]:
@@ -128,6 +134,10 @@ class Run:
         if error:
             self.record["error"] = redact(error)
         self.merge_phase_results()
+        verdicts = [e["summary"]["verdict"] for e in self.record["phases"] if (e.get("summary") or {}).get("verdict")
+                    in ("green", "red")]
+        if verdicts:  # the verification's verdict (phase 90), beside the run's status wherever the run is shown
+            self.record["verdict"] = verdicts[-1]
         self.snapshot_ledger()
         state = self.state_dir()
         self.record["integrity"] = {
@@ -237,6 +247,10 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         _stderr(exc.one_line())
         return EXIT_BAD_INPUT, None
     assert raw is not None
+    overrides = getattr(args, "overrides", None) or {}
+    if overrides:  # the demo's admin changing a parameter for one pass: on the record, beside the file's hash
+        raw = {**raw, **overrides}
+        run.record["parameter overrides"] = dict(overrides)
     try:
         notebooks = select_phases(phase_notebooks(), args.phases)
         raw, params = _preflight(raw, Path(args.params), [nb.stem for nb in notebooks], interactive)
@@ -249,12 +263,10 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         raw = {k: v for k, v in raw.items() if k != "confirm"}
     injected = dict(raw, run_dir=str(run.dir.resolve()), run_id=run.record["run_id"], operator=operator,
                     interactive=interactive)
-    if not injected.get("state_dir"):
-        injected["state_dir"] = str(default_state_dir(params.name))
     if getattr(args, "fresh_state", False):  # the demo: a new sandbox each time, so a new state folder too
-        injected["state_dir"] = str(Path(injected["state_dir"]) / run.dir.name)
-    if getattr(args, "state_dir_override", None):  # the demo's second pass: the first pass's state folder
-        injected["state_dir"] = str(args.state_dir_override)
+        injected["state_dir"] = str(statefolder.fresh(raw, run.dir.name))
+    else:  # the admin's commands (done, waive, passwords) resolve it the same way
+        injected["state_dir"] = str(statefolder.resolve(raw))
     try:  # a state folder written for other tenants (or an earlier sandbox) is refused before anything runs
         check_state_tenants(params, resolve(params), Path(injected["state_dir"]))
     except TenantmoveError as exc:
@@ -284,15 +296,9 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
             signed.clear()
         for script in sorted((run.dir / nb.stem).glob("manual-*.ps1")):
             print(f"{nb.stem}: manual steps for the admin in {script} (run them, then rerun {nb.stem})")
-            stand_in = getattr(args, "stand_in_admin", None)
+            stand_in: AdminHook | None = getattr(args, "stand_in_admin", None)
             if stand_in is not None:  # the demo: the sandbox plays the admin who runs the script
-                done = stand_in(params.target.tenant, script)
-                if script.name == "manual-manual-setting.ps1":  # no API shows these: the admin says they are done
-                    from ..workloads.settings import MANUAL, mark_done
-
-                    mark_done(Path(injected["state_dir"]), [m.key for m in MANUAL], "the demo's stand-in admin",
-                              "demo: the stand-in admin ran the script; the sandbox imitates no Exchange organisation settings")
-                    done.append(f"marked {len(MANUAL)} manual setting(s) done")
+                done = stand_in(params.target.tenant, script, Path(args.params))
                 run.record.setdefault("demo_admin", []).append({"phase": nb.stem, "script": script.name,
                                                                 "at": utc_now(), "done": done})
                 print(f"{nb.stem}: demo only: the sandbox's stand-in admin ran {script.name}: {len(done)} "
@@ -357,6 +363,8 @@ def sandbox_running(state_dir: Path) -> Iterator[Any]:
     for name in DEMO_SECRET_ENVS:
         if not os.environ.get(name):
             os.environ[name] = secrets.token_urlsafe(24)
+    if not os.environ.get(DEMO_VAULT_ENV):  # the demo's vault key lives as long as the demo (its vault with it)
+        os.environ[DEMO_VAULT_ENV] = passwords.new_key()
     sandbox = Sandbox(state_dir).start()
     print(f"sandbox running at {sandbox.endpoints['base_url']} (DNS port {sandbox.endpoints['dns']['port']})")
     try:
@@ -390,16 +398,17 @@ def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) 
     if code != EXIT_OK or run_dir is None:
         return code
     record = audit.read_json(run_dir / audit.RUN_JSON)
-    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "30" and "script" in e})
-    if not again:
-        return code
+    again = sorted({e["phase"] for e in record.get("demo_admin", []) if e["phase"][:2] >= "30" and "script" in e}
+                   | {nb.stem for nb in phase_notebooks() if nb.stem.startswith("40")})
     print(f"demo: the stand-in admin ran the scripts of {', '.join(again)}; a second pass of them, as an admin "
           "would run it, then the verification again")
     again += [nb.stem for nb in phase_notebooks() if nb.stem.startswith("90")]
     args.phases = ",".join(p[:2] for p in again)
-    args.fresh_state = False
-    args.state_dir_override = record["parameters"]["state_dir"]
+    args.fresh_state = False  # the first pass's state folder: the one the demo's pointer names
     args.stand_in_admin = None
+    args.overrides = {"ca_enforce": True}
+    print("demo: the stand-in admin read the first verification's security gap (conditional access report-only) "
+          "and switches the policies on in this pass (ca_enforce: true, recorded in run.json)")
     return execute(args, interactive=False)
 
 
@@ -447,10 +456,50 @@ def cmd_done(params_file: Path, keys: list[str], note: str) -> int:
     if unknown:
         _stderr(f"unknown manual item(s): {', '.join(unknown)} HINT: the keys are {', '.join(sorted(known))}")
         return EXIT_BAD_INPUT
-    state = Path(str(raw.get("state_dir") or default_state_dir(str(raw.get("name") or "demo"))))
+    state = statefolder.resolve(raw)
     by = str(raw.get("operator") or audit.default_operator())
     mark_done(state, keys, by, note)
     print(f"marked done by {by}: {', '.join(keys)} (in {state}); the next run of phase 40 records it")
+    return EXIT_OK
+
+
+def cmd_passwords(params_file: Path, out: Path) -> int:
+    """The vault's temporary passwords in clear, into an owner-only file for the admin who hands them out."""
+    try:
+        raw = load_yaml(params_file)
+        params = validate(absolutize(raw, Path.cwd()), origin=str(params_file), check_environment=False)
+        fernet = passwords.key_from_env(params.vault_key_env)
+        state = statefolder.resolve(raw)
+        count = passwords.export(state / "passwords", fernet, out)
+    except TenantmoveError as exc:
+        _stderr(exc.one_line())
+        return EXIT_BAD_INPUT
+    except FileExistsError:
+        _stderr(f"{out} exists already. HINT: name a new file; the passwords are never written over another file")
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        _stderr(f"{out}: {exc.strerror}. HINT: name a file in a folder you can write to")
+        return EXIT_BAD_INPUT
+    print(f"{count} temporary password(s) written to {out} (readable only by you); hand them over, then delete it")
+    return EXIT_OK
+
+
+def cmd_waive(params_file: Path, key: str, why: str) -> int:
+    """An accountable person accepts a security gap phase 90 named (who, when, why), in the state folder."""
+    from ..workloads import security
+
+    if not why.strip():
+        _stderr("a waiver needs a reason. HINT: --why 'what makes the gap acceptable, and until when'")
+        return EXIT_BAD_INPUT
+    try:
+        raw = load_yaml(params_file)
+    except TenantmoveError as exc:
+        _stderr(exc.one_line())
+        return EXIT_BAD_INPUT
+    state = statefolder.resolve(raw)
+    by = str(raw.get("operator") or audit.default_operator())
+    row = security.waive(state, key, by, why)
+    print(f"waived by {by} at {row['at']}: {key} (in {state}); phase 90 shows it as waived, with the reason")
     return EXIT_OK
 
 
@@ -473,7 +522,7 @@ def cmd_sign(run_dir: Path, key: Path, password_env: str) -> int:
 
 def confirmations_differ(run_dir: Path, state: Path, run_id: str) -> list[str]:
     """Each confirmation in the run folder against the one the migration's ledger kept when it was given."""
-    from ..engine.ledger import LEDGER_FILE, Ledger
+    from ..engine.ledger import LEDGER_FILE, read_confirmations
 
     if not (state / LEDGER_FILE).is_file():
         return []
@@ -484,8 +533,7 @@ def confirmations_differ(run_dir: Path, state: Path, run_id: str) -> list[str]:
             entry = json.loads(line) if line.strip() else {}
             if entry and not entry.get("refused"):
                 written.append(tuple(str(entry.get(k, "")) for k in keys))
-    with Ledger(state / LEDGER_FILE) as ledger:
-        kept = [tuple(str(c.get(k, "")) for k in keys) for c in ledger.confirmations(run_id)]
+    kept = [tuple(str(c.get(k, "")) for k in keys) for c in read_confirmations(state / LEDGER_FILE, run_id)]
     problems = [f"confirmation in the run folder not in the migration's ledger: {e[0]}, {e[1]!r} typed {e[2]!r} by "
                 f"{e[3]} at {e[4]}" for e in written if e not in kept]
     problems += [f"confirmation in the migration's ledger missing from the run folder: {e[0]}, {e[1]!r} by {e[3]} at "
@@ -493,14 +541,26 @@ def confirmations_differ(run_dir: Path, state: Path, run_id: str) -> list[str]:
     return problems
 
 
-def cmd_verify(run_dir: Path) -> int:
+def cmd_verify(run_dir: Path, state_override: Path | None = None) -> int:
     """The manifest re-hashed, the manifest against the migration's chain, and the notebooks against the
-    committed ones (warnings: a hand-stepped run can be right)."""
+    committed ones (warnings: a hand-stepped run can be right). Reads only: no file anywhere is written,
+    opened for writing or touched. ``state_override``: a copy of the state folder (a dossier checked on
+    another machine) instead of the path the record names."""
+    if not run_dir.is_dir():
+        _stderr(f"{run_dir} is no folder. HINT: give a run folder (runs/<time>-<name>)")
+        return EXIT_BAD_INPUT
+    if state_override is not None and not (state_override / chain.CHAIN).is_file():
+        _stderr(f"{state_override} holds no {chain.CHAIN}. HINT: --state takes a copy of the migration's state "
+                "folder (the one with runs.chain.jsonl and ledger.sqlite)")
+        return EXIT_BAD_INPUT
     problems = audit.verify_manifest(run_dir)
     warnings: list[str] = []
     record = audit.read_json(run_dir / audit.RUN_JSON) if (run_dir / audit.RUN_JSON).is_file() else {}
-    state = (record.get("parameters") or {}).get("state_dir")
-    if state and (run_dir / audit.MANIFEST).is_file():
+    state = str(state_override) if state_override is not None else (record.get("parameters") or {}).get("state_dir")
+    if state and not Path(state).is_dir():
+        warnings.append(f"the state folder {state} is not here, so the run was not checked against the migration's "
+                        "chain: give a copy with --state DIR")
+    elif state and (run_dir / audit.MANIFEST).is_file():
         found, warned = chain.check(Path(state), str(record.get("run_id")), chain.digest_of(run_dir / audit.MANIFEST))
         problems += found
         warnings += warned
@@ -533,6 +593,14 @@ def main(argv: list[str] | None = None) -> int:
         if name == "run":
             p.add_argument("--resume", metavar="RUN_DIR", help="continue a failed run in its folder")
     sub.add_parser("permissions", help="print the Graph permissions each phase needs (markdown)")
+    waive = sub.add_parser("waive", help="accept a security gap phase 90 named, with who and why")
+    waive.add_argument("params", help="YAML parameter file (for the state folder)")
+    waive.add_argument("key", help="the gap as phase 90 names it, e.g. 'conditional access: Require MFA'")
+    waive.add_argument("--why", required=True, help="why the gap is acceptable, for the record")
+    sub.add_parser("vault-key", help="print a new key for the temporary-password vault (keep it with your secrets)")
+    pw = sub.add_parser("passwords", help="write the new users' temporary passwords to an owner-only file")
+    pw.add_argument("params", help="YAML parameter file (for the state folder and vault_key_env)")
+    pw.add_argument("--out", type=Path, required=True, help="a new file to write them to")
     nbs = sub.add_parser("notebooks", help="regenerate the notebooks' parameters cells from the parameter spec")
     nbs.add_argument("--check", action="store_true", help="only check: exit 1 if a notebook has drifted")
     done = sub.add_parser("done", help="mark manual items done (what no API can check), as the admin")
@@ -543,6 +611,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help={"seal": "seal a prepared run", "verify": "check a run's manifest",
                                        "sign": "sign a run's manifest with the organisation's certificate"}[name])
         p.add_argument("run_dir", type=Path)
+        if name == "verify":
+            p.add_argument("--state", type=Path, default=None,
+                           help="a copy of the migration's state folder to check the chain against (default: the "
+                                "folder the run's record names)")
         if name == "sign":
             p.add_argument("--key", type=Path, required=True, help="PEM file: the private key and its certificate")
             p.add_argument("--password-env", default="", help="environment variable holding the key's password")
@@ -560,14 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         args.resume = None
         args.fresh_state = True
         with sandbox_running(default_sandbox_dir()) as sandbox:
-            def stand_in(tenant: str, script: Path) -> list[str]:
-                try:
-                    answer = sandbox.admin("POST", f"powershell/{tenant}", data=script.read_bytes())
-                except requests.HTTPError as exc:
-                    return [f"refused: {exc.response.text[:300]}"]
-                return [str(line) for line in answer.get("done", [])]
-
-            args.stand_in_admin = stand_in
+            args.stand_in_admin = StandInAdmin(sandbox)
             args.demo_signins = []
             stop = threading.Event()
             person = threading.Thread(target=stand_in_person, args=(sandbox, stop, args.demo_signins), daemon=True)
@@ -599,9 +664,16 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_sign(args.run_dir, args.key, args.password_env)
     if args.command == "notebooks":
         return cmd_notebooks(args.check)
+    if args.command == "waive":
+        return cmd_waive(Path(args.params), args.key, args.why)
+    if args.command == "vault-key":
+        print(passwords.new_key())
+        return EXIT_OK
+    if args.command == "passwords":
+        return cmd_passwords(Path(args.params), args.out)
     if args.command == "permissions":
         from .permissions import markdown
 
         print(markdown())
         return EXIT_OK
-    return cmd_verify(args.run_dir)
+    return cmd_verify(args.run_dir, args.state)

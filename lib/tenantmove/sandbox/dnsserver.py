@@ -311,10 +311,21 @@ def seed_zones(store: ZoneStore, tenants: list[Any]) -> None:
             if domain["isInitial"] or not domain["isVerified"]:
                 continue
             store.add_zone(name)
+            # what a real domain has beside Microsoft 365's records, and the cutover must leave alone: an SPF record
+            # with another sender, DMARC, an apex address for the website, CAA; and the DKIM selectors, which point
+            # at this tenant's onmicrosoft name
             store.set(f"{name}.", "TXT", [f'"{verification_code(tenant.id, name)}"',
-                                          '"v=spf1 include:spf.protection.outlook.com -all"'])
+                                          '"v=spf1 include:spf.protection.outlook.com include:_spf.mailhost.example -all"'])
+            store.set(f"_dmarc.{name}.", "TXT", [f'"v=DMARC1; p=quarantine; rua=mailto:dmarc@{name}"'])
+            store.set(f"{name}.", "A", ["192.0.2.80"])
+            store.set(f"{name}.", "CAA", ['0 issue "letsencrypt.org"'])
+            initial = next(d for d, v in tenant.domains.items() if v["isInitial"])
+            for selector in ("selector1", "selector2"):
+                store.set(f"{selector}._domainkey.{name}.", "CNAME",
+                          [f"{selector}-{name.replace('.', '-')}._domainkey.{initial}."])
             for rec in service_records(tenant.id, name, domain["supportedServices"]):
-                apply_record(store, rec, replace=False)
+                if rec["recordType"].upper() != "TXT":  # the SPF above already has Microsoft's include
+                    apply_record(store, rec, replace=False)
             if name in tenant.public_websites:
                 store.set(f"{tenant.public_websites[name]}.{name}.", "CNAME", [f"{name.split('.')[0]}.azurewebsites.net."])
 

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from .blobs import Blob, BlobStore
 from .drives import Drive, Provisioning, item_json, new_onedrive, not_found
 from .driveseed import seed_drives
-from .http import Request, Response
+from .http import Request, Response, content_host
 from .knobs import Governor
 from .resunits import ResourceUnits, budget_for_licences
 from .shapes import GraphFailure
@@ -36,6 +36,20 @@ FRAGMENT_UNIT = 320 * 1024
 FRAGMENT_MAX = 60 * 1024 * 1024  # a fragment must be smaller than this
 SIMPLE_UPLOAD_MAX = 250 * 1024 * 1024
 RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+def spelled_out(raw_rest: str) -> str:
+    """``items/root%3A%2Fa%2Fb%3A/content`` (the whole path address in one percent-encoded segment, as the SDKs
+    send it) as ``items/root:/a/b:/content``, each name still encoded: one form for the routes below."""
+    head, sep, tail = raw_rest.partition("/items/")
+    segment, slash, after = tail.partition("/")
+    decoded = unquote(segment)
+    if not sep or ":" in segment or ":" not in decoded:
+        return raw_rest
+    ident, _, more = decoded.partition(":")
+    path, _, verb = more.partition(":")
+    encoded = "/".join(quote(name, safe="") for name in path.split("/"))
+    return f"{head}/items/{ident}:{encoded}:{verb}{slash}{after}"
+
+
 DRIVE_RE = re.compile(r"^(?:drives/([^/]+)|users/([^/]+)/drive|me/drive)(?:/(.*))?$")
 
 
@@ -74,6 +88,7 @@ class FilesApi:
         self.lock = threading.Lock()
         self.sessions: dict[str, Session] = {}
         self.downloads: dict[str, Download] = {}
+        self.completed: dict[str, tuple[str, str, str, float]] = {}  # sid -> (last Content-Range, drive, item, until)
         self.reset()
 
     def reset(self) -> None:
@@ -81,7 +96,7 @@ class FilesApi:
             self.drives: dict[str, Drive] = {}
             self.user_drives: dict[tuple[str, str], str] = {}  # (tenant, user id) -> drive id
             self.provisioning: dict[tuple[str, str], Provisioning] = {}
-            self.sessions, self.downloads = {}, {}
+            self.sessions, self.downloads, self.completed = {}, {}, {}
             self.blobs.clear()
             for drive in seed_drives(self.store):
                 self.drives[drive.id] = drive
@@ -92,6 +107,12 @@ class FilesApi:
     @staticmethod
     def owns(raw_rest: str) -> bool:
         return DRIVE_RE.match(raw_rest.split("?", 1)[0]) is not None
+
+    def mounts(self, rest: str, method: str) -> bool:
+        return self.owns(rest)
+
+    def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        return self.handle(req, rest, tenant, claims)
 
     # --- throttling -------------------------------------------------------------------------------------
     def charge(self, tenant: Tenant, app: str, cost: int) -> dict[str, str]:
@@ -184,10 +205,11 @@ class FilesApi:
             start, rest = drive.root_id, tail[4:]
         elif tail.startswith("items/"):
             ident, _, rest = tail[6:].partition("/")
-            if ":" in ident:
+            if ":" in ident:  # items/{id}:/a/b: written out
                 ident, colon, more = ident.partition(":")
                 rest = colon + more + ("/" + rest if rest else "")
             start = unquote(ident)
+            start = drive.root_id if start == "root" else start  # items/root is the root, as /root is
         else:
             raise GraphFailure(400, "invalidRequest", f"Unsupported segment '{tail.split('/')[0]}'.")
         item = drive.item(start)
@@ -195,8 +217,8 @@ class FilesApi:
             path, colon, after = rest[1:].partition(":")
             rest = after if colon else ""
             item = drive.by_path(item["id"], unquote(path)) if path.strip("/") else item
-            return item, rest.lstrip("/")
-        return item, rest.lstrip("/")
+        verb = rest.lstrip("/")
+        return item, verb[:-2] if verb.endswith("()") else verb  # delta() is the function's full name
 
     def _serve(self, method: str, verb: str, query: dict[str, str], body: Any, headers: dict[str, str],
                tenant: Tenant, drive: Drive, item: dict[str, Any] | None, base: str, app: str,
@@ -250,6 +272,7 @@ class FilesApi:
             raise GraphFailure(413, "requestEntityTooLarge", "A simple upload takes at most 250 MB: use an upload "
                                                              "session.")
         behaviour = query.get("@microsoft.graph.conflictBehavior", "replace")
+        self.count("uploads")
         item, created = drive.store_file(parent, name, Blob.of(data), behaviour, None, by)
         return (201 if created else 200), self.item_out(drive, item, base, app)
 
@@ -358,7 +381,7 @@ class FilesApi:
             if len(self.downloads) > 10000:
                 self.downloads = {k: v for k, v in self.downloads.items() if v.expires > now}
             self.downloads[token] = Download(drive.id, blob, now + 3600, tenant.id, app, item_id)
-        return f"{base}/_dl/{token}"
+        return f"{content_host(base)}/_dl/{token}"
 
     def serve_download(self, req: Request, token: str) -> Response:
         with self.lock:
@@ -408,12 +431,20 @@ class FilesApi:
         with self.lock:
             self.sessions[sid] = Session(sid, tenant.id, drive.id, parent["id"], name_used, behaviour,
                                          spec.get("fileSystemInfo") or {}, app, self.blobs.new_file(), expires)
-        return {"uploadUrl": f"{base}/_up/{sid}", "expirationDateTime": _iso_in(expires),
+        return {"uploadUrl": f"{content_host(base)}/_up/{sid}", "expirationDateTime": _iso_in(expires),
                 "nextExpectedRanges": ["0-"]}
 
     def serve_upload(self, req: Request, sid: str, base: str) -> Response:
         with self.lock:
             session = self.sessions.get(sid)
+            done = self.completed.get(sid)
+        if session is None and done is not None and done[3] > time.monotonic() and req.method == "PUT" \
+                and req.headers.get("content-range") == done[0] and not req.headers.get("authorization"):
+            # the last fragment sent again after the file was committed (Microsoft's Python SDK's upload task does
+            # so): the same answer again, the file unchanged
+            with self.store.lock:
+                drive = self.drives[done[1]]
+                return Response(200, self.item_out(drive, drive.item(done[2]), base, ""))
         if session is None or session.expires < time.monotonic():
             if session is not None:
                 session.file.unlink(missing_ok=True)
@@ -460,7 +491,7 @@ class FilesApi:
         if start != session.received:
             return Response(416, {"error": {"code": "invalidRange", "message": "The fragment does not start where "
                                             "the session expects the next bytes.",
-                                            "nextExpectedRanges": [f"{session.received}-"]}})
+                                            "nextExpectedRanges": self._session_state(session)["nextExpectedRanges"]}})
         with open(session.file, "ab") as fh:
             fh.write(req.body)
         session.total = total
@@ -483,6 +514,8 @@ class FilesApi:
                                                  "tenantmove (app)")
             except GraphFailure as failure:
                 return Response(failure.status, {"error": {"code": failure.code, "message": failure.message}})
+            with self.lock:
+                self.completed[sid] = (req.headers.get("content-range", ""), drive.id, item["id"], session.expires)
             return Response(201 if created else 200, self.item_out(drive, item, base, session.app), rate)
 
     def _fault(self, path: str, tenant_id: str, method: str) -> Response | None:
@@ -501,31 +534,45 @@ class FilesApi:
 
     @staticmethod
     def _session_state(session: Session) -> dict[str, Any]:
-        return {"expirationDateTime": _iso_in(session.expires), "nextExpectedRanges": [f"{session.received}-"]}
+        """What the session still expects: ``start-end`` once the total is known (the documented format, e.g.
+        ``0-26``), ``start-`` before; SDKs that read the end of a range need it."""
+        end = f"{session.total - 1}" if session.total else ""
+        return {"expirationDateTime": _iso_in(session.expires), "nextExpectedRanges": [f"{session.received}-{end}"]}
 
     # --- the direct entry: content uploads and the rest -------------------------------------------------------
     def handle(self, req: Request, raw_rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
         """A direct request: content uploads (raw bytes) and upload sessions take the path's last name."""
-        upload = re.match(r"^(.*):/([^/:]+):/(content|createUploadSession)$", raw_rest)
+        raw_rest = spelled_out(raw_rest)
+        upload = re.match(r"^(.+?):(/[^:]+):/(content|createUploadSession)$", raw_rest)
         if upload and req.method in ("PUT", "POST"):
             return self._upload_by_path(req, upload, tenant, claims)
         body = req.json() if req.body else None
         return self.call(req.method, raw_rest, req.query, body, req.headers, tenant, claims, req.base_url)
 
     def _upload_by_path(self, req: Request, match: re.Match[str], tenant: Tenant, claims: dict[str, Any]) -> Response:
-        parent_rest, name, verb = match.group(1), unquote(match.group(2)), match.group(3)
+        """``{item or root}:/a/b/name:/content`` (or ``createUploadSession``): the folders on the way are made when
+        they are missing, as OneDrive makes them."""
+        parent_rest, verb = match.group(1), match.group(3)
+        *folders, name = [unquote(p) for p in match.group(2).split("/") if p]
         if (verb == "content") != (req.method == "PUT"):
             return _err(405, "invalidRequest", "PUT content, POST createUploadSession.")
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         if not granted & WRITE:
             raise GraphFailure(403, "accessDenied", "The token lacks a permission to write files.")
-        head = DRIVE_RE.match(parent_rest + ":")
-        if head is None:
+        head = DRIVE_RE.match(parent_rest)
+        if head is None or not head.group(3):
             raise GraphFailure(400, "invalidRequest", "Malformed path.")
         app = str(claims.get("appid", ""))
         with self.store.lock:
             drive = self._drive(tenant, claims, head.group(1), head.group(2))
-            parent, _ = self._address(drive, head.group(3) or "")
+            parent, _ = self._address(drive, head.group(3))
+            assert parent is not None
+            for folder in folders:
+                found = drive.child(parent["id"], folder)
+                if found is None:
+                    drive.check_name(parent, folder)
+                    found = drive.new_item(parent["id"], folder, folder=True)
+                parent = found
         rate = self.charge(tenant, app, 2)
         with self.store.lock:
             if verb == "content":

@@ -5,6 +5,7 @@
 - ``POST /_sandbox/files/{tenant}/{user}`` ``{"op": ...}``: a user changing their files between passes
   (``put`` path size|office, ``rename`` path name, ``move`` path to, ``delete`` path, ``lock`` path locked),
   an admin setting a ``quota``, or ``provision`` now;
+- the same on a document library: ``/_sandbox/files/{tenant}/drive:{drive id}``;
 - ``POST /_sandbox/files/{tenant}/expire-deltas``: every delta token of the tenant answers 410 from now on;
 - ``GET /_sandbox/files/{tenant}/{user}``: the drive's files by path with size and quickXorHash."""
 
@@ -158,7 +159,12 @@ class FilesAdmin:
                         drive.epoch += 1
                 return Response(200, {"ok": True})
             if len(parts) != 2:
-                return Response(404, {"error": "use files/{tenant}/{user}"})
+                return Response(404, {"error": "use files/{tenant}/{user} or files/{tenant}/drive:{id}"})
+            if parts[1].startswith("drive:"):  # a document library (or any drive) by its id
+                drive = self.files.drives.get(parts[1][len("drive:"):])
+                if drive is None or drive.tenant_id != tenant.id:
+                    return Response(404, {"error": f"no drive {parts[1]}"})
+                return self._answer(req, drive)
             user = tenant.find_user(parts[1])
             if user is None:
                 return Response(404, {"error": f"no user {parts[1]}"})
@@ -169,12 +175,15 @@ class FilesAdmin:
             drive = self.files._user_drive(tenant, user)
             if drive is None:
                 return Response(404, {"error": "User's mysite not found."})
-            if req.method == "GET":
-                return Response(200, listing(drive))
-            try:
-                return Response(200, {"ok": True, "done": self._change(drive, body)})
-            except (GraphFailure, KeyError, ValueError) as exc:
-                return Response(400, {"error": str(exc)})
+            return self._answer(req, drive)
+
+    def _answer(self, req: Request, drive: Drive) -> Response:
+        if req.method == "GET":
+            return Response(200, listing(drive))
+        try:
+            return Response(200, {"ok": True, "done": self._change(drive, req.json() if req.body else {})})
+        except (GraphFailure, KeyError, ValueError) as exc:
+            return Response(400, {"error": str(exc)})
 
     def change_list(self, req: Request, tenant_name: str) -> Response:
         """``{"site": "/sites/sales", "list": "Customers", "op": "update"|"delete", "id": "3", "fields": {...}}``"""

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .http import Request, Response
 from .knobs import Fault, Governor
-from .settingsapi import owns as settings_owns
 from .shapes import (
     BATCH_LIMIT,
     DOMAIN_PROPS,
@@ -35,6 +34,7 @@ from .shapes import (
     error_body,
 )
 from .state import ROLE_TEMPLATES, Store, Tenant, service_records, verification_records
+from .subapi import SubApi
 from .tokens import TokenError, TokenService
 from .writes import Writes
 
@@ -43,19 +43,17 @@ class GraphApi:
     """Serves ``/v1.0[/{tenant}]/...`` for the tenant named by the caller's token."""
 
     def __init__(self, store: Store, tokens: TokenService, governor: Governor, stats: Callable[[str], None],
-                 zones: Any = None, files: Any = None, sites: Any = None, mail: Any = None, notes: Any = None,
-                 settings: Any = None) -> None:
+                 zones: Any = None, sites: Any = None, apis: list[SubApi] | None = None,
+                 org_profile: Callable[[Tenant], dict[str, Any]] | None = None) -> None:
         self.store = store
         self.tokens = tokens
         self.governor = governor
         self.count = stats
         self.zones = zones  # the DNS zones, for domain verification
         self.writes = Writes(store, governor, zones)
-        self.files = files  # the drive routes (FilesApi)
-        self.sites = sites  # the site, list and item routes (SitesApi)
-        self.mail = mail  # the mailbox import/export routes (MailApi)
-        self.notes = notes  # the OneNote routes (NoteApi)
-        self.settings = settings  # tenant settings and conditional access (SettingsApi)
+        self.sites = sites  # the site routes: also Graph beta's POST /sites
+        self.apis: list[SubApi] = list(apis or [])  # one route table, for direct and batched requests alike
+        self.org_profile = org_profile  # the organisation's profile settings (SettingsApi), for GET /organization
 
     # --- entry ---------------------------------------------------------------------------------
     def handle(self, req: Request, rest: str, beta: bool = False) -> Response:
@@ -73,39 +71,21 @@ class GraphApi:
             delay = self.governor.latency()
             if delay:
                 time.sleep(delay)
-            if self.sites is not None and (beta or self.sites.owns(rest)):
-                if beta and not (rest == "sites" or rest.startswith("sites/getOperationStatus(")):
+            if beta:
+                if self.sites is None or not (rest == "sites" or rest.startswith("sites/getOperationStatus(")):
                     raise GraphFailure(400, "BadRequest", "The sandbox serves only beta POST /sites and its "
                                                           "operation status.")
                 resp = self.sites.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims,
                                        req.base_url, beta=beta)
                 resp.headers.update(headers)
                 return resp
-            if self.files is not None and self.files.owns(rest):
-                resp = self.files.handle(req, rest, tenant, claims)
-                resp.headers.update(headers)
-                return resp
-            if self.settings is not None and settings_owns(rest.split("?", 1)[0], req.method):
-                with self.store.lock:
-                    resp = self.settings.handle(req, rest.split("?", 1)[0], tenant, claims)
-                resp.headers.update(headers)
-                return resp
-            if self.notes is not None and self.notes.owns(rest):
-                resp = self.notes.handle(req, rest, tenant, claims)
-                resp.headers.update(headers)
-                return resp
-            if self.mail is not None and self.mail.owns(rest):
-                resp = self.mail.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims,
-                                      req.base_url)
-                resp.headers.update(headers)
-                return resp
             if rest == "$batch" and req.method == "POST":
                 body = self._batch(req, tenant, claims)
                 self.count("batch")
                 return Response(200, body, headers)
-            status, body = self.route(req.method, rest, req.query, req.json() if req.body else None,
-                                      tenant, claims, req.base_url, req.headers)
-            return Response(status, body, headers)
+            resp = self.dispatch(req, rest, tenant, claims)
+            resp.headers.update(headers)
+            return resp
         except GraphFailure as failure:
             headers.update(failure.headers)
             return Response(failure.status, error_body(failure.code, failure.message, request_id, crid), headers)
@@ -150,17 +130,19 @@ class GraphApi:
         return tenant, rest
 
     # --- routing ---------------------------------------------------------------------------------
+    def dispatch(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        """The one route table: the first service that mounts the request serves it, else the directory's own
+        routes. Direct requests and ``$batch`` sub-requests both come through here."""
+        for api in self.apis:
+            if api.mounts(rest, req.method):
+                return api.serve(req, rest, tenant, claims)
+        status, body = self.route(req.method, rest, req.query, req.json() if req.body else None,
+                                  tenant, claims, req.base_url, req.headers)
+        return Response(status, body)
+
     def route(self, method: str, rest: str, query: dict[str, str], body: Any, tenant: Tenant,
               claims: dict[str, Any], base: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        if self.sites is not None and self.sites.owns(rest):
-            resp = self.sites.call(method, rest, query, body, tenant, claims, base)
-            return resp.status, resp.body
-        if self.files is not None and self.files.owns(rest):
-            resp = self.files.call(method, rest, query, body, headers or {}, tenant, claims, base)
-            return resp.status, resp.body
-        if self.mail is not None and self.mail.owns(rest):
-            resp = self.mail.call(method, rest, query, body, tenant, claims, base)
-            return resp.status, resp.body
+        """The directory's own routes (users, groups, domains, organization, ...)."""
         parts = [unquote(p) for p in rest.split("/") if p]  # Graph decodes percent-encoded segments
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         if query.get("$count", "").lower() == "true" and headers.get("consistencylevel", "").lower() != "eventual":
@@ -223,7 +205,7 @@ class GraphApi:
             "countryLetterCode": tenant.country, "createdDateTime": tenant.created,
             "defaultUsageLocation": tenant.country, "displayName": tenant.display_name,
             "preferredLanguage": "en", "tenantType": "AAD", "technicalNotificationMails": [],
-            **(self.settings.org.profile(tenant) if self.settings is not None else {}),
+            **(self.org_profile(tenant) if self.org_profile is not None else {}),
             "verifiedDomains": [
                 {"capabilities": "Email, OfficeCommunicationsOnline" if not d["isInitial"] else "Email",
                  "isDefault": d["isDefault"], "isInitial": d["isInitial"], "name": name, "type": "Managed"}
@@ -413,14 +395,20 @@ class GraphApi:
                     "body": error_body("TooManyRequests" if status == 429 else "ServiceUnavailable",
                                        "Throttled inside $batch." if status == 429 else "Transient failure.",
                                        request_id, None)}
+        sub = Request(str(r.get("method", "GET")).upper(), path, query,
+                      {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()},
+                      json.dumps(r["body"]).encode() if r.get("body") is not None else b"", base)
         try:
-            status, body = self.route(str(r.get("method", "GET")).upper(), path, query, r.get("body"),
-                                      tenant, claims, base, {str(k): str(v) for k, v in (r.get("headers") or {}).items()})
+            resp = self.dispatch(sub, path, tenant, claims)
         except GraphFailure as failure:
             headers.update(failure.headers)
             return {"id": rid, "status": failure.status, "headers": headers,
                     "body": error_body(failure.code, failure.message, request_id, None)}
-        return {"id": rid, "status": status, "headers": headers, "body": body}
+        headers.update({k: v for k, v in resp.headers.items() if k.lower() != "content-type"})
+        body = resp.body
+        if isinstance(body, bytes):  # Graph gives a non-JSON body inside $batch base64-encoded
+            body = base64.b64encode(body).decode()
+        return {"id": rid, "status": resp.status, "headers": headers, "body": body}
 
 
 def _fully_parallel_or_sequential(requests_: list[dict[str, Any]]) -> bool:

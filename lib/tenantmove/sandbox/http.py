@@ -47,3 +47,10 @@ class Response:
 def oauth_error(status: int, error: str, code: int, description: str) -> Response:
     return Response(status, {"error": error, "error_description": f"AADSTS{code}: {description}",
                              "error_codes": [code]})
+
+
+def content_host(base: str) -> str:
+    """Where pre-authenticated download and upload URLs point: another host than Graph's, as SharePoint's are, so
+    that a client following one (a redirect, an SDK's upload task) drops its token as it must. On loopback the
+    sandbox's certificate also names ``localhost``: the same server under another host name."""
+    return base.replace("://127.0.0.1:", "://localhost:", 1)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from .http import Request, Response
+from .http import Request, Response, content_host
 from .knobs import Governor
 from .mailboxes import (
     EXPORT_LIMIT,
@@ -71,6 +71,12 @@ class MailApi:
         rest = raw_rest.split("?", 1)[0]
         return MAIL_RE.match(rest) is not None or OutlookApi.owns(rest)
 
+    def mounts(self, rest: str, method: str) -> bool:
+        return self.owns(rest)
+
+    def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        return self.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims, req.base_url)
+
     # --- mailboxes ------------------------------------------------------------------------------------
     def mailbox_of(self, tenant: Tenant, user: dict[str, Any]) -> Mailbox | None:
         """The user's mailbox: there once a licence with Exchange is assigned (made on first look)."""
@@ -94,9 +100,17 @@ class MailApi:
              claims: dict[str, Any], base: str) -> Response:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         app = str(claims.get("appid", ""))
-        if OutlookApi.owns(raw_rest.split("?", 1)[0]):
+        if OutlookApi.owns(raw_rest.split("?", 1)[0]):  # the ordinary endpoints: Exchange's limits per mailbox too
+            rest = raw_rest.split("?", 1)[0]
             with self.store.lock:
-                return self.outlook.call(method, raw_rest.split("?", 1)[0], query, body, tenant, granted)
+                box_id = self.outlook.mailbox(rest, tenant).id
+            self.limits.set(self.governor.knobs)
+            self.limits.enter(app, box_id)
+            try:
+                with self.store.lock:
+                    return self.outlook.call(method, rest, query, body, tenant, granted, base)
+            finally:
+                self.limits.leave(app, box_id)
         match = MAIL_RE.match(raw_rest.split("?", 1)[0])
         assert match
         with self.store.lock:
@@ -148,7 +162,7 @@ class MailApi:
             token = secrets.token_urlsafe(24)
             expires = time.monotonic() + self.governor.knobs.import_session_seconds
             self.sessions[token] = ImportSession(token, tenant.id, box.id, app, expires)
-            return 200, {"importUrl": f"{base}/_mi/{token}", "expirationDateTime": _iso_in(expires)}
+            return 200, {"importUrl": f"{content_host(base)}/_mi/{token}", "expirationDateTime": _iso_in(expires)}
         if tail[:1] == ["folders"]:
             return self._folders(method, box, tail[1:], query, body, need, base)
         raise GraphFailure(400, "BadRequest", f"The sandbox does not support {method} on this mailbox path.")
@@ -338,7 +352,11 @@ def seed_mailboxes(api: MailApi, tenant: Tenant, tspec: dict[str, Any]) -> None:
                 "subject": f"Weekly meeting {i + 1}", "start": {"dateTime": f"2026-03-{2 + i:02d}T09:00:00",
                                                                 "timeZone": "W. Europe Standard Time"},
                 "end": {"dateTime": f"2026-03-{2 + i:02d}T10:00:00", "timeZone": "W. Europe Standard Time"},
-                "recurrence": {"pattern": {"type": "weekly", "interval": 1}} if i == 0 else None,
+                "recurrence": {"pattern": {"type": "weekly", "interval": 1, "month": 0, "dayOfMonth": 0,
+                                           "daysOfWeek": ["monday"], "firstDayOfWeek": "sunday", "index": "first"},
+                               "range": {"type": "endDate", "startDate": "2026-03-02", "endDate": "2026-06-29",
+                                         "recurrenceTimeZone": "W. Europe Standard Time",
+                                         "numberOfOccurrences": 0}} if i == 0 else None,
                 "attendees": [{"emailAddress": {"address": "alex.wilber@contoso.example"}, "type": "required"}],
                 "createdDateTime": "2025-12-01T10:00:00Z", "lastModifiedDateTime": "2025-12-01T10:00:00Z"}
             if i == 0:  # a series with one occurrence moved and one cancelled

@@ -96,6 +96,12 @@ class NoteApi:
     def owns(raw_rest: str) -> bool:
         return NOTE_RE.match(raw_rest.split("?", 1)[0]) is not None
 
+    def mounts(self, rest: str, method: str) -> bool:
+        return self.owns(rest)
+
+    def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        return self.handle(req, rest, tenant, claims)
+
     # --- the OneDrive a notebook lives in ------------------------------------------------------------------
     def _drive(self, tenant: Tenant, owner: dict[str, Any]) -> Any:
         drive = self.files._user_drive(tenant, owner)

@@ -64,8 +64,10 @@ class SandboxApp:
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.settings = SettingsApi(store, governor, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
-        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.files, self.sites, self.mail,
-                              self.notes, self.settings)
+        # each Graph service, registered once: it serves its requests whether they come directly or in $batch
+        self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
+                              apis=[self.sites, self.files, self.settings, self.notes, self.mail],
+                              org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:

@@ -125,6 +125,13 @@ class SettingsApi:
             p.update(id=str(uuid.uuid4()), createdDateTime="2023-05-01T09:00:00Z", modifiedDateTime="2023-05-01T09:00:00Z")
             state["policies"][p["id"]] = p
 
+    def mounts(self, rest: str, method: str) -> bool:
+        return owns(rest.split("?", 1)[0], method)
+
+    def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        with self.store.lock:
+            return self.handle(req, rest.split("?", 1)[0], tenant, claims)
+
     def handle(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
         granted = set(claims.get("roles", [])) | set(str(claims.get("scp", "")).split())
         if orgsettings.owns(rest):

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from .driveapi import READ, WRITE, FilesApi
 from .drives import Drive
-from .http import Response
+from .http import Request, Response
 from .shapes import GraphFailure
 from .sites import (
     Site,
@@ -78,6 +78,12 @@ class SitesApi:
     @staticmethod
     def owns(raw_rest: str) -> bool:
         return SITE_RE.match(raw_rest) is not None
+
+    def mounts(self, rest: str, method: str) -> bool:
+        return self.owns(rest)
+
+    def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        return self.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims, req.base_url)
 
     # --- entry ----------------------------------------------------------------------------------------
     def call(self, method: str, raw_rest: str, query: dict[str, str], body: Any, tenant: Tenant,

@@ -173,6 +173,53 @@ class BatchResponse:
                                 method, url)
 
 
+TRANSIENT_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after one attempt: ``return`` the response, ``refresh`` the token and send again, ``retry``
+    after ``delay`` seconds (``hold``: every thread of the client waits too, the service said how long),
+    or ``fail``."""
+
+    action: str
+    delay: float = 0.0
+    hold: bool = False
+    hint: str = ""
+
+
+def decide(status: int | None, headers: Any, attempt: int, safe: bool, policy: RetryPolicy, *,
+           jitter: float = 0.5, may_refresh: bool = False,
+           failure: BaseException | None = None) -> Decision:
+    """The retry rule, pure: after ``attempt`` tries of a request (``safe``: sending it again cannot do it
+    twice), answered with ``status`` and ``headers`` (None: no answer, ``failure`` says why). ``jitter`` in
+    [0, 1) spreads the backoff. 429/503/504 are retried for every method (the request was not processed),
+    500/502 and a lost connection only for a safe one; a ``Retry-After`` is obeyed longer than silence."""
+    backoff = jitter * min(policy.cap, policy.base * (2 ** attempt))
+    if status is None:
+        transient = isinstance(failure, TRANSIENT_FAILURES)
+        if transient and safe and policy.may_retry(attempt, told=False):
+            return Decision("retry", backoff)
+        hint = ("check the network, or that the sandbox is running" if transient else
+                "the request could not be completed (see the reason); this is not a passing fault, so it was "
+                "not sent again")
+        return Decision("fail", hint=hint)
+    if status < 400:
+        return Decision("return")
+    if status == 401 and may_refresh:
+        return Decision("refresh")
+    retryable = status in RETRY_STATUSES or (status in TRANSIENT_STATUSES and safe)
+    if not retryable:
+        return Decision("fail")
+    wait = parse_retry_after(headers.get("Retry-After"))
+    told = wait is not None and status in RETRY_STATUSES
+    if not policy.may_retry(attempt, told):
+        return Decision("fail")
+    if wait is not None and wait > policy.max_retry_after:
+        return Decision("fail")
+    return Decision("retry", wait, hold=True) if wait is not None else Decision("retry", backoff)
+
+
 class GraphClient:
     """One client per tenant. Safe to share between threads (each thread gets its own session)."""
 
@@ -246,7 +293,8 @@ class GraphClient:
                 idempotent: bool | None = None, authenticated: bool = True,
                 expected: tuple[int, ...] = (), allow_redirects: bool = True) -> requests.Response:
         """Send one request with retries; return the response (2xx/3xx) or raise a :class:`GraphError`.
-        Statuses in ``expected`` (a lookup's 404) still raise, but are not logged as failures."""
+        Statuses in ``expected`` (a lookup's 404) still raise, but are not logged as failures. Whether to
+        retry, and how long to wait, is :func:`decide`'s; this loop only carries it out."""
         method = method.upper()
         url = self._url(path)
         safe = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
@@ -260,61 +308,61 @@ class GraphClient:
                 hdrs["Authorization"] = f"Bearer {self.tokens.token(force_refresh=False)}"
             started = time.monotonic()
             self._count("requests")
+            resp: requests.Response | None = None
+            failure: requests.RequestException | None = None
             if self.pacer is not None:
                 self.pacer.acquire()
             try:
                 resp = self.session.request(method, url, params=params, json=json, data=data, headers=hdrs,
                                             stream=stream, timeout=self.timeout, allow_redirects=allow_redirects)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:  # every failure of requests becomes a GraphError below
+                failure = exc
+            finally:  # the pacer's slot is given back whatever happened, or one slot would be lost for good
                 if self.pacer is not None:
-                    self.pacer.release(None)
-                attempt += 1
-                if not safe or attempt >= self.retry.max_attempts:
+                    self.pacer.release(resp.status_code if resp is not None else None)
+            attempt += 1
+            if resp is None:
+                assert failure is not None
+                step = decide(None, {}, attempt, safe, self.retry, jitter=self._rnd.random(),
+                              failure=failure)
+                if step.action == "fail":
                     self._count("failures")
-                    log.warning("%s %s: connection failed after %d attempt(s): %s (client-request-id %s)",
-                                method, redact(url), attempt, type(exc).__name__, crid)
-                    raise GraphConnectionError(None, type(exc).__name__, redact(str(exc))[:300], method=method,
-                                               url=redact(url), client_request_id=crid,
-                                               hint="check the network, or that the sandbox is running") from exc
-                delay = self.retry.backoff(attempt, self._rnd)
-                log.info("%s %s: %s, retry %d in %.2fs", method, redact(url), type(exc).__name__, attempt, delay)
+                    log.warning("%s %s: no answer after %d attempt(s): %s (client-request-id %s)",
+                                method, redact(url), attempt, type(failure).__name__, crid)
+                    raise GraphConnectionError(None, type(failure).__name__, redact(str(failure))[:300],
+                                               method=method, url=redact(url), client_request_id=crid,
+                                               hint=step.hint) from failure
+                log.info("%s %s: %s, retry %d in %.2fs", method, redact(url), type(failure).__name__, attempt,
+                         step.delay)
                 self._count("retries")
-                self._sleep(delay)
+                self._sleep(step.delay)
                 continue
-            elapsed = (time.monotonic() - started) * 1000
             status = resp.status_code
-            if self.pacer is not None:
-                self.pacer.release(status)
-            log.debug("%s %s -> %d in %.0f ms (request-id %s)", method, redact(url), status, elapsed,
-                      resp.headers.get("request-id"))
+            log.debug("%s %s -> %d in %.0f ms (request-id %s)", method, redact(url), status,
+                      (time.monotonic() - started) * 1000, resp.headers.get("request-id"))
             self._heed_rate_limit(resp.headers)
-            if status < 400:
+            step = decide(status, resp.headers, attempt, safe, self.retry, jitter=self._rnd.random(),
+                          may_refresh=authenticated and not refreshed)
+            if step.action == "return":
                 return resp
-            if status == 401 and authenticated and not refreshed:
+            if step.action == "refresh":
+                resp.close()
                 refreshed = True
+                attempt -= 1  # a new token is not a retry of the same failure
                 self._count("token_refreshes")
                 self.tokens.token(force_refresh=True)
-                resp.close()
                 continue
-            retryable = status in RETRY_STATUSES or (status in TRANSIENT_STATUSES and safe)
-            attempt += 1
-            wait = parse_retry_after(resp.headers.get("Retry-After")) if retryable else None
-            told = wait is not None and status in RETRY_STATUSES
-            if retryable and self.retry.may_retry(attempt, told):
-                if wait is not None and wait > self.retry.max_retry_after:
-                    retryable = False
-                else:
-                    if status == 429:
-                        self._count("throttled")
-                    delay = wait if wait is not None else self.retry.backoff(attempt, self._rnd)
-                    if wait is not None:
-                        self._hold_all(wait)
-                    log.info("%s %s -> %d, retry %d in %.2fs (request-id %s)", method, redact(url), status,
-                             attempt, delay, resp.headers.get("request-id"))
-                    self._count("retries")
-                    resp.close()
-                    self._sleep(delay)
-                    continue
+            if step.action == "retry":
+                if status == 429:
+                    self._count("throttled")
+                if step.hold:
+                    self._hold_all(step.delay)
+                log.info("%s %s -> %d, retry %d in %.2fs (request-id %s)", method, redact(url), status,
+                         attempt, step.delay, resp.headers.get("request-id"))
+                self._count("retries")
+                resp.close()
+                self._sleep(step.delay)
+                continue
             error = error_from_response(resp, method, url)
             if status in expected:
                 log.debug("%s %s -> %d (expected)", method, redact(url), status)

@@ -25,6 +25,7 @@ from .. import spnames
 from ..engine import Applied, DeltaLinks, Work, Workload
 from ..engine.workload import REMOVED
 from ..errors import TenantmoveError
+from ..quickxor import QuickXorHash
 from ..services.drives import DeltaExpired, DriveClient
 from ..services.graph import GraphError, GraphNotFound
 from .onedrive import Pair
@@ -60,6 +61,56 @@ class Listing:
     packages: list[SourceItem]  # OneNote notebooks: phase 80
     full: bool  # a full listing (first pass, or the delta link expired)
     expired: bool = False
+
+
+def _with_suffix(path: str, n: int) -> str:
+    """``/a/report (2).pdf``: the n-th claimant of a name, the suffix before the extension (a folder's at the end)."""
+    parent, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    return f"{parent}/{stem} ({n}){'.' + ext if ext else ''}"
+
+
+def assign_paths(pair: Pair, entries: list[SourceItem], held: dict[str, dict[str, Any]]) -> dict[str, tuple[str, list[str]]]:
+    """Every listed item's path in the new drive, unique per folder by construction (case-insensitively, as
+    SharePoint compares names): SharePoint's name rules can make two source names one (``CON`` becomes ``ＣON``
+    beside a ``ＣON`` already there), and a name already held by an item of an earlier pass (``held``: the
+    ledger's details by key) stays with it. The first claimant keeps a name (an unrenamed name before a renamed
+    one, then by path); the others get `` (2)``, `` (3)``... and the rule is recorded with the item. Children
+    follow their folder's final path. Returns key -> (target path, renames)."""
+    keys = {e.id: f"{pair.scope}|{e.id}" for e in entries}
+    listed = set(keys.values())
+    claimed: dict[str, str] = {}
+    folders: dict[str, str] = {}  # source folder path -> its target path
+    for key, detail in held.items():
+        if key not in listed and detail.get("target_path"):
+            claimed[str(detail["target_path"]).casefold()] = key
+            if detail.get("path"):
+                folders[str(detail["path"])] = str(detail["target_path"])
+    out: dict[str, tuple[str, list[str]]] = {}
+
+    def order(e: SourceItem) -> tuple[int, int, str]:
+        name = e.path.rsplit("/", 1)[-1]
+        return e.path.count("/"), int(spnames.encode(name) != name), e.path.casefold()
+
+    for entry in sorted(entries, key=order):
+        key = keys[entry.id]
+        wanted, notes = target_path(pair, entry.path)
+        parent = entry.path.rsplit("/", 1)[0]
+        if parent in folders and not wanted.startswith(f"/{LONG_PATHS}/"):
+            wanted = f"{folders[parent]}/{wanted.rsplit('/', 1)[1]}"
+        final, n = wanted, 2
+        while claimed.get(final.casefold(), key) != key:
+            final, n = _with_suffix(wanted, n), n + 1
+        if final != wanted:
+            notes = [*notes, f"{wanted.rsplit('/', 1)[1]} -> {final.rsplit('/', 1)[1]} (the name is taken in the "
+                             f"folder by {claimed[wanted.casefold()].split('|', 1)[1]})"]
+        claimed[final.casefold()] = key
+        if entry.is_folder:
+            folders[entry.path] = final
+        out[key] = (final, notes)
+    return out
 
 
 def target_path(pair: Pair, source_path: str) -> tuple[str, list[str]]:
@@ -265,6 +316,7 @@ class _DriveWorkload(Workload):
             yield work
 
     def _list(self, deltas: DeltaLinks) -> Iterator[Work]:
+        sibling = self.kind.replace("-file", "-folder") if not self.folders else self.kind.replace("-folder", "-file")
         for pair in self.copy.ready():
             known = deltas.known(pair.scope)
             listing, link = self.copy.listing(self.kind, pair, deltas.get(pair.scope), known)
@@ -272,18 +324,19 @@ class _DriveWorkload(Workload):
                 self.full_comparisons.append(pair.source_name)
             deltas.stage(pair.scope, link)
             self.skipped_packages += [(pair.source_name, p.path) for p in listing.packages]
+            paths = assign_paths(pair, listing.items, deltas.details((self.kind, sibling), pair.scope))
             for entry in listing.items:
                 if entry.is_folder == self.folders:
-                    yield self._work(pair, entry)
+                    yield self._work(pair, entry, paths[f"{pair.scope}|{entry.id}"])
             for item_id in listing.deleted:
                 key = f"{pair.scope}|{item_id}"
                 if key in known:
                     yield Work(key, f"(deleted) {item_id}", version=REMOVED, scope=pair.scope, data=(pair, None),
                                detail={"deleted": True})
 
-    def _work(self, pair: Pair, entry: SourceItem) -> Work:
+    def _work(self, pair: Pair, entry: SourceItem, assigned: tuple[str, list[str]]) -> Work:
         raw = entry.raw
-        tpath, renames = target_path(pair, entry.path)
+        tpath, renames = assigned
         fsi = raw.get("fileSystemInfo") or {}
         parent = (raw.get("parentReference") or {}).get("id")
         hashes = (raw.get("file") or {}).get("hashes") or {}
@@ -384,10 +437,37 @@ class DriveFiles(_DriveWorkload):
         if existing is not None and _same(existing, work):
             return Applied(existing["id"], "adopted (already copied)", copied_hash=work.hash, size=work.size,
                            detail={**work.detail, "verdict": VERDICT_HASH if work.size else VERDICT_EMPTY})
+        if existing is not None and "file" in existing:
+            adopted = self._adopt(work, existing, pair)
+            if adopted is not None:
+                return adopted
         moved = self._moved(work)
         if moved is not None:
             return moved
         return self._copy(work, pair, entry)
+
+    def _adopt(self, work: Work, existing: dict[str, Any], pair: Pair) -> Applied | None:
+        """A file at the target path that the size and hash cannot tell (a killed run's upload the ledger never
+        heard of): the same content is adopted, so that it is not uploaded again as a second version. An Office
+        document is compared by its parts (SharePoint rewrote it); a source without a quickXorHash is hashed
+        while read."""
+        target_hash = ((existing.get("file") or {}).get("hashes") or {}).get("quickXorHash")
+        size = int(existing.get("size") or 0)
+        if work.name.lower().endswith(OFFICE):
+            if self._compare_office(work, existing, pair) is None:
+                return Applied(existing["id"], "adopted (already copied)", copied_hash=target_hash, size=size,
+                               detail={**work.detail, "verdict": VERDICT_OFFICE})
+            return None
+        if work.hash or not target_hash or size != (work.size or 0):
+            return None
+        hasher = QuickXorHash()
+        for piece in self.copy.old.stream(work.data[1].raw, str(pair.source["id"])):
+            hasher.update(piece)
+        if hasher.b64digest() != target_hash:
+            return None
+        return Applied(existing["id"], "adopted (already copied)", copied_hash=target_hash, size=size,
+                       detail={**work.detail, "verdict": "verified: quickXorHash computed while reading (the source "
+                                                         "reports none) matches the new tenant's"})
 
     def _copy(self, work: Work, pair: Pair, entry: SourceItem) -> Applied:
         tree = self.copy.tree(pair)
@@ -447,7 +527,7 @@ class DriveFiles(_DriveWorkload):
             return VERDICT_HASH if work.hash else "verified: quickXorHash computed while copying (the source " \
                                                   "reports none) matches the new tenant's"
         if name.lower().endswith(OFFICE):
-            problem = self._compare_office(work, copied, pair)
+            problem = self._compare_office(work, copied.item, pair)
             if problem is None:
                 return VERDICT_OFFICE
             raise TenantmoveError(f"{name}: changed on upload and its content differs: {problem}",
@@ -456,14 +536,14 @@ class DriveFiles(_DriveWorkload):
                               f"the bytes sent were {copied.size} with hash {copied.sent_hash}",
                               hint="rerun the phase to copy it again")
 
-    def _compare_office(self, work: Work, copied: Any, pair: Pair) -> str | None:
-        """Compare the two packages part by part, leaving out the metadata SharePoint writes; spooled to
-        temporary files, never held in memory."""
+    def _compare_office(self, work: Work, target: dict[str, Any], pair: Pair) -> str | None:
+        """Compare the source's package with ``target`` (the new tenant's item) part by part, leaving out the
+        metadata SharePoint writes; spooled to temporary files, never held in memory."""
         pair_, entry = work.data
         with tempfile.TemporaryFile() as src, tempfile.TemporaryFile() as dst:
             for piece in self.copy.old.stream(entry.raw, str(pair.source["id"])):
                 src.write(piece)
-            for piece in self.copy.new.stream(copied.item, str(pair.target["id"])):
+            for piece in self.copy.new.stream(target, str(pair.target["id"])):
                 dst.write(piece)
             try:
                 a, b = zipfile.ZipFile(src), zipfile.ZipFile(dst)
@@ -478,13 +558,6 @@ class DriveFiles(_DriveWorkload):
                     if not _same_stream(a.open(part), b.open(part)):
                         return f"part {part} differs"
         return None
-
-    def verify(self, work: Work, item: Any) -> str | None:
-        if item.state != "done":
-            return f"ledger state {item.state}"
-        verdict = (item.detail or {}).get("verdict", "")
-        return None if verdict.startswith(("verified", "changed by SharePoint")) or work.version == REMOVED \
-            else f"no verdict recorded ({verdict or 'none'})"
 
 
 def _dates(work: Work) -> dict[str, str]:

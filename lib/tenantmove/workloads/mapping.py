@@ -101,6 +101,10 @@ def read(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MappingError([MappingProblem(str(path), None, "file", f"not a readable CSV: {exc}",
                                            "save it as UTF-8 CSV with a header row")]) from exc
+    except OSError as exc:  # a folder, a file the operator may not read, ...
+        raise MappingError([MappingProblem(str(path), None, "file", f"cannot read the user mapping: {exc.strerror}",
+                                           "give the operator read access to it (or name another file in "
+                                           "user_mapping)")]) from exc
     return df.apply(lambda col: col.str.strip())
 
 

@@ -208,23 +208,45 @@ class Sites(Workload):
 
 class Libraries(Workload):
     """Each document library of a ready site, in the new site: the default one is there already, the others
-    are created (a library is a list with the documentLibrary template)."""
+    are created (a library is a list with the documentLibrary template). The pairs of old and new library that
+    the files' copy needs come from every library with a target, done in this pass or before (:meth:`pairs_for`):
+    a library done before a kill still has its files copied by the rerun."""
 
     kind = "library"
     title = "document libraries"
 
     def __init__(self, sites: SiteMap) -> None:
         self.sites = sites
-        self.pairs: list[Pair] = []
+        self.listed: dict[str, tuple[SiteEntry, dict[str, Any], dict[str, Any] | None]] = {}
 
     def list(self, deltas: object) -> Iterable[Work]:
         for e in self.sites.ready():
             drives = {d["name"].lower(): d for d in self.sites.old.drives(e.source["id"])}
             for lib in e.libraries:
                 label = f"{e.label}/{lib['displayName']}"
-                yield Work(f"{e.source['id']}|{lib['id']}", label, scope=e.source["id"],
+                key = f"{e.source['id']}|{lib['id']}"
+                self.listed[key] = (e, lib, drives.get(lib["displayName"].lower()))
+                yield Work(key, label, scope=e.source["id"],
                            detail={"site": e.label, "library": lib["displayName"], "new site": e.target_url},
-                           data=(e, lib, drives.get(lib["displayName"].lower())))
+                           data=self.listed[key])
+
+    def pairs_for(self, targets: dict[str, str]) -> list[Pair]:
+        """Old and new drive of every listed library whose new one is known (``targets``: the outcome's or the
+        ledger's library key -> new drive id), in listing order."""
+        pairs: list[Pair] = []
+        new_drives: dict[str, dict[str, dict[str, Any]]] = {}
+        for key, (e, lib, source_drive) in self.listed.items():
+            target_id = targets.get(key)
+            if source_drive is None or not target_id or e.target is None:
+                continue
+            site = str(e.target["id"])
+            if site not in new_drives:
+                new_drives[site] = {str(d["id"]): d for d in self.sites.new.drives(site)}
+            target = new_drives[site].get(str(target_id))
+            if target is not None:
+                pairs.append(Pair(f"{e.label}/{lib['displayName']}", f"{e.target_url}/{lib['displayName']}",
+                                  source_drive, target))
+        return pairs
 
     def find(self, work: Work) -> dict[str, Any] | None:
         e, lib, _ = work.data
@@ -243,6 +265,4 @@ class Libraries(Workload):
             action = "created"
         else:
             action = "ready"
-        if source_drive is not None:
-            self.pairs.append(Pair(work.name, f"{e.target_url}/{lib['displayName']}", source_drive, existing))
         return Applied(existing["id"], action, detail=work.detail)

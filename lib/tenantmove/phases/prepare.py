@@ -1,0 +1,34 @@
+"""Phase 00's own steps beyond the inventory: the custom domain's DNS as it is before the cutover."""
+
+from __future__ import annotations
+
+from ..report import Report
+from ..runbook.context import Phase
+from ..services.dnsops import DnsError
+from ..workloads import dnssnapshot
+
+
+def dns_snapshot(phase: Phase) -> Report:
+    """Every record of the custom domain the runbook can see, kept in the state folder for phase 90. Taken anew on
+    every run of phase 00 until phase 20 starts removing records; from then on the first one stands."""
+    domain = phase.params.domain
+    kept = dnssnapshot.load(phase.state_dir)
+    frozen = kept is not None and phase.downtime().get("mail_down") is not None
+    if frozen:
+        table = kept
+        title = f"DNS of {domain} before the cutover (taken before phase 20 began; kept as it was)"
+    else:
+        try:
+            ns, _ = phase.dns()
+            table = dnssnapshot.take(ns, domain)
+        except DnsError as exc:  # the readiness verdict below says what else is wrong; this step only reports
+            return Report().banner("warn", f"the DNS of {domain} could not be read, so no snapshot was taken: "
+                                           f"{exc.one_line()} Phase 90 needs one to check the records that are "
+                                           "not Microsoft 365's: rerun this phase before phase 20.")
+        dnssnapshot.save(phase.state_dir, table)
+        title = f"DNS of {domain} now, before the cutover: phase 90 checks that what is yours stays so"
+    phase.save_table("dns-snapshot", table)
+    report = Report().add(phase.dns_facts()).table(table, title)
+    yours = int((table["owner"] == dnssnapshot.YOURS).sum())
+    return report.text(f"{yours} record(s) are not Microsoft 365's: the cutover never touches them. Microsoft 365's "
+                       "records leave with phase 20 and come back, the new tenant's, with phase 30.")

@@ -1,0 +1,193 @@
+"""The sandbox as Microsoft's own Python SDK finds it: ``msgraph-sdk`` with ``azure-identity``, configured only
+through their public options (the sandbox's authority, its CA, its Graph URL), reads the content endpoints the
+runbook uses, uploads a file with its ``LargeFileUploadTask`` and downloads it, unmodified. Where our client and the
+SDK would disagree about the service, these tests side with the documentation."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from azure.identity.aio import ClientSecretCredential
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.admin.exchange.mailboxes.item.export_items.export_items_post_request_body import (
+    ExportItemsPostRequestBody,
+)
+from msgraph.generated.drives.item.items.item.create_upload_session.create_upload_session_post_request_body import (
+    CreateUploadSessionPostRequestBody,
+)
+from msgraph.generated.models.drive_item_uploadable_properties import DriveItemUploadableProperties
+from msgraph.generated.models.file_attachment import FileAttachment
+from msgraph.generated.users.item.events.item.instances.instances_request_builder import (
+    InstancesRequestBuilder,
+)
+from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
+from msgraph_core import GraphClientFactory
+from msgraph_core.tasks.large_file_upload import LargeFileUploadTask
+
+from tenantmove.sandbox import Sandbox
+
+from .conftest import SOURCE_APP, TARGET_APP
+
+T = TypeVar("T")
+MEGAN = "megan.bowen@contoso.example"
+SCOPES = ["https://graph.microsoft.com/.default"]
+
+
+def with_sdk(sb: Sandbox, side: str, work: Callable[[GraphServiceClient, GraphRequestAdapter], Awaitable[T]]) -> T:
+    """Run ``work`` with an SDK client signed in to ``side`` as its app, the way a developer would set one up."""
+    key, app, env = ("old", SOURCE_APP, "TENANTMOVE_SOURCE_SECRET") if side == "source" else \
+        ("new", TARGET_APP, "TENANTMOVE_TARGET_SECRET")
+    endpoints = sb.endpoints
+
+    async def main() -> T:
+        credential = ClientSecretCredential(sb.tenant(key)["id"], app, os.environ[env],
+                                            authority=endpoints["authority_host"], connection_verify=sb.ca_file,
+                                            disable_instance_discovery=True)
+        auth = AzureIdentityAuthenticationProvider(credential, scopes=SCOPES, allowed_hosts=["127.0.0.1"])
+        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=sb.ca_file,
+                                                                                          timeout=60))
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = endpoints["graph_url"]
+        try:
+            return await work(GraphServiceClient(request_adapter=adapter), adapter)
+        finally:
+            await credential.close()
+
+    return asyncio.run(main())
+
+
+def test_the_sdk_reads_the_directory_drives_sites_and_the_mailbox_api(sandbox: Sandbox) -> None:
+    async def work(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        seen["users"] = (await c.users.get()).value
+        groups = (await c.groups.get()).value
+        seen["members"] = (await c.groups.by_group_id(groups[0].id).members.get()).value
+        seen["domains"] = (await c.domains.get()).value
+        seen["records"] = (await c.domains.by_domain_id("contoso.example").service_configuration_records.get()).value
+        seen["org"] = (await c.organization.get()).value[0]
+        seen["skus"] = (await c.subscribed_skus.get()).value
+        drive = await c.users.by_user_id(MEGAN).drive.get()
+        items = c.drives.by_drive_id(drive.id).items
+        seen["children"] = (await items.by_drive_item_id("root").children.get()).value
+        plan = await items.by_drive_item_id("root:/Campaigns/2026/Plan.docx:").get()  # the path, percent-encoded
+        seen["plan"] = plan
+        seen["delta"] = await items.by_drive_item_id("root").delta.get()
+        seen["content"] = await items.by_drive_item_id(plan.id).content.get()  # follows the 302, drops its token
+        sites = (await c.sites.get()).value
+        sales = next(s for s in sites if s.name == "sales")
+        lists = (await c.sites.by_site_id(sales.id).lists.get()).value
+        customers = next(x for x in lists if x.display_name == "Customers")
+        seen["list items"] = (await c.sites.by_site_id(sales.id).lists.by_list_id(customers.id).items.get()).value
+        exchange = await c.users.by_user_id(MEGAN).settings.exchange.get()
+        mailbox = c.admin.exchange.mailboxes.by_mailbox_id(exchange.primary_mailbox_id)
+        folders = (await mailbox.folders.get()).value
+        inbox = next(f for f in folders if f.display_name == "Inbox")
+        stored = (await mailbox.folders.by_mailbox_folder_id(inbox.id).items.get()).value
+        seen["export"] = (await mailbox.export_items.post(ExportItemsPostRequestBody(item_ids=[stored[0].id]))).value
+        seen["policies"] = (await c.identity.conditional_access.policies.get()).value
+        seen["sharepoint"] = await c.admin.sharepoint.settings.get()
+        return seen
+
+    seen = with_sdk(sandbox, "source", work)
+    assert len(seen["users"]) >= 21 and seen["members"] and seen["records"] and seen["skus"]
+    assert {d.id for d in seen["domains"]} >= {"contoso.example", "contoso.onmicrosoft.com"}
+    assert seen["org"].display_name == "Contoso Ltd" and seen["org"].verified_domains
+    assert {i.name for i in seen["children"]} >= {"Campaigns"}
+    assert seen["plan"].name == "Plan.docx" and seen["plan"].file.hashes.quick_xor_hash
+    assert seen["delta"].value and seen["delta"].odata_delta_link
+    assert seen["content"][:2] == b"PK" and len(seen["content"]) == seen["plan"].size
+    assert len(seen["list items"]) == 30
+    assert seen["export"][0].data and seen["export"][0].change_key
+    assert seen["policies"] and seen["sharepoint"] is not None
+
+
+def test_the_sdk_reads_outlook_as_documented(sandbox: Sandbox) -> None:
+    """Pages of 10 with a next link, $top and $select (an unknown property a 400), typed attachments, the MIME
+    stream, an event's type and full recurrence, its instances (one moved, one cancelled), a contact photo's
+    metadata."""
+    async def work(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        user = c.users.by_user_id(MEGAN)
+        first = await user.messages.get()
+        seen["first page"], seen["next"] = first.value, first.odata_next_link
+        query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(top=5, select=["subject"])
+        seen["top"] = (await user.messages.get(RequestConfiguration(query_parameters=query))).value
+        bad = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(select=["favouriteColour"])
+        try:
+            await user.messages.get(RequestConfiguration(query_parameters=bad))
+            seen["bad select"] = None
+        except APIError as exc:
+            seen["bad select"] = exc.response_status_code
+        with_files = next(m for m in seen["first page"] + (await _rest(c, seen["next"])) if m.has_attachments)
+        seen["attachments"] = (await user.messages.by_message_id(with_files.id).attachments.get()).value
+        seen["mime"] = await user.messages.by_message_id(with_files.id).content.get()
+        events = (await user.events.get()).value
+        series = next(e for e in events if e.recurrence)
+        seen["series"], seen["single"] = series, next(e for e in events if not e.recurrence)
+        window = InstancesRequestBuilder.InstancesRequestBuilderGetQueryParameters(
+            start_date_time="2026-03-01T00:00:00", end_date_time="2026-03-31T00:00:00")
+        seen["instances"] = (await user.events.by_event_id(series.id).instances.get(
+            RequestConfiguration(query_parameters=window))).value
+        contacts = (await user.contacts.get()).value
+        seen["photo"] = await user.contacts.by_contact_id(contacts[0].id).photo.get()
+        return seen
+
+    seen = with_sdk(sandbox, "source", work)
+    assert len(seen["first page"]) == 10 and seen["next"]
+    assert len(seen["top"]) == 5 and all(m.subject and m.is_read is None for m in seen["top"])
+    assert seen["bad select"] == 400
+    assert seen["attachments"] and all(isinstance(a, FileAttachment) and a.content_bytes for a in seen["attachments"])
+    assert b"Subject: " in seen["mime"] and b"Content-Disposition: attachment" in seen["mime"]
+    series = seen["series"]
+    assert series.type.value == "seriesMaster" and seen["single"].type.value == "singleInstance"
+    assert [d.value for d in series.recurrence.pattern.days_of_week] == ["monday"]
+    assert series.recurrence.pattern.first_day_of_week.value == "sunday"
+    assert series.recurrence.range.start_date.isoformat() == "2026-03-02"
+    assert series.cancelled_occurrences is None  # only when asked for
+    starts = {i.start.date_time[:10]: i.type.value for i in seen["instances"]}
+    assert starts == {"2026-03-02": "occurrence", "2026-03-09": "exception", "2026-03-23": "occurrence",
+                      "2026-03-30": "occurrence"}  # the 16th cancelled, the 9th moved to the afternoon
+    moved = next(i for i in seen["instances"] if i.type.value == "exception")
+    assert datetime.fromisoformat(moved.start.date_time).hour == 14
+    assert seen["photo"].height == 24 and seen["photo"].width == 24
+
+
+async def _rest(c: GraphServiceClient, link: str | None) -> list[Any]:
+    out: list[Any] = []
+    while link:
+        page = await c.users.by_user_id(MEGAN).messages.with_url(link).get()
+        out += page.value
+        link = page.odata_next_link
+    return out
+
+
+def test_the_sdk_uploads_a_large_file_in_a_session_and_downloads_it(fresh_sandbox: Sandbox) -> None:
+    sb = fresh_sandbox
+    admin = "admin@contosonew.onmicrosoft.com"
+    sb.admin("POST", f"files/contosonew.onmicrosoft.com/{admin}", json={"op": "provision"})
+    data = os.urandom(7 * 1024 * 1024 + 123)  # two 5 MiB fragments, the last a short one
+
+    async def work(c: GraphServiceClient, adapter: GraphRequestAdapter) -> tuple[Any, bytes]:
+        drive = await c.users.by_user_id(admin).drive.get()
+        item = c.drives.by_drive_id(drive.id).items.by_drive_item_id("root:/sdk/big.bin:")
+        body = CreateUploadSessionPostRequestBody(
+            item=DriveItemUploadableProperties(additional_data={"@microsoft.graph.conflictBehavior": "replace"}))
+        session = await item.create_upload_session.post(body)
+        assert session.upload_url and "127.0.0.1" not in session.upload_url  # another host than Graph's
+        result = await LargeFileUploadTask(session, adapter, io.BytesIO(data), max_chunk_size=5 * 1024 * 1024).upload()
+        return result, await item.content.get()
+
+    result, downloaded = with_sdk(sb, "target", work)
+    assert result.upload_succeeded
+    assert downloaded == data

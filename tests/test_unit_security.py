@@ -1,0 +1,42 @@
+"""Security gaps: a policy on in the old tenant is a gap in the new one until it is on or waived by someone, and
+the admin's commands write where the runs read (the state folder has one owner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tenantmove.runbook import statefolder
+from tenantmove.runbook.runner import main
+from tenantmove.workloads import security
+
+
+def test_report_only_or_missing_is_a_gap_and_a_waiver_names_who_and_why(tmp_path: Path) -> None:
+    old = [{"displayName": "Require MFA", "state": "enabled"}, {"displayName": "Block legacy", "state": "enabled"},
+           {"displayName": "Trial", "state": "enabledForReportingButNotEnforced"}]
+    new = [{"displayName": "require mfa", "state": "enabledForReportingButNotEnforced"},
+           {"displayName": "Trial", "state": "enabledForReportingButNotEnforced"}]
+    gaps = security.ca_gaps(old, new, {})
+    assert [(g.key, g.new, g.open) for g in gaps] == [("conditional access: Require MFA",
+                                                       "enabledForReportingButNotEnforced", True),
+                                                      ("conditional access: Block legacy", "missing", True)]
+    assert "ca_enforce" in gaps[0].detail() and "waive" in gaps[0].detail()
+    security.waive(tmp_path, "conditional access: Block legacy", "carol@contoso", "replaced by a network rule")
+    gaps = security.ca_gaps(old, new, security.waivers(tmp_path))
+    assert [g.open for g in gaps] == [True, False]
+    assert "waived by carol@contoso" in gaps[1].detail() and "network rule" in gaps[1].detail()
+    on = [{"displayName": "Require MFA", "state": "enabled"}, {"displayName": "Block legacy", "state": "enabled"}]
+    assert security.ca_gaps(old, on, {}) == []
+
+
+def test_the_admins_commands_write_where_the_demos_runs_read(tmp_path: Path) -> None:
+    raw = {"name": "demo", "state_dir": str(tmp_path / "state")}
+    assert statefolder.resolve(raw) == tmp_path / "state"
+    current = statefolder.fresh(raw, "20261203T200000Z-demo")
+    assert statefolder.resolve(raw) == current
+    params = tmp_path / "demo.yaml"
+    params.write_text(f"name: demo\nstate_dir: {tmp_path / 'state'}\noperator: carol@contoso\n")
+    assert main(["waive", str(params), "conditional access: Require MFA", "--why", "pilot group only"]) == 0
+    assert security.waivers(current)["conditional access: Require MFA"]["by"] == "carol@contoso"
+    assert main(["done", str(params), "exchange-connectors"]) == 0
+    assert (current / "manual-done.csv").is_file() and not (tmp_path / "state" / "manual-done.csv").exists()
+    assert main(["waive", str(params), "conditional access: Require MFA", "--why", " "]) == 2
