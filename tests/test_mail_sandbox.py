@@ -179,3 +179,23 @@ def test_each_mailbox_is_paced_under_exchanges_request_and_upload_budgets(world:
     assert not out["mail-item"].failed and out["mail-item"].count("imported") == 71
     assert sum(c.graph.stats["throttled"] for c in used) == 0
     assert sum(c.paced_seconds() for c in used) > 2  # it did wait for its budget
+
+
+def test_a_folder_name_with_a_slash_stays_one_folder_in_its_place(world: Sandbox, tmp_path: Path) -> None:
+    """Hostile: a folder named "Q1/Q2 reports" under the Inbox must arrive as one folder of that name under the
+    new Inbox, not as "Q1" holding "Q2 reports"; the phases run twice and the second changes nothing."""
+    made = world.admin("POST", f"mail/{OLD}/megan.bowen@contoso.example",
+                       json={"make_folder": "Q1/Q2 reports", "parent": "Inbox"})
+    assert made["ok"]
+    world.admin("POST", f"mail/{OLD}/megan.bowen@contoso.example", json={"count": 2, "folder": "Q1/Q2 reports"})
+    out = copy_mail(world, tmp_path / "l.sqlite")
+    assert not out["mail-folder"].failed and not out["mail-item"].failed
+    client = make_client(world, "target")[1]
+    box = client.get(f"users/{new_upn('megan.bowen')}/settings/exchange")["primaryMailboxId"]
+    folders = client.get(f"admin/exchange/mailboxes/{box}/folders/delta")["value"]
+    by_name = {f["displayName"]: f for f in folders}
+    assert "Q1" not in by_name and "Q2 reports" not in by_name
+    assert by_name["Q1/Q2 reports"]["parentFolderId"] == by_name["Inbox"]["id"]
+    assert by_name["Q1/Q2 reports"]["totalItemCount"] == 2
+    again = copy_mail(world, tmp_path / "l.sqlite", "again")
+    assert again["mail-folder"].changed == 0 and again["mail-item"].counts() == {}

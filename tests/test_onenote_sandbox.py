@@ -27,7 +27,7 @@ from tenantmove.workloads.onenote import (
     find_owners,
 )
 
-from .conftest import make_client, tenant_config
+from .conftest import SOURCE_APP, make_client, tenant_config
 from .files_helpers import NEW, OLD, make_target_users, new_upn, run_keeping
 
 USERS = ("megan.bowen", "alex.wilber")
@@ -206,3 +206,29 @@ def test_page_creation_rules_multipart_and_a_full_section(world: Sandbox) -> Non
         notes.create_page(owner, section["id"], PageCopy("One too many", "", "<p>x</p>"))
     assert caught.value.status == 507
     world.set_knobs(onenote_section_pages=5000)
+
+
+def test_twin_pages_each_arrive_and_no_target_serves_two(world: Sandbox, tmp_path: Path) -> None:
+    """Hostile: two pages of one section with the same title and the same creation time (a page copied twice by
+    hand). Adoption (by title and time, for a page made just before a kill) must not hand the first one's new
+    copy to the second: both arrive, and the ledger gives every new page to one old page only."""
+    for nick in USERS:
+        grant(world, OLD, site(OLD, f"{nick}@contoso.example"), ADMIN["source"])
+        grant(world, NEW, site(NEW, new_upn(nick)), ADMIN["target"])
+    delegated = world.admin("PATCH", f"apps/{SOURCE_APP}", json={})["delegated"]  # someone wrote there by hand
+    world.admin("PATCH", f"apps/{SOURCE_APP}", json={"delegated": [*delegated, "Notes.ReadWrite.All"]})
+    old = OneNoteClient(person(world, "source"))
+    megan = "megan.bowen@contoso.example"
+    section = next(s for s in old.containers(megan, "sections") if s["displayName"] == "Quick Notes")
+    for _ in range(2):
+        old.create_page(megan, section["id"], PageCopy("Twin", "2019-05-01T08:00:00Z", "<p>the same text</p>", []))
+    out, _ = copy_notes(world, tmp_path / "l.sqlite")
+    assert not out["onenote-page"].failed
+    new = OneNoteClient(person(world, "target"))
+    quick = pages_of(new, new_upn("megan.bowen"))["Megan's notebook/Quick Notes"]
+    assert [p[0] for p in quick].count("Twin") == 2
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        targets = [i.target_id for i in ledger.items("onenote-page", ["done"])]
+    assert len(targets) == len(set(targets))
+    again, _ = copy_notes(world, tmp_path / "l.sqlite", "again")
+    assert set(again["onenote-page"].counts()) == {"done before"}

@@ -218,7 +218,8 @@ class MailApi:
 
     def deliver(self, req: Request, rest: str) -> Response:
         """``POST /_sandbox/mail/{tenant}/{user}`` ``{"count": 3, "folder": "Inbox"}``: new mail arrives;
-        ``{"alter": "text"}``: the folder's first message gets ``text`` added to its subject."""
+        ``{"alter": "text"}``: the folder's first message gets ``text`` added to its subject; ``{"make_folder": name,
+        "parent": "Inbox"}``: a folder is made."""
         tenant_name, _, user_key = rest.partition("/")
         tenant = self.store.tenant_by_name(tenant_name)
         body = req.json() if req.body else {}
@@ -227,6 +228,12 @@ class MailApi:
             box = self.mailbox_of(tenant, user) if tenant and user else None
             if box is None:
                 return Response(404, {"error": "no such mailbox"})
+            if body.get("make_folder"):  # a user makes a folder (any name, a "/" in it too) under another
+                parent = next((f for f in box.folders.values() if f.name == body.get("parent", "Inbox")), None)
+                if parent is None:
+                    return Response(404, {"error": "no such parent folder"})
+                made = box.add_folder(str(body["make_folder"]), "IPF.Note", parent.id)
+                return Response(200, {"ok": True, "id": made.id})
             folder = next((f for f in box.folders.values() if f.name == body.get("folder", "Inbox")), None)
             if folder is None:
                 return Response(404, {"error": "no such folder"})

@@ -51,7 +51,30 @@ def find_mailboxes(old: MailboxClient, new: MailboxClient, pairs: list[tuple[str
     return out
 
 
+def escape_name(name: str) -> str:
+    """A folder name as one segment of a path: a ``/`` (or ``\\``) in the name is escaped, never a separator."""
+    return name.replace("\\", "\\\\").replace("/", "\\/")
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """(parent path, the last folder's own name) of a path :func:`folder_paths` made."""
+    parts, current, escaped = [], "", False
+    for ch in path:
+        if escaped:
+            current, escaped = current + ch, False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "/":
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return "/".join(escape_name(p) for p in parts), current
+
+
 def folder_paths(folders: list[dict[str, Any]]) -> dict[str, str]:
+    """Each folder's path from the mailbox's root: names joined by ``/``, a ``/`` inside a name escaped, so that
+    "Q1/Q2 reports" stays one folder and never becomes two nested ones."""
     by_id = {f["id"]: f for f in folders}
     out: dict[str, str] = {}
 
@@ -59,7 +82,7 @@ def folder_paths(folders: list[dict[str, Any]]) -> dict[str, str]:
         if fid not in out:
             folder = by_id[fid]
             parent = folder.get("parentFolderId")
-            out[fid] = (walk(parent) + "/" if parent in by_id else "") + str(folder["displayName"])
+            out[fid] = (walk(parent) + "/" if parent in by_id else "") + escape_name(str(folder["displayName"]))
         return out[fid]
 
     for fid in by_id:
@@ -204,7 +227,7 @@ class MailFolders(Workload):
         known = pair.target_ids.get(folder_path.lower())
         if known is not None:
             return known
-        parent_path, _, name = folder_path.rpartition("/")
+        parent_path, name = split_path(folder_path)
         parent = self._ensure(pair, parent_path) if parent_path else None
         kind = next((str(pair.folders[fid].get("type")) for fid, p in pair.paths.items() if p == folder_path),
                     "IPF.Note")

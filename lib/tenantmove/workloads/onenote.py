@@ -258,9 +258,12 @@ class NotebookPages(Workload):
         self.queues: dict[str, list[str]] = {}
         self.pages: dict[str, list[dict[str, Any]]] = {}  # new section id -> its pages (title, created)
         self.sections: list[tuple[NoteOwner, list[tuple[str, str]], list[dict[str, Any]]]] = []  # old pages
+        self.claimed: set[str] = set()  # new pages that belong to an old one: never adopted by another
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         self.sections = []
+        done = deltas.ledger.items(self.kind, ["done"]) if deltas.ledger is not None else []
+        self.claimed = {str(i.target_id) for i in done if i.target_id}
         for owner in self.copy.ready():
             for eid, _, parts in self.copy.old_structure(owner):
                 if parts[-1][0] != "section":
@@ -299,8 +302,12 @@ class NotebookPages(Workload):
         there = self._target_pages(owner, section_id)
         created = str(page.get("createdDateTime") or "")
         before = work.before.target_id if work.before is not None and work.before.state == "done" else None
-        same = next((p for p in there if p.get("title") == page.get("title")
-                     and same_time(p.get("createdDateTime"), created) and p.get("id") != before), None)
+        with self.copy.lock:  # a page made or adopted for one old page is never adopted for another (twins)
+            same = next((p for p in there if p.get("title") == page.get("title")
+                         and same_time(p.get("createdDateTime"), created) and p.get("id") != before
+                         and str(p.get("id")) not in self.claimed), None)
+            if same is not None:
+                self.claimed.add(str(same["id"]))
         if same is not None:
             return Applied(str(same["id"]), "adopted")
         copy = self.copy.old.read_page(owner.source_key, page)
@@ -310,7 +317,9 @@ class NotebookPages(Workload):
             there[:] = [p for p in there if p.get("id") != before]
             replaced = True
         made = self.copy.new.create_page(owner.target_name, section_id, copy)
-        there.append(made)
+        with self.copy.lock:
+            self.claimed.add(str(made["id"]))
+            there.append(made)
         problem = self._check(owner, str(made["id"]), copy.body, len(copy.parts))
         if problem:
             raise TenantmoveError(f"the new page {page.get('title')!r} differs: {problem}",
