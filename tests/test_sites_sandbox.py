@@ -16,11 +16,12 @@ from tenantmove.services.drives import DriveClient
 from tenantmove.services.graph import GraphClient
 from tenantmove.services.sites import SiteClient
 from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
-from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists
+from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists, left_blank
 from tenantmove.workloads.sites import Libraries, Sites, map_sites
 
 from .conftest import make_client
 from .files_helpers import NEW, Confirmed, make_target_users, new_upn, run_keeping
+from .files_helpers import OLD as OLD_TENANT
 
 OLD_GROUPS = {"sales": {"mailNickname": "sales"}, "marketing": {"mailNickname": "marketing"}}
 
@@ -51,7 +52,8 @@ EMAILS = {"megan.bowen@contoso.example": new_upn("megan.bowen"), "alex.wilber@co
 
 
 def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, *, beta: bool = True,
-            wait: float = 10.0, stop_after_libraries: bool = False) -> dict[str, Outcome]:
+            wait: float = 10.0, stop_after_libraries: bool = False,
+            emails: dict[str, str] | None = None) -> dict[str, Outcome]:
     """What phase 50's apply does, without a notebook around it."""
     sites = map_sites(SiteClient(old), SiteClient(new), new, OLD_GROUPS, "contosonew.sharepoint.com")
     out: dict[str, Outcome] = {}
@@ -76,7 +78,7 @@ def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, 
         run("calculated", Columns(plan, targets, calculated=True))
         done: dict[str, str] = {}
         for i, level in enumerate(plan.levels()):
-            done.update(run(f"items{i}", ListItems(plan, level, targets, done, EMAILS)).targets())
+            done.update(run(f"items{i}", ListItems(plan, level, targets, done, emails or EMAILS)).targets())
     out["_sites"] = sites  # type: ignore[assignment]
     return out
 
@@ -238,3 +240,24 @@ def test_killed_after_the_libraries_the_rerun_copies_their_files_and_a_later_pas
     there = new.get(f"drives/{new_contracts['id']}/root:/2026/ACME master agreement.pdf")
     assert there["file"]["hashes"] == edited["file"]["hashes"] and there["size"] == 31 * 1024
     assert new.get(f"drives/{new_contracts['id']}/root:/2026/Addendum.pdf")["size"] == 20 * 1024
+
+
+def test_values_that_cannot_be_carried_are_named_not_left_silently_blank(world: tuple, tmp_path: Path) -> None:
+    """Hostile: an order whose customer was deleted in the old list, and an account manager who does not move.
+    Their values cannot be carried; each is named with its item, column and why (the phase's table, phase 90),
+    and a second pass changes nothing."""
+    sb, old, new = world
+    sb.admin("POST", f"lists/{OLD_TENANT}", json={"site": "/sites/sales", "list": "Customers", "op": "delete",
+                                                 "id": "3"})
+    only_megan = {"megan.bowen@contoso.example": new_upn("megan.bowen")}
+    out = rebuild(sb, old, new, tmp_path / "ledger.sqlite", emails=only_megan)
+    assert not [r for k, o in out.items() if k.startswith("items") for r in o.failed]
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        blanks = left_blank(ledger.items("list-item"))
+    values = list(blanks["value left blank"])
+    assert any(v.startswith("Customer: lookup 3 (its item was not moved or is gone)") for v in values), values
+    assert any("alex.wilber@contoso.example (not in the user mapping)" in v for v in values), values
+    assert {item.split(" #")[0].rsplit("/", 1)[1] for item in blanks["item"]} == {"Orders", "Customers"}
+    again = rebuild(sb, old, new, tmp_path / "ledger.sqlite", emails=only_megan)
+    assert all(set(o.counts()) <= {"done before", "manual"} for k, o in again.items() if k.startswith("items")), \
+        {k: o.counts() for k, o in again.items() if k.startswith("items")}

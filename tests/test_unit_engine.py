@@ -231,3 +231,19 @@ def test_a_workload_listing_a_key_twice_is_refused(ledger: Ledger) -> None:
 
     with pytest.raises(TenantmoveError, match="same key twice"):
         Engine(ledger, "30").run(Twice(Target(), {}), dry_run=False)
+
+
+def test_a_second_pass_of_one_kind_adds_its_manual_steps_to_the_script(tmp_path: Path) -> None:
+    """List items run once per lookup level: the second level's steps join the first's in the one script of the
+    phase and kind; nothing the admin was asked to do is overwritten."""
+    from tenantmove.engine.manual import write_script
+
+    path = tmp_path / "manual-list-item.ps1"
+    write_script(path, "SharePoint Online Management Shell", ("Connect-SPOService -Url x",),
+                 [ManualStep("people", "level 0", ["Add-SPOUser -LoginName 'megan'"])], "50_team_sites", "r1")
+    write_script(path, "SharePoint Online Management Shell", ("Connect-SPOService -Url x",),
+                 [ManualStep("people", "level 1", ["Add-SPOUser -LoginName 'alex'"])], "50_team_sites", "r1",
+                 append=True)
+    text = path.read_text()
+    assert "Add-SPOUser -LoginName 'megan'" in text and "Add-SPOUser -LoginName 'alex'" in text
+    assert text.count("Connect-SPOService -Url x") == 1 and "more steps of 50_team_sites" in text

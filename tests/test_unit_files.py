@@ -138,3 +138,16 @@ def test_the_onedrive_plan_says_when_a_delta_link_had_expired() -> None:
     plan = OneDrivePlan(empty, empty, empty, [], [], ["megan.bowen@contoso.example"])
     assert "megan.bowen@contoso.example (delta link expired, 410)" in str(plan)
     assert "delta link expired" not in str(OneDrivePlan(empty, empty, empty, [], [], []))
+
+
+def test_onenote_names_follow_onenotes_own_rules() -> None:
+    """A section name the service refuses (a character, or over 50 characters) gets a recorded rule, as
+    SharePoint's names do; a notebook takes 128 characters and & # % ~."""
+    from tenantmove.workloads.onenote import note_name
+
+    assert note_name("section", "R&D: plans #2") == "R＆D： plans ＃2"
+    long = "Quarterly planning for the northern and southern regions 2026"
+    cut = note_name("section", long)
+    assert len(cut) == 50 and cut != note_name("section", long + " (copy)")[:50]
+    assert note_name("notebook", "R&D 100%") == "R&D 100%" and note_name("notebook", 'a"b') == "a＂b"
+    assert note_name("sectionGroup", "~") == "～"

@@ -41,8 +41,12 @@ class Gate(Protocol):
 
 class Engine:
     def __init__(self, ledger: Ledger, phase: str, *, folder: Path | None = None, workers: int = 4,
-                 progress: Callable[[str], Progress] | None = None, run_id: str = "") -> None:
+                 progress: Callable[[str], Progress] | None = None, run_id: str = "",
+                 scripts: set[Path] | None = None) -> None:
+        """``scripts``: the manual scripts this phase execution wrote so far (shared by its engines): a workload
+        of the same kind run again in it (list items, level by level) adds to its script."""
         self.ledger, self.phase, self.folder = ledger, phase, folder
+        self.scripts = scripts
         self.workers = max(1, workers)
         self.progress = progress
         self.run_id = run_id or ledger.run_id
@@ -83,7 +87,10 @@ class Engine:
         if outcome.manual and self.folder is not None:
             path = self.folder / f"manual-{workload.kind}{SCRIPT_SUFFIX}"
             outcome.script = write_script(path, workload.manual_shell, workload.manual_preamble,
-                                          workload.combine_manual(outcome.manual), self.phase, self.run_id)
+                                          workload.combine_manual(outcome.manual), self.phase, self.run_id,
+                                          append=self.scripts is not None and path in self.scripts)
+            if self.scripts is not None:
+                self.scripts.add(path)
         if not outcome.failed:
             deltas.commit()
         outcome.seconds = round(time.monotonic() - started, 2)

@@ -17,7 +17,15 @@ from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..services.onenote import PER_HOUR, PER_MINUTE, OneNoteClient, onenote_pacer
 from ..workloads.inventory import Inventory
-from ..workloads.onenote import NotebookAccess, NotebookPages, NotebookStructure, NoteCopy, find_owners, key
+from ..workloads.onenote import (
+    NotebookAccess,
+    NotebookPages,
+    NotebookStructure,
+    NoteCopy,
+    find_owners,
+    key,
+    note_parts,
+)
 from ..workloads.users import prestage_upn
 from .common import StepResult, Steps, dry_run_result
 
@@ -105,7 +113,7 @@ def counts(notes: Notes) -> pd.DataFrame:
     rows = []
     for owner, parts, old_pages in notes.pages.sections:
         path = "/".join(n for _, n in parts)
-        found = notes.copy.tree(owner).get(key(parts))
+        found = notes.copy.tree(owner).get(key(note_parts(parts)))  # the names as the new tenant took them
         new_pages = notes.copy.new.pages(owner.target_name, found[1]) if found else []
         old_titles = [p.get("title") for p in old_pages]
         new_titles = [p.get("title") for p in new_pages]

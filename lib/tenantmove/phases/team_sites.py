@@ -18,7 +18,7 @@ from ..services.graph import GraphClient
 from ..services.sites import SiteClient
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
-from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type
+from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type, left_blank
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
 from .common import StepResult, Steps, dry_run_result
 from .onedrive import reconciliation
@@ -153,6 +153,14 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
     counts = list_counts(ts, plan_, targets)
     phase.save_table("list-counts", counts)
     report.table(counts, "Items per list, old and new")
+    blanks = left_blank(phase.ledger().items("list-item"))
+    phase.save_table("list-values-left-blank", blanks)
+    if not blanks.empty:
+        report.banner("warn", f"{len(blanks)} list value(s) could not be carried and were left blank: a person not in "
+                              "the user mapping, or a lookup whose item was not moved. Map the person (or move the "
+                              "item) and rerun this phase, or accept each one with python -m tenantmove waive; phase "
+                              "90 names them until then")
+        report.table(blanks, "List values left blank, named")
     report.bars(counts, "list", ["new", "missing"], "Items per list in the new site, and missing", "items")
     report.text(NOT_SETTABLE)
     report.add(public_website(phase, ts))
@@ -161,6 +169,7 @@ def apply(phase: Phase, ts: TeamSites, gate: ConfirmGate) -> StepResult:
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
+                               "list values left blank": len(blanks),
                                **steps.summary()}
     steps.finish("item(s)")
     return StepResult(report, summary)

@@ -22,6 +22,7 @@ from ..workloads import dnssnapshot, fidelity, security, setting_areas, settings
 from ..workloads.dnsrecords import SPF_INCLUDE, is_spf
 from ..workloads.files import DriveCopy, reconcile
 from ..workloads.inventory import Inventory
+from ..workloads.lists import left_blank
 from ..workloads.sites import Libraries
 from . import admin_settings, mailboxes, onedrive, onenote, team_sites
 from .common import StepResult
@@ -255,6 +256,17 @@ def lists_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory
     for _, row in team_sites.list_counts(ts, plan_, targets).iterrows():
         check.add(str(row["list"]), int(row["old"]), int(row["new"]), missing=int(row["missing"]),
                   extra=max(0, int(row["new"]) - int(row["old"])))
+    waived = security.waivers(phase.state_dir)
+    for _, row in left_blank(ledger.items("list-item")).iterrows():  # values a reader would miss: named, never silent
+        key = f"list value: {row['item']}: {row['value left blank']}"
+        waiver = waived.get(key)
+        if waiver is None:
+            check.reopen.append(("list-item", "name", str(row["item"]), f"{row['item']}: {row['value left blank']} "
+                                                                         "left blank"))
+        check.add(key, 1, int(waiver is not None), mismatched=int(waiver is None),
+                  detail=f"waived by {waiver.get('by')}: {waiver.get('why')}" if waiver else
+                  "left blank: map the person (or move the item) and rerun 50_team_sites, or accept it: python -m "
+                  f"tenantmove waive PARAMS '{key}' --why '...'")
     return check
 
 

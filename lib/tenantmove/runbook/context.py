@@ -53,6 +53,7 @@ class Phase:
         self._ledger: Ledger | None = None
         self._dns: tuple[Nameservers, Provider] | None = None
         self.by_hand = False  # no runner around this notebook: it keeps run.json's status itself
+        self.scripts: set[Path] = set()  # the manual scripts this execution wrote: a second pass adds to them
 
     @property
     def folder(self) -> Path:
@@ -173,7 +174,7 @@ class Phase:
     def engine(self) -> Engine:
         """The engine over this migration's ledger, with this phase's folder, workers and progress."""
         return Engine(self.ledger(), self.id, folder=self.folder, workers=self.params.workers,
-                      progress=self.progress, run_id=self.run_id)
+                      progress=self.progress, run_id=self.run_id, scripts=self.scripts)
 
     def run(self, workload: Workload, gate: ConfirmGate | None = None) -> Outcome:
         """Run one workload through the engine (dry run or apply, per the parameters). A failed item

@@ -28,7 +28,8 @@ NOTE_RE = re.compile(r"^(?:users/([^/]+)|me)/onenote(?:/(.*))?$")
 READ = {"Notes.Read", "Notes.Read.All", "Notes.ReadWrite", "Notes.ReadWrite.All"}
 WRITE = {"Notes.Create", "Notes.ReadWrite", "Notes.ReadWrite.All"}
 MAX_PARTS, MAX_PART, MAX_POST = 30, 25 * 1024 * 1024, 70 * 1024 * 1024
-NAME_REFUSED = set('?*\\/:<>|&#"%~')
+NAME_REFUSED = set('?*\\/:<>|&#"%~\'')  # sections and section groups: at most 50 characters
+NOTEBOOK_REFUSED = set('?*\\/:<>|\'"')  # notebooks: at most 128 characters
 REF_RE = re.compile(r'(src|data)="name:([^"]+)"')
 RES_RE = re.compile(r'res:([0-9a-f-]+)')
 
@@ -165,7 +166,7 @@ class NoteApi:
                 if not reach_all:
                     raise _denied("The user cannot create notebooks in this OneDrive.")
                 name = str((req.json() or {}).get("displayName", "")).strip()
-                self._check_name(name)
+                self._check_name(name, notebook=True)
                 package = self._package(tenant, owner, name)
                 made = notes.add_notebook(tenant, owner["id"], name, package["id"])
                 return Response(201, self._json(made, base, ctx))
@@ -216,10 +217,11 @@ class NoteApi:
         raise GraphFailure(400, "BadRequest", f"The sandbox does not support {method} on onenote/{'/'.join(tail)}.")
 
     @staticmethod
-    def _check_name(name: str) -> None:
-        if not name or len(name) > 50 or set(name) & NAME_REFUSED:
-            raise GraphFailure(400, "20153", f"The name '{name}' is not valid: 1 to 50 characters, none of "
-                                             f"{''.join(sorted(NAME_REFUSED))}.")
+    def _check_name(name: str, notebook: bool = False) -> None:
+        refused, most = (NOTEBOOK_REFUSED, 128) if notebook else (NAME_REFUSED, 50)
+        if not name or len(name) > most or set(name) & refused:
+            raise GraphFailure(400, "20153", f"The name '{name}' is not valid: 1 to {most} characters, none of "
+                                             f"{''.join(sorted(refused))}.")
 
     # --- pages ----------------------------------------------------------------------------------------------------
     def _create_page(self, req: Request, section: Container, app: str) -> Page:

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..engine.workload import REMOVED
 from ..errors import TenantmoveError
@@ -192,6 +194,9 @@ class Columns(Workload):
         return Applied(made["id"], "created", detail=work.detail)
 
 
+LEFT_BLANK = "left blank"  # a list item's detail: the values it could not carry, each with its column and why
+
+
 class ListItems(Workload):
     kind = "list-item"
     title = "list items"
@@ -236,7 +241,7 @@ class ListItems(Workload):
             if existing is not None:
                 self.plan.sites.new.delete_item(e.site.target["id"], self.targets[e.key], str(existing["id"]))
             return Applied(None, "removed" if existing is not None else "removed (nothing had been copied)")
-        fields, unresolved, skipped = self._fields(e, item.get("fields") or {})
+        fields, unresolved, skipped, blank = self._fields(e, item.get("fields") or {})
         site, list_id = e.site.target["id"], self.targets[e.key]
         if existing is None:
             made = self.plan.sites.new.create_item(site, list_id, {**fields, SOURCE_ID: str(item["id"])})
@@ -244,7 +249,7 @@ class ListItems(Workload):
         else:
             self.plan.sites.new.update_item(site, list_id, str(existing["id"]), fields)
             target, action = str(existing["id"]), "updated"
-        detail = {**work.detail, "not copied": skipped, "people not in the new site": unresolved}
+        detail = {**work.detail, "not copied": skipped, "people not in the new site": unresolved, LEFT_BLANK: blank}
         if unresolved:
             return ManualStep(work.key, f"{work.name}: {', '.join(unresolved)} not known to {e.site.target_url} yet; "
                                         "give them access to the site, then rerun: their values are kept in the ledger",
@@ -260,12 +265,16 @@ class ListItems(Workload):
         return [ManualStep("people", f"give {len(commands)} person/site pair(s) access, for {len(steps)} item(s); "
                                      "then rerun the phase", commands)] if steps else []
 
-    def _fields(self, e: ListEntry, source: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
-        """The writable values, mapped to the new tenant; people the new site does not know; columns skipped."""
+    def _fields(self, e: ListEntry, source: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str], list[str]]:
+        """The writable values, mapped to the new tenant; people the new site does not know; columns skipped (by
+        design: their own manual step); values left blank, each with its column and why (a person not in the user
+        mapping, a lookup whose item was not moved): data a reader would miss, named in the results and by phase
+        90."""
         columns = {c["name"]: c for c in e.columns}
         out: dict[str, Any] = {}
         unresolved: list[str] = []
         skipped: list[str] = []
+        blank: list[str] = []
         for name, value in source.items():
             base = name[:-8] if name.endswith("LookupId") else name
             column = columns.get(base)
@@ -278,9 +287,9 @@ class ListItems(Workload):
                 continue
             if kind == "personOrGroup" and value:
                 email = self.plan.people.get(e.site.source["id"], {}).get(str(value), "")
-                if email not in self.emails:  # not moving: reported with the item, nobody to point at
-                    skipped.append(f"{column['displayName']}: {email or f'lookup id {value}'} (not in the user "
-                                   "mapping)")
+                if email not in self.emails:  # not moving: nobody to point at; named, never a silent blank
+                    blank.append(f"{column['displayName']}: {email or f'lookup id {value}'} (not in the user "
+                                 "mapping)")
                     continue
                 lookup = self._person(e, self.emails[email])
                 if lookup is None:
@@ -290,15 +299,22 @@ class ListItems(Workload):
             elif kind == "lookup" and value:
                 target = self.done_items.get((str(column["lookup"]["listId"]), str(value)))
                 if target is None:
-                    skipped.append(f"{column['displayName']}: lookup {value} (its item was not moved)")
+                    blank.append(f"{column['displayName']}: lookup {value} (its item was not moved or is gone)")
                     continue
                 out[name] = target
             else:
                 out[name] = value
-        return out, unresolved, skipped
+        return out, unresolved, skipped, blank
 
     def _person(self, e: ListEntry, email: str) -> str | None:
         site = e.site.target["id"]
         if site not in self.new_people:
             self.new_people[site] = {v: k for k, v in self.plan.sites.new.people(site).items()}
         return self.new_people[site].get(email.lower())
+
+
+def left_blank(items: Iterable[Any]) -> pd.DataFrame:
+    """Every value the list items could not carry, named: item, column, and why (from the ledger's items)."""
+    rows = [{"item": i.name or i.source_id, "value left blank": value}
+            for i in items if i.state == "done" for value in (i.detail or {}).get(LEFT_BLANK) or []]
+    return pd.DataFrame(rows, columns=["item", "value left blank"])

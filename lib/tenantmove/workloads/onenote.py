@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterable
@@ -128,6 +129,7 @@ class NoteCopy:
         """The new id of the notebook, section group or section at ``parts``, made (parents first) if missing;
         and whether it was made now."""
         tree = self.tree(owner)
+        parts = note_parts(parts)  # the names as the new tenant takes them
         with self.owner_locks[owner.scope]:
             for depth in range(1, len(parts) + 1):
                 path = key(parts[:depth])
@@ -152,6 +154,26 @@ def same_time(a: Any, b: Any) -> bool:
             datetime.fromisoformat(str(b).replace("Z", "+00:00")).replace(microsecond=0)
     except ValueError:
         return False
+
+
+# OneNote's own name rules (Microsoft's documentation of creating notebooks, section groups and sections)
+NOTEBOOK_RULE = (set('?*\\/:<>|\'"'), 128)
+SECTION_RULE = (set('?*\\/:<>|&#"%~\''), 50)
+
+
+def note_name(kind: str, name: str) -> str:
+    """``name`` as the new tenant accepts it for a ``kind`` (notebook, sectionGroup, section): each refused
+    character as its fullwidth twin (as SharePoint's names are kept), and a name over the length cut with a short
+    digest of the whole, so that two long names stay apart. The old name is kept in the ledger."""
+    refused, most = NOTEBOOK_RULE if kind == "notebook" else SECTION_RULE
+    out = "".join(chr(ord(c) + 0xFEE0) if c in refused else c for c in name).strip() or "Untitled"
+    if len(out) > most:
+        out = f"{out[:most - 9].rstrip()} {hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return out
+
+
+def note_parts(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(kind, note_name(kind, name)) for kind, name in parts]
 
 
 def key(parts: list[tuple[str, str]]) -> str:
@@ -235,9 +257,10 @@ class NotebookStructure(Workload):
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for owner in self.copy.ready():
             for eid, ent, parts in self.copy.old_structure(owner):
+                renamed = [f"{a} -> {b}" for (_, a), (_, b) in zip(parts, note_parts(parts), strict=True) if a != b]
                 yield Work(f"{owner.scope}|{eid}", f"{owner.source_name}: {'/'.join(n for _, n in parts)}",
-                           scope=owner.scope, detail={"kind": parts[-1][0], "created": ent.get("createdDateTime")},
-                           data=(owner, parts))
+                           scope=owner.scope, detail={"kind": parts[-1][0], "created": ent.get("createdDateTime"),
+                                                      "renames": renamed}, data=(owner, parts))
 
     def apply(self, work: Work, existing: Any | None) -> Applied:
         owner, parts = work.data
