@@ -135,7 +135,7 @@ class PagePrompt:
 
         threading.Timer(0.3, enter_code).start()
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, waiting: bool = False) -> None:
         self.statuses.append(text)
 
 
@@ -159,7 +159,7 @@ def test_device_code_approved_through_admin_api(sandbox: Sandbox) -> None:
             sandbox.admin("POST", "device/approve", json={"user_code": flow["user_code"],
                                                           "user": "admin@contosonew.onmicrosoft.com"})
 
-        def status(self, text: str) -> None:
+        def status(self, text: str, waiting: bool = False) -> None:
             pass
 
     s = signin(sandbox, "target", prompt=AdminApprove(), auth="device_code", secret_env="")

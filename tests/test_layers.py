@@ -75,3 +75,18 @@ def test_the_sandbox_modules_import_no_circle() -> None:
         return any(d == goal or (d not in seen and reaches(d, goal, seen | {d})) for d in graph.get(start, ()))
 
     assert not [m for m in graph if reaches(m, m, set())]
+
+
+def test_sibling_phases_do_not_import_each_other() -> None:
+    """What two phases share lives below them (``phases/common.py``, workloads); only phase 90, which reads every
+    area, may use the others' connections."""
+    shared = {"common", "__init__"}
+    wrong = []
+    for path in sorted((LIB / "phases").glob("*.py")):
+        if path.stem in shared | {"verify_and_close"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                wrong += [f"{path.name}:{node.lineno} imports {n}" for n in names if n and n not in shared]
+    assert not wrong, "\n".join(wrong)

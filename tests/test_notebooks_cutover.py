@@ -124,9 +124,18 @@ def test_full_cutover_then_a_rerun_changes_nothing(fresh_sandbox: Sandbox, tmp_p
         in script.read_text()
     assert "manual-distribution-list.ps1" in outputs_text(rerun / "30_add_domain_and_users.ipynb")
     sb.admin("POST", "exchange/contosonew.onmicrosoft.com", data=script.read_bytes())
+    # DKIM: the selectors still point at the old tenant's keys; the Exchange commands (and the DNS change) the
+    # admin runs, then the rerun reads them back from DNS
+    dkim = rerun / "30_add_domain_and_users" / "manual-dkim.ps1"
+    assert "New-DkimSigningConfig -DomainName 'contoso.example' -Enabled $false" in dkim.read_text()
+    assert summary["DKIM signing for the custom domain manual"] == 1
+    sb.admin("POST", "exchange/contosonew.onmicrosoft.com", data=dkim.read_bytes())
     third = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
     assert third.returncode == 0, third.stderr[-3000:]
     summary = run_json(runs_in(runs)[2])["phases"][0]["summary"]
+    assert summary["DKIM signing for the custom domain read back: the selectors point at the new tenant"] == 1
+    assert {v for v in ns.values(f"selector1._domainkey.{DOMAIN}", "CNAME")[0]} == {
+        "selector1-contoso-example._domainkey.contosonew.onmicrosoft.com"}
     assert summary["distribution lists created by the admin"] == 1 and "distribution lists manual" not in summary
     assert not (runs_in(runs)[2] / "30_add_domain_and_users" / "manual-distribution-list.ps1").exists()
 

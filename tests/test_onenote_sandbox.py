@@ -44,7 +44,7 @@ class Approving:
     def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None:
         self.sb.admin("POST", "device/approve", json={"user_code": flow["user_code"], "user": self.user})
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, waiting: bool = False) -> None:
         return None
 
 

@@ -112,7 +112,7 @@ class Approver:
     def show(self, role: str, tenant: str, flow: dict) -> None:
         self.sb.admin("POST", "device/approve", json={"user_code": flow["user_code"], "user": self.user})
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, waiting: bool = False) -> None:
         return None
 
 

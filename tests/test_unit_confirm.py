@@ -45,14 +45,15 @@ def test_missing_or_wrong_text_stops_with_the_way_to_confirm(tmp_path: Path, giv
 
 def test_the_box_takes_enter_or_the_button_and_records_refusals(tmp_path: Path) -> None:
     g = gate("", True, tmp_path)
-    g._box()  # in JupyterLab, show() draws it and stops "Run All" there (ConfirmationPending)
+    g._box()  # in JupyterLab, show() draws it and the cell's gate.wait() stops "Run All" there
     box, button, _cancel = g._widget.children[0].children
     box.value = "wrong"  # Enter sends the value
     assert not g.confirmed and "not 'contoso.example'" in g._widget.children[1].value
+    button.click()  # the same wrong text clicked as well: still one refusal
     box.value = "contoso.example"
     assert g.confirmed and g.require().via == "widget"
     assert SESSION[g._key()] is g.confirmation  # "Run All" again finds it instead of an empty box
-    assert "now run this cell again, or Run All again" in g._widget.children[1].value
+    assert "now run the next cell, or Run All again" in g._widget.children[1].value
     button.click()  # nothing more happens once confirmed
     lines = [json.loads(line) for line in (tmp_path / "confirmations.jsonl").read_text().splitlines()]
     assert [(e["typed"], e.get("refused", False)) for e in lines] == [("wrong", True), ("contoso.example", False)]
@@ -85,3 +86,27 @@ def test_a_confirmation_is_recorded_once_however_often_it_is_required(tmp_path: 
     assert twice.require() is twice.require()
     assert capsys.readouterr().out.count("CONFIRMED") == 1
     assert len((tmp_path / "confirmations.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_box_stops_run_all_as_a_step_and_the_next_cell_applies(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The confirmation cell binds ``gate`` and then waits: "Run All" stops with a message and HINT (no class name,
+    no traceback); after the box is confirmed, the next cell's ``gate.require()`` applies, and a gate made anew
+    ("Run All" again) finds the confirmation of this session."""
+    from tenantmove.runbook import display
+    from tenantmove.runbook.confirm import ConfirmationPending
+
+    monkeypatch.setattr(display, "in_kernel", lambda: True)
+    g = gate("", True, tmp_path)
+    g.show()  # draws the box, stops nothing yet: the cell has bound ``gate`` by now
+    with pytest.raises(ConfirmationPending) as info:
+        g.wait()
+    shown = display.error_lines(type(info.value), info.value)
+    assert shown[0].startswith("STOP: ") and "ConfirmationPending" not in " ".join(shown)
+    assert info.value._render_traceback_() == shown and any(line.startswith("HINT: ") for line in shown)
+    g._widget.children[0].children[0].value = "contoso.example"  # the admin confirms in the box
+    assert g.require().via == "widget"  # the next cell
+    again = gate("", True, tmp_path)
+    again.show()
+    again.wait()  # Run All again: remembered, no new box, no stop
+    assert again.confirmed and again._widget is None

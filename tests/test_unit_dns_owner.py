@@ -35,3 +35,14 @@ def test_spf_gets_microsofts_include_with_every_other_mechanism_kept() -> None:
         "v=spf1 mx include:spf.protection.outlook.com redirect=_spf.example"
     same = "v=spf1 include:spf.protection.outlook.com -all"
     assert spf_with_microsoft(same) == same
+
+
+def test_a_dkim_selector_belongs_to_the_tenant_whose_keys_it_names() -> None:
+    from tenantmove.workloads.dkim import points_at
+
+    assert points_at("selector1-contoso-example._domainkey.contosonew.onmicrosoft.com.", "contosonew.onmicrosoft.com")
+    assert not points_at("selector1-contoso-example._domainkey.contoso.onmicrosoft.com", "contosonew.onmicrosoft.com")
+    assert points_at("selector1-contoso-example._domainkey.contosonew.r-v1.dkim.mail.microsoft",
+                     "contosonew.onmicrosoft.com")
+    assert not points_at("selector1-contoso-example._domainkey.contoso.r-v1.dkim.mail.microsoft",
+                         "contosonew.onmicrosoft.com")

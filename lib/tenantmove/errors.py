@@ -8,7 +8,11 @@ class TenantmoveError(Exception):
     """Base of every error tenantmove raises on purpose.
 
     ``where`` names the parameter, file (and row) or endpoint at fault; ``hint`` says how to fix it.
+    ``procedural``: a stop the runbook means (a confirmation to give), shown as a step of the procedure, not as
+    an exception led by its class name.
     """
+
+    procedural = False
 
     def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
         self.message = message
@@ -21,6 +25,28 @@ class TenantmoveError(Exception):
         if self.hint:
             text += f" HINT: {self.hint}"
         return text
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error in place of a traceback: the message, where, and the HINT."""
+        return error_lines(type(self), self)
+
+
+def error_lines(etype: type, value: BaseException) -> list[str]:
+    """The lines shown for an error: message, where, and the HINT; one per problem. A stop the runbook means
+    (``procedural``) reads as a step, not as an exception led by its class name."""
+    from .redact import redact
+
+    problems = getattr(value, "problems", None)
+    if problems:
+        return [f"{etype.__name__}: {redact(p.one_line())}" for p in problems]
+    err = value if isinstance(value, TenantmoveError) else None
+    text = redact(err.message if err else str(value))
+    lines = [f"STOP: {text}" if err is not None and err.procedural else f"{etype.__name__}: {text}"]
+    if err and err.where:
+        lines.append(f"WHERE: {redact(err.where)}")
+    if err and err.hint:
+        lines.append(f"HINT: {redact(err.hint)}")
+    return lines
 
 
 class ParameterError(TenantmoveError):

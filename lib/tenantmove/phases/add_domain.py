@@ -12,14 +12,15 @@ from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
+from ..workloads import dnssnapshot
 from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
+from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import DnsRecords, spf_change
 from ..workloads.groups import Groups, Members
 from ..workloads.inventory import Inventory
 from ..workloads.users import Users, prestage_upn
-from .common import StepResult
-from .new_subscription import ONEDRIVES_LATER, request_onedrives
+from .common import ONEDRIVES_LATER, StepResult, request_onedrives
 
 
 @dataclass(repr=False)
@@ -83,11 +84,15 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced, wait_seconds=wait,
                                      poll_seconds=poll, destructive=bool(replaced), title="service records",
                                      progress=phase.progress("waiting for DNS: service records")), gate)
+    snapshot = dnssnapshot.load(phase.state_dir)
+    had_dkim = snapshot is not None and bool((snapshot["owner"] == dnssnapshot.DKIM).any())
+    dkim = phase.run(DkimSigning(ns, domain, tgt.initial_domain, had_dkim), gate)
     mx = [r for r in services if r.type == "MX"]
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
-    outcomes: list[Outcome] = [published, phase.run(users, gate), phase.run(groups, gate), phase.run(lists, gate)]
-    members = Members(new, src, outcomes[2].targets(), outcomes[1].targets())
+    made_users, made_groups = phase.run(users, gate), phase.run(groups, gate)
+    outcomes: list[Outcome] = [published, dkim, made_users, made_groups, phase.run(lists, gate)]
+    members = Members(new, src, made_groups.targets(), made_users.targets())
     outcomes.append(phase.run(members, gate))
     onedrives = request_onedrives(phase, new, moving, tgt)
     if onedrives is not None:
@@ -102,7 +107,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     if not changed:
         report.banner("ok", "nothing changed: the domain, the DNS records, the users, groups and members were all "
                             "done before")
-    created = outcomes[1].count("created")
+    created = made_users.count("created")
     if created:
         report.text(f"Temporary passwords of the {created} new user(s) are in `{users.vault.path}` "
                     "(readable only by you); users must change them at first sign-in. They are never shown here.")

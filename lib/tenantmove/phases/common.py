@@ -1,4 +1,5 @@
-"""What several phases share: the inventories, the user mapping, and a phase's step result."""
+"""What several phases share: the inventories, the user mapping, a phase's step result, the early request for
+new OneDrives (phases 10 and 30), and the per-folder reconciliation of drives (phases 50 and 70)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from ..engine import ItemsFailed, Outcome, Workload
 from ..errors import TenantmoveError
 from ..report import Report, ShowsItself
 from ..runbook.context import Phase
+from ..runbook.permissions import satisfied_by
+from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..workloads import inventory, mapping
+from ..workloads.files import DriveCopy, reconcile
 from ..workloads.inventory import Inventory
+from ..workloads.onedrive import OneDrives, find_pairs
+from ..workloads.users import prestage_upn
 
 
 class StepFailed(TenantmoveError):
@@ -126,3 +132,34 @@ def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
         raise
     phase.save_table("user-mapping", df)
     return UserMapping(path, df, moving, generated)
+
+
+ONEDRIVES_LATER = ("The new OneDrives are not looked at here (this sign-in has no Files.Read.All): phase 70 "
+                   "requests the missing ones.")
+
+
+def request_onedrives(phase: Phase, client: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Outcome | None:
+    """Each moving user's new OneDrive, requested early if missing (a manual command: the service creates it
+    later, by a timer job, and phase 70 needs it). None when this sign-in may not look at files: an early
+    request is a convenience, phase 70 makes it anyway."""
+    if not satisfied_by("Files.Read.All", phase.granted().get("target", set())):
+        return None
+    drives = DriveClient(client)
+    pairs = find_pairs(None, drives, moving, also=lambda upn: [prestage_upn(upn, tgt.initial_domain)])
+    return phase.run(OneDrives(drives, pairs))
+
+
+def reconciliation(phase: Phase, copy: DriveCopy, report: Report, name: str) -> pd.DataFrame:
+    """Files and bytes per folder, old against new, from full listings of both sides (saved to the run)."""
+    folders = pd.DataFrame(reconcile(copy), columns=["drive", "folder", "old files", "new files",
+                                                     "old bytes (not Office)", "new bytes (not Office)",
+                                                     "Office files", "verdict"])
+    phase.save_table(name, folders)
+    differing = folders[folders["verdict"] == "MISMATCH"]
+    if differing.empty:
+        report.banner("ok", f"{len(folders)} folder(s) reconciled: the same files and bytes on both sides "
+                            "(Office documents by number: SharePoint rewrites them)")
+    else:
+        report.banner("warn", f"{len(differing)} of {len(folders)} folder(s) differ between the old and the new drive")
+        report.table(differing, "Folders that differ (all folders: the run folder's table)")
+    return folders

@@ -8,13 +8,10 @@ import pandas as pd
 from ..engine import Outcome
 from ..report import Report
 from ..runbook.context import Phase
-from ..runbook.permissions import satisfied_by
-from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
-from ..workloads.onedrive import OneDrives, find_pairs
 from ..workloads.users import Users, prestage_upn
-from .common import StepFailed, StepResult
+from .common import ONEDRIVES_LATER, StepFailed, StepResult, request_onedrives
 
 
 def checks(phase: Phase, src: Inventory, tgt: Inventory) -> Report:
@@ -78,18 +75,3 @@ def prestage(phase: Phase, client: GraphClient, moving: pd.DataFrame, src: Inven
         return StepResult(report.text(ONEDRIVES_LATER), outcome.summary())
     report.add(onedrives.report())
     return StepResult(report, {**outcome.summary(), **onedrives.summary()})
-
-
-ONEDRIVES_LATER = ("The new OneDrives are not looked at here (this sign-in has no Files.Read.All): phase 70 "
-                   "requests the missing ones.")
-
-
-def request_onedrives(phase: Phase, client: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Outcome | None:
-    """Each moving user's new OneDrive, requested early if missing (a manual command: the service creates it
-    later, by a timer job, and phase 70 needs it). None when this sign-in may not look at files: an early
-    request is a convenience, phase 70 makes it anyway."""
-    if not satisfied_by("Files.Read.All", phase.granted().get("target", set())):
-        return None
-    drives = DriveClient(client)
-    pairs = find_pairs(None, drives, moving, also=lambda upn: [prestage_upn(upn, tgt.initial_domain)])
-    return phase.run(OneDrives(drives, pairs))

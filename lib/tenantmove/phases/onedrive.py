@@ -16,11 +16,11 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
-from ..workloads.files import DriveCopy, DriveFiles, DriveFolders, reconcile
+from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps, dry_run_result
+from .common import StepResult, Steps, dry_run_result, reconciliation
 
 NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): the new files show the "
                 "migration account. The original names are kept in the ledger and in the tables below; the "
@@ -168,22 +168,6 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
     report.text(NOT_SETTABLE)
     steps.finish("folder(s) or file(s)")
     return StepResult(report, summary)
-
-
-def reconciliation(phase: Phase, copy: DriveCopy, report: Report, name: str) -> pd.DataFrame:
-    """Files and bytes per folder, old against new, from full listings of both sides (saved to the run)."""
-    folders = pd.DataFrame(reconcile(copy), columns=["drive", "folder", "old files", "new files",
-                                                     "old bytes (not Office)", "new bytes (not Office)",
-                                                     "Office files", "verdict"])
-    phase.save_table(name, folders)
-    differing = folders[folders["verdict"] == "MISMATCH"]
-    if differing.empty:
-        report.banner("ok", f"{len(folders)} folder(s) reconciled: the same files and bytes on both sides "
-                            "(Office documents by number: SharePoint rewrites them)")
-    else:
-        report.banner("warn", f"{len(differing)} of {len(folders)} folder(s) differ between the old and the new drive")
-        report.table(differing, "Folders that differ (all folders: the run folder's table)")
-    return folders
 
 
 def bytes_per_user(drives: Drives, files: list[Item]) -> dict[str, dict[str, int]]:

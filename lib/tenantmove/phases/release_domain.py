@@ -15,7 +15,7 @@ from ..services.graph import GraphClient
 from ..workloads import dnssnapshot
 from ..workloads import domain as domains
 from ..workloads.dnsrecords import COLUMNS as DNS_COLUMNS
-from ..workloads.dnsrecords import DnsRecords, records_to_remove
+from ..workloads.dnsrecords import RELEASED_RECORDS, DnsRecords, records_to_remove
 from ..workloads.inventory import Inventory
 from ..workloads.renames import UserRenames, rename_plan
 from .common import StepResult
@@ -57,7 +57,6 @@ class ReleasePlan(ShowsItself):
 
 
 
-RELEASED_RECORDS = "dns/released-records.csv"  # in the state folder
 
 
 def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:

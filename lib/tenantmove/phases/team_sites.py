@@ -16,13 +16,12 @@ from ..runbook.context import Phase
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..services.sites import SiteClient
+from ..workloads.dnsrecords import RELEASED_RECORDS
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type, left_blank
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
-from .common import StepResult, Steps, dry_run_result
-from .onedrive import reconciliation
-from .release_domain import RELEASED_RECORDS
+from .common import StepResult, Steps, dry_run_result, reconciliation
 
 ARTICLE_STEPS = [
     ("save the public website's content", "the new tenant has no SharePoint public website; copy its pages, "

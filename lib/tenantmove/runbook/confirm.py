@@ -1,13 +1,15 @@
 """Typed confirmations before destructive steps.
 
 One gate serves both modes (the msticpy way): under papermill the ``confirm`` parameter carries the
-typed text; in JupyterLab a box takes it (Enter or the Confirm button). In JupyterLab the confirmation
-cell stops "Run All" at the box — nothing after it runs — and the admin's confirmation is remembered
-for the kernel's session, so "Run All" again goes through the same cell and applies; Cancel ends it.
-(A cell cannot wait for the box: JupyterLab holds a widget's messages until the running cell ends, so
-a poll inside the cell never sees the click.) Either way :meth:`ConfirmGate.require` lets the
-destructive step through only when confirmed, and prints who confirmed what and when. Confirmations
-and refusals are appended to ``confirmations.jsonl``.
+typed text; in JupyterLab a box takes it (Enter or the Confirm button). The confirmation cell makes the gate
+(``gate = phase.confirm_gate(...)``, which draws the box) and then ``gate.wait()``: in JupyterLab that stops
+"Run All" at the box — nothing after it runs — as a step of the procedure (its message and HINT). The gate
+is bound before it stops, so the admin who confirms in the box may run the confirmation cell again, "Run All"
+again (the confirmation is remembered for the kernel's session), or simply the next cell: each applies.
+Cancel ends it. (A cell cannot wait for the box: JupyterLab holds a widget's messages until the running cell
+ends, so a poll inside the cell never sees the click.) Either way :meth:`ConfirmGate.require` lets the
+destructive step through only when confirmed, and prints who confirmed what and when. Confirmations and
+refusals are appended to ``confirmations.jsonl``, each once.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Confirmation:
 class ConfirmationPending(TenantmoveError):
     """JupyterLab: the box is shown and waits for the admin; "Run All" stops here until confirmed."""
 
+    procedural = True
+
 
 # confirmations given in a box, by (run, phase, action): the kernel's session remembers them, so running the
 # confirmation cell again (or "Run All" again) finds the admin's answer instead of drawing a new, empty box
@@ -63,6 +67,7 @@ class ConfirmGate:
         self.cancelled = False
         self._widget: Any = None
         self._handle: Any = None
+        self._last_refused: str | None = None  # a text refused once is not recorded again (Enter, then the click)
         if given and not self._accept(given, "parameter confirm"):
             self._refused(given, "parameter confirm")
 
@@ -80,14 +85,18 @@ class ConfirmGate:
                 fh.write(json.dumps(entry) + "\n")
 
     def _refused(self, typed: str, via: str) -> None:
-        """A wrong text is evidence too: who typed what, when, and that nothing was confirmed."""
+        """A wrong text is evidence too: who typed what, when, and that nothing was confirmed (once per text
+        typed: the box's Enter and the button's click on the same text are one refusal)."""
+        if typed.strip() == self._last_refused and via.startswith("widget") and not via.endswith("(cancelled)"):
+            return
+        self._last_refused = typed.strip()
         self._append({"action": self.action, "expected": self.expected, "typed": typed.strip(), "by": self.operator,
                       "at": utc_now(), "via": via, "run_id": self.run_id, "phase": self.phase, "refused": True})
 
     def show(self) -> None:
         """In a dry run: a line that there is nothing to confirm (no box). Unattended, or confirmed by the
         parameter: how it is confirmed. In JupyterLab: the confirmation this session already holds, or the
-        box, and then stop (:class:`ConfirmationPending`) so that nothing after this cell runs yet."""
+        box (:meth:`wait` then stops "Run All" until it is confirmed)."""
         if self.dry_run:
             ui.show(Report().text(f"**Destructive step:** {self.action}. This is a dry run: nothing will be "
                                   "changed, so there is nothing to confirm (set `dry_run: false` to apply)."))
@@ -102,10 +111,22 @@ class ConfirmGate:
                                           "going on"))
             return
         self._box()
-        raise ConfirmationPending(f"'{self.action}' waits for your confirmation; nothing was changed",
-                                  where="the box above",
-                                  hint=f"type {self.expected} in the box and press Enter (or Confirm), then run "
-                                       "this cell again, or Run All again: the confirmation is remembered")
+
+    def wait(self) -> None:
+        """JupyterLab: stop here (nothing after this cell runs) while the box waits for the admin; a step of the
+        procedure, shown as its message and HINT. Unattended, confirmed, or in a dry run: nothing to wait for."""
+        if self.dry_run or self.confirmation is not None or not self.interactive or not ui.in_kernel():
+            return
+        earlier = SESSION.get(self._key())
+        if earlier is not None:
+            self.confirmation = earlier
+            return
+        if self.cancelled:
+            raise ConfirmationMissing(f"'{self.action}' was cancelled; nothing was changed", where="the box above",
+                                      hint="run this cell again for a new box to confirm in")
+        raise ConfirmationPending(f"'{self.action}' waits for your confirmation in the box above; nothing was "
+                                  "changed", hint=f"type {self.expected} in the box and press Enter (or Confirm), "
+                                                  "then run the next cell (or Run All again)")
 
     def _key(self) -> tuple[str, str, str]:
         return (self.run_id, self.phase, self.action)
@@ -126,7 +147,7 @@ class ConfirmGate:
                 SESSION[self._key()] = self.confirmation
                 box.disabled = button.disabled = cancel.disabled = True
                 self._status.value = (f"confirmed by {self.operator} at {self.confirmation.at} (UTC): "
-                                      "now run this cell again, or Run All again, to apply")
+                                      "now run the next cell, or Run All again, to apply")
             else:
                 self._refused(box.value, "widget")
                 self._status.value = f"'{box.value.strip()}' is not '{self.expected}'; nothing is confirmed"
@@ -154,6 +175,8 @@ class ConfirmGate:
         if self.dry_run:
             raise ConfirmationMissing(f"'{self.action}' cannot be applied in a dry run; nothing was changed",
                                       where="dry_run", hint="set dry_run: false and confirm to apply")
+        if self.confirmation is None and self.interactive:
+            self.confirmation = SESSION.get(self._key())  # confirmed in a box of this kernel's session
         if self.confirmation is None:
             how = ("run the confirmation cell, type it in its box and press Enter" if self.interactive else
                    f"add  confirm: {self.expected}  to the parameter file and run again")

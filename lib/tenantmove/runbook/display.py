@@ -11,7 +11,7 @@ import html
 import sys
 from typing import Any
 
-from ..errors import TenantmoveError
+from ..errors import TenantmoveError, error_lines
 from ..redact import redact
 from ..report import BANNER_ICONS, Report
 from ..services.auth import PrintedPrompt
@@ -62,20 +62,6 @@ def show(obj: Any) -> None:
 
 
 # --- errors as message + HINT ------------------------------------------------------------------
-def error_lines(etype: type, value: BaseException) -> list[str]:
-    """The lines shown for a tenantmove error: message, where, and the HINT; one per problem."""
-    problems = getattr(value, "problems", None)
-    if problems:
-        return [f"{etype.__name__}: {redact(p.one_line())}" for p in problems]
-    err = value if isinstance(value, TenantmoveError) else None
-    lines = [f"{etype.__name__}: {redact(err.message if err else str(value))}"]
-    if err and err.where:
-        lines.append(f"WHERE: {redact(err.where)}")
-    if err and err.hint:
-        lines.append(f"HINT: {redact(err.hint)}")
-    return lines
-
-
 ERROR_HOOKS: list[Any] = []  # called with each error shown (e.g. to mark a by-hand run's record failed)
 
 
@@ -121,14 +107,15 @@ class WidgetPrompt:
                       f"Open <a href='{uri}' target='_blank'>{uri}</a> and enter the code "
                       f"<code style='font-size:1.3em'>{code}</code>")
         self.box.children = [info, self.status_line]
-        self.handle = show_widget(self.box, f"sign-in to the {role} tenant ({tenant}): open {flow['verification_uri']} "
-                                            f"and enter the code {flow['user_code']}")
-        # the printed line survives in the saved notebook even where widgets do not render
-        PrintedPrompt().show(role, tenant, flow)
+        # the widget's text form is what the saved notebook and its HTML show: the code appears once, not again
+        # as a printed line beside it
+        self.text = (f"sign-in to the {role} tenant ({tenant}): open {flow['verification_uri']} and enter the code "
+                     f"{flow['user_code']}")
+        self.handle = show_widget(self.box, self.text)
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, waiting: bool = False) -> None:
         self.status_line.value = text
-        update_widget_text(getattr(self, "handle", None), self.box, f"sign-in: {text}")
+        update_widget_text(getattr(self, "handle", None), self.box, f"{getattr(self, 'text', 'sign-in')} — {text}")
 
 
 def prompt_for(interactive: bool) -> Any:

@@ -77,6 +77,15 @@ class ZoneStore:
                     txn.add(qname, ttl, dns.rdata.from_text(IN, rdtype, value))
                 self._bump_serial(zone, txn)
 
+    def values(self, name: str, rdtype: str) -> set[str]:
+        """The values served for ``name``/``rdtype`` (absolute name), as a zone file writes them."""
+        qname = dns.name.from_text(name)
+        with self.lock:
+            zone = self._zone_for(qname)
+            node = zone.get_node(qname) if zone is not None else None
+            rds = node.get_rdataset(IN, dns.rdatatype.from_text(rdtype)) if node is not None else None
+            return {rd.to_text() for rd in rds} if rds is not None else set()
+
     def records(self) -> list[dict[str, Any]]:
         out = []
         with self.lock:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .dkim import DkimSigning
 from .dnsserver import ZoneStore, seed_zones
 from .driveapi import FilesApi
 from .exchange import PowerShellError, run_script
@@ -64,6 +65,7 @@ class SandboxApp:
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.settings = SettingsApi(store, governor, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
+        self.dkim = DkimSigning(zones)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
                               apis=[self.sites, self.files, self.settings, self.notes, self.mail],
@@ -149,6 +151,7 @@ class SandboxApp:
             self.mail.reset()
             self.notes.reset()
             self.settings.reset()
+            self.dkim.configs.clear()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))
@@ -180,7 +183,8 @@ class SandboxApp:
             with self.store.lock:
                 try:
                     done = run_script(tenant, req.body.decode("utf-8"),
-                                      {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets()},
+                                      {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets(),
+                                       **self.dkim.cmdlets()},
                                       self.files_admin.connect)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:

@@ -40,11 +40,16 @@ class DevicePrompt(Protocol):
     """Shows a device code to a person: a widget in JupyterLab, a printed line under papermill."""
 
     def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None: ...
-    def status(self, text: str) -> None: ...
+    def status(self, text: str, waiting: bool = False) -> None: ...
 
 
 class PrintedPrompt:
-    """The headless twin of the sign-in widget: prints, so a person watching the log can sign in."""
+    """The headless twin of the sign-in widget: prints, so a person watching the log can sign in. While it waits,
+    a progress line every ``every`` seconds, not one a second."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self._last = -every
 
     def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None:
         line = (f"[{role}] sign-in to {tenant}: open {flow['verification_uri']} and enter the code "
@@ -55,7 +60,11 @@ class PrintedPrompt:
             console.write(f"tenantmove: {line}\n")
             console.flush()
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, waiting: bool = False) -> None:
+        now = time.monotonic()
+        if waiting and now - self._last < self.every:
+            return
+        self._last = now
         print(text, flush=True)
 
 
@@ -233,7 +242,7 @@ class SignIn:
         started = time.monotonic()
 
         def waiting(f: dict[str, Any]) -> bool:
-            self.prompt.status(f"waiting for sign-in ({int(time.monotonic() - started)} s)")
+            self.prompt.status(f"waiting for sign-in ({int(time.monotonic() - started)} s)", waiting=True)
             return f.get("expires_at", 0) < time.time()
 
         result = app.acquire_token_by_device_flow(flow, exit_condition=waiting)

@@ -46,6 +46,7 @@ SERVICE_NAMES: list[tuple[str, str, str, Callable[[str], bool]]] = [
     ("www.{d}", "CNAME", "public website", _ends(".sharepoint.com")),
 ]
 SPF_INCLUDE = "include:spf.protection.outlook.com"
+RELEASED_RECORDS = "dns/released-records.csv"  # in the state folder: what the domain served when phase 20 began
 REMOVE = "remove"
 KEPT = "kept: not Microsoft 365's"
 COLUMNS = ["name", "type", "value", "purpose", "action", "note"]
