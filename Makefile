@@ -43,6 +43,7 @@ sandbox: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_ledger.py
+	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_files.py
 	$(PY) bench/bench_mail.py
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ..errors import TenantmoveError
 from ..redact import redact
-from .ledger import TODO_STATES, Ledger
+from .ledger import TODO_STATES, Done, Ledger
 from .limits import ScopeLimits, interleave
 from .manual import SCRIPT_SUFFIX, write_script
 from .outcome import PLANNED_ACTIONS, ItemsFailed, Outcome
@@ -42,11 +42,20 @@ class Gate(Protocol):
 class Engine:
     def __init__(self, ledger: Ledger, phase: str, *, folder: Path | None = None, workers: int = 4,
                  progress: Callable[[str], Progress] | None = None, run_id: str = "",
-                 scripts: set[Path] | None = None) -> None:
+                 scripts: set[Path] | None = None, commit_batch: int = 200, commit_seconds: float = 0.25) -> None:
         """``scripts``: the manual scripts this phase execution wrote so far (shared by its engines): a workload
-        of the same kind run again in it (list items, level by level) adds to its script."""
+        of the same kind run again in it (list items, level by level) adds to its script. ``commit_batch``: done
+        items are recorded this many at a time, in one transaction (1: each on its own), and at least every
+        ``commit_seconds``, so a kill forgets at most that much finished work. Safe by design: every
+        item's attempt is committed before its work starts, and ``find`` adopts what a killed run made but had
+        not recorded yet."""
         self.ledger, self.phase, self.folder = ledger, phase, folder
         self.scripts = scripts
+        self.commit_batch = max(1, commit_batch)
+        self.commit_seconds = commit_seconds
+        self._flushed_at = time.monotonic()
+        self._pending: list[tuple[str, Done]] = []
+        self._pending_lock = threading.Lock()
         self.workers = max(1, workers)
         self.progress = progress
         self.run_id = run_id or ledger.run_id
@@ -121,10 +130,13 @@ class Engine:
                 if report:
                     report(finished[0], len(order), time.monotonic() - t0)
 
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(order)),
-                                thread_name_prefix=f"tm-{workload.kind}") as pool:
-            for future in [pool.submit(one, w) for w in order]:
-                future.result()  # a worker's own failures are recorded; this re-raises only a bug in the engine
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(order)),
+                                    thread_name_prefix=f"tm-{workload.kind}") as pool:
+                for future in [pool.submit(one, w) for w in order]:
+                    future.result()  # a worker's own failures are recorded; this re-raises only a bug in the engine
+        finally:
+            self._flush()
 
     def _one(self, workload: Workload, work: Work, outcome: Outcome) -> dict[str, Any]:
         kind = workload.kind
@@ -142,9 +154,28 @@ class Engine:
             outcome.manual.append(result)
             return self._row(work, "manual", result.target_id)
         assert isinstance(result, Applied), f"{kind}.apply returned {result!r}"
-        self.ledger.done(kind, work.key, result.target_id, copied_hash=result.copied_hash, size=result.size,
-                         note=result.note or result.action, detail=result.detail)
+        self._record_done(kind, Done(work.key, result.target_id, result.copied_hash, result.size,
+                                     result.note or result.action, result.detail))
         return self._row(work, result.action, result.target_id)
+
+    def _record_done(self, kind: str, done: Done) -> None:
+        with self._pending_lock:
+            self._pending.append((kind, done))
+            full = len(self._pending) >= self.commit_batch or \
+                time.monotonic() - self._flushed_at >= self.commit_seconds
+        if full:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Record the done items waiting, one transaction per kind."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+            self._flushed_at = time.monotonic()
+        by_kind: dict[str, list[Done]] = {}
+        for kind, done in pending:
+            by_kind.setdefault(kind, []).append(done)
+        for kind, items in by_kind.items():
+            self.ledger.done_many(kind, items)
 
     def _failed(self, kind: str, work: Work, message: str) -> dict[str, Any]:
         message = redact(message)
