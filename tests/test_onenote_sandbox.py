@@ -204,6 +204,16 @@ def test_page_creation_rules_multipart_and_a_full_section(world: Sandbox) -> Non
     made = notes.create_page(owner, section["id"], PageCopy("With a picture", "2015-07-22T09:00:00-08:00",
                                                             '<p>hello</p><img src="name:pic" />', [picture]))
     assert made["createdDateTime"] == "2015-07-22T17:00:00Z"  # the created meta, kept (in UTC)
+    assert made["parentSection"]["id"] == section["id"]  # a page names its section, as Graph's do
+    assert all(p["parentSection"]["displayName"] == "One" for p in notes.pages(owner, section["id"]))
+    # the created page's 201 says where it is (Location), as the service's does
+    from urllib3 import encode_multipart_formdata
+
+    body, content_type = encode_multipart_formdata(
+        [("Presentation", (None, PageCopy("Located", "", "<p>here</p>").presentation().encode(), "text/html"))])
+    created = notes.graph.request("POST", f"{notes.base(owner)}/sections/{section['id']}/pages", data=body,
+                                  headers={"Content-Type": content_type})
+    assert created.status_code == 201 and created.headers["Location"] == created.json()["self"]
     back = notes.read_page(owner, made)
     assert [p.digest for p in back.parts] == [picture.digest] and "hello" in back.body
     with pytest.raises(GraphError) as caught:  # a part the Presentation names but the request lacks

@@ -191,3 +191,17 @@ def test_the_sdk_uploads_a_large_file_in_a_session_and_downloads_it(fresh_sandbo
     result, downloaded = with_sdk(sb, "target", work)
     assert result.upload_succeeded
     assert downloaded == data
+
+
+def test_the_sdk_filters_users_with_startswith_and_eq(sandbox: Sandbox) -> None:
+    from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+    async def work(c: GraphServiceClient, _: Any) -> tuple[list[Any], list[Any]]:
+        starts = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(filter="startswith(displayName,'Megan')")
+        exact = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(filter=f"userPrincipalName eq '{MEGAN}'")
+        return ((await c.users.get(RequestConfiguration(query_parameters=starts))).value,
+                (await c.users.get(RequestConfiguration(query_parameters=exact))).value)
+
+    starts, exact = with_sdk(sandbox, "source", work)
+    assert starts and all(u.display_name.lower().startswith("megan") for u in starts)
+    assert [u.user_principal_name for u in exact] == [MEGAN]

@@ -24,6 +24,7 @@ from .shapes import (
     ORG_PROPS,
     READ_PERMS,
     SKU_PROPS,
+    STARTS_WITH_RE,
     USER_DEFAULT,
     USER_PROPS,
     WWW_AUTHENTICATE,
@@ -214,14 +215,17 @@ class GraphApi:
 
     @staticmethod
     def _filter(items: list[dict[str, Any]], query: dict[str, str], type_name: str) -> list[dict[str, Any]]:
-        """``$filter=prop eq 'value'`` (the one form the runbook needs), case-insensitive like Graph's."""
+        """``$filter=prop eq 'value'`` or ``startswith(prop, 'value')`` on a property Graph filters, case-insensitive
+        like Graph's."""
         raw = query.get("$filter")
         if raw is None:
             return items
-        match = FILTER_RE.match(raw)
+        match = FILTER_RE.match(raw) or STARTS_WITH_RE.match(raw)
         if not match or match.group(1) not in FILTERABLE.get(type_name, set()):
             raise GraphFailure(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause: {raw}")
         prop, value = match.group(1), match.group(2).replace("''", "'").lower()
+        if match.re is STARTS_WITH_RE:
+            return [i for i in items if str(i.get(prop) or "").lower().startswith(value)]
         return [i for i in items if str(i.get(prop) or "").lower() == value]
 
     def _page(self, items: list[dict[str, Any]], query: dict[str, str], base: str, path: str,

@@ -195,7 +195,8 @@ class NoteApi:
             if what == "pages" and parent.kind == "section":
                 if method == "POST":
                     page = self._create_page(req, parent, app)
-                    return Response(201, self._page_json(page, base, ctx, with_level=True))
+                    made = self._page_json(page, base, ctx, with_level=True)
+                    return Response(201, made, {"Location": made["self"]})  # as the service says where it is
                 return Response(200, self._pages(parent, query, base, ctx))
         if len(tail) >= 2 and tail[0] == "pages":
             page = notes.pages.get(tail[1])
@@ -329,6 +330,10 @@ class NoteApi:
         out = {"id": p.id, "title": p.title, "createdDateTime": p.created, "lastModifiedDateTime": p.modified,
                "contentUrl": f"{base}/v1.0/{ctx}/pages/{p.id}/content", "createdByAppId": p.by_app,
                "self": f"{base}/v1.0/{ctx}/pages/{p.id}"}
+        section = self.notes.containers.get(p.section_id)
+        if section is not None:
+            out["parentSection"] = {"id": section.id, "displayName": section.name,
+                                    "self": f"{base}/v1.0/{ctx}/sections/{section.id}"}
         if with_level:
             pages = self.notes.section_pages(p.section_id)
             out.update(level=p.level, order=pages.index(p) if order is None else order)

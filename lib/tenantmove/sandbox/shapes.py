@@ -23,6 +23,7 @@ DOMAIN_PROPS = ["id", "authenticationType", "availabilityStatus", "isAdminManage
 FILTERABLE = {"user": {"userPrincipalName", "mail", "mailNickname", "displayName", "id"},
               "group": {"mailNickname", "displayName", "mail", "id"}}
 FILTER_RE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
+STARTS_WITH_RE = re.compile(r"^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$", re.IGNORECASE)
 ORG_PROPS = ["id", "businessPhones", "city", "country", "countryLetterCode", "createdDateTime",
              "defaultUsageLocation", "displayName", "preferredLanguage", "tenantType", "verifiedDomains",
              "technicalNotificationMails", "marketingNotificationEmails", "privacyProfile",
