@@ -90,7 +90,9 @@ def plan(phase: Phase, mail: Mail) -> MailPlan:
 
 
 def counts(mail: Mail) -> pd.DataFrame:
-    """Items and bytes per folder, old and new, from each side's folders and their items."""
+    """Items and bytes per folder, old and new, from each side's folders and their items; folders are compared by
+    their place (the path from the mailbox's root), so a folder that arrived elsewhere, or not at all, even empty,
+    is not in its place."""
     rows = []
     for pair in mail.copy.ready():
         sides = []
@@ -105,8 +107,9 @@ def counts(mail: Mail) -> pd.DataFrame:
             there = new.get(folder, (0, 0))
             rows.append({"mailbox": pair.source_name, "folder": folder, "old": old[folder][0], "new": there[0],
                          "missing": max(0, old[folder][0] - there[0]), "old bytes": old[folder][1],
-                         "new bytes": there[1]})
-    return pd.DataFrame(rows, columns=["mailbox", "folder", "old", "new", "missing", "old bytes", "new bytes"])
+                         "new bytes": there[1], "in its place": folder in new})
+    return pd.DataFrame(rows, columns=["mailbox", "folder", "old", "new", "missing", "old bytes", "new bytes",
+                                       "in its place"])
 
 
 def drafts_made(old: GraphClient, new: GraphClient, mail: Mail, old_keys: dict[str, str]) -> int:

@@ -279,8 +279,10 @@ def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory
         if pair.source and pair.target is None:
             counts.add(pair.source_name, 1, 0, missing=1, detail="no mailbox in the new tenant")
     for _, row in mailboxes.counts(mail).iterrows():
-        counts.add(f"{row['mailbox']}: {row['folder']}", int(row["old"]), int(row["new"]), missing=int(row["missing"]),
-                   extra=max(0, int(row["new"]) - int(row["old"])))
+        placed = bool(row["in its place"])
+        counts.add(f"{row['mailbox']}: {row['folder']}", int(row["old"]), int(row["new"]),
+                   missing=int(row["missing"]) or int(not placed), extra=max(0, int(row["new"]) - int(row["old"])),
+                   detail="" if placed else "the folder is not in its place in the new mailbox")
     table = fidelity.compare(OutlookClient(old), OutlookClient(new),
                                        [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
                                         for p in mail.copy.ready()])
