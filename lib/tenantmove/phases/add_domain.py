@@ -110,7 +110,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     created = made_users.count("created")
     if created:
         report.text(f"Temporary passwords of the {created} new user(s) are in `{users.vault.path}` "
-                    "(readable only by you); users must change them at first sign-in. They are never shown here.")
+                    "(readable only by you, encrypted with your vault key; `python -m tenantmove passwords` writes "
+                    "them out); users must change them at first sign-in. They are never shown here.")
     summary = {"domain": f"{added}, {verified}", "service records": len(services)}
     for outcome in outcomes:
         summary.update(outcome.summary())

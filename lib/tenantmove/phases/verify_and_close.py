@@ -430,8 +430,10 @@ def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd
          + "; ".join(f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true" for u in mailboxes_old[:3])
          + (f"; ... ({len(mailboxes_old)} in all: the run folder's closing-checklist.csv)" if len(mailboxes_old) > 3
             else "")),
-        ("Tell the users", "Their new passwords are in the state folder's passwords/ (owner-only); each must sign "
-         "in once and change it. Outlook profiles and OneDrive sync must be set up again for the new tenant."),
+        ("Tell the users", "Their temporary passwords are in the state folder's passwords/ (owner-only, encrypted with "
+         "your vault key): `python -m tenantmove passwords PARAMS --out FILE` writes them out for you to hand over; "
+         "each must sign in once and change it. Outlook profiles and OneDrive sync must be set up again for the "
+         "new tenant."),
         ("Keep the old subscription running", "Until users confirm they have everything and your retention rules are "
          "met: the old tenant is the only copy of what no API could move (see the manual items)."),
         ("Remove the migration's access", "The Set-SPOUser site collection admin rights phase 80 asked for, and the "
