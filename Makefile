@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m tenantmove notebooks --check
 	$(PY) -m pytest
 
-# Everything except executing notebooks: about a minute.
+# Everything except executing notebooks: about two and a half minutes on two cores.
 test-fast: $(STAMP)
 	$(PY) -m ruff check lib tests bench notebooks
 	$(PY) -m pytest -m "not notebook"

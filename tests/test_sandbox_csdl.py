@@ -109,3 +109,16 @@ def test_the_vendored_subset_is_what_the_full_metadata_says() -> None:
 def test_the_check_catches_an_invented_property() -> None:
     assert check({"id": "1", "displayName": "x", "favouriteColour": "red"}, "user", "u")
     assert not check({"id": "1", "displayName": "x"}, "user", "u")
+
+
+def test_what_the_sandbox_lets_select_on_outlook_items_is_graphs() -> None:
+    """Outlook's $select is checked against these lists (an unknown property is a 400): each name must be a
+    property of Graph's message, event or contact, and none of Graph's may be missing."""
+    from tenantmove.sandbox.outlookapi import ODATA_TYPE, SELECTABLE
+
+    for what, names in SELECTABLE.items():
+        graph = properties(ODATA_TYPE[what])
+        navigation = {"attachments", "calendar", "exceptionOccurrences", "extensions", "instances",
+                      "multiValueExtendedProperties", "singleValueExtendedProperties", "photo"}
+        assert names <= graph, (what, sorted(names - graph))
+        assert not (graph - navigation) - names, (what, sorted((graph - navigation) - names))

@@ -397,6 +397,14 @@ class Ledger:
                                     " COALESCE(version, '') != ?", (kind, scope, except_version or "\x00"))
             return {r[0] for r in rows}
 
+    def details(self, kind: str, scope: str, except_version: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each row's detail of ``kind`` in ``scope`` by source id (leaving out those at ``except_version``): one
+        query on the (kind, scope) rows, not a read of the whole kind."""
+        with self._lock:
+            rows = self._db.execute("SELECT source_id, detail FROM items WHERE kind = ? AND scope = ? AND"
+                                    " COALESCE(version, '') != ?", (kind, scope, except_version or "\x00"))
+            return {r[0]: json.loads(r[1]) if r[1] else {} for r in rows}
+
     def todo(self, kind: str) -> list[Item]:
         """What a (re)run still has to do: planned and failed items, and manual ones to check again."""
         return self.items(kind, TODO_STATES)

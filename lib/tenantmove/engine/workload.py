@@ -88,8 +88,7 @@ class DeltaLinks:
         E.g. which target path each item of a drive holds, so that a new item never takes one already held."""
         if self.ledger is None:
             return {}
-        return {i.source_id: i.detail for kind in kinds for i in self.ledger.items(kind)
-                if i.scope == scope and i.version != REMOVED}
+        return {key: detail for kind in kinds for key, detail in self.ledger.details(kind, scope, REMOVED).items()}
 
     def stage(self, scope: str, link: str) -> None:
         self.staged[scope] = link

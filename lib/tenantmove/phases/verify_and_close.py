@@ -213,13 +213,20 @@ def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.Dat
     return _folders(check, drives.copy, "drive-file", "the new OneDrive")
 
 
-def library_files_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
-                        moving: pd.DataFrame) -> Check:
+def sites_made(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
+               moving: pd.DataFrame) -> team_sites.TeamSites:
+    """Both tenants' sites, each old one paired with the new one the ledger says was made (read once for the
+    lists and the libraries)."""
+    ts = team_sites.connect(phase, old, new, src, moving)
+    ts.sites.attach({i.source_id: str(i.target_id) for i in phase.ledger().items("site", ["done", "manual"])
+                     if i.target_id})
+    return ts
+
+
+def library_files_check(phase: Phase, old: GraphClient, new: GraphClient, ts: team_sites.TeamSites) -> Check:
     """Every team-site document library the ledger says was made, folder by folder, as for OneDrives."""
     check = Check("library files")
-    ts = team_sites.connect(phase, old, new, src, moving)
     ledger = phase.ledger()
-    ts.sites.attach({i.source_id: str(i.target_id) for i in ledger.items("site", ["done", "manual"]) if i.target_id})
     libraries = Libraries(ts.sites)
     list(libraries.list(DeltaLinks(None, libraries.kind)))
     targets = {i.source_id: str(i.target_id) for i in ledger.items(libraries.kind, ["done"]) if i.target_id}
@@ -245,12 +252,10 @@ def _folders(check: Check, copy: DriveCopy, kind: str, where: str) -> Check:
     return check
 
 
-def lists_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> Check:
+def lists_check(phase: Phase, ts: team_sites.TeamSites) -> Check:
     """Items per list, old and new, for the lists the ledger says were made."""
     check = Check("lists")
-    ts = team_sites.connect(phase, old, new, src, moving)
     ledger = phase.ledger()
-    ts.sites.attach({i.source_id: str(i.target_id) for i in ledger.items("site", ["done", "manual"]) if i.target_id})
     plan_ = team_sites.ListPlan.read(ts.sites)
     targets = {i.source_id: str(i.target_id) for i in ledger.items("list", ["done"]) if i.target_id}
     for _, row in team_sites.list_counts(ts, plan_, targets).iterrows():
@@ -393,9 +398,10 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
 def every_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
                 src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> list[Check]:
     """Every area's fresh reads of both tenants, in the order the report shows them."""
+    ts = sites_made(phase, old, new, src, moving)
     return [users_check(moving, tgt), groups_check(src, tgt, moving), dns_check(phase, new, src), kept_dns_check(phase),
             *settings_check(phase, old, new, src, tgt),
-            lists_check(phase, old, new, src, moving), library_files_check(phase, old, new, src, moving),
+            lists_check(phase, ts), library_files_check(phase, old, new, ts),
             files_check(phase, old, new, moving, tgt),
             *mail_checks(phase, old, new, src, tgt, moving),
             notes_check(phase, old, new, old_person, new_person, src, tgt, moving)]

@@ -44,8 +44,8 @@ SELECTABLE = {
         "assistantName", "birthday", "businessAddress", "businessHomePage", "businessPhones", "children",
         "companyName", "department", "displayName", "emailAddresses", "fileAs", "generation", "givenName",
         "homeAddress", "homePhones", "imAddresses", "initials", "jobTitle", "manager", "middleName", "mobilePhone",
-        "nickName", "officeLocation", "otherAddress", "parentFolderId", "personalNotes", "profession",
-        "spouseName", "surname", "title", "yomiCompanyName", "yomiGivenName", "yomiSurname")),
+        "nickName", "officeLocation", "otherAddress", "parentFolderId", "personalNotes", "primaryEmailAddress",
+        "profession", "secondaryEmailAddress", "spouseName", "tertiaryEmailAddress", "surname", "title", "yomiCompanyName", "yomiGivenName", "yomiSurname")),
 }
 ODATA_TYPE = {"messages": "message", "events": "event", "contacts": "contact"}
 PAGE_SIZE, MAX_TOP = 10, 1000  # Outlook's default page and the most $top gives

@@ -46,11 +46,13 @@ def key_from_env(env: str) -> Fernet:
                             hint=f"make a key once with `python -m tenantmove vault-key`, keep it where you keep the "
                                  f"app's secrets, and export {env}=<key> before running (the same key every run)")
     try:
-        return Fernet(value.encode())
+        fernet = Fernet(value.encode())
     except ValueError as exc:
         raise VaultKeyError(f"the environment variable {env} does not hold a vault key (32 url-safe base64 bytes)",
                             where="vault_key_env",
                             hint="give the key `python -m tenantmove vault-key` printed, unchanged") from exc
+    register_secret(value)  # never in a log or a notebook output either
+    return fernet
 
 
 def read_vault(folder: Path, fernet: Fernet) -> dict[str, str]:

@@ -5,12 +5,11 @@ who and why, through ``python -m tenantmove waive``."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clock import utc_now
+from . import records
 
 WAIVERS = "waivers.csv"  # in the state folder: key, by, at, why
 ENABLED = "enabled"
@@ -40,25 +39,12 @@ class Gap:
 
 
 def waivers(state_dir: Path) -> dict[str, dict[str, str]]:
-    path = Path(state_dir) / WAIVERS
-    if not path.is_file():
-        return {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {row["key"]: row for row in csv.DictReader(fh)}
+    return records.by_key(Path(state_dir) / WAIVERS)
 
 
 def waive(state_dir: Path, key: str, by: str, why: str) -> dict[str, str]:
     """Record that ``by`` accepts the gap ``key`` for the reason ``why`` (appended: earlier waivers stay)."""
-    path = Path(state_dir) / WAIVERS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.is_file()
-    row = {"key": key, "by": by, "at": utc_now(), "why": why}
-    with open(path, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["key", "by", "at", "why"])
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    return row
+    return records.append(Path(state_dir) / WAIVERS, ["key", "by", "at", "why"], {"key": key, "by": by, "why": why})
 
 
 def ca_gaps(old_policies: list[dict[str, Any]], new_policies: list[dict[str, Any]],

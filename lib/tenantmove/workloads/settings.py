@@ -5,7 +5,6 @@ user and group mappings; switching them on is a separate, confirmed step), and t
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,12 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..clock import utc_now
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
 from ..errors import TenantmoveError
 from ..services.conditional_access import CaClient
 from ..services.graph import GraphError
-from . import readback
+from . import readback, records
 from .readback import Probe
 from .setting_areas import Area
 
@@ -241,23 +239,13 @@ MANUAL = (
 
 
 def manual_done(state_dir: Path) -> dict[str, dict[str, str]]:
-    path_ = state_dir / MANUAL_DONE
-    if not path_.is_file():
-        return {}
-    with open(path_, newline="", encoding="utf-8") as fh:
-        return {row["key"]: row for row in csv.DictReader(fh)}
+    return records.by_key(state_dir / MANUAL_DONE)
 
 
 def mark_done(state_dir: Path, keys: list[str], by: str, note: str = "") -> None:
     """The admin's word that a manual item is done (who, when, a note): what the next run reads."""
-    path_ = state_dir / MANUAL_DONE
-    new = not path_.is_file()
-    with open(path_, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["key", "by", "at", "note"])
-        if new:
-            writer.writeheader()
-        for key in keys:
-            writer.writerow({"key": key, "by": by, "at": utc_now(), "note": note})
+    for key in keys:
+        records.append(state_dir / MANUAL_DONE, ["key", "by", "at", "note"], {"key": key, "by": by, "note": note})
 
 
 class ManualSettings(Workload):
