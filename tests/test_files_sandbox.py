@@ -165,10 +165,14 @@ def test_an_expired_upload_session_starts_over(world: Sandbox, tmp_path: Path) -
 
 
 def test_throttling_mid_copy_is_waited_out(world: Sandbox, tmp_path: Path) -> None:
-    world.set_knobs(ru_per_minute=3000, ru_window_seconds=1.0)  # 50 resource units a second
+    # 20 resource units in a 2-second window. Megan's drive costs about 80 units, so unless the copy is
+    # slower than 6 s unthrottled (it takes under 1 s), one window holds at least 20 and the 80 % mark is met.
+    world.set_knobs(ru_per_minute=600, ru_window_seconds=2.0)
+    before = world.stats()["counts"].get("ru_spent_new", 0)
     used: list = []
     out = copy_files(world, tmp_path / "ledger.sqlite", nicks=("megan.bowen",), used=used)
     assert not out["drive-file"].failed and not out["drive-folder"].failed
+    assert world.stats()["counts"]["ru_spent_new"] - before > 60  # what the comment above counts on
     held = sum(c.graph.stats["paced"] + c.graph.stats["throttled"] for c in used)
     assert held > 0  # the budget ran out mid-copy: the client waited (RateLimit headers or 429 + Retry-After)
     _, probe = make_client(world, "target")
@@ -177,7 +181,7 @@ def test_throttling_mid_copy_is_waited_out(world: Sandbox, tmp_path: Path) -> No
         headers = probe.request("GET", f"users/{new_upn('megan.bowen')}/drive").headers
         if "RateLimit-Remaining" in headers:
             break
-    assert int(headers["RateLimit-Limit"]) == 50 and int(headers["RateLimit-Remaining"]) <= 10
+    assert int(headers["RateLimit-Limit"]) == 20 and int(headers["RateLimit-Remaining"]) <= 4
 
 
 def test_a_new_onedrive_is_requested_waited_for_and_then_filled(fresh_sandbox: Sandbox, tmp_path: Path) -> None:

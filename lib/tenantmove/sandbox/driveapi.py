@@ -122,6 +122,7 @@ class FilesApi:
         window = knobs.ru_window_seconds
         verdict = self.units.charge(tenant.id, app, cost, max(1, round(per_minute * window / 60)), window)
         self.count(f"ru_{tenant.key}")
+        self.count(f"ru_spent_{tenant.key}", cost)
         if not verdict.allowed:
             self.count("throttled")
             self.count(f"ru_throttled_{tenant.key}")
