@@ -78,15 +78,27 @@ def test_the_sandbox_modules_import_no_circle() -> None:
 
 
 def test_sibling_phases_do_not_import_each_other() -> None:
-    """What two phases share lives below them (``phases/common.py``, workloads); only phase 90, which reads every
-    area, may use the others' connections."""
-    shared = {"common", "__init__"}
+    """What two phases share lives below them (``phases/common.py``, ``phases/checks.py``, workloads); phase 90
+    too: it finds every area's reconciliation in the registry, where each phase put its own."""
+    shared = {"common", "checks", "__init__"}
     wrong = []
     for path in sorted((LIB / "phases").glob("*.py")):
-        if path.stem in shared | {"verify_and_close"}:
+        if path.stem in shared:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 names = [node.module] if node.module else [a.name for a in node.names]
                 wrong += [f"{path.name}:{node.lineno} imports {n}" for n in names if n and n not in shared]
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_phase_registers_the_check_of_what_it_moves() -> None:
+    from tenantmove.phases.checks import areas, rerun_of
+
+    names = [n for a in areas() for n in a.names]
+    assert len(names) == len(set(names))  # an area is registered once
+    assert {"users", "groups", "DNS records", "DNS records kept", "settings", "security", "lists", "library files",
+            "files", "mail", "mail fidelity", "notebooks"} <= set(names)
+    assert rerun_of("library files") == "50_team_sites" and rerun_of("mail fidelity") == "60_mailboxes"
+    assert rerun_of("DNS records kept") == ""  # only the admin can restore a record at the DNS host
+    assert [a.order[0] for a in areas()] == sorted(a.order[0] for a in areas())  # in phase order

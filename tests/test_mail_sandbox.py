@@ -18,7 +18,7 @@ from tenantmove.workloads import fidelity
 from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
 from .conftest import make_client
-from .files_helpers import OLD, make_target_users, new_upn, run_keeping
+from .files_helpers import NEW, OLD, make_target_users, new_upn, run_keeping
 
 USERS = ("megan.bowen", "alex.wilber")
 
@@ -199,3 +199,20 @@ def test_a_folder_name_with_a_slash_stays_one_folder_in_its_place(world: Sandbox
     assert by_name["Q1/Q2 reports"]["totalItemCount"] == 2
     again = copy_mail(world, tmp_path / "l.sqlite", "again")
     assert again["mail-folder"].changed == 0 and again["mail-item"].counts() == {}
+
+
+def test_a_changed_item_whose_copy_its_owner_deleted_is_imported_again(world: Sandbox, tmp_path: Path) -> None:
+    """The second pass updates a changed item in place; when the new mailbox's owner deleted or moved the
+    earlier copy, the update finds nothing in the folder and the item is imported again, with a note."""
+    ledger = tmp_path / "l.sqlite"
+    copy_mail(world, ledger)
+    altered = world.admin("POST", f"mail/{OLD}/megan.bowen@contoso.example", json={"alter": "(edited)"})["altered"]
+    with Ledger(ledger, "look") as led:
+        row = next(i for i in led.items("mail-item") if i.source_id.endswith(altered))
+    world.admin("POST", f"mail/{NEW}/{new_upn('megan.bowen')}", json={"delete": row.target_id})
+    again = copy_mail(world, ledger, "again")
+    assert again["mail-item"].counts() == {"imported": 1}
+    with Ledger(ledger, "look") as led:
+        after = led.get("mail-item", row.source_id)
+    assert after is not None and after.target_id != row.target_id and "earlier copy" in after.detail
+    assert counts(world, "source", "megan.bowen@contoso.example") == counts(world, "target", new_upn("megan.bowen"))

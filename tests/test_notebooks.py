@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tenantmove.runbook.notebook_cells import sync
-from tenantmove.runbook.params import SPEC
+from tenantmove.runbook.params import SPEC, specs_for
 from tenantmove.sandbox import Sandbox
 
 from .conftest import CANARY_SOURCE, CANARY_TARGET, grep_tree
@@ -46,7 +46,10 @@ def test_parameters_cell_matches_the_spec(path: Path) -> None:
     assert len(cells) == 1
     namespace: dict = {}
     exec(cells[0].source, namespace)  # noqa: S102 - our own committed cell
-    assert {s.name: namespace[s.name] for s in SPEC} == {s.name: s.default for s in SPEC}
+    own = specs_for(path.stem)
+    assert {s.name: namespace[s.name] for s in own} == {s.name: s.default for s in own}
+    assert not {s.name for s in SPEC} - {s.name for s in own} & set(namespace)  # only its own and the common ones
+    assert {s.name for s in own} < {s.name for s in SPEC}  # each notebook leaves some out
     assert namespace["cloud"] == "sandbox"  # opened by accident, it touches nothing real
     for line in cells[0].source.splitlines():
         if not line.startswith("#"):

@@ -214,6 +214,17 @@ def test_page_creation_rules_multipart_and_a_full_section(world: Sandbox) -> Non
     created = notes.graph.request("POST", f"{notes.base(owner)}/sections/{section['id']}/pages", data=body,
                                   headers={"Content-Type": content_type})
     assert created.status_code == 201 and created.headers["Location"] == created.json()["self"]
+    # every page the sign-in reaches, across sections, newest first, 20 to a page; and /me/onenote/pages as well
+    other = notes.create_container(owner, "notebooks", nb["id"], "sections", "Two")
+    notes.create_page(owner, other["id"], PageCopy("Elsewhere", "", "<p>there</p>"))
+    across = notes.graph.get_all(f"{notes.base(owner)}/pages", {"$top": "1"})
+    assert {p["title"] for p in across} >= {"With a picture", "Located", "Elsewhere"}
+    assert {p["parentSection"]["displayName"] for p in across} >= {"One", "Two"}
+    world.admin("POST", f"files/{NEW}/{ADMIN['target']}", json={"op": "provision", "seconds": 0})
+    own = notes.create_notebook(ADMIN["target"], "Admin own")
+    own_section = notes.create_container(ADMIN["target"], "notebooks", own["id"], "sections", "Mine")
+    notes.create_page(ADMIN["target"], own_section["id"], PageCopy("Only mine", "", "<p>me</p>"))
+    assert [p["title"] for p in notes.graph.get_all("me/onenote/pages")] == ["Only mine"]
     back = notes.read_page(owner, made)
     assert [p.digest for p in back.parts] == [picture.digest] and "hello" in back.body
     with pytest.raises(GraphError) as caught:  # a part the Presentation names but the request lacks

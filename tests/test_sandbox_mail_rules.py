@@ -125,3 +125,40 @@ def test_folders_are_created_with_their_class_and_read_permissions_are_enforced(
     assert again.status_code == 409
     denied = raw(old, "POST", f"admin/exchange/mailboxes/{source}/createImportSession")
     assert denied.status_code == 403  # the old tenant's app may export, not import
+
+
+def test_an_import_holds_to_exchanges_create_and_update_rules(boxes: tuple) -> None:
+    """Create makes a new item and names none; update names an item in that folder, and a stale change key
+    is a conflict (Exchange's UploadItems rules, which the Graph import API carries)."""
+    sb, old, new, source, target = boxes
+    src = folders(old, source)
+    item = old.get_all(f"admin/exchange/mailboxes/{source}/folders/{src['Inbox']['id']}/items")[0]
+    data = old.post(f"admin/exchange/mailboxes/{source}/exportItems", json={"itemIds": [item["id"]]})["value"][0]["data"]
+    url = new.post(f"admin/exchange/mailboxes/{target}/createImportSession")["importUrl"]
+    inbox, drafts = folders(new, target)["Inbox"]["id"], folders(new, target)["Drafts"]["id"]
+
+    def send(**body: Any) -> requests.Response:
+        return requests.post(url, json={"Data": data, **body}, verify=sb.ca_file, timeout=30)
+
+    made = send(FolderId=inbox, Mode="create").json()
+    assert send(FolderId=inbox, Mode="create", ItemId=made["itemId"]).status_code == 400
+    assert send(FolderId=inbox, Mode="update").status_code == 400
+    assert send(FolderId=drafts, Mode="update", ItemId=made["itemId"]).status_code == 404  # not in that folder
+    updated = send(FolderId=inbox, Mode="update", ItemId=made["itemId"], ChangeKey=made["changeKey"])
+    assert updated.status_code == 200 and updated.json()["changeKey"] != made["changeKey"]
+    stale = send(FolderId=inbox, Mode="update", ItemId=made["itemId"], ChangeKey=made["changeKey"])
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "ErrorIrresolvableConflict"
+    assert folders(new, target)["Inbox"]["totalItemCount"] == 1
+
+
+def test_mailbox_folders_take_top_and_filter(boxes: tuple) -> None:
+    sb, old, new, source, _ = boxes
+    every = old.get(f"admin/exchange/mailboxes/{source}/folders")["value"]
+    first = old.get(f"admin/exchange/mailboxes/{source}/folders", params={"$top": "2"})
+    assert len(first["value"]) == 2 and "@odata.nextLink" in first
+    assert [f["id"] for f in old.get_all(f"admin/exchange/mailboxes/{source}/folders", params={"$top": "2"})] == \
+        [f["id"] for f in every]
+    inbox = old.get(f"admin/exchange/mailboxes/{source}/folders", params={"$filter": "displayName eq 'inbox'"})
+    assert [f["displayName"] for f in inbox["value"]] == ["Inbox"]
+    bad = raw(old, "GET", f"admin/exchange/mailboxes/{source}/folders", params={"$filter": "contains(displayName,'x')"})
+    assert bad.status_code == 400

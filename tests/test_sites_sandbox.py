@@ -13,7 +13,7 @@ import pytest
 from tenantmove.engine import Engine, ItemsFailed, Ledger, Outcome, Workload
 from tenantmove.sandbox import Sandbox
 from tenantmove.services.drives import DriveClient
-from tenantmove.services.graph import GraphClient
+from tenantmove.services.graph import GraphClient, GraphError
 from tenantmove.services.sites import SiteClient
 from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
 from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists, left_blank
@@ -261,3 +261,34 @@ def test_values_that_cannot_be_carried_are_named_not_left_silently_blank(world: 
     again = rebuild(sb, old, new, tmp_path / "ledger.sqlite", emails=only_megan)
     assert all(set(o.counts()) <= {"done before", "manual"} for k, o in again.items() if k.startswith("items")), \
         {k: o.counts() for k, o in again.items() if k.startswith("items")}
+
+
+def test_list_items_expand_only_the_fields_selected(world: tuple) -> None:
+    """``$expand=fields(select=...)`` as Graph documents it: the chosen columns (and the item's id), paged."""
+    sb, old, _ = world
+    site = old.get("sites/contoso.sharepoint.com:/sites/sales")
+    lst = next(x for x in old.get_all(f"sites/{site['id']}/lists") if not x.get("list", {}).get("hidden")
+               and x.get("list", {}).get("template") == "genericList")
+    every = old.get_all(f"sites/{site['id']}/lists/{lst['id']}/items", {"$expand": "fields"})
+    chosen = old.get_all(f"sites/{site['id']}/lists/{lst['id']}/items",
+                         {"$expand": "fields(select=Title)", "$top": "1"})
+    assert len(chosen) == len(every) > 1  # every page kept the selection
+    assert all(set(i["fields"]) <= {"Title", "id", "@odata.etag"} and "Title" in i["fields"] for i in chosen)
+    assert any(len(i["fields"]) > 3 for i in every)
+    with pytest.raises(GraphError) as caught:
+        old.get(f"sites/{site['id']}/lists/{lst['id']}/items", {"$expand": "nonsense"}, expected=(400,))
+    assert caught.value.status == 400
+
+
+def test_a_sites_default_library_is_addressed_through_the_site(world: tuple) -> None:
+    """``sites/{id}/drive/...`` is the site's default document library, as in Graph: children, and an item by
+    path (percent-encoded names included)."""
+    sb, old, _ = world
+    site = old.get("sites/contoso.sharepoint.com:/sites/sales")
+    drive = old.get(f"sites/{site['id']}/drive")
+    through_site = {i["name"] for i in old.get_all(f"sites/{site['id']}/drive/root/children")}
+    assert through_site and through_site == {i["name"] for i in old.get_all(f"drives/{drive['id']}/root/children")}
+    sb.admin("POST", f"files/{OLD_TENANT}/drive:{drive['id']}", json={"op": "put", "path": "A b/c d.txt", "size": "1 KiB"})
+    item = old.get(f"sites/{site['id']}/drive/root:/A b/c d.txt")
+    assert item["size"] == 1024 and item["parentReference"]["driveId"] == drive["id"]
+    assert old.get(f"sites/{site['id']}/drives/{drive['id']}/items/{item['id']}")["name"] == "c d.txt"

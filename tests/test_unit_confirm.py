@@ -24,7 +24,8 @@ def gate(given: str, interactive: bool, tmp_path: Path) -> ConfirmGate:
 def test_parameter_confirms_and_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = gate(" Contoso.Example ", False, tmp_path).require()
     assert conf.by == "alice" and conf.via == "parameter confirm"
-    assert "CONFIRMED by alice" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "CONFIRMED by alice" in out and "given in the parameter file" in out and "typed" not in out
     saved = json.loads((tmp_path / "confirmations.jsonl").read_text())
     assert saved["action"].startswith("delete") and saved["run_id"] == "r1"
 

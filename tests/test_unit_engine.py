@@ -247,3 +247,55 @@ def test_a_second_pass_of_one_kind_adds_its_manual_steps_to_the_script(tmp_path:
     text = path.read_text()
     assert "Add-SPOUser -LoginName 'megan'" in text and "Add-SPOUser -LoginName 'alex'" in text
     assert text.count("Connect-SPOService -Url x") == 1 and "more steps of 50_team_sites" in text
+
+
+def _actions_in_the_code() -> dict[str, str]:
+    """Every action text the library hands to ``Applied`` (literal, or either side of a conditional)."""
+    import ast
+
+    from tenantmove.paths import project_root
+
+    found: dict[str, str] = {}
+
+    def texts(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.IfExp):
+            return texts(node.body) + texts(node.orelse)
+        if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            return [str(node.values[0].value)]  # the f-string's fixed start
+        return []
+
+    for source in (project_root() / "lib" / "tenantmove").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Applied":
+                arg = node.args[1] if len(node.args) > 1 else next(
+                    (k.value for k in node.keywords if k.arg == "action"), None)
+                for text in texts(arg) if arg is not None else []:
+                    found[text] = f"{source.name}:{node.lineno}"
+    return found
+
+
+def test_every_action_in_the_code_counts_in_the_common_vocabulary() -> None:
+    from tenantmove.engine.outcome import PLANNED_ACTIONS, VOCABULARY, counted_as
+
+    actions = _actions_in_the_code()
+    assert len(actions) > 20  # the scan found the workloads' actions
+    unknown = {a: where for a, where in actions.items() if counted_as(a.strip()) not in VOCABULARY}
+    assert not unknown, unknown
+    assert {counted_as(a) for a in PLANNED_ACTIONS.values()} <= set(VOCABULARY)
+    assert counted_as("created report-only") == "created" and counted_as("created by the admin") == "adopted"
+    assert counted_as("done by the admin, read back") == "adopted" and counted_as("something new") == "something new"
+
+
+def test_an_outcome_counts_in_the_vocabulary_and_its_table_keeps_the_items_words() -> None:
+    from tenantmove.engine.outcome import Outcome
+
+    rows = [{"key": str(i), "name": str(i), "action": a, "target_id": None, "error": None}
+            for i, a in enumerate(["imported", "imported", "copied", "done before", "renamed", "manual"])]
+    out = Outcome("k", "things", dry_run=False, rows=rows)
+    assert out.tally() == {"created": 3, "updated": 1, "done before": 1, "manual": 1}
+    assert out.summary() == {"things created": 3, "things updated": 1, "things done before": 1, "things manual": 1}
+    counts = out.report().sections[0].body
+    assert list(counts["count"]) == ["created", "updated", "done before", "manual"]
+    assert counts.iloc[0]["as the items say"] == "copied: 1, imported: 2"

@@ -28,8 +28,8 @@ def test_rerun_skips_done_and_retries_failed(tmp_path: Path) -> None:
         led.done("user", "a", "new-a")
         led.attempt("user", "b")
         led.failed("user", "b", "HTTP 503")
-        led.skipped("user", "c", "excluded in the mapping")
-        assert [i.source_id for i in led.todo("user")] == ["b", "d"]
+        led.manual("user", "c", "the admin creates it")
+        assert [i.source_id for i in led.todo("user")] == ["b", "c", "d"]
         b = led.get("user", "b")
         assert b.state == "failed" and b.attempts == 1 and b.error == "HTTP 503"
     with Ledger(tmp_path / "l.sqlite", run_id="r2") as led:  # the next run
@@ -39,7 +39,7 @@ def test_rerun_skips_done_and_retries_failed(tmp_path: Path) -> None:
         history = led.history("user", "b")
         assert [(h["run_id"], h["state"]) for h in history] == [("r1", "planned"), ("r1", "failed"), ("r2", "done")]
         counts = led.counts()
-        assert dict(zip(counts["state"], counts["items"], strict=True)) == {"done": 2, "planned": 1, "skipped": 1}
+        assert dict(zip(counts["state"], counts["items"], strict=True)) == {"done": 2, "planned": 1, "manual": 1}
 
 
 def test_unknown_item_and_state_are_errors(tmp_path: Path) -> None:

@@ -74,6 +74,21 @@ def test_spec_names_are_unique() -> None:
     assert len(names) == len(set(names))
 
 
+def test_params_is_the_spec_typed() -> None:
+    """``Params`` is the typed view of SPEC (for type checkers): the same names, and validation fills each one
+    from SPEC, so a parameter is described once."""
+    import dataclasses
+
+    from tenantmove.runbook.params import Params
+
+    fields = {f.name: f for f in dataclasses.fields(Params)}
+    assert set(fields) - {"extra"} == {s.name for s in SPEC}
+    params = validate(defaults(), check_environment=False)
+    for spec in SPEC:
+        if spec.type is not dict:
+            assert getattr(params, spec.name) == spec.default, spec.name
+
+
 def test_dns_settings_are_checked() -> None:
     raw = defaults()
     raw["dns"] = {"provider": "rfc2136", "tsig_secret": "abc", "colour": "x", "wait_seconds": -1}
@@ -112,3 +127,22 @@ def test_the_default_state_folder_is_the_same_wherever_a_run_starts(tmp_path: Pa
     assert default_state_dir("acme") == here and here.is_absolute() and tmp_path not in here.parents
     monkeypatch.setenv("TENANTMOVE_HOME", str(tmp_path / "home"))
     assert default_state_dir("acme") == tmp_path / "home" / "state" / "acme"
+
+
+def test_each_phase_module_reads_only_the_parameters_its_notebook_takes() -> None:
+    """A phase that read a parameter its notebook does not take would silently get the default: every
+    ``params.X`` in a phase module (and in the reconciliation it registers for phase 90) is tagged for it."""
+    import re
+
+    from tenantmove.paths import project_root
+    from tenantmove.phases.checks import PHASE_OF
+    from tenantmove.runbook.params import specs_for
+
+    wrong = []
+    for module, phase in PHASE_OF.items():
+        text = (project_root() / "lib" / "tenantmove" / "phases" / f"{module}.py").read_text(encoding="utf-8")
+        used = set(re.findall(r"params\.([a-z_]+)", text)) - {"public"}
+        own = {s.name for s in specs_for(phase)}
+        wrong += [f"{module}: {name}" for name in sorted(used - own)]
+    assert not wrong, wrong
+    assert {s.name for s in specs_for("90_verify_and_close")} >= {"dns", "settings_apply"}  # its registered checks

@@ -40,3 +40,38 @@ def test_the_admins_commands_write_where_the_demos_runs_read(tmp_path: Path) -> 
     assert main(["done", str(params), "exchange-connectors"]) == 0
     assert (current / "manual-done.csv").is_file() and not (tmp_path / "state" / "manual-done.csv").exists()
     assert main(["waive", str(params), "conditional access: Require MFA", "--why", " "]) == 2
+
+
+class _Area:
+    """A setting area as phase 40 reads it: each side's values."""
+
+    def __init__(self, name: str, old: dict, new: dict) -> None:
+        self.name, self.title, self.sides = name, name, {"old": old, "new": new}
+
+    def values(self, side: str) -> dict:
+        return self.sides[side]
+
+    def shown(self, setting: str, value: object) -> str:
+        return str(value)
+
+
+def test_a_protective_setting_weaker_in_the_new_tenant_is_a_gap_and_a_stricter_one_is_not(tmp_path: Path) -> None:
+    areas = {
+        "securityDefaults": _Area("securityDefaults", {"isEnabled": True}, {"isEnabled": False}),
+        "authorization": _Area("authorization", {"allowInvitesFrom": "adminsAndGuestInviters", "blockMsolPowerShell": False},
+                               {"allowInvitesFrom": "everyone", "blockMsolPowerShell": True}),
+        "authenticationMethods": _Area("authenticationMethods", {"registrationEnforcement": {
+            "authenticationMethodsRegistrationCampaign": {"state": "enabled"}}}, {"registrationEnforcement": {
+                "authenticationMethodsRegistrationCampaign": {"state": "default"}}}),
+        "pronouns": _Area("pronouns", {"isEnabledInOrganization": True}, {"isEnabledInOrganization": False}),
+    }
+    gaps = security.setting_gaps(areas, {})
+    assert sorted(g.key for g in gaps) == ["setting: authenticationMethods: registrationEnforcement",
+                                          "setting: authorization: allowInvitesFrom",
+                                          "setting: securityDefaults: isEnabled"]  # PowerShell blocked: stricter
+    weaker = next(g for g in gaps if g.key.endswith("allowInvitesFrom"))
+    assert "settings_apply: authorization" in weaker.detail() and "everyone" in weaker.detail()
+    security.waive(tmp_path, weaker.key, "carol@contoso", "guests are invited by the service desk")
+    assert [g.open for g in security.setting_gaps(areas, security.waivers(tmp_path))].count(False) == 1
+    areas["securityDefaults"] = _Area("securityDefaults", {"isEnabled": False}, {"isEnabled": True})
+    assert not [g for g in security.setting_gaps(areas, {}) if "securityDefaults" in g.key]

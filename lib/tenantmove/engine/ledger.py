@@ -29,10 +29,9 @@ from ..errors import TenantmoveError
 
 LEDGER_FILE = "ledger.sqlite"
 SCHEMA_VERSION = 2
-STATES = ("planned", "done", "failed", "skipped", "manual")
-FINISHED = ("done", "skipped")  # nothing left to do unless the source changes
-TODO_STATES = ("planned", "failed", "manual")
-REOPENED = "reopened"  # the version of a done item a verification found wrong: planning sees it changed  # what a (re)run works on; manual ones are checked again
+STATES = ("planned", "done", "failed", "manual")
+TODO_STATES = ("planned", "failed", "manual")  # what a (re)run works on; manual ones are checked again
+REOPENED = "reopened"  # the version of a done item a verification found wrong: planning sees it changed
 ITEMS_TABLE = """
 CREATE TABLE IF NOT EXISTS items (
     id           INTEGER PRIMARY KEY,
@@ -46,7 +45,7 @@ CREATE TABLE IF NOT EXISTS items (
     version      TEXT,
     planned_hash TEXT,
     copied_hash  TEXT,
-    state        TEXT NOT NULL CHECK (state IN ('planned', 'done', 'failed', 'skipped', 'manual')),
+    state        TEXT NOT NULL CHECK (state IN ('planned', 'done', 'failed', 'manual')),
     attempts     INTEGER NOT NULL DEFAULT 0,
     error        TEXT,
     detail       TEXT,
@@ -183,10 +182,10 @@ def classify(state: str | None, stored_version: str | None, version: str | None)
     retry (failed before), manual (waiting for the admin) or planned (not attempted yet)."""
     if state is None:
         return "new"
-    if state in FINISHED + ("manual",) and version is not None and stored_version is not None \
+    if state in ("done", "manual") and version is not None and stored_version is not None \
             and version != stored_version:
         return "changed"
-    return {"done": "done before", "skipped": "done before", "failed": "retry", "manual": "manual"}.get(state, "planned")
+    return {"done": "done before", "failed": "retry", "manual": "manual"}.get(state, "planned")
 
 
 class Ledger:
@@ -495,9 +494,6 @@ class Ledger:
 
     def failed(self, kind: str, source_id: str, error: str) -> None:
         self._set(kind, source_id, "failed", error, error=error[:2000])
-
-    def skipped(self, kind: str, source_id: str, reason: str) -> None:
-        self._set(kind, source_id, "skipped", reason, error=None)
 
     def manual(self, kind: str, source_id: str, reason: str, target_id: str | None = None) -> None:
         """Waiting for the admin to run a command no API can run; checked again on every run."""

@@ -4,6 +4,7 @@ groups, distribution lists (manual: Exchange) and memberships."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -11,15 +12,17 @@ from ..engine import Outcome
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
-from ..services.graph import GraphClient
+from ..services.dnsops import from_graph
+from ..services.graph import GraphClient, GraphError, path
 from ..workloads import dnssnapshot
 from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
-from ..workloads.dnsrecords import DnsRecords, spf_change
+from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
 from ..workloads.groups import Groups, Members
 from ..workloads.inventory import Inventory
 from ..workloads.users import Users, prestage_upn
+from .checks import Check, Reads, reconciles
 from .common import ONEDRIVES_LATER, StepResult, request_onedrives
 
 
@@ -65,7 +68,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     groups = Groups(new, src)
     lists = DistributionLists(new, src, moving, domain, tgt.initial_domain)
     report = Report()
-    if phase.params.dry_run:
+    if phase.dry_run:
         for workload in (users, groups, lists):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
@@ -117,3 +120,91 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
         summary.update(outcome.summary())
     summary["members not moved (group is manual, or member not mapped)"] = len(src.memberships) - len(members.wanted())
     return StepResult(report, {**summary, **window})
+
+
+def _skus(value: Any) -> set[str]:
+    return {s for s in str(value if isinstance(value, str) else "").replace(";", " ").split() if s}
+
+
+def users_check(moving: pd.DataFrame, tgt: Inventory) -> Check:
+    """Every mapped user in the new tenant, enabled, with the licences the mapping gives."""
+    check = Check("users")
+    new = {str(u).lower(): r for u, (_, r) in zip(tgt.users["userPrincipalName"], tgt.users.iterrows(), strict=True)}
+    for _, row in moving.iterrows():
+        there = new.get(str(row["target_upn"]).lower())
+        if there is None:
+            check.add(str(row["target_upn"]), 1, 0, missing=1, detail="not in the new tenant")
+            continue
+        lacking = _skus(row.get("licences")) - _skus(there.get("licences"))
+        check.add(str(row["target_upn"]), 1, 1, mismatched=int(bool(lacking)),
+                  detail=f"licences missing: {', '.join(sorted(lacking))}" if lacking else "")
+    return check
+
+
+def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
+    """Every old group in the new tenant (by mail nickname) with the same members, mapped to their new names."""
+    check = Check("groups")
+    renamed = {str(s).lower(): str(t).lower() for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)}
+    new_ids = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
+
+    def members(inv: Inventory, group_id: str) -> set[str]:
+        m = inv.memberships
+        return {str(x).lower() for x in m[m["group_id"] == group_id]["member"]}
+
+    for _, group in src.groups.iterrows():
+        nick = str(group["mailNickname"]).lower()
+        wanted = {renamed[m] for m in members(src, group["id"]) if m in renamed}
+        if nick not in new_ids:
+            check.add(str(group["displayName"]), len(wanted), 0, missing=1, detail="no such group in the new tenant")
+            continue
+        got = members(tgt, new_ids[nick])
+        lost, more = sorted(wanted - got), sorted(got - wanted)
+        back = {t: s for s, t in renamed.items()}
+        check.reopen += [("member", "name", f"{group['displayName']}: {back[m]}", f"{m} is not in {group['displayName']}")
+                         for m in lost]
+        check.add(str(group["displayName"]), len(wanted), len(got), missing=len(lost), extra=len(more),
+                  detail="; ".join(([f"members missing: {', '.join(lost)}"] if lost else [])
+                                   + ([f"members not in the old group: {', '.join(more)}"] if more else [])))
+    return check
+
+
+def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
+    """Every record the new tenant asks of the custom domain, served by every authoritative server; beside it,
+    whether the old tenant's domain had that record (phase 00's inventory). An optional record not served is
+    named, not counted missing."""
+    check = Check("DNS records")
+    domain = phase.params.domain.lower()
+    try:
+        wanted = new.get(path("domains", domain, "serviceConfigurationRecords"))["value"]
+    except GraphError as exc:
+        check.add(domain, 1, 0, missing=1, detail=f"the new tenant does not serve its records: {exc.one_line()}")
+        return check
+    old = src.dns_records[src.dns_records["domain"].str.lower() == domain]
+    before = {(str(t).upper(), (f"{str(v).split()[0]}.{lab}" if str(t).upper() == "SRV" else str(lab)).lower())
+              for t, lab, v in zip(old["type"], old["label"], old["value"], strict=True)}
+    ns, _ = phase.dns()
+    for raw in wanted:
+        rec = from_graph(raw)
+        if rec.type == "TXT" and is_spf(rec.value):  # one SPF record with Microsoft's include is what SPF needs
+            served = sum(1 for vals in ns.values(rec.name, "TXT") if any(is_spf(v) and SPF_INCLUDE in v.lower()
+                                                                         for v in vals))
+        else:
+            served = ns.presence(rec)
+        ok = served == len(ns.servers)
+        optional = bool(raw.get("isOptional"))
+        check.add(f"{rec.type} {rec.name}", int((rec.type, rec.name) in before), int(ok),
+                  missing=int(not ok and not optional),
+                  detail="" if ok else f"{'optional, ' if optional else ''}served by {served} of {len(ns.servers)} "
+                                       f"server(s): publish {rec.value}")
+    return check
+
+
+
+@reconciles("users", "groups")
+def directory_reconciled(r: Reads) -> list[Check]:
+    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, r.moving)]
+
+
+@reconciles("DNS records")
+def dns_reconciled(r: Reads) -> Check:
+    return dns_check(r.phase, r.new, r.src)

@@ -16,7 +16,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
-from ..workloads import readback, setting_areas
+from ..workloads import readback, security, setting_areas, settings
 from ..workloads.inventory import Inventory
 from ..workloads.settings import (
     ConditionalAccess,
@@ -26,7 +26,8 @@ from ..workloads.settings import (
     Settings,
     diff,
 )
-from .common import StepResult, Steps, dry_run_result
+from .checks import Check, Reads, reconciles
+from .common import StepResult, Steps, apply_workloads, plan_workloads
 
 
 @dataclass
@@ -110,28 +111,25 @@ class SettingsPlan(ShowsItself):
 
 def plan(phase: Phase, s: AdminSettings) -> SettingsPlan:
     phase.save_table("settings-diff", s.table)
-    outcomes = [phase.engine().run(w, dry_run=True) for w in (s.settings, s.locations, s.policies, s.manual)]
+    outcomes = plan_workloads(phase, (s.settings, s.locations, s.policies, s.manual))
     return SettingsPlan(s.table, outcomes)
 
 
 def apply(phase: Phase, s: AdminSettings, gate: ConfirmGate) -> StepResult:
-    if phase.params.dry_run:
-        return dry_run_result("changed")
-    gate.require()
-    report = Report()
-    steps = Steps(phase, gate, report)
-    settings = steps.run(s.settings)
+    return apply_workloads(phase, gate, "changed", "setting(s)", lambda steps: apply_settings(s, steps))
+
+
+def apply_settings(s: AdminSettings, steps: Steps) -> dict[str, Any]:
+    """Phase 40's apply: settings, named locations, the policies that name them (report-only), what no API
+    carries."""
+    steps.run(s.settings)
     s.policies.locations.update(steps.run(s.locations).targets())
     policies = steps.run(s.policies)
-    manual = steps.run(s.manual)
-    report.table(pd.DataFrame([{"policy": r["name"], "new tenant": r["action"]} for r in policies.rows]),
-                 "Conditional access in the new tenant: report-only until switched on")
-    summary: dict[str, Any] = {"settings differing": int(s.table["differs"].sum()),
-                               "settings applied": settings.count("applied"),
-                               "policies report-only": policies.count("created report-only"),
-                               "manual settings open": manual.count("manual"), **steps.summary()}
-    steps.finish("setting(s)")
-    return StepResult(report, summary)
+    steps.run(s.manual)
+    steps.report.table(pd.DataFrame([{"policy": r["name"], "new tenant": r["action"]} for r in policies.rows]),
+                       "Conditional access in the new tenant: report-only until switched on")
+    return {"settings differing": int(s.table["differs"].sum()),
+            "policies report-only": policies.count("created report-only")}
 
 
 def switch_on(phase: Phase, s: AdminSettings) -> StepResult:
@@ -140,7 +138,7 @@ def switch_on(phase: Phase, s: AdminSettings) -> StepResult:
     ledger = phase.ledger()
     copies = [(i.source_id, str(i.name), str(i.target_id)) for i in ledger.items("ca-policy", ["done"])
               if (i.detail or {}).get("source state") == "enabled" and i.target_id]
-    if not phase.params.ca_enforce or phase.params.dry_run:
+    if not phase.params.ca_enforce or phase.dry_run:
         return StepResult(Report().banner("warn", f"{len(copies)} policy(ies) stay report-only (set ca_enforce: "
                                                   "true and confirm to switch them on)"), {"policies switched on": 0})
     gate = phase.confirm_gate(f"switch on {len(copies)} conditional-access policy(ies) in the new tenant")
@@ -149,3 +147,45 @@ def switch_on(phase: Phase, s: AdminSettings) -> StepResult:
     outcome = steps.run(ConditionalAccessOn(s.new_ca, copies))
     steps.finish("policy(ies)")
     return StepResult(report, {"policies switched on": outcome.count("switched on")})
+
+
+def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
+                   tgt: Inventory) -> tuple[Check, Check]:
+    """The settings phase 40 applied (its settings_apply areas), old against new, and every conditional-access
+    policy present in the new tenant by name; then the security gaps. A setting that differs reopens its item for
+    phase 40."""
+    check = Check("settings")
+    areas = selected(phase)
+    found = setting_areas.areas(sides(phase, old, new, src, group_map(src, tgt), tgt.initial_domain))
+    table = settings.diff(found, areas)
+    for _, row in table[table["applied"] == "yes"].iterrows():
+        differs = bool(row["differs"])
+        if differs:
+            check.reopen.append(("setting", "name", f"{row['area']}: {row['setting']}",
+                                 f"{row['area']}: {row['setting']} is {row['new tenant']} in the new tenant"))
+        check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(differs),
+                  detail=f"{row['old tenant']} -> {row['new tenant']}" if differs else "")
+    old_policies, new_policies = CaClient(old).all("policies"), CaClient(new).all("policies")
+    there = {str(p["displayName"]).lower(): p for p in new_policies}
+    for policy in old_policies:
+        copy = there.get(str(policy["displayName"]).lower())
+        check.add(f"conditional access: {policy['displayName']}", 1, int(copy is not None),
+                  missing=int(copy is None), detail=f"new tenant: {copy.get('state')}" if copy else "")
+    return check, security_check(phase, old_policies, new_policies, found)
+
+
+def security_check(phase: Phase, old_policies: list[dict[str, Any]], new_policies: list[dict[str, Any]],
+                   found: dict[str, Any]) -> Check:
+    """Protections on in the old tenant and weaker in the new one (policies, and protective settings of every
+    area, applied or not): each a gap until the new tenant is as strict, or waived."""
+    check = Check("security")
+    waived = security.waivers(phase.state_dir)
+    for gap in security.ca_gaps(old_policies, new_policies, waived) + security.setting_gaps(found, waived):
+        check.add(gap.key, 1, int(not gap.open), mismatched=int(gap.open), detail=gap.detail())
+    return check
+
+
+
+@reconciles("settings", "security")
+def settings_reconciled(r: Reads) -> list[Check]:
+    return list(settings_check(r.phase, r.old, r.new, r.src, r.tgt))

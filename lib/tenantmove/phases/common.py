@@ -3,6 +3,7 @@ new OneDrives (phases 10 and 30), and the per-folder reconciliation of drives (p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,27 @@ def dry_run_result(what: str) -> StepResult:
                                               "apply)"), {"result": "dry run"})
 
 
+def plan_workloads(phase: Phase, workloads: Iterable[Workload]) -> list[Outcome]:
+    """A phase's plan: each workload it declares, as a dry run (nothing changes, whatever the parameters say)."""
+    return [phase.engine().run(w, dry_run=True) for w in workloads]
+
+
+def apply_workloads(phase: Phase, gate: Any, not_done: str, failed_what: str,
+                    body: Callable[[Steps], dict[str, Any]]) -> StepResult:
+    """The one template of a phase's apply. In a dry run (:attr:`Phase.dry_run`) nothing runs and the result says
+    nothing was ``not_done``. Otherwise the confirmation is required, ``body`` runs the phase's workloads through
+    the :class:`Steps` it is given (each item has its turn; failures are held to the end) and adds its own tables
+    to ``steps.report``; its summary joins the workloads' counts, and the phase fails at the end if any item
+    did (``failed_what`` names them)."""
+    if phase.dry_run:
+        return dry_run_result(not_done)
+    gate.require()
+    steps = Steps(phase, gate, Report())
+    summary = body(steps)
+    steps.finish(failed_what)
+    return StepResult(steps.report, {**summary, **steps.summary()})
+
+
 class Steps:
     """A content phase's workloads run one after another, each item having its turn: a workload whose items
     fail stops nothing after it. Each outcome goes into the report; ``finish`` raises once, at the end, if
@@ -79,7 +101,9 @@ class Steps:
 
     def finish(self, what: str) -> None:
         if self.failed:
-            raise StepFailed(f"{self.failed} {what} failed; everything else was done", where=self.phase.id,
+            named = [f"{o.title}: {r['name'] or r['key']}" for o in self.outcomes for r in o.failed]
+            shown = "; ".join(named[:3]) + (f" (and {len(named) - 3} more)" if len(named) > 3 else "")
+            raise StepFailed(f"{self.failed} {what} failed ({shown}); everything else was done", where=self.phase.id,
                              hint="read the reasons above and rerun the phase: only what failed or changed is done "
                                   "again", report=self.report)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Outcome
+from ..engine import Outcome, Workload
 from ..report import Report, ShowsItself
 from ..runbook import permissions
 from ..runbook.confirm import ConfirmGate
@@ -22,7 +22,8 @@ from ..workloads import fidelity
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps, dry_run_result
+from .checks import Check, Reads, reconciles
+from .common import StepResult, Steps, apply_workloads, plan_workloads
 
 KINDS = {"IPM.Note": "mail", "IPM.Appointment": "events", "IPM.Contact": "contacts", "IPM.Task": "tasks",
          "IPM.StickyNote": "notes"}
@@ -34,6 +35,11 @@ class Mail:
     folders: MailFolders
     items: MailItems
     old_keys: dict[str, str]  # mailbox name -> the old user's key (object id: phase 20 renamed them)
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        """What this phase declares: planned together, applied in this order."""
+        return (self.folders, self.items)
 
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
@@ -83,7 +89,7 @@ def per_mailbox(mail: Mail) -> pd.DataFrame:
 
 
 def plan(phase: Phase, mail: Mail) -> MailPlan:
-    outcomes = [phase.engine().run(w, dry_run=True) for w in (mail.folders, mail.items)]
+    outcomes = plan_workloads(phase, mail.workloads)
     table = per_mailbox(mail)
     phase.save_table("mailbox-plan", table)
     return MailPlan(table, outcomes)
@@ -123,12 +129,14 @@ def drafts_made(old: GraphClient, new: GraphClient, mail: Mail, old_keys: dict[s
 
 
 def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: ConfirmGate) -> StepResult:
-    if phase.params.dry_run:
-        return dry_run_result("moved")
-    gate.require()
-    report = Report()
-    steps = Steps(phase, gate, report)
-    for workload in (mail.folders, mail.items):
+    return apply_workloads(phase, gate, "moved", "folder(s) or item(s)",
+                           lambda steps: move_and_compare(phase, mail, old, new, steps))
+
+
+def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, steps: Steps) -> dict[str, Any]:
+    """Phase 60's apply: the declared workloads, then every folder counted and every item compared on both sides."""
+    report = steps.report
+    for workload in mail.workloads:
         steps.run(workload)
     table = counts(mail)
     phase.save_table("mailbox-counts", table)
@@ -155,7 +163,35 @@ def apply(phase: Phase, mail: Mail, old: GraphClient, new: GraphClient, gate: Co
                                "items new": int(table["new"].sum()) if not table.empty else 0,
                                "drafts made": drafts, "items identical": int(same["identical"].sum()),
                                "items missing or changed": missing, "items extra or duplicate": extra,
-                               "paced seconds": mail.copy.old.paced_seconds() + mail.copy.new.paced_seconds(),
-                               **steps.summary()}
-    steps.finish("folder(s) or item(s)")
-    return StepResult(report, summary)
+                               "paced seconds": mail.copy.old.paced_seconds() + mail.copy.new.paced_seconds()}
+    return summary
+
+
+def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
+                moving: pd.DataFrame) -> list[Check]:
+    """Items per folder on both sides, and every item's fidelity read through Outlook and To Do."""
+    mail = connect(phase, old, new, src, tgt, moving)
+    in_folders, same = Check("mail"), Check("mail fidelity")
+    for pair in mail.copy.pairs:
+        if pair.source and pair.target is None:
+            in_folders.add(pair.source_name, 1, 0, missing=1, detail="no mailbox in the new tenant")
+    for _, row in counts(mail).iterrows():
+        placed = bool(row["in its place"])
+        in_folders.add(f"{row['mailbox']}: {row['folder']}", int(row["old"]), int(row["new"]),
+                       missing=int(row["missing"]) or int(not placed), extra=max(0, int(row["new"]) - int(row["old"])),
+                       detail="" if placed else "the folder is not in its place in the new mailbox")
+    table = fidelity.compare(OutlookClient(old), OutlookClient(new),
+                             [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
+                              for p in mail.copy.ready()])
+    for _, row in table.iterrows():
+        same.add(f"{row['mailbox']}: {row['kind']}", int(row["old"]), int(row["new"]),
+                 missing=int(row["missing or changed"]), extra=int(row["extra or duplicate"]))
+        if row["missing or changed"]:  # which item is not known (the streams are opaque): the mailbox again
+            same.reopen.append(("mail-item", "scope", str(row["mailbox"]).lower(),
+                                f"{row['mailbox']}: {row['kind']} not identical in the new mailbox"))
+    return [in_folders, same]
+
+
+@reconciles("mail", "mail fidelity")
+def mail_reconciled(r: Reads) -> list[Check]:
+    return mail_checks(r.phase, r.old, r.new, r.src, r.tgt, r.moving)

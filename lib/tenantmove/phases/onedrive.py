@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Item, Outcome
+from ..engine import Item, Outcome, Workload
 from ..engine.workload import REMOVED
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
@@ -20,7 +20,8 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps, dry_run_result, reconciliation
+from .checks import Check, Reads, folder_check, reconciles
+from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
 NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): the new files show the "
                 "migration account. The original names are kept in the ledger and in the tables below; the "
@@ -36,6 +37,11 @@ class Drives:
     folders: DriveFolders
     files: DriveFiles
     unmapped: list[str] = field(default_factory=list)  # old OneDrives whose owner the mapping does not move
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        """What this phase declares: planned together, applied in this order (the new OneDrives first)."""
+        return (self.onedrives, self.folders, self.files)
 
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Drives:
@@ -77,7 +83,7 @@ class OneDrivePlan(ShowsItself):
 
 def plan(phase: Phase, drives: Drives) -> OneDrivePlan:
     """The dry run of all three workloads, and the tables an admin decides on."""
-    outcomes = [phase.engine().run(w, dry_run=True) for w in (drives.onedrives, drives.folders, drives.files)]
+    outcomes = plan_workloads(phase, drives.workloads)
     users = per_user(drives)
     renames = pd.DataFrame([{"user": w.scope, "path": w.detail["path"], "new path": w.detail["target_path"],
                              "rule": "; ".join(w.detail["renames"])}
@@ -136,10 +142,14 @@ def wait_for_onedrives(phase: Phase, drives: Drives) -> int:
 
 
 def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
-    if phase.params.dry_run:
-        return dry_run_result("copied")
-    gate.require()
-    report = Report()
+    return apply_workloads(phase, gate, "copied", "folder(s) or file(s)", lambda steps: copy_and_compare(
+        phase, drives, gate, steps))
+
+
+def copy_and_compare(phase: Phase, drives: Drives, gate: ConfirmGate, steps: Steps) -> dict[str, Any]:
+    """Phase 70's apply: the new OneDrives (waited for when requested), their folders and files, then every
+    user's bytes and every folder compared."""
+    report = steps.report
     provisioned = phase.run(drives.onedrives, gate)
     report.add(provisioned.report())
     if provisioned.manual:
@@ -148,7 +158,6 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
             provisioned = phase.run(drives.onedrives, gate)
         report.text(f"{appeared} new OneDrive(s) appeared while waiting; "
                     f"{provisioned.count('manual')} still missing: run `{provisioned.script}` and rerun this phase.")
-    steps = Steps(phase, gate, report)
     for workload in (drives.folders, drives.files):  # the files still go after a failed folder
         steps.run(workload)
     files = phase.ledger().items("drive-file")
@@ -163,11 +172,9 @@ def apply(phase: Phase, drives: Drives, gate: ConfirmGate) -> StepResult:
                "bytes moved": int(users["bytes moved"].sum()), "bytes left": int(users["bytes left"].sum()),
                "files verified by hash": int(verdicts.str.startswith("verified").sum()),
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
-               "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-               **steps.summary()}
+               "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum())}
     report.text(NOT_SETTABLE)
-    steps.finish("folder(s) or file(s)")
-    return StepResult(report, summary)
+    return summary
 
 
 def bytes_per_user(drives: Drives, files: list[Item]) -> dict[str, dict[str, int]]:
@@ -187,3 +194,19 @@ def bytes_per_user(drives: Drives, files: list[Item]) -> dict[str, dict[str, int
             out.setdefault(pair.scope, {"moved": 0, "left": 0, "failed": 0})["left"] += int(
                 (pair.source.get("quota") or {}).get("used") or 0)
     return out
+
+
+def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Check:
+    """Every OneDrive, folder by folder, from full listings of both sides (bytes; Office files by number)."""
+    check = Check("files")
+    drives = connect(phase, old, new, moving, tgt)
+    for pair in drives.copy.pairs:
+        if pair.source and pair.target is None:
+            check.add(pair.source_name, 1, 0, missing=1, detail="no OneDrive in the new tenant")
+    return folder_check(check, drives.copy, "drive-file", "the new OneDrive")
+
+
+
+@reconciles("files")
+def files_reconciled(r: Reads) -> Check:
+    return files_check(r.phase, r.old, r.new, r.moving, r.tgt)

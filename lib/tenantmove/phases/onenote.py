@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Outcome
+from ..engine import DeltaLinks, Outcome, Workload
 from ..report import Report, ShowsItself
 from ..runbook import permissions
 from ..runbook.confirm import ConfirmGate
@@ -27,7 +27,8 @@ from ..workloads.onenote import (
     note_parts,
 )
 from ..workloads.users import prestage_upn
-from .common import StepResult, Steps, dry_run_result
+from .checks import Check, Reads, reconciles
+from .common import StepResult, Steps, apply_workloads, plan_workloads
 
 
 @dataclass
@@ -36,6 +37,11 @@ class Notes:
     access: NotebookAccess
     structure: NotebookStructure
     pages: NotebookPages
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        """What this phase declares: planned together, applied in this order."""
+        return (self.access, self.structure, self.pages)
 
 
 def sign_in_people(phase: Phase) -> tuple[GraphClient, GraphClient]:
@@ -100,7 +106,7 @@ def per_owner(notes: Notes) -> pd.DataFrame:
 
 
 def plan(phase: Phase, notes: Notes) -> NotesPlan:
-    outcomes = [phase.engine().run(w, dry_run=True) for w in (notes.access, notes.structure, notes.pages)]
+    outcomes = plan_workloads(phase, notes.workloads)
     table = per_owner(notes)
     phase.save_table("onenote-plan", table)
     todo = [r for r in outcomes[-1].rows if r["action"] != "done before"]
@@ -124,12 +130,13 @@ def counts(notes: Notes) -> pd.DataFrame:
 
 
 def apply(phase: Phase, notes: Notes, gate: ConfirmGate) -> StepResult:
-    if phase.params.dry_run:
-        return dry_run_result("copied")
-    gate.require()
-    report = Report()
-    steps = Steps(phase, gate, report)
-    for workload in (notes.access, notes.structure, notes.pages):
+    return apply_workloads(phase, gate, "copied", "notebook item(s)", lambda steps: copy_and_count(phase, notes, steps))
+
+
+def copy_and_count(phase: Phase, notes: Notes, steps: Steps) -> dict[str, Any]:
+    """Phase 80's apply: the declared workloads, then pages per section counted on both sides, order compared."""
+    report = steps.report
+    for workload in notes.workloads:
         steps.run(workload)
     table = counts(notes)
     phase.save_table("onenote-counts", table)
@@ -148,7 +155,27 @@ def apply(phase: Phase, notes: Notes, gate: ConfirmGate) -> StepResult:
         "pages new": int(table["new"].sum()) if not table.empty else 0,
         "sections in a different order": int((table["order kept"] == "no").sum()) if not table.empty else 0,
         "paced seconds": round(sum(c.graph.pacer.waited for c in (notes.copy.old, notes.copy.new)
-                                   if c.graph.pacer is not None), 1),
-        **steps.summary()}
-    steps.finish("notebook item(s)")
-    return StepResult(report, summary)
+                                   if c.graph.pacer is not None), 1)}
+    return summary
+
+
+def notes_check(phase: Phase, old: GraphClient, new: GraphClient, old_person: GraphClient, new_person: GraphClient,
+                src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
+    check = Check("notebooks")
+    notes = connect(phase, old, new, old_person, new_person, src, tgt, moving)
+    for owner in notes.copy.owners:
+        if not owner.ready:
+            check.add(owner.source_name, len(owner.packages), 0, missing=len(owner.packages),
+                      detail="the signed-in people cannot reach both sides (phase 80 writes the steps)")
+    list(notes.pages.list(DeltaLinks(None, notes.pages.kind)))  # the old sections and their pages
+    for _, row in counts(notes).iterrows():
+        check.add(f"{row['user']}: {row['path']}", int(row["old"]), int(row["new"]), missing=int(row["missing"]),
+                  extra=max(0, int(row["new"]) - int(row["old"])), mismatched=int(row["order kept"] == "no"),
+                  detail="pages in another order" if row["order kept"] == "no" else "")
+    return check
+
+
+
+@reconciles("notebooks")
+def notes_reconciled(r: Reads) -> Check:
+    return notes_check(r.phase, r.old, r.new, r.old_person, r.new_person, r.src, r.tgt, r.moving)

@@ -6,6 +6,7 @@ from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError
 from ..workloads import dnssnapshot
+from .checks import Check, Reads, reconciles
 
 
 def dns_snapshot(phase: Phase) -> Report:
@@ -32,3 +33,27 @@ def dns_snapshot(phase: Phase) -> Report:
     yours = int((table["owner"] == dnssnapshot.YOURS).sum())
     return report.text(f"{yours} record(s) are not Microsoft 365's: the cutover never touches them. Microsoft 365's "
                        "records leave with phase 20 and come back, the new tenant's, with phase 30.")
+
+
+def kept_dns_check(phase: Phase) -> Check:
+    """Every record of the custom domain that is not Microsoft 365's (phase 00's snapshot: SPF, DMARC, a web host, a
+    mail filter, CAA, ...) still served as it was: the cutover must not have touched it. A record that changed or
+    vanished is named; only the admin can put it back."""
+    check = Check("DNS records kept")
+    snapshot = dnssnapshot.load(phase.state_dir)
+    if snapshot is None:
+        check.add(phase.params.domain, 1, 0, missing=1,
+                  detail="no snapshot of the domain's DNS from before the cutover: rerun phase 00 before phase 20")
+        return check
+    ns, _ = phase.dns()
+    for row in dnssnapshot.compare(ns, snapshot):
+        ok = row["status"] == "kept"
+        check.add(f"{row['type']} {row['name']} {row['value']}", 1, int(ok), missing=int(not ok),
+                  detail="" if ok else f"{row['status']}: restore it at your DNS host")
+    return check
+
+
+
+@reconciles("DNS records kept", rerun="")  # only the admin can put a record back at the DNS host
+def kept_dns_reconciled(r: Reads) -> Check:
+    return kept_dns_check(r.phase)

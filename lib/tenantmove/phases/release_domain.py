@@ -90,9 +90,9 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
     wait, poll = phase.dns_wait()
     renames = UserRenames(old, release.renames)  # empty once the domain has left the old tenant
     records = DnsRecords(ns, provider, absent=release.records, wait_seconds=wait, poll_seconds=poll, destructive=True,
-                         title="DNS records removed", progress=phase.progress("waiting for DNS: removals"))
+                         title="DNS records", progress=phase.progress("waiting for DNS: removals"))
     report = Report()
-    if phase.params.dry_run:
+    if phase.dry_run:
         for workload in (renames, records):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")

@@ -212,7 +212,7 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove run {esc(str(record.get('run_id', '')))}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
-.completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.skipped{{color:#777}}</style></head><body>
+.completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.manual{{color:#8a5a00}}.skipped{{color:#777}}</style></head><body>
 <h1>tenantmove run</h1><table>{fact_rows}</table>
 <h2>Phases</h2><table><tr><th>phase</th><th>status</th><th>operator</th><th>started</th><th>seconds</th><th>result</th>
 <th>attempts (kept)</th><th></th></tr>
@@ -228,6 +228,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 
 def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
     """The index's answers beyond the phases: confirmations, items on both sides, integrity."""
+    from .confirm import how  # the widgets' module: loaded only when a page is written
+
     esc = html.escape
     parts = []
     confirmations = []
@@ -236,10 +238,11 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
     if confirmations:
         rows = "".join(f"<tr><td>{esc(str(c.get('phase')))}</td><td>{esc(str(c.get('action')))}</td>"
                        f"<td>{esc(str(c.get('by')))}</td><td>{esc(str(c.get('at')))}</td>"
-                       f"<td><code>{esc(str(c.get('typed')))}</code></td><td>{esc(str(c.get('via')))}</td></tr>"
+                       f"<td><code>{esc(str(c.get('typed')))}</code></td><td>{esc(how(str(c.get('via'))))}"
+                       f"{' — refused' if c.get('refused') else ''}</td></tr>"
                        for c in confirmations)
         parts.append("<h2>Confirmations of destructive steps</h2><table><tr><th>phase</th><th>what</th><th>by</th>"
-                     f"<th>at (UTC)</th><th>typed</th><th>how</th></tr>{rows}</table>")
+                     f"<th>at (UTC)</th><th>text</th><th>how</th></tr>{rows}</table>")
     summary = run_dir / "90_verify_and_close" / "reconcile-summary.csv"
     if summary.is_file():
         lines = [line.split(",") for line in summary.read_text(encoding="utf-8").splitlines()]
@@ -266,6 +269,10 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
                  f"with <code>{esc(str(integrity.get('how to check', 'python -m tenantmove verify RUN_DIR')))}</code>."
                  "</p>")
     return "\n".join(parts)
+
+
+# how an item's state looks in the dossier: a manual item waits for the admin, it has not failed
+STATE_CLASS = {"done": "completed", "manual": "manual", "planned": "manual", "failed": "failed"}
 
 
 def _ledger_history(ledger: Path, state: Path) -> str:
@@ -299,7 +306,7 @@ def _ledger_history(ledger: Path, state: Path) -> str:
                            for _, ev, at, run, _ in events if ev != "planned")
         reason = next((str(note) for _, ev, _, _, note in events if ev in ("manual", "failed")), "")
         out.append(f"<tr><td>{esc(phase)}</td><td>{esc(kind)}</td><td>{esc(str(name))}</td>"
-                   f"<td class='{'completed' if now == 'done' else 'failed'}'>{esc(now)}</td><td>{esc(reason[:200])}</td>"
+                   f"<td class='{STATE_CLASS.get(now, 'failed')}'>{esc(now)}</td><td>{esc(reason[:200])}</td>"
                    f"<td>{trail}</td></tr>")
     if not out:
         return "<h2>Manual items and failures</h2><p>None, in any run of this migration.</p>"

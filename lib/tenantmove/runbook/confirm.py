@@ -38,8 +38,18 @@ class Confirmation:
     phase: str
 
     def text(self) -> str:
-        return (f"CONFIRMED by {self.by} at {self.at} (UTC) via {self.via}: {self.action} "
-                f"[typed '{self.typed}', run {self.run_id}, phase {self.phase}]")
+        given = "typed" if self.via.startswith("widget") else "given"
+        return (f"CONFIRMED by {self.by} at {self.at} (UTC), {how(self.via)}: {self.action} "
+                f"[{given} '{self.typed}', run {self.run_id}, phase {self.phase}]")
+
+
+HOW = {"parameter confirm": "given in the parameter file (confirm)", "widget": "typed by a person in the box",
+       "widget (cancelled)": "typed by a person in the box, then cancelled"}
+
+
+def how(via: str) -> str:
+    """How a confirmation's text came, in the words the dossier uses: only a person at the box "typed"."""
+    return HOW.get(via, via)
 
 
 class ConfirmationPending(TenantmoveError):

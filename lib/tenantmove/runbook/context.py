@@ -176,10 +176,16 @@ class Phase:
         return Engine(self.ledger(), self.id, folder=self.folder, workers=self.params.workers,
                       progress=self.progress, run_id=self.run_id, scripts=self.scripts)
 
+    @property
+    def dry_run(self) -> bool:
+        """The one decision between showing the plan and changing the tenants: the engine, the confirmation
+        gate and every phase's apply ask here."""
+        return bool(self.params.dry_run)
+
     def run(self, workload: Workload, gate: ConfirmGate | None = None) -> Outcome:
-        """Run one workload through the engine (dry run or apply, per the parameters). A failed item
+        """Run one workload through the engine (dry run or apply, per :attr:`dry_run`). A failed item
         fails the phase here."""
-        return self.engine().run(workload, dry_run=self.params.dry_run, gate=gate)
+        return self.engine().run(workload, dry_run=self.dry_run, gate=gate)
 
     def dns(self) -> tuple[Nameservers, Provider]:
         """(authoritative name servers, provider) from the dns parameter."""
@@ -201,7 +207,7 @@ class Phase:
         confirm: no box is shown, and the gate refuses to let anything through."""
         gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
                            operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
-                           dry_run=self.params.dry_run, on_record=self.ledger().record_confirmation)
+                           dry_run=self.dry_run, on_record=self.ledger().record_confirmation)
         gate.show()
         return gate
 
@@ -230,7 +236,7 @@ class Phase:
                         client.stats["paced"]} for side, client in self.clients.items()}
         result = {"phase": self.id, "status": status, "started": self.started, "ended": utc_now(),
                   "duration_s": duration, "operator": self.operator, "run_id": self.run_id,
-                  "dry_run": self.params.dry_run, "tenants": self.tenants, "summary": summary,
+                  "dry_run": self.dry_run, "tenants": self.tenants, "summary": summary,
                   "graph_requests": requests, "graph_waits": waits}
         report = Report()
         if self._ledger is not None:

@@ -1,5 +1,6 @@
 """The notebooks' ``parameters`` cells, generated from the one parameter specification
-(:data:`~tenantmove.runbook.params.SPEC`). ``python -m tenantmove notebooks`` rewrites them;
+(:data:`~tenantmove.runbook.params.SPEC`): each shows the common parameters and the phase's own.
+``python -m tenantmove notebooks`` rewrites them;
 ``--check`` (and a test) fails when a notebook has drifted."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .params import DNS_KEYS, SPEC, TENANT_KEYS
+from .params import DNS_KEYS, TENANT_KEYS, Spec, specs_for
 
 HEADER = [
     "# Parameters. papermill replaces this cell's values; `papermill --help-notebook` lists them.",
@@ -21,14 +22,23 @@ SHORT_DOCS = {
 }
 
 
-def parameters_cell() -> str:
+def parameters_cell(phase: str) -> str:
+    """The parameters cell of the notebook ``phase`` (its name): the common parameters, then its own."""
+    specs = specs_for(phase)
     lines = list(HEADER)
     lines.append("# source and target keys: " + "; ".join(f"{k} = {v}" for k, v in TENANT_KEYS.items()))
-    lines.append("# dns keys: " + "; ".join(f"{k} = {v}" for k, v in DNS_KEYS.items()))
-    for spec in SPEC:
-        doc = SHORT_DOCS.get(spec.name, spec.doc)
-        lines.append(f"{spec.name}: {spec.type.__name__} = {spec.default!r}  # {doc}")
+    if any(s.name == "dns" for s in specs):
+        lines.append("# dns keys: " + "; ".join(f"{k} = {v}" for k, v in DNS_KEYS.items()))
+    common, own = [s for s in specs if not s.phases], [s for s in specs if s.phases]
+    lines += [_line(s) for s in common]
+    if own:
+        lines.append("# this phase's own (a parameter file may hold every phase's; each notebook takes its own):")
+        lines += [_line(s) for s in own]
     return "\n".join(lines)
+
+
+def _line(spec: Spec) -> str:
+    return f"{spec.name}: {spec.type.__name__} = {spec.default!r}  # {SHORT_DOCS.get(spec.name, spec.doc)}"
 
 
 def _cell_source(cell: dict) -> str:
@@ -38,9 +48,9 @@ def _cell_source(cell: dict) -> str:
 
 def sync(notebooks: list[Path], write: bool) -> list[Path]:
     """Notebooks whose parameters cell differs from :func:`parameters_cell` (rewritten if ``write``)."""
-    want = parameters_cell()
     drifted = []
     for path in notebooks:
+        want = parameters_cell(path.stem)
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         if len(cells) != 1:

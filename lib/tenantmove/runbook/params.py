@@ -41,8 +41,8 @@ DNS_KEYS = {
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 FILE_VERSIONS = ("latest", "all")
-SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "reportSettings", "pronouns", "organization",
-                 "branding", "groupSettings", "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
+SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "reportSettings", "pronouns", "securityDefaults",
+                 "organization", "branding", "groupSettings", "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
@@ -60,9 +60,11 @@ class Spec:
     type: type
     default: Any
     doc: str
+    phases: tuple[str, ...] = ()  # the phases (by number) that read it; () for the common ones every phase takes
 
 
-# The order here is the order of the notebooks' parameters cells.
+# The order here is the order of the notebooks' parameters cells; each notebook's shows the common ones and its
+# own (those tagged with its number), and the runner hands it only those.
 SPEC: list[Spec] = [
     Spec("name", str, "demo", "name of this migration: used in run-folder names and as the default state folder"),
     Spec("cloud", str, "sandbox", "sandbox (the embedded stand-in; the safe default) or global (Microsoft 365)"),
@@ -80,25 +82,25 @@ SPEC: list[Spec] = [
     Spec("user_mapping", str, "", "the user mapping CSV, old UPN to new UPN (empty: users.csv in the state folder)"),
     Spec("vault_key_env", str, "TENANTMOVE_VAULT_KEY", "phases 10 and 30: name of the environment variable holding "
          "the key that encrypts new users' temporary passwords in the state folder (make one with `python -m "
-         "tenantmove vault-key`; read them with `python -m tenantmove passwords`)"),
-    Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data"),
-    Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual"),
-    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name"),
+         "tenantmove vault-key`; read them with `python -m tenantmove passwords`)", phases=('10', '30')),
+    Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data", phases=('10',)),
+    Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '30', '50', '90')),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('20', '30', '40', '50', '60', '70', '80')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
-         "oldest first)"),
+         "oldest first)", phases=('50', '70')),
     Spec("sites_beta", bool, False, "phase 50: create sites that have no Microsoft 365 group through Graph BETA "
-         "POST /sites (not supported by Microsoft in production); false: a New-SPOSite command for the admin"),
+         "POST /sites (not supported by Microsoft in production); false: a New-SPOSite command for the admin", phases=('50',)),
     Spec("site_owner", str, "", "phase 50: owner of the sites it creates (a UPN of the new tenant; empty: "
-         "admin@<new tenant's onmicrosoft domain>)"),
+         "admin@<new tenant's onmicrosoft domain>)", phases=('50',)),
     Spec("site_wait_seconds", int, 900, "phase 50: how long to wait for a new group's team site (SharePoint takes "
-         "up to about 15 minutes after the group, sometimes 45)"),
+         "up to about 15 minutes after the group, sometimes 45)", phases=('50',)),
     Spec("settings_apply", str, "", "phase 40: the setting areas to apply to the new tenant, comma-separated ("
-         + ", ".join(SETTING_AREAS) + "); empty: show the side-by-side comparison only"),
+         + ", ".join(SETTING_AREAS) + "); empty: show the side-by-side comparison only", phases=('40', '90')),
     Spec("ca_enforce", bool, False, "phase 40: switch on the conditional-access policies that are on in the old "
-         "tenant (they are first created report-only; this is a separate confirmed step)"),
+         "tenant (they are first created report-only; this is a separate confirmed step)", phases=('40',)),
     Spec("onedrive_wait_seconds", int, 0, "phase 70: how long to wait for new OneDrives to appear after "
-         "Request-SPOPersonalSite (0: do not wait; a rerun copies them once they exist)"),
+         "Request-SPOPersonalSite (0: do not wait; a rerun copies them once they exist)", phases=('70',)),
     Spec("company", str, "", "your organisation's name, for the decorated User-Agent SharePoint asks of migration "
          "traffic (empty: the migration's name)"),
     Spec("state_dir", str, "", "migration state folder shared by all runs (empty: state/NAME under the project, or "
@@ -110,6 +112,12 @@ SPEC: list[Spec] = [
     Spec("dry_run", bool, True, "True: show plans only; False: apply them (destructive steps also need confirmation)"),
 ]
 SPEC_BY_NAME = {s.name: s for s in SPEC}
+
+
+def specs_for(phase: str) -> list[Spec]:
+    """The parameters ``phase`` (a notebook's name, e.g. ``60_mailboxes``) takes: the common ones and its own."""
+    number = phase.split("_", 1)[0]
+    return [s for s in SPEC if not s.phases or number in s.phases]
 
 
 @dataclass
@@ -299,17 +307,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
     if problems:
         raise ParameterError(problems)
-    return Params(name=values["name"], cloud=values["cloud"], sandbox_dir=values["sandbox_dir"],
-                  authority_host=values["authority_host"], graph_url=values["graph_url"], ca_file=values["ca_file"],
-                  domain=domain, source=tenants["source"], target=tenants["target"], state_dir=values["state_dir"],
-                  run_dir=values["run_dir"], run_id=values["run_id"], operator=values["operator"],
-                  interactive=values["interactive"], dry_run=values["dry_run"], workers=values["workers"],
-                  file_versions=values["file_versions"], onedrive_wait_seconds=values["onedrive_wait_seconds"],
-                  company=values["company"], sites_beta=values["sites_beta"], site_owner=values["site_owner"],
-                  site_wait_seconds=values["site_wait_seconds"], user_mapping=values["user_mapping"],
-                  settings_apply=values["settings_apply"], ca_enforce=values["ca_enforce"],
-                  prestage_users=values["prestage_users"], vault_key_env=values["vault_key_env"], dns=dict(dns_cfg),
-                  confirm=values["confirm"])
+    given = {s.name: values[s.name] for s in SPEC}  # SPEC names every field; a few are refined above
+    return Params(**{**given, "domain": domain, "source": tenants["source"], "target": tenants["target"],
+                     "dns": dict(dns_cfg)})
 
 
 def _check_keys(section: str, spec: dict[str, Any], known: dict[str, str], secret_param: str, bad: Any) -> bool:

@@ -42,7 +42,7 @@ from . import audit, chain, notebook_check, preflight, signing, statefolder
 from .connect import check_state_tenants, resolve
 from .demo import AdminHook, StandInAdmin
 from .notebook_cells import sync
-from .params import absolutize, load_yaml, new_run_id, validate
+from .params import absolutize, load_yaml, new_run_id, specs_for, validate
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -333,7 +333,9 @@ def _run_phase(nb: Path, run: Run, entry: dict[str, Any], injected: dict[str, An
     run.save()
     t0 = time.monotonic()
     try:
-        pm.execute_notebook(str(nb), str(output), parameters=injected, prepare_only=interactive,
+        own = {s.name for s in specs_for(nb.stem)}  # the notebook's own and the common parameters, as its cell has
+        pm.execute_notebook(str(nb), str(output), parameters={k: v for k, v in injected.items() if k in own},
+                            prepare_only=interactive,
                             kernel_name="python3", cwd=str(run.dir), progress_bar=False, log_output=False,
                             stdout_file=sys.stdout, stderr_file=sys.stderr, request_save_on_cell_execute=True)
     except PapermillExecutionError as exc:

@@ -67,7 +67,7 @@ class Session:
     expires: float
     total: int | None = None
     received: int = 0
-    done: bool = False
+    defer: bool = False  # deferCommit: the file is made by an empty POST once every byte is in
 
 
 @dataclass
@@ -97,6 +97,7 @@ class FilesApi:
             self.user_drives: dict[tuple[str, str], str] = {}  # (tenant, user id) -> drive id
             self.provisioning: dict[tuple[str, str], Provisioning] = {}
             self.sessions, self.downloads, self.completed = {}, {}, {}
+            self.units = ResourceUnits()  # a fresh service: no resource units spent yet
             self.blobs.clear()
             for drive in seed_drives(self.store):
                 self.drives[drive.id] = drive
@@ -347,15 +348,19 @@ class FilesApi:
         if token == "latest":
             return {"value": [], "@odata.deltaLink": f"{link}?token={_token(drive, drive.seq, 0)}"}
         since, offset = (0, 0)
-        if token:
+        stamp = _timestamp(token)
+        if stamp is not None:  # OneDrive for Business and SharePoint (every drive here) take a time for a token
+            since, token = drive.seq_at(stamp), None
+        elif token:
             try:
                 since, offset, epoch = _untoken(token)
             except (ValueError, KeyError) as exc:
                 raise GraphFailure(400, "invalidRequest", "The delta token is not valid.") from exc
-            if epoch != drive.epoch:
-                raise GraphFailure(410, "resyncRequired", "Resync required. Replace any local items with the "
-                                   "server's version (including deletes) if you're sure that the service was up to "
-                                   "date with your local changes when you last sync'd.")
+            if epoch != drive.epoch:  # the documented 410: an error code and, in Location, a fresh enumeration
+                raise GraphFailure(410, "resyncChangesApplyDifferences", "Resync required. Replace any local items "
+                                   "with the server's version (including deletes) if you're sure that the service "
+                                   "was up to date with your local changes when you last synched.",
+                                   {"Location": link})
         changed = [i for i in drive.items.values() if i["seq"] > since and (since or not i["deleted"])]
         changed.sort(key=lambda i: (len(drive.path_of(i).split("/")) if not i["deleted"] else 10**6, i["seq"]))
         page = changed[offset:offset + size]
@@ -431,7 +436,8 @@ class FilesApi:
         expires = time.monotonic() + self.governor.knobs.upload_session_seconds
         with self.lock:
             self.sessions[sid] = Session(sid, tenant.id, drive.id, parent["id"], name_used, behaviour,
-                                         spec.get("fileSystemInfo") or {}, app, self.blobs.new_file(), expires)
+                                         spec.get("fileSystemInfo") or {}, app, self.blobs.new_file(), expires,
+                                         defer=bool(body.get("deferCommit")))
         return {"uploadUrl": f"{content_host(base)}/_up/{sid}", "expirationDateTime": _iso_in(expires),
                 "nextExpectedRanges": ["0-"]}
 
@@ -461,6 +467,11 @@ class FilesApi:
             return Response(204)
         if req.method == "GET":
             return Response(200, self._session_state(session))
+        if req.method == "POST" and not req.body:  # deferCommit: an empty POST makes the file
+            if not session.defer or session.total is None or session.received != session.total:
+                return _err(400, "invalidRequest", "Only a session opened with deferCommit, with every byte "
+                                                   "uploaded, is committed by an empty POST.")
+            return self._commit(sid, session, "", base, {})
         if req.method != "PUT":
             return Response(405, {"error": {"code": "invalidRequest", "message": "PUT fragments to an upload URL."}})
         tenant = self.store.tenants[session.tenant_id]
@@ -504,7 +515,14 @@ class FilesApi:
             return Response(0, drop=True)
         if not last:
             return Response(202, self._session_state(session), rate)
-        blob = self.blobs.finish(session.file, total)
+        if session.defer:  # every byte is in; the file waits for the empty POST
+            return Response(202, {"expirationDateTime": _iso_in(session.expires), "nextExpectedRanges": []}, rate)
+        return self._commit(sid, session, req.headers.get("content-range", ""), base, rate)
+
+    def _commit(self, sid: str, session: Session, last_range: str, base: str, rate: dict[str, str]) -> Response:
+        """The uploaded bytes become the file (201 new, 200 replaced); the session is gone."""
+        assert session.total is not None
+        blob = self.blobs.finish(session.file, session.total)
         with self.lock:
             self.sessions.pop(sid, None)
         with self.store.lock:
@@ -516,7 +534,7 @@ class FilesApi:
             except GraphFailure as failure:
                 return Response(failure.status, {"error": {"code": failure.code, "message": failure.message}})
             with self.lock:
-                self.completed[sid] = (req.headers.get("content-range", ""), drive.id, item["id"], session.expires)
+                self.completed[sid] = (last_range, drive.id, item["id"], session.expires)
             return Response(201 if created else 200, self.item_out(drive, item, base, session.app), rate)
 
     def _fault(self, path: str, tenant_id: str, method: str) -> Response | None:
@@ -605,6 +623,21 @@ def _token(drive: Drive, since: int, offset: int, pinned: int | None = None) -> 
 def _untoken(token: str) -> tuple[int, int, int]:
     data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     return int(data["s"]), int(data["o"]), int(data["e"])
+
+
+def _timestamp(token: str | None) -> float | None:
+    """A token that is an ISO 8601 time (``2021-09-29T20:00:00Z``, ``...+08:00``), as seconds; else None."""
+    import datetime as dt
+
+    if not token or not re.match(r"^\d{4}-\d{2}-\d{2}T", token):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(token.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise GraphFailure(400, "invalidRequest", f"The token is not a valid timestamp: {token}") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def _pinned(token: str | None) -> int | None:

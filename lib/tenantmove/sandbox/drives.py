@@ -48,6 +48,7 @@ class Drive:
     epoch: int = 0  # delta tokens of an earlier epoch answer 410 (resync required)
     created: str = field(default_factory=now_iso)
     admins: set[str] = field(default_factory=set)  # user ids made site collection admins (Set-SPOUser)
+    clock: list[tuple[float, int]] = field(default_factory=list)  # (when, seq) of each change: timestamp tokens
 
     # --- structure ---------------------------------------------------------------------------------
     def new_item(self, parent: str | None, name: str, *, folder: bool = False, blob: Blob | None = None,
@@ -66,6 +67,12 @@ class Drive:
     def touch(self, item: dict[str, Any]) -> None:
         self.seq += 1
         item["seq"] = self.seq
+        self.clock.append((time.time(), self.seq))
+
+    def seq_at(self, when: float) -> int:
+        """The change counter as it stood at ``when``: a timestamp token's position."""
+        before = [seq for at, seq in self.clock if at < when]
+        return before[-1] if before else 0
 
     def live_children(self, item_id: str) -> list[dict[str, Any]]:
         return [i for i in self.items.values() if i["parent"] == item_id and not i["deleted"]]

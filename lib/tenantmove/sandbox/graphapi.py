@@ -31,6 +31,7 @@ from .shapes import (
     GraphFailure,
     _parse_select,
     _project,
+    context_url,
     domain_references,
     error_body,
 )
@@ -136,7 +137,10 @@ class GraphApi:
         routes. Direct requests and ``$batch`` sub-requests both come through here."""
         for api in self.apis:
             if api.mounts(rest, req.method):
-                return api.serve(req, rest, tenant, claims)
+                resp = api.serve(req, rest, tenant, claims)
+                if 200 <= resp.status < 300 and isinstance(resp.body, dict) and "@odata.context" not in resp.body:
+                    resp.body = {"@odata.context": context_url(req.base_url, rest, resp.body), **resp.body}
+                return resp
         status, body = self.route(req.method, rest, req.query, req.json() if req.body else None,
                                   tenant, claims, req.base_url, req.headers)
         return Response(status, body)

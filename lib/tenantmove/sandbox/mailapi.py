@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlencode
 
 from .http import Request, Response, content_host
 from .knobs import Governor
@@ -175,7 +175,8 @@ class MailApi:
                 return 201, folder_json(box, self._new_folder(box, "", body))
             need(FOLDER_READ)
             tops = [f for f in box.folders.values() if not f.parent] if not tail else list(box.folders.values())
-            return 200, {"value": [folder_json(box, f) for f in tops]}
+            return 200, folder_page([folder_json(box, f) for f in tops], query,
+                                    f"{base}/v1.0/admin/exchange/mailboxes/{box.id}/folders" + ("/delta" * bool(tail)))
         folder = box.folder(tail[0])
         rest = tail[1:]
         if not rest:
@@ -186,7 +187,8 @@ class MailApi:
                 need(FOLDER_WRITE)
                 return 201, folder_json(box, self._new_folder(box, folder.id, body))
             need(FOLDER_READ)
-            return 200, {"value": [folder_json(box, f) for f in box.folders.values() if f.parent == folder.id]}
+            return 200, folder_page([folder_json(box, f) for f in box.folders.values() if f.parent == folder.id],
+                                    query, f"{base}/v1.0/admin/exchange/mailboxes/{box.id}/folders/{folder.id}/childFolders")
         if rest in (["items"], ["items", "delta"]):
             need(ITEM_READ)
             items = sorted((i for i in box.items.values() if i["folder"] == folder.id), key=lambda i: i["seq"])
@@ -219,7 +221,7 @@ class MailApi:
     def deliver(self, req: Request, rest: str) -> Response:
         """``POST /_sandbox/mail/{tenant}/{user}`` ``{"count": 3, "folder": "Inbox"}``: new mail arrives;
         ``{"alter": "text"}``: the folder's first message gets ``text`` added to its subject; ``{"make_folder": name,
-        "parent": "Inbox"}``: a folder is made."""
+        "parent": "Inbox"}``: a folder is made; ``{"delete": id}``: the owner deletes that item."""
         tenant_name, _, user_key = rest.partition("/")
         tenant = self.store.tenant_by_name(tenant_name)
         body = req.json() if req.body else {}
@@ -234,6 +236,10 @@ class MailApi:
                     return Response(404, {"error": "no such parent folder"})
                 made = box.add_folder(str(body["make_folder"]), "IPF.Note", parent.id)
                 return Response(200, {"ok": True, "id": made.id})
+            if body.get("delete"):  # the mailbox's owner deletes an item
+                if box.items.pop(str(body["delete"]), None) is None:
+                    return Response(404, {"error": "no such item"})
+                return Response(200, {"ok": True})
             folder = next((f for f in box.folders.values() if f.name == body.get("folder", "Inbox")), None)
             if folder is None:
                 return Response(404, {"error": "no such folder"})
@@ -291,18 +297,54 @@ class MailApi:
         mode = str(body.get("Mode") or "create").lower()
         stream = self.streams.unpack(str(body.get("Data") or ""))
         props = dict(stream["props"], isDraft=False) if stream["type"] == "IPM.Note" else dict(stream["props"])
-        if mode == "update":
-            item = box.items.get(str(body.get("ItemId") or ""))
-            if item is None:
-                raise GraphFailure(404, "ErrorItemNotFound", "The item to update does not exist.")
+        if mode == "update":  # Exchange's UploadItems "Update": the item must be in that folder, unchanged since
+            if not body.get("ItemId"):
+                raise GraphFailure(400, "ErrorInvalidRequest", "Mode update needs the ItemId of the item to update.")
+            item = box.items.get(str(body["ItemId"]))
+            if item is None or item["folder"] != folder.id:
+                raise GraphFailure(404, "ErrorItemNotFound", "The item to update is not in the folder.")
+            if body.get("ChangeKey") and body["ChangeKey"] != item_json(item)["changeKey"]:
+                raise GraphFailure(409, "ErrorIrresolvableConflict", "The item was changed since the change key "
+                                                                      "was read: read it again.")
             item["props"] = props
             box.touch(item)
         elif mode == "create":
+            if body.get("ItemId"):
+                raise GraphFailure(400, "ErrorInvalidRequest", "Mode create makes a new item: send no ItemId.")
             item = box.add_item(folder, props, stream["type"])
         else:
             raise GraphFailure(400, "ErrorInvalidRequest", "Mode is create or update.")
         self.count("mail_imported")
         return Response(200, {"itemId": item["id"], "changeKey": item_json(item)["changeKey"]})
+
+
+FOLDER_FILTER_RE = re.compile(r"^\s*(displayName|parentFolderId|type)\s+eq\s+'((?:[^']|'')*)'\s*$")
+
+
+def folder_page(folders: list[dict[str, Any]], query: dict[str, str], url: str) -> dict[str, Any]:
+    """A folder listing with ``$filter`` (``prop eq 'value'`` on displayName, parentFolderId or type), ``$skip``
+    and ``$top`` (the rest behind ``@odata.nextLink``), as the mailbox folder APIs take them."""
+    raw = query.get("$filter")
+    if raw is not None:
+        match = FOLDER_FILTER_RE.match(raw)
+        if match is None:
+            raise GraphFailure(400, "ErrorInvalidUrlQueryFilter", f"The filter expression is not supported: {raw}")
+        value = match.group(2).replace("''", "'").lower()
+        folders = [f for f in folders if str(f.get(match.group(1)) or "").lower() == value]
+    try:
+        skip = int(query.get("$skip") or 0)
+        top = int(query["$top"]) if "$top" in query else None
+    except ValueError as exc:
+        raise GraphFailure(400, "ErrorInvalidUrlQuery", "$top and $skip are whole numbers.") from exc
+    if skip < 0 or (top is not None and top < 1):
+        raise GraphFailure(400, "ErrorInvalidUrlQuery", "$top is at least 1 and $skip at least 0.")
+    end = len(folders) if top is None else skip + top
+    page: dict[str, Any] = {"value": folders[skip:end]}
+    if end < len(folders):
+        keep = {k: v for k, v in query.items() if k in ("$filter", "$select")}
+        keep.update({"$top": str(top), "$skip": str(end)})
+        page["@odata.nextLink"] = url + "?" + urlencode(keep, quote_via=quote)
+    return page
 
 
 def has_exchange(tenant: Tenant, user: dict[str, Any]) -> bool:

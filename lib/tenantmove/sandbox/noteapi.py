@@ -198,6 +198,10 @@ class NoteApi:
                     made = self._page_json(page, base, ctx, with_level=True)
                     return Response(201, made, {"Location": made["self"]})  # as the service says where it is
                 return Response(200, self._pages(parent, query, base, ctx))
+        if tail == ["pages"] and method == "GET":  # every page the caller can reach, across notebooks
+            ids = {n.id for n in mine}
+            reachable = [p for p in notes.pages.values() if notes.notebook_of(p).id in ids]
+            return Response(200, self._page_list(reachable, query, base, ctx, f"{ctx}/pages"))
         if len(tail) >= 2 and tail[0] == "pages":
             page = notes.pages.get(tail[1])
             if page is None or notes.notebook_of(page) not in mine:
@@ -280,16 +284,22 @@ class NoteApi:
         return self.notes.add_page(section, title, _utc(created), body, resources, by_app=app)
 
     def _pages(self, section: Container, query: dict[str, str], base: str, ctx: str) -> dict[str, Any]:
-        pages = self.notes.section_pages(section.id)
-        level = query.get("pagelevel", "").lower() == "true"
+        return self._page_list(self.notes.section_pages(section.id), query, base, ctx,
+                               f"{ctx}/sections/{section.id}/pages", in_section=True)
+
+    def _page_list(self, pages: list[Page], query: dict[str, str], base: str, ctx: str, path: str,
+                   in_section: bool = False) -> dict[str, Any]:
+        """A page listing: 20 a page by default, at most 100 (``$top``), ``$skip``; most recently changed first,
+        or in the section's order with ``pagelevel=true`` (a section's listing only)."""
+        level = in_section and query.get("pagelevel", "").lower() == "true"
         if not level:  # the service's default order: most recently changed first
             pages = sorted(pages, key=lambda p: p.modified, reverse=True)
         top = min(int(query.get("$top") or 20), 100)
         skip = int(query.get("$skip") or 0)
-        body: dict[str, Any] = {"value": [self._page_json(p, base, ctx, level, pages.index(p))
+        body: dict[str, Any] = {"value": [self._page_json(p, base, ctx, level, pages.index(p) if level else None)
                                           for p in pages[skip:skip + top]]}
         if skip + top < len(pages):
-            body["@odata.nextLink"] = (f"{base}/v1.0/{ctx}/sections/{section.id}/pages?$top={top}&$skip={skip + top}"
+            body["@odata.nextLink"] = (f"{base}/v1.0/{path}?$top={top}&$skip={skip + top}"
                                        + ("&pagelevel=true" if level else ""))
         return body
 

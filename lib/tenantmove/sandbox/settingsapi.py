@@ -21,18 +21,21 @@ from .state import Store, Tenant, now_iso
 
 OBJECTS = {"admin/sharepoint/settings": "sharepoint", "policies/authorizationPolicy": "authorization",
            "policies/authenticationMethodsPolicy": "authenticationMethods", "admin/reportSettings": "reportSettings",
-           "admin/people/pronouns": "pronouns"}  # one settings object each: GET, PATCH
+           "admin/people/pronouns": "pronouns",
+           "policies/identitySecurityDefaultsEnforcementPolicy": "securityDefaults"}  # one object each: GET, PATCH
 ROUTES = (*OBJECTS, "identity/conditionalAccess/", "admin/teams/userConfigurations")
 READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"},
         "authorization": {"Policy.Read.All", "Policy.ReadWrite.Authorization"},
         "authenticationMethods": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
         "reportSettings": {"ReportSettings.Read.All", "ReportSettings.ReadWrite.All"},
         "pronouns": {"PeopleSettings.Read.All", "PeopleSettings.ReadWrite.All"},
+        "securityDefaults": {"Policy.Read.All", "Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"},
         "ca": {"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"}}
 WRITE = {"sharepoint": {"SharePointTenantSettings.ReadWrite.All"},
          "authorization": {"Policy.ReadWrite.Authorization"},
          "authenticationMethods": {"Policy.ReadWrite.AuthenticationMethod"},
          "reportSettings": {"ReportSettings.ReadWrite.All"}, "pronouns": {"PeopleSettings.ReadWrite.All"},
+         "securityDefaults": {"Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"},
          "ca": {"Policy.ReadWrite.ConditionalAccess"}}
 CA_STATES = {"enabled", "disabled", "enabledForReportingButNotEnforced"}
 
@@ -54,6 +57,9 @@ DEFAULTS = {  # a new tenant: Microsoft's defaults
                               "reportSuspiciousActivitySettings": {"state": "default", "voiceReportingCode": 0}},
     "reportSettings": {"displayConcealedNames": True},
     "pronouns": {"isEnabledInOrganization": False},
+    "securityDefaults": {"id": "00000000-0000-0000-0000-000000000005", "displayName": "Security Defaults",
+                         "description": "Security defaults is a set of basic identity security mechanisms "
+                                        "recommended by Microsoft.", "isEnabled": True},  # on in a new tenant
 }
 CONFIGURED = {  # the old tenant, tightened over the years
     "sharepoint": {"sharingCapability": "existingExternalUserSharingOnly", "isResharingByExternalUsersEnabled": False,
@@ -71,6 +77,7 @@ CONFIGURED = {  # the old tenant, tightened over the years
                               "reportSuspiciousActivitySettings": {"state": "enabled", "voiceReportingCode": 0}},
     "reportSettings": {"displayConcealedNames": False},
     "pronouns": {"isEnabledInOrganization": True},
+    "securityDefaults": {"isEnabled": False},  # off: the old tenant protects itself with conditional access
 }
 
 

@@ -108,3 +108,33 @@ def domain_references(tenant: Tenant, domain: str) -> list[dict[str, Any]]:
                          "displayName": app.display_name})
     return refs
 
+
+
+# navigation properties and entity sets that hold many: the segment after one of them is a key
+COLLECTIONS = frozenset({
+    "users", "groups", "domains", "drives", "items", "children", "sites", "lists", "columns", "contentTypes",
+    "messages", "mailFolders", "childFolders", "events", "instances", "contacts", "contactFolders", "attachments",
+    "notebooks", "sections", "sectionGroups", "pages", "mailboxes", "folders", "permissions", "versions",
+    "policies", "calendars", "tasks", "members", "owners", "subscribedSkus", "namedLocations",
+})
+
+
+def context_url(base: str, rest: str, body: Any) -> str:
+    """The ``@odata.context`` Graph puts on a response: the path to what was read, keys in parentheses, the last
+    key of a single entity dropped and ``/$entity`` added (OData's rule for minimal metadata)."""
+    addressed = re.sub(r":(/[^:]*|[^/:]*)(:|$)", "", rest.split("?", 1)[0])  # root:/a/b: is an item under root
+    parts = [p for p in addressed.split("/") if p]
+    path: list[str] = []
+    last_key = None
+    for i, part in enumerate(parts):
+        if i and parts[i - 1] in COLLECTIONS and part not in COLLECTIONS:
+            last_key = len(path)
+            path[-1] = f"{path[-1]}('{part}')"
+        else:
+            path.append(part)
+    many = isinstance(body, dict) and isinstance(body.get("value"), list)
+    if not many:
+        if last_key is not None and last_key == len(path):  # ends on a key: the entity of that collection
+            path[-1] = path[-1].split("(", 1)[0]
+        path.append("$entity")
+    return f"{base}/v1.0/$metadata#" + "/".join(path)

@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from .driveapi import READ, WRITE, FilesApi
 from .drives import Drive
@@ -83,7 +83,27 @@ class SitesApi:
         return self.owns(rest)
 
     def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
+        library = self._library_path(rest, tenant)
+        if library is not None:  # sites/{id}/drive/... is that site's default library, served as the drive it is
+            return self.files.serve(req, library, tenant, claims)
         return self.call(req.method, rest, req.query, req.json() if req.body else None, tenant, claims, req.base_url)
+
+    def _library_path(self, rest: str, tenant: Tenant) -> str | None:
+        """``sites/{site-id}/drive/{more}`` as ``drives/{library}/{more}`` (and ``sites/{id}/drives/{id}/{more}``
+        when that library is the site's); None for everything else."""
+        parts = rest.split("?", 1)[0].split("/")
+        if len(parts) < 4 or parts[0] != "sites" or ":" in unquote(parts[1]):
+            return None
+        with self.store.lock:
+            if parts[2] == "drive":
+                site = self._site(tenant, parts)
+                lib = next((lst for lst in site.lists.values() if lst.template == "documentLibrary"), None)
+                return None if lib is None else "/".join(["drives", str(lib.drive_id), *parts[3:]])
+            if parts[2] == "drives" and len(parts) > 4:
+                site = self._site(tenant, parts)
+                if any(lst.drive_id == unquote(parts[3]) for lst in site.lists.values()):
+                    return "/".join(["drives", *parts[3:]])
+        return None
 
     # --- entry ----------------------------------------------------------------------------------------
     def call(self, method: str, raw_rest: str, query: dict[str, str], body: Any, tenant: Tenant,
@@ -279,7 +299,8 @@ class SitesApi:
 
     def _items(self, method: str, site: Site, lst: SpList, rest: list[str], query: dict[str, str],
                body: dict[str, Any], tenant: Tenant, base: str) -> tuple[int, Any, dict[str, str]]:
-        expand = "fields" in query.get("expand", query.get("$expand", ""))
+        raw_expand = query.get("expand", query.get("$expand", ""))
+        expand, chosen = fields_expand(raw_expand)
         if not rest and method == "GET":
             items = sorted(lst.items.values(), key=lambda i: int(i["id"]))
             raw = query.get("$filter")
@@ -295,11 +316,12 @@ class SitesApi:
             top = int(query.get("$top") or 200)
             offset = int(query.get("$skiptoken") or 0)
             page = items[offset:offset + top]
-            out: dict[str, Any] = {"value": [item_json(site, lst, i, expand) for i in page]}
+            out: dict[str, Any] = {"value": [item_json(site, lst, i, expand, chosen) for i in page]}
             if offset + top < len(items):
-                keep = f"&$filter={raw}" if raw else ""
+                keep = f"&$filter={quote(raw)}" if raw else ""
                 out["@odata.nextLink"] = (f"{base}/v1.0/sites/{site.id}/lists/{lst.id}/items?"
-                                          f"expand=fields&$top={top}&$skiptoken={offset + top}{keep}")
+                                          f"$expand={quote(raw_expand or 'fields')}&$top={top}"
+                                          f"&$skiptoken={offset + top}{keep}")
             return 200, out, {}
         if not rest and method == "POST":
             fields = check_fields(site, lst, body.get("fields") or {}, tenant)
@@ -311,7 +333,7 @@ class SitesApi:
         if item is None:
             raise GraphFailure(404, "itemNotFound", "The item could not be found.")
         if len(rest) == 1 and method == "GET":
-            return 200, item_json(site, lst, item, expand), {}
+            return 200, item_json(site, lst, item, expand, chosen), {}
         if len(rest) == 1 and method == "DELETE":
             del lst.items[item["id"]]
             return 204, None, {}
@@ -320,3 +342,15 @@ class SitesApi:
             item.update(version=item["version"] + 1, modified=now_iso(), editor="tenantmove (app)")
             return 200, computed(lst, item["fields"]), {}
         raise GraphFailure(400, "invalidRequest", "The sandbox does not support this on a list item.")
+
+
+def fields_expand(raw: str) -> tuple[bool, list[str] | None]:
+    """``$expand=fields`` or ``fields(select=A,B)`` (also ``fields($select=A,B)``): are the fields expanded, and
+    which of them were chosen (None: all)."""
+    if not raw:
+        return False, None
+    match = re.fullmatch(r"\s*fields\s*(?:\(\s*\$?select\s*=\s*([^)]*)\))?\s*", raw)
+    if match is None:
+        raise GraphFailure(400, "invalidRequest", f"The sandbox expands only fields on list items, not '{raw}'.")
+    chosen = [c.strip() for c in match.group(1).split(",") if c.strip()] if match.group(1) is not None else None
+    return True, chosen

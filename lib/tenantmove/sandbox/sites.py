@@ -148,7 +148,8 @@ def site_json(site: Site) -> dict[str, Any]:
     return out
 
 
-def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool) -> dict[str, Any]:
+def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool,
+              chosen: list[str] | None = None) -> dict[str, Any]:
     out = {"id": item["id"], "eTag": f'"{item["uid"]},{item["version"]}"', "createdDateTime": item["created"],
            "lastModifiedDateTime": item["modified"], "webUrl": f"{site.web_url}/Lists/{lst.name}/DispForm.aspx?ID="
                                                                 f"{item['id']}",
@@ -160,6 +161,9 @@ def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool) -> di
                   "Modified": item["modified"], "AuthorLookupId": author, "EditorLookupId": author,
                   "_UIVersionString": f"{item['version']}.0", "Attachments": False}
         fields.update(computed(lst, item["fields"]))
+        if chosen is not None:  # fields(select=...): those, with the item's id and etag
+            wanted = {c.lower() for c in chosen} | {"id", "@odata.etag"}
+            fields = {k: v for k, v in fields.items() if k.lower() in wanted}
         out["fields"] = fields
     return out
 

@@ -29,7 +29,12 @@ READ_PIECE = 1024 * 1024
 
 
 class DeltaExpired(Exception):
-    """410 on a delta link: the service no longer knows that point; list everything again."""
+    """410 on a delta link: the service no longer knows that point; list everything again, from ``restart`` (the
+    fresh enumeration the service names in ``Location``) when it gave one."""
+
+    def __init__(self, message: str, restart: str | None = None) -> None:
+        super().__init__(message)
+        self.restart = restart
 
 
 @dataclass
@@ -85,7 +90,7 @@ class DriveClient:
                 body = self.graph.get(url, expected=(410,))
             except GraphError as exc:
                 if exc.status == 410:
-                    raise DeltaExpired(exc.one_line()) from exc
+                    raise DeltaExpired(exc.one_line(), exc.location) from exc
                 raise
             items.extend(body.get("value", []))
             if body.get("@odata.nextLink"):

@@ -46,9 +46,11 @@ class GraphError(TenantmoveError):
     """A Graph call failed; carries what support needs to find it."""
 
     def __init__(self, status: int | None, code: str, message: str, *, method: str = "", url: str = "",
-                 request_id: str | None = None, client_request_id: str | None = None, hint: str = "") -> None:
+                 request_id: str | None = None, client_request_id: str | None = None, hint: str = "",
+                 location: str | None = None) -> None:
         self.status, self.code, self.graph_message = status, code, message
         self.method, self.url = method, url
+        self.location = location  # where the service says to go instead (a 410's fresh delta enumeration)
         self.request_id, self.client_request_id = request_id, client_request_id
         ids = f" (request-id {request_id}, client-request-id {client_request_id})" if request_id else (
             f" (client-request-id {client_request_id})" if client_request_id else "")
@@ -87,7 +89,7 @@ def error_from_parts(status: int, code: str, message: str, headers: dict[str, st
                      url: str) -> GraphError:
     lower = {k.lower(): v for k, v in headers.items()}
     kwargs = dict(method=method, url=redact(url), request_id=lower.get("request-id"),
-                  client_request_id=lower.get("client-request-id"))
+                  client_request_id=lower.get("client-request-id"), location=lower.get("location"))
     if status in (401, 403):
         hint = ("grant the app the Graph permission this call needs and give admin consent"
                 if status == 403 else "sign in again; check the tenant and the app registration")

@@ -241,8 +241,8 @@ class DriveCopy:
         expired = False
         try:
             raw, new_link = self.old.delta(drive_id, link)
-        except DeltaExpired:
-            raw, new_link = self.old.delta(drive_id, None)
+        except DeltaExpired as gone:
+            raw, new_link = self.old.delta(drive_id, gone.restart)
             expired = True
         full = link is None or expired
         by_id = {i["id"]: i for i in raw}

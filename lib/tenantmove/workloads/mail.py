@@ -19,6 +19,7 @@ from typing import Any
 
 from ..engine import Applied, DeltaLinks, Work, Workload
 from ..errors import TenantmoveError
+from ..services.graph import GraphNotFound
 from ..services.mailboxes import EXPORT_BATCH, MailboxClient
 
 log = logging.getLogger("tenantmove.mail")
@@ -323,6 +324,16 @@ class MailItems(Workload):
             error = (exported.get("error") or {}).get("message", "not exported")
             raise TenantmoveError(f"{work.name}: export failed: {error}", hint="rerun the phase")
         update = work.before.target_id if work.before is not None and work.before.state == "done" else None
-        landed = self.copy.new.import_item(str(pair.target), folder, exported["data"], update)
+        detail = work.detail
+        try:
+            landed = self.copy.new.import_item(str(pair.target), folder, exported["data"], update)
+        except GraphNotFound:
+            if update is None:
+                raise
+            # the earlier copy is no longer in its folder: its owner moved or deleted it in the new mailbox
+            landed = self.copy.new.import_item(str(pair.target), folder, exported["data"])
+            detail = {**detail, "earlier copy": f"not in its folder any more (moved or deleted in the new "
+                                                f"mailbox); imported again as a new item, {update} left alone"}
+            update = None
         return Applied(str(landed.get("itemId") or landed.get("ItemId")), "updated" if update else "imported",
-                       size=work.size, detail=work.detail)
+                       size=work.size, detail=detail)

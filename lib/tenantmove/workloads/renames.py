@@ -28,7 +28,7 @@ def rename_plan(refs: pd.DataFrame, domain: str, initial: str) -> pd.DataFrame:
 
 class UserRenames(Workload):
     kind = "rename-user"
-    title = "user renames"
+    title = "old-tenant user names"
     destructive = True
 
     def __init__(self, client: GraphClient, plan: pd.DataFrame) -> None:

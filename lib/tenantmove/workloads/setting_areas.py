@@ -2,8 +2,8 @@
 new tenant's terms (a group named by id is the new tenant's group; a domain is the new tenant's domain), so
 that the two sides compare directly and a value read from the old tenant can be written to the new one.
 
-- ``sharepoint``, ``authorization``, ``authenticationMethods``, ``reportSettings``, ``pronouns``: one object
-  each, read with GET, set with PATCH;
+- ``sharepoint``, ``authorization``, ``authenticationMethods``, ``reportSettings``, ``pronouns``,
+  ``securityDefaults``: one object each, read with GET, set with PATCH;
 - ``organization``: the profile's notification addresses and privacy profile (its address and phone are shown
   but are read-only in Graph);
 - ``branding``: the default sign-in branding's texts and images (images compared by SHA-256, carried as bytes)
@@ -251,6 +251,8 @@ def areas(sides: Sides) -> dict[str, Area]:
         ObjectArea(sides, "reportSettings", "Microsoft 365 reports (concealed names)", "admin/reportSettings",
                    ("displayConcealedNames",)),
         ObjectArea(sides, "pronouns", "pronouns on profiles", "admin/people/pronouns", ("isEnabledInOrganization",)),
+        ObjectArea(sides, "securityDefaults", "security defaults", "policies/identitySecurityDefaultsEnforcementPolicy",
+                   ("isEnabled",)),
         Organization(sides), Branding(sides), GroupSettings(sides), Domains(sides),
     ]
     return {a.name: a for a in made}
