@@ -24,11 +24,11 @@ test: $(STAMP)
 	$(PY) -m tenantmove notebooks --check
 	$(PY) -m pytest -n 2 --dist loadfile
 
-# Everything except executing notebooks, in three workers (the tests mostly wait on sockets): under 90 seconds
-# on two cores.
+# Everything except executing notebooks and waiting out the service's real-time limits, in three workers (the
+# tests mostly wait on sockets): about a minute on two cores.
 test-fast: $(STAMP)
 	$(PY) -m ruff check lib tests bench notebooks
-	$(PY) -m pytest -m "not notebook" -n 3
+	$(PY) -m pytest -m "not notebook and not waits" -n 3
 
 # Regenerate the notebooks' parameters cells from the parameter specification.
 notebooks: $(STAMP)

@@ -164,6 +164,7 @@ def test_an_expired_upload_session_starts_over(world: Sandbox, tmp_path: Path) -
     assert video["size"] == 24 * 1024 * 1024
 
 
+@pytest.mark.waits
 def test_throttling_mid_copy_is_waited_out(world: Sandbox, tmp_path: Path) -> None:
     # 20 resource units in a 2-second window. Megan's drive costs about 80 units, so unless the copy is
     # slower than 6 s unthrottled (it takes under 1 s), one window holds at least 20 and the 80 % mark is met.

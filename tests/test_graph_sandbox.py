@@ -117,6 +117,7 @@ def test_expired_token_is_refreshed_without_the_caller_noticing(sandbox: Sandbox
     assert signin.acquired == 2
 
 
+@pytest.mark.waits
 def test_short_lived_tokens_are_renewed_before_they_expire(sandbox: Sandbox) -> None:
     sandbox.set_knobs(token_lifetime=3)
     signin, client = make_client(sandbox)
@@ -156,7 +157,7 @@ def test_failure_carries_request_id(source_client: GraphClient) -> None:
 
 
 def test_client_is_safe_across_threads(sandbox: Sandbox) -> None:
-    sandbox.set_knobs(latency_ms=5, throttle_probability=0.05, retry_after=1)
+    sandbox.set_knobs(latency_ms=5, throttle_probability=0.05, retry_after=0.2)  # the waits are not what is tested
     _, client = make_client(sandbox, retry=RetryPolicy(base=0.01, cap=0.1, max_attempts=10))
     client.get("organization")
     errors: list[BaseException] = []
@@ -222,6 +223,7 @@ def test_scale_knob_reseeds(sandbox: Sandbox, source_client: GraphClient) -> Non
     assert len(source_client.get_all("users", {"$select": "id", "$top": "999"})) == base
 
 
+@pytest.mark.waits
 def test_sandbox_stops_when_its_parent_dies(tmp_path) -> None:  # noqa: ANN001
     """A sandbox started by a process that is killed must not linger on its ports."""
     import os

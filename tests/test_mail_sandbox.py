@@ -154,6 +154,7 @@ def test_without_the_import_permission_the_phase_stops_before_any_write() -> Non
     assert "grant admin consent" in stopped.value.one_line()
 
 
+@pytest.mark.waits
 def test_a_throttling_storm_and_tokens_expiring_mid_mailbox_lose_nothing(world: Sandbox, tmp_path: Path) -> None:
     """A third of all requests answered 429 (imports included) while tokens last two seconds: every item still
     arrives once."""

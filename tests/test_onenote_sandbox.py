@@ -160,6 +160,7 @@ def test_what_the_sign_in_cannot_reach_is_a_set_spouser_step_then_copied(world: 
     assert again["onenote-page"].count("created") == 9 and not again["onenote-page"].failed
 
 
+@pytest.mark.waits
 def test_the_client_paces_itself_where_429s_say_nothing(sandbox: Sandbox) -> None:
     """Limits of 12 a second: a client paced under that (with the margin it keeps) never hears a 429; a greedy
     one does, without Retry-After, and still loses nothing."""

@@ -122,6 +122,7 @@ def test_the_domain_moves_only_by_the_rules(fresh_sandbox: Sandbox) -> None:
     assert new.post("users", new_user("megan.bowen@contoso.example"))["userPrincipalName"] == "megan.bowen@contoso.example"
 
 
+@pytest.mark.waits
 def test_force_delete_refuses_more_than_1000_objects(fresh_sandbox: Sandbox) -> None:
     fresh_sandbox.admin("POST", "reset", json={"scale": 51})  # 1,020 generated users on the custom domain
     _, old = make_client(fresh_sandbox, "source")

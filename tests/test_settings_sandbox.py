@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tenantmove.engine import Engine, Ledger
@@ -144,6 +145,7 @@ def test_manual_items_read_back_teams_policies_and_the_generated_script_makes_th
     assert done["action"] == "done by the admin, read back", done
 
 
+@pytest.mark.waits
 def test_conditional_access_report_only_through_the_mappings_then_switched_on(fresh_sandbox: Sandbox,
                                                                               tmp_path: Path) -> None:
     sb = fresh_sandbox
@@ -179,6 +181,7 @@ def test_conditional_access_report_only_through_the_mappings_then_switched_on(fr
     assert states == {"Require MFA for administrators": "enabled", "Sales: block outside the office": REPORT_ONLY}
 
 
+@pytest.mark.waits
 def test_conditional_access_answers_429_faster_than_a_request_a_second_and_the_client_paces(
         fresh_sandbox: Sandbox) -> None:
     old = make_client(fresh_sandbox, "source")[1]
