@@ -191,6 +191,8 @@ def test_what_waits_for_the_admin_or_for_the_service_is_manual_not_failed(first:
     assert first80["notebook access manual"] == 3  # Megan's old OneDrive; both new ones (not there yet)
     first90 = first.summary(first_dir, "90_verify_and_close")
     assert first90["verdict"] == "red" and "80_onenote" in first90["rerun"]
+    first30 = first.summary(first_dir, "30_add_domain_and_users")  # the people as they were, managers included
+    assert first30["people's attributes updated"] == 24 and first30["managers created"] == 21
     first40 = first.summary(first_dir, "40_admin_settings")
     # that differ: SharePoint 5, authorisation 5, authentication methods 4, reports 1, pronouns 1, profile 5,
     # branding 8 (a language, 5 texts, 2 logos), group settings 4, password expiry 4 (2 per domain)
@@ -300,6 +302,7 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
     run = green["green"]
     summary90 = first.summary(run, "90_verify_and_close")
     assert summary90["verdict"] == "green", summary90
+    assert summary90["people differing"] == 0
     text = outputs_text(run / "90_verify_and_close.ipynb")
     assert "Closing checklist" in text and "CalendarRepairDisabled" in text
     areas = pd.read_csv(run / "90_verify_and_close" / "reconcile-summary.csv").set_index("area")
@@ -328,6 +331,8 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     alex = new.get("users/alex.wilber@contoso.example")["id"]
     new.request("DELETE", f"groups/{sales}/members/{alex}/$ref")
     sb.admin("POST", f"mail/contosonew.onmicrosoft.com/{MEGAN}", json={"alter": "(edited)"})
+    new.patch(f"users/{MEGAN}", {"jobTitle": "Intern"})  # a person's attribute changed, a manager removed
+    new.request("DELETE", "users/alex.wilber@contoso.example/manager/$ref")
     dns_host = Rfc2136Provider(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"], DOMAIN,
                                load_tsig(key_file=sb.endpoints["dns"]["tsig_file"]))
     dmarc = dns_record(f"_dmarc.{DOMAIN}", "TXT", next(iter(first.ns.values(f"_dmarc.{DOMAIN}", "TXT")[0])))
@@ -360,7 +365,9 @@ def test_each_discrepancy_is_named_in_a_red_verdict(first: Story, seeded: dict[s
     assert summary90["files differing"] == 1 and summary90["groups differing"] == 1
     assert summary90["DNS records kept differing"] == 1
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
+    assert summary90["people differing"] == 2
     text90 = outputs_text(seeded["red"] / "90_verify_and_close.ipynb")
+    assert "differs: jobTitle" in text90 and "manager is not megan.bowen@contoso.example" in text90
     assert "/campaigns/2026/q3/assets" in text90 and "members missing: alex.wilber@contoso.example" in text90
     assert "VERDICT: RED" in text90 and "Reopened in the ledger" in text90
     assert f"TXT _dmarc.{DOMAIN}" in text90 and "restore it at your DNS host" in text90

@@ -138,3 +138,44 @@ def test_dns_reset_restores_the_seed(fresh_sandbox: Sandbox) -> None:
     fresh_sandbox.admin("POST", "reset", json={"scale": 1})
     ns = Nameservers([(fresh_sandbox.endpoints["dns"]["host"], fresh_sandbox.endpoints["dns"]["port"])])
     assert len(ns.values("contoso.example", "TXT")[0]) == 2  # the old tenant's MS= and SPF only
+
+
+def test_a_persons_attributes_and_manager_are_read_and_written_as_graph_does(fresh_sandbox: Sandbox) -> None:
+    """The old tenant's org chart is three levels deep; every attribute Graph lets an app write is selectable and
+    writable (and nothing else is); the manager is a reference: PUT and DELETE ``manager/$ref``, read back from
+    ``manager`` and ``directReports``."""
+    from tenantmove.graphperson import PERSON_ATTRIBUTES
+
+    _, old = make_client(fresh_sandbox, "source")
+    _, new = make_client(fresh_sandbox, "target")
+    megan = old.get("users/megan.bowen@contoso.example", {"$select": ",".join(["id", *PERSON_ATTRIBUTES])})
+    assert megan["employeeId"] == "E1001" and megan["city"] == "Amsterdam" and megan["companyName"] == "Contoso Ltd"
+    alex = old.get("users/alex.wilber@contoso.example/manager")
+    assert alex["id"] == megan["id"] and alex["@odata.type"] == "#microsoft.graph.user"
+    reports = {u["userPrincipalName"] for u in old.get_all("users/alex.wilber@contoso.example/directReports")}
+    assert reports and all(old.get(f"users/{u}", {"$select": "department"})["department"] == "Sales" for u in reports)
+    with pytest.raises(GraphError) as top:
+        old.get("users/megan.bowen@contoso.example/manager", expected=(404,))
+    assert top.value.status == 404
+
+    boss = new.post("users", new_user("boss@contosonew.onmicrosoft.com"))
+    person = new.post("users", new_user("person@contosonew.onmicrosoft.com"))
+    values = {"jobTitle": "Analyst", "department": "Finance", "companyName": "Contoso Ltd", "officeLocation": "HQ",
+              "businessPhones": ["+31 20 123 4567"], "mobilePhone": "+31 6 1234 5678", "employeeId": "E9",
+              "employeeType": "Contractor", "employeeHireDate": "2020-01-06T00:00:00Z", "streetAddress": "Dam 1",
+              "city": "Amsterdam", "state": "NH", "postalCode": "1012 JS", "country": "NL", "preferredLanguage": "nl-NL",
+              "ageGroup": "NotAdult", "consentProvidedForMinor": "Granted"}
+    assert set(values) == set(PERSON_ATTRIBUTES)
+    new.patch(f"users/{person['id']}", values)
+    back = new.get(f"users/{person['id']}", {"$select": ",".join(PERSON_ATTRIBUTES)})
+    assert {k: back[k] for k in values} == values
+    assert "read-only" in bad_request(new.patch, f"users/{person['id']}", {"createdDateTime": "2020-01-01T00:00:00Z"})
+    new.request("PUT", f"users/{person['id']}/manager/$ref", json={"@odata.id": f"{new.base_url}/users/{boss['id']}"})
+    assert new.get(f"users/{person['id']}/manager")["id"] == boss["id"]
+    assert [u["id"] for u in new.get_all(f"users/{boss['id']}/directReports")] == [person["id"]]
+    assert "own manager" in bad_request(new.request, "PUT", f"users/{person['id']}/manager/$ref",
+                                        json={"@odata.id": f"{new.base_url}/users/{person['id']}"})
+    new.request("DELETE", f"users/{person['id']}/manager/$ref")
+    with pytest.raises(GraphError) as gone:
+        new.get(f"users/{person['id']}/manager", expected=(404,))
+    assert gone.value.status == 404

@@ -21,6 +21,8 @@ from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
 from ..workloads.groups import Groups, Members
 from ..workloads.inventory import Inventory
+from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant
+from ..workloads.people import reconcile as reconcile_people
 from ..workloads.users import Users, prestage_upn
 from .checks import Check, Reads, reconciles
 from .common import ONEDRIVES_LATER, StepResult, request_onedrives
@@ -97,6 +99,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     outcomes: list[Outcome] = [published, dkim, made_users, made_groups, phase.run(lists, gate)]
     members = Members(new, src, made_groups.targets(), made_users.targets())
     outcomes.append(phase.run(members, gate))
+    people = People(new, moving, from_inventory(src))  # the people as they were: attributes, then managers
+    outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate)]
     onedrives = request_onedrives(phase, new, moving, tgt)
     if onedrives is not None:
         outcomes.append(onedrives)
@@ -208,3 +212,25 @@ def directory_reconciled(r: Reads) -> list[Check]:
 @reconciles("DNS records")
 def dns_reconciled(r: Reads) -> Check:
     return dns_check(r.phase, r.new, r.src)
+
+
+@reconciles("people")
+def people_reconciled(r: Reads) -> Check:
+    """Each moving person's attributes, one by one, and their manager by mapped person, against the old tenant as it
+    is now; a difference reopens the person's item."""
+    check = Check("people")
+    for row in reconcile_people(People(r.new, r.moving, from_tenant(r.old, r.src))):
+        bad = bool(row["differing"]) or row["manager differs"]
+        if row["differing"] and not row["missing"]:
+            check.reopen.append(("person-attributes", "name", row["person"],
+                                 f"{row['new person']}: {', '.join(row['differing'])} differ in the new tenant"))
+        if row["manager differs"] and not row["missing"]:
+            check.reopen.append(("manager", "name", row["person"],
+                                 f"{row['new person']}: the manager is not {row['manager']} in the new tenant"))
+        check.add(str(row["new person"]), row["attributes"] + int(bool(row["manager"])),
+                  0 if row["missing"] else row["attributes"] - len(row["differing"]) + int(bool(row["manager"]))
+                  - int(row["manager differs"]), missing=int(row["missing"]), mismatched=int(bad and not row["missing"]),
+                  detail="not in the new tenant" if row["missing"] else "; ".join(
+                      [f"differs: {', '.join(row['differing'])}"] * bool(row["differing"])
+                      + [f"manager is not {row['manager']}"] * bool(row["manager differs"])))
+    return check

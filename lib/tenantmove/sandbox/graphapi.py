@@ -275,6 +275,17 @@ class GraphApi:
         if len(parts) == 2:
             return 200, dict(_project(user, select, USER_PROPS, USER_DEFAULT, "user"),
                              **{"@odata.context": ctx + "users/$entity"})
+        if parts[2] == "manager" and len(parts) == 3:  # the manager, as a directoryObject (a user here)
+            manager = tenant.users.get(str(user.get("manager") or ""))
+            if manager is None:
+                raise GraphFailure(404, "Request_ResourceNotFound", "Resource 'manager' does not exist or one of its "
+                                                                    "queried reference-property objects are not present.")
+            return 200, dict(_project(manager, select, USER_PROPS, USER_DEFAULT, "user"),
+                             **{"@odata.type": "#microsoft.graph.user", "@odata.context": ctx + "directoryObjects/$entity"})
+        if parts[2] == "directReports" and len(parts) == 3:
+            reports = [dict(_project(u, select, USER_PROPS, USER_DEFAULT, "user"), **{"@odata.type": "#microsoft.graph.user"})
+                       for u in tenant.users.values() if u.get("manager") == user["id"]]
+            return self._page(reports, query, base, f"users/{parts[1]}/directReports", ctx + "directoryObjects")
         if parts[2] == "memberOf" and len(parts) == 3:
             groups = [dict(_project(g, None, GROUP_PROPS, None, "group"), **{"@odata.type": "#microsoft.graph.group"})
                       for gid, g in tenant.groups.items() if user["id"] in tenant.members.get(gid, [])]

@@ -171,6 +171,15 @@ def service_records(tenant_id: str, domain: str, services: list[str]) -> list[di
     return out
 
 
+# what a seeded person may carry beyond the keys below (the seed spells them in snake_case)
+ATTRIBUTE_NAMES = ("companyName", "employeeId", "employeeType", "employeeHireDate", "streetAddress", "city", "state",
+                   "postalCode", "country", "ageGroup", "consentProvidedForMinor")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
 def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
     upn = spec["upn"]
     nickname = upn.split("@", 1)[0]
@@ -181,7 +190,9 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
     proxies = [f"SMTP:{mail}"]
     if domain != tenant.initial_domain:
         proxies.append(f"smtp:{nickname}@{tenant.initial_domain}")
+    attributes = {name: spec.get(_snake(name)) for name in ATTRIBUTE_NAMES}  # the person, as the seed says
     return {
+        **attributes,
         "id": uid,
         "accountEnabled": True,
         "businessPhones": [f"+31 20 {rnd.randint(100, 999)} {rnd.randint(1000, 9999)}"],
@@ -202,6 +213,18 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
         "userType": "Member",
         "assignedLicenses": [{"disabledPlans": [], "skuId": s} for s in sku_ids],
     }
+
+
+def _seed_managers(tenant: Tenant, tspec: dict[str, Any], gen: dict[str, Any], scale: float) -> None:
+    """Each seeded person's manager (by UPN in the seed; the generated staff's by department)."""
+    by_upn = {str(u["userPrincipalName"]).lower(): u for u in tenant.users.values()}
+    for uspec in tspec.get("users", []):
+        if uspec.get("manager"):
+            by_upn[uspec["upn"].lower()]["manager"] = by_upn[str(uspec["manager"]).lower()]["id"]
+    managers = gen.get("managers") or {}
+    for user in tenant.users.values():
+        if user.get("jobTitle") == "Staff" and managers.get(user.get("department")):
+            user["manager"] = by_upn[str(managers[user["department"]]).lower()]["id"]
 
 
 def _new_group(tenant: Tenant, spec: dict[str, Any], domain: str) -> dict[str, Any]:
@@ -277,12 +300,15 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
         for i in range(int(round(gen.get("users", 0) * scale))):
             given, family = GIVEN[i % len(GIVEN)], FAMILY[(i // len(GIVEN)) % len(FAMILY)]
             nick = f"{given}.{family}{i // (len(GIVEN) * len(FAMILY)) or ''}".lower()
+            department = DEPARTMENTS[i % len(DEPARTMENTS)]
             user = _new_user(tenant, {
                 "upn": f"{nick}@{gen['user_domain']}", "display_name": f"{given} {family}",
-                "given_name": given, "surname": family, "job_title": "Staff",
-                "department": DEPARTMENTS[i % len(DEPARTMENTS)], "usage_location": gen.get("usage_location"),
+                "given_name": given, "surname": family, "job_title": "Staff", "department": department,
+                "usage_location": gen.get("usage_location"), "employee_id": f"E{1100 + i}", "employee_type": "Employee",
+                "company_name": gen.get("company_name"), "city": gen.get("city"), "country": gen.get("usage_location"),
                 "licenses": [gen["user_license"]] if gen.get("user_license") else []}, rnd)
             tenant.users[user["id"]] = user
+        _seed_managers(tenant, tspec, gen, scale)
         default_domain = next((d for d, v in tenant.domains.items() if v["isDefault"]), tenant.initial_domain)
         all_user_ids = list(tenant.users)
         group_specs = list(tspec.get("groups", []))

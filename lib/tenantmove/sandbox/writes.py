@@ -20,7 +20,7 @@ import dns.name
 import dns.rdatatype
 
 from .knobs import Governor
-from .shapes import USER_DEFAULT, USER_PROPS, GraphFailure, _project, domain_references
+from .shapes import PERSON_ATTRIBUTES, USER_DEFAULT, USER_PROPS, GraphFailure, _project, domain_references
 from .state import Store, Tenant, _domain_record, now_iso, verification_code
 
 WRITE_PERMS = {
@@ -30,9 +30,8 @@ WRITE_PERMS = {
     "members": {"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"},
     "domains": {"Domain.ReadWrite.All", "Directory.ReadWrite.All"},
 }
-USER_WRITABLE = {"accountEnabled", "displayName", "givenName", "surname", "jobTitle", "department", "usageLocation",
-                 "userPrincipalName", "mail", "mailNickname", "officeLocation", "mobilePhone", "businessPhones",
-                 "preferredLanguage", "passwordProfile"}
+USER_WRITABLE = {"accountEnabled", "displayName", "givenName", "surname", "usageLocation", "userPrincipalName", "mail",
+                 "mailNickname", "passwordProfile", *PERSON_ATTRIBUTES}
 GROUP_WRITABLE = {"displayName", "description", "mailNickname", "visibility"}
 # Delegated writes also need the signed-in user to hold a directory role that allows them
 WRITE_ROLES = {
@@ -43,7 +42,7 @@ WRITE_ROLES = {
     "domains": {"Domain Name Administrator"},
 }
 FORCE_DELETE_LIMIT = 1000
-REF_RE = re.compile(r"/directoryObjects/([0-9a-fA-F-]{36})$")
+REF_RE = re.compile(r"/(?:directoryObjects|users|groups)/([0-9a-fA-F-]{36})$")  # an object by id, as Graph takes it
 
 
 def _fail(status: int, code: str, message: str) -> Exception:
@@ -78,6 +77,10 @@ class Writes:
             if method == "POST" and n == 3 and parts[2] == "assignLicense":
                 self._need(claims, "licence", tenant)
                 return 200, self.assign_license(tenant, parts[1], body)
+            if method in ("PUT", "DELETE") and n == 4 and parts[2] == "manager" and parts[3] == "$ref":
+                self._need(claims, "users", tenant)
+                self.set_manager(tenant, parts[1], body if method == "PUT" else None)
+                return 204, None
         if res == "groups":
             if method == "POST" and n == 1:
                 self._need(claims, "groups", tenant)
@@ -149,11 +152,11 @@ class Writes:
         uid = str(uuid.uuid4())
         nickname = body["mailNickname"]
         user = {
-            "id": uid, "accountEnabled": bool(body["accountEnabled"]), "businessPhones": body.get("businessPhones", []),
-            "createdDateTime": now_iso(), "department": body.get("department"), "displayName": body["displayName"],
-            "givenName": body.get("givenName"), "jobTitle": body.get("jobTitle"), "mail": body.get("mail") or upn,
-            "mailNickname": nickname, "mobilePhone": body.get("mobilePhone"), "officeLocation": body.get("officeLocation"),
-            "preferredLanguage": body.get("preferredLanguage"), "surname": body.get("surname"),
+            **{a: body.get(a) for a in PERSON_ATTRIBUTES}, "businessPhones": body.get("businessPhones", []),
+            "id": uid, "accountEnabled": bool(body["accountEnabled"]),
+            "createdDateTime": now_iso(), "displayName": body["displayName"],
+            "givenName": body.get("givenName"), "mail": body.get("mail") or upn,
+            "mailNickname": nickname, "surname": body.get("surname"),
             "usageLocation": body.get("usageLocation"), "userPrincipalName": upn, "userType": "Member",
             "assignedLicenses": [],
             "proxyAddresses": [f"SMTP:{body.get('mail') or upn}"] + (
@@ -187,6 +190,25 @@ class Writes:
         for key_, value in body.items():
             if key_ != "passwordProfile":
                 user[key_] = value
+
+    def set_manager(self, tenant: Tenant, key: str, body: dict[str, Any] | None) -> None:
+        """PUT users/{id}/manager/$ref with the manager's ``@odata.id``; DELETE (``body`` None) removes it."""
+        user = self._user(tenant, key)
+        if body is None:
+            if not user.get("manager"):
+                raise _fail(404, "Request_ResourceNotFound", "Resource 'manager' does not exist or one of its queried "
+                            "reference-property objects are not present.")
+            user["manager"] = None
+            return
+        match = REF_RE.search(str(body.get("@odata.id", "")))
+        if not match:
+            raise _bad("Invalid object identifier in @odata.id.")
+        manager = tenant.users.get(match.group(1))  # a manager is a user (or an org contact, which has no sandbox)
+        if manager is None:
+            raise _fail(404, "Request_ResourceNotFound", f"Resource '{match.group(1)}' does not exist.")
+        if manager["id"] == user["id"]:
+            raise _bad("A user cannot be their own manager.")
+        user["manager"] = manager["id"]
 
     def assign_license(self, tenant: Tenant, key: str, body: dict[str, Any]) -> dict[str, Any]:
         user = self._user(tenant, key)

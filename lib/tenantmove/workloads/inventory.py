@@ -10,11 +10,12 @@ from typing import Any
 import pandas as pd
 
 from ..errors import NotReady
+from ..graphperson import PERSON_ATTRIBUTES, attributes
 from ..report import Report
 from ..services.graph import BatchRequest, GraphClient, path
 
 USER_FIELDS = ["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
-               "assignedLicenses", "proxyAddresses", "department", "jobTitle", "userType"]
+               "assignedLicenses", "proxyAddresses", "userType", *PERSON_ATTRIBUTES]
 GROUP_FIELDS = ["id", "displayName", "mail", "mailNickname", "groupTypes", "mailEnabled", "securityEnabled",
                 "visibility", "description"]
 
@@ -124,6 +125,18 @@ def collect(client: GraphClient) -> Inventory:
                                  "service": rec.get("supportedService"), "value": record_value(rec),
                                  "ttl": rec.get("ttl")})
 
+    people = {str(u["userPrincipalName"]).lower(): {"attributes": attributes(u), "manager": None} for u in users}
+    if users:  # each person's manager (a 404: none)
+        answers = client.batch([BatchRequest(id=u["id"], method="GET",
+                                             url="/" + path("users", u["id"], "manager") + "?$select=id,userPrincipalName")
+                                for u in users])
+        for u in users:
+            resp = answers[u["id"]]
+            if resp.ok:
+                people[str(u["userPrincipalName"]).lower()]["manager"] = resp.body.get("userPrincipalName")
+            elif resp.status != 404:
+                raise resp.error("GET", f"users/{u['id']}/manager")
+
     member_count: dict[str, int] = {}
     for m in members:
         member_count[m["group_id"]] = member_count.get(m["group_id"], 0) + 1
@@ -152,7 +165,7 @@ def collect(client: GraphClient) -> Inventory:
     return Inventory(org, domains_df, users_df, groups_df,
                      pd.DataFrame(members, columns=["group_id", "group", "member_id", "member_type", "member"]),
                      licences_df, pd.DataFrame(dns_rows, columns=["domain", "type", "label", "service", "value", "ttl"]),
-                     raw={"domains": domains, "subscribedSkus": skus})
+                     raw={"domains": domains, "subscribedSkus": skus, "people": people})
 
 
 def record_value(rec: dict[str, Any]) -> str:

@@ -1,0 +1,83 @@
+"""The people as they were, through the real client and the sandbox: every writable attribute and the manager
+carried once both people exist, a rerun that changes nothing, a manager who does not move named as a manual item
+and read back once the admin set one, and a difference made behind the runbook's back found and reopened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tenantmove.engine import Engine, Ledger, Outcome
+from tenantmove.graphperson import PERSON_ATTRIBUTES, attributes
+from tenantmove.sandbox import Sandbox
+from tenantmove.workloads import inventory
+from tenantmove.workloads.people import (
+    Managers,
+    People,
+    PersonAttributes,
+    from_inventory,
+    from_tenant,
+    reconcile,
+)
+
+from .conftest import make_client
+from .files_helpers import make_target_users, new_upn, run_keeping
+
+NICKS = ("megan.bowen", "alex.wilber")
+
+
+def move_people(sb: Sandbox, ledger: Path, nicks: tuple[str, ...] = NICKS, run_id: str = "r") -> dict[str, Outcome]:
+    """What phase 30 does after the users: the old tenant as phase 00 read it, the attributes, then managers."""
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    mapping = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in nicks])
+    people = People(new, mapping, from_inventory(inventory.collect(old)))
+    with Ledger(ledger, run_id) as led:
+        engine = Engine(led, "30_add_domain_and_users", folder=ledger.parent / "phase", workers=4)
+        return {w.kind: run_keeping(engine, w) for w in (PersonAttributes(people), Managers(people))}
+
+
+def test_attributes_and_managers_arrive_once_and_a_rerun_changes_nothing(fresh_sandbox: Sandbox,
+                                                                          tmp_path: Path) -> None:
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    make_target_users(sb, new, NICKS, provision=False)
+    out = move_people(sb, tmp_path / "l.sqlite")
+    assert out["person-attributes"].tally() == {"updated": 2}
+    assert out["manager"].tally() == {"created": 1}  # Alex reports to Megan; Megan to nobody
+    select = {"$select": ",".join(PERSON_ATTRIBUTES)}
+    for nick in NICKS:
+        before = attributes(old.get(f"users/{nick}@contoso.example", select))
+        after = new.get(f"users/{new_upn(nick)}", select)
+        assert {k: after[k] for k in before} == before and len(before) >= 10
+    assert new.get(f"users/{new_upn('alex.wilber')}/manager")["userPrincipalName"] == new_upn("megan.bowen")
+    again = move_people(sb, tmp_path / "l.sqlite", run_id="again")
+    assert again["person-attributes"].tally() == {"done before": 2} and again["manager"].tally() == {"done before": 1}
+    mapping = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in NICKS])
+    rows = reconcile(People(new, mapping, from_tenant(old, inventory.collect(old))))
+    assert not [r for r in rows if r["differing"] or r["manager differs"]], rows
+
+    # behind the runbook's back: a title changed and the manager removed: both named
+    new.patch(f"users/{new_upn('megan.bowen')}", {"jobTitle": "Intern"})
+    new.request("DELETE", f"users/{new_upn('alex.wilber')}/manager/$ref")
+    rows = {r["person"]: r for r in reconcile(People(new, mapping, from_tenant(old, inventory.collect(old))))}
+    assert rows["megan.bowen@contoso.example"]["differing"] == ["jobTitle"]
+    assert rows["alex.wilber@contoso.example"]["manager differs"] is True
+
+
+def test_a_manager_who_does_not_move_is_named_then_read_back(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    sb = fresh_sandbox
+    new = make_client(sb, "target")[1]
+    make_target_users(sb, new, ("alex.wilber",), provision=False)
+    out = move_people(sb, tmp_path / "l.sqlite", ("alex.wilber",))
+    assert out["manager"].tally() == {"manual": 1}
+    script = out["manager"].script
+    assert script is not None and "megan.bowen@contoso.example" in script.read_text()
+    assert "add megan.bowen@contoso.example to the user mapping" in script.read_text()
+    boss = new.post("users", {"accountEnabled": True, "displayName": "Boss", "mailNickname": "boss",
+                              "userPrincipalName": "boss@contosonew.onmicrosoft.com",
+                              "passwordProfile": {"password": "Tm-test-Pa55word!", "forceChangePasswordNextSignIn": True}})
+    new.request("PUT", f"users/{new_upn('alex.wilber')}/manager/$ref",
+                json={"@odata.id": f"{new.base_url}/users/{boss['id']}"})  # the admin decides by hand
+    again = move_people(sb, tmp_path / "l.sqlite", ("alex.wilber",), run_id="again")
+    assert [r["action"] for r in again["manager"].rows] == ["done by the admin, read back"]
