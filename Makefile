@@ -18,14 +18,14 @@ demo: $(STAMP)
 	$(PY) -m tenantmove demo parameters/demo.yaml
 
 # Unit, sandbox integration and notebook tests, in two worker processes (each with its own sandbox; a test
-# file stays in one worker, so the story of tests/test_cutover_story.py is told in order): about 7 minutes.
+# file stays in one worker, so the story of tests/test_cutover_story.py is told in order): about 8 minutes.
 test: $(STAMP)
 	$(PY) -m ruff check lib tests bench notebooks
 	$(PY) -m tenantmove notebooks --check
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # Everything except executing notebooks and waiting out the service's real-time limits, in three workers (the
-# tests mostly wait on sockets): about a minute on two cores.
+# tests mostly wait on sockets): 65 s on two quiet cores, up to about 90 under load.
 test-fast: $(STAMP)
 	$(PY) -m ruff check lib tests bench notebooks
 	$(PY) -m pytest -m "not notebook and not waits" -n 3

@@ -31,7 +31,7 @@ def move_people(sb: Sandbox, ledger: Path, nicks: tuple[str, ...] = NICKS, run_i
     """What phase 30 does after the users: the old tenant as phase 00 read it, the attributes, then managers."""
     old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
     mapping = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in nicks])
-    people = People(new, mapping, from_inventory(inventory.collect(old)))
+    people = People(new, mapping, from_inventory(inventory.collect(old, people=True)))
     with Ledger(ledger, run_id) as led:
         engine = Engine(led, "30_add_domain_and_users", folder=ledger.parent / "phase", workers=4)
         return {w.kind: run_keeping(engine, w) for w in (PersonAttributes(people), Managers(people))}
