@@ -81,3 +81,53 @@ def test_a_manager_who_does_not_move_is_named_then_read_back(fresh_sandbox: Sand
                 json={"@odata.id": f"{new.base_url}/users/{boss['id']}"})  # the admin decides by hand
     again = move_people(sb, tmp_path / "l.sqlite", ("alex.wilber",), run_id="again")
     assert [r["action"] for r in again["manager"].rows] == ["done by the admin, read back"]
+
+
+def test_teams_turned_off_and_the_group_owners_arrive_by_name_and_a_removed_owner_is_named(fresh_sandbox: Sandbox,
+                                                                                             tmp_path: Path) -> None:
+    """Alex had Teams off: the new licence has the plan of that name off (matched by name, not id). The Sales group's
+    two owners are its owners in the new tenant; an owner removed behind the runbook's back is named and reopened."""
+    from tenantmove.phases.checks import workload_check
+    from tenantmove.workloads.licenceplans import LicencePlans
+    from tenantmove.workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    make_target_users(sb, new, NICKS, provision=False)
+    skus = new.get("subscribedSkus")["value"]
+    premium = next(s for s in skus if s["skuPartNumber"] == "O365_BUSINESS_PREMIUM")
+    for nick in NICKS:
+        new.post(f"users/{new_upn(nick)}/assignLicense",
+                 {"addLicenses": [{"skuId": premium["skuId"], "disabledPlans": []}], "removeLicenses": []})
+    src = inventory.collect(old, people=True)
+    sales = new.post("groups", {"displayName": "Sales", "mailNickname": "sales", "mailEnabled": True,
+                                "securityEnabled": False, "groupTypes": ["Unified"]})
+    made = {str(src.groups[src.groups["mailNickname"] == "sales"].iloc[0]["id"]): sales["id"]}
+    mapping = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in NICKS])
+    people = People(new, mapping, from_inventory(src))
+    plans, owners = LicencePlans(people, skus), GroupOwners(new, src.groups, owners_from_inventory(src), made, mapping)
+    with Ledger(tmp_path / "l.sqlite", "r") as led:
+        engine = Engine(led, "30_add_domain_and_users", folder=tmp_path / "phase", workers=4)
+        out = {w.kind: run_keeping(engine, w) for w in (plans, owners)}
+    assert out["licence-plans"].tally() == {"updated": 1, "adopted": 1}  # Alex's Teams off; Megan's as it was
+    teams = next(p["servicePlanId"] for p in premium["servicePlans"] if p["servicePlanName"] == "TEAMS1")
+    alex = new.get(f"users/{new_upn('alex.wilber')}", {"$select": "assignedLicenses"})["assignedLicenses"]
+    assert alex == [{"skuId": premium["skuId"], "disabledPlans": [teams]}]
+    assert out["group-owner"].tally() == {"created": 2}
+    assert {o["userPrincipalName"] for o in new.get(f"groups/{sales['id']}/owners")["value"]} == \
+        {new_upn(n) for n in NICKS}
+    fresh = People(new, mapping, from_tenant(old, src))
+    again = GroupOwners(new, src.groups, owners_from_tenant(old, src), made, mapping)
+    assert workload_check("service plans", LicencePlans(fresh, skus)).problems.empty
+    assert workload_check("group owners", again).problems.empty
+
+    megan = new.get(f"users/{new_upn('megan.bowen')}")["id"]
+    new.delete(f"groups/{sales['id']}/owners/{megan}/$ref")
+    new.post(f"users/{new_upn('alex.wilber')}/assignLicense",
+             {"addLicenses": [{"skuId": premium["skuId"], "disabledPlans": []}], "removeLicenses": []})
+    owners_found = workload_check("group owners", again)
+    assert list(owners_found.problems["detail"]) == [f"{new_upn('megan.bowen')} is not an owner of Sales"]
+    plans_found = workload_check("service plans", LicencePlans(fresh, skus))
+    assert list(plans_found.problems["detail"]) == ["O365_BUSINESS_PREMIUM: plans off should be TEAMS1"]
+    assert plans_found.reopen == [("licence-plans", "key", "alex.wilber@contoso.example",
+                                   "alex.wilber@contoso.example: O365_BUSINESS_PREMIUM: plans off should be TEAMS1")]

@@ -122,6 +122,12 @@ class Workload:
     def apply(self, work: Work, existing: Any | None) -> Applied | ManualStep:
         raise NotImplementedError
 
+    def differs(self, work: Work, existing: Any | None) -> str:
+        """Phase 90's question of an item, from ``find``'s fresh read of the target: what differs from the source,
+        in a phrase ("" when nothing does). A workload that answers it is reconciled by :func:`~tenantmove.phases.
+        checks.workload_check` with no code of its own."""
+        raise NotImplementedError(f"{type(self).__name__} does not reconcile itself")
+
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
         """The manual steps as the script shows them (e.g. many users in one command where a cmdlet takes
         a list); by default one step per item."""

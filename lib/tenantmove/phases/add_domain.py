@@ -19,12 +19,14 @@ from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
-from ..workloads.groups import Groups, Members
+from ..workloads.groups import GRAPH_KINDS, Groups, Members
 from ..workloads.inventory import Inventory
-from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant
+from ..workloads.licenceplans import LicencePlans
+from ..workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
+from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant, plan_table
 from ..workloads.people import reconcile as reconcile_people
 from ..workloads.users import Users, prestage_upn
-from .checks import Check, Reads, reconciles
+from .checks import Check, Reads, reconciles, workload_check
 from .common import ONEDRIVES_LATER, StepResult, request_onedrives
 
 
@@ -36,6 +38,7 @@ class AddPlan(ShowsItself):
     expected: pd.DataFrame
     moving: pd.DataFrame
     groups: pd.DataFrame
+    people: pd.DataFrame
     dns_facts: Report
 
     def report(self) -> Report:
@@ -46,6 +49,8 @@ class AddPlan(ShowsItself):
                        "Users to create or update (usage location before licences)")
                 .table(self.groups.drop(columns=["id"]),
                        "Groups to recreate (distribution lists: a script for Exchange Online PowerShell)")
+                .table(self.people, "Per person: the attributes carried, the manager (a manager who does not move "
+                                    "is a manual item), the service plans kept off, the groups they own")
                 .add(self.dns_facts))
 
 
@@ -59,7 +64,8 @@ def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -
     services = [s.strip() for s in (src_domain.iloc[0]["services"] if not src_domain.empty else "Email").split(",")
                 if s.strip()] or ["Email"]
     expected = src.dns_records[src.dns_records["domain"] == domain]
-    return AddPlan(domain, state, services, expected, moving, src.groups, phase.dns_facts())
+    people = plan_table(People(new, moving, from_inventory(src)), src.raw.get("owners"))
+    return AddPlan(domain, state, services, expected, moving, src.groups, people, phase.dns_facts())
 
 
 def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving: pd.DataFrame, add: AddPlan,
@@ -99,8 +105,11 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     outcomes: list[Outcome] = [published, dkim, made_users, made_groups, phase.run(lists, gate)]
     members = Members(new, src, made_groups.targets(), made_users.targets())
     outcomes.append(phase.run(members, gate))
-    people = People(new, moving, from_inventory(src))  # the people as they were: attributes, then managers
-    outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate)]
+    people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
+    outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
+                 phase.run(LicencePlans(people, tgt.raw.get("subscribedSkus") or []), gate),
+                 phase.run(GroupOwners(new, src.groups, owners_from_inventory(src), made_groups.targets(), moving),
+                           gate)]
     onedrives = request_onedrives(phase, new, moving, tgt)
     if onedrives is not None:
         outcomes.append(onedrives)
@@ -234,3 +243,22 @@ def people_reconciled(r: Reads) -> Check:
                       [f"differs: {', '.join(row['differing'])}"] * bool(row["differing"])
                       + [f"manager is not {row['manager']}"] * bool(row["manager differs"])))
     return check
+
+
+@reconciles("service plans", "group owners")
+def plans_and_owners_reconciled(r: Reads) -> list[Check]:
+    """Each moving person's service plans off, by name, and each recreated group's owners by mapped person, against
+    the old tenant as it is now."""
+    people = People(r.new, r.moving, from_tenant(r.old, r.src))
+    made = {str(g): str(n) for g, n in _groups_made(r.src, r.tgt).items()}
+    return [workload_check("service plans", LicencePlans(people, r.tgt.raw.get("subscribedSkus") or [])),
+            workload_check("group owners", GroupOwners(r.new, r.src.groups, owners_from_tenant(r.old, r.src), made,
+                                                       r.moving))]
+
+
+def _groups_made(src: Inventory, tgt: Inventory) -> dict[str, str]:
+    """Old group id -> the new group's id, matched by mail nickname (as the groups check matches them)."""
+    new_ids = {str(n).lower(): str(i) for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
+    return {str(g): new_ids[str(n).lower()] for g, n, k in zip(src.groups["id"], src.groups["mailNickname"],
+                                                               src.groups["kind"], strict=True)
+            if k in GRAPH_KINDS and str(n).lower() in new_ids}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..engine import DeltaLinks, Workload
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..workloads.files import DriveCopy, reconcile
@@ -27,7 +28,7 @@ class Check:
 
     area: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    # what to do again, found wrong: (ledger kind, "name" | "scope" | "folder", value, why)
+    # what to do again, found wrong: (ledger kind, "key" | "name" | "scope" | "folder", value, why)
     reopen: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, item: str, source: int, target: int, missing: int = 0, extra: int = 0, mismatched: int = 0,
@@ -114,6 +115,20 @@ def areas() -> list[Area]:
 def rerun_of(area: str) -> str:
     """The phase whose rerun repairs ``area`` ("" when none does)."""
     return next((a.rerun for a in areas() if area in a.names), "")
+
+
+def workload_check(area: str, workload: Workload) -> Check:
+    """A workload reconciled by itself: every item it lists from the source now, found afresh in the target and
+    compared (:meth:`~tenantmove.engine.Workload.differs`); a difference reopens the item by its key."""
+    check = Check(area)
+    for work in workload.list(DeltaLinks(None, workload.kind)):
+        existing = workload.find(work)
+        why = workload.differs(work, existing)
+        if why:
+            check.reopen.append((workload.kind, "key", work.key, f"{work.name}: {why}"))
+        check.add(work.name, 1, int(existing is not None), missing=int(existing is None),
+                  mismatched=int(bool(why) and existing is not None), detail=why)
+    return check
 
 
 def folder_check(check: Check, copy: DriveCopy, kind: str, where: str) -> Check:

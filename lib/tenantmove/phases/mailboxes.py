@@ -19,10 +19,15 @@ from ..services.graph import GraphClient
 from ..services.mailboxes import MailboxClient
 from ..services.outlook import OutlookClient
 from ..workloads import fidelity
+from ..workloads.addresses import Addresses, Owner
+from ..workloads.calendarperms import CalendarPermissions
+from ..workloads.inboxrules import FolderMap, InboxRules
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
+from ..workloads.mailboxsettings import MailboxSettings
+from ..workloads.photos import Photos
 from ..workloads.users import prestage_upn
-from .checks import Check, Reads, reconciles
+from .checks import Check, Reads, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads
 
 KINDS = {"IPM.Note": "mail", "IPM.Appointment": "events", "IPM.Contact": "contacts", "IPM.Task": "tasks",
@@ -35,11 +40,14 @@ class Mail:
     folders: MailFolders
     items: MailItems
     old_keys: dict[str, str]  # mailbox name -> the old user's key (object id: phase 20 renamed them)
+    people: tuple[Workload, ...] = ()  # the mailbox's people: photo, settings, who may act, rules
 
     @property
     def workloads(self) -> tuple[Workload, ...]:
-        """What this phase declares: planned together, applied in this order."""
-        return (self.folders, self.items)
+        """What this phase declares: planned together, applied in this order (the folders; then the photo, the
+        settings, the calendar's delegates and the rules, so that delegates see the content when it lands and rules
+        find their folders; then the items)."""
+        return (self.folders, *self.people, self.items)
 
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
@@ -57,7 +65,25 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
         wanted.append((row["source_upn"], ids.get(str(row["source_upn"]).lower(), row["source_upn"]), target))
     copy = MailCopy(o, n, find_mailboxes(o, n, wanted))
     copy.load_folders()
-    return Mail(copy, MailFolders(copy), MailItems(copy), {name: key for name, key, _ in wanted})
+    keys = {name: key for name, key, _ in wanted}
+    owners = [Owner(p.source_name, keys[p.source_name], str(p.target_name)) for p in copy.ready()]
+    addresses = Addresses(moving, src)
+    people = (Photos(old, new, owners), MailboxSettings(old, new, owners),
+              CalendarPermissions(old, new, owners, addresses),
+              InboxRules(old, new, owners, addresses, folder_map(copy)))
+    return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
+
+
+def folder_map(copy: MailCopy) -> FolderMap:
+    """Each owner's folders on both sides, by place: old folder id -> path, path -> new folder id."""
+    pairs = {p.source_name: p for p in copy.pairs}
+
+    def both(owner: Owner) -> tuple[dict[str, str], dict[str, str]]:
+        pair = pairs[owner.name]
+        old = folder_paths(copy.old.folders(str(pair.source)))
+        new = folder_paths(copy.new.folders(str(pair.target)))
+        return old, {where: fid for fid, where in new.items()}
+    return both
 
 
 @dataclass(repr=False)
@@ -195,3 +221,12 @@ def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory
 @reconciles("mail", "mail fidelity")
 def mail_reconciled(r: Reads) -> list[Check]:
     return mail_checks(r.phase, r.old, r.new, r.src, r.tgt, r.moving)
+
+
+@reconciles("photos", "mailbox settings", "calendar permissions", "inbox rules")
+def mailbox_people_reconciled(r: Reads) -> list[Check]:
+    """Each moving person's photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and
+    inbox rules (with their people and folders mapped), against the old tenant as it is now."""
+    mail = r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
+    return [workload_check(area, w) for area, w in zip(("photos", "mailbox settings", "calendar permissions",
+                                                        "inbox rules"), mail.people, strict=True)]

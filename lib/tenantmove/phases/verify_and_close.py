@@ -97,7 +97,9 @@ def reopen(phase: Phase, verdict: Verdict) -> pd.DataFrame:
     for check in verdict.checks:
         for kind, field_, value, why in check.reopen:
             items = ledger.items(kind, ["done"])
-            if field_ == "name":
+            if field_ == "key":
+                keys = [i.source_id for i in items if i.source_id == value]
+            elif field_ == "name":
                 keys = [i.source_id for i in items if (i.name or "").lower() == value.lower()]
             elif field_ == "scope":
                 keys = [i.source_id for i in items if i.scope == value]

@@ -62,10 +62,15 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Mail.Read", "read mail and attachments to compare"),
                    ("Calendars.Read", "read events and their occurrences to compare"),
                    ("Contacts.Read", "read contacts and photos to compare"),
-                   ("Tasks.Read.All", "read To Do lists and tasks to compare")],
+                   ("Tasks.Read.All", "read To Do lists and tasks to compare"),
+                   ("User.Read.All", "read profile photos"),
+                   ("MailboxSettings.Read", "read mailbox settings and inbox rules")],
         "target": [("MailboxFolder.ReadWrite.All", "create mailbox folders"),
                    ("MailboxItem.ImportExport.All", "import every item (nothing is sent)"),
-                   ("Mail.Read", "verify mail and attachments"), ("Calendars.Read", "verify events"),
+                   ("User.ReadWrite.All", "put profile photos"),
+                   ("MailboxSettings.ReadWrite", "write mailbox settings and inbox rules"),
+                   ("Calendars.ReadWrite", "share calendars and make delegates (calendarPermissions); verify events"),
+                   ("Mail.Read", "verify mail and attachments"),
                    ("Contacts.Read", "verify contacts"), ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
     "70_onedrive": {
@@ -82,7 +87,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                ("MailboxFolder.Read.All", "mailbox folders and their counts"),
                ("MailboxItem.Export.All", "mailbox items and their sizes"),
                ("Mail.Read", "mail and attachments"), ("Calendars.Read", "events and their occurrences"),
-               ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks")]
+               ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks"),
+               ("MailboxSettings.Read", "mailbox settings and inbox rules")]
         for side in ("source", "target")
     },
 }
@@ -131,6 +137,9 @@ _BROADER: dict[str, list[str]] = {
     "Mail.Read": ["Mail.ReadWrite"],
     "Contacts.Read": ["Contacts.ReadWrite"],
     "Calendars.Read": ["Calendars.ReadWrite"],
+    "Calendars.ReadWrite": [],
+    "MailboxSettings.Read": ["MailboxSettings.ReadWrite"],
+    "MailboxSettings.ReadWrite": [],
     "Tasks.Read.All": ["Tasks.ReadWrite.All"],
     "MailboxFolder.Read.All": ["MailboxFolder.ReadWrite.All"],
     "MailboxItem.Export.All": ["MailboxItem.ImportExport.All"],

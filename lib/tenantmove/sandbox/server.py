@@ -26,6 +26,7 @@ from .knobs import Governor
 from .login import LoginService
 from .mailapi import MailApi
 from .noteapi import NoteApi
+from .peopleapi import PeopleApi
 from .settingsapi import SettingsApi
 from .siteapi import SitesApi
 from .state import Store
@@ -64,11 +65,12 @@ class SandboxApp:
         self.mail = MailApi(store, governor, self.stats.add)
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.settings = SettingsApi(store, governor, self.stats.add)
+        self.people = PeopleApi(store, governor, self.mail)
         self.files_admin = FilesAdmin(self.files, self.sites)
         self.dkim = DkimSigning(zones)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
-                              apis=[self.sites, self.files, self.settings, self.notes, self.mail],
+                              apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail],
                               org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
         self.started = time.time()
 
@@ -149,6 +151,7 @@ class SandboxApp:
             self.files.reset()
             self.sites.reset()
             self.mail.reset()
+            self.people.reset()
             self.notes.reset()
             self.settings.reset()
             self.dkim.configs.clear()
@@ -184,7 +187,7 @@ class SandboxApp:
                 try:
                     done = run_script(tenant, req.body.decode("utf-8"),
                                       {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets(),
-                                       **self.dkim.cmdlets()},
+                                       **self.dkim.cmdlets(), **self.people.cmdlets()},
                                       self.files_admin.connect)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:

@@ -87,6 +87,8 @@ class Tenant:
     apps: dict[str, App] = field(default_factory=dict)
     public_websites: dict[str, str] = field(default_factory=dict)  # domain -> website host label
     roles: dict[str, list[str]] = field(default_factory=dict)  # user id -> directory roles (display names)
+    owners: dict[str, list[str]] = field(default_factory=dict)  # group id -> owners' user ids
+    photos: dict[str, bytes] = field(default_factory=dict)  # user id -> profile photo (JPEG)
 
     def names(self) -> set[str]:
         """Every name this tenant answers to at the sign-in service: id and verified domains."""
@@ -185,7 +187,7 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
     nickname = upn.split("@", 1)[0]
     domain = upn.split("@", 1)[1]
     uid = _stable_uuid(tenant.id, "user", upn.lower())
-    sku_ids = [SKU_CATALOG[p]["skuId"] for p in spec.get("licenses", [])]
+    off = set(spec.get("disabled_plans", []))  # service plans turned off for this person, by name
     mail = upn
     proxies = [f"SMTP:{mail}"]
     if domain != tenant.initial_domain:
@@ -211,8 +213,16 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
         "usageLocation": spec.get("usage_location"),
         "userPrincipalName": upn,
         "userType": "Member",
-        "assignedLicenses": [{"disabledPlans": [], "skuId": s} for s in sku_ids],
+        "assignedLicenses": [{"disabledPlans": [pid for name, pid in SKU_CATALOG[p]["plans"] if name in off],
+                              "skuId": SKU_CATALOG[p]["skuId"]} for p in spec.get("licenses", [])],
     }
+
+
+def seed_photo(upn: str, size: int = 6000) -> bytes:
+    """A person's photo as the seed has it: JPEG's markers around bytes derived from the UPN (a profile photo's
+    contents are opaque to the runbook: it compares them by hash)."""
+    body = hashlib.shake_256(upn.lower().encode()).digest(size)
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body + b"\xff\xd9"
 
 
 def _seed_managers(tenant: Tenant, tspec: dict[str, Any], gen: dict[str, Any], scale: float) -> None:
@@ -296,6 +306,8 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
             tenant.users[user["id"]] = user
             if uspec.get("admin"):  # the tenant's first admin holds the Global Administrator role
                 tenant.roles[user["id"]] = ["Global Administrator"]
+            if uspec.get("photo"):
+                tenant.photos[user["id"]] = seed_photo(upn=user["userPrincipalName"])
         gen = tspec.get("generated") or {}
         for i in range(int(round(gen.get("users", 0) * scale))):
             given, family = GIVEN[i % len(GIVEN)], FAMILY[(i // len(GIVEN)) % len(FAMILY)]
@@ -326,6 +338,7 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
             else:
                 ids = [u["id"] for m in members if (u := tenant.find_user(m))]
             tenant.members[group["id"]] = ids
+            tenant.owners[group["id"]] = [u["id"] for m in gspec.get("owners", []) if (u := tenant.find_user(m))]
         tenants[tid] = tenant
     return tenants
 

@@ -225,10 +225,18 @@ class Writes:
                 raise _bad(f"License {lic.get('skuId')} does not correspond to a valid company License.")
             if lic["skuId"] not in have and tenant.consumed(lic["skuId"]) >= sku["prepaidUnits"]["enabled"]:
                 raise _bad(f"Subscription {sku['skuPartNumber']} does not have any available licenses.")
+            plans = {p["servicePlanId"] for p in sku["servicePlans"]}
+            strange = [p for p in lic.get("disabledPlans") or [] if p not in plans]
+            if strange:
+                raise _bad(f"The service plan {strange[0]} is not part of the license {sku['skuPartNumber']}.")
         user["assignedLicenses"] = [lic for lic in user["assignedLicenses"] if lic["skuId"] not in set(remove)]
-        for lic in add:
-            if lic["skuId"] not in have:
-                user["assignedLicenses"].append({"disabledPlans": lic.get("disabledPlans", []), "skuId": lic["skuId"]})
+        for lic in add:  # a licence the user holds already takes the plans given now (how plans are turned off)
+            entry = {"disabledPlans": list(lic.get("disabledPlans") or []), "skuId": lic["skuId"]}
+            held = [i for i, h in enumerate(user["assignedLicenses"]) if h["skuId"] == lic["skuId"]]
+            if held:
+                user["assignedLicenses"][held[0]] = entry
+            else:
+                user["assignedLicenses"].append(entry)
         return {"id": user["id"], "displayName": user["displayName"], "userPrincipalName": user["userPrincipalName"]}
 
     # --- groups ----------------------------------------------------------------------------------

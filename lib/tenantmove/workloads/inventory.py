@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import NotReady
-from ..graphperson import PERSON_ATTRIBUTES, attributes
+from ..graphperson import PERSON_ATTRIBUTES, attributes, plans_off
 from ..report import Report
 from ..services.graph import BatchRequest, GraphClient, path
 
@@ -86,8 +86,9 @@ def group_kind(group: dict[str, Any]) -> str:
 
 def collect(client: GraphClient, people: bool = False) -> Inventory:
     """Read the directory: organization, domains (+ DNS records), licences, users, groups, members; with
-    ``people``, also each person's attributes and manager (the old tenant's, for phase 30: one batch of reads per
-    20 people, which the new tenant's many inventories need not pay)."""
+    ``people``, also each person's attributes, manager and the service plans turned off for them, and each group's
+    owners (the old tenant's, for phase 30: a batch of reads per 20 people and groups, which the new tenant's many
+    inventories need not pay)."""
     org = client.get("organization")["value"][0]
     domains = client.get("domains")["value"]
     skus = client.get("subscribedSkus")["value"]
@@ -127,8 +128,20 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
                                  "service": rec.get("supportedService"), "value": record_value(rec),
                                  "ttl": rec.get("ttl")})
 
-    persons = {str(u["userPrincipalName"]).lower(): {"attributes": attributes(u), "manager": None}
+    persons = {str(u["userPrincipalName"]).lower(): {"attributes": attributes(u), "manager": None,
+                                                      "plans off": plans_off(u, skus)}
                for u in users} if people else {}
+    owners: dict[str, list[str]] = {}
+    if people and groups:  # each group's owners (Microsoft 365 and security groups: the ones Graph recreates)
+        answers = client.batch([BatchRequest(id=g["id"], method="GET",
+                                             url="/" + path("groups", g["id"], "owners") + "?$select=id,userPrincipalName")
+                                for g in groups])
+        for g in groups:
+            resp = answers[g["id"]]
+            if not resp.ok:
+                raise resp.error("GET", f"groups/{g['id']}/owners")
+            owners[g["id"]] = [str(o["userPrincipalName"]) for o in resp.body.get("value", [])
+                               if o.get("userPrincipalName")]
     if people and users:  # each person's manager (a 404: none)
         answers = client.batch([BatchRequest(id=u["id"], method="GET",
                                              url="/" + path("users", u["id"], "manager") + "?$select=id,userPrincipalName")
@@ -168,7 +181,7 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
     return Inventory(org, domains_df, users_df, groups_df,
                      pd.DataFrame(members, columns=["group_id", "group", "member_id", "member_type", "member"]),
                      licences_df, pd.DataFrame(dns_rows, columns=["domain", "type", "label", "service", "value", "ttl"]),
-                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons} if people else {})})
+                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons, "owners": owners} if people else {})})
 
 
 def record_value(rec: dict[str, Any]) -> str:

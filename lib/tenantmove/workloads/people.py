@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
 from ..errors import NotReady, TenantmoveError
-from ..graphperson import PERSON_ATTRIBUTES, attributes
+from ..graphperson import PERSON_ATTRIBUTES, attributes, plans_off
 from ..services.graph import GraphClient, GraphNotFound, path
 from .inventory import Inventory
 
@@ -31,20 +32,29 @@ def differing(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {a: v for a, v in old.items() if new.get(a) != v}
 
 
-# what the old tenant says of a person (by old UPN): their attributes and their manager's UPN
-Source = Callable[[str], tuple[dict[str, Any], str | None]]
+@dataclass(frozen=True)
+class Person:
+    """What the old tenant says of a person: their attributes, their manager's UPN, the service plans turned off."""
+
+    attributes: dict[str, Any]
+    manager: str | None
+    plans_off: tuple[str, ...] = ()
+
+
+# what the old tenant says of a person, by old UPN
+Source = Callable[[str], Person]
 
 
 def from_inventory(inv: Inventory) -> Source:
-    """The old tenant as phase 00 read it (its inventory keeps every person's attributes and manager)."""
+    """The old tenant as phase 00 read it (its inventory keeps every person's attributes, manager and plans)."""
     people = inv.raw.get("people")
     if people is None:
         raise NotReady("the old tenant's inventory has no people's attributes (phase 00 of an earlier version)",
                        hint="rerun 00_prepare, then this phase")
 
-    def read(upn: str) -> tuple[dict[str, Any], str | None]:
+    def read(upn: str) -> Person:
         found = people.get(upn.lower()) or {}
-        return dict(found.get("attributes") or {}), found.get("manager")
+        return Person(dict(found.get("attributes") or {}), found.get("manager"), tuple(found.get("plans off") or ()))
     return read
 
 
@@ -53,12 +63,16 @@ def from_tenant(client: GraphClient, inv: Inventory) -> Source:
     manager named by the UPN phase 00 saw: phase 20 renamed them all to the onmicrosoft domain since."""
     ids = {str(u).lower(): str(i) for u, i in zip(inv.users["userPrincipalName"], inv.users["id"], strict=True)}
     upns = {i: u for u, i in ids.items()}
+    skus: list[dict[str, Any]] = []
 
-    def read(upn: str) -> tuple[dict[str, Any], str | None]:
+    def read(upn: str) -> Person:
+        if not skus:
+            skus.extend(client.get("subscribedSkus")["value"])
         key = ids.get(upn.lower(), upn)
-        user = client.get(path("users", key), {"$select": SELECT})
+        user = client.get(path("users", key), {"$select": SELECT + ",assignedLicenses"})
         boss = manager_of(client, key)
-        return attributes(user), (upns.get(str(boss["id"]), str(boss.get("userPrincipalName"))) if boss else None)
+        return Person(attributes(user), upns.get(str(boss["id"]), str(boss.get("userPrincipalName"))) if boss else None,
+                      tuple(plans_off(user, skus)))
     return read
 
 
@@ -95,7 +109,7 @@ class PersonAttributes(Workload):
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for source_upn, target_upn in self.people.moving:
-            values, _ = self.people.source(source_upn)
+            values = self.people.source(source_upn).attributes
             yield Work(source_upn.lower(), source_upn, version=version_of(values),
                        detail={"upn": target_upn, "attributes": sorted(values)}, data=(target_upn, values))
 
@@ -128,7 +142,7 @@ class Managers(Workload):
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for source_upn, target_upn in self.people.moving:
-            _, boss = self.people.source(source_upn)
+            boss = self.people.source(source_upn).manager
             if boss is None:
                 continue
             yield Work(source_upn.lower(), source_upn, version=boss.lower(),
@@ -166,7 +180,8 @@ def reconcile(people: People) -> list[dict[str, Any]]:
     the new tenant: a row per person, with what differs."""
     rows = []
     for source_upn, target_upn in people.moving:
-        old, boss = people.source(source_upn)
+        person = people.source(source_upn)
+        old, boss = person.attributes, person.manager
         new = people.target(target_upn)
         wanted = people.target_of.get(boss.lower()) if boss else None
         if new is None:
@@ -180,3 +195,21 @@ def reconcile(people: People) -> list[dict[str, Any]]:
                      "differing": sorted(differing(old, new)), "manager": wanted or boss or "",
                      "manager differs": (wanted or "").lower() != has_upn if wanted else False, "missing": False})
     return rows
+
+
+def plan_table(people: People, owners: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Per moving person, what phase 30 carries of them and what becomes a manual item: their attributes, their
+    manager (named manual when the manager does not move), the service plans turned off, the groups they own."""
+    owned: dict[str, int] = {}
+    for upns in (owners or {}).values():
+        for upn in upns:
+            owned[upn.lower()] = owned.get(upn.lower(), 0) + 1
+    rows = []
+    for source_upn, target_upn in people.moving:
+        person = people.source(source_upn)
+        boss = person.manager
+        rows.append({"person": source_upn, "new person": target_upn, "attributes": len(person.attributes),
+                     "manager": "" if not boss else people.target_of.get(boss.lower(),
+                                                                         f"manual: {boss} does not move"),
+                     "plans off": ", ".join(person.plans_off), "groups owned": owned.get(source_upn.lower(), 0)})
+    return pd.DataFrame(rows, columns=["person", "new person", "attributes", "manager", "plans off", "groups owned"])
