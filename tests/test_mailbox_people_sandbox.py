@@ -134,7 +134,7 @@ def test_photos_settings_delegates_and_rules_arrive_mapped_and_a_rerun_grants_no
     assert list(found["calendar-permission"].problems["detail"]) == \
         [f"{new_upn('bianca.vance')} has no permission on the new calendar"]
     assert found["calendar-permission"].reopen[0][:3] == ("calendar-permission", "key",
-                                                           f"megan.bowen@contoso.example/bianca.vance@contoso.example")
+                                                           "megan.bowen@contoso.example/bianca.vance@contoso.example")
     assert list(found["inbox-rule"].problems["detail"]) == ["differs: conditions"]
     assert list(found["mailbox-settings"].problems["detail"]) == ["differs: automaticRepliesSetting"]
     assert list(found["photo"].problems["detail"]) == ["the photo differs"]

@@ -16,7 +16,8 @@ ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read
            "MailboxFolder.ReadWrite.All", "MailboxItem.ImportExport.All", "Policy.ReadWrite.ConditionalAccess",
            "Policy.ReadWrite.Authorization", "SharePointTenantSettings.ReadWrite.All",
            "Policy.ReadWrite.AuthenticationMethod", "Organization.ReadWrite.All", "GroupSettings.ReadWrite.All",
-           "TeamsUserConfiguration.Read.All", "ReportSettings.ReadWrite.All", "PeopleSettings.ReadWrite.All"}
+           "TeamsUserConfiguration.Read.All", "ReportSettings.ReadWrite.All", "PeopleSettings.ReadWrite.All",
+           "MailboxSettings.ReadWrite"}
 
 
 def inv(tid: str, initial: str, domains: list[tuple[str, bool]], users: list[str], skus: dict[str, int]) -> Inventory:
