@@ -275,8 +275,9 @@ def test_every_page_arrives_in_order_after_the_set_spouser_steps(first: Story, l
 # --- stage 4: phase 90 red until the security gap closes, then green -------------------------------------------------
 @pytest.fixture(scope="module")
 def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Path]:
-    for script in sorted((first_dir / "50_team_sites").glob("manual-*.ps1")):
-        first.admin_runs(script)
+    for script in sorted([*(first_dir / "50_team_sites").glob("manual-*.ps1"),
+                          *(first_dir / "60_mailboxes").glob("manual-*.ps1")]):
+        first.admin_runs(script)  # 60: the aliases and X500 addresses, the rule that forwards outside
     settings_script = first_dir / "40_admin_settings" / "manual-manual-setting.ps1"
     first.admin_runs(settings_script)
     keys = [line.split("[ledger key ")[1].rstrip("]") for line in settings_script.read_text().splitlines()
@@ -293,7 +294,8 @@ def test_a_policy_only_report_only_in_the_new_tenant_is_a_security_gap(first: St
     script = (first_dir / "40_admin_settings" / "manual-manual-setting.ps1").read_text()
     assert "Grant-CsTeamsMessagingPolicy -Identity 'megan.bowen@contoso.example' -PolicyName 'Keep chats'" in script
     checked = first.summary(green["gap"], "90_verify_and_close")
-    assert set(checked["rerun"]) <= {"10_new_subscription", "40_admin_settings", "50_team_sites"}, checked["rerun"]
+    assert set(checked["rerun"]) <= {"10_new_subscription", "40_admin_settings", "50_team_sites", "60_mailboxes"}, \
+        checked["rerun"]
     assert checked["security differing"] == 1 and "40_admin_settings" in checked["rerun"]
     assert "a security gap: enabled in the old tenant" in outputs_text(green["gap"] / "90_verify_and_close.ipynb")
 
@@ -333,6 +335,11 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     sb.admin("POST", f"mail/contosonew.onmicrosoft.com/{MEGAN}", json={"alter": "(edited)"})
     new.patch(f"users/{MEGAN}", {"jobTitle": "Intern"})  # a person's attribute changed, a manager removed
     new.request("DELETE", "users/alex.wilber@contoso.example/manager/$ref")
+    megan = new.get(f"users/{MEGAN}")["id"]
+    new.request("DELETE", f"groups/{sales}/owners/{megan}/$ref")  # an owner removed, a rule edited
+    rule = next(r for r in new.get(f"users/{MEGAN}/mailFolders/inbox/messageRules")["value"]
+                if r["displayName"] == "Sales leads to Alex")
+    new.patch(f"users/{MEGAN}/mailFolders/inbox/messageRules/{rule['id']}", {"isEnabled": False})
     dns_host = Rfc2136Provider(sb.endpoints["dns"]["host"], sb.endpoints["dns"]["port"], DOMAIN,
                                load_tsig(key_file=sb.endpoints["dns"]["tsig_file"]))
     dmarc = dns_record(f"_dmarc.{DOMAIN}", "TXT", next(iter(first.ns.values(f"_dmarc.{DOMAIN}", "TXT")[0])))
@@ -366,8 +373,10 @@ def test_each_discrepancy_is_named_in_a_red_verdict(first: Story, seeded: dict[s
     assert summary90["DNS records kept differing"] == 1
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
     assert summary90["people differing"] == 2
+    assert summary90["group owners differing"] == 1 and summary90["inbox rules differing"] == 1
     text90 = outputs_text(seeded["red"] / "90_verify_and_close.ipynb")
     assert "differs: jobTitle" in text90 and "manager is not megan.bowen@contoso.example" in text90
+    assert f"{MEGAN} is not an owner of Sales" in text90 and "Sales leads to Alex: differs: isEnabled" in text90
     assert "/campaigns/2026/q3/assets" in text90 and "members missing: alex.wilber@contoso.example" in text90
     assert "VERDICT: RED" in text90 and "Reopened in the ledger" in text90
     assert f"TXT _dmarc.{DOMAIN}" in text90 and "restore it at your DNS host" in text90

@@ -24,6 +24,7 @@ from ..workloads.calendarperms import CalendarPermissions
 from ..workloads.inboxrules import FolderMap, InboxRules
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
+from ..workloads.mailaddresses import MailAddresses, accepted_domains
 from ..workloads.mailboxsettings import MailboxSettings
 from ..workloads.photos import Photos
 from ..workloads.users import prestage_upn
@@ -68,7 +69,8 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     keys = {name: key for name, key, _ in wanted}
     owners = [Owner(p.source_name, keys[p.source_name], str(p.target_name)) for p in copy.ready()]
     addresses = Addresses(moving, src)
-    people = (Photos(old, new, owners), MailboxSettings(old, new, owners),
+    people = (MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain),
+              Photos(old, new, owners), MailboxSettings(old, new, owners),
               CalendarPermissions(old, new, owners, addresses),
               InboxRules(old, new, owners, addresses, folder_map(copy)))
     return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
@@ -223,10 +225,12 @@ def mail_reconciled(r: Reads) -> list[Check]:
     return mail_checks(r.phase, r.old, r.new, r.src, r.tgt, r.moving)
 
 
-@reconciles("photos", "mailbox settings", "calendar permissions", "inbox rules")
+@reconciles("addresses", "photos", "mailbox settings", "calendar permissions", "inbox rules")
 def mailbox_people_reconciled(r: Reads) -> list[Check]:
-    """Each moving person's photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and
-    inbox rules (with their people and folders mapped), against the old tenant as it is now."""
+    """Each moving person's aliases and X500 address (against phase 00's inventory: phase 20 renamed the old ones),
+    photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and inbox rules (with their
+    people and folders mapped), against the old tenant as it is now."""
     mail = r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
-    return [workload_check(area, w) for area, w in zip(("photos", "mailbox settings", "calendar permissions",
-                                                        "inbox rules"), mail.people, strict=True)]
+    return [workload_check(area, w) for area, w in zip(("addresses", "photos", "mailbox settings",
+                                                        "calendar permissions", "inbox rules"), mail.people,
+                                                       strict=True)]

@@ -2,7 +2,8 @@
 script against one tenant, as an admin would in a PowerShell session (``$ErrorActionPreference =
 'Stop'``: the first error ends it). Supported: ``Connect-ExchangeOnline``, ``New-DistributionGroup``
 (-Name -Alias -PrimarySmtpAddress [-Type Distribution|Security]) and ``Add-DistributionGroupMember``
-(-Identity -Member). Anything else is refused, so a script the runbook writes is held to what
+(-Identity -Member), ``Get-Mailbox -Identity`` (read into a variable: its ``LegacyExchangeDN``) and ``Set-Mailbox
+-Identity -EmailAddresses @{Add=...}``. Anything else is refused, so a script the runbook writes is held to what
 Exchange accepts."""
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Any
 
 from .state import Tenant, now_iso
 
-TOKEN_RE = re.compile(r"'((?:[^']|'')*)'(?:\s*,\s*'(?:[^']|'')*')*|(\S+)")  # 'a','b' is one (list) value
+# 'a','b' is one (list) value; @{Add='a','b'} one hashtable
+TOKEN_RE = re.compile(r"'((?:[^']|'')*)'(?:\s*,\s*'(?:[^']|'')*')*|(@\{[^}]*\})|(\S+)")
+ASSIGN_RE = re.compile(r"^\$(\w+)\s*=\s*\((.+)\)\.(\w+)$")  # $dn = (Get-Mailbox -Identity 'x').LegacyExchangeDN
+QUOTED_RE = re.compile(r"'((?:[^']|'')*)'")
+DOUBLE_RE = re.compile(r'"([^"]*)"')
 
 
 class PowerShellError(ValueError):
@@ -24,7 +29,8 @@ class PowerShellError(ValueError):
 
 def parse(line: str) -> tuple[str, dict[str, str]]:
     """``Cmdlet -Param 'value' -Switch`` -> (cmdlet, {param: value})."""
-    tokens = [m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2) for m in TOKEN_RE.finditer(line)]
+    tokens = [m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2) or m.group(3)
+              for m in TOKEN_RE.finditer(line)]
     cmdlet, params = tokens[0], {}
     i = 1
     while i < len(tokens):
@@ -82,20 +88,98 @@ def _add_member(tenant: Tenant, p: dict[str, str]) -> str:
     return f"added {user['userPrincipalName']} to {group['mail']}"
 
 
-CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member}
+def legacy_dn(user: dict[str, Any]) -> str:
+    """The mailbox's LegacyExchangeDN, as Exchange Online forms it (the object's id and alias in the last part)."""
+    return ("/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/"
+            f"cn={str(user['id']).replace('-', '')[:32]}-{user.get('mailNickname') or 'user'}")
+
+
+def _mailbox_user(tenant: Tenant, identity: str) -> dict[str, Any]:
+    user = tenant.find_user(identity) or next(
+        (u for u in tenant.users.values() if identity.lower() in {str(u.get("mail") or "").lower(),
+                                                                    str(u.get("mailNickname") or "").lower()}), None)
+    if user is None or not user.get("assignedLicenses"):
+        raise ValueError(f"The operation couldn't be performed because object '{identity}' couldn't be found")
+    return user
+
+
+def get_mailbox(tenant: Tenant, p: dict[str, str]) -> dict[str, Any]:
+    """Get-Mailbox -Identity X: the properties the runbook's scripts read."""
+    user = _mailbox_user(tenant, p.get("identity", ""))
+    return {"UserPrincipalName": user["userPrincipalName"], "LegacyExchangeDN": legacy_dn(user),
+            "EmailAddresses": list(user.get("proxyAddresses") or []), "PrimarySmtpAddress": user.get("mail")}
+
+
+def _set_mailbox(tenant: Tenant, p: dict[str, str]) -> str:
+    """Set-Mailbox -Identity X -EmailAddresses @{Add='smtp:a','X500:b'}: addresses added (one already there is
+    left as it is; one in a domain the organisation does not accept, or held by another recipient, is refused)."""
+    user = _mailbox_user(tenant, p.get("identity", ""))
+    table = p.get("emailaddresses", "")
+    if not table.lower().startswith("@{add="):
+        raise ValueError("Set-Mailbox: the sandbox takes -EmailAddresses @{Add=...} only")
+    added = []
+    accepted = {d.lower() for d, v in tenant.domains.items() if v.get("isVerified")}
+    for address in (v.replace("''", "'") for v in QUOTED_RE.findall(table)):
+        kind, _, value = address.partition(":")
+        if kind.lower() == "smtp":
+            if value.rsplit("@", 1)[-1].lower() not in accepted:
+                raise ValueError(f"The domain of {value} isn't an accepted domain of this organization")
+            for other in tenant.users.values():
+                if other is not user and value.lower() in {x.split(":", 1)[-1].lower()
+                                                           for x in other.get("proxyAddresses") or []}:
+                    raise ValueError(f"The proxy address \"SMTP:{value}\" is already being used by "
+                                     f"{other['userPrincipalName']}")
+        elif kind.upper() != "X500" or not value.startswith("/o="):
+            raise ValueError(f"{address!r} is not an smtp: or X500: address")
+        if address.lower() not in {x.lower() for x in user.get("proxyAddresses") or []}:
+            user.setdefault("proxyAddresses", []).append(("smtp" if kind.lower() == "smtp" else "X500") + ":" + value)
+            added.append(address)
+    return f"{user['userPrincipalName']}: added {', '.join(added) or 'nothing (there already)'}"
+
+
+CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member,
+           "set-mailbox": _set_mailbox}
 
 
 def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
-               connect: Any = None) -> list[str]:
+               connect: Any = None, organization: Any = None) -> list[str]:
     """Run ``script`` line by line; return what each command did, or raise at the first error. ``more``
     adds cmdlets (``name -> handler(tenant, params, line)``), e.g. SharePoint Online's. ``connect(url)``
-    answers the tenant a ``Connect-SPOService -Url`` line names: the session works in that tenant from then on."""
+    answers the tenant a ``Connect-SPOService -Url`` line names, ``organization(name)`` the one a
+    ``Connect-ExchangeOnline -Organization`` line names: the session works in that tenant from then on. A variable
+    takes a mailbox's property (``$dn = (Get-Mailbox -Identity 'x').LegacyExchangeDN``) and a double-quoted string
+    uses it (``"X500:$dn"``)."""
     done = []
     extra = {k.lower(): v for k, v in (more or {}).items()}
+    variables: dict[str, str] = {}
     for number, raw in enumerate(script.splitlines(), start=1):
         line = raw.strip()
+        if line.lower().startswith("connect-exchangeonline") and "-organization" in line.lower():
+            try:
+                name = parse(line)[1].get("organization", "")
+            except ValueError as exc:
+                raise PowerShellError(number, str(exc)) from exc
+            found = organization(name) if organization is not None else None
+            if found is None:
+                raise PowerShellError(number, f"Connect-ExchangeOnline: no organization {name!r}")
+            tenant = found
+            done.append(f"connected to Exchange Online of {name}")
+            continue
         if not line or line.startswith("#") or line.lower().startswith(
-                ("$erroractionpreference", "connect-exchangeonline", "connect-microsoftteams")):
+                ("$erroractionpreference", "connect-exchangeonline", "connect-microsoftteams",
+                 "disconnect-exchangeonline")):
+            continue
+        line = DOUBLE_RE.sub(lambda m: "'" + re.sub(r"\$(\w+)", lambda v: variables.get(v.group(1), ""),
+                                                     m.group(1)).replace("'", "''") + "'", line)
+        assigned = ASSIGN_RE.match(line)
+        if assigned:
+            try:
+                cmdlet, params = parse(assigned.group(2))
+                if cmdlet.lower() != "get-mailbox":
+                    raise ValueError(f"the sandbox reads properties of Get-Mailbox only, not {cmdlet}")
+                variables[assigned.group(1)] = str(get_mailbox(tenant, params).get(assigned.group(3), ""))
+            except ValueError as exc:
+                raise PowerShellError(number, str(exc)) from exc
             continue
         if line.lower().startswith("connect-sposervice") and "<" in line:  # the admin fills in the placeholder
             continue

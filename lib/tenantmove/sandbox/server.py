@@ -188,7 +188,7 @@ class SandboxApp:
                     done = run_script(tenant, req.body.decode("utf-8"),
                                       {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets(),
                                        **self.dkim.cmdlets(), **self.people.cmdlets()},
-                                      self.files_admin.connect)
+                                      self.files_admin.connect, self.store.tenant_by_name)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:
                     return Response(400, {"error": str(exc), "line": exc.line})

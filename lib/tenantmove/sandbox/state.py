@@ -192,6 +192,7 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
     proxies = [f"SMTP:{mail}"]
     if domain != tenant.initial_domain:
         proxies.append(f"smtp:{nickname}@{tenant.initial_domain}")
+    proxies += [f"smtp:{alias}" for alias in spec.get("aliases", [])]  # other addresses the person receives mail at
     attributes = {name: spec.get(_snake(name)) for name in ATTRIBUTE_NAMES}  # the person, as the seed says
     return {
         **attributes,

@@ -129,7 +129,8 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
                                  "ttl": rec.get("ttl")})
 
     persons = {str(u["userPrincipalName"]).lower(): {"attributes": attributes(u), "manager": None,
-                                                      "plans off": plans_off(u, skus)}
+                                                      "plans off": plans_off(u, skus),
+                                                      "addresses": list(u.get("proxyAddresses") or [])}
                for u in users} if people else {}
     owners: dict[str, list[str]] = {}
     if people and groups:  # each group's owners (Microsoft 365 and security groups: the ones Graph recreates)
