@@ -131,3 +131,34 @@ def test_teams_turned_off_and_the_group_owners_arrive_by_name_and_a_removed_owne
     assert list(plans_found.problems["detail"]) == ["O365_BUSINESS_PREMIUM: plans off should be TEAMS1"]
     assert plans_found.reopen == [("licence-plans", "key", "alex.wilber@contoso.example",
                                    "alex.wilber@contoso.example: O365_BUSINESS_PREMIUM: plans off should be TEAMS1")]
+
+
+def test_guests_are_invited_without_mail_once_even_after_a_kill_and_a_blocked_one_fails_alone(
+        fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    from tenantmove.workloads.guests import Guests, guest_states
+    from tenantmove.workloads.mapping import generate, guests
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    src = inventory.collect(old)
+    rows = guests(generate(src, "contoso.example", "contosonew.onmicrosoft.com"))
+    assert sorted(rows["target_upn"]) == ["ann.berg@fabrikam.example", "tom.ito@northwind.example"]
+    assert set(src.users[src.users["userType"] == "Guest"]["userPrincipalName"]) == set(rows["source_upn"])
+    sb.admin("POST", "stats/reset")
+    sb.set_knobs(invitations_blocked=["northwind.example"])  # Northwind's settings block invitations
+    with Ledger(tmp_path / "l.sqlite", "r") as led:
+        first = run_keeping(Engine(led, "30_add_domain_and_users", folder=tmp_path / "p"), Guests(new, rows, src))
+    assert first.tally() == {"created": 1, "failed": 1}
+    blocked = next(r for r in first.rows if r["action"] == "failed")
+    assert "could not invite tom.ito@northwind.example" in blocked["error"] and "cross-tenant access" in blocked["error"]
+    sb.set_knobs(invitations_blocked=[])  # they allowed it: the rerun invites only Tom
+    with Ledger(tmp_path / "l.sqlite", "again") as led:
+        again = run_keeping(Engine(led, "30_add_domain_and_users", folder=tmp_path / "p"), Guests(new, rows, src))
+    assert again.tally() == {"done before": 1, "created": 1}
+    with Ledger(tmp_path / "lost.sqlite", "after-kill") as led:  # a ledger that never heard of them: found, adopted
+        lost = run_keeping(Engine(led, "30_add_domain_and_users", folder=tmp_path / "p"), Guests(new, rows, src))
+    assert lost.tally() == {"adopted": 2}
+    states = guest_states(new, rows).set_index("invited at")
+    assert list(states["state"]) == ["PendingAcceptance", "PendingAcceptance"]  # reported; nobody redeemed yet
+    assert len([u for u in new.get_all("users", {"$select": "userType"}) if u.get("userType") == "Guest"]) == 2
+    assert sb.admin("GET", "stats").get("invitation mails", 0) == 0  # nobody was mailed

@@ -179,3 +179,53 @@ def test_a_persons_attributes_and_manager_are_read_and_written_as_graph_does(fre
     with pytest.raises(GraphError) as gone:
         new.get(f"users/{person['id']}/manager", expected=(404,))
     assert gone.value.status == 404
+
+
+def test_what_a_person_has_beside_the_account_follows_graphs_rules(fresh_sandbox: Sandbox) -> None:
+    """Photos (JPEG or PNG, at most the size a request may carry), owners (no owner twice), plans turned off (only the
+    licence's own), calendar permissions (one per person; a delegate is someone with a mailbox), rules (their folder
+    is one of the mailbox's), invitations (never to the organisation's own domain), mailbox settings (only theirs)."""
+    old, new = make_client(fresh_sandbox, "source")[1], make_client(fresh_sandbox, "target")[1]
+    megan = "megan.bowen@contoso.example"
+    assert old.request("GET", f"users/{megan}/photo/$value").content[:2] == b"\xff\xd8"
+    assert old.get(f"users/{megan}/photo")["@odata.mediaContentType"] == "image/jpeg"
+    assert "not a JPEG or PNG" in bad_request(old.request, "PUT", f"users/{megan}/photo/$value", data=b"GIF89a",
+                                              headers={"Content-Type": "image/gif"})
+    with pytest.raises(GraphError) as info:
+        old.request("GET", "users/admin@contoso.onmicrosoft.com/photo/$value")
+    assert info.value.status == 404
+    sales = old.get("groups", {"$filter": "mailNickname eq 'sales'"})["value"][0]["id"]
+    assert {o["userPrincipalName"] for o in old.get(f"groups/{sales}/owners")["value"]} == \
+        {megan, "alex.wilber@contoso.example"}
+    me = old.get(f"users/{megan}")["id"]
+    assert "already exist" in bad_request(old.request, "POST", f"groups/{sales}/owners/$ref",
+                                          json={"@odata.id": f"https://graph.microsoft.com/v1.0/users/{me}"})
+    alex = old.get("users/alex.wilber@contoso.example", {"$select": "assignedLicenses"})["assignedLicenses"]
+    assert alex[0]["disabledPlans"] == ["57ff2da0-773e-42df-b2af-ffb7a2317929"]  # TEAMS1, by the seed's word
+    assert "not part of the license" in bad_request(
+        old.post, f"users/{megan}/assignLicense",
+        {"addLicenses": [{"skuId": E3, "disabledPlans": [EXCHANGE]}], "removeLicenses": []})
+    with pytest.raises(GraphError) as info:  # the old tenant's app reads calendars only
+        old.post(f"users/{megan}/calendar/calendarPermissions", {"emailAddress": {"address": megan}, "role": "read"})
+    assert info.value.status == 403
+    for nick in ("pat", "lee"):  # two people with mailboxes in the new tenant
+        made = new.post("users", new_user(f"{nick}@contosonew.onmicrosoft.com", usageLocation="NL"))
+        new.post(f"users/{made['id']}/assignLicense", {"addLicenses": [{"skuId": E3}], "removeLicenses": []})
+    perms = "users/pat@contosonew.onmicrosoft.com/calendar/calendarPermissions"
+    new.post(perms, {"emailAddress": {"address": "lee@contosonew.onmicrosoft.com"}, "role": "read"})
+    with pytest.raises(GraphError) as info:
+        new.post(perms, {"emailAddress": {"address": "lee@contosonew.onmicrosoft.com"}, "role": "write"})
+    assert info.value.status == 409  # one permission per person: change its role instead
+    assert "Only a person inside" in bad_request(
+        new.post, perms, {"emailAddress": {"address": "x@fabrikam.example"}, "role": "delegateWithPrivateEventAccess"})
+    assert "couldn't be found" in bad_request(
+        new.post, perms, {"emailAddress": {"address": "nobody@contosonew.onmicrosoft.com"}, "role": "read"})
+    org = next(p for p in new.get(perms)["value"] if not p["isRemovable"])
+    assert org["emailAddress"]["name"] == "My Organization" and org["role"] == "freeBusyRead"
+    rules = "users/pat@contosonew.onmicrosoft.com/mailFolders/inbox/messageRules"
+    assert "not a folder of this mailbox" in bad_request(
+        new.post, rules, {"displayName": "x", "sequence": 9, "actions": {"moveToFolder": "AAMkNotAFolder"}})
+    assert "cannot be set" in bad_request(new.patch, "users/pat@contosonew.onmicrosoft.com/mailboxSettings",
+                                          {"userPurpose": "shared"})
+    assert "not a guest" in bad_request(new.post, "invitations", {"invitedUserEmailAddress": "x@contosonew.onmicrosoft.com",
+                                                                  "inviteRedirectUrl": "https://myapps.microsoft.com"})

@@ -205,3 +205,29 @@ def test_the_sdk_filters_users_with_startswith_and_eq(sandbox: Sandbox) -> None:
     starts, exact = with_sdk(sandbox, "source", work)
     assert starts and all(u.display_name.lower().startswith("megan") for u in starts)
     assert [u.user_principal_name for u in exact] == [MEGAN]
+
+
+def test_the_sdk_reads_a_persons_photo_settings_rules_calendar_sharing_and_a_groups_owners(sandbox: Sandbox) -> None:
+    async def work(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        me = c.users.by_user_id(MEGAN)
+        seen: dict[str, Any] = {"photo": await me.photo.get(), "bytes": await me.photo.content.get(),
+                                "settings": await me.mailbox_settings.get(),
+                                "rules": (await me.mail_folders.by_mail_folder_id("inbox").message_rules.get()).value,
+                                "calendar": (await me.calendar.calendar_permissions.get()).value}
+        groups = (await c.groups.get()).value
+        sales = next(g for g in groups if g.mail_nickname == "sales")
+        seen["owners"] = (await c.groups.by_group_id(sales.id).owners.get()).value
+        return seen
+
+    seen = with_sdk(sandbox, "source", work)
+    assert seen["photo"].height == 648 and seen["bytes"][:2] == b"\xff\xd8"
+    settings = seen["settings"]
+    assert settings.time_zone == "W. Europe Standard Time" and settings.language.locale == "nl-NL"
+    assert settings.automatic_replies_setting.scheduled_end_date_time.date_time.startswith("2026-12-15")
+    assert settings.working_hours.start_time.hour == 8 and settings.working_hours.start_time.minute == 30
+    assert {r.display_name for r in seen["rules"]} >= {"Sales leads to Alex", "Copy to my home address"}
+    forward = next(r for r in seen["rules"] if r.display_name == "Sales leads to Alex")
+    assert forward.actions.forward_to[0].email_address.address == "alex.wilber@contoso.example"
+    roles = {(p.email_address.address or "org"): p.role.value for p in seen["calendar"]}
+    assert roles["bianca.vance@contoso.example"] == "delegateWithPrivateEventAccess" and roles["org"] == "freeBusyRead"
+    assert {o.user_principal_name for o in seen["owners"]} == {MEGAN, "alex.wilber@contoso.example"}

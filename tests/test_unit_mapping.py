@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tenantmove.workloads.inventory import Inventory
-from tenantmove.workloads.mapping import MappingError, generate, read, upn_problem, validate, write
+from tenantmove.workloads.mapping import MappingError, generate, guests, read, upn_problem, validate, write
 
 DOMAIN, NEW = "contoso.example", "contosonew.onmicrosoft.com"
 
@@ -20,8 +20,8 @@ def source() -> Inventory:
          "licences": "E3", "userType": "Member"},
         {"id": "2", "userPrincipalName": "megan@contoso.example", "displayName": "Megan", "usageLocation": "",
          "licences": "E3", "userType": "Member"},
-        {"id": "3", "userPrincipalName": "guest_x#EXT#@contoso.onmicrosoft.com", "displayName": "Guest",
-         "usageLocation": "", "licences": "", "userType": "Guest"},
+        {"id": "3", "userPrincipalName": "x_fabrikam.example#EXT#@contoso.onmicrosoft.com", "displayName": "Guest",
+         "usageLocation": "", "licences": "", "userType": "Guest", "mail": "x@fabrikam.example"},
         {"id": "4", "userPrincipalName": "alex@contoso.example", "displayName": "Alex", "usageLocation": "DE",
          "licences": "", "userType": "Member"},
     ])
@@ -38,13 +38,23 @@ LICENCES = pd.DataFrame([{"skuPartNumber": "E3", "available": 2}])
 
 def test_generated_defaults(source: Inventory, tmp_path: Path) -> None:
     df = generate(source, DOMAIN, NEW)
-    assert list(df["source_upn"]) == ["admin@contoso.onmicrosoft.com", "megan@contoso.example", "alex@contoso.example"]
+    assert list(df["source_upn"]) == ["admin@contoso.onmicrosoft.com", "megan@contoso.example",
+                                      "x_fabrikam.example#EXT#@contoso.onmicrosoft.com", "alex@contoso.example"]
     assert list(df["target_upn"]) == ["admin@contosonew.onmicrosoft.com", "megan@contoso.example",
-                                      "alex@contoso.example"]
+                                      "x@fabrikam.example", "alex@contoso.example"]
+    assert list(df["action"]) == ["move", "move", "guest", "move"]  # a guest is invited again at their address
     assert df.loc[1, "usage_location"] == "NL"  # the organisation's country when the user has none
     assert df.loc[1, "groups"] == "sales"
     path = write(df, tmp_path / "users.csv")
     assert len(validate(read(path), str(path), source, DOMAIN, NEW, LICENCES)) == 3
+    assert list(guests(read(path))["target_upn"]) == ["x@fabrikam.example"]
+
+
+def test_a_guest_row_needs_their_own_address_and_no_licence(source: Inventory) -> None:
+    found = problems_for(source, [row("x_fabrikam.example#EXT#@contoso.onmicrosoft.com", "x@contoso.example",
+                                      action="guest", lic="E3")])
+    assert any("target_upn" in p and "own domain" in p and "the guest's own e-mail address" in p for p in found)
+    assert any("licences" in p and "takes no licences" in p for p in found)
 
 
 def problems_for(source: Inventory, rows: list[dict], licences: pd.DataFrame = LICENCES) -> list[str]:

@@ -20,6 +20,7 @@ from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
 from ..workloads.groups import GRAPH_KINDS, Groups, Members
+from ..workloads.guests import Guests, guest_states
 from ..workloads.inventory import Inventory
 from ..workloads.licenceplans import LicencePlans
 from ..workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
@@ -27,7 +28,7 @@ from ..workloads.people import Managers, People, PersonAttributes, from_inventor
 from ..workloads.people import reconcile as reconcile_people
 from ..workloads.users import Users, prestage_upn
 from .checks import Check, Reads, reconciles, workload_check
-from .common import ONEDRIVES_LATER, StepResult, request_onedrives
+from .common import ONEDRIVES_LATER, StepResult, guest_rows, request_onedrives
 
 
 @dataclass(repr=False)
@@ -39,6 +40,7 @@ class AddPlan(ShowsItself):
     moving: pd.DataFrame
     groups: pd.DataFrame
     people: pd.DataFrame
+    guests: pd.DataFrame
     dns_facts: Report
 
     def report(self) -> Report:
@@ -51,6 +53,9 @@ class AddPlan(ShowsItself):
                        "Groups to recreate (distribution lists: a script for Exchange Online PowerShell)")
                 .table(self.people, "Per person: the attributes carried, the manager (a manager who does not move "
                                     "is a manual item), the service plans kept off, the groups they own")
+                .table(self.guests[["source_upn", "target_upn", "display_name", "groups"]],
+                       "Guests to invite again, at their own address (no invitation mail is sent; they redeem when "
+                       "they first open what is shared with them)")
                 .add(self.dns_facts))
 
 
@@ -65,7 +70,8 @@ def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -
                 if s.strip()] or ["Email"]
     expected = src.dns_records[src.dns_records["domain"] == domain]
     people = plan_table(People(new, moving, from_inventory(src)), src.raw.get("owners"))
-    return AddPlan(domain, state, services, expected, moving, src.groups, people, phase.dns_facts())
+    return AddPlan(domain, state, services, expected, moving, src.groups, people, guest_rows(phase),
+                   phase.dns_facts())
 
 
 def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving: pd.DataFrame, add: AddPlan,
@@ -74,10 +80,11 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     users = Users(new, moving, src, tgt, phase.password_vault(), upn_for=lambda r: r["target_upn"],
                   also_look_for=lambda r: [prestage_upn(r["target_upn"], tgt.initial_domain)])
     groups = Groups(new, src)
+    guests = Guests(new, add.guests, src)
     lists = DistributionLists(new, src, moving, domain, tgt.initial_domain)
     report = Report()
     if phase.dry_run:
-        for workload in (users, groups, lists):
+        for workload in (users, guests, groups, lists):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
@@ -101,9 +108,9 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     mx = [r for r in services if r.type == "MX"]
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
-    made_users, made_groups = phase.run(users, gate), phase.run(groups, gate)
-    outcomes: list[Outcome] = [published, dkim, made_users, made_groups, phase.run(lists, gate)]
-    members = Members(new, src, made_groups.targets(), made_users.targets())
+    made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
+    outcomes: list[Outcome] = [published, dkim, made_users, invited, made_groups, phase.run(lists, gate)]
+    members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
     outcomes.append(phase.run(members, gate))
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
@@ -154,10 +161,21 @@ def users_check(moving: pd.DataFrame, tgt: Inventory) -> Check:
     return check
 
 
+def guests_renamed(src: Inventory, tgt: Inventory) -> dict[str, str]:
+    """Each old guest's UPN -> their UPN as a guest of the new tenant (matched by their address)."""
+    def by_mail(inv: Inventory) -> dict[str, str]:
+        users = inv.users[inv.users["userType"] == "Guest"]
+        return {str(m).lower(): str(u).lower() for m, u in zip(users["mail"], users["userPrincipalName"], strict=True)
+                if m}
+    new = by_mail(tgt)
+    return {upn: new[mail] for mail, upn in by_mail(src).items() if mail in new}
+
+
 def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
     """Every old group in the new tenant (by mail nickname) with the same members, mapped to their new names."""
     check = Check("groups")
     renamed = {str(s).lower(): str(t).lower() for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)}
+    renamed.update(guests_renamed(src, tgt))
     new_ids = {str(n).lower(): i for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
 
     def members(inv: Inventory, group_id: str) -> set[str]:
@@ -262,3 +280,20 @@ def _groups_made(src: Inventory, tgt: Inventory) -> dict[str, str]:
     return {str(g): new_ids[str(n).lower()] for g, n, k in zip(src.groups["id"], src.groups["mailNickname"],
                                                                src.groups["kind"], strict=True)
             if k in GRAPH_KINDS and str(n).lower() in new_ids}
+
+
+@reconciles("guests")
+def guests_reconciled(r: Reads) -> Check:
+    """Each guest of the mapping in the new tenant; one who has not redeemed the invitation yet is reported
+    (PendingAcceptance), not counted as a difference."""
+    check = Check("guests")
+    for _, row in guest_states(r.new, guest_rows(r.phase)).iterrows():
+        there = bool(row["in the new tenant"])
+        if not there:
+            check.reopen.append(("guest", "name", str(row["guest"]), f"{row['invited at']} is not a guest of the "
+                                                                     "new tenant"))
+        check.add(str(row["invited at"]), 1, int(there), missing=int(not there),
+                  detail="" if not there else ("invited, not redeemed yet (PendingAcceptance): they redeem when they "
+                                               "first open what is shared with them"
+                                               if row["state"] == "PendingAcceptance" else str(row["state"])))
+    return check

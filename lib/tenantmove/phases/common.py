@@ -128,14 +128,26 @@ class UserMapping(ShowsItself):
         if self.generated:
             report.banner("warn", f"generated the user mapping {self.path}: review it (edit target_upn, "
                                   "usage_location, licences, or action: skip) and rerun this phase if you change it")
-        return report.table(self.moving, f"User mapping ({len(self.moving)} users move, "
-                                         f"{len(self.rows) - len(self.moving)} skipped) — {self.path}")
+        guests = mapping.guests(self.rows)
+        return report.table(self.moving, f"User mapping ({len(self.moving)} users move, {len(guests)} guest(s) are "
+                                         f"invited, {len(self.rows) - len(self.moving) - len(guests)} skipped) — "
+                                         f"{self.path}")
 
+
+
+def mapping_path(phase: Phase) -> Path:
+    return Path(phase.params.user_mapping) if phase.params.user_mapping else phase.state_dir / "users.csv"
+
+
+def guest_rows(phase: Phase) -> pd.DataFrame:
+    """The mapping's guests (action ``guest``), as :func:`user_mapping` validated them earlier in the phase."""
+    path = mapping_path(phase)
+    return mapping.guests(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
 
 
 def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
     """Generate the mapping if it does not exist yet, then validate it; the rows to move."""
-    path = Path(phase.params.user_mapping) if phase.params.user_mapping else phase.state_dir / "users.csv"
+    path = mapping_path(phase)
     generated = not path.is_file()
     if generated:
         mapping.write(mapping.generate(src, phase.params.domain, tgt.initial_domain), path)

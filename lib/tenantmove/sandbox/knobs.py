@@ -38,6 +38,8 @@ class Knobs:
     drive_page_size: int = 200        # children and delta page size
     import_session_seconds: float = 3600.0  # a mailbox import session's importUrl expires after this long
     photo_max_bytes: int = 4 * 1024 * 1024  # the largest profile photo a PUT may carry (Graph's 4 MB a request)
+    # the organisations whose cross-tenant access settings block invitations from the new tenant (domain names)
+    invitations_blocked: list[str] = field(default_factory=list)
     exchange_requests: int = 10_000   # requests per app and mailbox per 10 minutes (429 with Retry-After beyond)
     exchange_upload_bytes: int = 150_000_000  # bytes imported per app and mailbox per 5 minutes
     exchange_window_scale: float = 1.0  # those windows' length as a share of the real 10 and 5 minutes

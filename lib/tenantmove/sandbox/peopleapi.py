@@ -22,16 +22,18 @@ import hashlib
 import re
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from .http import Request, Response
 from .knobs import Governor
 from .shapes import GraphFailure
-from .state import Store, Tenant
+from .state import Store, Tenant, new_guest
 
 PHOTO_RE = re.compile(r"^users/([^/]+)/photo(/\$value)?$")
 OWNERS_RE = re.compile(r"^groups/([^/]+)/owners(?:/\$ref|/([^/]+)/\$ref)?$")
 SETTINGS_RE = re.compile(r"^users/([^/]+)/mailboxSettings$")
 RULES_RE = re.compile(r"^users/([^/]+)/mailFolders/inbox/messageRules(?:/([^/]+))?$", re.IGNORECASE)
+INVITE_RE = re.compile(r"^invitations$")
 CALPERM_RE = re.compile(r"^users/([^/]+)/calendar/calendarPermissions(?:/([^/]+))?$")
 REF_RE = re.compile(r"/(?:directoryObjects|users)/([0-9a-fA-F-]{36})$")
 PHOTO_TYPES = {b"\xff\xd8": "image/jpeg", b"\x89P": "image/png"}
@@ -41,6 +43,7 @@ READ = {"photo": {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "
         "owners": {"GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All"},
         "mailbox": {"MailboxSettings.Read", "MailboxSettings.ReadWrite"},
         "calendar": {"Calendars.Read", "Calendars.ReadWrite"}}
+INVITE = {"User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"}
 WRITE = {"photo": {"User.ReadWrite.All", "ProfilePhoto.ReadWrite.All"},
          "owners": {"Group.ReadWrite.All", "Directory.ReadWrite.All"},
          "mailbox": {"MailboxSettings.ReadWrite"}, "calendar": {"Calendars.ReadWrite"}}
@@ -78,8 +81,9 @@ def _need(claims: dict[str, Any], perms: set[str]) -> None:
 
 
 class PeopleApi:
-    def __init__(self, store: Store, governor: Governor, mail: Any) -> None:
+    def __init__(self, store: Store, governor: Governor, mail: Any, stats: Any = None) -> None:
         self.store, self.governor, self.mail = store, governor, mail
+        self.count = stats or (lambda key: None)
         self.reset()
 
     def reset(self) -> None:
@@ -118,16 +122,19 @@ class PeopleApi:
     @staticmethod
     def mounts(rest: str, method: str) -> bool:
         path = rest.split("?", 1)[0]
-        return any(r.match(path) for r in (PHOTO_RE, OWNERS_RE, SETTINGS_RE, RULES_RE, CALPERM_RE))
+        return any(r.match(path) for r in (PHOTO_RE, OWNERS_RE, SETTINGS_RE, RULES_RE, CALPERM_RE)) or \
+            (INVITE_RE.match(path) is not None and method == "POST")
 
     def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
-        path = rest.split("?", 1)[0]
+        path = "/".join(unquote(p) for p in rest.split("?", 1)[0].split("/"))  # Graph decodes each segment
         with self.store.lock:
             if m := PHOTO_RE.match(path):
                 return self._photo(req, tenant, claims, m.group(1), bool(m.group(2)))
             if m := OWNERS_RE.match(path):
                 return self._owners(req, tenant, claims, m.group(1), path.endswith("/$ref"), m.group(2))
             body = req.json() if req.body else None
+            if INVITE_RE.match(path):
+                return self._invite(tenant, claims, body if isinstance(body, dict) else {})
             if m := SETTINGS_RE.match(path):
                 return self._mailbox_settings(req.method, tenant, claims, m.group(1), body)
             if m := RULES_RE.match(path):
@@ -177,6 +184,35 @@ class PeopleApi:
             return Response(200, photo, {"Content-Type": kind})
         return Response(200, {"@odata.mediaContentType": kind, "@odata.mediaEtag": f'"{hashlib.sha1(photo).hexdigest()[:16].upper()}"',
                               "id": "default", "height": 648, "width": 648})
+
+    # --- invitations ---------------------------------------------------------------------------------
+    def _invite(self, tenant: Tenant, claims: dict[str, Any], body: dict[str, Any]) -> Response:
+        """``POST /invitations``: a guest user for the address (the same one again when invited twice); a mail is
+        sent only with ``sendInvitationMessage: true`` (counted as ``invitation mails``)."""
+        _need(claims, INVITE)
+        address = str(body.get("invitedUserEmailAddress") or "")
+        if "@" not in address or not body.get("inviteRedirectUrl"):
+            raise GraphFailure(400, "BadRequest", "invitedUserEmailAddress and inviteRedirectUrl are required.")
+        domain = address.rsplit("@", 1)[1].lower()
+        if domain in {d.lower() for d in self.governor.knobs.invitations_blocked}:
+            raise GraphFailure(400, "BadRequest", f"The invitation was blocked: the organisation of {domain} does not "
+                                                  "allow its users to be invited by this organisation (cross-tenant "
+                                                  "access settings).")
+        if any(address.lower().endswith("@" + d) for d, v in tenant.domains.items() if v["isVerified"]):
+            raise GraphFailure(400, "BadRequest", f"{address} is in a domain of this organisation: not a guest.")
+        user = next((u for u in tenant.users.values() if u.get("userType") == "Guest"
+                     and str(u.get("mail") or "").lower() == address.lower()), None)
+        if user is None:
+            user = new_guest(tenant, address, str(body.get("invitedUserDisplayName") or address), "PendingAcceptance")
+        if body.get("sendInvitationMessage"):
+            self.count("invitation mails")
+        return Response(201, {"id": str(uuid.uuid4()), "invitedUserDisplayName": user["displayName"],
+                              "invitedUserEmailAddress": address, "invitedUserType": "Guest",
+                              "sendInvitationMessage": bool(body.get("sendInvitationMessage")),
+                              "inviteRedirectUrl": body["inviteRedirectUrl"],
+                              "inviteRedeemUrl": f"https://login.microsoftonline.com/redeem?tenant={tenant.id}",
+                              "resetRedemption": False, "status": user["externalUserState"],
+                              "invitedUser": {"id": user["id"]}})
 
     # --- owners --------------------------------------------------------------------------------------
     def _owners(self, req: Request, tenant: Tenant, claims: dict[str, Any], gid: str, ref: bool,

@@ -65,7 +65,7 @@ class SandboxApp:
         self.mail = MailApi(store, governor, self.stats.add)
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.settings = SettingsApi(store, governor, self.stats.add)
-        self.people = PeopleApi(store, governor, self.mail)
+        self.people = PeopleApi(store, governor, self.mail, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
         self.dkim = DkimSigning(zones)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch

@@ -13,7 +13,7 @@ from .state import Tenant, now_iso
 # The properties the sandbox stores per entity type; $select may name any of them.
 USER_PROPS = ["id", "accountEnabled", "assignedLicenses", "createdDateTime", "displayName", "givenName", "mail",
               "mailNickname", "proxyAddresses", "surname", "usageLocation", "userPrincipalName", "userType",
-              *PERSON_ATTRIBUTES]
+              "externalUserState", "externalUserStateChangeDateTime", "creationType", *PERSON_ATTRIBUTES]
 USER_DEFAULT = ["businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
                 "officeLocation", "preferredLanguage", "surname", "userPrincipalName"]
 GROUP_PROPS = ["id", "createdDateTime", "description", "displayName", "groupTypes", "mail", "mailEnabled",

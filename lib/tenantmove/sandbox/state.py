@@ -226,6 +226,25 @@ def seed_photo(upn: str, size: int = 6000) -> bytes:
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body + b"\xff\xd9"
 
 
+def guest_upn(mail: str, initial_domain: str) -> str:
+    """A guest's UPN as Entra forms it: the address with ``_`` for ``@``, then ``#EXT#`` at the tenant's domain."""
+    return f"{mail.replace('@', '_')}#EXT#@{initial_domain}"
+
+
+def new_guest(tenant: Tenant, mail: str, display_name: str, state: str) -> dict[str, Any]:
+    """A guest user, as an invitation makes one (``state``: PendingAcceptance until they redeem it)."""
+    upn = guest_upn(mail, tenant.initial_domain)
+    uid = _stable_uuid(tenant.id, "user", upn.lower())
+    user = {**{name: None for name in ATTRIBUTE_NAMES}, "id": uid, "accountEnabled": True, "businessPhones": [],
+            "createdDateTime": now_iso(), "displayName": display_name, "givenName": None, "mail": mail,
+            "mailNickname": upn.split("@")[0], "mobilePhone": None, "proxyAddresses": [f"SMTP:{mail}"],
+            "surname": None, "usageLocation": None, "userPrincipalName": upn, "userType": "Guest",
+            "creationType": "Invitation", "externalUserState": state,
+            "externalUserStateChangeDateTime": now_iso(), "assignedLicenses": []}
+    tenant.users[uid] = user
+    return user
+
+
 def _seed_managers(tenant: Tenant, tspec: dict[str, Any], gen: dict[str, Any], scale: float) -> None:
     """Each seeded person's manager (by UPN in the seed; the generated staff's by department)."""
     by_upn = {str(u["userPrincipalName"]).lower(): u for u in tenant.users.values()}
@@ -340,13 +359,20 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
                 ids = [u["id"] for m in members if (u := tenant.find_user(m))]
             tenant.members[group["id"]] = ids
             tenant.owners[group["id"]] = [u["id"] for m in gspec.get("owners", []) if (u := tenant.find_user(m))]
+        for gspec_ in tspec.get("guests", []):  # people of other organisations, invited: after the groups' draw
+            guest = new_guest(tenant, gspec_["mail"], gspec_.get("display_name", gspec_["mail"]),
+                              gspec_.get("state", "Accepted"))
+            for nick in gspec_.get("groups", []):
+                group = next((g for g in tenant.groups.values() if g["mailNickname"] == nick), None)
+                if group is not None:
+                    tenant.members[group["id"]].append(guest["id"])
         tenants[tid] = tenant
     return tenants
 
 
 TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
                "groups", "generated", "mailboxes", "drives", "onedrive", "no_onedrive", "sites", "lists", "notebooks",
-               "password_validity_days", "password_notification_days"}
+               "password_validity_days", "password_notification_days", "guests"}
 
 
 ROLE_TEMPLATES = {

@@ -17,7 +17,7 @@ from .inventory import Inventory
 
 COLUMNS = ["source_upn", "target_upn", "display_name", "usage_location", "licences", "groups", "action"]
 REQUIRED = ["source_upn", "target_upn"]
-ACTIONS = ("move", "skip")
+ACTIONS = ("move", "skip", "guest")
 # Characters Microsoft allows in the user part of a UPN; no leading, trailing or double dots.
 UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'._!#^~-]{1,64}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -59,7 +59,8 @@ def default_target(upn: str, domain: str, old_initial: str, new_initial: str) ->
 
 
 def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
-    """A mapping row per user of the old tenant (guests excluded), with memberships from the inventory."""
+    """A mapping row per user of the old tenant, with memberships from the inventory; a guest's row has the action
+    ``guest`` and the address to invite them at as its target."""
     country = source.organization.get("countryLetterCode") or ""
     groups_of: dict[str, list[str]] = {}
     nick = dict(zip(source.groups["id"], source.groups["mailNickname"].fillna(source.groups["displayName"]),
@@ -68,7 +69,10 @@ def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
         groups_of.setdefault(m["member_id"], []).append(str(nick.get(m["group_id"], m["group"])))
     rows = []
     for _, u in source.users.iterrows():
-        if u.get("userType") == "Guest":
+        if u.get("userType") == "Guest":  # invited again, by the address they were invited at
+            rows.append({"source_upn": u["userPrincipalName"], "target_upn": u.get("mail") or "",
+                         "display_name": u.get("displayName") or "", "usage_location": "", "licences": "",
+                         "groups": ";".join(sorted(groups_of.get(u["id"], []))), "action": "guest"})
             continue
         rows.append({
             "source_upn": u["userPrincipalName"],
@@ -162,7 +166,7 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
         line = int(idx) + 2
         src, tgt = row["source_upn"], row["target_upn"]
         if row["action"] not in ACTIONS:
-            bad(line, "action", f"{row['action']!r} is not an action", "write move or skip")
+            bad(line, "action", f"{row['action']!r} is not an action", "write move, skip or guest")
             continue
         if not src:
             bad(line, "source_upn", "empty", "give the user's UPN in the old tenant, or delete the row")
@@ -176,6 +180,14 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
             bad(line, "source_upn", f"{src} is not a user of the old tenant",
                 "fix the spelling, or delete the row (the inventory in 00_prepare lists every user)")
         if row["action"] == "skip":
+            continue
+        if row["action"] == "guest":  # invited at an address of their own organisation; no licence from us
+            problem = upn_problem(tgt)
+            if problem or tgt.split("@")[-1].lower() in allowed:
+                bad(line, "target_upn", f"{tgt!r} " + (problem or "is in this organisation's own domain"),
+                    "give the guest's own e-mail address (the one to invite), e.g. ann@fabrikam.com")
+            if row["licences"]:
+                bad(line, "licences", "a guest row takes no licences", "leave licences empty for action guest")
             continue
         problem = upn_problem(tgt)
         if problem:
@@ -209,3 +221,10 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
     if problems:
         raise MappingError(problems)
     return moving.reset_index(drop=True)
+
+
+def guests(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a validated mapping whose people are invited as guests."""
+    if "action" not in df.columns:
+        return df.iloc[0:0]
+    return df[df["action"].str.lower() == "guest"].reset_index(drop=True)
