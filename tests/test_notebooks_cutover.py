@@ -114,8 +114,11 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     resumed = tenantmove("run", str(params), "--phases", "30", "--resume", str(killed), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _, new = make_client(sb, "target")
-    upns = [u["userPrincipalName"].lower() for u in new.get_all("users", {"$select": "userPrincipalName", "$top": "999"})]
+    everyone = new.get_all("users", {"$select": "userPrincipalName,userType", "$top": "999"})
+    upns = [u["userPrincipalName"].lower() for u in everyone if u.get("userType") != "Guest"]
     assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
+    guests = [u["userPrincipalName"] for u in everyone if u.get("userType") == "Guest"]
+    assert len(guests) == len(set(guests)) == 2  # and the two guests, each invited once
     # every created user's temporary password is in the vault, the killed run's included
     vaulted = set(vault_passwords(tmp_path / "state" / "passwords"))
     assert vaulted == set(upns) - {"admin@contosonew.onmicrosoft.com"}

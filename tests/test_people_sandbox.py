@@ -162,3 +162,25 @@ def test_guests_are_invited_without_mail_once_even_after_a_kill_and_a_blocked_on
     assert list(states["state"]) == ["PendingAcceptance", "PendingAcceptance"]  # reported; nobody redeemed yet
     assert len([u for u in new.get_all("users", {"$select": "userType"}) if u.get("userType") == "Guest"]) == 2
     assert sb.admin("GET", "stats").get("invitation mails", 0) == 0  # nobody was mailed
+
+
+def test_a_group_found_in_the_new_tenant_takes_the_old_description_and_visibility_but_not_hidden_membership(
+        fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    from tenantmove.workloads.groups import Groups, settings_change
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    src = inventory.collect(old)
+    new.post("groups", {"displayName": "Sales", "mailNickname": "sales", "mailEnabled": True, "securityEnabled": False,
+                        "groupTypes": ["Unified"], "visibility": "Public", "description": "made by hand"})
+    with Ledger(tmp_path / "l.sqlite", "r") as led:
+        out = run_keeping(Engine(led, "30_add_domain_and_users", folder=tmp_path / "p"), Groups(new, src))
+    sales = next(r for r in out.rows if r["name"] == "Sales")
+    assert sales["action"] == "updated"
+    made = new.get(f"groups/{sales['target_id']}", {"$select": "description,visibility"})
+    assert (made["description"], made["visibility"]) == ("Sales (unified)", "Private")
+    marketing = new.get("groups", {"$filter": "mailNickname eq 'marketing'"})["value"][0]
+    assert new.get(f"groups/{marketing['id']}", {"$select": "description"})["description"] == "Marketing (unified)"
+    change, note = settings_change({"visibility": "HiddenMembership", "kind": "Microsoft 365"},
+                                   {"visibility": "Private"})
+    assert change == {} and "set only when a group is created" in note

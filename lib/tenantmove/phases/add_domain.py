@@ -19,7 +19,7 @@ from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
-from ..workloads.groups import GRAPH_KINDS, Groups, Members
+from ..workloads.groups import GRAPH_KINDS, Groups, Members, settings_change
 from ..workloads.guests import Guests, guest_states
 from ..workloads.inventory import Inventory
 from ..workloads.licenceplans import LicencePlans
@@ -190,12 +190,20 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
             continue
         got = members(tgt, new_ids[nick])
         lost, more = sorted(wanted - got), sorted(got - wanted)
+        there = tgt.groups[tgt.groups["id"] == new_ids[nick]].iloc[0]
+        change, note = settings_change(group, there) if group["kind"] in GRAPH_KINDS else ({}, "")
+        if change:
+            check.reopen.append(("group", "name", str(group["displayName"]),
+                                 f"{group['displayName']}: {', '.join(sorted(change))} differ in the new tenant"))
         back = {t: s for s, t in renamed.items()}
         check.reopen += [("member", "name", f"{group['displayName']}: {back[m]}", f"{m} is not in {group['displayName']}")
                          for m in lost]
         check.add(str(group["displayName"]), len(wanted), len(got), missing=len(lost), extra=len(more),
+                  mismatched=int(bool(change)),
                   detail="; ".join(([f"members missing: {', '.join(lost)}"] if lost else [])
-                                   + ([f"members not in the old group: {', '.join(more)}"] if more else [])))
+                                   + ([f"members not in the old group: {', '.join(more)}"] if more else [])
+                                   + ([f"{', '.join(sorted(change))} differ"] if change else [])
+                                   + ([note] if note else [])))
     return check
 
 

@@ -30,7 +30,7 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     },
     "30_add_domain_and_users": {
         "source": [],
-        "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences"),
+        "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences, invite guests"),
                    ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members")],
     },
     "40_admin_settings": {

@@ -269,6 +269,9 @@ class Writes:
         unknown = set(body) - GROUP_WRITABLE
         if unknown:
             raise _bad(f"Property '{sorted(unknown)[0]}' is read-only and cannot be set.")
+        if "visibility" in body and "HiddenMembership" in (body["visibility"], group.get("visibility")) and \
+                body["visibility"] != group.get("visibility"):
+            raise _bad("HiddenMembership can be set only when a Microsoft 365 group is created.")
         group.update(body)
 
     def add_member(self, tenant: Tenant, gid: str, body: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ def odata_quote(value: str) -> str:
 
 def find_group(client: GraphClient, nickname: str) -> dict[str, Any] | None:
     found = client.get("groups", {"$filter": f"mailNickname eq '{odata_quote(nickname)}'",
-                                  "$select": "id,mail,mailNickname,displayName"})["value"]
+                                  "$select": "id,mail,mailNickname,displayName,description,visibility"})["value"]
     return found[0] if found else None
 
 
@@ -41,15 +41,46 @@ class Groups(Workload):
         return find_group(self.client, work.data["mailNickname"])
 
     def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
-        if existing is not None:
-            return Applied(existing["id"], "adopted")
         g = work.data
+        if existing is not None:  # made by an earlier run, or by hand: its description and visibility as the old one
+            change, note = settings_change(g, existing)
+            if change:
+                self.client.patch(path("groups", existing["id"]), change)
+            return Applied(existing["id"], "updated" if change else "adopted",
+                           detail={**work.detail, **({"written": sorted(change)} if change else {}),
+                                   **({"note": note} if note else {})})
         unified = g["kind"] == "Microsoft 365"
         body = {"displayName": g["displayName"], "mailNickname": g["mailNickname"], "mailEnabled": unified,
                 "securityEnabled": not unified, "groupTypes": ["Unified"] if unified else []}
-        if unified and g.get("visibility"):
+        if unified and _text(g.get("visibility")):  # hidden membership can be given only here, at creation
             body["visibility"] = g["visibility"]
+        if _text(g.get("description")):
+            body["description"] = g["description"]
         return Applied(self.client.post("groups", body)["id"], "created")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+HIDDEN = "hiddenmembership"
+
+
+def settings_change(old: Any, new: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """What a group in the new tenant must be given to have the old group's description and visibility; a visibility
+    that only creation can give (hidden membership, either way) is named, not written."""
+    change: dict[str, Any] = {}
+    if _text(old.get("description")) and _text(old.get("description")) != _text(new.get("description")):
+        change["description"] = _text(old.get("description"))
+    was, now = _text(old.get("visibility")), _text(new.get("visibility"))
+    note = ""
+    if was and was.lower() != now.lower():
+        if HIDDEN in (was.lower(), now.lower()):
+            note = (f"visibility is {now or 'unset'}, the old group's {was}: hidden membership is set only when a "
+                    "group is created (delete and recreate the group to change it)")
+        elif old.get("kind", "Microsoft 365") == "Microsoft 365":
+            change["visibility"] = was
+    return change, note
 
 
 class Members(Workload):

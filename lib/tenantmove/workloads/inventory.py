@@ -168,8 +168,9 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
     groups_df = pd.DataFrame([{
         "id": g["id"], "displayName": g["displayName"], "kind": group_kind(g), "mail": g.get("mail"),
         "mailNickname": g.get("mailNickname"), "members": member_count.get(g["id"], 0),
-        "visibility": g.get("visibility"),
-    } for g in groups], columns=["id", "displayName", "kind", "mail", "mailNickname", "members", "visibility"])
+        "visibility": g.get("visibility"), "description": g.get("description"),
+    } for g in groups], columns=["id", "displayName", "kind", "mail", "mailNickname", "members", "visibility",
+                                 "description"])
     licences_df = pd.DataFrame([{
         "skuPartNumber": s["skuPartNumber"], "skuId": s["skuId"], "status": s.get("capabilityStatus"),
         "enabled": s["prepaidUnits"]["enabled"], "consumed": s["consumedUnits"],
