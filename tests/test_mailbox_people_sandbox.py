@@ -18,8 +18,8 @@ from tenantmove.services.mailboxes import MailboxClient
 from tenantmove.workloads import inventory
 from tenantmove.workloads.addresses import OUTSIDE, Addresses, Owner
 from tenantmove.workloads.calendarperms import CalendarPermissions
-from tenantmove.workloads.inboxrules import InboxRules
-from tenantmove.workloads.mail import MailCopy, MailFolders, find_mailboxes, folder_paths
+from tenantmove.workloads.inboxrules import InboxRules, graph_folder_map, mail_folder_paths
+from tenantmove.workloads.mail import MailCopy, MailFolders, find_mailboxes
 from tenantmove.workloads.mailboxsettings import MailboxSettings
 from tenantmove.workloads.photos import Photos
 
@@ -55,12 +55,7 @@ class Move:
         self.copy.load_folders()
         self.owners = [Owner(p.source_name, ids[p.source_name], str(p.target_name)) for p in self.copy.ready()]
         self.addresses = Addresses(self.moving, src)
-        pairs = {p.source_name: p for p in self.copy.pairs}
-
-        def folders(owner: Owner) -> tuple[dict[str, str], dict[str, str]]:
-            pair = pairs[owner.name]
-            return (folder_paths(o.folders(str(pair.source))),
-                    {v: k for k, v in folder_paths(n.folders(str(pair.target))).items()})
+        folders = graph_folder_map(self.old, self.new)  # a rule names its folder by the Graph mailFolder id
         self.workloads = {"photo": Photos(self.old, self.new, self.owners),
                           "mailbox-settings": MailboxSettings(self.old, self.new, self.owners),
                           "calendar-permission": CalendarPermissions(self.old, self.new, self.owners, self.addresses),
@@ -98,10 +93,13 @@ def test_photos_settings_delegates_and_rules_arrive_mapped_and_a_rerun_grants_no
     rules = {r["displayName"]: r for r in new.get(f"users/{new_upn('megan.bowen')}/mailFolders/inbox/messageRules")["value"]}
     assert set(rules) == {"Newsletters to their folder", "Sales leads to Alex"}  # the outside forward is reported
     assert rules["Sales leads to Alex"]["actions"]["forwardTo"][0]["emailAddress"]["address"] == new_upn("alex.wilber")
-    box = MailboxClient(new).mailbox_id(new_upn("megan.bowen"))
-    assert box is not None
-    where = folder_paths(MailboxClient(new).folders(box))[rules["Newsletters to their folder"]["actions"]["moveToFolder"]]
+    where = mail_folder_paths(new, new_upn("megan.bowen"))[rules["Newsletters to their folder"]["actions"]["moveToFolder"]]
     assert where == "Newsletters"
+    old_paths = mail_folder_paths(move.old, "megan.bowen@contoso.example")
+    assert {"Inbox", "Newsletters", "Projects", "Projects/2026", "Projects/Archive"} <= set(old_paths.values())
+    assert "Calendar" not in old_paths.values()  # a calendar is not a mail folder
+    paged = move.old.get_all("users/megan.bowen@contoso.example/mailFolders", {"$top": "2"})  # next links followed
+    assert len(paged) == len([p for p in old_paths.values() if "/" not in p]) == len({f["id"] for f in paged})
     alex = new.get(f"users/{new_upn('alex.wilber')}/mailFolders/inbox/messageRules")["value"]
     assert alex[0]["conditions"]["fromAddresses"][0]["emailAddress"]["address"] == new_upn("megan.bowen")
 

@@ -21,7 +21,7 @@ from ..services.outlook import OutlookClient
 from ..workloads import fidelity
 from ..workloads.addresses import Addresses, Owner
 from ..workloads.calendarperms import CalendarPermissions
-from ..workloads.inboxrules import FolderMap, InboxRules
+from ..workloads.inboxrules import InboxRules, graph_folder_map
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.mailaddresses import MailAddresses, accepted_domains
@@ -72,20 +72,8 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     people = (MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain),
               Photos(old, new, owners), MailboxSettings(old, new, owners),
               CalendarPermissions(old, new, owners, addresses),
-              InboxRules(old, new, owners, addresses, folder_map(copy)))
+              InboxRules(old, new, owners, addresses, graph_folder_map(old, new)))
     return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
-
-
-def folder_map(copy: MailCopy) -> FolderMap:
-    """Each owner's folders on both sides, by place: old folder id -> path, path -> new folder id."""
-    pairs = {p.source_name: p for p in copy.pairs}
-
-    def both(owner: Owner) -> tuple[dict[str, str], dict[str, str]]:
-        pair = pairs[owner.name]
-        old = folder_paths(copy.old.folders(str(pair.source)))
-        new = folder_paths(copy.new.folders(str(pair.target)))
-        return old, {where: fid for fid, where in new.items()}
-    return both
 
 
 @dataclass(repr=False)

@@ -34,6 +34,10 @@ OWNERS_RE = re.compile(r"^groups/([^/]+)/owners(?:/\$ref|/([^/]+)/\$ref)?$")
 SETTINGS_RE = re.compile(r"^users/([^/]+)/mailboxSettings$")
 RULES_RE = re.compile(r"^users/([^/]+)/mailFolders/inbox/messageRules(?:/([^/]+))?$", re.IGNORECASE)
 INVITE_RE = re.compile(r"^invitations$")
+MAILFOLDERS_RE = re.compile(r"^users/([^/]+)/mailFolders(?:/([^/]+)/childFolders)?$")
+WELL_KNOWN_MAIL = {"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts", "deleteditems": "Deleted Items",
+                   "junkemail": "Junk Email", "archive": "Archive", "outbox": "Outbox"}
+MAIL_READ = {"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All"}
 CALPERM_RE = re.compile(r"^users/([^/]+)/calendar/calendarPermissions(?:/([^/]+))?$")
 REF_RE = re.compile(r"/(?:directoryObjects|users)/([0-9a-fA-F-]{36})$")
 PHOTO_TYPES = {b"\xff\xd8": "image/jpeg", b"\x89P": "image/png"}
@@ -123,7 +127,8 @@ class PeopleApi:
     def mounts(rest: str, method: str) -> bool:
         path = rest.split("?", 1)[0]
         return any(r.match(path) for r in (PHOTO_RE, OWNERS_RE, SETTINGS_RE, RULES_RE, CALPERM_RE)) or \
-            (INVITE_RE.match(path) is not None and method == "POST")
+            (INVITE_RE.match(path) is not None and method == "POST") or \
+            (MAILFOLDERS_RE.match(path) is not None and method == "GET")
 
     def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
         path = "/".join(unquote(p) for p in rest.split("?", 1)[0].split("/"))  # Graph decodes each segment
@@ -135,6 +140,8 @@ class PeopleApi:
             body = req.json() if req.body else None
             if INVITE_RE.match(path):
                 return self._invite(tenant, claims, body if isinstance(body, dict) else {})
+            if m := MAILFOLDERS_RE.match(path):
+                return self._mail_folders(req, tenant, claims, m.group(1), m.group(2))
             if m := SETTINGS_RE.match(path):
                 return self._mailbox_settings(req.method, tenant, claims, m.group(1), body)
             if m := RULES_RE.match(path):
@@ -184,6 +191,35 @@ class PeopleApi:
             return Response(200, photo, {"Content-Type": kind})
         return Response(200, {"@odata.mediaContentType": kind, "@odata.mediaEtag": f'"{hashlib.sha1(photo).hexdigest()[:16].upper()}"',
                               "id": "default", "height": 648, "width": 648})
+
+    # --- mail folders ---------------------------------------------------------------------------------
+    def _mail_folders(self, req: Request, tenant: Tenant, claims: dict[str, Any], key: str,
+                      parent: str | None) -> Response:
+        """``GET /users/{id}/mailFolders`` (the top of the mailbox) and ``.../mailFolders/{id}/childFolders``, mail
+        folders only (a calendar or contact folder is not a mailFolder), 10 to a page as Outlook's endpoints; a
+        well-known name (``inbox``) stands for its folder."""
+        _need(claims, MAIL_READ)
+        user = self._mailbox_user(tenant, key)
+        box = self.mail.mailbox_of(tenant, user)
+        under = ""
+        if parent is not None:
+            name = WELL_KNOWN_MAIL.get(parent.lower())
+            found = next((f for f in box.folders.values() if (f.well_known and f.name == name) or f.id == parent),
+                         None)
+            if found is None:
+                raise GraphFailure(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            under = found.id
+        folders = [f for f in box.folders.values() if f.parent == under and f.kind == "IPF.Note"]
+        rows = [{"id": f.id, "displayName": f.name, "parentFolderId": f.parent or "root", "isHidden": False,
+                 "childFolderCount": sum(1 for c in box.folders.values() if c.parent == f.id and c.kind == "IPF.Note"),
+                 "totalItemCount": sum(1 for i in box.items.values() if i["folder"] == f.id),
+                 "unreadItemCount": sum(1 for i in box.items.values() if i["folder"] == f.id
+                                        and not i["props"].get("isRead", True))} for f in folders]
+        top, skip = int(req.query.get("$top", "10")), int(req.query.get("$skip", "0"))
+        page: dict[str, Any] = {"value": rows[skip:skip + top]}
+        if skip + top < len(rows):
+            page["@odata.nextLink"] = f"{req.base_url}/v1.0/{req.path.split('/v1.0/', 1)[-1]}?$top={top}&$skip={skip + top}"
+        return Response(200, page)
 
     # --- invitations ---------------------------------------------------------------------------------
     def _invite(self, tenant: Tenant, claims: dict[str, Any], body: dict[str, Any]) -> Response:

@@ -15,6 +15,7 @@ from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..errors import TenantmoveError
 from ..services.graph import GraphClient, GraphNotFound, path
 from .addresses import Addresses, Owner
+from .mail import escape_name
 
 RECIPIENT_CONDITIONS = ("fromAddresses", "sentToAddresses")
 FORWARDS = ("forwardTo", "forwardAsAttachmentTo", "redirectTo")
@@ -30,6 +31,28 @@ CMDLET = {"subjectContains": "-SubjectContainsWords", "bodyContains": "-BodyCont
           "copyToFolder": "-CopyToFolder"}
 # an owner -> (old folder id -> its path, path -> the new folder's id), both mailboxes as they are now
 FolderMap = Callable[[Owner], tuple[dict[str, str], dict[str, str]]]
+
+
+def mail_folder_paths(client: GraphClient, user: str) -> dict[str, str]:
+    """Each mail folder's id (a rule names its folder by the Graph mailFolder id) -> its path from the top of the
+    mailbox, names escaped as the mailbox copy escapes them."""
+    out: dict[str, str] = {}
+    todo = [(path("users", user, "mailFolders"), "")]
+    while todo:
+        url, prefix = todo.pop()
+        for folder in client.get_all(url, {"$top": "100"}):
+            where = prefix + escape_name(str(folder["displayName"]))
+            out[str(folder["id"])] = where
+            if folder.get("childFolderCount"):
+                todo.append((path("users", user, "mailFolders", str(folder["id"]), "childFolders"), where + "/"))
+    return out
+
+
+def graph_folder_map(old: GraphClient, new: GraphClient) -> FolderMap:
+    """Both sides' mail folders through Graph's mailFolders, matched by place."""
+    def both(owner: Owner) -> tuple[dict[str, str], dict[str, str]]:
+        return mail_folder_paths(old, owner.old), {p: i for i, p in mail_folder_paths(new, owner.new).items()}
+    return both
 
 
 def rules_of(client: GraphClient, user: str) -> list[dict[str, Any]] | None:
