@@ -97,8 +97,8 @@ class MailAddresses(Workload):
         reads, writes = [], []
         for i, step in enumerate(steps, start=1):
             for line in step.commands:
-                if line.startswith("$old = "):
-                    reads.append(line.replace("$old", f"$old{i}", 1))
+                if line.startswith("$old = "):  # the old mailbox by its object id: phase 20 renamed the person
+                    reads += [f"# {step.key}", line.replace("$old", f"$old{i}", 1)]
                 elif line.startswith("Set-Mailbox"):
                     writes.append(line.replace('"X500:$old"', f'"X500:$old{i}"'))
                 else:
