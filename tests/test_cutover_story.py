@@ -181,6 +181,10 @@ def test_sites_and_mailboxes_arrive_in_the_first_run(first: Story, first_dir: Pa
     # every page counts in one vocabulary, and the table keeps each item's own words beside it
     assert "mailbox items created" in summary60 and "mailbox items imported" not in summary60
     assert "imported: 181" in outputs_text(first_dir / "60_mailboxes.ipynb")
+    plan60 = pd.read_csv(first_dir / "60_mailboxes" / "mailbox-plan.csv").set_index("mailbox")
+    megan = plan60.loc[MEGAN]  # what of Megan moves with her mailbox: the plan says it per person
+    assert (megan["photo"], megan["settings"], megan["calendar permissions"], megan["inbox rules"],
+            megan["aliases, X500"]) == (1, 1, 3, 3, 1)
 
 
 def test_what_waits_for_the_admin_or_for_the_service_is_manual_not_failed(first: Story, first_dir: Path) -> None:

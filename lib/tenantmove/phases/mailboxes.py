@@ -83,7 +83,9 @@ class MailPlan(ShowsItself):
 
     def report(self) -> Report:
         report = Report().table(self.mailboxes, "Per mailbox: what this pass moves (the first pass: everything; "
-                                                "later passes: new and changed items)")
+                                                "later passes: new and changed items), and what of its person "
+                                                "moves with it (the aliases and X500 address are a script for "
+                                                "Exchange; a rule forwarding outside is reported, not copied)")
         for outcome in self.outcomes:
             report.add(outcome.report())
         return report.text("Every item goes through Exchange's import/export API in full fidelity: nothing is "
@@ -91,7 +93,19 @@ class MailPlan(ShowsItself):
                            "categories stay as they were.")
 
 
-def per_mailbox(mail: Mail) -> pd.DataFrame:
+# the mailbox's people, per person in the plan: the ledger kind and its column
+PEOPLE_COLUMNS = {"mail-address": "aliases, X500", "photo": "photo", "mailbox-settings": "settings",
+                  "calendar-permission": "calendar permissions", "inbox-rule": "inbox rules"}
+
+
+def per_mailbox(mail: Mail, outcomes: list[Outcome] | None = None) -> pd.DataFrame:
+    """Per mailbox: its folders and items by kind and size, and what of its person moves with it (the number of
+    items of each kind the plan lists for them: a photo, their settings, each calendar permission, each rule)."""
+    people: Counter[tuple[str, str]] = Counter()
+    for outcome in outcomes or []:
+        if outcome.kind in PEOPLE_COLUMNS:
+            for row in outcome.rows:
+                people[(str(row["key"]).split("/", 1)[0], PEOPLE_COLUMNS[outcome.kind])] += 1
     rows = []
     for pair in mail.copy.pairs:
         mine = [w for w in mail.items.listed if w.scope == pair.scope]
@@ -100,13 +114,14 @@ def per_mailbox(mail: Mail) -> pd.DataFrame:
                      "old": "yes" if pair.source else "none", "new": "ready" if pair.target else
                      "not there yet (licence not assigned, or provisioning): rerun later",
                      "folders": len(pair.paths), **{k: kinds.get(k, 0) for k in KINDS.values()},
-                     "bytes": sum(w.size or 0 for w in mine)})
+                     "bytes": sum(w.size or 0 for w in mine),
+                     **{c: people[(pair.source_name.lower(), c)] for c in PEOPLE_COLUMNS.values()}})
     return pd.DataFrame(rows)
 
 
 def plan(phase: Phase, mail: Mail) -> MailPlan:
     outcomes = plan_workloads(phase, mail.workloads)
-    table = per_mailbox(mail)
+    table = per_mailbox(mail, outcomes)
     phase.save_table("mailbox-plan", table)
     return MailPlan(table, outcomes)
 
