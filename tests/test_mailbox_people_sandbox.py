@@ -228,3 +228,41 @@ def test_aliases_and_the_old_address_are_a_script_that_reads_the_old_tenant_and_
     # run twice, the script adds nothing twice
     assert sb.admin("POST", f"powershell/{NEW}", data=script.read_bytes())["done"][2].endswith(
         "added nothing (there already)")
+
+
+def test_shared_room_and_equipment_mailboxes_are_a_script_read_back_by_kind_and_place(fresh_sandbox: Sandbox,
+                                                                                       tmp_path: Path) -> None:
+    """Phase 00 tells the reception (shared), the boardroom (room) and the projector (equipment) from people's
+    mailboxes; the mapping says so; the script makes them (the room with its place, both resources with the
+    booking rules read from the old mailboxes); the rerun reads them back; a place changed behind the runbook's back
+    is named."""
+    from tenantmove.workloads.mapping import generate, resources
+    from tenantmove.workloads.resourcemailboxes import ResourceMailboxes, rooms
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    src = inventory.collect(old, people=True)
+    rows = resources(generate(src, "contoso.example", NEW))
+    assert dict(zip(rows["source_upn"], rows["action"], strict=True)) == {
+        "shared.reception@contoso.example": "shared", "boardroom@contoso.example": "room",
+        "projector@contoso.example": "equipment"}
+    rows = rows.assign(target_upn=[f"{u.split('@')[0]}@{NEW}" for u in rows["source_upn"]])  # no custom domain here
+    boxes = ResourceMailboxes(old, new, rows, src, NEW)
+    with Ledger(tmp_path / "l.sqlite", "r") as led:
+        out = run_keeping(Engine(led, "60_mailboxes", folder=tmp_path / "p"), boxes)
+    assert out.tally() == {"manual": 3}
+    assert out.script is not None
+    text = out.script.read_text()
+    assert "New-Mailbox -Room -Name 'Boardroom'" in text and "-Capacity 12 -Building 'Keizersgracht 100' -Floor 4" in text
+    assert text.index("Get-CalendarProcessing") < text.index(f"Connect-ExchangeOnline -Organization '{NEW}'")
+    done = sb.admin("POST", f"powershell/{NEW}", data=out.script.read_bytes())["done"]
+    assert any("created the shared mailbox shared.reception@" in d for d in done)
+    room = rooms(new)[f"boardroom@{NEW}"]
+    assert (room["capacity"], room["floorNumber"], room["isWheelChairAccessible"]) == (12, 4, True)
+    with Ledger(tmp_path / "l.sqlite", "again") as led:
+        again = run_keeping(Engine(led, "60_mailboxes", folder=tmp_path / "q"), boxes)
+    assert again.tally() == {"adopted": 3}
+    assert workload_check("resource mailboxes", boxes).problems.empty
+    sb.admin("POST", f"powershell/{NEW}", data=f"Set-Place -Identity 'boardroom@{NEW}' -Capacity 8".encode())
+    found = workload_check("resource mailboxes", boxes)
+    assert list(found.problems["detail"]) == ["the room's capacity differs"]

@@ -128,10 +128,11 @@ class UserMapping(ShowsItself):
         if self.generated:
             report.banner("warn", f"generated the user mapping {self.path}: review it (edit target_upn, "
                                   "usage_location, licences, or action: skip) and rerun this phase if you change it")
-        guests = mapping.guests(self.rows)
-        return report.table(self.moving, f"User mapping ({len(self.moving)} users move, {len(guests)} guest(s) are "
-                                         f"invited, {len(self.rows) - len(self.moving) - len(guests)} skipped) — "
-                                         f"{self.path}")
+        guests, boxes = mapping.guests(self.rows), mapping.resources(self.rows)
+        return report.table(self.moving, f"User mapping ({len(self.moving)} users move, {len(boxes)} shared, room "
+                                         f"or equipment mailbox(es) move in phase 60, {len(guests)} guest(s) are "
+                                         f"invited, {len(self.rows) - len(self.moving) - len(guests) - len(boxes)} "
+                                         f"skipped) — {self.path}")
 
 
 
@@ -143,6 +144,12 @@ def guest_rows(phase: Phase) -> pd.DataFrame:
     """The mapping's guests (action ``guest``), as :func:`user_mapping` validated them earlier in the phase."""
     path = mapping_path(phase)
     return mapping.guests(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
+
+
+def resource_rows(phase: Phase) -> pd.DataFrame:
+    """The mapping's shared, room and equipment mailboxes, as :func:`user_mapping` validated them."""
+    path = mapping_path(phase)
+    return mapping.resources(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
 
 
 def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:

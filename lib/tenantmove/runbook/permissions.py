@@ -64,12 +64,14 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Contacts.Read", "read contacts and photos to compare"),
                    ("Tasks.Read.All", "read To Do lists and tasks to compare"),
                    ("User.Read.All", "read profile photos"),
-                   ("MailboxSettings.Read", "read mailbox settings and inbox rules")],
+                   ("MailboxSettings.Read", "read mailbox settings and inbox rules"),
+                   ("Place.Read.All", "read the rooms' places (capacity, building, floor)")],
         "target": [("MailboxFolder.ReadWrite.All", "create mailbox folders"),
                    ("MailboxItem.ImportExport.All", "import every item (nothing is sent)"),
                    ("User.ReadWrite.All", "put profile photos"),
                    ("MailboxSettings.ReadWrite", "write mailbox settings and inbox rules"),
                    ("Calendars.ReadWrite", "share calendars and make delegates (calendarPermissions); verify events"),
+                   ("Place.Read.All", "read the new rooms back"),
                    ("Mail.Read", "verify mail and attachments"),
                    ("Contacts.Read", "verify contacts"), ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
@@ -88,7 +90,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                ("MailboxItem.Export.All", "mailbox items and their sizes"),
                ("Mail.Read", "mail and attachments"), ("Calendars.Read", "events and their occurrences"),
                ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks"),
-               ("MailboxSettings.Read", "mailbox settings and inbox rules")]
+               ("MailboxSettings.Read", "mailbox settings and inbox rules"),
+               ("Place.Read.All", "rooms and their places")]
         for side in ("source", "target")
     },
 }
@@ -140,6 +143,7 @@ _BROADER: dict[str, list[str]] = {
     "Calendars.ReadWrite": [],
     "MailboxSettings.Read": ["MailboxSettings.ReadWrite"],
     "MailboxSettings.ReadWrite": [],
+    "Place.Read.All": ["Place.ReadWrite.All"],
     "Tasks.Read.All": ["Tasks.ReadWrite.All"],
     "MailboxFolder.Read.All": ["MailboxFolder.ReadWrite.All"],
     "MailboxItem.Export.All": ["MailboxItem.ImportExport.All"],

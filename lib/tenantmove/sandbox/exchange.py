@@ -19,6 +19,15 @@ TOKEN_RE = re.compile(r"'((?:[^']|'')*)'(?:\s*,\s*'(?:[^']|'')*')*|(@\{[^}]*\})|
 ASSIGN_RE = re.compile(r"^\$(\w+)\s*=\s*\((.+)\)\.(\w+)$")  # $dn = (Get-Mailbox -Identity 'x').LegacyExchangeDN
 QUOTED_RE = re.compile(r"'((?:[^']|'')*)'")
 DOUBLE_RE = re.compile(r'"([^"]*)"')
+BARE_RE = re.compile(r"(?<=\s)\$(\w+)\b")
+
+
+def _bare(variables: dict[str, str], name: str) -> str:
+    """A variable used bare: a boolean as itself, anything else quoted; an unknown name is PowerShell's own."""
+    if name not in variables:
+        return "$" + name
+    value = variables[name]
+    return value if value in ("$true", "$false") else "'" + value.replace("'", "''") + "'"
 
 
 class PowerShellError(ValueError):
@@ -171,13 +180,19 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
             continue
         line = DOUBLE_RE.sub(lambda m: "'" + re.sub(r"\$(\w+)", lambda v: variables.get(v.group(1), ""),
                                                      m.group(1)).replace("'", "''") + "'", line)
+        line = BARE_RE.sub(lambda m: _bare(variables, m.group(1)), line)  # -AllowConflicts $ac1
         assigned = ASSIGN_RE.match(line)
         if assigned:
             try:
                 cmdlet, params = parse(assigned.group(2))
-                if cmdlet.lower() != "get-mailbox":
-                    raise ValueError(f"the sandbox reads properties of Get-Mailbox only, not {cmdlet}")
-                variables[assigned.group(1)] = str(get_mailbox(tenant, params).get(assigned.group(3), ""))
+                if cmdlet.lower() == "get-mailbox":
+                    read = get_mailbox(tenant, params)
+                elif cmdlet.lower().startswith("get-") and cmdlet.lower() in extra:
+                    read = extra[cmdlet.lower()](tenant, params, assigned.group(2))
+                else:
+                    raise ValueError(f"the sandbox reads the properties of Get- cmdlets it knows only, not {cmdlet}")
+                value = read.get(assigned.group(3), "")
+                variables[assigned.group(1)] = ("$true" if value else "$false") if isinstance(value, bool) else str(value)
             except ValueError as exc:
                 raise PowerShellError(number, str(exc)) from exc
             continue

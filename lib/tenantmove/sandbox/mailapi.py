@@ -348,6 +348,9 @@ def folder_page(folders: list[dict[str, Any]], query: dict[str, str], url: str) 
 
 
 def has_exchange(tenant: Tenant, user: dict[str, Any]) -> bool:
+    """A mailbox: a licence with Exchange, or a shared, room or equipment mailbox (which needs none)."""
+    if user.get("mailboxType"):
+        return True
     plans = {name for lic in user["assignedLicenses"] for sku in SKU_CATALOG.values()
              if sku["skuId"] == lic["skuId"] for name, _ in sku["plans"]}
     return bool(plans & EXCHANGE_PLANS)

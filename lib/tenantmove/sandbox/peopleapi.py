@@ -27,13 +27,17 @@ from urllib.parse import unquote
 from .http import Request, Response
 from .knobs import Governor
 from .shapes import GraphFailure
-from .state import Store, Tenant, new_guest
+from .state import DEFAULT_PROCESSING, RESOURCE_KINDS, Store, Tenant, new_guest, new_resource
 
 PHOTO_RE = re.compile(r"^users/([^/]+)/photo(/\$value)?$")
 OWNERS_RE = re.compile(r"^groups/([^/]+)/owners(?:/\$ref|/([^/]+)/\$ref)?$")
 SETTINGS_RE = re.compile(r"^users/([^/]+)/mailboxSettings$")
 RULES_RE = re.compile(r"^users/([^/]+)/mailFolders/inbox/messageRules(?:/([^/]+))?$", re.IGNORECASE)
 INVITE_RE = re.compile(r"^invitations$")
+PLACES_RE = re.compile(r"^places/microsoft\.graph\.(room|roomList)$")
+PLACE_READ = {"Place.Read.All", "Place.ReadWrite.All"}
+PLACE_PROPS = ("capacity", "building", "floorNumber", "floorLabel", "isWheelChairAccessible", "city", "label",
+               "nickname", "bookingType", "tags")
 MAILFOLDERS_RE = re.compile(r"^users/([^/]+)/mailFolders(?:/([^/]+)/childFolders)?$")
 WELL_KNOWN_MAIL = {"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts", "deleteditems": "Deleted Items",
                    "junkemail": "Junk Email", "archive": "Archive", "outbox": "Outbox"}
@@ -128,7 +132,8 @@ class PeopleApi:
         path = rest.split("?", 1)[0]
         return any(r.match(path) for r in (PHOTO_RE, OWNERS_RE, SETTINGS_RE, RULES_RE, CALPERM_RE)) or \
             (INVITE_RE.match(path) is not None and method == "POST") or \
-            (MAILFOLDERS_RE.match(path) is not None and method == "GET")
+            (MAILFOLDERS_RE.match(path) is not None and method == "GET") or \
+            (PLACES_RE.match(path) is not None and method == "GET")
 
     def serve(self, req: Request, rest: str, tenant: Tenant, claims: dict[str, Any]) -> Response:
         path = "/".join(unquote(p) for p in rest.split("?", 1)[0].split("/"))  # Graph decodes each segment
@@ -140,6 +145,8 @@ class PeopleApi:
             body = req.json() if req.body else None
             if INVITE_RE.match(path):
                 return self._invite(tenant, claims, body if isinstance(body, dict) else {})
+            if m := PLACES_RE.match(path):
+                return self._places(tenant, claims, m.group(1))
             if m := MAILFOLDERS_RE.match(path):
                 return self._mail_folders(req, tenant, claims, m.group(1), m.group(2))
             if m := SETTINGS_RE.match(path):
@@ -191,6 +198,19 @@ class PeopleApi:
             return Response(200, photo, {"Content-Type": kind})
         return Response(200, {"@odata.mediaContentType": kind, "@odata.mediaEtag": f'"{hashlib.sha1(photo).hexdigest()[:16].upper()}"',
                               "id": "default", "height": 648, "width": 648})
+
+    # --- places ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _places(tenant: Tenant, claims: dict[str, Any], kind: str) -> Response:
+        """``GET /places/microsoft.graph.room``: every room mailbox with its place (room lists: none here)."""
+        _need(claims, PLACE_READ)
+        if kind == "roomList":
+            return Response(200, {"value": []})
+        rooms = [u for u in tenant.users.values() if u.get("mailboxType") == "room"]
+        return Response(200, {"value": [{
+            "@odata.type": "#microsoft.graph.room", "id": u["id"], "displayName": u["displayName"],
+            "emailAddress": u["mail"], "bookingType": "standard", "tags": [], "nickname": u["displayName"],
+            **{k: v for k, v in (u.get("place") or {}).items() if k in PLACE_PROPS}} for u in rooms]})
 
     # --- mail folders ---------------------------------------------------------------------------------
     def _mail_folders(self, req: Request, tenant: Tenant, claims: dict[str, Any], key: str,
@@ -307,6 +327,7 @@ class PeopleApi:
                           body: Any) -> Response:
         user = self._mailbox_user(tenant, key)
         settings = self._settings((tenant.id, user["id"]))
+        settings["userPurpose"] = user.get("mailboxType") or "user"  # read-only: what kind of mailbox it is
         if method == "PATCH":
             _need(claims, WRITE["mailbox"])
             self._patch_settings(settings, body if isinstance(body, dict) else {})
@@ -375,8 +396,63 @@ class PeopleApi:
 
     def cmdlets(self) -> dict[str, Any]:
         """Exchange Online PowerShell's ``New-InboxRule`` (-Mailbox -Name and the conditions and actions the
-        runbook's manual commands use), for the admin running a phase's script."""
-        return {"New-InboxRule": self._new_inbox_rule}
+        runbook's manual commands use), ``New-Mailbox -Shared|-Room|-Equipment``, ``Set-Place``,
+        ``Set-CalendarProcessing`` and ``Get-CalendarProcessing`` (read into a variable), for the admin running a
+        phase's script."""
+        return {"New-InboxRule": self._new_inbox_rule, "New-Mailbox": self._new_mailbox, "Set-Place": self._set_place,
+                "Set-CalendarProcessing": self._set_processing, "Get-CalendarProcessing": self._get_processing}
+
+    def _resource(self, tenant: Tenant, identity: str, cmdlet: str) -> dict[str, Any]:
+        user = _recipient(tenant, identity)
+        if user is None or not user.get("mailboxType"):
+            raise ValueError(f"{cmdlet}: the resource mailbox {identity!r} couldn't be found")
+        return user
+
+    def _new_mailbox(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        kinds = [k for k in RESOURCE_KINDS if k in params]
+        address = params.get("primarysmtpaddress", "")
+        if len(kinds) != 1 or not params.get("name") or "@" not in address:
+            raise ValueError("New-Mailbox: the sandbox takes -Shared, -Room or -Equipment with -Name and "
+                             "-PrimarySmtpAddress")
+        domain = address.rsplit("@", 1)[1].lower()
+        if domain not in {d for d, v in tenant.domains.items() if v["isVerified"]}:
+            raise ValueError(f"New-Mailbox: {domain} isn't an accepted domain of this organization")
+        if _recipient(tenant, address) is not None:
+            raise ValueError(f"New-Mailbox: the proxy address \"SMTP:{address}\" is already being used")
+        user = new_resource(tenant, address, params["name"], kinds[0], params.get("alias"))
+        return f"created the {kinds[0]} mailbox {user['userPrincipalName']}"
+
+    def _set_place(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        user = self._resource(tenant, params.get("identity", ""), "Set-Place")
+        place = user.setdefault("place", {})
+        for param, value in params.items():
+            if param == "identity":
+                continue
+            prop = {"capacity": "capacity", "building": "building", "floor": "floorNumber",
+                    "floorlabel": "floorLabel", "city": "city", "label": "label",
+                    "iswheelchairaccessible": "isWheelChairAccessible"}.get(param)
+            if prop is None:
+                raise ValueError(f"Set-Place: the sandbox does not know -{param}")
+            place[prop] = int(value) if prop in ("capacity", "floorNumber") else \
+                (value.lower() == "$true") if prop == "isWheelChairAccessible" else value
+        return f"set the place of {user['userPrincipalName']}"
+
+    def _set_processing(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        user = self._resource(tenant, params.get("identity", ""), "Set-CalendarProcessing")
+        processing = user.setdefault("calendarProcessing", {})
+        for param, value in params.items():
+            if param == "identity":
+                continue
+            name = {k.lower(): k for k in DEFAULT_PROCESSING}.get(param)
+            if name is None:
+                raise ValueError(f"Set-CalendarProcessing: the sandbox does not know -{param}")
+            processing[name] = (value.lower() in ("$true", "true")) if isinstance(DEFAULT_PROCESSING[name], bool) \
+                else int(value) if isinstance(DEFAULT_PROCESSING[name], int) else value
+        return f"set the booking of {user['userPrincipalName']}"
+
+    def _get_processing(self, tenant: Tenant, params: dict[str, str], line: str) -> dict[str, Any]:
+        user = self._resource(tenant, params.get("identity", ""), "Get-CalendarProcessing")
+        return {**DEFAULT_PROCESSING, **(user.get("calendarProcessing") or {})}
 
     def _new_inbox_rule(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         user = tenant.find_user(params.get("mailbox", ""))

@@ -194,6 +194,11 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
         proxies.append(f"smtp:{nickname}@{tenant.initial_domain}")
     proxies += [f"smtp:{alias}" for alias in spec.get("aliases", [])]  # other addresses the person receives mail at
     attributes = {name: spec.get(_snake(name)) for name in ATTRIBUTE_NAMES}  # the person, as the seed says
+    kind = spec.get("mailbox")  # shared, room or equipment: a mailbox without a person (its account disabled)
+    if kind is not None and kind not in RESOURCE_KINDS:
+        raise SeedError(f"{upn}: mailbox {kind!r} is not one of {', '.join(RESOURCE_KINDS)}")
+    extra = {"mailboxType": kind, "accountEnabled": False, "place": dict(spec.get("place") or {}),
+             "calendarProcessing": {**DEFAULT_PROCESSING, **(spec.get("booking") or {})}} if kind else {}
     return {
         **attributes,
         "id": uid,
@@ -216,6 +221,7 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
         "userType": "Member",
         "assignedLicenses": [{"disabledPlans": [pid for name, pid in SKU_CATALOG[p]["plans"] if name in off],
                               "skuId": SKU_CATALOG[p]["skuId"]} for p in spec.get("licenses", [])],
+        **extra,
     }
 
 
@@ -226,9 +232,24 @@ def seed_photo(upn: str, size: int = 6000) -> bytes:
     return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + body + b"\xff\xd9"
 
 
+RESOURCE_KINDS = ("shared", "room", "equipment")
+DEFAULT_PROCESSING = {"AutomateProcessing": "AutoAccept", "BookingWindowInDays": 180, "MaximumDurationInMinutes": 1440,
+                      "AllowConflicts": False}
+
+
 def guest_upn(mail: str, initial_domain: str) -> str:
     """A guest's UPN as Entra forms it: the address with ``_`` for ``@``, then ``#EXT#`` at the tenant's domain."""
     return f"{mail.replace('@', '_')}#EXT#@{initial_domain}"
+
+
+def new_resource(tenant: Tenant, address: str, name: str, kind: str, alias: str | None = None) -> dict[str, Any]:
+    """A shared, room or equipment mailbox as ``New-Mailbox`` makes one: a user whose account is disabled."""
+    user = _new_user(tenant, {"upn": address, "display_name": name, "mailbox": kind},
+                     random.Random(address))
+    user["mailNickname"] = alias or user["mailNickname"]
+    user["createdDateTime"] = now_iso()
+    tenant.users[user["id"]] = user
+    return user
 
 
 def new_guest(tenant: Tenant, mail: str, display_name: str, state: str) -> dict[str, Any]:
@@ -359,6 +380,9 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
                 ids = [u["id"] for m in members if (u := tenant.find_user(m))]
             tenant.members[group["id"]] = ids
             tenant.owners[group["id"]] = [u["id"] for m in gspec.get("owners", []) if (u := tenant.find_user(m))]
+        for rspec in tspec.get("resources", []):  # rooms and equipment: after the groups' draw of members
+            resource = _new_user(tenant, rspec, rnd)
+            tenant.users[resource["id"]] = resource
         for gspec_ in tspec.get("guests", []):  # people of other organisations, invited: after the groups' draw
             guest = new_guest(tenant, gspec_["mail"], gspec_.get("display_name", gspec_["mail"]),
                               gspec_.get("state", "Accepted"))
@@ -372,7 +396,7 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
 
 TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
                "groups", "generated", "mailboxes", "drives", "onedrive", "no_onedrive", "sites", "lists", "notebooks",
-               "password_validity_days", "password_notification_days", "guests"}
+               "password_validity_days", "password_notification_days", "guests", "resources"}
 
 
 ROLE_TEMPLATES = {

@@ -132,6 +132,21 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
                                                       "plans off": plans_off(u, skus),
                                                       "addresses": list(u.get("proxyAddresses") or [])}
                for u in users} if people else {}
+    unread = ""
+    if people and users:  # what kind of mailbox each has (a 404: none): shared, room and equipment move as such
+        answers = client.batch([BatchRequest(id=u["id"], method="GET",
+                                             url="/" + path("users", u["id"], "mailboxSettings") + "?$select=userPurpose")
+                                for u in users])
+        for u in users:
+            resp = answers[u["id"]]
+            if resp.status == 403:  # MailboxSettings.Read is not granted: every mailbox is taken for a person's
+                unread = "mailbox kinds not read (grant MailboxSettings.Read to tell shared, room and equipment " \
+                         "mailboxes apart; until then set their action in the user mapping)"
+                break
+            if not resp.ok and resp.status != 404:
+                raise resp.error("GET", f"users/{u['id']}/mailboxSettings")
+            persons[str(u["userPrincipalName"]).lower()]["purpose"] = \
+                str(resp.body.get("userPurpose") or "user") if resp.ok else "none"
     owners: dict[str, list[str]] = {}
     if people and groups:  # each group's owners (Microsoft 365 and security groups: the ones Graph recreates)
         answers = client.batch([BatchRequest(id=g["id"], method="GET",
@@ -183,7 +198,8 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
     return Inventory(org, domains_df, users_df, groups_df,
                      pd.DataFrame(members, columns=["group_id", "group", "member_id", "member_type", "member"]),
                      licences_df, pd.DataFrame(dns_rows, columns=["domain", "type", "label", "service", "value", "ttl"]),
-                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons, "owners": owners} if people else {})})
+                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons, "owners": owners} if people else {}),
+                          **({"unread": unread} if unread else {})})
 
 
 def record_value(rec: dict[str, Any]) -> str:
@@ -205,6 +221,8 @@ def show(inv: Inventory, title: str, full: bool = True) -> Report:
     org = inv.organization
     report = Report().facts(title, {"organization": org.get("displayName"), "tenant id": org.get("id"),
                                     "initial domain": inv.initial_domain, **inv.summary()})
+    if inv.raw.get("unread"):
+        report.banner("warn", str(inv.raw["unread"]))
     report.table(inv.domains, "Domains").table(inv.licences, "Licences (subscribedSkus)")
     if full:
         report.table(inv.dns_records, "DNS records the custom domains need")

@@ -17,7 +17,8 @@ from .inventory import Inventory
 
 COLUMNS = ["source_upn", "target_upn", "display_name", "usage_location", "licences", "groups", "action"]
 REQUIRED = ["source_upn", "target_upn"]
-ACTIONS = ("move", "skip", "guest")
+RESOURCES = ("shared", "room", "equipment")  # mailboxes without a person: made by the admin's script, then moved
+ACTIONS = ("move", "skip", "guest", *RESOURCES)
 # Characters Microsoft allows in the user part of a UPN; no leading, trailing or double dots.
 UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'._!#^~-]{1,64}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -67,6 +68,7 @@ def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
                     strict=True)) if not source.groups.empty else {}
     for _, m in source.memberships.iterrows():
         groups_of.setdefault(m["member_id"], []).append(str(nick.get(m["group_id"], m["group"])))
+    purposes = {upn: str(p.get("purpose") or "") for upn, p in (source.raw.get("people") or {}).items()}
     rows = []
     for _, u in source.users.iterrows():
         if u.get("userType") == "Guest":  # invited again, by the address they were invited at
@@ -79,9 +81,10 @@ def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
             "target_upn": default_target(u["userPrincipalName"], domain, source.initial_domain, new_initial),
             "display_name": u.get("displayName") or "",
             "usage_location": u.get("usageLocation") or country,
-            "licences": u.get("licences") or "",
+            "licences": "" if purposes.get(str(u["userPrincipalName"]).lower()) in RESOURCES else u.get("licences") or "",
             "groups": ";".join(sorted(groups_of.get(u["id"], []))),
-            "action": "move",
+            "action": purposes.get(str(u["userPrincipalName"]).lower()) if purposes.get(
+                str(u["userPrincipalName"]).lower()) in RESOURCES else "move",
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -166,7 +169,7 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
         line = int(idx) + 2
         src, tgt = row["source_upn"], row["target_upn"]
         if row["action"] not in ACTIONS:
-            bad(line, "action", f"{row['action']!r} is not an action", "write move, skip or guest")
+            bad(line, "action", f"{row['action']!r} is not an action", f"write one of {', '.join(ACTIONS)}")
             continue
         if not src:
             bad(line, "source_upn", "empty", "give the user's UPN in the old tenant, or delete the row")
@@ -189,6 +192,9 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
             if row["licences"]:
                 bad(line, "licences", "a guest row takes no licences", "leave licences empty for action guest")
             continue
+        if row["action"] in RESOURCES and row["licences"]:
+            bad(line, "licences", f"a {row['action']} mailbox takes no licence from the mapping",
+                "leave licences empty (assign one by hand if the mailbox needs more than 50 GB or an archive)")
         problem = upn_problem(tgt)
         if problem:
             bad(line, "target_upn", f"{tgt!r} {problem}", "use letters, digits and ' . - _ ! # ^ ~ before the @")
@@ -228,3 +234,10 @@ def guests(df: pd.DataFrame) -> pd.DataFrame:
     if "action" not in df.columns:
         return df.iloc[0:0]
     return df[df["action"].str.lower() == "guest"].reset_index(drop=True)
+
+
+def resources(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a validated mapping that are shared, room or equipment mailboxes."""
+    if "action" not in df.columns:
+        return df.iloc[0:0]
+    return df[df["action"].str.lower().isin(RESOURCES)].reset_index(drop=True)
