@@ -233,9 +233,10 @@ def test_aliases_and_the_old_address_are_a_script_that_reads_the_old_tenant_and_
 def test_shared_room_and_equipment_mailboxes_are_a_script_read_back_by_kind_and_place(fresh_sandbox: Sandbox,
                                                                                        tmp_path: Path) -> None:
     """Phase 00 tells the reception (shared), the boardroom (room) and the projector (equipment) from people's
-    mailboxes; the mapping says so; the script makes them (the room with its place, both resources with the
-    booking rules read from the old mailboxes); the rerun reads them back; a place changed behind the runbook's back
-    is named."""
+    mailboxes and reads the room's place; the mapping says so; phase 30's script makes them (the room with its
+    place, both resources with the booking rules read from the old mailboxes); the rerun reads them back; a place
+    changed behind the runbook's back is named; then phase 60 adds them to their groups (a distribution list by
+    script)."""
     from tenantmove.workloads.mapping import generate, resources
     from tenantmove.workloads.resourcemailboxes import ResourceMailboxes, rooms
 
@@ -247,7 +248,7 @@ def test_shared_room_and_equipment_mailboxes_are_a_script_read_back_by_kind_and_
         "shared.reception@contoso.example": "shared", "boardroom@contoso.example": "room",
         "projector@contoso.example": "equipment"}
     rows = rows.assign(target_upn=[f"{u.split('@')[0]}@{NEW}" for u in rows["source_upn"]])  # no custom domain here
-    boxes = ResourceMailboxes(old, new, rows, src, NEW)
+    boxes = ResourceMailboxes(new, rows, src, NEW)
     with Ledger(tmp_path / "l.sqlite", "r") as led:
         out = run_keeping(Engine(led, "60_mailboxes", folder=tmp_path / "p"), boxes)
     assert out.tally() == {"manual": 3}
@@ -266,3 +267,16 @@ def test_shared_room_and_equipment_mailboxes_are_a_script_read_back_by_kind_and_
     sb.admin("POST", f"powershell/{NEW}", data=f"Set-Place -Identity 'boardroom@{NEW}' -Capacity 8".encode())
     found = workload_check("resource mailboxes", boxes)
     assert list(found.problems["detail"]) == ["the room's capacity differs"]
+
+    from tenantmove.workloads.resourcemailboxes import ResourceMemberships, groups_by_old_id
+
+    sb.admin("POST", f"powershell/{NEW}", data=f"New-DistributionGroup -Name 'All staff' -Alias 'allstaff' "
+             f"-PrimarySmtpAddress 'allstaff@{NEW}'".encode())
+    members = ResourceMemberships(new, src, rows, groups_by_old_id(src, inventory.collect(new)))
+    with Ledger(tmp_path / "l.sqlite", "members") as led:
+        joined = run_keeping(Engine(led, "60_mailboxes", folder=tmp_path / "m"), members)
+    kinds = {r["name"].split(":")[0]: r["action"] for r in joined.rows}
+    assert kinds["All staff"] == "manual"  # a distribution list: Exchange's, by script
+    assert joined.script is not None and "Add-DistributionGroupMember -Identity 'allstaff@" in joined.script.read_text()
+    sb.admin("POST", f"powershell/{NEW}", data=joined.script.read_bytes())
+    assert workload_check("resource memberships", members).problems.empty

@@ -12,14 +12,14 @@ def test_default_seed_builds_two_tenants_with_distinct_initial_domains() -> None
     old, new = (next(t for t in tenants.values() if t.key == k) for k in ("old", "new"))
     assert old.initial_domain != new.initial_domain
     assert "contoso.example" in old.domains and not new.domains.keys() - {new.initial_domain}
-    assert len(new.users) == 1 and len(old.users) == 24 + 2  # 24 people and 2 guests
+    assert len(new.users) == 1 and len(old.users) == 24 + 2 + 2  # 24 people, 2 guests, a room and a projector
 
 
 def test_scale_multiplies_generated_objects_and_stays_unique() -> None:
     tenants = build_tenants(load_seed(), scale=25)
     old = next(t for t in tenants.values() if t.key == "old")
     upns = [u["userPrincipalName"] for u in old.users.values()]
-    assert len(upns) == 4 + 500 + 2 and len(set(upns)) == len(upns)  # seeded, generated, guests
+    assert len(upns) == 4 + 500 + 2 + 2 and len(set(upns)) == len(upns)  # seeded, generated, guests, resources
     assert len(old.groups) == 4 + 100
 
 

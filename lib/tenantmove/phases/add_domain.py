@@ -26,9 +26,10 @@ from ..workloads.licenceplans import LicencePlans
 from ..workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
 from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant, plan_table
 from ..workloads.people import reconcile as reconcile_people
+from ..workloads.resourcemailboxes import ResourceMailboxes
 from ..workloads.users import Users, prestage_upn
 from .checks import Check, Reads, reconciles, workload_check
-from .common import ONEDRIVES_LATER, StepResult, guest_rows, request_onedrives
+from .common import ONEDRIVES_LATER, StepResult, guest_rows, request_onedrives, resource_rows
 
 
 @dataclass(repr=False)
@@ -81,7 +82,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
                   also_look_for=lambda r: [prestage_upn(r["target_upn"], tgt.initial_domain)])
     groups = Groups(new, src)
     guests = Guests(new, add.guests, src)
-    lists = DistributionLists(new, src, moving, domain, tgt.initial_domain)
+    lists = DistributionLists(new, src, moving, domain, tgt.initial_domain, later=resource_rows(phase))
     report = Report()
     if phase.dry_run:
         for workload in (users, guests, groups, lists):
@@ -113,6 +114,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
     outcomes.append(phase.run(members, gate))
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
+    outcomes.append(phase.run(ResourceMailboxes(new, resource_rows(phase), src, tgt.initial_domain), gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
                  phase.run(LicencePlans(people, tgt.raw.get("subscribedSkus") or []), gate),
                  phase.run(GroupOwners(new, src.groups, owners_from_inventory(src), made_groups.targets(), moving),
@@ -241,7 +243,8 @@ def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
 
 @reconciles("users", "groups")
 def directory_reconciled(r: Reads) -> list[Check]:
-    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, r.moving)]
+    boxes = resource_rows(r.phase)  # shared, room and equipment mailboxes are members too, once phase 60 added them
+    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, pd.concat([r.moving, boxes], ignore_index=True))]
 
 
 @reconciles("DNS records")
@@ -271,15 +274,17 @@ def people_reconciled(r: Reads) -> Check:
     return check
 
 
-@reconciles("service plans", "group owners")
+@reconciles("service plans", "group owners", "resource mailboxes")
 def plans_and_owners_reconciled(r: Reads) -> list[Check]:
-    """Each moving person's service plans off, by name, and each recreated group's owners by mapped person, against
-    the old tenant as it is now."""
+    """Each moving person's service plans off, by name, each recreated group's owners by mapped person (against the
+    old tenant as it is now), and each shared, room and equipment mailbox by its kind and place."""
     people = People(r.new, r.moving, from_tenant(r.old, r.src))
     made = {str(g): str(n) for g, n in _groups_made(r.src, r.tgt).items()}
     return [workload_check("service plans", LicencePlans(people, r.tgt.raw.get("subscribedSkus") or [])),
             workload_check("group owners", GroupOwners(r.new, r.src.groups, owners_from_tenant(r.old, r.src), made,
-                                                       r.moving))]
+                                                       r.moving)),
+            workload_check("resource mailboxes", ResourceMailboxes(r.new, resource_rows(r.phase), r.src,
+                                                                   r.tgt.initial_domain))]
 
 
 def _groups_made(src: Inventory, tgt: Inventory) -> dict[str, str]:

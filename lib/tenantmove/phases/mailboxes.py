@@ -27,7 +27,7 @@ from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, f
 from ..workloads.mailaddresses import MailAddresses, accepted_domains
 from ..workloads.mailboxsettings import MailboxSettings
 from ..workloads.photos import Photos
-from ..workloads.resourcemailboxes import ResourceMailboxes
+from ..workloads.resourcemailboxes import ResourceMemberships, groups_by_old_id
 from ..workloads.users import prestage_upn
 from .checks import Check, Reads, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, resource_rows
@@ -59,7 +59,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     permissions.require(permissions.check(phase.granted(), phase.token_kinds(), phases=[phase.id]), phase.id)
     ids = {str(u).lower(): i for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
     o, n = MailboxClient(old), MailboxClient(new)
-    boxes = resource_rows(phase)  # shared, room and equipment mailboxes: made by the admin, then moved like any
+    boxes = resource_rows(phase)  # shared, room and equipment mailboxes: made by phase 30's script, moved like any
     wanted = []
     for _, row in pd.concat([moving, boxes], ignore_index=True).iterrows():
         target = row["target_upn"]
@@ -71,7 +71,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     keys = {name: key for name, key, _ in wanted}
     owners = [Owner(p.source_name, keys[p.source_name], str(p.target_name)) for p in copy.ready()]
     addresses = Addresses(moving, src)
-    people = (ResourceMailboxes(old, new, boxes, src, tgt.initial_domain),
+    people = (ResourceMemberships(new, src, boxes, groups_by_old_id(src, tgt)),
               MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain),
               Photos(old, new, owners), MailboxSettings(old, new, owners),
               CalendarPermissions(old, new, owners, addresses),
@@ -97,7 +97,7 @@ class MailPlan(ShowsItself):
 
 
 # the mailbox's people, per person in the plan: the ledger kind and its column
-PEOPLE_COLUMNS = {"resource-mailbox": "made by the admin", "mail-address": "aliases, X500", "photo": "photo", "mailbox-settings": "settings",
+PEOPLE_COLUMNS = {"resource-member": "memberships (shared, room)", "mail-address": "aliases, X500", "photo": "photo", "mailbox-settings": "settings",
                   "calendar-permission": "calendar permissions", "inbox-rule": "inbox rules"}
 
 
@@ -231,12 +231,13 @@ def mail_reconciled(r: Reads) -> list[Check]:
     return mail_checks(r.phase, r.old, r.new, r.src, r.tgt, r.moving)
 
 
-@reconciles("resource mailboxes", "addresses", "photos", "mailbox settings", "calendar permissions", "inbox rules")
+@reconciles("resource memberships", "addresses", "photos", "mailbox settings", "calendar permissions",
+            "inbox rules")
 def mailbox_people_reconciled(r: Reads) -> list[Check]:
     """Each moving person's aliases and X500 address (against phase 00's inventory: phase 20 renamed the old ones),
     photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and inbox rules (with their
     people and folders mapped), against the old tenant as it is now."""
     mail = r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
-    return [workload_check(area, w) for area, w in zip(("resource mailboxes", "addresses", "photos",
+    return [workload_check(area, w) for area, w in zip(("resource memberships", "addresses", "photos",
                                                         "mailbox settings", "calendar permissions", "inbox rules"),
                                                        mail.people, strict=True)]

@@ -22,18 +22,25 @@ class DistributionLists(Workload):
     manual_shell = "Exchange Online PowerShell (Install-Module ExchangeOnlineManagement)"
 
     def __init__(self, client: GraphClient, source: Inventory, moving: pd.DataFrame, domain: str,
-                 new_initial: str, admin: str = "") -> None:
+                 new_initial: str, admin: str = "", later: pd.DataFrame | None = None) -> None:
+        """``later``: the mapping's shared, room and equipment mailboxes (a script makes them; phase 60 adds them
+        to their lists): named so, not as people the mapping leaves behind."""
         self.client, self.source, self.domain, self.new_initial = client, source, domain.lower(), new_initial
         self.manual_preamble = (f"# sign in as an Exchange administrator of the new tenant ({new_initial})",
                                 f"Connect-ExchangeOnline{' -UserPrincipalName ' + ps_quote(admin) if admin else ''}")
         upn_of = dict(zip(source.users["id"], source.users["userPrincipalName"].str.lower(), strict=True))
         target_of = dict(zip(moving["source_upn"].str.lower(), moving["target_upn"], strict=True))
+        made_later = {} if later is None else dict(zip(later["source_upn"].str.lower(), later["target_upn"],
+                                                              strict=True))
         self.members: dict[str, list[str]] = {}
         self.not_moved: dict[str, list[str]] = {}
+        self.after: dict[str, list[str]] = {}
         for _, m in source.memberships.iterrows():
             target = target_of.get(upn_of.get(m["member_id"], ""))
             if target:
                 self.members.setdefault(m["group_id"], []).append(target)
+            elif upn_of.get(m["member_id"], "") in made_later:
+                self.after.setdefault(m["group_id"], []).append(made_later[upn_of[m["member_id"]]])
             else:
                 self.not_moved.setdefault(m["group_id"], []).append(str(m["member"]))
 
@@ -73,6 +80,8 @@ class DistributionLists(Workload):
         commands += [f"Add-DistributionGroupMember -Identity {ps_quote(address)} -Member {ps_quote(m)}" for m in missing]
         if self.not_moved.get(work.key):  # members the mapping does not move: said, not silently dropped
             commands.append(f"# not added (not moved by the user mapping): {', '.join(sorted(self.not_moved[work.key]))}")
+        for member in sorted(self.after.get(work.key, [])):  # a mailbox this phase's other script makes
+            commands.append(f"# {member} is added by phase 60, once this phase's resource-mailbox script made it")
         state = "create it" if existing is None else f"add {len(missing)} missing member(s)"
         return ManualStep(work.key, f"{g['kind']} {g['displayName']} <{address}>: {state}", commands,
                           check=f"{address} exists with members {', '.join(members) or '(none)'}")

@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import NotReady
 from ..graphperson import PERSON_ATTRIBUTES, attributes, plans_off
 from ..report import Report
-from ..services.graph import BatchRequest, GraphClient, path
+from ..services.graph import BatchRequest, GraphClient, GraphError, path
 
 USER_FIELDS = ["id", "userPrincipalName", "displayName", "mail", "usageLocation", "accountEnabled",
                "assignedLicenses", "proxyAddresses", "userType", *PERSON_ATTRIBUTES]
@@ -147,6 +147,15 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
                 raise resp.error("GET", f"users/{u['id']}/mailboxSettings")
             persons[str(u["userPrincipalName"]).lower()]["purpose"] = \
                 str(resp.body.get("userPurpose") or "user") if resp.ok else "none"
+    rooms: dict[str, dict[str, Any]] = {}
+    if people:  # the rooms' places (capacity, building, floor), by the room mailbox's user id
+        try:
+            rooms = {str(r["id"]): r for r in client.get_all("places/microsoft.graph.room")}
+        except GraphError as exc:
+            if exc.status != 403:
+                raise
+            unread = (unread + "; " if unread else "") + "rooms' places not read (grant Place.Read.All to carry " \
+                                                          "their capacity, building and floor)"
     owners: dict[str, list[str]] = {}
     if people and groups:  # each group's owners (Microsoft 365 and security groups: the ones Graph recreates)
         answers = client.batch([BatchRequest(id=g["id"], method="GET",
@@ -198,7 +207,7 @@ def collect(client: GraphClient, people: bool = False) -> Inventory:
     return Inventory(org, domains_df, users_df, groups_df,
                      pd.DataFrame(members, columns=["group_id", "group", "member_id", "member_type", "member"]),
                      licences_df, pd.DataFrame(dns_rows, columns=["domain", "type", "label", "service", "value", "ttl"]),
-                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons, "owners": owners} if people else {}),
+                     raw={"domains": domains, "subscribedSkus": skus, **({"people": persons, "owners": owners, "rooms": rooms} if people else {}),
                           **({"unread": unread} if unread else {})})
 
 

@@ -1,10 +1,11 @@
-"""Shared, room and equipment mailboxes: mailboxes without a person, which Graph cannot create. Each is a manual item
-with the Exchange commands (``New-Mailbox -Shared|-Room|-Equipment``; a room's place with ``Set-Place``: capacity,
-building, floor, as the old tenant's ``places`` API shows them; the booking rules read from the old mailbox with
+"""Shared, room and equipment mailboxes: mailboxes without a person, which Graph cannot create. Phase 30 makes them
+with the users (so that phase 60 finds them like any mailbox): each is a manual item with the Exchange commands
+(``New-Mailbox -Shared|-Room|-Equipment``; a room's place with ``Set-Place``: capacity, building, floor, as phase 00
+read them from the old tenant's ``places`` API; the booking rules read from the old mailbox with
 ``Get-CalendarProcessing`` and set with ``Set-CalendarProcessing``). The next run reads each back: the mailbox by its
-address and kind (``mailboxSettings.userPurpose``), a room's place through ``GET /places/microsoft.graph.room``. Once
-a mailbox exists, its content moves in phase 60 like any other (the booking rules have no Graph API: the script's
-word stands for them)."""
+address and kind (``mailboxSettings.userPurpose``), a room's place through ``GET /places/microsoft.graph.room`` (the
+booking rules have no Graph API: the script's word stands for them). Their group memberships follow in phase 60,
+once they exist (:class:`ResourceMemberships`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
-from ..services.graph import GraphClient, GraphNotFound, path
+from ..services.graph import GraphClient, GraphError, GraphNotFound, path
+from .groups import EXCHANGE_KINDS
 from .inventory import Inventory
 
 PLACE = {"capacity": "Capacity", "building": "Building", "floorNumber": "Floor", "floorLabel": "FloorLabel",
@@ -45,26 +47,22 @@ class ResourceMailboxes(Workload):
     title = "shared, room and equipment mailboxes"
     manual_shell = "Exchange Online PowerShell, as an Exchange administrator of both tenants"
 
-    def __init__(self, old: GraphClient, new: GraphClient, rows: pd.DataFrame, src: Inventory, new_org: str) -> None:
-        self.old, self.new, self.rows, self.new_org = old, new, rows, new_org
+    def __init__(self, new: GraphClient, rows: pd.DataFrame, src: Inventory, new_org: str) -> None:
+        """``rows``: the mapping's shared, room and equipment mailboxes; ``src``: phase 00's inventory of the old
+        tenant (its rooms' places)."""
+        self.new, self.rows, self.new_org = new, rows, new_org
         self.old_org = src.initial_domain
         self.ids = {str(u).lower(): str(i) for u, i in zip(src.users["userPrincipalName"], src.users["id"],
                                                             strict=True)}
         self.names = {str(u).lower(): str(n) for u, n in zip(src.users["userPrincipalName"], src.users["displayName"],
                                                               strict=True)}
-        self._old_rooms: dict[str, dict[str, Any]] | None = None
-
-    def old_rooms(self) -> dict[str, dict[str, Any]]:
-        """The old tenant's rooms by their old UPN (phase 20 renamed their addresses; the id is kept)."""
-        if self._old_rooms is None:
-            by_id = {str(r.get("id")): r for r in self.old.get_all("places/microsoft.graph.room")}
-            self._old_rooms = {upn: by_id[i] for upn, i in self.ids.items() if i in by_id}
-        return self._old_rooms
+        places = src.raw.get("rooms") or {}
+        self.old_rooms = {upn: places[i] for upn, i in self.ids.items() if i in places}
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for _, row in self.rows.iterrows():
             old, new, kind = str(row["source_upn"]), str(row["target_upn"]), str(row["action"])
-            place = place_of(self.old_rooms().get(old.lower())) if kind == "room" else {}
+            place = place_of(self.old_rooms.get(old.lower())) if kind == "room" else {}
             yield Work(old.lower(), old, version=f"{kind} {sorted(place.items())}",
                        detail={"mailbox": new, "kind": kind, **({"place": place} if place else {})},
                        data=(old, new, kind, place, str(row.get("display_name") or self.names.get(old.lower(), old))))
@@ -132,3 +130,76 @@ class ResourceMailboxes(Workload):
                               [f"Connect-ExchangeOnline -Organization {ps_quote(self.new_org)}", *writes],
                               check="; ".join(s.check for s in steps)))
         return out
+
+
+class ResourceMemberships(Workload):
+    """The groups the shared, room and equipment mailboxes were members of, once phase 30's script made them: a
+    Microsoft 365 or security group through Graph; a distribution list (an Exchange object) as a manual item with
+    ``Add-DistributionGroupMember``, read back through the list's members."""
+
+    kind = "resource-member"
+    title = "memberships of shared, room and equipment mailboxes"
+    manual_shell = "Exchange Online PowerShell"
+    manual_preamble = ("Connect-ExchangeOnline",)
+
+    def __init__(self, new: GraphClient, src: Inventory, rows: pd.DataFrame, groups: dict[str, dict[str, Any]]) -> None:
+        """``groups``: old group id -> the new group ({id, kind, mail}), matched by mail nickname."""
+        self.new, self.src, self.groups = new, src, groups
+        self.target_of = {str(s).lower(): str(t) for s, t in zip(rows["source_upn"], rows["target_upn"], strict=True)}
+        self.upn_of = {str(i): str(u).lower() for u, i in zip(src.users["userPrincipalName"], src.users["id"],
+                                                               strict=True)}
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for _, m in self.src.memberships.iterrows():
+            new = self.target_of.get(self.upn_of.get(str(m["member_id"]), ""))
+            if new and str(m["group_id"]) in self.groups:
+                group = self.groups[str(m["group_id"])]
+                yield Work(f"{m['group_id']}/{m['member_id']}", f"{m['group']}: {m['member']}",
+                           detail={"group": m["group"], "member": new, "kind": group["kind"]}, data=(group, new))
+
+    def find(self, work: Work) -> tuple[dict[str, Any] | None, set[str]]:
+        group, new = work.data
+        members = {str(x.get("userPrincipalName") or "").lower()
+                   for x in self.new.get_all(path("groups", group["id"], "members"), {"$select": "id,userPrincipalName"})}
+        try:
+            user = self.new.get(path("users", new), {"$select": "id,userPrincipalName"}, expected=(404,))
+        except GraphNotFound:
+            user = None
+        return user, members
+
+    def differs(self, work: Work, existing: tuple[dict[str, Any] | None, set[str]]) -> str:
+        group, new = work.data
+        user, members = existing
+        if user is None:
+            return f"{new} is not in the new tenant (phase 30's script makes it)"
+        return "" if new.lower() in members else f"{new} is not a member of {work.detail['group']}"
+
+    def apply(self, work: Work, existing: tuple[dict[str, Any] | None, set[str]]) -> Applied | ManualStep:
+        group, new = work.data
+        user, members = existing
+        exchange = group["kind"] in EXCHANGE_KINDS
+        if user is not None and new.lower() in members:
+            return Applied(str(user["id"]), "done by the admin, read back" if exchange else "already so",
+                           detail=work.detail)
+        if exchange or user is None:
+            commands = [f"Add-DistributionGroupMember -Identity {ps_quote(group['mail'])} -Member {ps_quote(new)}"] \
+                if exchange else [f"# {new} joins {work.detail['group']} through Graph on the next run, once phase "
+                                  "30's script made the mailbox"]
+            return ManualStep(work.key, f"{work.detail['group']}: add {new}", commands,
+                              check=f"{new} is a member of {work.detail['group']}")
+        ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user['id']}"}
+        try:
+            self.new.request("POST", path("groups", group["id"], "members", "$ref"), json=ref, idempotent=True)
+        except GraphError as exc:
+            if "already exist" not in exc.graph_message:
+                raise
+        return Applied(str(user["id"]), "added", detail=work.detail)
+
+
+def groups_by_old_id(src: Inventory, tgt: Inventory) -> dict[str, dict[str, Any]]:
+    """Old group id -> the new group of the same mail nickname: its id, kind and address."""
+    new = {str(n).lower(): {"id": str(i), "kind": str(k), "mail": str(m or "")}
+           for n, i, k, m in zip(tgt.groups["mailNickname"], tgt.groups["id"], tgt.groups["kind"], tgt.groups["mail"],
+                                 strict=True)}
+    return {str(g): new[str(n).lower()] for g, n in zip(src.groups["id"], src.groups["mailNickname"], strict=True)
+            if str(n).lower() in new}
