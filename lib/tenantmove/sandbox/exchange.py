@@ -107,7 +107,7 @@ def _mailbox_user(tenant: Tenant, identity: str) -> dict[str, Any]:
     user = tenant.find_user(identity) or next(
         (u for u in tenant.users.values() if identity.lower() in {str(u.get("mail") or "").lower(),
                                                                     str(u.get("mailNickname") or "").lower()}), None)
-    if user is None or not user.get("assignedLicenses"):
+    if user is None or not (user.get("assignedLicenses") or user.get("mailboxType")):
         raise ValueError(f"The operation couldn't be performed because object '{identity}' couldn't be found")
     return user
 

@@ -273,7 +273,8 @@ def _seed_site(tenant: Tenant, spec: dict[str, Any], parent: Site | str, drives:
 
 
 def _seed_item(tenant: Tenant, site: Site, lst: SpList, i: int, rnd: random.Random) -> None:
-    users = sorted((u for u in tenant.users.values() if u.get("userType") != "Guest"),  # the organisation's own
+    users = sorted((u for u in tenant.users.values()  # the organisation's own people (no guest, no shared mailbox)
+                    if u.get("userType") != "Guest" and not u.get("mailboxType")),
                    key=lambda u: u["userPrincipalName"])
     fields: dict[str, Any] = {"Title": f"{lst.title} {i + 1:03d}"}
     for column in lst.columns[1:]:
