@@ -150,14 +150,14 @@ def test_the_dossier_says_who_confirmed_what_and_the_downtime(first: Story, firs
     snapshot = sqlite3.connect(str(first_dir / "ledger.sqlite"))
     states = dict(snapshot.execute("SELECT state, COUNT(*) FROM items WHERE kind = 'user' GROUP BY state").fetchall())
     snapshot.close()
-    assert states == {"done": 24}
+    assert states == {"done": 23}  # the people (the shared mailbox is made by phase 30's script)
 
 
 def test_temporary_passwords_stay_encrypted_in_the_state_folder(first: Story, first_dir: Path) -> None:
     vaults = list((first.tmp / "state" / "passwords").glob("*.csv"))
     assert vaults and all(stat.S_IMODE(v.stat().st_mode) == 0o600 for v in vaults)
     passwords = list(vault_passwords(first.tmp / "state" / "passwords").values())
-    assert len(passwords) == 23  # opened with the key; on disk they are encrypted
+    assert len(passwords) == 22  # opened with the key; on disk they are encrypted
     assert not [p for v in vaults for p in passwords if p in v.read_text()]
     for path in first_dir.rglob("*"):
         if path.is_file():
@@ -175,12 +175,13 @@ def test_sites_and_mailboxes_arrive_in_the_first_run(first: Story, first_dir: Pa
     assert "save the public website" in text50
     assert "New-PnPWeb" in (first_dir / "50_team_sites" / "manual-site.ps1").read_text()
     summary60 = first.summary(first_dir, "60_mailboxes")
-    assert summary60["items old"] == summary60["items new"] == summary60["items identical"] == 181
+    # the reception's 10 wait for its shared mailbox, which phase 30's script makes (unattended: not run yet)
+    assert summary60["items old"] == summary60["items new"] == summary60["items identical"] == 171
     assert summary60["drafts made"] == 0 and summary60["items extra or duplicate"] == 0
     assert "mailbox items failed" not in summary60
     # every page counts in one vocabulary, and the table keeps each item's own words beside it
     assert "mailbox items created" in summary60 and "mailbox items imported" not in summary60
-    assert "imported: 181" in outputs_text(first_dir / "60_mailboxes.ipynb")
+    assert "imported: 171" in outputs_text(first_dir / "60_mailboxes.ipynb")
     plan60 = pd.read_csv(first_dir / "60_mailboxes" / "mailbox-plan.csv").set_index("mailbox")
     megan = plan60.loc[MEGAN]  # what of Megan moves with her mailbox: the plan says it per person
     assert (megan["photo"], megan["settings"], megan["calendar permissions"], megan["inbox rules"],
@@ -196,7 +197,8 @@ def test_what_waits_for_the_admin_or_for_the_service_is_manual_not_failed(first:
     first90 = first.summary(first_dir, "90_verify_and_close")
     assert first90["verdict"] == "red" and "80_onenote" in first90["rerun"]
     first30 = first.summary(first_dir, "30_add_domain_and_users")  # the people as they were, managers included
-    assert first30["people's attributes updated"] == 24 and first30["managers created"] == 21
+    assert first30["people's attributes updated"] == 23 and first30["managers created"] == 21
+    assert first30["shared, room and equipment mailboxes manual"] == 3  # a script: Graph cannot make them
     first40 = first.summary(first_dir, "40_admin_settings")
     # that differ: SharePoint 5, authorisation 5, authentication methods 4, reports 1, pronouns 1, profile 5,
     # branding 8 (a language, 5 texts, 2 logos), group settings 4, password expiry 4 (2 per domain)
@@ -220,7 +222,7 @@ def test_a_rerun_of_the_cutover_changes_nothing(first: Story, reruns: dict[str, 
     assert "nothing to change" in outputs_text(again / "20_release_domain.ipynb")
     assert "nothing changed" in outputs_text(again / "30_add_domain_and_users.ipynb")
     summary = first.summary(again, "30_add_domain_and_users")
-    assert summary["users done before"] == 24 and "users created" not in summary and "users updated" not in summary
+    assert summary["users done before"] == 23 and "users created" not in summary and "users updated" not in summary
     assert "memberships created" not in summary and summary["memberships done before"] > 0
     assert summary["distribution lists manual"] == 1 and summary["DKIM signing for the custom domain manual"] == 1
     # the released domain's DNS now belongs to the new tenant: a rerun of phase 20 must not remove its records
@@ -279,9 +281,12 @@ def test_every_page_arrives_in_order_after_the_set_spouser_steps(first: Story, l
 # --- stage 4: phase 90 red until the security gap closes, then green -------------------------------------------------
 @pytest.fixture(scope="module")
 def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Path]:
-    for script in sorted([*(first_dir / "50_team_sites").glob("manual-*.ps1"),
-                          *(first_dir / "60_mailboxes").glob("manual-*.ps1")]):
-        first.admin_runs(script)  # 60: the aliases and X500 addresses, the rule that forwards outside
+    for script in sorted((first_dir / "50_team_sites").glob("manual-*.ps1")):
+        first.admin_runs(script)
+    first.admin_runs(first_dir / "30_add_domain_and_users" / "manual-resource-mailbox.ps1")  # reception, room, projector
+    mailboxes = first.run("30", "60")  # read back; the reception's content moves, its groups follow
+    for script in sorted((mailboxes / "60_mailboxes").glob("manual-*.ps1")):
+        first.admin_runs(script)  # the aliases and X500 addresses, the rule that forwards outside, a list's member
     settings_script = first_dir / "40_admin_settings" / "manual-manual-setting.ps1"
     first.admin_runs(settings_script)
     keys = [line.split("[ledger key ")[1].rstrip("]") for line in settings_script.read_text().splitlines()

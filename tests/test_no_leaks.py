@@ -30,7 +30,7 @@ def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: San
     assert again.returncode == 0, again.stderr[-3000:]
     vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
     passwords = list(vault_passwords(tmp_path / "state" / "passwords").values())
-    assert len(passwords) == 23  # evidence that users were really created with temporary passwords
+    assert len(passwords) == 22  # evidence that users were really created with temporary passwords
 
     written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]
     assert sum(1 for p in written if p.name == "run.json") == 2 and any(p.name == "sandbox.log" for p in written)

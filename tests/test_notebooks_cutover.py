@@ -116,7 +116,7 @@ def test_killed_during_user_creation_resumes_without_duplicates(fresh_sandbox: S
     _, new = make_client(sb, "target")
     everyone = new.get_all("users", {"$select": "userPrincipalName,userType", "$top": "999"})
     upns = [u["userPrincipalName"].lower() for u in everyone if u.get("userType") != "Guest"]
-    assert len(upns) == len(set(upns)) == 24  # the new tenant's admin and the 23 created users, each once
+    assert len(upns) == len(set(upns)) == 23  # the new tenant's admin and the 22 created users, each once
     guests = [u["userPrincipalName"] for u in everyone if u.get("userType") == "Guest"]
     assert len(guests) == len(set(guests)) == 2  # and the two guests, each invited once
     # every created user's temporary password is in the vault, the killed run's included

@@ -127,7 +127,8 @@ class UserMapping(ShowsItself):
         report = Report()
         if self.generated:
             report.banner("warn", f"generated the user mapping {self.path}: review it (edit target_upn, "
-                                  "usage_location, licences, or action: skip) and rerun this phase if you change it")
+                                  "usage_location, licences, or action: skip, guest, shared, room or equipment) and rerun this "
+                                  "phase if you change it")
         guests, boxes = mapping.guests(self.rows), mapping.resources(self.rows)
         return report.table(self.moving, f"User mapping ({len(self.moving)} users move, {len(boxes)} shared, room "
                                          f"or equipment mailbox(es) move in phase 60, {len(guests)} guest(s) are "
