@@ -217,6 +217,10 @@ def test_the_sdk_reads_a_persons_photo_settings_rules_calendar_sharing_and_a_gro
         groups = (await c.groups.get()).value
         sales = next(g for g in groups if g.mail_nickname == "sales")
         seen["owners"] = (await c.groups.by_group_id(sales.id).owners.get()).value
+        seen["folders"] = (await me.mail_folders.get()).value
+        inbox = next(f for f in seen["folders"] if f.display_name == "Inbox")
+        seen["children"] = (await me.mail_folders.by_mail_folder_id(inbox.id).child_folders.get()).value
+        seen["rooms"] = (await c.places.graph_room.get()).value
         return seen
 
     seen = with_sdk(sandbox, "source", work)
@@ -231,3 +235,19 @@ def test_the_sdk_reads_a_persons_photo_settings_rules_calendar_sharing_and_a_gro
     roles = {(p.email_address.address or "org"): p.role.value for p in seen["calendar"]}
     assert roles["bianca.vance@contoso.example"] == "delegateWithPrivateEventAccess" and roles["org"] == "freeBusyRead"
     assert {o.user_principal_name for o in seen["owners"]} == {MEGAN, "alex.wilber@contoso.example"}
+    assert {f.display_name for f in seen["folders"]} >= {"Inbox", "Newsletters", "Projects"}
+    assert seen["children"] == [] or all(f.parent_folder_id for f in seen["children"])
+    room = next(r for r in seen["rooms"] if r.display_name == "Boardroom")
+    assert (room.capacity, room.floor_number, room.email_address) == (12, 4, "boardroom@contoso.example")
+
+
+def test_the_sdk_invites_a_guest_without_a_mail(fresh_sandbox: Sandbox) -> None:
+    from msgraph.generated.models.invitation import Invitation
+
+    async def work(c: GraphServiceClient, _: Any) -> Any:
+        return await c.invitations.post(Invitation(invited_user_email_address="ann.berg@fabrikam.example",
+                                                   invite_redirect_url="https://myapps.microsoft.com",
+                                                   send_invitation_message=False))
+
+    made = with_sdk(fresh_sandbox, "target", work)
+    assert made.invited_user.id and made.status == "PendingAcceptance" and made.send_invitation_message is False

@@ -34,7 +34,7 @@ OWNERS_RE = re.compile(r"^groups/([^/]+)/owners(?:/\$ref|/([^/]+)/\$ref)?$")
 SETTINGS_RE = re.compile(r"^users/([^/]+)/mailboxSettings$")
 RULES_RE = re.compile(r"^users/([^/]+)/mailFolders/inbox/messageRules(?:/([^/]+))?$", re.IGNORECASE)
 INVITE_RE = re.compile(r"^invitations$")
-PLACES_RE = re.compile(r"^places/microsoft\.graph\.(room|roomList)$")
+PLACES_RE = re.compile(r"^places/(?:microsoft\.)?graph\.(room|roomList)$")  # msgraph-sdk writes graph.room
 PLACE_READ = {"Place.Read.All", "Place.ReadWrite.All"}
 PLACE_PROPS = ("capacity", "building", "floorNumber", "floorLabel", "isWheelChairAccessible", "city", "label",
                "nickname", "bookingType", "tags")
