@@ -83,9 +83,10 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     groups = Groups(new, src)
     guests = Guests(new, add.guests, src)
     lists = DistributionLists(new, src, moving, domain, tgt.initial_domain, later=resource_rows(phase))
+    boxes = ResourceMailboxes(new, resource_rows(phase), src, tgt.initial_domain)
     report = Report()
     if phase.dry_run:
-        for workload in (users, guests, groups, lists):
+        for workload in (users, guests, groups, lists, boxes):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
@@ -114,7 +115,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
     outcomes.append(phase.run(members, gate))
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
-    outcomes.append(phase.run(ResourceMailboxes(new, resource_rows(phase), src, tgt.initial_domain), gate))
+    outcomes.append(phase.run(boxes, gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
                  phase.run(LicencePlans(people, tgt.raw.get("subscribedSkus") or []), gate),
                  phase.run(GroupOwners(new, src.groups, owners_from_inventory(src), made_groups.targets(), moving),
