@@ -229,3 +229,53 @@ def test_what_a_person_has_beside_the_account_follows_graphs_rules(fresh_sandbox
                                           {"userPurpose": "shared"})
     assert "not a guest" in bad_request(new.post, "invitations", {"invitedUserEmailAddress": "x@contosonew.onmicrosoft.com",
                                                                   "inviteRedirectUrl": "https://myapps.microsoft.com"})
+
+
+def test_who_may_act_for_whom_is_exchanges_and_an_admins_read_only_script_exports_it(fresh_sandbox: Sandbox,
+                                                                                       tmp_path) -> None:  # noqa: ANN001
+    """FullAccess, Send As and Send on Behalf have no Graph API: the sandbox's Exchange PowerShell grants, removes
+    and lists them, and a read-only script exports them to CSV (how the runbook will read them back)."""
+    import csv
+
+    sb = fresh_sandbox
+    old_csv, new_csv = tmp_path / "old.csv", tmp_path / "new.csv"
+    script = "\n".join([
+        "Connect-ExchangeOnline -Organization 'contoso.onmicrosoft.com'",
+        f"Get-MailboxPermission -Identity 'shared.reception@contoso.example' | Export-Csv -Path '{old_csv}' "
+        "-NoTypeInformation",
+        f"Get-RecipientPermission -Identity 'shared.reception@contoso.example' | Select-Object Identity,Trustee,"
+        f"AccessRights | Export-Csv -Path '{tmp_path / 'sendas.csv'}' -NoTypeInformation",
+        f"Get-Mailbox -Identity 'megan.bowen@contoso.example' | Select-Object Identity,GrantSendOnBehalfTo | "
+        f"Export-Csv -Path '{tmp_path / 'behalf.csv'}' -NoTypeInformation"])
+    done = sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=script.encode())["done"]
+    assert done[1:] == [f"wrote 3 row(s) to {old_csv}", f"wrote 1 row(s) to {tmp_path / 'sendas.csv'}",
+                        f"wrote 1 row(s) to {tmp_path / 'behalf.csv'}"]
+    rows = list(csv.DictReader(old_csv.open()))
+    assert [(r["User"], r["AccessRights"]) for r in rows] == [
+        ("NT AUTHORITY\\SELF", "FullAccess, ReadPermission"), ("megan.bowen@contoso.example", "FullAccess"),
+        ("bianca.vance@contoso.example", "FullAccess")]
+    assert [(r["Trustee"], r["AccessRights"]) for r in csv.DictReader((tmp_path / "sendas.csv").open())] == [
+        ("megan.bowen@contoso.example", "SendAs")]
+    with pytest.raises(Exception) as info:  # as PowerShell: rows without the file's columns are not appended
+        sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=(
+            f"Get-RecipientPermission -Identity 'shared.reception@contoso.example' | Export-Csv -Path '{old_csv}' "
+            "-Append").encode())
+    assert "have no property 'Deny'" in info.value.response.text
+    assert list(csv.DictReader((tmp_path / "behalf.csv").open()))[0]["GrantSendOnBehalfTo"] == \
+        "bianca.vance@contoso.example"
+    grant = "\n".join([
+        "Add-MailboxPermission -Identity 'megan.bowen@contoso.example' -User 'alex.wilber@contoso.example' "
+        "-AccessRights FullAccess -AutoMapping $false",
+        "Add-RecipientPermission -Identity 'megan.bowen@contoso.example' -Trustee 'alex.wilber@contoso.example' "
+        "-AccessRights SendAs -Confirm:$false",
+        "Set-Mailbox -Identity 'alex.wilber@contoso.example' -GrantSendOnBehalfTo @{Add='megan.bowen@contoso.example'}",
+        "Remove-MailboxPermission -Identity 'shared.reception@contoso.example' -User 'bianca.vance@contoso.example' "
+        "-AccessRights FullAccess -Confirm:$false",
+        f"Get-MailboxPermission -Identity 'shared.reception@contoso.example' | Export-Csv -Path '{new_csv}'"])
+    done = sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=grant.encode())["done"]
+    assert done[0] == "granted FullAccess on megan.bowen@contoso.example to alex.wilber@contoso.example"
+    assert done[2] == "alex.wilber@contoso.example: Send on Behalf for megan.bowen@contoso.example"
+    assert [r["User"] for r in csv.DictReader(new_csv.open())] == ["NT AUTHORITY\\SELF", "megan.bowen@contoso.example"]
+    with pytest.raises(Exception) as info:  # a right that is not there cannot be removed
+        sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=grant.splitlines()[3].encode())
+    assert "has no FullAccess" in str(info.value.response.text)

@@ -2,9 +2,10 @@
 script against one tenant, as an admin would in a PowerShell session (``$ErrorActionPreference =
 'Stop'``: the first error ends it). Supported: ``Connect-ExchangeOnline``, ``New-DistributionGroup``
 (-Name -Alias -PrimarySmtpAddress [-Type Distribution|Security]) and ``Add-DistributionGroupMember``
-(-Identity -Member), ``Get-Mailbox -Identity`` (read into a variable: its ``LegacyExchangeDN``) and ``Set-Mailbox
--Identity -EmailAddresses @{Add=...}``. Anything else is refused, so a script the runbook writes is held to what
-Exchange accepts."""
+(-Identity -Member), ``Get-Mailbox -Identity`` (read into a variable: its ``LegacyExchangeDN``), ``Set-Mailbox
+-Identity -EmailAddresses|-GrantSendOnBehalfTo @{Add=...}``, the mailbox rights of :mod:`.mailboxrights`, and a
+``Get-`` cmdlet's rows piped into ``Export-Csv``. Anything else is refused, so a script the runbook writes is held to
+what Exchange accepts."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import uuid
 from typing import Any
 
+from . import mailboxrights
 from .state import Tenant, now_iso
 
 # 'a','b' is one (list) value; @{Add='a','b'} one hashtable
@@ -115,17 +117,29 @@ def _mailbox_user(tenant: Tenant, identity: str) -> dict[str, Any]:
 def get_mailbox(tenant: Tenant, p: dict[str, str]) -> dict[str, Any]:
     """Get-Mailbox -Identity X: the properties the runbook's scripts read."""
     user = _mailbox_user(tenant, p.get("identity", ""))
-    return {"UserPrincipalName": user["userPrincipalName"], "LegacyExchangeDN": legacy_dn(user),
-            "EmailAddresses": list(user.get("proxyAddresses") or []), "PrimarySmtpAddress": user.get("mail")}
+    return {"Identity": user["userPrincipalName"], "UserPrincipalName": user["userPrincipalName"],
+            "LegacyExchangeDN": legacy_dn(user), "EmailAddresses": list(user.get("proxyAddresses") or []),
+            "PrimarySmtpAddress": user.get("mail"), "RecipientTypeDetails": _details(user),
+            "GrantSendOnBehalfTo": [str(tenant.users[u]["userPrincipalName"]) for u in user.get("grantSendOnBehalfTo")
+                                    or [] if u in tenant.users]}
+
+
+def _details(user: dict[str, Any]) -> str:
+    return {"shared": "SharedMailbox", "room": "RoomMailbox", "equipment": "EquipmentMailbox"}.get(
+        str(user.get("mailboxType")), "UserMailbox")
 
 
 def _set_mailbox(tenant: Tenant, p: dict[str, str]) -> str:
     """Set-Mailbox -Identity X -EmailAddresses @{Add='smtp:a','X500:b'}: addresses added (one already there is
-    left as it is; one in a domain the organisation does not accept, or held by another recipient, is refused)."""
+    left as it is; one in a domain the organisation does not accept, or held by another recipient, is refused);
+    -GrantSendOnBehalfTo @{Add='a','b'}: who may send on the mailbox's behalf."""
     user = _mailbox_user(tenant, p.get("identity", ""))
+    if p.get("grantsendonbehalfto", "").lower().startswith("@{add="):
+        return mailboxrights.send_on_behalf(tenant, user, [v.replace("''", "'")
+                                                          for v in QUOTED_RE.findall(p["grantsendonbehalfto"])])
     table = p.get("emailaddresses", "")
     if not table.lower().startswith("@{add="):
-        raise ValueError("Set-Mailbox: the sandbox takes -EmailAddresses @{Add=...} only")
+        raise ValueError("Set-Mailbox: the sandbox takes -EmailAddresses or -GrantSendOnBehalfTo @{Add=...} only")
     added = []
     accepted = {d.lower() for d, v in tenant.domains.items() if v.get("isVerified")}
     for address in (v.replace("''", "'") for v in QUOTED_RE.findall(table)):
@@ -148,6 +162,33 @@ def _set_mailbox(tenant: Tenant, p: dict[str, str]) -> str:
 
 CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member,
            "set-mailbox": _set_mailbox}
+# cmdlets that take the line too (Exchange's rights, :mod:`.mailboxrights`)
+RIGHTS = {"add-mailboxpermission": mailboxrights.add_full_access,
+          "remove-mailboxpermission": mailboxrights.remove_full_access,
+          "add-recipientpermission": mailboxrights.add_send_as}
+# what a Get- cmdlet gives a pipe: rows
+READERS = {"get-mailboxpermission": mailboxrights.get_full_access, "get-recipientpermission": mailboxrights.get_send_as,
+           "get-mailbox": lambda tenant, p: [get_mailbox(tenant, p)]}
+
+
+def _pipe(tenant: Tenant, line: str) -> str:
+    """``Get-X ... [| Select-Object A,B] | Export-Csv -Path P [-Append]``: the rows of a Get- cmdlet into a file."""
+    stages = [part.strip() for part in line.split(" | ")]
+    cmdlet, params = parse(stages[0])
+    reader = READERS.get(cmdlet.lower())
+    if reader is None:
+        raise ValueError(f"the sandbox pipes the rows of {', '.join(sorted(READERS))} only, not {cmdlet}")
+    rows = reader(tenant, params)
+    for stage in stages[1:]:
+        name, rest = (stage.split(None, 1) + [""])[:2]
+        if name.lower() == "select-object":
+            wanted = [w.strip() for w in rest.split(",") if w.strip()]
+            rows = [{k: row.get(k) for k in wanted} for row in rows]
+        elif name.lower() == "export-csv":
+            return mailboxrights.export_csv(rows, parse(stage)[1])
+        else:
+            raise ValueError(f"the sandbox's pipes take Select-Object and Export-Csv, not {name}")
+    raise ValueError("a pipe ends in Export-Csv -Path ... in the sandbox")
 
 
 def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
@@ -199,11 +240,17 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
         if line.lower().startswith("connect-sposervice") and "<" in line:  # the admin fills in the placeholder
             continue
         try:
+            if " | " in line:
+                done.append(_pipe(tenant, line))
+                continue
             cmdlet, params = parse(line)
             if cmdlet.lower() == "connect-sposervice":
                 if connect is not None and params.get("url"):
                     tenant = connect(params["url"])
                     done.append(f"connected to {params['url']}")
+                continue
+            if cmdlet.lower() in RIGHTS:
+                done.append(RIGHTS[cmdlet.lower()](tenant, params, line))
                 continue
             if cmdlet.lower() in extra:
                 done.append(extra[cmdlet.lower()](tenant, params, line))

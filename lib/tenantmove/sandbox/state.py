@@ -89,6 +89,8 @@ class Tenant:
     roles: dict[str, list[str]] = field(default_factory=dict)  # user id -> directory roles (display names)
     owners: dict[str, list[str]] = field(default_factory=dict)  # group id -> owners' user ids
     photos: dict[str, bytes] = field(default_factory=dict)  # user id -> profile photo (JPEG)
+    mailbox_rights: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # mailbox -> FullAccess holders
+    send_as: dict[str, list[str]] = field(default_factory=dict)  # mailbox user id -> who may send as it
 
     def names(self) -> set[str]:
         """Every name this tenant answers to at the sign-in service: id and verified domains."""
@@ -266,6 +268,23 @@ def new_guest(tenant: Tenant, mail: str, display_name: str, state: str) -> dict[
     return user
 
 
+def _seed_rights(tenant: Tenant, tspec: dict[str, Any]) -> None:
+    """The seed's rights, once every user (the generated ones too) exists."""
+    for spec in tspec.get("users", []):
+        owner = tenant.find_user(spec["upn"])
+        if owner is None:
+            continue
+        for upn in spec.get("full_access", []):
+            if (user := tenant.find_user(upn)) is not None:
+                tenant.mailbox_rights.setdefault(owner["id"], []).append({"user": user["id"], "automapping": True})
+        for upn in spec.get("send_as", []):
+            if (user := tenant.find_user(upn)) is not None:
+                tenant.send_as.setdefault(owner["id"], []).append(user["id"])
+        for upn in spec.get("send_on_behalf", []):
+            if (user := tenant.find_user(upn)) is not None:
+                owner.setdefault("grantSendOnBehalfTo", []).append(user["id"])
+
+
 def _seed_managers(tenant: Tenant, tspec: dict[str, Any], gen: dict[str, Any], scale: float) -> None:
     """Each seeded person's manager (by UPN in the seed; the generated staff's by department)."""
     by_upn = {str(u["userPrincipalName"]).lower(): u for u in tenant.users.values()}
@@ -383,6 +402,7 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
         for rspec in tspec.get("resources", []):  # rooms and equipment: after the groups' draw of members
             resource = _new_user(tenant, rspec, rnd)
             tenant.users[resource["id"]] = resource
+        _seed_rights(tenant, tspec)
         for gspec_ in tspec.get("guests", []):  # people of other organisations, invited: after the groups' draw
             guest = new_guest(tenant, gspec_["mail"], gspec_.get("display_name", gspec_["mail"]),
                               gspec_.get("state", "Accepted"))
