@@ -283,10 +283,11 @@ def test_every_page_arrives_in_order_after_the_set_spouser_steps(first: Story, l
 def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Path]:
     for script in sorted((first_dir / "50_team_sites").glob("manual-*.ps1")):
         first.admin_runs(script)
+    first.admin_runs(first_dir / "00_prepare" / "manual-mailbox-rights-export.ps1")  # read-only: the old rights
     first.admin_runs(first_dir / "30_add_domain_and_users" / "manual-resource-mailbox.ps1")  # reception, room, projector
     mailboxes = first.run("30", "60")  # read back; the reception's content moves, its groups follow
     for script in sorted((mailboxes / "60_mailboxes").glob("manual-*.ps1")):
-        first.admin_runs(script)  # the aliases and X500 addresses, the rule that forwards outside, a list's member
+        first.admin_runs(script)  # aliases and X500, the rule forwarding outside, a list's member, the rights
     settings_script = first_dir / "40_admin_settings" / "manual-manual-setting.ps1"
     first.admin_runs(settings_script)
     keys = [line.split("[ledger key ")[1].rstrip("]") for line in settings_script.read_text().splitlines()

@@ -280,3 +280,62 @@ def test_shared_room_and_equipment_mailboxes_are_a_script_read_back_by_kind_and_
     assert joined.script is not None and "Add-DistributionGroupMember -Identity 'allstaff@" in joined.script.read_text()
     sb.admin("POST", f"powershell/{NEW}", data=joined.script.read_bytes())
     assert workload_check("resource memberships", members).problems.empty
+
+
+def test_who_may_act_for_whom_is_exported_read_only_granted_by_script_and_read_back(fresh_sandbox: Sandbox,
+                                                                                     tmp_path: Path) -> None:
+    """No Graph API shows FullAccess, Send As or Send on Behalf: the old tenant's rights come from a read-only
+    export, are granted to the mapped people by one script (every delegate of a mailbox in one Set-Mailbox) that
+    then exports the new tenant's, and the next run reads them back; a right removed behind the runbook's back is
+    named once exported again."""
+    from tenantmove.workloads.mailboxrights import MailboxRights, old_export_script
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    licensed_users(new)
+    reception = "shared.reception@contoso.example"
+    sb.admin("POST", f"powershell/{NEW}", data=f"New-Mailbox -Shared -Name 'Reception' -PrimarySmtpAddress "
+             f"'reception@{NEW}'".encode())
+    src = inventory.collect(old, people=True)
+    nicks = ("megan.bowen", "alex.wilber", "bianca.vance")
+    moving = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in nicks]
+                          + [{"source_upn": reception, "target_upn": f"reception@{NEW}"}])
+    ids = dict(zip(src.users["userPrincipalName"].str.lower(), src.users["id"], strict=True))
+    boxes = [(ids[s.lower()], t) for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)]
+    folder = tmp_path / "readback"
+    rights = MailboxRights(folder, src.initial_domain, NEW, Addresses(moving, src), boxes)
+
+    def run(run_id: str) -> Outcome:
+        with Ledger(tmp_path / "l.sqlite", run_id) as led:
+            return run_keeping(Engine(led, "60_mailboxes", folder=tmp_path / run_id), rights)
+
+    first = run("first")  # nothing exported yet: the read-only export is the one item
+    assert [r["key"] for r in first.rows] == ["old-export"] and first.tally() == {"manual": 1}
+    assert first.script is not None
+    sb.admin("POST", f"powershell/{NEW}", data=first.script.read_bytes())  # the script connects to the old tenant
+    assert (folder / "old-full-access.csv").is_file()
+    second = run("second")
+    granted = {r["name"] for r in second.rows if r["action"] == "manual"}
+    assert granted == {f"reception@{NEW}: FullAccess for megan.bowen@contoso.example",
+                       f"reception@{NEW}: FullAccess for bianca.vance@contoso.example",
+                       f"reception@{NEW}: SendAs for megan.bowen@contoso.example",
+                       f"{new_upn('megan.bowen')}: SendOnBehalf for bianca.vance@contoso.example"}
+    assert second.script is not None
+    text = second.script.read_text()
+    assert f"Add-MailboxPermission -Identity 'reception@{NEW}' -User '{new_upn('bianca.vance')}' -AccessRights " \
+           "FullAccess -AutoMapping $true" in text
+    assert text.index("Add-RecipientPermission") < text.index("Get-MailboxPermission")  # grants, then the export
+    sb.admin("POST", f"powershell/{NEW}", data=second.script.read_bytes())
+    third = run("third")
+    assert second.tally() == {"adopted": 1, "manual": 4}  # the old export read back; the grants for the admin
+    assert third.tally() == {"done before": 1, "adopted": 4}  # every right read back from the new export
+    assert workload_check("mailbox rights", rights).problems.empty
+    # behind the runbook's back: Bianca's FullAccess removed, the export run again
+    sb.admin("POST", f"powershell/{NEW}", data=(f"Remove-MailboxPermission -Identity 'reception@{NEW}' -User "
+                                                f"'{new_upn('bianca.vance')}' -AccessRights FullAccess").encode())
+    again = "\n".join(line for line in second.script.read_text().splitlines()
+                      if line.startswith(("Connect-", "Get-")))
+    sb.admin("POST", f"powershell/{NEW}", data=again.encode())
+    found = workload_check("mailbox rights", rights)
+    assert list(found.problems["detail"]) == [f"{new_upn('bianca.vance')} has no FullAccess on reception@{NEW}"]
+    assert old_export_script(folder, "x", ["id"])[0] == "Connect-ExchangeOnline -Organization 'x'"

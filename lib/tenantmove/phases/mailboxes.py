@@ -25,6 +25,7 @@ from ..workloads.inboxrules import InboxRules, graph_folder_map
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.mailaddresses import MailAddresses, accepted_domains
+from ..workloads.mailboxrights import MailboxRights, folder_of
 from ..workloads.mailboxsettings import MailboxSettings
 from ..workloads.photos import Photos
 from ..workloads.resourcemailboxes import ResourceMemberships, groups_by_old_id
@@ -70,12 +71,14 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     copy.load_folders()
     keys = {name: key for name, key, _ in wanted}
     owners = [Owner(p.source_name, keys[p.source_name], str(p.target_name)) for p in copy.ready()]
-    addresses = Addresses(moving, src)
+    addresses = Addresses(pd.concat([moving, boxes], ignore_index=True), src)  # shared mailboxes have addresses too
     people = (ResourceMemberships(new, src, boxes, groups_by_old_id(src, tgt)),
               MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain),
               Photos(old, new, owners), MailboxSettings(old, new, owners),
               CalendarPermissions(old, new, owners, addresses),
-              InboxRules(old, new, owners, addresses, graph_folder_map(old, new)))
+              InboxRules(old, new, owners, addresses, graph_folder_map(old, new)),
+              MailboxRights(folder_of(phase.state_dir), src.initial_domain, tgt.initial_domain, addresses,
+                            [(keys[name], str(target)) for name, _, target in wanted]))
     return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
 
 
@@ -97,7 +100,8 @@ class MailPlan(ShowsItself):
 
 
 # the mailbox's people, per person in the plan: the ledger kind and its column
-PEOPLE_COLUMNS = {"resource-member": "memberships (shared, room)", "mail-address": "aliases, X500", "photo": "photo", "mailbox-settings": "settings",
+PEOPLE_COLUMNS = {"resource-member": "memberships (shared, room)", "mail-address": "aliases, X500",
+                  "mailbox-right": "rights held on it", "photo": "photo", "mailbox-settings": "settings",
                   "calendar-permission": "calendar permissions", "inbox-rule": "inbox rules"}
 
 
@@ -232,12 +236,12 @@ def mail_reconciled(r: Reads) -> list[Check]:
 
 
 @reconciles("resource memberships", "addresses", "photos", "mailbox settings", "calendar permissions",
-            "inbox rules")
+            "inbox rules", "mailbox rights")
 def mailbox_people_reconciled(r: Reads) -> list[Check]:
     """Each moving person's aliases and X500 address (against phase 00's inventory: phase 20 renamed the old ones),
     photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and inbox rules (with their
     people and folders mapped), against the old tenant as it is now."""
     mail = r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
     return [workload_check(area, w) for area, w in zip(("resource memberships", "addresses", "photos",
-                                                        "mailbox settings", "calendar permissions", "inbox rules"),
-                                                       mail.people, strict=True)]
+                                                        "mailbox settings", "calendar permissions", "inbox rules",
+                                                        "mailbox rights"), mail.people, strict=True)]

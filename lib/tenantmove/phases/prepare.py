@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from ..engine import ManualStep
+from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError
 from ..workloads import dnssnapshot
+from ..workloads.inventory import Inventory
+from ..workloads.mailboxrights import folder_of, old_export_script
 from .checks import Check, Reads, reconciles
 
 
@@ -57,3 +61,23 @@ def kept_dns_check(phase: Phase) -> Check:
 @reconciles("DNS records kept", rerun="")  # only the admin can put a record back at the DNS host
 def kept_dns_reconciled(r: Reads) -> Check:
     return kept_dns_check(r.phase)
+
+
+def rights_export(phase: Phase, old: Inventory) -> Report:
+    """The read-only script that exports who may act for whom in the old tenant's mailboxes (no Graph API shows it),
+    written now, before phase 20 renames anyone: phase 60 maps and grants what it lists. Run it any time before
+    phase 60; it changes nothing."""
+    people = old.raw.get("people") or {}
+    boxes = [str(i) for u, i, lic in zip(old.users["userPrincipalName"], old.users["id"], old.users["licences"],
+                                         strict=True)  # every mailbox: a licensed person's, or a shared or room one
+             if str(lic or "").strip() or (people.get(str(u).lower()) or {}).get("purpose") in ("shared", "room",
+                                                                                                "equipment")]
+    folder = folder_of(phase.state_dir)
+    step = ManualStep("old-export", f"export the rights of {len(boxes)} mailbox(es) (read-only)",
+                      old_export_script(folder, old.initial_domain, boxes), check=f"old-*.csv in {folder}")
+    path = write_script(phase.folder / f"manual-mailbox-rights-export{SCRIPT_SUFFIX}",
+                        "Exchange Online PowerShell, in the old tenant (read-only: it changes nothing)", (), [step],
+                        phase.id, phase.run_id)
+    return Report().text(f"Who may act for whom in a mailbox (FullAccess, Send As, Send on Behalf) has no Graph API: "
+                         f"run the read-only script `{path.name}` in the old tenant before phase 60 (it writes "
+                         f"{folder}/old-*.csv, which phase 60 maps and grants).")

@@ -97,7 +97,7 @@ def export_csv(rows: list[dict[str, Any]], params: dict[str, str]) -> str:
     target = Path(params.get("path", ""))
     if not params.get("path") or not target.is_absolute():
         raise ValueError("Export-Csv: give -Path as a full path")
-    append = "append" in params and target.is_file()
+    append = "append" in params and target.is_file() and target.stat().st_size > 0  # an empty file takes a header
     names: list[str] = []
     for row in rows:
         names += [k for k in row if k not in names]
@@ -111,7 +111,7 @@ def export_csv(rows: list[dict[str, Any]], params: dict[str, str]) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a" if append else "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=names, extrasaction="ignore")
-        if not append:
+        if not append and rows:  # no objects: an empty file, as PowerShell leaves it
             writer.writeheader()
         for row in rows:
             writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
