@@ -339,3 +339,27 @@ def test_who_may_act_for_whom_is_exported_read_only_granted_by_script_and_read_b
     found = workload_check("mailbox rights", rights)
     assert list(found.problems["detail"]) == [f"{new_upn('bianca.vance')} has no FullAccess on reception@{NEW}"]
     assert old_export_script(folder, "x", ["id"])[0] == "Connect-ExchangeOnline -Organization 'x'"
+
+
+def test_the_plan_counts_what_of_each_person_moves_by_each_kinds_key() -> None:
+    """A right is keyed right/mailbox/person and a membership by ids: each is counted for the mailbox it is on."""
+    from tenantmove.engine import Outcome
+    from tenantmove.phases.mailboxes import people_counts
+
+    def outcome(kind: str, rows: list[tuple[str, str]]) -> Outcome:
+        return Outcome(kind, kind, True, rows=[{"key": k, "name": n, "action": "to do", "target_id": None,
+                                                "error": None} for k, n in rows])
+
+    counts = people_counts([
+        outcome("photo", [("megan.bowen@contoso.example", "megan.bowen@contoso.example")]),
+        outcome("inbox-rule", [("megan.bowen@contoso.example/AQ1", "megan.bowen@contoso.example: a"),
+                               ("megan.bowen@contoso.example/AQ2", "megan.bowen@contoso.example: b")]),
+        outcome("mailbox-right", [("old-export", "the old tenant's mailbox rights"),
+                                  ("FullAccess/shared.reception@contoso.example/megan.bowen@contoso.example", "x"),
+                                  ("SendAs/shared.reception@contoso.example/megan.bowen@contoso.example", "y")]),
+        outcome("resource-member", [("g1/u9", "All staff: shared.reception@contoso.example")])])
+    assert counts[("megan.bowen@contoso.example", "photo")] == 1
+    assert counts[("megan.bowen@contoso.example", "inbox rules")] == 2
+    assert counts[("shared.reception@contoso.example", "rights held on it")] == 2
+    assert counts[("megan.bowen@contoso.example", "rights held on it")] == 0  # a holder, not the mailbox
+    assert counts[("shared.reception@contoso.example", "memberships (shared, room)")] == 1

@@ -141,16 +141,19 @@ def mapping_path(phase: Phase) -> Path:
     return Path(phase.params.user_mapping) if phase.params.user_mapping else phase.state_dir / "users.csv"
 
 
+def _rows(phase: Phase, pick: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    path = mapping_path(phase)
+    return pick(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
+
+
 def guest_rows(phase: Phase) -> pd.DataFrame:
     """The mapping's guests (action ``guest``), as :func:`user_mapping` validated them earlier in the phase."""
-    path = mapping_path(phase)
-    return mapping.guests(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
+    return _rows(phase, mapping.guests)
 
 
 def resource_rows(phase: Phase) -> pd.DataFrame:
     """The mapping's shared, room and equipment mailboxes, as :func:`user_mapping` validated them."""
-    path = mapping_path(phase)
-    return mapping.resources(mapping.read(path)) if path.is_file() else pd.DataFrame(columns=mapping.COLUMNS)
+    return _rows(phase, mapping.resources)
 
 
 def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:

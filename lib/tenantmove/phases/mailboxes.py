@@ -105,14 +105,32 @@ PEOPLE_COLUMNS = {"resource-member": "memberships (shared, room)", "mail-address
                   "calendar-permission": "calendar permissions", "inbox-rule": "inbox rules"}
 
 
+def person_of(kind: str, row: dict[str, Any]) -> str:
+    """Whose mailbox a planned item belongs to (the old UPN, lower case), from its ledger key: most kinds key by the
+    person first; a right by ``right/mailbox/person``; a membership by group and member id, its name ends with the
+    member."""
+    key = str(row["key"])
+    if kind == "mailbox-right":
+        return key.split("/")[1] if key.count("/") == 2 else ""
+    if kind == "resource-member":
+        return str(row["name"]).rsplit(": ", 1)[-1].lower()
+    return key.split("/", 1)[0]
+
+
+def people_counts(outcomes: list[Outcome]) -> Counter[tuple[str, str]]:
+    """(old UPN, column) -> how many items of that kind the plan lists for the person's mailbox."""
+    people: Counter[tuple[str, str]] = Counter()
+    for outcome in outcomes:
+        if outcome.kind in PEOPLE_COLUMNS:
+            for row in outcome.rows:
+                people[(person_of(outcome.kind, row), PEOPLE_COLUMNS[outcome.kind])] += 1
+    return people
+
+
 def per_mailbox(mail: Mail, outcomes: list[Outcome] | None = None) -> pd.DataFrame:
     """Per mailbox: its folders and items by kind and size, and what of its person moves with it (the number of
     items of each kind the plan lists for them: a photo, their settings, each calendar permission, each rule)."""
-    people: Counter[tuple[str, str]] = Counter()
-    for outcome in outcomes or []:
-        if outcome.kind in PEOPLE_COLUMNS:
-            for row in outcome.rows:
-                people[(str(row["key"]).split("/", 1)[0], PEOPLE_COLUMNS[outcome.kind])] += 1
+    people = people_counts(outcomes or [])
     rows = []
     for pair in mail.copy.pairs:
         mine = [w for w in mail.items.listed if w.scope == pair.scope]
@@ -205,10 +223,8 @@ def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClien
     return summary
 
 
-def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
-                moving: pd.DataFrame) -> list[Check]:
+def mail_checks(mail: Mail, old: GraphClient, new: GraphClient) -> list[Check]:
     """Items per folder on both sides, and every item's fidelity read through Outlook and To Do."""
-    mail = connect(phase, old, new, src, tgt, moving)
     in_folders, same = Check("mail"), Check("mail fidelity")
     for pair in mail.copy.pairs:
         if pair.source and pair.target is None:
@@ -232,7 +248,12 @@ def mail_checks(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory
 
 @reconciles("mail", "mail fidelity")
 def mail_reconciled(r: Reads) -> list[Check]:
-    return mail_checks(r.phase, r.old, r.new, r.src, r.tgt, r.moving)
+    return mail_checks(connected(r), r.old, r.new)
+
+
+def connected(r: Reads) -> Mail:
+    """The mailboxes both of phase 90's mailbox checks read, connected once."""
+    return r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
 
 
 @reconciles("resource memberships", "addresses", "photos", "mailbox settings", "calendar permissions",
@@ -241,7 +262,7 @@ def mailbox_people_reconciled(r: Reads) -> list[Check]:
     """Each moving person's aliases and X500 address (against phase 00's inventory: phase 20 renamed the old ones),
     photo (by hash), mailbox settings, calendar permissions (by mapped person and role) and inbox rules (with their
     people and folders mapped), against the old tenant as it is now."""
-    mail = r.once("mail", lambda: connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving))
+    mail = connected(r)
     return [workload_check(area, w) for area, w in zip(("resource memberships", "addresses", "photos",
                                                         "mailbox settings", "calendar permissions", "inbox rules",
                                                         "mailbox rights"), mail.people, strict=True)]

@@ -31,7 +31,9 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "30_add_domain_and_users": {
         "source": [],
         "target": [("Domain.ReadWrite.All", "add and verify the domain"), ("User.ReadWrite.All", "create users, assign licences, invite guests"),
-                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members")],
+                   ("Group.ReadWrite.All", "create groups"), ("GroupMember.ReadWrite.All", "add members"),
+                   ("MailboxSettings.Read", "read back the shared, room and equipment mailboxes (their kind)"),
+                   ("Place.Read.All", "read back the rooms' places")],
     },
     "40_admin_settings": {
         "source": [("Policy.Read.All", "read the authorisation policy and conditional access"),
@@ -72,6 +74,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("MailboxSettings.ReadWrite", "write mailbox settings and inbox rules"),
                    ("Calendars.ReadWrite", "share calendars and make delegates (calendarPermissions); verify events"),
                    ("Place.Read.All", "read the new rooms back"),
+                   ("Domain.Read.All", "the new tenant's domains, for the aliases"),
+                   ("GroupMember.ReadWrite.All", "add shared, room and equipment mailboxes to their groups"),
                    ("Mail.Read", "verify mail and attachments"),
                    ("Contacts.Read", "verify contacts"), ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
@@ -91,7 +95,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                ("Mail.Read", "mail and attachments"), ("Calendars.Read", "events and their occurrences"),
                ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks"),
                ("MailboxSettings.Read", "mailbox settings and inbox rules"),
-               ("Place.Read.All", "rooms and their places")]
+               ("Place.Read.All", "rooms and their places"),
+               ("Domain.Read.All", "the domains aliases may use")]
         for side in ("source", "target")
     },
 }

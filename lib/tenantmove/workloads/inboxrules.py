@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -49,9 +50,17 @@ def mail_folder_paths(client: GraphClient, user: str) -> dict[str, str]:
 
 
 def graph_folder_map(old: GraphClient, new: GraphClient) -> FolderMap:
-    """Both sides' mail folders through Graph's mailFolders, matched by place."""
+    """Both sides' mail folders through Graph's mailFolders, matched by place; each owner's walked once, when the
+    first of their rules asks (the folders workload ran before)."""
+    seen: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+    lock = threading.Lock()
+
     def both(owner: Owner) -> tuple[dict[str, str], dict[str, str]]:
-        return mail_folder_paths(old, owner.old), {p: i for i, p in mail_folder_paths(new, owner.new).items()}
+        with lock:
+            if owner.name not in seen:
+                seen[owner.name] = (mail_folder_paths(old, owner.old),
+                                    {p: i for i, p in mail_folder_paths(new, owner.new).items()})
+            return seen[owner.name]
     return both
 
 

@@ -58,8 +58,15 @@ class ResourceMailboxes(Workload):
                                                               strict=True)}
         places = src.raw.get("rooms") or {}
         self.old_rooms = {upn: places[i] for upn, i in self.ids.items() if i in places}
+        self._new_rooms: dict[str, dict[str, Any]] | None = None  # the new tenant's rooms, read once a pass
+
+    def new_rooms(self) -> dict[str, dict[str, Any]]:
+        if self._new_rooms is None:
+            self._new_rooms = rooms(self.new)
+        return self._new_rooms
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        self._new_rooms = None  # a new pass reads the new tenant's rooms afresh
         for _, row in self.rows.iterrows():
             old, new, kind = str(row["source_upn"]), str(row["target_upn"]), str(row["action"])
             place = place_of(self.old_rooms.get(old.lower())) if kind == "room" else {}
@@ -72,7 +79,7 @@ class ResourceMailboxes(Workload):
         found = purpose(self.new, new)
         if found is None:
             return None
-        return {"purpose": found, "place": place_of(rooms(self.new).get(new.lower())) if kind == "room" else {}}
+        return {"purpose": found, "place": place_of(self.new_rooms().get(new.lower())) if kind == "room" else {}}
 
     def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
         _, new, kind, place, _ = work.data
