@@ -80,6 +80,10 @@ class Story:
         kind = "exchange" if "distribution-list" in script.name or "dkim" in script.name else "powershell"
         self.sb.admin("POST", f"{kind}/contosonew.onmicrosoft.com", data=script.read_bytes())
 
+    def admin_runs_text(self, commands: str) -> None:
+        """The admin types commands in the new tenant's PowerShell."""
+        self.sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=commands.encode())
+
 
 @pytest.fixture(scope="module")
 def first(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
@@ -283,9 +287,10 @@ def test_every_page_arrives_in_order_after_the_set_spouser_steps(first: Story, l
 def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Path]:
     for script in sorted((first_dir / "50_team_sites").glob("manual-*.ps1")):
         first.admin_runs(script)
-    first.admin_runs(first_dir / "00_prepare" / "manual-mailbox-rights-export.ps1")  # read-only: the old rights
+    first.admin_runs(first_dir / "00_prepare" / "manual-old-tenant-export.ps1")  # read-only: rights, group settings
     first.admin_runs(first_dir / "30_add_domain_and_users" / "manual-resource-mailbox.ps1")  # reception, room, projector
     mailboxes = first.run("30", "60")  # read back; the reception's content moves, its groups follow
+    first.admin_runs(mailboxes / "30_add_domain_and_users" / "manual-group-delivery.ps1")  # Sales takes outside mail
     for script in sorted((mailboxes / "60_mailboxes").glob("manual-*.ps1")):
         first.admin_runs(script)  # aliases and X500, the rule forwarding outside, a list's member, the rights
     settings_script = first_dir / "40_admin_settings" / "manual-manual-setting.ps1"
@@ -296,7 +301,8 @@ def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Pa
     assert marked.returncode == 0 and "marked done by alice@contoso" in marked.stdout
     gap = first.run("90", signing_in=True)
     rerun = first.summary(gap, "90_verify_and_close")["rerun"]
-    return {"gap": gap, "green": first.run(*(p[:2] for p in rerun), "90", signing_in=True, ca_enforce=True)}
+    return {"gap": gap, "green": first.run(*(p[:2] for p in rerun), "90", signing_in=True, ca_enforce=True),
+            "mailboxes": mailboxes}
 
 
 def test_a_policy_only_report_only_in_the_new_tenant_is_a_security_gap(first: Story, first_dir: Path,
@@ -304,7 +310,8 @@ def test_a_policy_only_report_only_in_the_new_tenant_is_a_security_gap(first: St
     script = (first_dir / "40_admin_settings" / "manual-manual-setting.ps1").read_text()
     assert "Grant-CsTeamsMessagingPolicy -Identity 'megan.bowen@contoso.example' -PolicyName 'Keep chats'" in script
     checked = first.summary(green["gap"], "90_verify_and_close")
-    assert set(checked["rerun"]) <= {"10_new_subscription", "40_admin_settings", "50_team_sites", "60_mailboxes"}, \
+    assert set(checked["rerun"]) <= {"10_new_subscription", "30_add_domain_and_users", "40_admin_settings",
+                                     "50_team_sites", "60_mailboxes"}, \
         checked["rerun"]
     assert checked["security differing"] == 1 and "40_admin_settings" in checked["rerun"]
     assert "a security gap: enabled in the old tenant" in outputs_text(green["gap"] / "90_verify_and_close.ipynb")
@@ -329,7 +336,7 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
 @pytest.fixture(scope="module")
 def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     """Behind the runbook's back: a file deleted from a new OneDrive, a member removed, a message altered, the
-    DMARC record removed. Hostile content: an order now points at a customer that does not exist (its value cannot
+    DMARC record removed, a FullAccess right taken away (seen once the new tenant's rights are exported again). Hostile content: an order now points at a customer that does not exist (its value cannot
     be carried), and a new file in the sales library that the service refuses every time it is sent. Phase 50 fails
     naming the file; phase 90 is red naming everything; the admin restores DMARC, accepts the value that cannot be
     carried, the service stops refusing, and the reruns the verdict names make it green."""
@@ -354,6 +361,10 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
                                load_tsig(key_file=sb.endpoints["dns"]["tsig_file"]))
     dmarc = dns_record(f"_dmarc.{DOMAIN}", "TXT", next(iter(first.ns.values(f"_dmarc.{DOMAIN}", "TXT")[0])))
     dns_host.apply(RecordPlan(remove=[dmarc]))
+    rights = (green["mailboxes"] / "60_mailboxes" / "manual-mailbox-right.ps1").read_text().splitlines()
+    grant = next(line for line in rights if line.startswith("Add-MailboxPermission") and "bianca" in line)
+    export = "\n".join(line for line in rights if line.startswith(("Connect-", "Get-")))
+    first.admin_runs_text(grant.replace("Add-", "Remove-", 1).replace(" -AutoMapping $true", "") + "\n" + export)
     sb.admin("POST", "lists/contoso.onmicrosoft.com", json={"site": "/sites/sales", "list": "Orders", "op": "update",
                                                             "id": "1", "fields": {"CustomerLookupId": "999"}})
     site = old.get("sites/contoso.sharepoint.com:/sites/sales")
@@ -364,7 +375,8 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     failed = first.run("50", ok=False)  # the phase ends failed, naming the file; everything else was done
     red = first.run("90", signing_in=True)
     sb.set_knobs(faults=[])
-    dns_host.apply(RecordPlan(add=[dmarc]))  # the admin puts it back
+    dns_host.apply(RecordPlan(add=[dmarc]))  # the admin puts it back, and the right
+    first.admin_runs_text(grant + "\n" + export)
     blank = pd.read_csv(failed / "50_team_sites" / "list-values-left-blank.csv")
     key = f"list value: {blank.iloc[0]['item']}: {blank.iloc[0]['value left blank']}"
     waived = tenantmove("waive", str(first.params), key, "--why", "the customer left; the order stays open",
@@ -384,9 +396,11 @@ def test_each_discrepancy_is_named_in_a_red_verdict(first: Story, seeded: dict[s
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
     assert summary90["people differing"] == 2
     assert summary90["group owners differing"] == 1 and summary90["inbox rules differing"] == 1
+    assert summary90["mailbox rights differing"] == 1
     text90 = outputs_text(seeded["red"] / "90_verify_and_close.ipynb")
     assert "differs: jobTitle" in text90 and "manager is not megan.bowen@contoso.example" in text90
     assert f"{MEGAN} is not an owner of Sales" in text90 and "Sales leads to Alex: differs: isEnabled" in text90
+    assert "has no FullAccess on" in text90
     assert "/campaigns/2026/q3/assets" in text90 and "members missing: alex.wilber@contoso.example" in text90
     assert "VERDICT: RED" in text90 and "Reopened in the ledger" in text90
     assert f"TXT _dmarc.{DOMAIN}" in text90 and "restore it at your DNS host" in text90

@@ -288,7 +288,7 @@ def test_who_may_act_for_whom_is_exported_read_only_granted_by_script_and_read_b
     export, are granted to the mapped people by one script (every delegate of a mailbox in one Set-Mailbox) that
     then exports the new tenant's, and the next run reads them back; a right removed behind the runbook's back is
     named once exported again."""
-    from tenantmove.workloads.mailboxrights import MailboxRights, old_export_script
+    from tenantmove.workloads.mailboxrights import MailboxRights
 
     sb = fresh_sandbox
     old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
@@ -301,7 +301,7 @@ def test_who_may_act_for_whom_is_exported_read_only_granted_by_script_and_read_b
     moving = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": new_upn(n)} for n in nicks]
                           + [{"source_upn": reception, "target_upn": f"reception@{NEW}"}])
     ids = dict(zip(src.users["userPrincipalName"].str.lower(), src.users["id"], strict=True))
-    boxes = [(ids[s.lower()], t) for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)]
+    boxes = [(ids[s.lower()], s, t) for s, t in zip(moving["source_upn"], moving["target_upn"], strict=True)]
     folder = tmp_path / "readback"
     rights = MailboxRights(folder, src.initial_domain, NEW, Addresses(moving, src), boxes)
 
@@ -338,7 +338,7 @@ def test_who_may_act_for_whom_is_exported_read_only_granted_by_script_and_read_b
     sb.admin("POST", f"powershell/{NEW}", data=again.encode())
     found = workload_check("mailbox rights", rights)
     assert list(found.problems["detail"]) == [f"{new_upn('bianca.vance')} has no FullAccess on reception@{NEW}"]
-    assert old_export_script(folder, "x", ["id"])[0] == "Connect-ExchangeOnline -Organization 'x'"
+    assert rights.old_export_step().commands[0] == f"Connect-ExchangeOnline -Organization '{src.initial_domain}'"
 
 
 def test_the_plan_counts_what_of_each_person_moves_by_each_kinds_key() -> None:

@@ -184,3 +184,51 @@ def test_a_group_found_in_the_new_tenant_takes_the_old_description_and_visibilit
     change, note = settings_change({"visibility": "HiddenMembership", "kind": "Microsoft 365"},
                                    {"visibility": "Private"})
     assert change == {} and "set only when a group is created" in note
+
+
+def test_a_groups_delivery_settings_move_by_script_and_are_read_back_and_a_change_is_named(
+        fresh_sandbox: Sandbox, tmp_path: Path) -> None:
+    """Sales took mail from outside and subscribed its new members: Graph needs a delegated token for both, so the
+    old tenant's read-only export is the first item, then one script sets every group (read back from the new
+    tenant's export it ends with); the rerun changes nothing; a setting changed behind the back is named."""
+    from tenantmove.phases.checks import workload_check
+    from tenantmove.workloads.groupdelivery import GroupDelivery
+    from tenantmove.workloads.groups import Groups
+
+    sb = fresh_sandbox
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    src = inventory.collect(old)
+    folder = tmp_path / "readback"
+    delivery = GroupDelivery(folder, src.initial_domain, "contosonew.onmicrosoft.com", src.groups)
+
+    def run(run_id: str) -> Outcome:
+        with Ledger(tmp_path / "l.sqlite", run_id) as led:
+            engine = Engine(led, "30_add_domain_and_users", folder=tmp_path / run_id)
+            run_keeping(engine, Groups(new, src))
+            return run_keeping(engine, delivery)
+
+    first = run("first")
+    assert [r["key"] for r in first.rows] == ["old-export"] and first.tally() == {"manual": 1}
+    assert first.script is not None and "Get-UnifiedGroup" in first.script.read_text()
+    sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=first.script.read_bytes())  # it connects to old
+    second = run("second")
+    moving = set(src.groups[src.groups["kind"] == "Microsoft 365"]["mailNickname"])
+    assert {r["key"] for r in second.rows} == {"old-export"} | moving
+    assert second.tally() == {"adopted": 1, "manual": len(moving)}
+    assert second.script is not None
+    text = second.script.read_text()
+    assert "Set-UnifiedGroup -Identity 'sales' -RequireSenderAuthenticationEnabled $false " \
+           "-AutoSubscribeNewMembers:$true" in text
+    assert text.index("Set-UnifiedGroup") < text.index("Get-UnifiedGroup")  # the settings, then the export
+    sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=second.script.read_bytes())
+    third = run("third")
+    assert third.tally() == {"done before": 1, "adopted": len(moving)}
+    assert workload_check("group delivery", delivery).problems.empty
+    # behind the runbook's back: Sales closed to outside senders, the export run again
+    export = next(line for line in text.splitlines() if line.startswith("Get-UnifiedGroup"))
+    sb.admin("POST", "powershell/contosonew.onmicrosoft.com", data=(
+        "Set-UnifiedGroup -Identity 'sales' -RequireSenderAuthenticationEnabled $true\n" + export).encode())
+    found = workload_check("group delivery", delivery)
+    assert list(found.problems["detail"]) == ["allowExternalSenders is False, the old group's True"]
+    assert found.reopen == [("group-delivery", "key", "sales",
+                             "Sales: delivery settings: allowExternalSenders is False, the old group's True")]

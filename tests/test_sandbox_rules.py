@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tenantmove.sandbox import Sandbox
+from tenantmove.sandbox.mailboxrights import COLLECTION
 from tenantmove.services.dnsops import Nameservers, RecordPlan, Rfc2136Provider, load_tsig, record
 from tenantmove.services.graph import GraphClient, GraphError
 
@@ -239,30 +240,42 @@ def test_who_may_act_for_whom_is_exchanges_and_an_admins_read_only_script_export
 
     sb = fresh_sandbox
     old_csv, new_csv = tmp_path / "old.csv", tmp_path / "new.csv"
+    behalf = tmp_path / "behalf.csv"
     script = "\n".join([
         "Connect-ExchangeOnline -Organization 'contoso.onmicrosoft.com'",
         f"Get-MailboxPermission -Identity 'shared.reception@contoso.example' | Export-Csv -Path '{old_csv}' "
         "-NoTypeInformation",
-        f"Get-RecipientPermission -Identity 'shared.reception@contoso.example' | Select-Object Identity,Trustee,"
-        f"AccessRights | Export-Csv -Path '{tmp_path / 'sendas.csv'}' -NoTypeInformation",
+        f"Get-RecipientPermission -Identity 'shared.reception@contoso.example' | Select-Object "
+        "@{Name='Mailbox';Expression={'the reception'}},Trustee,@{Name='AccessRights';Expression={$_.AccessRights "
+        f"-join ','}}}} | Export-Csv -Path '{tmp_path / 'sendas.csv'}' -NoTypeInformation",
         f"Get-Mailbox -Identity 'megan.bowen@contoso.example' | Select-Object Identity,GrantSendOnBehalfTo | "
-        f"Export-Csv -Path '{tmp_path / 'behalf.csv'}' -NoTypeInformation"])
+        f"Export-Csv -Path '{tmp_path / 'raw.csv'}' -NoTypeInformation",
+        "Get-Mailbox -Identity 'megan.bowen@contoso.example' | Select-Object -ExpandProperty GrantSendOnBehalfTo | "
+        f"Get-Recipient | Select-Object Name,PrimarySmtpAddress | Export-Csv -Path '{behalf}' -NoTypeInformation"])
     done = sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=script.encode())["done"]
     assert done[1:] == [f"wrote 3 row(s) to {old_csv}", f"wrote 1 row(s) to {tmp_path / 'sendas.csv'}",
-                        f"wrote 1 row(s) to {tmp_path / 'behalf.csv'}"]
+                        f"wrote 1 row(s) to {tmp_path / 'raw.csv'}", f"wrote 1 row(s) to {behalf}"]
     rows = list(csv.DictReader(old_csv.open()))
+    # as Exchange: the mailbox by its name, not its address; a collection written as its type name, not its values
+    assert {r["Identity"] for r in rows} == {"shared.reception"}
     assert [(r["User"], r["AccessRights"]) for r in rows] == [
-        ("NT AUTHORITY\\SELF", "FullAccess, ReadPermission"), ("megan.bowen@contoso.example", "FullAccess"),
-        ("bianca.vance@contoso.example", "FullAccess")]
-    assert [(r["Trustee"], r["AccessRights"]) for r in csv.DictReader((tmp_path / "sendas.csv").open())] == [
-        ("megan.bowen@contoso.example", "SendAs")]
+        ("NT AUTHORITY\\SELF", COLLECTION), ("megan.bowen@contoso.example", COLLECTION),
+        ("bianca.vance@contoso.example", COLLECTION)]
+    assert [(r["Mailbox"], r["Trustee"], r["AccessRights"]) for r in csv.DictReader((tmp_path / "sendas.csv").open())] \
+        == [("the reception", "megan.bowen@contoso.example", "SendAs")]
+    assert list(csv.DictReader((tmp_path / "raw.csv").open()))[0]["GrantSendOnBehalfTo"] == COLLECTION
+    assert [(r["Name"], r["PrimarySmtpAddress"]) for r in csv.DictReader(behalf.open())] == [
+        ("bianca.vance", "bianca.vance@contoso.example")]
     with pytest.raises(Exception) as info:  # as PowerShell: rows without the file's columns are not appended
         sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=(
             f"Get-RecipientPermission -Identity 'shared.reception@contoso.example' | Export-Csv -Path '{old_csv}' "
             "-Append").encode())
     assert "have no property 'Deny'" in info.value.response.text
-    assert list(csv.DictReader((tmp_path / "behalf.csv").open()))[0]["GrantSendOnBehalfTo"] == \
-        "bianca.vance@contoso.example"
+    with pytest.raises(Exception) as info:  # an expression the sandbox cannot evaluate is refused, never guessed
+        sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=(
+            "Get-Mailbox -Identity 'megan.bowen@contoso.example' | Select-Object @{Name='X';Expression={Get-Date}} | "
+            f"Export-Csv -Path '{old_csv}'").encode())
+    assert "evaluates 'text'" in info.value.response.text
     grant = "\n".join([
         "Add-MailboxPermission -Identity 'megan.bowen@contoso.example' -User 'alex.wilber@contoso.example' "
         "-AccessRights FullAccess -AutoMapping $false",
@@ -279,3 +292,32 @@ def test_who_may_act_for_whom_is_exchanges_and_an_admins_read_only_script_export
     with pytest.raises(Exception) as info:  # a right that is not there cannot be removed
         sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=grant.splitlines()[3].encode())
     assert "has no FullAccess" in str(info.value.response.text)
+
+
+def test_a_groups_delivery_settings_are_exchanges_set_and_exported_by_script(fresh_sandbox: Sandbox,
+                                                                           tmp_path) -> None:  # noqa: ANN001
+    """allowExternalSenders and autoSubscribeNewMembers need a delegated token in Graph: the sandbox's Exchange
+    PowerShell shows them (Get-UnifiedGroup, the seed's Sales group open to outside senders) and sets them
+    (Set-UnifiedGroup, a switch written -Switch:$false as PowerShell requires)."""
+    import csv
+
+    sb = fresh_sandbox
+    out = tmp_path / "groups.csv"
+    export = (f"Get-UnifiedGroup -ResultSize Unlimited | Select-Object Alias,RequireSenderAuthenticationEnabled,"
+              f"AutoSubscribeNewMembers | Export-Csv -Path '{out}' -NoTypeInformation")
+    sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=export.encode())
+    rows = {r["Alias"]: (r["RequireSenderAuthenticationEnabled"], r["AutoSubscribeNewMembers"])
+            for r in csv.DictReader(out.open())}
+    assert rows["sales"] == ("False", "True") and rows["marketing"] == ("True", "False")
+    assert "allstaff" not in rows  # a distribution list is no Microsoft 365 group
+    done = sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=(
+        "Set-UnifiedGroup -Identity 'marketing' -RequireSenderAuthenticationEnabled $false "
+        "-AutoSubscribeNewMembers:$true\n" + export).encode())["done"]
+    assert done[0] == "marketing: RequireSenderAuthenticationEnabled False, AutoSubscribeNewMembers True"
+    assert {r["Alias"]: r["AutoSubscribeNewMembers"] for r in csv.DictReader(out.open())}["marketing"] == "True"
+    for bad, says in (("-Identity 'allstaff' -AutoSubscribeNewMembers:$true", "couldn't be found"),
+                      ("-Identity 'sales' -HiddenFromAddressListsEnabled $true", "not -hiddenfromaddresslistsenabled"),
+                      ("-Identity 'sales' -RequireSenderAuthenticationEnabled 'yes'", "takes $true or $false")):
+        with pytest.raises(Exception) as info:
+            sb.admin("POST", "powershell/contoso.onmicrosoft.com", data=f"Set-UnifiedGroup {bad}".encode())
+        assert says in info.value.response.text

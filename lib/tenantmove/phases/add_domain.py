@@ -19,6 +19,8 @@ from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
 from ..workloads.dnsrecords import SPF_INCLUDE, DnsRecords, is_spf, spf_change
+from ..workloads.exported import folder_of
+from ..workloads.groupdelivery import GroupDelivery
 from ..workloads.groups import GRAPH_KINDS, Groups, Members, settings_change
 from ..workloads.guests import Guests, guest_states
 from ..workloads.inventory import Inventory
@@ -84,9 +86,10 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     guests = Guests(new, add.guests, src)
     lists = DistributionLists(new, src, moving, domain, tgt.initial_domain, later=resource_rows(phase))
     boxes = ResourceMailboxes(new, resource_rows(phase), src, tgt.initial_domain)
+    delivery = GroupDelivery(folder_of(phase.state_dir), src.initial_domain, tgt.initial_domain, src.groups)
     report = Report()
     if phase.dry_run:
-        for workload in (users, guests, groups, lists, boxes):
+        for workload in (users, guests, groups, delivery, lists, boxes):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
@@ -111,7 +114,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
     made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
-    outcomes: list[Outcome] = [published, dkim, made_users, invited, made_groups, phase.run(lists, gate)]
+    outcomes: list[Outcome] = [published, dkim, made_users, invited, made_groups, phase.run(delivery, gate),
+                               phase.run(lists, gate)]
     members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
     outcomes.append(phase.run(members, gate))
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
@@ -275,15 +279,18 @@ def people_reconciled(r: Reads) -> Check:
     return check
 
 
-@reconciles("service plans", "group owners", "resource mailboxes")
+@reconciles("service plans", "group owners", "group delivery", "resource mailboxes")
 def plans_and_owners_reconciled(r: Reads) -> list[Check]:
     """Each moving person's service plans off, by name, each recreated group's owners by mapped person (against the
-    old tenant as it is now), and each shared, room and equipment mailbox by its kind and place."""
+    old tenant as it is now) and its delivery settings (against the newest export of each tenant), and each shared,
+    room and equipment mailbox by its kind and place."""
     people = People(r.new, r.moving, from_tenant(r.old, r.src))
     made = {str(g): str(n) for g, n in _groups_made(r.src, r.tgt).items()}
     return [workload_check("service plans", LicencePlans(people, r.tgt.raw.get("subscribedSkus") or [])),
             workload_check("group owners", GroupOwners(r.new, r.src.groups, owners_from_tenant(r.old, r.src), made,
                                                        r.moving)),
+            workload_check("group delivery", GroupDelivery(folder_of(r.phase.state_dir), r.src.initial_domain,
+                                                           r.tgt.initial_domain, r.src.groups)),
             workload_check("resource mailboxes", ResourceMailboxes(r.new, resource_rows(r.phase), r.src,
                                                                    r.tgt.initial_domain))]
 

@@ -21,11 +21,12 @@ from ..services.outlook import OutlookClient
 from ..workloads import fidelity
 from ..workloads.addresses import Addresses, Owner
 from ..workloads.calendarperms import CalendarPermissions
+from ..workloads.exported import folder_of
 from ..workloads.inboxrules import InboxRules, graph_folder_map
 from ..workloads.inventory import Inventory
 from ..workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes, folder_paths
 from ..workloads.mailaddresses import MailAddresses, accepted_domains
-from ..workloads.mailboxrights import MailboxRights, folder_of
+from ..workloads.mailboxrights import MailboxRights
 from ..workloads.mailboxsettings import MailboxSettings
 from ..workloads.photos import Photos
 from ..workloads.resourcemailboxes import ResourceMemberships, groups_by_old_id
@@ -78,7 +79,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
               CalendarPermissions(old, new, owners, addresses),
               InboxRules(old, new, owners, addresses, graph_folder_map(old, new)),
               MailboxRights(folder_of(phase.state_dir), src.initial_domain, tgt.initial_domain, addresses,
-                            [(keys[name], str(target)) for name, _, target in wanted]))
+                            [(keys[name], name, str(target)) for name, _, target in wanted]))
     return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
 
 

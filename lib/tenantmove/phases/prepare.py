@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..engine import ManualStep
+from ..engine import ManualStep, ps_quote
 from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError
-from ..workloads import dnssnapshot
+from ..workloads import dnssnapshot, groupdelivery, mailboxrights
+from ..workloads.exported import OLD_EXPORT, folder_of
 from ..workloads.inventory import Inventory
-from ..workloads.mailboxrights import folder_of, old_export_script
 from .checks import Check, Reads, reconciles
 
 
@@ -63,21 +63,25 @@ def kept_dns_reconciled(r: Reads) -> Check:
     return kept_dns_check(r.phase)
 
 
-def rights_export(phase: Phase, old: Inventory) -> Report:
-    """The read-only script that exports who may act for whom in the old tenant's mailboxes (no Graph API shows it),
-    written now, before phase 20 renames anyone: phase 60 maps and grants what it lists. Run it any time before
-    phase 60; it changes nothing."""
+def old_exports(phase: Phase, old: Inventory) -> Report:
+    """The read-only script that exports what only Exchange Online PowerShell shows of the old tenant (who may act
+    for whom in its mailboxes, its groups' delivery settings), written now, before phase 20 renames anyone: phases
+    30 and 60 map and set what it lists. Run it any time before phase 30; it changes nothing."""
     people = old.raw.get("people") or {}
     boxes = [str(i) for u, i, lic in zip(old.users["userPrincipalName"], old.users["id"], old.users["licences"],
                                          strict=True)  # every mailbox: a licensed person's, or a shared or room one
              if str(lic or "").strip() or (people.get(str(u).lower()) or {}).get("purpose") in ("shared", "room",
                                                                                                 "equipment")]
     folder = folder_of(phase.state_dir)
-    step = ManualStep("old-export", f"export the rights of {len(boxes)} mailbox(es) (read-only)",
-                      old_export_script(folder, old.initial_domain, boxes), check=f"old-*.csv in {folder}")
-    path = write_script(phase.folder / f"manual-mailbox-rights-export{SCRIPT_SUFFIX}",
+    step = ManualStep(OLD_EXPORT, f"export the rights of {len(boxes)} mailbox(es) and the groups' delivery settings "
+                                  "(read-only)",
+                      [f"Connect-ExchangeOnline -Organization {ps_quote(old.initial_domain)}",
+                       *mailboxrights.export_commands(folder, "old", boxes),
+                       *groupdelivery.export_commands(folder, "old")], check=f"old-*.csv in {folder}")
+    path = write_script(phase.folder / f"manual-old-tenant-export{SCRIPT_SUFFIX}",
                         "Exchange Online PowerShell, in the old tenant (read-only: it changes nothing)", (), [step],
                         phase.id, phase.run_id)
-    return Report().text(f"Who may act for whom in a mailbox (FullAccess, Send As, Send on Behalf) has no Graph API: "
-                         f"run the read-only script `{path.name}` in the old tenant before phase 60 (it writes "
-                         f"{folder}/old-*.csv, which phase 60 maps and grants).")
+    return Report().text(f"Who may act for whom in a mailbox (FullAccess, Send As, Send on Behalf) and a group's "
+                         f"delivery settings (mail from outside, new members subscribed) have no Graph API an "
+                         f"application may use: run the read-only script `{path.name}` in the old tenant before "
+                         f"phase 30 (it writes {folder}/old-*.csv, which phases 30 and 60 map and set).")

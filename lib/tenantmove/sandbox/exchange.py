@@ -3,8 +3,8 @@ script against one tenant, as an admin would in a PowerShell session (``$ErrorAc
 'Stop'``: the first error ends it). Supported: ``Connect-ExchangeOnline``, ``New-DistributionGroup``
 (-Name -Alias -PrimarySmtpAddress [-Type Distribution|Security]) and ``Add-DistributionGroupMember``
 (-Identity -Member), ``Get-Mailbox -Identity`` (read into a variable: its ``LegacyExchangeDN``), ``Set-Mailbox
--Identity -EmailAddresses|-GrantSendOnBehalfTo @{Add=...}``, the mailbox rights of :mod:`.mailboxrights`, and a
-``Get-`` cmdlet's rows piped into ``Export-Csv``. Anything else is refused, so a script the runbook writes is held to
+-Identity -EmailAddresses|-GrantSendOnBehalfTo @{Add=...}``, the mailbox rights of :mod:`.mailboxrights`, a group's
+delivery settings (:mod:`.unifiedgroups`), and a ``Get-`` cmdlet's rows piped into ``Export-Csv`` (:mod:`.pipeline`). Anything else is refused, so a script the runbook writes is held to
 what Exchange accepts."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from . import mailboxrights
+from . import mailboxrights, pipeline, unifiedgroups
 from .state import Tenant, now_iso
 
 # 'a','b' is one (list) value; @{Add='a','b'} one hashtable
@@ -39,9 +39,14 @@ class PowerShellError(ValueError):
 
 
 def parse(line: str) -> tuple[str, dict[str, str]]:
-    """``Cmdlet -Param 'value' -Switch`` -> (cmdlet, {param: value})."""
-    tokens = [m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2) or m.group(3)
-              for m in TOKEN_RE.finditer(line)]
+    """``Cmdlet -Param 'value' -Switch -Switch:$false`` -> (cmdlet, {param: value})."""
+    tokens = []
+    for m in TOKEN_RE.finditer(line):
+        token = m.group(1).replace("''", "'") if m.group(1) is not None else m.group(2) or m.group(3)
+        if m.group(3) is not None and token.startswith("-") and ":" in token:  # -Switch:$false is one token
+            tokens += token.split(":", 1)
+        else:
+            tokens.append(token)
     cmdlet, params = tokens[0], {}
     i = 1
     while i < len(tokens):
@@ -117,10 +122,11 @@ def _mailbox_user(tenant: Tenant, identity: str) -> dict[str, Any]:
 def get_mailbox(tenant: Tenant, p: dict[str, str]) -> dict[str, Any]:
     """Get-Mailbox -Identity X: the properties the runbook's scripts read."""
     user = _mailbox_user(tenant, p.get("identity", ""))
-    return {"Identity": user["userPrincipalName"], "UserPrincipalName": user["userPrincipalName"],
+    return {"Identity": mailboxrights.name_of(user), "Name": mailboxrights.name_of(user),
+            "UserPrincipalName": user["userPrincipalName"],
             "LegacyExchangeDN": legacy_dn(user), "EmailAddresses": list(user.get("proxyAddresses") or []),
             "PrimarySmtpAddress": user.get("mail"), "RecipientTypeDetails": _details(user),
-            "GrantSendOnBehalfTo": [str(tenant.users[u]["userPrincipalName"]) for u in user.get("grantSendOnBehalfTo")
+            "GrantSendOnBehalfTo": [mailboxrights.name_of(tenant.users[u]) for u in user.get("grantSendOnBehalfTo")
                                     or [] if u in tenant.users]}
 
 
@@ -161,34 +167,15 @@ def _set_mailbox(tenant: Tenant, p: dict[str, str]) -> str:
 
 
 CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member,
-           "set-mailbox": _set_mailbox}
+           "set-mailbox": _set_mailbox, "set-unifiedgroup": unifiedgroups.set_unified_group}
 # cmdlets that take the line too (Exchange's rights, :mod:`.mailboxrights`)
 RIGHTS = {"add-mailboxpermission": mailboxrights.add_full_access,
           "remove-mailboxpermission": mailboxrights.remove_full_access,
           "add-recipientpermission": mailboxrights.add_send_as}
 # what a Get- cmdlet gives a pipe: rows
 READERS = {"get-mailboxpermission": mailboxrights.get_full_access, "get-recipientpermission": mailboxrights.get_send_as,
-           "get-mailbox": lambda tenant, p: [get_mailbox(tenant, p)]}
-
-
-def _pipe(tenant: Tenant, line: str) -> str:
-    """``Get-X ... [| Select-Object A,B] | Export-Csv -Path P [-Append]``: the rows of a Get- cmdlet into a file."""
-    stages = [part.strip() for part in line.split(" | ")]
-    cmdlet, params = parse(stages[0])
-    reader = READERS.get(cmdlet.lower())
-    if reader is None:
-        raise ValueError(f"the sandbox pipes the rows of {', '.join(sorted(READERS))} only, not {cmdlet}")
-    rows = reader(tenant, params)
-    for stage in stages[1:]:
-        name, rest = (stage.split(None, 1) + [""])[:2]
-        if name.lower() == "select-object":
-            wanted = [w.strip() for w in rest.split(",") if w.strip()]
-            rows = [{k: row.get(k) for k in wanted} for row in rows]
-        elif name.lower() == "export-csv":
-            return mailboxrights.export_csv(rows, parse(stage)[1])
-        else:
-            raise ValueError(f"the sandbox's pipes take Select-Object and Export-Csv, not {name}")
-    raise ValueError("a pipe ends in Export-Csv -Path ... in the sandbox")
+           "get-mailbox": lambda tenant, p: [get_mailbox(tenant, p)], "get-recipient": mailboxrights.get_recipient,
+           "get-unifiedgroup": unifiedgroups.get_unified_group}
 
 
 def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
@@ -241,7 +228,7 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
             continue
         try:
             if " | " in line:
-                done.append(_pipe(tenant, line))
+                done.append(pipeline.run(tenant, line, parse, READERS, mailboxrights.export_csv))
                 continue
             cmdlet, params = parse(line)
             if cmdlet.lower() == "connect-sposervice":

@@ -91,6 +91,7 @@ class Tenant:
     photos: dict[str, bytes] = field(default_factory=dict)  # user id -> profile photo (JPEG)
     mailbox_rights: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # mailbox -> FullAccess holders
     send_as: dict[str, list[str]] = field(default_factory=dict)  # mailbox user id -> who may send as it
+    group_delivery: dict[str, dict[str, bool]] = field(default_factory=dict)  # group id -> Set-UnifiedGroup settings
 
     def names(self) -> set[str]:
         """Every name this tenant answers to at the sign-in service: id and verified domains."""
@@ -399,6 +400,12 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
                 ids = [u["id"] for m in members if (u := tenant.find_user(m))]
             tenant.members[group["id"]] = ids
             tenant.owners[group["id"]] = [u["id"] for m in gspec.get("owners", []) if (u := tenant.find_user(m))]
+            delivery = {"RequireSenderAuthenticationEnabled": not gspec["allow_external_senders"]} \
+                if "allow_external_senders" in gspec else {}
+            if "auto_subscribe_new_members" in gspec:
+                delivery["AutoSubscribeNewMembers"] = bool(gspec["auto_subscribe_new_members"])
+            if delivery:
+                tenant.group_delivery[group["id"]] = delivery
         for rspec in tspec.get("resources", []):  # rooms and equipment: after the groups' draw of members
             resource = _new_user(tenant, rspec, rnd)
             tenant.users[resource["id"]] = resource

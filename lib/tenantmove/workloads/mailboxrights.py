@@ -1,17 +1,12 @@
-"""Who may act for whom: FullAccess on a mailbox, Send As and Send on Behalf. No Graph API reads or writes them, so
-both tenants go through Exchange Online PowerShell, and the runbook reads what a **read-only script** exported
-(``Get-MailboxPermission``, ``Get-RecipientPermission`` and ``Get-Mailbox`` piped to ``Export-Csv`` into
-``<state_dir>/readback/``):
-
-1. the old tenant's rights: phase 00 writes that export (before phase 20 renames anyone); phase 60 writes it again
-   as a manual item while the files are missing;
-2. phase 60 maps each right through the user mapping and writes the grants (``Add-MailboxPermission -AccessRights
-   FullAccess -AutoMapping $true``, ``Add-RecipientPermission -AccessRights SendAs``, one ``Set-Mailbox
-   -GrantSendOnBehalfTo @{Add=...}`` per mailbox with all its delegates), then the same export of the new tenant;
-3. the next run reads the new export back: a right found there is done. Phase 90 reads the newest export (run the
-   script again after a change).
-
-A right held by someone who does not move is reported on its own item, never given to somebody else."""
+"""Who may act for whom: FullAccess on a mailbox, Send As and Send on Behalf. No Graph API reads or writes them: an
+:class:`~.exported.Exported` workload. The export (``Get-MailboxPermission``, ``Get-RecipientPermission``, and
+``Get-Mailbox``'s ``GrantSendOnBehalfTo`` through ``Get-Recipient``) names each mailbox as the script asked for it
+(the old mailbox's object id, the new UPN), since Exchange's own ``Identity`` is the recipient's name, and joins
+the ``AccessRights`` collection, which ``Export-Csv`` would write as its type name. Phase 60 maps each right through
+the user mapping and grants it (``Add-MailboxPermission -AccessRights FullAccess -AutoMapping $true``,
+``Add-RecipientPermission -AccessRights SendAs``, one ``Set-Mailbox -GrantSendOnBehalfTo @{Add=...}`` per mailbox
+with all its delegates). A right held by someone who does not move is reported on its own item, never given to
+somebody else."""
 
 from __future__ import annotations
 
@@ -20,8 +15,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
+from ..engine import ManualStep, Work, ps_quote
 from .addresses import MAPPED, Addresses
+from .exported import Exported
 
 FILES = {"FullAccess": "full-access.csv", "SendAs": "send-as.csv", "SendOnBehalf": "send-on-behalf.csv"}
 SELF = "nt authority\\self"
@@ -29,8 +25,12 @@ QUOTED_RE = re.compile(r"'((?:[^']|'')*)'")
 Right = tuple[str, str, str]  # (right, mailbox, person), lower case
 
 
-def folder_of(state_dir: Path) -> Path:
-    return state_dir / "readback"
+def _as(box: str) -> str:
+    """A calculated column naming the mailbox as the script asked for it."""
+    return f"@{{Name='Mailbox';Expression={{{ps_quote(box)}}}}}"
+
+
+RIGHTS_COLUMN = "@{Name='AccessRights';Expression={$_.AccessRights -join ','}}"
 
 
 def export_commands(folder: Path, side: str, mailboxes: list[str]) -> list[str]:
@@ -39,13 +39,15 @@ def export_commands(folder: Path, side: str, mailboxes: list[str]) -> list[str]:
     lines = []
     for i, box in enumerate(mailboxes):
         more = " -Append" if i else ""
+        out = {right: f"Export-Csv -Path {ps_quote(str(folder / (side + '-' + name)))}{more} -NoTypeInformation"
+               for right, name in FILES.items()}
         lines += [
-            f"Get-MailboxPermission -Identity {ps_quote(box)} | Select-Object Identity,User,AccessRights | Export-Csv "
-            f"-Path {ps_quote(str(folder / (side + '-' + FILES['FullAccess'])))}{more} -NoTypeInformation",
-            f"Get-RecipientPermission -Identity {ps_quote(box)} | Select-Object Identity,Trustee,AccessRights | "
-            f"Export-Csv -Path {ps_quote(str(folder / (side + '-' + FILES['SendAs'])))}{more} -NoTypeInformation",
-            f"Get-Mailbox -Identity {ps_quote(box)} | Select-Object Identity,GrantSendOnBehalfTo | Export-Csv -Path "
-            f"{ps_quote(str(folder / (side + '-' + FILES['SendOnBehalf'])))}{more} -NoTypeInformation"]
+            f"Get-MailboxPermission -Identity {ps_quote(box)} | Select-Object {_as(box)},User,{RIGHTS_COLUMN} | "
+            + out["FullAccess"],
+            f"Get-RecipientPermission -Identity {ps_quote(box)} | Select-Object {_as(box)},Trustee,{RIGHTS_COLUMN} | "
+            + out["SendAs"],
+            f"Get-Mailbox -Identity {ps_quote(box)} | Select-Object -ExpandProperty GrantSendOnBehalfTo | Get-Recipient "
+            f"| Select-Object {_as(box)},PrimarySmtpAddress | " + out["SendOnBehalf"]]
     return lines
 
 
@@ -55,78 +57,61 @@ def read_rights(folder: Path, side: str) -> set[Right] | None:
     if not all(p.is_file() for p in paths.values()):
         return None
     rights: set[Right] = set()
-    for right, column in (("FullAccess", "User"), ("SendAs", "Trustee")):
+    for right, column in (("FullAccess", "User"), ("SendAs", "Trustee"), ("SendOnBehalf", "PrimarySmtpAddress")):
         with open(paths[right], newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 person = str(row.get(column) or "").lower()
-                if right in str(row.get("AccessRights")) and person and person != SELF:
-                    rights.add((right, str(row["Identity"]).lower(), person))
-    with open(paths["SendOnBehalf"], newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            for person in filter(None, (p.strip() for p in str(row.get("GrantSendOnBehalfTo") or "").split(";"))):
-                rights.add(("SendOnBehalf", str(row["Identity"]).lower(), person.lower()))
+                granted = right == "SendOnBehalf" or right in str(row.get("AccessRights")).split(",")
+                if granted and person and person != SELF:
+                    rights.add((right, str(row["Mailbox"]).lower(), person))
     return rights
 
 
-def old_export_script(folder: Path, org: str, mailboxes: list[str]) -> list[str]:
-    return [f"Connect-ExchangeOnline -Organization {ps_quote(org)}", *export_commands(folder, "old", mailboxes)]
-
-
-class MailboxRights(Workload):
+class MailboxRights(Exported):
     kind = "mailbox-right"
     title = "who may act for whom (FullAccess, Send As, Send on Behalf)"
-    manual_shell = "Exchange Online PowerShell"
+    what = "mailbox rights"
 
     def __init__(self, folder: Path, old_org: str, new_org: str, addresses: Addresses,
-                 mailboxes: list[tuple[str, str]]) -> None:
-        """``mailboxes``: each moving mailbox as (the old mailbox's object id, its new UPN)."""
-        self.folder, self.old_org, self.new_org, self.addresses = folder, old_org, new_org, addresses
-        self.mailboxes = mailboxes
-        self.moving = {new.lower() for _, new in mailboxes}
+                 mailboxes: list[tuple[str, str, str]]) -> None:
+        """``mailboxes``: each moving mailbox as (the old mailbox's object id, its old UPN, its new UPN); the old
+        export names it by id (phase 20 renames the old UPN), its items by the old UPN, as every kind of phase 60."""
+        super().__init__(folder, old_org, new_org)
+        self.addresses, self.mailboxes = addresses, mailboxes
+        self.boxes = {key.lower(): (name, new) for key, name, new in mailboxes}
 
-    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        yield Work("old-export", "the old tenant's mailbox rights (read-only export)",  # first, and read back
-                   detail={"mailboxes": len(self.mailboxes), "folder": str(self.folder)})
-        old = read_rights(self.folder, "old")
-        if old is None:  # the rights themselves once it ran
-            return
+    def export(self, side: str) -> list[str]:
+        return export_commands(self.folder, side, [key for key, _, _ in self.mailboxes] if side == "old"
+                               else sorted({new for _, _, new in self.mailboxes}))
+
+    def read(self, side: str) -> set[Right] | None:
+        return read_rights(self.folder, side)
+
+    def wanted(self, old: set[Right]) -> Iterable[Work]:
         for right, box, person in sorted(old):
-            new_box, how_box = self.addresses.rewrite(box)
-            if how_box != MAPPED or new_box.lower() not in self.moving:
+            if box not in self.boxes:
                 continue  # the mailbox does not move
+            name, new_box = self.boxes[box]
             new_person, how = self.addresses.rewrite(person)
-            yield Work(f"{right}/{box}/{person}", f"{new_box}: {right} for {person}",
+            yield Work(f"{right}/{name.lower()}/{person}", f"{new_box}: {right} for {person}",
                        detail={"right": right, "mailbox": new_box, "person": new_person if how == MAPPED else "",
                                **({"note": how} if how != MAPPED else {})},
                        data=(right, new_box, new_person if how == MAPPED else None, person))
 
-    def find(self, work: Work) -> set[Right] | None:
-        return read_rights(self.folder, "old" if work.key == "old-export" else "new")
-
-    def differs(self, work: Work, existing: set[Right] | None) -> str:
-        if work.key == "old-export":
-            return "" if existing is not None else "the old tenant's rights were never exported"
+    def missing(self, work: Work, new: set[Right] | None) -> str:
         right, box, person, old = work.data
         if person is None:
             return f"{old} does not move: nobody holds the right"
-        if existing is None:
+        if new is None:
             return "the new tenant's rights were never exported (run the phase's read-only script)"
-        return "" if (right, box.lower(), person.lower()) in existing else f"{person} has no {right} on {box}"
+        return "" if (right, box.lower(), person.lower()) in new else f"{person} has no {right} on {box}"
 
-    def apply(self, work: Work, existing: set[Right] | None) -> Applied | ManualStep:
-        if work.key == "old-export":
-            if existing is not None:
-                return Applied("old", "read back", detail=work.detail)
-            return ManualStep(work.key, "export the old tenant's mailbox rights (read-only)",
-                              old_export_script(self.folder, self.old_org, [old for old, _ in self.mailboxes]),
-                              check=f"old-*.csv in {self.folder}")
+    def step(self, work: Work) -> ManualStep:
         right, box, person, old = work.data
         if person is None:
             return ManualStep(work.key, f"{box}: {old} had {right} and does not move", [
                 f"# {old} had {right} on {box} and is not in the user mapping: add them to it and rerun this phase, or "
                 "give the right to whoever took over"], check=f"someone holds {right} on {box}")
-        if existing is not None and (right, box.lower(), person.lower()) in existing:
-            return Applied(f"{box}/{person}", "done by the admin, read back", detail=work.detail)
         command = {"FullAccess": f"Add-MailboxPermission -Identity {ps_quote(box)} -User {ps_quote(person)} "
                                  "-AccessRights FullAccess -AutoMapping $true",
                    "SendAs": f"Add-RecipientPermission -Identity {ps_quote(box)} -Trustee {ps_quote(person)} "
@@ -136,29 +121,15 @@ class MailboxRights(Workload):
         return ManualStep(work.key, f"{box}: {right} for {person}", [command],
                           check=f"{person} has {right} on {box} in the new export")
 
-    def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
-        """The old export as it is; the grants with every delegate of a mailbox in one Set-Mailbox, then the
-        read-only export of the new tenant (every moving mailbox, so that nothing granted earlier drops out)."""
-        out = [s for s in steps if s.key == "old-export"]
-        grants: list[str] = []
+    def merge(self, lines: list[str]) -> list[str]:
+        """Every delegate of a mailbox in one Set-Mailbox."""
+        out: list[str] = []
         behalf: dict[str, list[str]] = {}
-        for step in steps:
-            if step.key == "old-export":
-                continue
-            for line in step.commands:
-                if line.startswith("Set-Mailbox"):
-                    box, person = QUOTED_RE.findall(line)
-                    behalf.setdefault(box, []).append(ps_quote(person.replace("''", "'")))
-                else:
-                    grants.append(line)
-        grants += [f"Set-Mailbox -Identity {ps_quote(box.replace(chr(39) * 2, chr(39)))} -GrantSendOnBehalfTo "
-                   f"@{{Add={','.join(people)}}}" for box, people in behalf.items()]
-        rest = [s for s in steps if s.key != "old-export"]
-        if rest:
-            keys = f"{rest[0].key} ... {rest[-1].key}" if len(rest) > 1 else rest[0].key
-            out.append(ManualStep(keys, f"grant {len(rest)} right(s) in the new tenant, then export them (read-only; "
-                                        "the next run reads them back)",
-                                  [f"Connect-ExchangeOnline -Organization {ps_quote(self.new_org)}", *grants,
-                                   *export_commands(self.folder, "new", sorted({n for _, n in self.mailboxes}))],
-                                  check="; ".join(s.check for s in rest[:3]) + (" ..." if len(rest) > 3 else "")))
-        return out
+        for line in lines:
+            if line.startswith("Set-Mailbox"):
+                box, person = QUOTED_RE.findall(line)
+                behalf.setdefault(box, []).append(ps_quote(person.replace("''", "'")))
+            else:
+                out.append(line)
+        return out + [f"Set-Mailbox -Identity {ps_quote(box.replace(chr(39) * 2, chr(39)))} -GrantSendOnBehalfTo "
+                      f"@{{Add={','.join(people)}}}" for box, people in behalf.items()]
