@@ -88,7 +88,7 @@ class Exported(Workload):
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
         """The old export as it is; the changes in one step, then the read-only export of the new tenant."""
         out = [s for s in steps if s.key == OLD_EXPORT]
-        rest = [s for s in steps if s.key != OLD_EXPORT]
+        rest = sorted((s for s in steps if s.key != OLD_EXPORT), key=lambda s: s.key)  # as the workers finished: sorted
         if rest:
             keys = f"{rest[0].key} ... {rest[-1].key}" if len(rest) > 1 else rest[0].key
             out.append(ManualStep(keys, f"{len(rest)} change(s) of {self.what} in the new tenant, then their export "
