@@ -161,7 +161,10 @@ def test_guests_are_invited_without_mail_once_even_after_a_kill_and_a_blocked_on
     states = guest_states(new, rows).set_index("invited at")
     assert list(states["state"]) == ["PendingAcceptance", "PendingAcceptance"]  # reported; nobody redeemed yet
     assert len([u for u in new.get_all("users", {"$select": "userType"}) if u.get("userType") == "Guest"]) == 2
-    assert sb.admin("GET", "stats").get("invitation mails", 0) == 0  # nobody was mailed
+    assert sb.admin("GET", "stats")["counts"].get("invitation mails", 0) == 0  # nobody was mailed
+    new.post("invitations", {"invitedUserEmailAddress": "eve@example.org", "sendInvitationMessage": True,
+                             "inviteRedirectUrl": "https://myapps.microsoft.com"})
+    assert sb.admin("GET", "stats")["counts"]["invitation mails"] == 1  # the counter counts (it is not just absent)
 
 
 def test_a_group_found_in_the_new_tenant_takes_the_old_description_and_visibility_but_not_hidden_membership(

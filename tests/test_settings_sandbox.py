@@ -48,12 +48,12 @@ def test_the_diff_then_settings_applied_and_read_back(fresh_sandbox: Sandbox, tm
     found = areas(sides_for(fresh_sandbox))
     before = diff(found, ["sharepoint"])
     differs = before[before["differs"]]
-    assert {"sharingCapability", "blockMsolPowerShell"} <= set(differs["setting"])
+    assert {"isResharingByExternalUsersEnabled", "blockMsolPowerShell"} <= set(differs["setting"])
     assert set(before[before["applied"] == "yes"]["area"]) == {"SharePoint tenant settings"}
     assert set(before[before["applied"] == "read-only"]["setting"]) >= {"street", "city"}  # shown, never written
     with Ledger(tmp_path / "l.sqlite", "r") as ledger:
         out = run_keeping(Engine(ledger, "40_admin_settings"), Settings(found, ["sharepoint"]))
-    assert not out.failed and out.count("applied") == 5 and out.count("already so") == 2  # the 5 that differ
+    assert not out.failed and out.count("applied") == 4 and out.count("already so") == 3  # the 4 that differ
     after = diff(found, ["sharepoint"])
     assert not after[after["area"] == "SharePoint tenant settings"]["differs"].any()
     assert after[after["area"] == "authorisation policy"]["differs"].any()  # not selected: left as it was
@@ -109,7 +109,7 @@ def test_an_area_the_token_may_not_read_is_reported_and_the_rest_goes_on(fresh_s
     assert not table[table["area"] == "SharePoint tenant settings"].empty
     with Ledger(tmp_path / "l.sqlite", "r") as ledger:
         out = run_keeping(Engine(ledger, "40_admin_settings"), Settings(found, ["groupSettings", "sharepoint"]))
-    assert out.count("applied") == 5 and out.failed and all("group settings" in r["error"] for r in out.failed)
+    assert out.count("applied") == 4 and out.failed and all("group settings" in r["error"] for r in out.failed)
 
 
 def test_manual_items_read_back_teams_policies_and_the_generated_script_makes_them_hold(

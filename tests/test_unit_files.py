@@ -14,7 +14,7 @@ from tenantmove import spnames
 from tenantmove.quickxor import QuickXorHash, quickxor
 from tenantmove.report import Report
 from tenantmove.services.drives import FRAGMENT_UNIT, _Fragments
-from tenantmove.workloads.files import LONG_PATHS, _paths, target_path
+from tenantmove.workloads.files import LONG_PATHS, paths_of, target_path
 from tenantmove.workloads.onedrive import Pair
 
 
@@ -106,7 +106,7 @@ def test_target_paths_rename_segments_and_move_paths_over_400_characters() -> No
 def test_paths_are_rebuilt_from_parent_ids() -> None:
     items = {"r": {"id": "r", "root": {}}, "a": {"id": "a", "name": "A", "parentReference": {"id": "r"}},
              "b": {"id": "b", "name": "b.txt", "parentReference": {"id": "a"}}}
-    assert _paths(items) == {"r": "", "a": "/A", "b": "/A/b.txt"}
+    assert paths_of(items) == {"r": "", "a": "/A", "b": "/A/b.txt"}
 
 
 def test_fragments_hold_one_fragment_and_restart_at_an_offset() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from . import sharing
 from .blobs import Blob, BlobStore
 from .drives import Drive, Provisioning, item_json, new_onedrive, not_found
 from .driveseed import seed_drives
@@ -89,6 +90,8 @@ class FilesApi:
         self.sessions: dict[str, Session] = {}
         self.downloads: dict[str, Download] = {}
         self.completed: dict[str, tuple[str, str, str, float]] = {}  # sid -> (last Content-Range, drive, item, until)
+        # the tenant's SharePoint sharingCapability (the server wires it to the settings API)
+        self.sharing_policy: Callable[[Tenant], str] = lambda tenant: sharing.ANYONE
         self.reset()
 
     def reset(self) -> None:
@@ -259,6 +262,8 @@ class FilesApi:
                              "size": item["blob"].size if item["blob"] else 0,
                              "lastModifiedBy": {"user": {"displayName": item["by"] or drive.owner_name}}})
             return 200, {"value": list(reversed(versions))}, {}
+        if verb in ("permissions", "invite", "createLink") or verb.startswith("permissions/"):
+            return self._sharing(method, verb, body or {}, tenant, drive, item, claims)
         parts = verb.split("/")
         if len(parts) == 3 and parts[0] == "versions" and parts[2] == "content" and method == "GET":
             blob = item["blob"] if parts[1] == f"{item['version']}.0" else next(
@@ -267,6 +272,30 @@ class FilesApi:
                 raise not_found("The version could not be found.")
             return 302, None, {"Location": self.download_url(tenant, drive, blob, base, app, item["id"])}
         raise GraphFailure(400, "invalidRequest", f"The sandbox does not support {method} on '{verb or 'the item'}'.")
+
+    def _sharing(self, method: str, verb: str, body: dict[str, Any], tenant: Tenant, drive: Drive,
+                 item: dict[str, Any], claims: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """An item's permissions (:mod:`.sharing`)."""
+        if verb == "permissions" and method == "GET":
+            return 200, {"value": sharing.listed(tenant, drive, item)}, {}
+        if verb == "invite" and method == "POST":
+            app_only = "scp" not in claims
+            return 200, {"value": sharing.invite(tenant, drive, item, body, app_only, self.count)}, {}
+        if verb == "createLink" and method == "POST":
+            status, out = sharing.create_link(tenant, drive, item, body, self.sharing_policy(tenant))
+            return status, out, {}
+        perm_id = unquote(verb.split("/", 1)[1]) if "/" in verb else ""
+        if perm_id and method == "GET":
+            found = next((p for p in sharing.listed(tenant, drive, item) if p["id"] == perm_id), None)
+            if found is None:
+                raise GraphFailure(404, "itemNotFound", "The permission could not be found.")
+            return 200, found, {}
+        if perm_id and method == "DELETE":
+            sharing.delete(drive, item, perm_id)
+            return 204, None, {}
+        if perm_id and method == "PATCH":
+            return 200, sharing.update(tenant, drive, item, perm_id, body), {}
+        raise GraphFailure(405, "invalidRequest", f"{method} is not supported on {verb}.")
 
     def upload_simple(self, tenant: Tenant, drive: Drive, parent: dict[str, Any], name: str, data: bytes,
                       query: dict[str, str], base: str, app: str, by: str) -> tuple[int, dict[str, Any]]:
@@ -604,7 +633,7 @@ class FilesApi:
 
 
 def _cost(method: str, verb: str, query: dict[str, str]) -> int:
-    if "permissions" in verb or "permissions" in query.get("$expand", ""):
+    if "permissions" in verb or verb in ("invite", "createLink") or "permissions" in query.get("$expand", ""):
         return 5
     if method != "GET":
         return 2

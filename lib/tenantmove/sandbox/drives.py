@@ -255,6 +255,9 @@ def item_json(drive: Drive, item: dict[str, Any], base: str, *, with_path: bool 
     else:
         out["root"] = {}
         out["parentReference"] = {"driveId": drive.id, "driveType": drive.drive_type}
+    if item.get("perms"):  # shared: the item has permissions of its own (hierarchical sharing's facet)
+        kinds = {p["link"]["scope"] if p["kind"] == "link" else "users" for p in item["perms"]}
+        out["shared"] = {"scope": next(k for k in ("anonymous", "organization", "users") if k in kinds)}
     if item["package"]:
         out["package"] = {"type": item["package"]}
         out["size"] = sum(n["blob"].size for n in drive.subtree(item) if n["blob"] is not None)

@@ -4,7 +4,8 @@ generated from a seed when read (see :mod:`.blobs`), so large files cost nothing
 
 A file entry: ``{path: "Plans/Budget.xlsx", size: "40 KiB" | "300 MiB" | 1234, office: true,
 versions: 3, hashless: true, package: oneNote, modified: "2019-05-01T10:00:00Z"}``. Users listed under
-``no_onedrive`` never signed in: their OneDrive does not exist (Graph answers "mysite not found")."""
+``no_onedrive`` never signed in: their OneDrive does not exist (Graph answers "mysite not found"). A drive's
+``shares:`` are the people, groups and links its items are shared with (:func:`.sharing.seed`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from . import sharing
 from .blobs import Blob
 from .drives import Drive, new_onedrive, office_document
 from .state import Store, Tenant
@@ -95,6 +97,7 @@ def fill(drive: Drive, spec: dict[str, Any], tenant: Tenant) -> None:
                                          "modified": item["modified"], "by": item["by"]})
                 item.update(blob=blob, version=item["version"] + 1)
                 drive.touch(item)
+    sharing.seed(tenant, drive, spec.get("shares", []))
 
 
 def ensure_folder(drive: Drive, path: str) -> dict[str, Any]:

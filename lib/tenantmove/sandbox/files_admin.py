@@ -3,7 +3,8 @@
 - SharePoint Online PowerShell for manual scripts: ``Request-SPOPersonalSite -UserEmails 'a','b' [-NoWait]``
   (at most 200 users per call; the OneDrives appear after the provisioning delay);
 - ``POST /_sandbox/files/{tenant}/{user}`` ``{"op": ...}``: a user changing their files between passes
-  (``put`` path size|office, ``rename`` path name, ``move`` path to, ``delete`` path, ``lock`` path locked),
+  (``put`` path size|office, ``rename`` path name, ``move`` path to, ``delete`` path, ``lock`` path locked,
+  ``widen`` path link scope: a sharing link's scope changed in place),
   an admin setting a ``quota``, or ``provision`` now;
 - the same on a document library: ``/_sandbox/files/{tenant}/drive:{drive id}``;
 - ``POST /_sandbox/files/{tenant}/expire-deltas``: every delta token of the tenant answers 410 from now on;
@@ -15,6 +16,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from . import sharing
 from .blobs import Blob
 from .driveapi import FilesApi
 from .drives import Drive, office_document
@@ -37,7 +39,9 @@ class FilesAdmin:
         self.session_tenant = tenant
         return {"Request-SPOPersonalSite": self._request_personal_site, "New-SPOSite": self._new_site,
                 "Connect-PnPOnline": self._connect_pnp, "New-PnPWeb": self._new_web, "Add-SPOUser": self._add_user,
-                "Add-PnPField": self._add_field, "Set-SPOUser": self._set_user}
+                "Add-PnPField": self._add_field, "Set-SPOUser": self._set_user,
+                "Add-PnPFileAnonymousSharingLink": self._anonymous_link,
+                "Add-PnPFolderAnonymousSharingLink": self._anonymous_link}
 
     def connect(self, url: str) -> Tenant:
         """``Connect-SPOService -Url https://<name>-admin.sharepoint.com``: the tenant of that admin centre (a
@@ -69,6 +73,24 @@ class FilesAdmin:
         else:
             drive.admins.discard(user["id"])
         return f"{user['userPrincipalName']} site collection admin of {params.get('site')}"
+
+    def _anonymous_link(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``Add-PnPFileAnonymousSharingLink -FileUrl <server-relative> -Type View|Edit [-Password p]
+        [-ExpirationDateTime d]`` (a folder: ``Add-PnPFolderAnonymousSharingLink -Folder``): a link that works for
+        anyone, a password on it as PnP sets one."""
+        from urllib.parse import unquote as _unquote
+
+        target = params.get("fileurl") or params.get("folder") or ""
+        for drive in self.files.drives.values():
+            base = "/" + _unquote(drive.web_url.split("://", 1)[-1].split("/", 1)[-1]).rstrip("/")
+            if drive.tenant_id == tenant.id and target.lower().startswith(base.lower() + "/"):
+                item = drive.by_path(drive.root_id, target[len(base):])
+                if item["folder"] != ("folder" in params):
+                    raise ValueError(f"{target} is {'a folder' if item['folder'] else 'a file'}: use the cmdlet for it")
+                return sharing.password_link(tenant, drive, item, params.get("type", "View").lower(),
+                                             params.get("password", ""), params.get("expirationdatetime"),
+                                             self.files.sharing_policy(tenant))
+        raise ValueError(f"no document library or OneDrive holds {target}")
 
     def _add_field(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         """``Add-PnPField -List -DisplayName -InternalName -Type`` in the site of ``Connect-PnPOnline``."""
@@ -234,6 +256,8 @@ class FilesAdmin:
         elif op == "delete":
             drive.delete(item)
             return f"deleted {path}"
+        elif op == "widen":  # someone changes a link's settings in the web: its scope, in place
+            sharing.widen(drive, drive.by_path(drive.root_id, body["path"]), str(body["link"]), str(body["scope"]))
         elif op == "lock":
             item["locked"] = bool(body.get("locked", True))
             return f"locked {path}" if item["locked"] else f"unlocked {path}"

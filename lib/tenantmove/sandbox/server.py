@@ -65,6 +65,7 @@ class SandboxApp:
         self.mail = MailApi(store, governor, self.stats.add)
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
         self.settings = SettingsApi(store, governor, self.stats.add)
+        self.files.sharing_policy = lambda tenant: self.settings.tenants[tenant.id]["sharepoint"]["sharingCapability"]
         self.people = PeopleApi(store, governor, self.mail, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
         self.dkim = DkimSigning(zones)

@@ -61,8 +61,8 @@ DEFAULTS = {  # a new tenant: Microsoft's defaults
                          "description": "Security defaults is a set of basic identity security mechanisms "
                                         "recommended by Microsoft.", "isEnabled": True},  # on in a new tenant
 }
-CONFIGURED = {  # the old tenant, tightened over the years
-    "sharepoint": {"sharingCapability": "existingExternalUserSharingOnly", "isResharingByExternalUsersEnabled": False,
+CONFIGURED = {  # the old tenant, tightened over the years (links for anyone still allowed: people use them)
+    "sharepoint": {"sharingCapability": "externalUserAndGuestSharing", "isResharingByExternalUsersEnabled": False,
                    "deletedUserPersonalSiteRetentionPeriodInDays": 365, "isLoopEnabled": True,
                    "isSiteCreationEnabled": False, "personalSiteDefaultStorageLimitInMB": 1048576,
                    "isLegacyAuthProtocolsEnabled": False},

@@ -141,7 +141,7 @@ class TargetTree:
     def load(self) -> None:
         items, _ = self.client.delta(self.drive_id, None)
         live = {i["id"]: i for i in items if not i.get("deleted")}
-        paths = _paths(live)
+        paths = paths_of(live)
         with self.lock:
             self.by_path = {paths[item_id].lower(): item for item_id, item in live.items()}
             self.loaded = True
@@ -181,7 +181,7 @@ class TargetTree:
         return str(item["id"])
 
 
-def _paths(by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
+def paths_of(by_id: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Each item's path ("" for the root) from parent ids; an entry with ``_path`` (a parent read on its own)
     brings its path along."""
     out: dict[str, str] = {}
@@ -292,7 +292,7 @@ class DriveCopy:
                 self.parents[key] = "" if "root" in got else f"{base}/{got['name']}"
             by_id[str(parent_id)] = {"id": parent_id, "name": self.parents[key].rsplit("/", 1)[-1],
                                      "_path": self.parents[key]}
-        return _paths(by_id)
+        return paths_of(by_id)
 
 
 class _DriveWorkload(Workload):
@@ -609,7 +609,7 @@ def _tally(client: DriveClient, drive_id: str, where: Any) -> dict[str, list[int
     raw, _ = client.delta(drive_id, None)
     live = {i["id"]: i for i in raw if not i.get("deleted")}
     packages = {i["id"] for i in live.values() if "package" in i}
-    paths = _paths(live)
+    paths = paths_of(live)
     out: dict[str, list[int]] = {}
     for item_id, item in live.items():
         if "file" not in item or DriveCopy._inside(item, live, packages):
