@@ -19,7 +19,9 @@ from ..services.graph import GraphClient
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
+from ..workloads.sharing import Sharing
 from ..workloads.users import prestage_upn
+from .access import PASTED, access_check, carry, sharing_for
 from .checks import Check, Reads, folder_check, reconciles
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
@@ -30,18 +32,20 @@ NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Edi
 
 @dataclass
 class Drives:
-    """The copy's moving parts: clients, each user's pair of OneDrives, and the three workloads."""
+    """The copy's moving parts: clients, each user's pair of OneDrives, and the four workloads."""
 
     copy: DriveCopy
     onedrives: OneDrives
     folders: DriveFolders
     files: DriveFiles
+    sharing: Sharing
     unmapped: list[str] = field(default_factory=list)  # old OneDrives whose owner the mapping does not move
 
     @property
     def workloads(self) -> tuple[Workload, ...]:
-        """What this phase declares: planned together, applied in this order (the new OneDrives first)."""
-        return (self.onedrives, self.folders, self.files)
+        """What this phase declares: planned together, applied in this order (the new OneDrives first, the
+        sharing after the files it is on)."""
+        return (self.onedrives, self.folders, self.files, self.sharing)
 
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Drives:
@@ -52,7 +56,8 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFra
     copy = DriveCopy(o, n, pairs, versions=phase.params.file_versions)
     mapped = {p.source_name.lower() for p in pairs}
     unmapped = [u for u in src.users["userPrincipalName"] if u.lower() not in mapped]
-    return Drives(copy, OneDrives(n, pairs), DriveFolders(copy), DriveFiles(copy), unmapped)
+    sharing = sharing_for(phase, copy, src, tgt, moving, "drive-sharing")
+    return Drives(copy, OneDrives(n, pairs), DriveFolders(copy), DriveFiles(copy), sharing, unmapped)
 
 
 @dataclass(repr=False)
@@ -63,6 +68,7 @@ class OneDrivePlan(ShowsItself):
     outcomes: list[Outcome]
     unmapped: list[str]
     full: list[str]  # drives whose delta link had expired: compared in full this pass
+    sharing: dict[str, Any] = field(default_factory=dict)  # the cost of carrying who may open what
 
     def report(self) -> Report:
         report = Report().table(self.users, "Per user: what this pass copies (the first pass: everything; later "
@@ -72,6 +78,9 @@ class OneDrivePlan(ShowsItself):
         report.table(self.notebooks, "OneNote notebooks: left to phase 80 (a notebook is not a folder)")
         for outcome in self.outcomes:
             report.add(outcome.report())
+        report.facts("Sharing: who may open what, carried after the files (SharePoint charges 5 resource units "
+                     "per permission call)", self.sharing)
+        report.text(PASTED)
         if self.full:
             report.text(f"The service no longer knew where the last pass ended for {', '.join(self.full)} (delta link "
                         "expired, 410): compared in full against the ledger; nothing done is copied again.")
@@ -94,7 +103,8 @@ def plan(phase: Phase, drives: Drives) -> OneDrivePlan:
     phase.save_table("onedrive-plan", users)
     phase.save_table("onedrive-renames", renames)
     return OneDrivePlan(users, renames, notebooks, outcomes, drives.unmapped,
-                        sorted(set(drives.folders.full_comparisons + drives.files.full_comparisons)))
+                        sorted(set(drives.folders.full_comparisons + drives.files.full_comparisons)),
+                        drives.sharing.budget())
 
 
 def per_user(drives: Drives, results: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
@@ -173,6 +183,7 @@ def copy_and_compare(phase: Phase, drives: Drives, gate: ConfirmGate, steps: Ste
                "files verified by hash": int(verdicts.str.startswith("verified").sum()),
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
                "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum())}
+    summary.update(carry(phase, steps, drives.sharing, "the new OneDrives"))
     report.text(NOT_SETTABLE)
     return summary
 
@@ -196,10 +207,11 @@ def bytes_per_user(drives: Drives, files: list[Item]) -> dict[str, dict[str, int
     return out
 
 
-def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory) -> Check:
+def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFrame, tgt: Inventory,
+                drives: Drives | None = None) -> Check:
     """Every OneDrive, folder by folder, from full listings of both sides (bytes; Office files by number)."""
     check = Check("files")
-    drives = connect(phase, old, new, moving, tgt)
+    drives = drives or connect(phase, old, new, moving, tgt)
     for pair in drives.copy.pairs:
         if pair.source and pair.target is None:
             check.add(pair.source_name, 1, 0, missing=1, detail="no OneDrive in the new tenant")
@@ -207,6 +219,8 @@ def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.Dat
 
 
 
-@reconciles("files")
-def files_reconciled(r: Reads) -> Check:
-    return files_check(r.phase, r.old, r.new, r.moving, r.tgt)
+@reconciles("files", "OneDrive access")
+def files_reconciled(r: Reads) -> list[Check]:
+    drives = connect(r.phase, r.old, r.new, r.moving, r.tgt)
+    return [files_check(r.phase, r.old, r.new, r.moving, r.tgt, drives),
+            access_check("OneDrive access", drives.sharing)]

@@ -21,7 +21,9 @@ from ..workloads.dnsrecords import RELEASED_RECORDS
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type, left_blank
+from ..workloads.sharing import Sharing
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
+from .access import access_check, carry, sharing_for
 from .checks import Check, Reads, folder_check, reconciles
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
@@ -42,9 +44,18 @@ class TeamSites:
     old: GraphClient
     new: GraphClient
     emails: dict[str, str]  # old e-mail/UPN -> new (from the user mapping)
+    src: Inventory
+    tgt: Inventory
+    moving: pd.DataFrame
+
+    def sharing(self, phase: Phase, copy: DriveCopy) -> Sharing:
+        """Who may open what in the libraries of ``copy`` (their changed links listed per library)."""
+        return sharing_for(phase, copy, self.src, self.tgt, self.moving, "library-sharing",
+                           owner_of=lambda pair: str(pair.target_name))
 
 
-def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> TeamSites:
+def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame,
+            tgt: Inventory) -> TeamSites:
     groups = {str(g["mailNickname"]).lower(): dict(g) for _, g in src.groups.iterrows()
               if g["kind"] == group_kind({"groupTypes": ["Unified"]})}
     target_host = new.get("sites/root")["siteCollection"]["hostname"]
@@ -54,7 +65,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, mo
         local = str(row["source_upn"]).split("@", 1)[0]
         emails[str(row["source_upn"]).lower()] = str(row["target_upn"]).lower()
         emails[f"{local}@{src.initial_domain}".lower()] = str(row["target_upn"]).lower()  # renamed in phase 20
-    return TeamSites(sites, old, new, emails)
+    return TeamSites(sites, old, new, emails, src, tgt, moving)
 
 
 @dataclass(repr=False)
@@ -145,6 +156,7 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
     run(DriveFolders(copy, "library-folder", "library folders"))
     files = run(DriveFiles(copy, "library-file", "library files"))
     folders = reconciliation(phase, copy, report, "library-folders")
+    access = carry(phase, steps, ts.sharing(phase, copy), "the new libraries")
     plan_ = ListPlan.read(ts.sites)
     lists = run(Lists(plan_))
     targets = lists.targets()
@@ -172,7 +184,7 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-                               "list values left blank": len(blanks)}
+                               "list values left blank": len(blanks), **access}
     return summary
 
 
@@ -184,27 +196,33 @@ def list_counts(ts: TeamSites, plan_: ListPlan, targets: dict[str, str]) -> pd.D
     return pd.DataFrame(rows, columns=["list", "old", "new", "missing"])
 
 
-def sites_made(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory,
-               moving: pd.DataFrame) -> TeamSites:
+def sites_made(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame,
+               tgt: Inventory) -> TeamSites:
     """Both tenants' sites, each old one paired with the new one the ledger says was made (read once for the
     lists and the libraries)."""
-    ts = connect(phase, old, new, src, moving)
+    ts = connect(phase, old, new, src, moving, tgt)
     ts.sites.attach({i.source_id: str(i.target_id) for i in phase.ledger().items("site", ["done", "manual"])
                      if i.target_id})
     return ts
 
 
-def library_files_check(phase: Phase, old: GraphClient, new: GraphClient, ts: TeamSites) -> Check:
-    """Every team-site document library the ledger says was made, folder by folder, as for OneDrives."""
-    check = Check("library files")
+def library_copy(phase: Phase, ts: TeamSites) -> tuple[DriveCopy, list[tuple[str, str]]]:
+    """The libraries the ledger says were made, paired with the old ones; the old ones with no new library (by
+    name)."""
     ledger = phase.ledger()
     libraries = Libraries(ts.sites)
     list(libraries.list(DeltaLinks(None, libraries.kind)))
     targets = {i.source_id: str(i.target_id) for i in ledger.items(libraries.kind, ["done"]) if i.target_id}
-    for key, (_, lib, source_drive) in libraries.listed.items():
-        if source_drive is not None and key not in targets:
-            check.add(str(lib.get("displayName")), 1, 0, missing=1, detail="no library in the new site")
-    copy = DriveCopy(DriveClient(old), DriveClient(new), libraries.pairs_for(targets))
+    missing = [(key, str(lib.get("displayName"))) for key, (_, lib, source_drive) in libraries.listed.items()
+               if source_drive is not None and key not in targets]
+    return DriveCopy(DriveClient(ts.old), DriveClient(ts.new), libraries.pairs_for(targets)), missing
+
+
+def library_files_check(phase: Phase, copy: DriveCopy, missing: list[tuple[str, str]]) -> Check:
+    """Every team-site document library the ledger says was made, folder by folder, as for OneDrives."""
+    check = Check("library files")
+    for _, name in missing:
+        check.add(name, 1, 0, missing=1, detail="no library in the new site")
     return folder_check(check, copy, "library-file", "the new library")
 
 
@@ -232,7 +250,9 @@ def lists_check(phase: Phase, ts: TeamSites) -> Check:
 
 
 
-@reconciles("lists", "library files")
+@reconciles("lists", "library files", "library access")
 def sites_reconciled(r: Reads) -> list[Check]:
-    ts = sites_made(r.phase, r.old, r.new, r.src, r.moving)
-    return [lists_check(r.phase, ts), library_files_check(r.phase, r.old, r.new, ts)]
+    ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
+    copy, missing = library_copy(r.phase, ts)
+    return [lists_check(r.phase, ts), library_files_check(r.phase, copy, missing),
+            access_check("library access", ts.sharing(r.phase, copy))]

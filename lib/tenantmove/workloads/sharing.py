@@ -199,6 +199,7 @@ class Sharing(Workload):
         self.sides: dict[tuple[str, str], Side] = {}
         self.lock = threading.Lock()
         self.calls = 0  # permission calls this pass: each 5 resource units
+        self.listed: list[Work] = []
 
     def side(self, pair: Pair, which: str) -> Side:
         drive = pair.source if which == "old" else pair.target
@@ -213,7 +214,8 @@ class Sharing(Workload):
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         self.sides.clear()  # every pass reads both sides afresh: a permission has no delta of its own
-        return list(self._list())
+        self.listed = list(self._list())
+        return self.listed
 
     def _list(self) -> Iterator[Work]:
         for pair in self.copy.ready():
@@ -399,6 +401,16 @@ class Sharing(Workload):
 
     def units(self) -> int:
         return self.calls * PERMISSION_UNITS
+
+    def budget(self) -> dict[str, Any]:
+        """What carrying the access costs in SharePoint's resource units: the permission reads the plan made, and
+        at most one read and one write per permission still to carry."""
+        objects = len(self.listed)
+        permissions = sum(len(w.data.perms) for w in self.listed)
+        calls = self.calls + objects + permissions
+        return {"shared objects": objects, "permissions to carry": permissions,
+                "permission calls read so far": self.calls, "permission calls at most": calls,
+                "resource units at most (5 per call)": calls * PERMISSION_UNITS}
 
 
 def compare(who: Grantees, old: list[Permission], new: list[Permission]) -> list[dict[str, str]]:
