@@ -254,3 +254,60 @@ def test_the_sdk_invites_a_guest_without_a_mail(fresh_sandbox: Sandbox) -> None:
 
     made = with_sdk(fresh_sandbox, "target", work)
     assert made.invited_user.id and made.status == "PendingAcceptance" and made.send_invitation_message is False
+
+
+def test_the_sdk_reads_shares_and_shares_without_a_mail(fresh_sandbox: Sandbox) -> None:
+    """Permissions as the SDK parses them (inherited ones with ``inheritedFrom``, a link with its password flag),
+    and the SDK's own invite and createLink against the new tenant: nobody mailed, an existing link answered."""
+    from msgraph.generated.drives.item.items.item.create_link.create_link_post_request_body import (
+        CreateLinkPostRequestBody,
+    )
+    from msgraph.generated.drives.item.items.item.invite.invite_post_request_body import InvitePostRequestBody
+    from msgraph.generated.models.drive_recipient import DriveRecipient
+
+    from .conftest import make_client
+    from .files_helpers import make_target_users, new_upn
+
+    sb = fresh_sandbox
+
+    async def read(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        drive = await c.users.by_user_id(MEGAN).drive.get()
+        items = c.drives.by_drive_id(drive.id).items
+        budget = await items.by_drive_item_id("root:/Campaigns/2026/Budget.xlsx:").get()
+        scan = await items.by_drive_item_id("root:/Legacy/old scan.pdf:").get()
+        return {"budget": (await items.by_drive_item_id(budget.id).permissions.get()).value,
+                "scan": (await items.by_drive_item_id(scan.id).permissions.get()).value}
+
+    seen = with_sdk(sb, "source", read)
+    inherited = [p for p in seen["budget"] if p.inherited_from is not None]
+    own = [p for p in seen["budget"] if p.inherited_from is None and "owner" not in (p.roles or [])]
+    def email(p: Any) -> str:  # identity has no email property in the metadata: the service sends it as more data
+        return str(p.granted_to_v2.user.additional_data.get("email"))
+
+    assert [(email(p), p.roles) for p in own] == [("ann.berg@fabrikam.example", ["read"])]
+    assert any(email(p) == "alex.wilber@contoso.example" and p.roles == ["write"] for p in inherited)
+    assert all(p.inherited_from.path.endswith("/Campaigns/2026") or p.inherited_from.path.endswith("root:")
+               for p in inherited)
+    link = next(p for p in seen["scan"] if p.link is not None)
+    assert link.has_password and link.link.scope == "anonymous" and link.link.type == "view"
+
+    new = make_client(sb, "target")[1]
+    make_target_users(sb, new, ("megan.bowen", "alex.wilber"))
+    drive_id = new.get(f"users/{new_upn('megan.bowen')}/drive")["id"]
+    made = new.post(f"drives/{drive_id}/root/children", {"name": "Shared", "folder": {}})
+
+    async def share(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        item = c.drives.by_drive_id(drive_id).items.by_drive_item_id(made["id"])
+        granted = await item.invite.post(InvitePostRequestBody(
+            recipients=[DriveRecipient(email=new_upn("alex.wilber"))], roles=["write"], require_sign_in=True,
+            send_invitation=False))
+        first = await item.create_link.post(CreateLinkPostRequestBody(type="view", scope="organization"))
+        again = await item.create_link.post(CreateLinkPostRequestBody(type="view", scope="organization"))
+        return {"granted": granted.value, "first": first, "again": again}
+
+    sb.admin("POST", "stats/reset")
+    out = with_sdk(sb, "target", share)
+    assert [p.roles for p in out["granted"]] == [["write"]] and \
+        out["granted"][0].granted_to_v2.user.additional_data.get("email") == new_upn("alex.wilber")
+    assert out["first"].link.web_url == out["again"].link.web_url and out["first"].id == out["again"].id
+    assert sb.admin("GET", "stats")["counts"].get("sharing mails", 0) == 0

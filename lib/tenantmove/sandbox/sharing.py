@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,12 +49,15 @@ def _principal(tenant: Tenant, address: str) -> tuple[str, dict[str, Any]] | Non
 
 
 def _identity(tenant: Tenant, kind: str, oid: str) -> dict[str, Any]:
+    """A sharePointIdentitySet: the directory object (with its address, as the service adds it) and, for a
+    person, the site user with its claims login name."""
     obj = (tenant.users if kind == "user" else tenant.groups).get(oid) or {}
     out = {"id": oid, "displayName": obj.get("displayName")}
     if kind == "user":
         out["email"] = obj.get("mail") or obj.get("userPrincipalName")
-    else:
-        out["email"] = obj.get("mail")
+        return {"user": out, "siteUser": {"id": str(zlib.crc32(oid.encode()) % 10000), "displayName": obj.get("displayName"),
+                                          "loginName": f"i:0#.f|membership|{str(obj.get('userPrincipalName', '')).lower()}"}}
+    out["email"] = obj.get("mail")
     return {kind: out}
 
 

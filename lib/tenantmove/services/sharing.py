@@ -50,13 +50,14 @@ def parse(raw: dict[str, Any]) -> Permission:
                           url=str(link.get("webUrl") or ""), recipients=people, password=bool(raw.get("hasPassword")),
                           **common)
     granted = raw.get("grantedToV2") or raw.get("grantedTo") or {}
+    login = str((granted.get("siteUser") or {}).get("loginName") or "")  # i:0#.f|membership|upn
     for kind in ("user", "group", "siteGroup", "siteUser"):
         who = granted.get(kind)
         if who:
             found = "owner" if "owner" in roles else ("user" if kind == "siteUser" else kind)
+            address = str(who.get("email") or (login.rsplit("|", 1)[-1] if "|" in login else "")).lower()
             return Permission(kind=found, principal=str(who.get("id") or who.get("loginName") or ""),
-                              address=str(who.get("email") or "").lower(),
-                              name=str(who.get("displayName") or ""), **common)
+                              address=address, name=str(who.get("displayName") or ""), **common)
     return Permission(kind="unknown", **common)
 
 
