@@ -5,9 +5,13 @@
 2. many small files under SharePoint's resource-unit budget with realistic latency: files per second against
    the ceiling that budget allows in the same span (the new tenant's units for the time taken, plus one
    window's worth that can be spent up front, over the units one file costs there: an upload, 2, and setting
-   its dates, 2), failures (goal: none) and round trips per file.
+   its dates, 2), failures (goal: none) and round trips per file;
+3. who may open what on those files (``--shared`` of them shared with a colleague and by an organisation link):
+   the permission calls per second against the ceiling the same budget allows at 5 units per call, the units
+   the new tenant spent on them, and failures (goal: none).
 
-    python bench/bench_files.py [--large-mib 1024] [--files 1000] [--latency-ms 30] [--ru-per-minute 6000]
+    python bench/bench_files.py [--large-mib 1024] [--files 1000] [--shared 200] [--latency-ms 30]
+                                [--ru-per-minute 6000]
 
 The last line printed is one JSON object with the figures.
 """
@@ -34,13 +38,16 @@ from tenantmove.sandbox import Sandbox
 from tenantmove.sandbox.state import DEFAULT_SEED
 from tenantmove.services.drives import DriveClient
 from tenantmove.services.graph import GraphClient
+from tenantmove.services.sharing import PERMISSION_UNITS
+from tenantmove.workloads import inventory
 from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
 from tenantmove.workloads.onedrive import find_pairs
+from tenantmove.workloads.sharing import LinkMap, Sharing, grantees
 
 UPLOAD_AND_DATES_RU = 4  # what one small file costs in the new tenant at the least: PUT (2) + PATCH dates (2)
 
 
-def seed(folder: Path, large_mib: int, files: int) -> Path:
+def seed(folder: Path, large_mib: int, files: int, shared: int = 0) -> Path:
     spec = yaml.safe_load(DEFAULT_SEED.read_text())
     old = spec["tenants"][0]
     old["users"] += [{"upn": f"{n}@contoso.example", "display_name": n, "usage_location": "NL",
@@ -48,7 +55,10 @@ def seed(folder: Path, large_mib: int, files: int) -> Path:
     old["drives"] = [
         {"owner": "bench.large@contoso.example", "files": [{"path": "Video/large.bin", "size": f"{large_mib} MiB"}]},
         {"owner": "bench.small@contoso.example",
-         "files": [{"path": f"Folder {i % 10}/small-{i:05d}.txt", "size": 1024 + (i * 37) % 8192} for i in range(files)]},
+         "files": [{"path": f"Folder {i % 10}/small-{i:05d}.txt", "size": 1024 + (i * 37) % 8192} for i in range(files)],
+         "shares": [share for i in range(0, files, max(1, files // max(shared, 1)))[:shared] for share in (
+             {"path": f"Folder {i % 10}/small-{i:05d}.txt", "with": "bench.large@contoso.example", "role": "read"},
+             {"path": f"Folder {i % 10}/small-{i:05d}.txt", "link": "view", "scope": "organization"})]},
     ]
     old["generated"]["users"] = 0
     path = folder / "seed.yaml"
@@ -69,6 +79,20 @@ def copy(sb: Sandbox, nick: str, ledger_path: Path, workers: int) -> tuple[Drive
     return files, seconds, [old_graph, new_graph]
 
 
+def share(sb: Sandbox, ledger_path: Path, workers: int, tmp: Path) -> tuple[Sharing, float]:
+    """The small files' sharing, carried as phase 70 does after the files."""
+    old_graph, new_graph = graph(sb, "source"), graph(sb, "target")
+    old, new = DriveClient(old_graph), DriveClient(new_graph)
+    moving = pd.DataFrame([{"source_upn": f"{n}@contoso.example", "target_upn": f"{n}@{NEW}"}
+                           for n in ("bench.small", "bench.large")])
+    who = grantees(inventory.collect(old_graph), inventory.collect(new_graph), moving)
+    sharing = Sharing(DriveCopy(old, new, find_pairs(old, new, moving.iloc[:1])), who, LinkMap(tmp / "links.csv"))
+    with Ledger(ledger_path, "bench") as ledger:
+        seconds = timed(Engine(ledger, "70_onedrive", folder=ledger_path.parent, workers=workers), sharing,
+                        [old_graph, new_graph])
+    return sharing, seconds
+
+
 def child(args: argparse.Namespace) -> int:
     """The large copy, in a process of its own so that its peak memory is its own."""
     sb = Sandbox.attach(Path(args.state))
@@ -87,6 +111,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--large-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--shared", type=int, default=200, help="of the small files, how many are shared")
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--ru-per-minute", type=int, default=6000, help="the new tenant's budget (licence tier)")
     parser.add_argument("--window", type=float, default=5.0, help="the budget's window in seconds (same rate)")
@@ -101,7 +126,7 @@ def main() -> int:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "sandbox"
-        with Sandbox(state, seed=seed(Path(tmp), args.large_mib, args.files),
+        with Sandbox(state, seed=seed(Path(tmp), args.large_mib, args.files, args.shared),
                      knobs={"onedrive_provision_seconds": 0}) as sb:
             new = graph(sb, "target")
             for nick in ("bench.large", "bench.small"):
@@ -145,6 +170,27 @@ def main() -> int:
             figures.update(files_per_s=round(rate, 2), ceiling_files_per_s=round(ceiling, 2),
                            fraction_of_ceiling=round(rate / ceiling, 3), files_failed=failed,
                            round_trips_per_file=round(requests / max(done, 1), 2))
+
+            print(f"3. the sharing of {args.shared} of those files (a colleague and an organisation link each), the "
+                  f"same budget, {PERMISSION_UNITS} units per permission call")
+            time.sleep(args.window)
+            before = sb.admin("GET", "stats")["counts"].get("ru_spent_new", 0)
+            sharing, seconds = share(sb, Path(tmp) / "share.sqlite", args.workers, Path(tmp))
+            spent = sb.admin("GET", "stats")["counts"].get("ru_spent_new", 0) - before
+            with Ledger(Path(tmp) / "share.sqlite") as ledger:
+                carried = len(ledger.items("sharing", ["done"]))
+                failed = len(ledger.items("sharing", ["failed"]))
+            calls = sharing.counted["new"]  # the new tenant's budget binds: its reads, and every write
+            call_ceiling = (per_second * seconds + per_second * args.window) / PERMISSION_UNITS / seconds
+            print(f"   {carried} shared file(s) carried in {seconds:.1f} s with {calls} permission calls in the new tenant "
+                  f"({sharing.counted['old']} in the old): "
+                  f"{calls / seconds:.1f} calls/s; the budget's ceiling {call_ceiling:.1f} calls/s "
+                  f"({calls / seconds / call_ceiling:.2f} of it); the new tenant spent {spent} units; {failed} failed")
+            figures.update(shared_objects=carried, permission_calls=calls,
+                           permission_calls_per_s=round(calls / seconds, 2),
+                           ceiling_permission_calls_per_s=round(call_ceiling, 2),
+                           permission_fraction_of_ceiling=round(calls / seconds / call_ceiling, 3),
+                           permission_units_spent_new=spent, sharing_failed=failed)
     print(json.dumps(figures))
     return 0
 

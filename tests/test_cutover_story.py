@@ -415,7 +415,7 @@ def test_each_discrepancy_is_named_in_a_red_verdict(first: Story, seeded: dict[s
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
     assert summary90["people differing"] == 2
     assert summary90["group owners differing"] == 1 and summary90["inbox rules differing"] == 1
-    assert summary90["mailbox rights differing"] == 1 and summary90["OneDrive access differing"] == 2
+    assert summary90["mailbox rights differing"] == 1 and summary90["OneDrive access differing"] == 4  # two holders on each of two objects
     text90 = outputs_text(seeded["red"] / "90_verify_and_close.ipynb")
     assert "differs: jobTitle" in text90 and "manager is not megan.bowen@contoso.example" in text90
     assert f"{MEGAN} is not an owner of Sales" in text90 and "Sales leads to Alex: differs: isEnabled" in text90

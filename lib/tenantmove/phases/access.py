@@ -47,7 +47,8 @@ def carry(phase: Phase, steps: Steps, workload: Sharing, where: str) -> dict[str
                               "for the reason and the fix")
     report.text(PASTED)
     return {"shared objects": int(table["key"].nunique()), "access differing": len(differing),
-            "permission calls": workload.calls, "resource units for permissions": workload.units(),
+            "permission calls": workload.calls, "resource units for permissions, old tenant": workload.units("old"),
+            "resource units for permissions, new tenant": workload.units("new"),
             "links mapped": len(workload.links.rows())}
 
 

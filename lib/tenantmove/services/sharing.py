@@ -28,6 +28,7 @@ class Permission:
     scope: str = ""  # anonymous | organization | users
     url: str = ""
     recipients: tuple[str, ...] = ()  # a users-scope link's people, by address
+    recipient_ids: tuple[str, ...] = ()  # the same people's object ids, in the same order
     expires: str = ""
     password: bool = False
     inherited: bool = False
@@ -44,11 +45,11 @@ def parse(raw: dict[str, Any]) -> Permission:
               "expires": str(raw.get("expirationDateTime") or "")}
     link = raw.get("link")
     if link:
-        people = tuple(sorted(str((i.get("user") or {}).get("email") or "").lower()
-                              for i in raw.get("grantedToIdentitiesV2") or raw.get("grantedToIdentities") or []))
+        people = sorted((str((i.get("user") or {}).get("email") or "").lower(), str((i.get("user") or {}).get("id") or ""))
+                        for i in raw.get("grantedToIdentitiesV2") or raw.get("grantedToIdentities") or [])
         return Permission(kind="link", link_type=str(link.get("type") or ""), scope=str(link.get("scope") or ""),
-                          url=str(link.get("webUrl") or ""), recipients=people, password=bool(raw.get("hasPassword")),
-                          **common)
+                          url=str(link.get("webUrl") or ""), recipients=tuple(a for a, _ in people),
+                          recipient_ids=tuple(i for _, i in people), password=bool(raw.get("hasPassword")), **common)
     granted = raw.get("grantedToV2") or raw.get("grantedTo") or {}
     login = str((granted.get("siteUser") or {}).get("loginName") or "")  # i:0#.f|membership|upn
     for kind in ("user", "group", "siteGroup", "siteUser"):

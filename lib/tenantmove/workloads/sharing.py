@@ -61,10 +61,17 @@ class Grantees:
             return {"objectId": gid} if gid else None
         return None
 
+    def people(self, p: Permission) -> list[str | None]:
+        """A users-scope link's people in the new tenant (None: does not move), by object id, else by address."""
+        ids = p.recipient_ids or ("",) * len(p.recipients)
+        return [(self.users.get(i.lower()) or self.addresses.get(a) or "").lower() or None
+                for a, i in zip(p.recipients, ids, strict=True)]
+
     def who_old(self, p: Permission) -> str:
         """The old permission's holder, named as the new tenant will name them."""
         if p.kind == "link":
-            return link_who(p.scope, [self.addresses.get(r, r + " (not moving)") for r in p.recipients])
+            return link_who(p.scope, [new or f"{old} (not moving)" for old, new in zip(p.recipients, self.people(p),
+                                                                                       strict=True)])
         found = self.recipient(p)
         if found is None:
             return f"{'group ' if p.kind == 'group' else ''}{p.address or p.name or p.principal} (not moving)"
@@ -198,7 +205,7 @@ class Sharing(Workload):
         self.owner_of = owner_of or (lambda pair: str(pair.target_name))
         self.sides: dict[tuple[str, str], Side] = {}
         self.lock = threading.Lock()
-        self.calls = 0  # permission calls this pass: each 5 resource units
+        self.counted = {"old": 0, "new": 0}  # permission calls this pass, per tenant: each 5 resource units
         self.listed: list[Work] = []
 
     def side(self, pair: Pair, which: str) -> Side:
@@ -209,7 +216,7 @@ class Sharing(Workload):
             side = read_side(self.old if which == "old" else self.new, str(drive["id"]))
             with self.lock:
                 self.sides[key] = side
-                self.calls += len(side.objects)
+            self._count(which, len(side.objects))
         return self.sides[key]
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
@@ -247,8 +254,7 @@ class Sharing(Workload):
                 return None
             item_id = str(found["id"])
         perms = [p for p in self.new.permissions(drive_id, item_id) if not p.inherited and p.kind != "owner"]
-        with self.lock:
-            self.calls += 1
+        self._count()
         return item_id, perms
 
     def differs(self, work: Work, existing: tuple[str, list[Permission]] | None) -> str:
@@ -280,8 +286,7 @@ class Sharing(Workload):
             (manual if outcome.startswith("#") or outcome.startswith("Add-PnP") else done).append(outcome)
         for extra in now:
             if extra.id not in matched:
-                with self.lock:
-                    self.calls += 1
+                self._count()
                 self.new.remove(drive_id, item_id, extra.id)
                 done.append(f"took away {self.who.who_new(extra)}: {role_of(extra)} (the old tenant did not give it)")
         if failures:
@@ -331,7 +336,7 @@ class Sharing(Workload):
 
     def _link(self, shared: Shared, drive_id: str, item_id: str, p: Permission, now: list[Permission],
               matched: set[str]) -> str:
-        people = [self.who.addresses.get(r) for r in p.recipients]
+        people = self.who.people(p)
         label = f"{p.link_type} link, {WHO_LINK.get(p.scope, 'people with the link')}"
         if any(x is None for x in people):
             return (f"# {shared.new_path}: the {label} was for {', '.join(p.recipients)}, not all of whom move: "
@@ -377,9 +382,13 @@ class Sharing(Workload):
                            "path": shared.new_path, "link": f"{old.link_type}/{old.scope}", "old url": old.url,
                            "new url": new.url, "people": ", ".join(new.recipients)})
 
-    def _count(self) -> None:
+    def _count(self, tenant: str = "new", n: int = 1) -> None:
         with self.lock:
-            self.calls += 1
+            self.counted[tenant] += n
+
+    @property
+    def calls(self) -> int:
+        return sum(self.counted.values())
 
     def _folder(self, shared: Shared, item_id: str) -> bool:
         assert shared.pair.target is not None
@@ -399,8 +408,9 @@ class Sharing(Workload):
         parts = tail.split("/")
         return f"{scheme}://{host}/" + "/".join(parts[:2])  # personal/<name> or sites/<name>
 
-    def units(self) -> int:
-        return self.calls * PERMISSION_UNITS
+    def units(self, tenant: str = "") -> int:
+        """Resource units the permission calls cost (SharePoint's budget is per tenant: ``tenant`` old or new)."""
+        return (self.counted[tenant] if tenant else self.calls) * PERMISSION_UNITS
 
     def budget(self) -> dict[str, Any]:
         """What carrying the access costs in SharePoint's resource units: the permission reads the plan made, and
