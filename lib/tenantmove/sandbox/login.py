@@ -25,6 +25,12 @@ from .tokens import TokenService
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 
 
+def sharepoint_hosts(tenant: Tenant) -> set[str]:
+    """The SharePoint resources of a tenant: its sites' host and its OneDrives' host."""
+    name = tenant.initial_domain.split(".")[0].lower()
+    return {f"https://{name}.sharepoint.com", f"https://{name}-my.sharepoint.com"}
+
+
 @dataclass
 class DeviceCode:
     device_code: str
@@ -48,7 +54,6 @@ class LoginService:
         self.lock = threading.Lock()
         self.device_codes: dict[str, DeviceCode] = {}
         self.refresh_tokens: dict[str, tuple[str, str, str]] = {}  # token -> (tenant, client, user)
-        self._used_assertions: set[str] = set()
 
     # --- routing -----------------------------------------------------------------------------
     def handle(self, req: Request, tenant_name: str, rest: str) -> Response:
@@ -100,11 +105,16 @@ class LoginService:
             if problem:
                 return problem
             scopes = form.get("scope", "").split()
-            if GRAPH_DEFAULT_SCOPE not in scopes:
+            resource = next((s[:-len("/.default")] for s in scopes if s == GRAPH_DEFAULT_SCOPE
+                             or (s.endswith("/.default") and s[:-len("/.default")].lower() in sharepoint_hosts(tenant))),
+                            None)
+            if resource is None:
                 return oauth_error(400, "invalid_scope", 1002012,
                                    "The provided value for scope is not valid. Client credential flows must "
                                    "have a scope value with /.default suffixed to the resource identifier.")
-            token, life = self.tokens.issue(tenant.id, app.client_id, lifetime, roles=list(app.roles))
+            token, life = self.tokens.issue(tenant.id, app.client_id, lifetime, roles=list(app.roles),
+                                            audience=resource.lower(),
+                                            acr="2" if form.get("client_assertion") else "1")
             return Response(200, {"token_type": "Bearer", "expires_in": life, "ext_expires_in": life,
                                   "access_token": token})
         if grant in ("urn:ietf:params:oauth:grant-type:device_code", "device_code"):
@@ -148,10 +158,6 @@ class LoginService:
                 return oauth_error(401, "invalid_client", 700023, "Client assertion audience or subject is invalid.")
             if "/oauth2/v2.0/token" not in str(claims.get("aud", "")):
                 return oauth_error(401, "invalid_client", 700021, "Client assertion audience claim does not match.")
-            with self.lock:
-                if claims["jti"] in self._used_assertions:
-                    return oauth_error(401, "invalid_client", 700024, "Client assertion was already used.")
-                self._used_assertions.add(claims["jti"])
             return None
         return oauth_error(401, "invalid_client", 7000218,
                            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")

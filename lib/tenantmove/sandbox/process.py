@@ -63,6 +63,7 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         "base_url": base,
         "authority_host": base,
         "graph_url": f"{base}/v1.0",
+        "sharepoint_url": f"{base}/_sp",  # https://<host>/<site> is served at <sharepoint_url>/<host>/<site>
         "admin_url": f"{base}/_sandbox",
         "device_login_url": f"{base}/devicelogin",
         "ca_file": str(ca.resolve()),

@@ -29,6 +29,7 @@ from .noteapi import NoteApi
 from .peopleapi import PeopleApi
 from .settingsapi import SettingsApi
 from .siteapi import SitesApi
+from .sprest import SharePointRest
 from .state import Store
 from .tokens import TokenService
 
@@ -68,6 +69,7 @@ class SandboxApp:
         self.files.sharing_policy = lambda tenant: self.settings.tenants[tenant.id]["sharepoint"]["sharingCapability"]
         self.people = PeopleApi(store, governor, self.mail, self.stats.add)
         self.files_admin = FilesAdmin(self.files, self.sites)
+        self.sharepoint = SharePointRest(store, self.tokens, self.sites)
         self.dkim = DkimSigning(zones)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
@@ -95,6 +97,9 @@ class SandboxApp:
         if path.startswith("/_up/"):
             self.stats.add("preauth")
             return self.files.serve_upload(req, path[len("/_up/"):], req.base_url)
+        if path.startswith("/_sp/"):  # SharePoint's own REST API, per host and site
+            self.stats.add("sharepoint rest")
+            return self.sharepoint.handle(req, path[len("/_sp/"):])
         if path.startswith("/_sandbox/"):
             self.stats.add("admin")
             return self.admin(req, path[len("/_sandbox/"):])

@@ -29,10 +29,13 @@ class TokenService:
         self.issued = 0
 
     def issue(self, tenant_id: str, client_id: str, lifetime: int, *, roles: list[str] | None = None,
-              scopes: list[str] | None = None, user: dict[str, Any] | None = None) -> tuple[str, int]:
+              scopes: list[str] | None = None, user: dict[str, Any] | None = None, audience: str = AUDIENCE,
+              acr: str = "1") -> tuple[str, int]:
+        """``audience``: Graph, or a SharePoint host (``https://<name>.sharepoint.com``); ``acr``: how the app
+        proved itself, as Entra ID's ``appidacr`` says it (0 none, 1 a secret, 2 a certificate)."""
         now = time.time()
         claims: dict[str, Any] = {
-            "aud": AUDIENCE, "iss": f"https://sts.sandbox.invalid/{tenant_id}/", "tid": tenant_id,
+            "aud": audience, "appidacr": acr, "iss": f"https://sts.sandbox.invalid/{tenant_id}/", "tid": tenant_id,
             "appid": client_id, "iat": int(now), "nbf": int(now) - 1, "exp": int(now + lifetime),
             "uti": uuid.uuid4().hex, "ver": "1.0", "_iat_precise": now,
         }
@@ -47,9 +50,9 @@ class TokenService:
             self.issued += 1
         return jwt.encode(claims, self._key, algorithm="HS256"), lifetime
 
-    def check(self, token: str) -> dict[str, Any]:
+    def check(self, token: str, audience: str = AUDIENCE) -> dict[str, Any]:
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"], audience=AUDIENCE,
+            claims = jwt.decode(token, self._key, algorithms=["HS256"], audience=audience,
                                 options={"require": ["exp", "tid"]})
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.") from exc

@@ -218,6 +218,28 @@ class SignIn:
                      result.get("expires_in"))
             return self._token
 
+    def token_for(self, resource: str) -> str:
+        """A token for another resource of the same tenant (SharePoint's REST API: ``https://<name>.sharepoint.com``),
+        from the same app and sign-in; msal keeps and renews it."""
+        self.token()  # signed in (a device code shown once), the app made
+        with self._lock:
+            app = self._app
+            assert app is not None
+            scopes = [resource.rstrip("/") + "/.default"]
+            if isinstance(app, msal.ConfidentialClientApplication):
+                result = app.acquire_token_for_client(scopes=scopes)
+            else:
+                result = app.acquire_token_silent_with_error(scopes, account=self._account) or {
+                    "error": "interaction_required", "error_description": f"no token for {resource} yet"}
+            if "access_token" not in result:
+                raise self._error(result)
+            register_secret(result["access_token"])
+            return str(result["access_token"])
+
+    def by_certificate(self) -> bool:
+        """Whether the app signs in with a certificate: SharePoint's REST API takes an app-only token only then."""
+        return self.config.auth == "certificate"
+
     def refresh_margin_for_lifetime(self) -> float:
         """Renew this long before expiry: ``refresh_margin`` (5 min), or a fifth of a short token's lifetime."""
         return min(self.refresh_margin, max(1.0, self._lifetime / 5))

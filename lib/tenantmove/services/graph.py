@@ -77,9 +77,15 @@ class GraphConnectionError(GraphError):
 def error_from_response(resp: requests.Response, method: str, url: str) -> GraphError:
     code, message = "unknown", resp.reason or ""
     try:
-        err = resp.json().get("error", {})
-        if isinstance(err, dict):
+        body = resp.json()
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+        if isinstance(err, dict) and err:
             code, message = err.get("code", code), err.get("message", message)
+        elif isinstance(body, dict) and isinstance(body.get("odata.error"), dict):  # SharePoint's REST API
+            sp = body["odata.error"]
+            code, message = str(sp.get("code", code)), str((sp.get("message") or {}).get("value") or message)
+        elif isinstance(body, dict) and body.get("error_description"):
+            message = str(body["error_description"])
     except ValueError:
         message = resp.text[:200]
     return error_from_parts(resp.status_code, code, message, dict(resp.headers), method, url)
