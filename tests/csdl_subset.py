@@ -2,7 +2,7 @@
 complex type the sandbox serves, the types derived from them, and their base types, each with the names and
 types of its properties and navigation properties. Kept under ``tests/fixtures`` so every clone runs the CSDL
 tests; :func:`subset` rebuilds it from the full document, and a test checks the two agree where the full one is
-at hand."""
+at hand. A type the metadata marks ``OpenType`` keeps the mark: it may carry more properties than it lists."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def subset(full: Path) -> str:
     target = ET.SubElement(services, EDM + "Schema", {"Namespace": "microsoft.graph", "Alias": "graph"})
     for name in sorted(keep):
         node = nodes[name]
-        attrs = {"Name": name, **({"BaseType": str(node.get("BaseType"))} if node.get("BaseType") else {})}
+        attrs = {"Name": name, **({"BaseType": str(node.get("BaseType"))} if node.get("BaseType") else {}),
+                 **({"OpenType": "true"} if node.get("OpenType") == "true" else {})}
         kind = node.tag.replace(EDM, "")
         copy = ET.SubElement(target, EDM + kind, attrs)
         for child in ("Property", "NavigationProperty"):

@@ -4,7 +4,7 @@ and their files, then its lists: the lists, their columns, their items in lookup
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -17,6 +17,7 @@ from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..services.sites import SiteClient
 from ..workloads import security
+from ..workloads.authorship import ListAuthorship
 from ..workloads.dnsrecords import RELEASED_RECORDS
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
@@ -24,7 +25,7 @@ from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists,
 from ..workloads.sharing import Sharing
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
 from .access import access_check, carry, sharing_for
-from .checks import Check, Reads, folder_check, reconciles
+from .checks import Check, Reads, folder_check, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
 ARTICLE_STEPS = [
@@ -48,6 +49,12 @@ class TeamSites:
     tgt: Inventory
     moving: pd.DataFrame
 
+    by_id: dict[str, str] = field(default_factory=dict)  # old user object id -> new UPN
+
+    def new_person(self, who: dict[str, str]) -> str | None:
+        """An old author or editor's new UPN (by object id, else by address); None when they do not move."""
+        return self.by_id.get(who["id"].lower()) or self.emails.get(who["email"].lower())
+
     def sharing(self, phase: Phase, copy: DriveCopy) -> Sharing:
         """Who may open what in the libraries of ``copy`` (their changed links listed per library)."""
         return sharing_for(phase, copy, self.src, self.tgt, self.moving, "library-sharing",
@@ -65,7 +72,9 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, mo
         local = str(row["source_upn"]).split("@", 1)[0]
         emails[str(row["source_upn"]).lower()] = str(row["target_upn"]).lower()
         emails[f"{local}@{src.initial_domain}".lower()] = str(row["target_upn"]).lower()  # renamed in phase 20
-    return TeamSites(sites, old, new, emails, src, tgt, moving)
+    by_id = {str(i).lower(): emails[str(u).lower()] for i, u in zip(src.users["id"], src.users["userPrincipalName"],
+                                                                    strict=True) if str(u).lower() in emails}
+    return TeamSites(sites, old, new, emails, src, tgt, moving, by_id)
 
 
 @dataclass(repr=False)
@@ -165,6 +174,18 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
     done_items: dict[str, str] = {}
     for level in plan_.levels():
         done_items.update(run(ListItems(plan_, level, targets, done_items, ts.emails)).targets())
+    rest = phase.sharepoint("target")
+    why_not = rest.usable()
+    authors = run(ListAuthorship(plan_, targets, made_items(phase), ts.new_person, None if why_not else rest))
+    if why_not:
+        report.text(f"Who made and last changed each list item is set by the PnP script `{authors.script}`: {why_not}."
+                    if authors.script else f"SharePoint's REST API is not used: {why_not}.")
+    left = pd.DataFrame([{"item": i.name, "did not move": i.detail["left"]} for i in
+                         phase.ledger().items(authors.kind) if (i.detail or {}).get("left")], columns=["item", "did not move"])
+    phase.save_table("list-authors-not-moving", left)
+    if not left.empty:
+        report.table(left, "List items made or last changed by someone the mapping does not move: the new item shows "
+                           "the migration account there (map the person and rerun to carry them)")
     counts = list_counts(ts, plan_, targets)
     phase.save_table("list-counts", counts)
     report.table(counts, "Items per list, old and new")
@@ -184,8 +205,15 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-                               "list values left blank": len(blanks), **access}
+                               "list values left blank": len(blanks), "list items by people not moving": len(left),
+                               **access}
     return summary
+
+
+def made_items(phase: Phase) -> dict[str, str]:
+    """Old list item key -> the new item's id, over every pass (the ledger)."""
+    return {i.source_id: str(i.target_id) for i in phase.ledger().items("list-item", ["done", "manual"])
+            if i.target_id}
 
 
 def list_counts(ts: TeamSites, plan_: ListPlan, targets: dict[str, str]) -> pd.DataFrame:
@@ -226,12 +254,10 @@ def library_files_check(phase: Phase, copy: DriveCopy, missing: list[tuple[str, 
     return folder_check(check, copy, "library-file", "the new library")
 
 
-def lists_check(phase: Phase, ts: TeamSites) -> Check:
+def lists_check(phase: Phase, ts: TeamSites, plan_: ListPlan, targets: dict[str, str]) -> Check:
     """Items per list, old and new, for the lists the ledger says were made."""
     check = Check("lists")
     ledger = phase.ledger()
-    plan_ = ListPlan.read(ts.sites)
-    targets = {i.source_id: str(i.target_id) for i in ledger.items("list", ["done"]) if i.target_id}
     for _, row in list_counts(ts, plan_, targets).iterrows():
         check.add(str(row["list"]), int(row["old"]), int(row["new"]), missing=int(row["missing"]),
                   extra=max(0, int(row["new"]) - int(row["old"])))
@@ -250,9 +276,12 @@ def lists_check(phase: Phase, ts: TeamSites) -> Check:
 
 
 
-@reconciles("lists", "library files", "library access")
+@reconciles("lists", "list authorship", "library files", "library access")
 def sites_reconciled(r: Reads) -> list[Check]:
     ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
     copy, missing = library_copy(r.phase, ts)
-    return [lists_check(r.phase, ts), library_files_check(r.phase, copy, missing),
-            access_check("library access", ts.sharing(r.phase, copy))]
+    plan_ = ListPlan.read(ts.sites)
+    targets = {i.source_id: str(i.target_id) for i in r.phase.ledger().items("list", ["done"]) if i.target_id}
+    return [lists_check(r.phase, ts, plan_, targets),
+            workload_check("list authorship", ListAuthorship(plan_, targets, made_items(r.phase), ts.new_person)),
+            library_files_check(r.phase, copy, missing), access_check("library access", ts.sharing(r.phase, copy))]

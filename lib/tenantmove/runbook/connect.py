@@ -23,6 +23,7 @@ class Endpoints:
     graph_url: str
     verify: str | bool
     dns: dict[str, Any] | None = None  # the sandbox's DNS server (host, port, tsig_file)
+    sharepoint_url: str = ""  # the sandbox's stand-in for https://<name>.sharepoint.com (empty: the real hosts)
 
 
 def resolve(params: Params) -> Endpoints:
@@ -31,7 +32,8 @@ def resolve(params: Params) -> Endpoints:
         from ..sandbox import read_endpoints
 
         found = read_endpoints(Path(params.sandbox_dir) if params.sandbox_dir else default_sandbox_dir())
-        ends = Endpoints("sandbox", found["authority_host"], found["graph_url"], found["ca_file"], found["dns"])
+        ends = Endpoints("sandbox", found["authority_host"], found["graph_url"], found["ca_file"], found["dns"],
+                         found.get("sharepoint_url", ""))
     else:
         ends = Endpoints("global", GLOBAL_AUTHORITY_HOST, GLOBAL_GRAPH_URL, True)
     if params.authority_host:

@@ -23,6 +23,8 @@ from ..report import Report
 from ..services.auth import SignIn, TenantConfig
 from ..services.dnsops import Nameservers, Provider
 from ..services.graph import GraphClient
+from ..services.http import user_agent
+from ..services.sprest import SharePointRest
 from ..workloads.inventory import Inventory
 from ..workloads.inventory import load as load_inventory
 from ..workloads.passwords import PasswordVault, key_from_env
@@ -120,6 +122,12 @@ class Phase:
         config = self.params.source if side == "source" else self.params.target
         person = replace(config, auth="device_code", secret_env="", certificate_file="", certificate_password_env="")
         return self._sign_in(side, person, f"{side} (person)", **client_options)
+
+    def sharepoint(self, side: str) -> SharePointRest:
+        """SharePoint's own REST API with ``side``'s sign-in (``usable()`` says whether SharePoint takes its tokens)."""
+        return SharePointRest(self.signins[side], verify=self.endpoints.verify,
+                              sandbox_url=self.endpoints.sharepoint_url,
+                              agent=user_agent(self.params.company or self.params.name))
 
     def signed_in_as(self, name: str) -> str:
         return str(self.signins[name].identity()["signed_in_as"])

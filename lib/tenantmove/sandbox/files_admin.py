@@ -40,7 +40,7 @@ class FilesAdmin:
         return {"Request-SPOPersonalSite": self._request_personal_site, "New-SPOSite": self._new_site,
                 "Connect-PnPOnline": self._connect_pnp, "New-PnPWeb": self._new_web, "Add-SPOUser": self._add_user,
                 "Add-PnPField": self._add_field, "Set-SPOUser": self._set_user,
-                "Add-PnPFileAnonymousSharingLink": self._anonymous_link,
+                "Add-PnPFileAnonymousSharingLink": self._anonymous_link, "Set-PnPListItem": self._set_list_item,
                 "Add-PnPFolderAnonymousSharingLink": self._anonymous_link}
 
     def connect(self, url: str) -> Tenant:
@@ -73,6 +73,37 @@ class FilesAdmin:
         else:
             drive.admins.discard(user["id"])
         return f"{user['userPrincipalName']} site collection admin of {params.get('site')}"
+
+    def _set_list_item(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        """``Set-PnPListItem -List L -Identity N -Values @{'Author'='upn'; 'Editor'='upn'; 'Created'='iso';
+        'Modified'='iso'} [-UpdateType UpdateOverwriteVersion]`` in the site of ``Connect-PnPOnline``: who made and
+        last changed an item, and when (no new version with UpdateOverwriteVersion)."""
+        import datetime as _dt
+
+        site = next((x for x in self.sites.sites.values() if x.tenant_id == tenant.id and x.web_url.lower()
+                     == self.pnp_site.lower()), None)
+        if site is None:
+            raise ValueError(f"Connect-PnPOnline first to an existing site (not {self.pnp_site or 'none'})")
+        lst = site.list_by(params.get("list", ""))
+        item = lst.items.get(params.get("identity", ""))
+        if item is None:
+            raise ValueError(f"Set-PnPListItem: no item {params.get('identity')} in {lst.title}")
+        values = dict(re.findall(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", params.get("values", "")))
+        for name, value in values.items():
+            key = name.lower()
+            if key in ("author", "editor"):
+                user = tenant.find_user(value)
+                if user is None:
+                    raise ValueError(f"Set-PnPListItem: the user {value} does not exist or is not unique")
+                item.update({key: user["displayName"], f"{key}_id": user["id"], f"{key}_email": user["userPrincipalName"]})
+            elif key in ("created", "modified"):
+                when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                item[key] = when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            else:
+                raise ValueError(f"Set-PnPListItem: the sandbox sets Author, Editor, Created and Modified, not {name}")
+        if params.get("updatetype", "").lower() != "updateoverwriteversion":
+            item["version"] += 1
+        return f"{lst.title} item {item['id']}: {', '.join(values)} set"
 
     def _anonymous_link(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         """``Add-PnPFileAnonymousSharingLink -FileUrl <server-relative> -Type View|Edit [-Password p]

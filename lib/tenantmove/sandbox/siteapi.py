@@ -339,7 +339,8 @@ class SitesApi:
             return 204, None, {}
         if rest[1:] == ["fields"] and method == "PATCH":
             item["fields"].update(check_fields(site, lst, body, tenant))
-            item.update(version=item["version"] + 1, modified=now_iso(), editor="tenantmove (app)")
+            item.update(version=item["version"] + 1, modified=now_iso(), editor="tenantmove (app)", editor_id="",
+                        editor_email="")
             return 200, computed(lst, item["fields"]), {}
         raise GraphFailure(400, "invalidRequest", "The sandbox does not support this on a list item.")
 

@@ -153,18 +153,29 @@ def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool,
     out = {"id": item["id"], "eTag": f'"{item["uid"]},{item["version"]}"', "createdDateTime": item["created"],
            "lastModifiedDateTime": item["modified"], "webUrl": f"{site.web_url}/Lists/{lst.name}/DispForm.aspx?ID="
                                                                 f"{item['id']}",
-           "createdBy": {"user": {"displayName": item["author"]}}, "lastModifiedBy": {"user": {"displayName": item["editor"]}},
+           "createdBy": {"user": _who(item, "author")}, "lastModifiedBy": {"user": _who(item, "editor")},
            "contentType": {"id": "0x0100", "name": "Item"}}
     if expand:
         author = str(site.know(item["author_id"])) if item["author_id"] else "1"  # 1: the system account
+        editor = str(site.know(item["editor_id"])) if item.get("editor_id") else "1"
         fields = {"@odata.etag": out["eTag"], "id": item["id"], "ContentType": "Item", "Created": item["created"],
-                  "Modified": item["modified"], "AuthorLookupId": author, "EditorLookupId": author,
+                  "Modified": item["modified"], "AuthorLookupId": author, "EditorLookupId": editor,
                   "_UIVersionString": f"{item['version']}.0", "Attachments": False}
         fields.update(computed(lst, item["fields"]))
         if chosen is not None:  # fields(select=...): those, with the item's id and etag
             wanted = {c.lower() for c in chosen} | {"id", "@odata.etag"}
             fields = {k: v for k, v in fields.items() if k.lower() in wanted}
         out["fields"] = fields
+    return out
+
+
+def _who(item: dict[str, Any], role: str) -> dict[str, Any]:
+    """Graph's identity of an item's author or editor: the person's name, and their id and address when known."""
+    out = {"displayName": item[role]}
+    if item.get(f"{role}_id"):
+        out["id"] = item[f"{role}_id"]
+    if item.get(f"{role}_email"):
+        out["email"] = item[f"{role}_email"]
     return out
 
 
@@ -301,17 +312,27 @@ def _seed_item(tenant: Tenant, site: Site, lst: SpList, i: int, rnd: random.Rand
         elif kind == "term":
             fields[name] = {"Label": ["Retail", "Public sector", "Industry"][i % 3], "TermGuid":
                             _stable_uuid("term", str(i % 3)), "WssId": i % 3 + 1}
-    author = users[i % len(users)]
+    author, editor = users[i % len(users)], users[(i + 3) % len(users)]  # made by one person, changed by another
     site.know(author["id"])
-    add_item(lst, fields, author["displayName"], author["id"],
-             created=(dt.datetime(2023, 5, 1, tzinfo=dt.UTC) + dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    created = dt.datetime(2023, 5, 1, tzinfo=dt.UTC) + dt.timedelta(hours=i)
+    item = add_item(lst, fields, author["displayName"], author["id"], created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    email=author["userPrincipalName"])
+    if i == 4:  # made by someone who has left: no account any more, only the name and address SharePoint kept
+        item.update(author=LEAVER["displayName"], author_id="", author_email=LEAVER["email"])
+    item.update(editor=editor["displayName"], editor_id=editor["id"], editor_email=editor["userPrincipalName"],
+                modified=(created + dt.timedelta(days=30, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def add_item(lst: SpList, fields: dict[str, Any], author: str, author_id: str = "", created: str = "") -> dict[str, Any]:
+LEAVER = {"displayName": "Pat Leaver", "email": "pat.leaver@contoso.example"}  # left the company before the move
+
+
+def add_item(lst: SpList, fields: dict[str, Any], author: str, author_id: str = "", created: str = "",
+             email: str = "") -> dict[str, Any]:
     iid = str(lst.next_id)
     lst.next_id += 1
     stamp = created or now_iso()
     item = {"id": iid, "uid": _stable_uuid(lst.id, "item", iid), "fields": dict(fields), "created": stamp,
-            "modified": stamp, "author": author, "author_id": author_id, "editor": author, "version": 1}
+            "modified": stamp, "author": author, "author_id": author_id, "author_email": email, "editor": author,
+            "editor_id": author_id, "editor_email": email, "version": 1}
     lst.items[iid] = item
     return item

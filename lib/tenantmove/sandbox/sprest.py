@@ -8,16 +8,31 @@ depends on, as SharePoint documents them:
   ``Unsupported app only token.`` (401), so a runbook signed in with a secret writes PnP commands instead;
 - answers in ``odata=nometadata`` JSON.
 
-Routes: ``GET _api/web`` (the site: Title, Url, ServerRelativeUrl, Id)."""
+Routes: ``GET _api/web`` (the site: Title, Url, ServerRelativeUrl, Id), ``GET _api/web/RegionalSettings`` and
+``.../RegionalSettings/TimeZone`` (every sandbox site: English (US), UTC), and ``POST _api/web/lists/
+GetByTitle('<list>')/items(<id>)/ValidateUpdateListItem``: ``formValues`` set as an editor in the browser would,
+people as claims (``[{'Key':'i:0#.f|membership|<upn>'}]``, someone the tenant does not have is that field's
+exception), dates in the site's locale and time zone; with ``bNewDocumentUpdate: true`` no version is added and
+Author, Editor, Created and Modified take the values given."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
 from .http import Request, Response
+from .shapes import GraphFailure
 from .state import Store
 from .tokens import TokenError, TokenService
+
+ITEM_RE = re.compile(r"^web/lists/GetByTitle\('((?:[^']|'')*)'\)/items\((\d+)\)/ValidateUpdateListItem$", re.I)
+CLAIM_RE = re.compile(r"'Key'\s*:\s*'([^']*)'")
+PEOPLE = {"author": "author", "editor": "editor"}
+DATES = {"created": "created", "modified": "modified"}
+US_FORMAT = "%m/%d/%Y %I:%M %p"  # how an English (US) site writes and reads a date: 5/1/2023 10:00 AM
 
 
 def _error(status: int, message: str, code: str = "-2147024891, System.UnauthorizedAccessException") -> Response:
@@ -56,7 +71,59 @@ class SharePointRest:
                      and s.path.lower() == site_path.lower()), None)
         if site is None:
             return _error(404, f"The site {site_path} does not exist.", "-2147024894, System.IO.FileNotFoundException")
+        call = call.split("?", 1)[0]
         if call == "web" and req.method == "GET":
             return Response(200, {"Id": site.id, "Title": site.title, "Url": site.web_url,
                                   "ServerRelativeUrl": site.path or "/"})
+        if call.lower() == "web/regionalsettings" and req.method == "GET":
+            return Response(200, {"LocaleId": 1033, "Time24": False, "TimeZone": {"Id": 2}})
+        if call.lower() == "web/regionalsettings/timezone" and req.method == "GET":
+            return Response(200, {"Id": 2, "Description": "(UTC) Coordinated Universal Time",
+                                  "Information": {"Bias": 0, "StandardBias": 0, "DaylightBias": 0}})
+        match = ITEM_RE.match(call)
+        if match and req.method == "POST":
+            return self._validate_update(tenant, site, match.group(1).replace("''", "'"), match.group(2), req)
         return _error(400, f"The sandbox does not serve {req.method} _api/{call}.", "-1, NotSupported")
+
+    def _validate_update(self, tenant: Any, site: Any, title: str, item_id: str, req: Request) -> Response:
+        try:
+            lst = site.list_by(title)
+        except GraphFailure:
+            return _error(404, f"List '{title}' does not exist at site with URL '{site.web_url}'.",
+                          "-1, System.ArgumentException")
+        item = lst.items.get(item_id)
+        if item is None:
+            return _error(404, "Item does not exist. It may have been deleted by another user.",
+                          "-2130575338, System.ArgumentException")
+        body = json.loads(req.body or b"{}")
+        results, changes = [], {}
+        for value in body.get("formValues") or []:
+            name, raw = str(value.get("FieldName")), str(value.get("FieldValue") or "")
+            problem = ""
+            if name.lower() in PEOPLE:
+                found = CLAIM_RE.findall(raw)
+                user = tenant.find_user(found[0].rsplit("|", 1)[-1]) if found else None
+                if user is None:
+                    problem = "The user does not exist or is not unique."
+                else:
+                    role = PEOPLE[name.lower()]
+                    changes.update({role: user["displayName"], f"{role}_id": user["id"],
+                                    f"{role}_email": user["userPrincipalName"]})
+            elif name.lower() in DATES:
+                try:
+                    when = dt.datetime.strptime(raw, US_FORMAT).replace(tzinfo=dt.UTC)
+                    changes[DATES[name.lower()]] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+                except ValueError:
+                    problem = f"'{raw}' is not a date in the site's format (English (US): M/d/yyyy h:mm AM)."
+            elif lst.column(name) is not None:
+                changes.setdefault("fields", {})[lst.column(name)["name"]] = raw
+            else:
+                problem = f"Column '{name}' does not exist. It may have been deleted by another user."
+            results.append({"ErrorCode": -2146232832 if problem else 0, "ErrorMessage": problem or None,
+                            "FieldName": name, "FieldValue": raw, "HasException": bool(problem), "ItemId": int(item_id)})
+        if not any(r["HasException"] for r in results):
+            item["fields"].update(changes.pop("fields", {}))
+            item.update(changes)
+            if not body.get("bNewDocumentUpdate"):
+                item["version"] += 1
+        return Response(200, {"value": results})

@@ -34,8 +34,9 @@ SYSTEM = {"id", "ContentType", "Created", "Modified", "AuthorLookupId", "EditorL
           "_ComplianceTag", "_ComplianceTagWrittenTime", "_ComplianceTagUserId", "AppAuthorLookupId",
           "AppEditorLookupId", "@odata.etag", "DocIcon", SOURCE_ID}
 NOT_SETTABLE = ("Graph cannot set who created or last changed a list item, nor when (Author, Editor, Created, "
-                "Modified): the new items show the migration account and today. The originals are kept in the "
-                "ledger and in the tables below.")
+                "Modified): they are set after the items through SharePoint's REST API (an app with a certificate) "
+                "or by the PnP script, and read back; someone the mapping does not move keeps the migration account "
+                "there, named on the item. The originals are kept in the ledger.")
 
 
 @dataclass

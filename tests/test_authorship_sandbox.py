@@ -1,0 +1,113 @@
+"""Who made and last changed each list item, and when, through the real client and the sandbox: with a secret,
+SharePoint's REST API is refused up front and the PnP script sets them, read back by the next run; with a
+certificate, ValidateUpdateListItem sets them at once (no new version); someone who left keeps the migration
+account there, named; an editor changed behind the runbook's back is named by the reconciliation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenantmove.engine import Engine, Ledger, Outcome
+from tenantmove.phases.checks import workload_check
+from tenantmove.services.auth import SignIn
+from tenantmove.services.graph import GraphClient
+from tenantmove.services.sprest import SharePointRest
+from tenantmove.workloads.authorship import ListAuthorship
+from tenantmove.workloads.lists import ListPlan
+
+from .conftest import TARGET_APP, make_client, tenant_config
+from .files_helpers import NEW, make_target_users, new_upn, run_keeping
+from .test_auth_sandbox import _self_signed
+from .test_sites_sandbox import EMAILS, new_group, rebuild
+
+MEGAN = new_upn("megan.bowen")
+
+
+@pytest.fixture
+def world(fresh_sandbox: Any) -> tuple[Any, GraphClient, GraphClient]:
+    """Megan and Alex in the new tenant, Sales and Marketing made (their sites follow), as for phase 50."""
+    sb = fresh_sandbox
+    sb.set_knobs(group_site_seconds=0.3)
+    old, new = make_client(sb, "source")[1], make_client(sb, "target")[1]
+    make_target_users(sb, new, ("megan.bowen", "alex.wilber"), provision=False)
+    new_group(new, "sales", [new_upn("alex.wilber")])
+    new_group(new, "marketing")
+    return sb, old, new
+
+
+def _rest(sb: Any, **overrides: str) -> SharePointRest:
+    config = tenant_config("target", **overrides) if overrides else tenant_config("target")
+    signin = SignIn(config, authority_host=sb.endpoints["authority_host"], verify=sb.ca_file)
+    return SharePointRest(signin, verify=sb.ca_file, sandbox_url=sb.endpoints["sharepoint_url"])
+
+
+def _moved(sb: Any, old: GraphClient, new: GraphClient, tmp: Path) -> tuple[Any, dict[str, str], dict[str, str]]:
+    out = rebuild(sb, old, new, tmp / "l.sqlite")
+    with Ledger(tmp / "l.sqlite") as led:
+        lists = {i.source_id: str(i.target_id) for i in led.items("list", ["done"]) if i.target_id}
+        items = {i.source_id: str(i.target_id) for i in led.items("list-item", ["done", "manual"]) if i.target_id}
+    return out["_sites"], lists, items
+
+
+def _new_person(old: GraphClient) -> Any:
+    ids = {u["id"].lower(): EMAILS[u["userPrincipalName"]] for u in old.get_all("users")
+           if u["userPrincipalName"] in EMAILS}
+    return lambda who: ids.get(who["id"].lower()) or EMAILS.get(who["email"])
+
+
+def _run(tmp: Path, workload: ListAuthorship, run_id: str) -> Outcome:
+    with Ledger(tmp / "authors.sqlite", run_id) as led:
+        return run_keeping(Engine(led, "50_team_sites", folder=tmp / run_id, workers=4), workload)
+
+
+def _customers(new: GraphClient) -> list[dict[str, Any]]:
+    site = new.get("sites/contosonew.sharepoint.com:/sites/sales")
+    lst = next(x for x in new.get(f"sites/{site['id']}/lists")["value"] if x["displayName"] == "Customers")
+    return new.get_all(f"sites/{site['id']}/lists/{lst['id']}/items")
+
+
+def test_with_a_secret_the_pnp_script_sets_the_authors_and_the_next_run_reads_them_back(world: tuple,
+                                                                                        tmp_path: Path) -> None:
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path)
+    assert "certificate" in _rest(sb).usable()
+    plan = ListPlan.read(sites)
+    first = _run(tmp_path, ListAuthorship(plan, lists, items, _new_person(old)), "first")
+    assert first.tally() == {"manual": len(items)}  # every item shows the migration account and today
+    script = (tmp_path / "first" / "manual-list-authorship.ps1").read_text()
+    per_site = {e.site.target_url for e in plan.lists if e.key in lists and e.items}
+    assert script.count("Connect-PnPOnline") == len(per_site) and "-UpdateType UpdateOverwriteVersion" in script
+    sb.admin("POST", f"powershell/{NEW}", data=script.encode())
+    again = _run(tmp_path, ListAuthorship(ListPlan.read(sites), lists, items, _new_person(old)), "again")
+    assert again.tally() == {"adopted": len(items)}
+    with Ledger(tmp_path / "authors.sqlite") as led:
+        left = [i.name for i in led.items("list-authorship") if "Pat Leaver" in str(i.detail.get("left"))]
+    assert len(left) == len([e for e in plan.lists if e.key in lists and len(e.items) > 4])  # item 5 of each list
+    megan_made = [i for i in _customers(new) if (i["createdBy"]["user"].get("email") or "") == MEGAN]
+    assert megan_made and all(i["createdDateTime"].startswith("2023-05-0") for i in megan_made)
+
+
+def test_with_a_certificate_rest_sets_them_at_once_and_a_change_behind_the_back_is_named(world: tuple,
+                                                                                       tmp_path: Path) -> None:
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path)
+    pem = _self_signed(tmp_path)
+    sb.admin("POST", f"apps/{TARGET_APP}/certificates", data=pem.read_bytes().split(b"-----END PRIVATE KEY-----\n")[1])
+    rest = _rest(sb, auth="certificate", certificate_file=str(pem), secret_env="")
+    assert rest.usable() == ""
+    plan = ListPlan.read(sites)
+    first = _run(tmp_path, ListAuthorship(plan, lists, items, _new_person(old), rest), "first")
+    assert first.tally() == {"updated": len(items)}
+    customers = _customers(new)
+    assert all(i["eTag"].endswith(",1\"") or i["eTag"].endswith(',1"') for i in customers)  # no version added
+    check = ListAuthorship(ListPlan.read(sites), lists, items, _new_person(old))
+    assert workload_check("list authorship", check).problems.empty
+    site = new.get("sites/contosonew.sharepoint.com:/sites/sales")
+    lst = next(x for x in new.get(f"sites/{site['id']}/lists")["value"] if x["displayName"] == "Customers")
+    edited = next(i for i in customers if (i["lastModifiedBy"]["user"].get("email") or "") == MEGAN)
+    new.patch(f"sites/{site['id']}/lists/{lst['id']}/items/{edited['id']}/fields", {"Notes": "changed"})
+    found = workload_check("list authorship", check)
+    assert list(found.problems["detail"]) == ["Editor, Modified differ"]
