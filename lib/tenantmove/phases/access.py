@@ -1,7 +1,8 @@
-"""Who may open what, for the phases that copy drives (50's libraries, 70's OneDrives): the sharing workload over
-the phase's pairs of drives, run after their files; the link map copied into the run folder with a file per
-owner; the access matrix shown; and phase 90's comparison of the matrices, which reopens each object that
-differs."""
+"""Who may open what, and who made it, for the phases that copy drives and lists (50's libraries and lists, 70's
+OneDrives): the sharing workload over the phase's pairs of drives, run after their files; the link map copied
+into the run folder with a file per owner; the access matrix shown; phase 90's comparison of the matrices, which
+reopens each object that differs; and the authorship of files and list items, through SharePoint's REST API
+where it takes the runbook's tokens, by PnP script otherwise."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pandas as pd
 
 from ..report import Report
 from ..runbook.context import Phase
+from ..services.sprest import SharePointRest
+from ..workloads.authorship import Authorship
 from ..workloads.files import DriveCopy
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import Pair
@@ -65,3 +68,22 @@ def access_check(area: str, workload: Sharing) -> Check:
                   missing=int((bad["new"] == "").sum()), extra=int((bad["old"] == "").sum()),
                   mismatched=int(((bad["old"] != "") & (bad["new"] != "")).sum()), detail=why)
     return check
+
+
+def authored(phase: Phase, steps: Steps, make: Callable[[SharePointRest | None], Authorship], what: str) -> dict[str, Any]:
+    """Run an authorship workload (``make(rest)``: rest None when SharePoint will not take the runbook's tokens, so
+    the admin's PnP script does it); name the items whose author or editor does not move."""
+    rest = phase.sharepoint("target")
+    why_not = rest.usable()
+    outcome = steps.run(make(None if why_not else rest))
+    report: Report = steps.report
+    if why_not and outcome.script:
+        report.text(f"Who made and last changed the {what} is set by the PnP script `{outcome.script.name}`: "
+                    f"{why_not}.")
+    left = pd.DataFrame([{"item": i.name, "did not move": i.detail["left"]} for i in phase.ledger().items(outcome.kind)
+                         if (i.detail or {}).get("left")], columns=["item", "did not move"])
+    phase.save_table(f"{outcome.kind}-not-moving", left)
+    if not left.empty:
+        report.table(left, f"The {what} made or last changed by someone the mapping does not move: the new one shows "
+                           "the migration account there (map the person and rerun to carry them)")
+    return {f"{what} by people not moving": len(left)}

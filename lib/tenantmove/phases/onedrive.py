@@ -4,6 +4,7 @@ requested with ``Request-SPOPersonalSite`` and waited for), then folders, then f
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,18 +17,20 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
+from ..workloads.authorship import FileAuthorship, mapped_people
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import OneDrives, Pair, find_pairs
 from ..workloads.sharing import Sharing
 from ..workloads.users import prestage_upn
-from .access import PASTED, access_check, carry, sharing_for
-from .checks import Check, Reads, folder_check, reconciles
+from .access import PASTED, access_check, authored, carry, sharing_for
+from .checks import Check, Reads, folder_check, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
-NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): the new files show the "
-                "migration account. The original names are kept in the ledger and in the tables below; the "
-                "created and modified dates are carried over.")
+NOT_SETTABLE = ("Graph cannot set who created or last changed a file (Author/Editor): they are set after the files "
+                "through SharePoint's REST API (an app with a certificate) or by the PnP script, with the created "
+                "and modified dates, and read back; someone the mapping does not move keeps the migration account "
+                "there, named.")
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Drives:
     folders: DriveFolders
     files: DriveFiles
     sharing: Sharing
+    new_person: Callable[[dict[str, str]], str | None]  # an old author or editor -> their new UPN
     unmapped: list[str] = field(default_factory=list)  # old OneDrives whose owner the mapping does not move
 
     @property
@@ -57,7 +61,8 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.DataFra
     mapped = {p.source_name.lower() for p in pairs}
     unmapped = [u for u in src.users["userPrincipalName"] if u.lower() not in mapped]
     sharing = sharing_for(phase, copy, src, tgt, moving, "drive-sharing")
-    return Drives(copy, OneDrives(n, pairs), DriveFolders(copy), DriveFiles(copy), sharing, unmapped)
+    return Drives(copy, OneDrives(n, pairs), DriveFolders(copy), DriveFiles(copy), sharing, mapped_people(src, moving),
+                  unmapped)
 
 
 @dataclass(repr=False)
@@ -183,8 +188,9 @@ def copy_and_compare(phase: Phase, drives: Drives, gate: ConfirmGate, steps: Ste
                "files verified by hash": int(verdicts.str.startswith("verified").sum()),
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
                "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum())}
+    summary.update(authored(phase, steps, lambda rest: FileAuthorship(drives.copy, drives.new_person, rest,
+                                                                       "drive-authorship"), "OneDrive files"))
     summary.update(carry(phase, steps, drives.sharing, "the new OneDrives"))
-    report.text(NOT_SETTABLE)
     return summary
 
 
@@ -219,8 +225,10 @@ def files_check(phase: Phase, old: GraphClient, new: GraphClient, moving: pd.Dat
 
 
 
-@reconciles("files", "OneDrive access")
+@reconciles("files", "OneDrive authorship", "OneDrive access")
 def files_reconciled(r: Reads) -> list[Check]:
     drives = connect(r.phase, r.old, r.new, r.moving, r.tgt)
     return [files_check(r.phase, r.old, r.new, r.moving, r.tgt, drives),
+            workload_check("OneDrive authorship", FileAuthorship(drives.copy, drives.new_person,
+                                                                 kind="drive-authorship")),
             access_check("OneDrive access", drives.sharing)]

@@ -4,7 +4,8 @@ and their files, then its lists: the lists, their columns, their items in lookup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -17,14 +18,14 @@ from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..services.sites import SiteClient
 from ..workloads import security
-from ..workloads.authorship import ListAuthorship
+from ..workloads.authorship import FileAuthorship, ListAuthorship, mapped_people
 from ..workloads.dnsrecords import RELEASED_RECORDS
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type, left_blank
 from ..workloads.sharing import Sharing
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
-from .access import access_check, carry, sharing_for
+from .access import access_check, authored, carry, sharing_for
 from .checks import Check, Reads, folder_check, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
@@ -49,11 +50,7 @@ class TeamSites:
     tgt: Inventory
     moving: pd.DataFrame
 
-    by_id: dict[str, str] = field(default_factory=dict)  # old user object id -> new UPN
-
-    def new_person(self, who: dict[str, str]) -> str | None:
-        """An old author or editor's new UPN (by object id, else by address); None when they do not move."""
-        return self.by_id.get(who["id"].lower()) or self.emails.get(who["email"].lower())
+    new_person: Callable[[dict[str, str]], str | None] = lambda who: None  # an old author or editor -> new UPN
 
     def sharing(self, phase: Phase, copy: DriveCopy) -> Sharing:
         """Who may open what in the libraries of ``copy`` (their changed links listed per library)."""
@@ -72,9 +69,7 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, mo
         local = str(row["source_upn"]).split("@", 1)[0]
         emails[str(row["source_upn"]).lower()] = str(row["target_upn"]).lower()
         emails[f"{local}@{src.initial_domain}".lower()] = str(row["target_upn"]).lower()  # renamed in phase 20
-    by_id = {str(i).lower(): emails[str(u).lower()] for i, u in zip(src.users["id"], src.users["userPrincipalName"],
-                                                                    strict=True) if str(u).lower() in emails}
-    return TeamSites(sites, old, new, emails, src, tgt, moving, by_id)
+    return TeamSites(sites, old, new, emails, src, tgt, moving, mapped_people(src, moving))
 
 
 @dataclass(repr=False)
@@ -174,18 +169,10 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
     done_items: dict[str, str] = {}
     for level in plan_.levels():
         done_items.update(run(ListItems(plan_, level, targets, done_items, ts.emails)).targets())
-    rest = phase.sharepoint("target")
-    why_not = rest.usable()
-    authors = run(ListAuthorship(plan_, targets, made_items(phase), ts.new_person, None if why_not else rest))
-    if why_not:
-        report.text(f"Who made and last changed each list item is set by the PnP script `{authors.script}`: {why_not}."
-                    if authors.script else f"SharePoint's REST API is not used: {why_not}.")
-    left = pd.DataFrame([{"item": i.name, "did not move": i.detail["left"]} for i in
-                         phase.ledger().items(authors.kind) if (i.detail or {}).get("left")], columns=["item", "did not move"])
-    phase.save_table("list-authors-not-moving", left)
-    if not left.empty:
-        report.table(left, "List items made or last changed by someone the mapping does not move: the new item shows "
-                           "the migration account there (map the person and rerun to carry them)")
+    authors = authored(phase, steps, lambda rest: ListAuthorship(plan_, targets, made_items(phase), ts.new_person,
+                                                                 rest), "list items")
+    authors.update(authored(phase, steps, lambda rest: FileAuthorship(copy, ts.new_person, rest,
+                                                                      "library-authorship"), "library files"))
     counts = list_counts(ts, plan_, targets)
     phase.save_table("list-counts", counts)
     report.table(counts, "Items per list, old and new")
@@ -205,8 +192,7 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-                               "list values left blank": len(blanks), "list items by people not moving": len(left),
-                               **access}
+                               "list values left blank": len(blanks), **authors, **access}
     return summary
 
 
@@ -276,7 +262,7 @@ def lists_check(phase: Phase, ts: TeamSites, plan_: ListPlan, targets: dict[str,
 
 
 
-@reconciles("lists", "list authorship", "library files", "library access")
+@reconciles("lists", "list authorship", "library files", "library authorship", "library access")
 def sites_reconciled(r: Reads) -> list[Check]:
     ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
     copy, missing = library_copy(r.phase, ts)
@@ -284,4 +270,6 @@ def sites_reconciled(r: Reads) -> list[Check]:
     targets = {i.source_id: str(i.target_id) for i in r.phase.ledger().items("list", ["done"]) if i.target_id}
     return [lists_check(r.phase, ts, plan_, targets),
             workload_check("list authorship", ListAuthorship(plan_, targets, made_items(r.phase), ts.new_person)),
-            library_files_check(r.phase, copy, missing), access_check("library access", ts.sharing(r.phase, copy))]
+            library_files_check(r.phase, copy, missing),
+            workload_check("library authorship", FileAuthorship(copy, ts.new_person, kind="library-authorship")),
+            access_check("library access", ts.sharing(r.phase, copy))]

@@ -49,7 +49,8 @@ TENANT_KEYS = {
     "client_id": "application (client) id of the app registration in that tenant",
     "auth": "client_secret | certificate | device_code",
     "secret_env": "name of the environment variable that holds the client secret (auth: client_secret)",
-    "certificate_file": "PEM file with the app's private key and certificate (auth: certificate)",
+    "certificate_file": "PEM file with the app's private key and certificate (auth: certificate; with a secret, "
+                        "SharePoint's REST API signs in with it, since it refuses app-only tokens got with a secret)",
     "certificate_password_env": "name of the environment variable holding the key's password, if any",
 }
 
@@ -356,7 +357,7 @@ def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) 
             bad(f"{side}.secret_env", f"environment variable {secret_env} is not set",
                 f"export {secret_env}=<client secret of app {client_id}> before running")
             ok = False
-    if auth == "certificate":
+    if auth == "certificate" or cert:
         if not cert:
             bad(f"{side}.certificate_file", "missing (auth is certificate)", "give the path of the PEM file")
             ok = False

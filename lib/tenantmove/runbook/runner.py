@@ -249,7 +249,8 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
     assert raw is not None
     overrides = getattr(args, "overrides", None) or {}
     if overrides:  # the demo's admin changing a parameter for one pass: on the record, beside the file's hash
-        raw = {**raw, **overrides}
+        raw = {**raw, **{k: {**raw[k], **v} if isinstance(v, dict) and isinstance(raw.get(k), dict) else v
+                         for k, v in overrides.items()}}
         run.record["parameter overrides"] = dict(overrides)
     try:
         notebooks = select_phases(phase_notebooks(), args.phases)
@@ -393,6 +394,17 @@ def stand_in_person(sandbox: Any, stop: threading.Event, signed: list[str]) -> N
                 print(f"demo only: the stand-in admin could not sign in: {exc}")
 
 
+def demo_certificate(sandbox: Any, params_path: str) -> dict[str, Any]:
+    """The demo's new-tenant app has a certificate beside its secret (the sandbox made one): SharePoint's REST API
+    takes app-only tokens only from a certificate, so the demo sets authorship and site access there directly.
+    Recorded as a parameter override."""
+    import yaml
+
+    target = (yaml.safe_load(Path(params_path).read_text()) or {}).get("target") or {}
+    found = (sandbox.endpoints.get("app_certificates") or {}).get(str(target.get("client_id")))
+    return {"target": {"certificate_file": found}} if found and not target.get("certificate_file") else {}
+
+
 def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
     """The demo's admin ran the phases' scripts (distribution lists, new sites, people's access): as an admin would,
     the demo runs those phases once more (the domain's phase 20 excepted), then the verification, in a run of its
@@ -408,7 +420,7 @@ def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) 
     args.phases = ",".join(p[:2] for p in again)
     args.fresh_state = False  # the first pass's state folder: the one the demo's pointer names
     args.stand_in_admin = None
-    args.overrides = {"ca_enforce": True}
+    args.overrides = {**(getattr(args, "overrides", None) or {}), "ca_enforce": True}
     print("demo: the stand-in admin read the first verification's security gap (conditional access report-only) "
           "and switches the policies on in this pass (ca_enforce: true, recorded in run.json)")
     return execute(args, interactive=False)
@@ -635,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fresh_state = True
         with sandbox_running(default_sandbox_dir()) as sandbox:
             args.stand_in_admin = StandInAdmin(sandbox)
+            args.overrides = demo_certificate(sandbox, args.params)
             args.demo_signins = []
             stop = threading.Event()
             person = threading.Thread(target=stand_in_person, args=(sandbox, stop, args.demo_signins), daemon=True)

@@ -233,7 +233,7 @@ class FilesApi:
                 return 200, self.drive_json(drive, base), {}
             raise GraphFailure(405, "invalidRequest", "The drive itself cannot be changed.")
         if verb == "" and method == "GET":
-            return 200, self.item_out(drive, item, base, app), {}
+            return 200, self.item_out(drive, item, base, app, select=query.get("$select", "")), {}
         if verb == "" and method == "PATCH":
             return 200, self.patch_item(drive, item, body or {}, base, app), {}
         if verb == "" and method == "DELETE":
@@ -317,11 +317,12 @@ class FilesApi:
                 "quota": {"total": drive.quota_total, "used": used, "remaining": drive.quota_total - used,
                           "deleted": 0, "state": "normal" if used < 0.9 * drive.quota_total else "nearing"}}
 
-    def item_out(self, drive: Drive, item: dict[str, Any], base: str, app: str, with_path: bool = True) -> dict:
+    def item_out(self, drive: Drive, item: dict[str, Any], base: str, app: str, with_path: bool = True,
+                 select: str = "") -> dict:
         url = None
         if item["blob"] is not None and not item["deleted"]:
             url = self.download_url(self._tenant(drive), drive, item["blob"], base, app, item["id"])
-        return item_json(drive, item, base, with_path=with_path, download_url=url)
+        return item_json(drive, item, base, with_path=with_path, download_url=url, select=select)
 
     def _tenant(self, drive: Drive) -> Tenant:
         return self.store.tenants[drive.tenant_id]

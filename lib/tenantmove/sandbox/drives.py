@@ -48,6 +48,8 @@ class Drive:
     epoch: int = 0  # delta tokens of an earlier epoch answer 410 (resync required)
     created: str = field(default_factory=now_iso)
     admins: set[str] = field(default_factory=set)  # user ids made site collection admins (Set-SPOUser)
+    list_id: str = ""  # the drive's list in its site (SharePoint's REST API addresses files through it)
+    site_url: str = ""  # the site the drive is a library of (a OneDrive: its owner's personal site)
     clock: list[tuple[float, int]] = field(default_factory=list)  # (when, seq) of each change: timestamp tokens
 
     # --- structure ---------------------------------------------------------------------------------
@@ -56,6 +58,7 @@ class Drive:
                  by: str = "", hashless: bool = False) -> dict[str, Any]:
         stamp = now_iso()
         item = {"id": "01" + _stable_uuid(self.id, "item", str(len(self.items))).replace("-", "")[:30].upper(),
+                "list_item": len(self.items) + 1,  # its item in the drive's list (SharePoint's REST API numbers it)
                 "name": name, "parent": parent, "folder": folder, "package": package, "blob": blob,
                 "created": stamp, "modified": stamp, "fs_created": created or stamp, "fs_modified": modified or stamp,
                 "version": 1, "versions": [], "seq": 0, "deleted": False, "locked": False, "by": by,
@@ -169,7 +172,7 @@ class Drive:
             self.check_writable(existing)
             existing["versions"].append({"id": f"{existing['version']}.0", "blob": existing["blob"],
                                          "modified": existing["modified"], "by": existing["by"]})
-            existing.update(blob=blob, modified=now_iso(), version=existing["version"] + 1, by=by, hashless=False,
+            existing.update(blob=blob, modified=now_iso(), version=existing["version"] + 1, by=by, hashless=False, editor=None,
                             fs_modified=fsi.get("lastModifiedDateTime") or now_iso())
             if fsi.get("createdDateTime"):
                 existing["fs_created"] = fsi["createdDateTime"]
@@ -227,7 +230,7 @@ def office_document(seed: str, paragraphs: int = 20) -> bytes:
 
 
 def item_json(drive: Drive, item: dict[str, Any], base: str, *, with_path: bool = True,
-              download_url: str | None = None) -> dict[str, Any]:
+              download_url: str | None = None, select: str = "") -> dict[str, Any]:
     """Graph's driveItem. ``with_path`` is False in delta answers: OneDrive for Business sends no
     ``parentReference.path`` there, clients must rebuild paths from parent ids."""
     if item["deleted"]:
@@ -243,8 +246,8 @@ def item_json(drive: Drive, item: dict[str, Any], base: str, *, with_path: bool 
         "eTag": f'"{{{item["id"]}}},{item["version"]}"', "cTag": f'"c:{{{item["id"]}}},{item["version"]}"',
         "webUrl": drive.web_url + quote(path),
         "fileSystemInfo": {"createdDateTime": item["fs_created"], "lastModifiedDateTime": item["fs_modified"]},
-        "createdBy": {"user": {"displayName": item["by"] or drive.owner_name}},
-        "lastModifiedBy": {"user": {"displayName": item["by"] or drive.owner_name}},
+        "createdBy": {"user": item.get("author") or {"displayName": item["by"] or drive.owner_name}},
+        "lastModifiedBy": {"user": item.get("editor") or {"displayName": item["by"] or drive.owner_name}},
     }
     if item["parent"] is not None:
         ref = {"driveId": drive.id, "driveType": drive.drive_type, "id": item["parent"]}
@@ -255,6 +258,9 @@ def item_json(drive: Drive, item: dict[str, Any], base: str, *, with_path: bool 
     else:
         out["root"] = {}
         out["parentReference"] = {"driveId": drive.id, "driveType": drive.drive_type}
+    if "sharepointids" in select.lower():  # only when selected, as Graph returns it
+        out["sharepointIds"] = {"listId": drive.list_id, "listItemId": str(item["list_item"]),
+                                "siteUrl": drive.site_url, "listItemUniqueId": _stable_uuid(drive.id, item["id"])}
     if item.get("perms"):  # shared: the item has permissions of its own (hierarchical sharing's facet)
         kinds = {p["link"]["scope"] if p["kind"] == "link" else "users" for p in item["perms"]}
         out["shared"] = {"scope": next(k for k in ("anonymous", "organization", "users") if k in kinds)}
@@ -302,6 +308,8 @@ def new_onedrive(tenant: Tenant, user: dict[str, Any], upn: str = "") -> Drive:
     drive = Drive(id="b!" + base64.urlsafe_b64encode(_stable_uuid(tenant.id, "drive", user["id"]).encode()).decode()
                   .rstrip("=")[:48], tenant_id=tenant.id, owner_kind="user", owner_id=user["id"],
                   owner_name=user["displayName"], drive_type="business", name="OneDrive",
-                  web_url=f"https://{host}-my.sharepoint.com/personal/{slug}/Documents")
+                  web_url=f"https://{host}-my.sharepoint.com/personal/{slug}/Documents",
+                  list_id=_stable_uuid(tenant.id, "onedrive-list", user["id"]),
+                  site_url=f"https://{host}-my.sharepoint.com/personal/{slug}")
     drive.root_id = drive.new_item(None, "root", folder=True)["id"]
     return drive

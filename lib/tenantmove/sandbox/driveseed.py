@@ -3,7 +3,8 @@ files; ``generated.files_per_user`` gives every generated user's OneDrive a few 
 generated from a seed when read (see :mod:`.blobs`), so large files cost nothing in the seed.
 
 A file entry: ``{path: "Plans/Budget.xlsx", size: "40 KiB" | "300 MiB" | 1234, office: true,
-versions: 3, hashless: true, package: oneNote, modified: "2019-05-01T10:00:00Z"}``. Users listed under
+versions: 3, hashless: true, package: oneNote, modified: "2019-05-01T10:00:00Z", author: upn, editor: upn}``
+(a OneDrive's files are its owner's unless the entry says; someone who left: ``{name: ..., email: ...}``). Users listed under
 ``no_onedrive`` never signed in: their OneDrive does not exist (Graph answers "mysite not found"). A drive's
 ``shares:`` are the people, groups and links its items are shared with (:func:`.sharing.seed`)."""
 
@@ -92,12 +93,28 @@ def fill(drive: Drive, spec: dict[str, Any], tenant: Tenant) -> None:
             if item is None:
                 item = drive.new_item(parent["id"], name, blob=blob, hashless=bool(entry.get("hashless")),
                                       created=entry.get("created"), modified=entry.get("modified"))
+                owner = tenant.users.get(drive.owner_id) if drive.owner_kind == "user" else None
+                item["author"] = identity(tenant, entry.get("author")) or identity(tenant, owner and owner["id"])
+                item["editor"] = identity(tenant, entry.get("editor")) or item["author"]
             else:
                 item["versions"].append({"id": f"{item['version']}.0", "blob": item["blob"],
                                          "modified": item["modified"], "by": item["by"]})
                 item.update(blob=blob, version=item["version"] + 1)
                 drive.touch(item)
     sharing.seed(tenant, drive, spec.get("shares", []))
+
+
+def identity(tenant: Tenant, who: Any) -> dict[str, Any] | None:
+    """A seeded author or editor as Graph shows them: a user of the tenant (by UPN or id), or someone who has left
+    (``{name, email}``: no account any more)."""
+    if not who:
+        return None
+    if isinstance(who, dict):
+        return {"displayName": who["name"], "email": who["email"]}
+    user = tenant.find_user(str(who))
+    if user is None:
+        raise ValueError(f"seed: no user {who} in {tenant.initial_domain}")
+    return {"displayName": user["displayName"], "id": user["id"], "email": user["userPrincipalName"]}
 
 
 def ensure_folder(drive: Drive, path: str) -> dict[str, Any]:

@@ -80,14 +80,15 @@ class FilesAdmin:
         last changed an item, and when (no new version with UpdateOverwriteVersion)."""
         import datetime as _dt
 
-        site = next((x for x in self.sites.sites.values() if x.tenant_id == tenant.id and x.web_url.lower()
-                     == self.pnp_site.lower()), None)
-        if site is None:
+        from .sprest import find_item, locate, set_person
+
+        site, personal = locate(self.sites, tenant.id, self.pnp_site.rstrip("/"))
+        if site is None and personal is None:
             raise ValueError(f"Connect-PnPOnline first to an existing site (not {self.pnp_site or 'none'})")
-        lst = site.list_by(params.get("list", ""))
-        item = lst.items.get(params.get("identity", ""))
-        if item is None:
-            raise ValueError(f"Set-PnPListItem: no item {params.get('identity')} in {lst.title}")
+        found = find_item(self.sites, site, personal, params.get("list", ""), params.get("identity", ""))
+        if isinstance(found, str):
+            raise ValueError(f"Set-PnPListItem: {found}")
+        kind, _, item = found
         values = dict(re.findall(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", params.get("values", "")))
         for name, value in values.items():
             key = name.lower()
@@ -95,7 +96,7 @@ class FilesAdmin:
                 user = tenant.find_user(value)
                 if user is None:
                     raise ValueError(f"Set-PnPListItem: the user {value} does not exist or is not unique")
-                item.update({key: user["displayName"], f"{key}_id": user["id"], f"{key}_email": user["userPrincipalName"]})
+                set_person(kind, item, key, user)
             elif key in ("created", "modified"):
                 when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
                 item[key] = when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -103,7 +104,7 @@ class FilesAdmin:
                 raise ValueError(f"Set-PnPListItem: the sandbox sets Author, Editor, Created and Modified, not {name}")
         if params.get("updatetype", "").lower() != "updateoverwriteversion":
             item["version"] += 1
-        return f"{lst.title} item {item['id']}: {', '.join(values)} set"
+        return f"item {params.get('identity')} of {params.get('list')}: {', '.join(values)} set"
 
     def _anonymous_link(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
         """``Add-PnPFileAnonymousSharingLink -FileUrl <server-relative> -Type View|Edit [-Password p]

@@ -24,7 +24,7 @@ from .dnsserver import DnsServer, ZoneStore, make_keyring, seed_zones
 from .knobs import Governor, Knobs
 from .server import SandboxApp, make_server, write_json
 from .state import SeedError, Store, load_seed
-from .tls import write_ca_and_server_cert
+from .tls import write_app_certificate, write_ca_and_server_cert
 
 ENDPOINTS = "endpoints.json"
 TSIG_FILE = "tsig.json"
@@ -55,6 +55,12 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
     dns_server = DnsServer(zones, port=dns_port)
     dns_server.start()
     app = SandboxApp(store, governor, zones, state_dir / "blobs")
+    certificates = {}  # each app's certificate credential (SharePoint's REST API takes app-only tokens only from one)
+    for tenant in store.tenants.values():
+        for client_id in tenant.apps:
+            pem = state_dir / "apps" / f"{client_id}.pem"
+            app.login.register_certificate(client_id, write_app_certificate(pem, f"tenantmove sandbox app {client_id}"))
+            certificates[client_id] = str(pem.resolve())
     httpd = make_server(app, cert, key, port=port)
     host, http_port = httpd.server_address[0], httpd.server_address[1]
     base = f"https://{host}:{http_port}"
@@ -68,6 +74,7 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         "device_login_url": f"{base}/devicelogin",
         "ca_file": str(ca.resolve()),
         "dns": {"host": dns_server.host, "port": dns_server.port, "tsig_file": str((state_dir / TSIG_FILE).resolve())},
+        "app_certificates": certificates,
         "tenants": [{"key": t.key, "id": t.id, "initial_domain": t.initial_domain,
                      "display_name": t.display_name, "apps": list(t.apps)} for t in store.tenants.values()],
     }

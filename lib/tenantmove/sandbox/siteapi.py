@@ -71,7 +71,7 @@ class SitesApi:
     def _library_drive(self, site: Site, lst: SpList) -> Drive:
         drive = Drive(id="b!" + _stable_uuid(site.id, "drive", lst.id).replace("-", ""), tenant_id=site.tenant_id,
                       owner_kind="site", owner_id=site.id, owner_name=site.title, drive_type="documentLibrary",
-                      name=lst.title, web_url=f"{site.web_url}/{lst.name}")
+                      name=lst.title, web_url=f"{site.web_url}/{lst.name}", list_id=lst.id, site_url=site.web_url)
         drive.root_id = drive.new_item(None, "root", folder=True)["id"]
         return drive
 

@@ -8,9 +8,11 @@ depends on, as SharePoint documents them:
   ``Unsupported app only token.`` (401), so a runbook signed in with a secret writes PnP commands instead;
 - answers in ``odata=nometadata`` JSON.
 
-Routes: ``GET _api/web`` (the site: Title, Url, ServerRelativeUrl, Id), ``GET _api/web/RegionalSettings`` and
-``.../RegionalSettings/TimeZone`` (every sandbox site: English (US), UTC), and ``POST _api/web/lists/
-GetByTitle('<list>')/items(<id>)/ValidateUpdateListItem``: ``formValues`` set as an editor in the browser would,
+Sites: team sites, and each OneDrive's personal site (``-my`` host). Routes: ``GET _api/web`` (the site: Title,
+Url, ServerRelativeUrl, Id), ``GET _api/web/RegionalSettings`` and ``.../RegionalSettings/TimeZone`` (every
+sandbox site: English (US), UTC), and ``POST _api/web/lists/GetByTitle('<list>')`` (or ``lists(guid'<id>')``)
+``/items(<n>)/ValidateUpdateListItem`` on a list's item or a library's file (its item number is Graph's
+``sharepointIds.listItemId``): ``formValues`` set as an editor in the browser would,
 people as claims (``[{'Key':'i:0#.f|membership|<upn>'}]``, someone the tenant does not have is that field's
 exception), dates in the site's locale and time zone; with ``bNewDocumentUpdate: true`` no version is added and
 Author, Editor, Created and Modified take the values given."""
@@ -24,15 +26,55 @@ from typing import Any
 from urllib.parse import unquote
 
 from .http import Request, Response
-from .shapes import GraphFailure
 from .state import Store
 from .tokens import TokenError, TokenService
 
-ITEM_RE = re.compile(r"^web/lists/GetByTitle\('((?:[^']|'')*)'\)/items\((\d+)\)/ValidateUpdateListItem$", re.I)
+ITEM_RE = re.compile(r"^web/lists(?:/GetByTitle\('((?:[^']|'')*)'\)|\(guid'([0-9a-fA-F-]+)'\))/items\((\d+)\)"
+                     r"/ValidateUpdateListItem$", re.I)
 CLAIM_RE = re.compile(r"'Key'\s*:\s*'([^']*)'")
 PEOPLE = {"author": "author", "editor": "editor"}
 DATES = {"created": "created", "modified": "modified"}
 US_FORMAT = "%m/%d/%Y %I:%M %p"  # how an English (US) site writes and reads a date: 5/1/2023 10:00 AM
+
+
+MISSING = "Item does not exist. It may have been deleted by another user."
+
+
+def locate(sites: Any, tenant_id: str, url: str) -> tuple[Any, Any]:
+    """(the team site at ``url``, None) or (None, the OneDrive whose personal site it is); (None, None): neither."""
+    site = next((x for x in sites.sites.values() if x.tenant_id == tenant_id and x.web_url.lower() == url.lower()),
+                None)
+    personal = None if site is not None else next(
+        (d for d in sites.files.drives.values() if d.tenant_id == tenant_id and d.site_url
+         and d.site_url.lower() == url.lower()), None)
+    return site, personal
+
+
+def find_item(sites: Any, site: Any, personal: Any, ref: str, number: str) -> tuple[str, Any, Any] | str:
+    """("list", the list, its item) or ("file", the drive, its item), for a list by title or id and an item's
+    number; otherwise what SharePoint says is missing."""
+    if site is not None:
+        lst = next((x for x in site.lists.values() if ref.lower() in {x.id.lower(), x.title.lower()}), None)
+        if lst is None:
+            return f"List '{ref}' does not exist at site with URL '{site.web_url}'."
+        drive = sites.files.drives.get(lst.drive_id) if lst.template == "documentLibrary" else None
+        if drive is None:
+            item = lst.items.get(number)
+            return ("list", lst, item) if item is not None else MISSING
+    else:
+        drive = personal
+        if ref.lower() not in {drive.list_id.lower(), "documents"}:
+            return f"List '{ref}' does not exist at site with URL '{drive.site_url}'."
+    found = next((i for i in drive.items.values() if str(i["list_item"]) == number and not i["deleted"]), None)
+    return ("file", drive, found) if found is not None else MISSING
+
+
+def set_person(kind: str, item: dict[str, Any], role: str, user: dict[str, Any]) -> None:
+    """``role`` (author or editor) of a list item or a file becomes ``user``."""
+    if kind == "file":
+        item[role] = {"displayName": user["displayName"], "id": user["id"], "email": user["userPrincipalName"]}
+    else:
+        item.update({role: user["displayName"], f"{role}_id": user["id"], f"{role}_email": user["userPrincipalName"]})
 
 
 def _error(status: int, message: str, code: str = "-2147024891, System.UnauthorizedAccessException") -> Response:
@@ -67,12 +109,14 @@ class SharePointRest:
         if "roles" in claims and "scp" not in claims and claims.get("appidacr") != "2":
             return _error(401, "Unsupported app only token.")
         site_path = unquote(site_path.rstrip("/"))
-        site = next((s for s in self.sites.sites.values() if s.tenant_id == tenant.id and s.host.lower() == host.lower()
-                     and s.path.lower() == site_path.lower()), None)
-        if site is None:
+        site, personal = locate(self.sites, tenant.id, f"https://{host}{site_path}")
+        if site is None and personal is None:
             return _error(404, f"The site {site_path} does not exist.", "-2147024894, System.IO.FileNotFoundException")
         call = call.split("?", 1)[0]
         if call == "web" and req.method == "GET":
+            if personal is not None:
+                return Response(200, {"Id": personal.list_id, "Title": personal.owner_name,
+                                      "Url": f"https://{host}{site_path}", "ServerRelativeUrl": site_path})
             return Response(200, {"Id": site.id, "Title": site.title, "Url": site.web_url,
                                   "ServerRelativeUrl": site.path or "/"})
         if call.lower() == "web/regionalsettings" and req.method == "GET":
@@ -82,21 +126,20 @@ class SharePointRest:
                                   "Information": {"Bias": 0, "StandardBias": 0, "DaylightBias": 0}})
         match = ITEM_RE.match(call)
         if match and req.method == "POST":
-            return self._validate_update(tenant, site, match.group(1).replace("''", "'"), match.group(2), req)
+            ref = (match.group(1) or match.group(2) or "").replace("''", "'")
+            found = find_item(self.sites, site, personal, ref, match.group(3))
+            if isinstance(found, str):
+                return _error(404, found, "-2130575338, System.ArgumentException")
+            return self._validate_update(tenant, found, req)
         return _error(400, f"The sandbox does not serve {req.method} _api/{call}.", "-1, NotSupported")
 
-    def _validate_update(self, tenant: Any, site: Any, title: str, item_id: str, req: Request) -> Response:
-        try:
-            lst = site.list_by(title)
-        except GraphFailure:
-            return _error(404, f"List '{title}' does not exist at site with URL '{site.web_url}'.",
-                          "-1, System.ArgumentException")
-        item = lst.items.get(item_id)
-        if item is None:
-            return _error(404, "Item does not exist. It may have been deleted by another user.",
-                          "-2130575338, System.ArgumentException")
+    def _validate_update(self, tenant: Any, found: tuple[str, Any, Any], req: Request) -> Response:
+        kind, container, item = found
+        item_id = str(item["id"] if kind == "list" else item["list_item"])
         body = json.loads(req.body or b"{}")
-        results, changes = [], {}
+        results: list[dict[str, Any]] = []
+        changes: dict[str, Any] = {}
+        people: dict[str, dict[str, Any]] = {}
         for value in body.get("formValues") or []:
             name, raw = str(value.get("FieldName")), str(value.get("FieldValue") or "")
             problem = ""
@@ -106,24 +149,25 @@ class SharePointRest:
                 if user is None:
                     problem = "The user does not exist or is not unique."
                 else:
-                    role = PEOPLE[name.lower()]
-                    changes.update({role: user["displayName"], f"{role}_id": user["id"],
-                                    f"{role}_email": user["userPrincipalName"]})
+                    people[PEOPLE[name.lower()]] = user
             elif name.lower() in DATES:
                 try:
                     when = dt.datetime.strptime(raw, US_FORMAT).replace(tzinfo=dt.UTC)
                     changes[DATES[name.lower()]] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
                 except ValueError:
                     problem = f"'{raw}' is not a date in the site's format (English (US): M/d/yyyy h:mm AM)."
-            elif lst.column(name) is not None:
-                changes.setdefault("fields", {})[lst.column(name)["name"]] = raw
+            elif kind == "list" and container.column(name) is not None:
+                changes.setdefault("fields", {})[container.column(name)["name"]] = raw
             else:
                 problem = f"Column '{name}' does not exist. It may have been deleted by another user."
             results.append({"ErrorCode": -2146232832 if problem else 0, "ErrorMessage": problem or None,
                             "FieldName": name, "FieldValue": raw, "HasException": bool(problem), "ItemId": int(item_id)})
         if not any(r["HasException"] for r in results):
-            item["fields"].update(changes.pop("fields", {}))
+            if kind == "list":
+                item["fields"].update(changes.pop("fields", {}))
             item.update(changes)
+            for role, user in people.items():
+                set_person(kind, item, role, user)
             if not body.get("bNewDocumentUpdate"):
                 item["version"] += 1
         return Response(200, {"value": results})

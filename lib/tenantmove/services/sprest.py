@@ -7,6 +7,7 @@ says why, and the workloads write PnP commands for the admin instead. Requests g
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +29,13 @@ class ResourceToken:
 
 class SharePointRest:
     def __init__(self, signin: SignIn, *, verify: str | bool = True, sandbox_url: str = "", **client_options: Any):
-        """``sandbox_url``: where the sandbox serves ``https://<host>/...`` (``<sandbox_url>/<host>/...``)."""
+        """``sandbox_url``: where the sandbox serves ``https://<host>/...`` (``<sandbox_url>/<host>/...``). An app
+        that signs in to Graph with a secret and also has a certificate (``certificate_file``) signs in to
+        SharePoint with the certificate."""
+        config = signin.config
+        if config.auth == "client_secret" and config.certificate_file:
+            signin = SignIn(replace(config, auth="certificate"), authority_host=signin.authority_host,
+                            verify=signin.verify)
         self.signin, self.verify, self.sandbox_url = signin, verify, sandbox_url.rstrip("/")
         self.options = client_options
         self.clients: dict[str, GraphClient] = {}
@@ -37,7 +44,7 @@ class SharePointRest:
         """"" when SharePoint will take this sign-in's tokens; otherwise why not, and what to do."""
         if self.signin.config.auth == "client_secret":
             return ("the app signs in with a secret, and SharePoint's REST API takes app-only tokens only from a "
-                    "certificate: give the app a certificate (auth: certificate) to have this done here, or run the "
+                    "certificate: give the app a certificate (certificate_file) to have this done here, or run the "
                     "PnP commands")
         return ""
 

@@ -1,4 +1,4 @@
-"""Who made and last changed each list item, and when, carried after the items: Graph sets ``createdBy`` and
+"""Who made and last changed each list item and each file, and when, carried after the items and files: Graph sets ``createdBy`` and
 ``lastModifiedBy`` to the caller and cannot change them, so the new item's Author, Editor, Created and Modified
 are set through SharePoint's REST API (``ValidateUpdateListItem`` with ``bNewDocumentUpdate: true``: no version
 is added; people as claims, dates in the site's locale and time zone) when SharePoint takes the runbook's tokens
@@ -12,16 +12,36 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pandas as pd
+
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..errors import TenantmoveError
 from ..services.graph import path
 from ..services.sprest import SharePointRest
-from .lists import ListEntry, ListPlan
+from .files import DriveCopy, paths_of, target_path
+from .inventory import Inventory
+from .lists import ListPlan
 
 US_LOCALE = 1033
 US_FORMAT = "%m/%d/%Y %I:%M %p"  # English (US): 5/1/2023 10:00 AM
 FIELDS = (("Author", "createdBy"), ("Editor", "lastModifiedBy"))
 DATES = (("Created", "createdDateTime"), ("Modified", "lastModifiedDateTime"))
+
+
+def mapped_people(src: Inventory, rows: pd.DataFrame) -> Callable[[dict[str, str]], str | None]:
+    """An old author or editor (id, email, name) -> their new UPN through the mapping's rows (by object id, else by
+    any of their old addresses: UPN, mail, the onmicrosoft alias phase 20 renamed them to); None: not moving."""
+    new_of = {str(s).lower(): str(t) for s, t in zip(rows["source_upn"], rows["target_upn"], strict=True)}
+    by_id: dict[str, str] = {}
+    by_address: dict[str, str] = {}
+    for uid, upn, mail in zip(src.users["id"], src.users["userPrincipalName"], src.users["mail"], strict=True):
+        new = new_of.get(str(upn).lower())
+        if new:
+            by_id[str(uid).lower()] = new
+            for old in (str(upn), str(mail or ""), f"{str(upn).split('@')[0]}@{src.initial_domain}"):
+                if old:
+                    by_address[old.lower()] = new
+    return lambda who: by_id.get(who["id"].lower()) or by_address.get(who["email"].lower())
 
 
 def person(item: dict[str, Any], facet: str) -> dict[str, str]:
@@ -34,77 +54,40 @@ def _minute(stamp: str) -> str:
     return str(stamp or "")[:16]  # yyyy-mm-ddThh:mm: SharePoint's forms keep no seconds
 
 
-class ListAuthorship(Workload):
-    kind = "list-authorship"
-    title = "who made and last changed each list item, and when"
+class Authorship(Workload):
+    """What list items and files share: who made and last changed an item, and when, set through SharePoint's REST
+    API or written as one PnP command per item (grouped per site), and compared by address and minute."""
+
     manual_shell = "PnP PowerShell"
     scope_limit = 4
 
-    def __init__(self, plan: ListPlan, lists: dict[str, str], items: dict[str, str],
-                 new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None = None) -> None:
-        """``lists``: old list key -> new list id; ``items``: old item key -> new item id; ``new_person``: an old
-        author or editor (id, email, name) -> their new UPN, None when they do not move; ``rest``: SharePoint's
-        REST API when it takes the runbook's tokens (None: the admin's PnP script does it)."""
-        self.plan, self.lists, self.items, self.new_person, self.rest = plan, lists, items, new_person, rest
+    def __init__(self, new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None) -> None:
+        self.new_person, self.rest = new_person, rest
         self.regional: dict[str, tuple[int, int]] = {}  # site url -> (locale id, bias in minutes)
 
-    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        for e in self.plan.lists:
-            if e.key not in self.lists:
-                continue
-            for item in e.items:
-                key = f"{e.key}|{item['id']}"
-                if key not in self.items:
-                    continue
-                wanted: dict[str, str | None] = {name: self.new_person(person(item, facet)) for name, facet in FIELDS}
-                wanted.update({name: str(item.get(facet) or "") for name, facet in DATES})
-                left = sorted({person(item, facet)["name"] or person(item, facet)["email"] for name, facet in FIELDS
-                               if wanted[name] is None})
-                fields = item.get("fields") or {}
-                yield Work(key, f"{e.label} #{item['id']}: {fields.get('Title', '')}",
-                           version=str(item.get("eTag") or fields.get("Modified")), scope=e.key,
-                           detail={"author": person(item, "createdBy")["name"], "editor": person(item, "lastModifiedBy")[
-                               "name"], "created": wanted["Created"], "modified": wanted["Modified"],
-                                   **({"left": ", ".join(left)} if left else {})},
-                           data=(e, self.items[key], wanted, left))
+    def wanted(self, item: dict[str, Any]) -> tuple[dict[str, str | None], list[str]]:
+        """The new Author, Editor (None: does not move), Created and Modified of an old item; who did not move
+        (a system account, with neither id nor address, is not a person to carry)."""
+        found: dict[str, str | None] = {}
+        left = []
+        for name, facet in FIELDS:
+            who = person(item, facet)
+            found[name] = self.new_person(who) if who["id"] or who["email"] else None
+            if found[name] is None and (who["id"] or who["email"]):
+                left.append(who["name"] or who["email"])
+        found.update({name: str(item.get(facet) or "") for name, facet in DATES})
+        return found, sorted(set(left))
 
-    def find(self, work: Work) -> dict[str, Any] | None:
-        e, new_id, _, _ = work.data
-        assert e.site.target is not None
-        return self.plan.sites.new.graph.get(path("sites", e.site.target["id"], "lists", self.lists[e.key], "items",
-                                                  new_id))
-
-    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
-        if existing is None:
-            return "the item is not in the new list"
-        _, _, wanted, _ = work.data
+    def compare(self, wanted: dict[str, str | None], existing: dict[str, Any]) -> str:
         wrong = [name for name, facet in FIELDS if wanted[name] is not None
                  and person(existing, facet)["email"] != str(wanted[name]).lower()]
         wrong += [name for name, facet in DATES if _minute(str(existing.get(facet))) != _minute(str(wanted[name]))]
         return f"{', '.join(wrong)} differ" if wrong else ""
 
-    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
-        e, new_id, wanted, left = work.data
-        note = (f"{', '.join(left)} did not move (not in the user mapping): the item shows the migration account "
-                "there") if left else ""
-        if existing is None:
-            raise TenantmoveError(f"{work.name}: the item is not in the new list", where=work.name,
-                                  hint="rerun this phase: the item is made first")
-        if not self.differs(work, existing):
-            return Applied(new_id, "adopted", detail=work.detail, note=note)
-        if self.rest is None:
-            values = "; ".join(f"{ps_quote(k)}={ps_quote(str(v))}" for k, v in wanted.items() if v)
-            return ManualStep(work.key, f"{work.name}: its author, editor and dates",
-                              [f"Set-PnPListItem -List {ps_quote(e.source['displayName'])} -Identity {new_id} "
-                               f"-Values @{{{values}}} -UpdateType UpdateOverwriteVersion"],
-                              check=f"{work.name}: Author, Editor, Created and Modified as in the old list",
-                              target_id=new_id)
-        self._validate_update(e, new_id, wanted)
-        return Applied(new_id, "updated", detail=work.detail, note=note)
-
-    def _validate_update(self, e: ListEntry, new_id: str, wanted: dict[str, str | None]) -> None:
+    def set_by_rest(self, site: str, list_ref: str, number: str, wanted: dict[str, str | None]) -> None:
+        """``ValidateUpdateListItem`` on item ``number`` of the list ``list_ref`` (``GetByTitle('...')`` or
+        ``(guid'...')``) of ``site``: no version added."""
         assert self.rest is not None
-        site = e.site.target_url
         _, bias = self._regional(site)
         values = [{"FieldName": name, "FieldValue": f"[{{'Key':'i:0#.f|membership|{who}'}}]"}
                   for name, who in wanted.items() if name in ("Author", "Editor") and who]
@@ -112,14 +95,23 @@ class ListAuthorship(Workload):
             if stamp:
                 when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) - dt.timedelta(minutes=bias)
                 values.append({"FieldName": name, "FieldValue": when.strftime(US_FORMAT)})
-        title = str(e.source["displayName"]).replace("'", "''")
-        answer = self.rest.post(site, f"web/lists/GetByTitle('{title}')/items({new_id})/ValidateUpdateListItem",
+        answer = self.rest.post(site, f"web/lists{list_ref}/items({number})/ValidateUpdateListItem",
                                 {"formValues": values, "bNewDocumentUpdate": True})
         problems = [f"{r.get('FieldName')}: {r.get('ErrorMessage')}" for r in answer.get("value", [])
                     if r.get("HasException")]
         if problems:
             raise TenantmoveError(f"SharePoint refused {'; '.join(problems)}",
                                   hint="a person must exist in the new tenant (phase 30); rerun this phase")
+
+    @staticmethod
+    def pnp_step(work: Work, site: str, list_name: str, number: str, wanted: dict[str, str | None]) -> ManualStep:
+        values = "; ".join(f"{ps_quote(k)}={ps_quote(str(v))}" for k, v in wanted.items() if v)
+        return ManualStep(work.key, f"{work.name}: its author, editor and dates",
+                          [f"Connect-PnPOnline -Url {ps_quote(site)} -Interactive",
+                           f"Set-PnPListItem -List {ps_quote(list_name)} -Identity {number} -Values @{{{values}}} "
+                           "-UpdateType UpdateOverwriteVersion"],
+                          check=f"{work.name}: Author, Editor, Created and Modified as in the old tenant",
+                          target_id=number)
 
     def _regional(self, site: str) -> tuple[int, int]:
         """The site's locale and time zone bias (UTC = local + bias): dates are written as the site reads them."""
@@ -135,14 +127,131 @@ class ListAuthorship(Workload):
         return self.regional[site]
 
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
-        """One script per site: its Connect-PnPOnline, then every item's Set-PnPListItem."""
+        """One step per site: its Connect-PnPOnline, then every item's Set-PnPListItem."""
         by_site: dict[str, list[ManualStep]] = {}
         for step in steps:
-            site = next(e.site.target_url for e in self.plan.lists if step.key.startswith(e.key + "|"))
-            by_site.setdefault(site, []).append(step)
+            by_site.setdefault(step.commands[0], []).append(step)
         return [ManualStep(f"{mine[0].key} ... {mine[-1].key}" if len(mine) > 1 else mine[0].key,
-                           f"{site}: the author, editor and dates of {len(mine)} item(s)",
-                           [f"Connect-PnPOnline -Url {ps_quote(site)} -Interactive",
-                            *[line for s in mine for line in s.commands]],
+                           f"{connect.split(' -Url ', 1)[1].split(' -Interactive')[0]}: the author, editor and dates "
+                           f"of {len(mine)} item(s)", [connect, *[line for s in mine for line in s.commands[1:]]],
                            check="; ".join(s.check for s in mine[:2]) + (" ..." if len(mine) > 2 else ""))
-                for site, mine in by_site.items()]
+                for connect, mine in by_site.items()]
+
+
+class ListAuthorship(Authorship):
+    kind = "list-authorship"
+    title = "who made and last changed each list item, and when"
+
+    def __init__(self, plan: ListPlan, lists: dict[str, str], items: dict[str, str],
+                 new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None = None) -> None:
+        """``lists``: old list key -> new list id; ``items``: old item key -> new item id; ``new_person``: an old
+        author or editor (id, email, name) -> their new UPN, None when they do not move; ``rest``: SharePoint's
+        REST API when it takes the runbook's tokens (None: the admin's PnP script does it)."""
+        super().__init__(new_person, rest)
+        self.plan, self.lists, self.items = plan, lists, items
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for e in self.plan.lists:
+            if e.key not in self.lists:
+                continue
+            for item in e.items:
+                key = f"{e.key}|{item['id']}"
+                if key not in self.items:
+                    continue
+                wanted, left = self.wanted(item)
+                fields = item.get("fields") or {}
+                yield Work(key, f"{e.label} #{item['id']}: {fields.get('Title', '')}",
+                           version=str(item.get("eTag") or fields.get("Modified")), scope=e.key,
+                           detail={"author": person(item, "createdBy")["name"], "editor": person(item, "lastModifiedBy")[
+                               "name"], "created": wanted["Created"], "modified": wanted["Modified"],
+                                   **({"left": ", ".join(left)} if left else {})},
+                           data=(e, self.items[key], wanted, left))
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        e, new_id, _, _ = work.data
+        assert e.site.target is not None
+        return self.plan.sites.new.graph.get(path("sites", e.site.target["id"], "lists", self.lists[e.key], "items",
+                                                  new_id))
+
+    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
+        return "the item is not in the new list" if existing is None else self.compare(work.data[2], existing)
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
+        e, new_id, wanted, left = work.data
+        note = (f"{', '.join(left)} did not move (not in the user mapping): the item shows the migration account "
+                "there") if left else ""
+        if existing is None:
+            raise TenantmoveError(f"{work.name}: the item is not in the new list", where=work.name,
+                                  hint="rerun this phase: the item is made first")
+        if not self.differs(work, existing):
+            return Applied(new_id, "adopted", detail=work.detail, note=note)
+        if self.rest is None:
+            return self.pnp_step(work, e.site.target_url, str(e.source["displayName"]), new_id, wanted)
+        title = str(e.source["displayName"]).replace("'", "''")
+        self.set_by_rest(e.site.target_url, f"/GetByTitle('{title}')", new_id, wanted)
+        return Applied(new_id, "updated", detail=work.detail, note=note)
+
+
+class FileAuthorship(Authorship):
+    """Who made and last changed each copied file, and when, on the file's item in its drive's list (Graph's
+    ``sharepointIds`` name the list and the item), for OneDrives and document libraries alike."""
+
+    kind = "file-authorship"
+    title = "who made and last changed each file, and when"
+
+    def __init__(self, copy: DriveCopy, new_person: Callable[[dict[str, str]], str | None],
+                 rest: SharePointRest | None = None, kind: str = "") -> None:
+        super().__init__(new_person, rest)
+        self.copy = copy
+        if kind:
+            self.kind = kind
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for pair in self.copy.ready():
+            assert pair.source is not None
+            listed, _ = self.copy.old.delta(str(pair.source["id"]), None)
+            live = {str(i["id"]): i for i in listed if not i.get("deleted")}
+            paths = paths_of(live)
+            packages = {i for i, x in live.items() if "package" in x}
+            self.copy.tree(pair).load()  # the new drive, by path: what each file shows now
+            for item_id, item in sorted(live.items(), key=lambda kv: paths[kv[0]]):
+                if "file" not in item or any(paths[item_id].startswith(paths[p] + "/") for p in packages):
+                    continue
+                wanted, left = self.wanted(item)
+                new_path = target_path(pair, paths[item_id])[0]
+                yield Work(f"{pair.scope}|{item_id}", f"{pair.target_name}: {new_path}",
+                           version=str(item.get("cTag") or item.get("eTag")), scope=pair.scope,
+                           detail={"author": person(item, "createdBy")["name"],
+                                   "editor": person(item, "lastModifiedBy")["name"],
+                                   **({"left": ", ".join(left)} if left else {})},
+                           data=(pair, new_path, wanted, left))
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        """The new file as the new drive's listing shows it (one listing a drive a pass)."""
+        pair, new_path, _, _ = work.data
+        return self.copy.tree(pair).lookup(new_path)
+
+    def _list_ids(self, pair: Any, item_id: str) -> dict[str, Any]:
+        """The file's site, list and item number (``sharepointIds``: returned only when selected)."""
+        assert pair.target is not None
+        return self.copy.new.graph.get(path("drives", pair.target["id"], "items", item_id),
+                                       {"$select": "id,sharepointIds"}).get("sharepointIds") or {}
+
+    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
+        return "the file is not in the new drive" if existing is None else self.compare(work.data[2], existing)
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
+        pair, new_path, wanted, left = work.data
+        note = (f"{', '.join(left)} did not move (not in the user mapping): the file shows the migration account "
+                "there") if left else ""
+        if existing is None:
+            raise TenantmoveError(f"{work.name}: the file is not in the new drive", where=work.name,
+                                  hint="rerun this phase: the file is copied first")
+        if not self.differs(work, existing):
+            return Applied(str(existing["id"]), "adopted", detail=work.detail, note=note)
+        ids = self._list_ids(pair, str(existing["id"]))
+        site, list_id, number = str(ids.get("siteUrl")), str(ids.get("listId")), str(ids.get("listItemId"))
+        if self.rest is None:
+            return self.pnp_step(work, site, list_id, number, wanted)
+        self.set_by_rest(site, f"(guid'{list_id}')", number, wanted)
+        return Applied(str(existing["id"]), "updated", detail=work.detail, note=note)
