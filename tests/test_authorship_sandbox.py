@@ -111,3 +111,52 @@ def test_with_a_certificate_rest_sets_them_at_once_and_a_change_behind_the_back_
     new.patch(f"sites/{site['id']}/lists/{lst['id']}/items/{edited['id']}/fields", {"Notes": "changed"})
     found = workload_check("list authorship", check)
     assert list(found.problems["detail"]) == ["Editor, Modified differ"]
+
+
+def test_files_take_their_authors_by_rest_or_by_pnp_and_a_leaver_is_named(fresh_sandbox: Any, tmp_path: Path) -> None:
+    """Megan's Budget was last changed by Alex: the new file says so (its item in the OneDrive's list, found through
+    sharepointIds); without a certificate the PnP script does it, read back by the next run."""
+    from tenantmove.workloads.authorship import FileAuthorship
+    from tenantmove.workloads.files import DriveCopy
+    from tenantmove.workloads.onedrive import find_pairs
+
+    from .files_helpers import clients, copy_files, moving
+
+    sb = fresh_sandbox
+    new = make_client(sb, "target")[1]
+    make_target_users(sb, new)
+    copy_files(sb, tmp_path / "files.sqlite")
+    old_graph = make_client(sb, "source")[1]
+
+    def workload(rest: SharePointRest | None) -> FileAuthorship:
+        o, n = clients(sb)
+        return FileAuthorship(DriveCopy(o, n, find_pairs(o, n, moving())), _new_person(old_graph), rest,
+                              "drive-authorship")
+
+    drive = new.get(f"users/{MEGAN}/drive")["id"]
+    budget = new.get(f"drives/{drive}/root:/Campaigns/2026/Budget.xlsx")
+    assert budget["lastModifiedBy"]["user"]["displayName"] == "tenantmove (app)"  # as copied
+    first = _run(tmp_path, workload(None), "first")
+    assert first.count("manual") > 0 and not first.failed
+    script = (tmp_path / "first" / "manual-drive-authorship.ps1").read_text()
+    assert "Connect-PnPOnline -Url 'https://contosonew-my.sharepoint.com/personal/" in script
+    sb.admin("POST", f"powershell/{NEW}", data=script.encode())
+    again = _run(tmp_path, workload(None), "again")
+    assert again.tally() == {"adopted": first.count("manual")}
+    budget = new.get(f"drives/{drive}/root:/Campaigns/2026/Budget.xlsx")
+    assert (budget["createdBy"]["user"]["email"], budget["lastModifiedBy"]["user"]["email"]) == (
+        MEGAN, new_upn("alex.wilber"))
+
+    new.request("PUT", f"drives/{drive}/root:/Campaigns/2026/Budget.xlsx:/content", data=b"changed by the app")
+    pem = _self_signed(tmp_path)
+    sb.admin("POST", f"apps/{TARGET_APP}/certificates", data=pem.read_bytes().split(b"-----END PRIVATE KEY-----\n")[1])
+    rest = _rest(sb, auth="certificate", certificate_file=str(pem), secret_env="")
+    check = workload(None)
+    named = list(workload_check("OneDrive authorship", check).problems["detail"])  # Modified too, unless in the minute
+    assert len(named) == 1 and named[0].startswith("Editor") and named[0].endswith("differ")
+    with Ledger(tmp_path / "authors.sqlite", "repair") as led:  # as phase 90 reopens it
+        keys = [i.source_id for i in led.items("drive-authorship") if "Budget.xlsx" in (i.name or "")]
+        assert led.reopen("drive-authorship", keys, "differs") == 1
+    repaired = _run(tmp_path, workload(rest), "repair")
+    assert repaired.count("updated") == 1
+    assert workload_check("OneDrive authorship", workload(None)).problems.empty
