@@ -323,6 +323,10 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
     summary90 = first.summary(run, "90_verify_and_close")
     assert summary90["verdict"] == "green", summary90
     assert summary90["people differing"] == 0
+    assert summary90["OneDrive access differing"] == 0 and summary90["list authorship differing"] == 0
+    assert first.sb.admin("GET", "stats")["counts"].get("sharing mails", 0) == 0  # nobody was mailed a share
+    mapped = pd.read_csv(first.tmp / "state" / "link-map.csv")  # every old link with its new one, one row each
+    assert len(mapped) == 6 and mapped["old url"].is_unique and mapped["new url"].str.startswith("https://contosonew").all()
     text = outputs_text(run / "90_verify_and_close.ipynb")
     assert "Closing checklist" in text and "CalendarRepairDisabled" in text
     areas = pd.read_csv(run / "90_verify_and_close" / "reconcile-summary.csv").set_index("area")

@@ -173,8 +173,8 @@ def copy_and_compare(phase: Phase, drives: Drives, gate: ConfirmGate, steps: Ste
             provisioned = phase.run(drives.onedrives, gate)
         report.text(f"{appeared} new OneDrive(s) appeared while waiting; "
                     f"{provisioned.count('manual')} still missing: run `{provisioned.script}` and rerun this phase.")
-    for workload in (drives.folders, drives.files):  # the files still go after a failed folder
-        steps.run(workload)
+    steps.run(drives.folders)  # the files still go after a failed folder
+    uploaded = {r["key"] for r in steps.run(drives.files).rows if r["action"] in ("created", "updated")}
     files = phase.ledger().items("drive-file")
     users = per_user(drives, bytes_per_user(drives, files))
     phase.save_table("onedrive-results", users)
@@ -189,7 +189,7 @@ def copy_and_compare(phase: Phase, drives: Drives, gate: ConfirmGate, steps: Ste
                "files changed by SharePoint (content compared)": int(verdicts.str.startswith("changed by").sum()),
                "folders reconciled": len(folders), "folders differing": int((folders["verdict"] == "MISMATCH").sum())}
     summary.update(authored(phase, steps, lambda rest: FileAuthorship(drives.copy, drives.new_person, rest,
-                                                                       "drive-authorship"), "OneDrive files"))
+                                                                       "drive-authorship", uploaded), "OneDrive files"))
     summary.update(carry(phase, steps, drives.sharing, "the new OneDrives"))
     return summary
 

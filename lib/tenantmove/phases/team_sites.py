@@ -167,12 +167,16 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
     run(Columns(plan_, targets, calculated=False))
     run(Columns(plan_, targets, calculated=True))
     done_items: dict[str, str] = {}
+    rewritten: set[str] = set()  # items this pass wrote: the app is their editor again
     for level in plan_.levels():
-        done_items.update(run(ListItems(plan_, level, targets, done_items, ts.emails)).targets())
+        outcome = run(ListItems(plan_, level, targets, done_items, ts.emails))
+        done_items.update(outcome.targets())
+        rewritten |= {r["key"] for r in outcome.rows if r["action"] in ("created", "updated", "manual")}
     authors = authored(phase, steps, lambda rest: ListAuthorship(plan_, targets, made_items(phase), ts.new_person,
-                                                                 rest), "list items")
+                                                                 rest, rewritten), "list items")
+    uploaded = {r["key"] for r in files.rows if r["action"] in ("created", "updated")}
     authors.update(authored(phase, steps, lambda rest: FileAuthorship(copy, ts.new_person, rest,
-                                                                      "library-authorship"), "library files"))
+                                                                      "library-authorship", uploaded), "library files"))
     counts = list_counts(ts, plan_, targets)
     phase.save_table("list-counts", counts)
     report.table(counts, "Items per list, old and new")

@@ -143,12 +143,16 @@ class ListAuthorship(Authorship):
     title = "who made and last changed each list item, and when"
 
     def __init__(self, plan: ListPlan, lists: dict[str, str], items: dict[str, str],
-                 new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None = None) -> None:
+                 new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None = None,
+                 rewritten: set[str] | None = None) -> None:
         """``lists``: old list key -> new list id; ``items``: old item key -> new item id; ``new_person``: an old
         author or editor (id, email, name) -> their new UPN, None when they do not move; ``rest``: SharePoint's
-        REST API when it takes the runbook's tokens (None: the admin's PnP script does it)."""
+        REST API when it takes the runbook's tokens (None: the admin's PnP script does it); ``rewritten``: the
+        items this pass wrote (an app's write makes it their editor again, so they are set again)."""
         super().__init__(new_person, rest)
         self.plan, self.lists, self.items = plan, lists, items
+        self.rewritten = rewritten or set()
+        self.pass_mark = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for e in self.plan.lists:
@@ -160,8 +164,10 @@ class ListAuthorship(Authorship):
                     continue
                 wanted, left = self.wanted(item)
                 fields = item.get("fields") or {}
+                version = str(item.get("eTag") or fields.get("Modified"))
                 yield Work(key, f"{e.label} #{item['id']}: {fields.get('Title', '')}",
-                           version=str(item.get("eTag") or fields.get("Modified")), scope=e.key,
+                           version=f"{version}|rewritten {self.pass_mark}" if key in self.rewritten else version,
+                           scope=e.key,
                            detail={"author": person(item, "createdBy")["name"], "editor": person(item, "lastModifiedBy")[
                                "name"], "created": wanted["Created"], "modified": wanted["Modified"],
                                    **({"left": ", ".join(left)} if left else {})},
@@ -200,9 +206,12 @@ class FileAuthorship(Authorship):
     title = "who made and last changed each file, and when"
 
     def __init__(self, copy: DriveCopy, new_person: Callable[[dict[str, str]], str | None],
-                 rest: SharePointRest | None = None, kind: str = "") -> None:
+                 rest: SharePointRest | None = None, kind: str = "", rewritten: set[str] | None = None) -> None:
+        """``rewritten``: the files this pass uploaded (the app is their editor again: they are set again)."""
         super().__init__(new_person, rest)
         self.copy = copy
+        self.rewritten = rewritten or set()
+        self.pass_mark = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
         if kind:
             self.kind = kind
 
@@ -219,8 +228,10 @@ class FileAuthorship(Authorship):
                     continue
                 wanted, left = self.wanted(item)
                 new_path = target_path(pair, paths[item_id])[0]
-                yield Work(f"{pair.scope}|{item_id}", f"{pair.target_name}: {new_path}",
-                           version=str(item.get("cTag") or item.get("eTag")), scope=pair.scope,
+                key, version = f"{pair.scope}|{item_id}", str(item.get("cTag") or item.get("eTag"))
+                yield Work(key, f"{pair.target_name}: {new_path}",
+                           version=f"{version}|rewritten {self.pass_mark}" if key in self.rewritten else version,
+                           scope=pair.scope,
                            detail={"author": person(item, "createdBy")["name"],
                                    "editor": person(item, "lastModifiedBy")["name"],
                                    **({"left": ", ".join(left)} if left else {})},
