@@ -23,8 +23,9 @@ def write_params(tmp_path: Path, sb: Sandbox | None, **changes: Any) -> Path:
     data = yaml.safe_load((ROOT / "parameters" / "demo.yaml").read_text())
     data["sandbox_dir"] = str(sb.state_dir) if sb else str(tmp_path / "no-sandbox-here")
     data["state_dir"] = str(tmp_path / "state")
-    if sb is not None:  # as the demo: the new tenant's app has a certificate for SharePoint's REST API
-        data["target"]["certificate_file"] = sb.endpoints["app_certificates"][data["target"]["client_id"]]
+    if sb is not None:  # as the demo: each app has a certificate for SharePoint's REST API
+        for side in ("source", "target"):
+            data[side]["certificate_file"] = sb.endpoints["app_certificates"][data[side]["client_id"]]
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}

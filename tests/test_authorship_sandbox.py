@@ -160,3 +160,48 @@ def test_files_take_their_authors_by_rest_or_by_pnp_and_a_leaver_is_named(fresh_
     repaired = _run(tmp_path, workload(rest), "repair")
     assert repaired.count("updated") == 1
     assert workload_check("OneDrive authorship", workload(None)).problems.empty
+
+
+def test_attachments_move_with_their_items_once_each_and_a_missing_one_is_named(world: tuple, tmp_path: Path) -> None:
+    """Graph has no API for a list item's attachments: with both apps' certificates (the sandbox made them)
+    SharePoint's REST API reads them in the old site and adds them to the new item, byte for byte, once."""
+    from tenantmove.workloads.attachments import ListAttachments
+
+    from .conftest import SOURCE_APP
+
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path)
+    certs = sb.endpoints["app_certificates"]
+
+    def rest(side: str, app: str) -> SharePointRest:
+        config = tenant_config(side, auth="certificate", certificate_file=certs[app], secret_env="")
+        return SharePointRest(SignIn(config, authority_host=sb.endpoints["authority_host"], verify=sb.ca_file),
+                              verify=sb.ca_file, sandbox_url=sb.endpoints["sharepoint_url"])
+
+    old_rest, new_rest = rest("source", SOURCE_APP), rest("target", TARGET_APP)
+    assert old_rest.usable() == "" and new_rest.usable() == ""
+    plan = ListPlan.read(sites)
+    with_files = [(e, i) for e in plan.lists if e.key in lists for i in e.items if (i.get("fields") or {})
+                  .get("Attachments")]
+    assert with_files, "the seed attaches files to some items"
+    workload = ListAttachments(plan, lists, items, old_rest, new_rest)
+    first = _run(tmp_path, workload, "first")
+    assert first.tally() == {"created": 2 * len(with_files)}  # a contract and a photo each
+    assert workload.made == {f"{e.key}|{i['id']}" for e, i in with_files}
+    again = _run(tmp_path, ListAttachments(ListPlan.read(sites), lists, items, old_rest, new_rest), "again")
+    assert again.tally() == {"done before": 2 * len(with_files)}
+    e, item = with_files[0]
+    title = e.source["displayName"]
+    new_id = items[f"{e.key}|{item['id']}"]
+    files = new_rest.get(e.site.target_url, f"web/lists/GetByTitle('{title}')/items({new_id})/AttachmentFiles")["value"]
+    contract = next(f for f in files if f["FileName"].startswith("contract"))
+    new_bytes = new_rest.get_bytes(e.site.target_url, f"web/GetFileByServerRelativeUrl('{contract['ServerRelativeUrl']}')/$value")
+    old_files = old_rest.get(e.site.label, f"web/lists/GetByTitle('{title}')/items({item['id']})/AttachmentFiles")["value"]
+    old_url = next(f for f in old_files if f["FileName"] == contract["FileName"])["ServerRelativeUrl"]
+    assert new_bytes == old_rest.get_bytes(e.site.label, f"web/GetFileByServerRelativeUrl('{old_url}')/$value")
+    check = ListAttachments(ListPlan.read(sites), lists, items, old_rest, new_rest)
+    assert workload_check("list attachments", check).problems.empty
+    without = ListAttachments(ListPlan.read(sites), lists, items, None, new_rest)  # no certificate in the old tenant
+    manual = _run(tmp_path, without, "no certificate")
+    assert manual.tally() == {"manual": len(with_files)}
+    assert "Add-PnPListItemAttachment" in (tmp_path / "no certificate" / "manual-list-attachment.ps1").read_text()

@@ -17,7 +17,9 @@ from ..runbook.context import Phase
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..services.sites import SiteClient
+from ..services.sprest import SharePointRest
 from ..workloads import security
+from ..workloads.attachments import ListAttachments
 from ..workloads.authorship import FileAuthorship, ListAuthorship, mapped_people
 from ..workloads.dnsrecords import RELEASED_RECORDS
 from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
@@ -172,6 +174,9 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
         outcome = run(ListItems(plan_, level, targets, done_items, ts.emails))
         done_items.update(outcome.targets())
         rewritten |= {r["key"] for r in outcome.rows if r["action"] in ("created", "updated", "manual")}
+    attachments = ListAttachments(plan_, targets, made_items(phase), *rest_both(phase))
+    run(attachments)
+    rewritten |= attachments.made  # an attachment added makes the app the item's editor
     authors = authored(phase, steps, lambda rest: ListAuthorship(plan_, targets, made_items(phase), ts.new_person,
                                                                  rest, rewritten), "list items")
     uploaded = {r["key"] for r in files.rows if r["action"] in ("created", "updated")}
@@ -198,6 +203,12 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
                                "list values left blank": len(blanks), **authors, **access}
     return summary
+
+
+def rest_both(phase: Phase) -> tuple[SharePointRest | None, SharePointRest | None]:
+    """SharePoint's REST API in the old and the new tenant, each None where SharePoint will not take its tokens."""
+    old, new = phase.sharepoint("source"), phase.sharepoint("target")
+    return (None if old.usable() else old), (None if new.usable() else new)
 
 
 def made_items(phase: Phase) -> dict[str, str]:
@@ -266,13 +277,15 @@ def lists_check(phase: Phase, ts: TeamSites, plan_: ListPlan, targets: dict[str,
 
 
 
-@reconciles("lists", "list authorship", "library files", "library authorship", "library access")
+@reconciles("lists", "list attachments", "list authorship", "library files", "library authorship", "library access")
 def sites_reconciled(r: Reads) -> list[Check]:
     ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
     copy, missing = library_copy(r.phase, ts)
     plan_ = ListPlan.read(ts.sites)
     targets = {i.source_id: str(i.target_id) for i in r.phase.ledger().items("list", ["done"]) if i.target_id}
     return [lists_check(r.phase, ts, plan_, targets),
+            workload_check("list attachments", ListAttachments(plan_, targets, made_items(r.phase),
+                                                               *rest_both(r.phase))),
             workload_check("list authorship", ListAuthorship(plan_, targets, made_items(r.phase), ts.new_person)),
             library_files_check(r.phase, copy, missing),
             workload_check("library authorship", FileAuthorship(copy, ts.new_person, kind="library-authorship")),

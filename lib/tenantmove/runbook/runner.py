@@ -395,14 +395,19 @@ def stand_in_person(sandbox: Any, stop: threading.Event, signed: list[str]) -> N
 
 
 def demo_certificate(sandbox: Any, params_path: str) -> dict[str, Any]:
-    """The demo's new-tenant app has a certificate beside its secret (the sandbox made one): SharePoint's REST API
-    takes app-only tokens only from a certificate, so the demo sets authorship and site access there directly.
-    Recorded as a parameter override."""
+    """The demo's apps have a certificate beside their secret (the sandbox made them): SharePoint's REST API takes
+    app-only tokens only from a certificate, so the demo reads and writes attachments and authorship there
+    directly. Recorded as a parameter override."""
     import yaml
 
-    target = (yaml.safe_load(Path(params_path).read_text()) or {}).get("target") or {}
-    found = (sandbox.endpoints.get("app_certificates") or {}).get(str(target.get("client_id")))
-    return {"target": {"certificate_file": found}} if found and not target.get("certificate_file") else {}
+    raw = yaml.safe_load(Path(params_path).read_text()) or {}
+    out: dict[str, Any] = {}
+    for side in ("source", "target"):
+        spec = raw.get(side) or {}
+        found = (sandbox.endpoints.get("app_certificates") or {}).get(str(spec.get("client_id")))
+        if found and not spec.get("certificate_file"):
+            out[side] = {"certificate_file": found}
+    return out
 
 
 def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:

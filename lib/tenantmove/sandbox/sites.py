@@ -160,7 +160,7 @@ def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool,
         editor = str(site.know(item["editor_id"])) if item.get("editor_id") else "1"
         fields = {"@odata.etag": out["eTag"], "id": item["id"], "ContentType": "Item", "Created": item["created"],
                   "Modified": item["modified"], "AuthorLookupId": author, "EditorLookupId": editor,
-                  "_UIVersionString": f"{item['version']}.0", "Attachments": False}
+                  "_UIVersionString": f"{item['version']}.0", "Attachments": bool(item.get("attachments"))}
         fields.update(computed(lst, item["fields"]))
         if chosen is not None:  # fields(select=...): those, with the item's id and etag
             wanted = {c.lower() for c in chosen} | {"id", "@odata.etag"}
@@ -317,10 +317,23 @@ def _seed_item(tenant: Tenant, site: Site, lst: SpList, i: int, rnd: random.Rand
     created = dt.datetime(2023, 5, 1, tzinfo=dt.UTC) + dt.timedelta(hours=i)
     item = add_item(lst, fields, author["displayName"], author["id"], created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     email=author["userPrincipalName"])
+    if i % 10 == 2:  # a signed contract and a photo attached (SharePoint's REST API carries them, not Graph)
+        item["attachments"] = {f"contract {i + 1}.pdf": _bytes(f"{lst.id}{i}pdf", 3000 + i),
+                               "site photo.jpg": _bytes(f"{lst.id}{i}jpg", 1500)}
     if i == 4:  # made by someone who has left: no account any more, only the name and address SharePoint kept
         item.update(author=LEAVER["displayName"], author_id="", author_email=LEAVER["email"])
     item.update(editor=editor["displayName"], editor_id=editor["id"], editor_email=editor["userPrincipalName"],
                 modified=(created + dt.timedelta(days=30, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _bytes(seed: str, size: int) -> bytes:
+    """Deterministic content of ``size`` bytes."""
+    import hashlib
+
+    out = b""
+    while len(out) < size:
+        out += hashlib.sha256((seed + str(len(out))).encode()).digest()
+    return out[:size]
 
 
 LEAVER = {"displayName": "Pat Leaver", "email": "pat.leaver@contoso.example"}  # left the company before the move

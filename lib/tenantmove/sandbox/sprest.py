@@ -12,7 +12,8 @@ Sites: team sites, and each OneDrive's personal site (``-my`` host). Routes: ``G
 Url, ServerRelativeUrl, Id), ``GET _api/web/RegionalSettings`` and ``.../RegionalSettings/TimeZone`` (every
 sandbox site: English (US), UTC), and ``POST _api/web/lists/GetByTitle('<list>')`` (or ``lists(guid'<id>')``)
 ``/items(<n>)/ValidateUpdateListItem`` on a list's item or a library's file (its item number is Graph's
-``sharepointIds.listItemId``): ``formValues`` set as an editor in the browser would,
+``sharepointIds.listItemId``); a list item's ``AttachmentFiles`` (``GET``, ``add(FileName='...')`` with the
+file as the body) and ``GetFileByServerRelativeUrl('...')/$value``: ``formValues`` set as an editor in the browser would,
 people as claims (``[{'Key':'i:0#.f|membership|<upn>'}]``, someone the tenant does not have is that field's
 exception), dates in the site's locale and time zone; with ``bNewDocumentUpdate: true`` no version is added and
 Author, Editor, Created and Modified take the values given."""
@@ -26,11 +27,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from .http import Request, Response
-from .state import Store
+from .state import Store, now_iso
 from .tokens import TokenError, TokenService
 
 ITEM_RE = re.compile(r"^web/lists(?:/GetByTitle\('((?:[^']|'')*)'\)|\(guid'([0-9a-fA-F-]+)'\))/items\((\d+)\)"
-                     r"/ValidateUpdateListItem$", re.I)
+                     r"/(ValidateUpdateListItem|AttachmentFiles|AttachmentFiles/add\(FileName='((?:[^']|'')*)'\))$", re.I)
+FILE_RE = re.compile(r"^web/GetFileByServerRelativeUrl\('((?:[^']|'')*)'\)/\$value$", re.I)
 CLAIM_RE = re.compile(r"'Key'\s*:\s*'([^']*)'")
 PEOPLE = {"author": "author", "editor": "editor"}
 DATES = {"created": "created", "modified": "modified"}
@@ -38,6 +40,10 @@ US_FORMAT = "%m/%d/%Y %I:%M %p"  # how an English (US) site writes and reads a d
 
 
 MISSING = "Item does not exist. It may have been deleted by another user."
+
+
+def _attachment_url(lst: Any, site: Any, item_id: str, name: str) -> str:
+    return f"{site.path}/Lists/{lst.name}/Attachments/{item_id}/{name}"
 
 
 def locate(sites: Any, tenant_id: str, url: str) -> tuple[Any, Any]:
@@ -112,7 +118,7 @@ class SharePointRest:
         site, personal = locate(self.sites, tenant.id, f"https://{host}{site_path}")
         if site is None and personal is None:
             return _error(404, f"The site {site_path} does not exist.", "-2147024894, System.IO.FileNotFoundException")
-        call = call.split("?", 1)[0]
+        call = unquote(call.split("?", 1)[0])  # names in the call arrive percent-encoded
         if call == "web" and req.method == "GET":
             if personal is not None:
                 return Response(200, {"Id": personal.list_id, "Title": personal.owner_name,
@@ -125,13 +131,43 @@ class SharePointRest:
             return Response(200, {"Id": 2, "Description": "(UTC) Coordinated Universal Time",
                                   "Information": {"Bias": 0, "StandardBias": 0, "DaylightBias": 0}})
         match = ITEM_RE.match(call)
-        if match and req.method == "POST":
+        if match:
             ref = (match.group(1) or match.group(2) or "").replace("''", "'")
             found = find_item(self.sites, site, personal, ref, match.group(3))
             if isinstance(found, str):
                 return _error(404, found, "-2130575338, System.ArgumentException")
-            return self._validate_update(tenant, found, req)
+            action = match.group(4).lower()
+            if action == "validateupdatelistitem" and req.method == "POST":
+                return self._validate_update(tenant, found, req)
+            if found[0] == "list" and action == "attachmentfiles" and req.method == "GET":
+                return Response(200, {"value": [{"FileName": n, "ServerRelativeUrl": _attachment_url(
+                    found[1], site, found[2]["id"], n)} for n in sorted(found[2].get("attachments") or {})]})
+            if found[0] == "list" and action.startswith("attachmentfiles/add") and req.method == "POST":
+                return self._attach(found[1], site, found[2], (match.group(5) or "").replace("''", "'"), req.body)
+        got = FILE_RE.match(call)
+        if got and req.method == "GET" and site is not None:
+            wanted = got.group(1).replace("''", "'").lower()
+            for lst in site.lists.values():
+                for item in lst.items.values():
+                    for name, data in (item.get("attachments") or {}).items():
+                        if _attachment_url(lst, site, item["id"], name).lower() == wanted:
+                            return Response(200, data, {"Content-Type": "application/octet-stream"})
+            return _error(404, "File Not Found.", "-2147024894, System.IO.FileNotFoundException")
         return _error(400, f"The sandbox does not serve {req.method} _api/{call}.", "-1, NotSupported")
+
+    @staticmethod
+    def _attach(lst: Any, site: Any, item: dict[str, Any], name: str, data: bytes) -> Response:
+        """``AttachmentFiles/add(FileName='...')``: the body is the file; a name the item has already is refused."""
+        if not name or any(c in name for c in '\\/:*?"<>|#%'):
+            return _error(400, f"The file name '{name}' is not valid.", "-2130575245, System.ArgumentException")
+        held = item.setdefault("attachments", {})
+        if name.lower() in {n.lower() for n in held}:
+            return _error(400, "A file with this name already exists.",
+                          "-2130575257, Microsoft.SharePoint.SPException")
+        held[name] = bytes(data or b"")
+        item.update(editor="SharePoint App", editor_id="", editor_email="", modified=now_iso(),
+                    version=item["version"] + 1)  # an attachment is a change of the item, by its caller
+        return Response(200, {"FileName": name, "ServerRelativeUrl": _attachment_url(lst, site, item["id"], name)})
 
     def _validate_update(self, tenant: Any, found: tuple[str, Any, Any], req: Request) -> Response:
         kind, container, item = found

@@ -66,3 +66,13 @@ class SharePointRest:
         client, site = self.client(web_url)
         resp = client.request("POST", f"{site}/_api/{call}", json=body, headers=NOMETADATA)
         return resp.json() if resp.content else {}
+
+    def get_bytes(self, web_url: str, call: str) -> bytes:
+        client, site = self.client(web_url)
+        return client.request("GET", f"{site}/_api/{call}").content
+
+    def post_bytes(self, web_url: str, call: str, data: bytes) -> dict[str, Any]:
+        client, site = self.client(web_url)
+        resp = client.request("POST", f"{site}/_api/{call}", data=data,
+                              headers={**NOMETADATA, "Content-Type": "application/octet-stream"})
+        return resp.json() if resp.content else {}
