@@ -205,3 +205,19 @@ def test_attachments_move_with_their_items_once_each_and_a_missing_one_is_named(
     manual = _run(tmp_path, without, "no certificate")
     assert manual.tally() == {"manual": len(with_files)}
     assert "Add-PnPListItemAttachment" in (tmp_path / "no certificate" / "manual-list-attachment.ps1").read_text()
+
+
+def test_without_certificates_phase_90_says_attachments_were_not_compared_not_that_they_differ(
+        fresh_sandbox: Any) -> None:
+    from tenantmove.phases.team_sites import attachments_check
+
+    sb = fresh_sandbox
+
+    class SecretsOnly:  # a phase whose apps sign in with secrets only
+        def sharepoint(self, side: str) -> SharePointRest:
+            return _rest(sb) if side == "target" else SharePointRest(
+                SignIn(tenant_config("source"), authority_host=sb.endpoints["authority_host"], verify=sb.ca_file))
+
+    check = attachments_check(SecretsOnly(), ListPlan(None, []), {})  # type: ignore[arg-type]
+    assert check.problems.empty and check.rows[0]["item"] == "(not compared)"
+    assert "certificates" in check.rows[0]["detail"]
