@@ -49,6 +49,7 @@ class Phase:
         self.started = utc_now()
         self._t0 = time.monotonic()
         self.signins: dict[str, SignIn] = {}
+        self._sharepoint: dict[str, SharePointRest] = {}  # SharePoint's REST API per side, made on first use
         self.clients: dict[str, GraphClient] = {}
         self.tenants: dict[str, dict[str, Any]] = {}
         self._endpoints: Endpoints | None = None
@@ -124,10 +125,13 @@ class Phase:
         return self._sign_in(side, person, f"{side} (person)", **client_options)
 
     def sharepoint(self, side: str) -> SharePointRest:
-        """SharePoint's own REST API with ``side``'s sign-in (``usable()`` says whether SharePoint takes its tokens)."""
-        return SharePointRest(self.signins[side], verify=self.endpoints.verify,
-                              sandbox_url=self.endpoints.sharepoint_url,
-                              agent=user_agent(self.params.company or self.params.name))
+        """SharePoint's own REST API with ``side``'s sign-in (``usable()`` says whether SharePoint takes its tokens),
+        made once a phase: its sign-in and clients serve every workload that needs it."""
+        if side not in self._sharepoint:
+            self._sharepoint[side] = SharePointRest(self.signins[side], verify=self.endpoints.verify,
+                                                    sandbox_url=self.endpoints.sharepoint_url,
+                                                    agent=user_agent(self.params.company or self.params.name))
+        return self._sharepoint[side]
 
     def signed_in_as(self, name: str) -> str:
         return str(self.signins[name].identity()["signed_in_as"])

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -78,8 +79,6 @@ class FilesAdmin:
         """``Set-PnPListItem -List L -Identity N -Values @{'Author'='upn'; 'Editor'='upn'; 'Created'='iso';
         'Modified'='iso'} [-UpdateType UpdateOverwriteVersion]`` in the site of ``Connect-PnPOnline``: who made and
         last changed an item, and when (no new version with UpdateOverwriteVersion)."""
-        import datetime as _dt
-
         from .sprest import find_item, locate, set_person
 
         site, personal = locate(self.sites, tenant.id, self.pnp_site.rstrip("/"))
@@ -98,8 +97,8 @@ class FilesAdmin:
                     raise ValueError(f"Set-PnPListItem: the user {value} does not exist or is not unique")
                 set_person(kind, item, key, user)
             elif key in ("created", "modified"):
-                when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-                item[key] = when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                item[key] = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             else:
                 raise ValueError(f"Set-PnPListItem: the sandbox sets Author, Editor, Created and Modified, not {name}")
         if params.get("updatetype", "").lower() != "updateoverwriteversion":
@@ -110,11 +109,9 @@ class FilesAdmin:
         """``Add-PnPFileAnonymousSharingLink -FileUrl <server-relative> -Type View|Edit [-Password p]
         [-ExpirationDateTime d]`` (a folder: ``Add-PnPFolderAnonymousSharingLink -Folder``): a link that works for
         anyone, a password on it as PnP sets one."""
-        from urllib.parse import unquote as _unquote
-
         target = params.get("fileurl") or params.get("folder") or ""
         for drive in self.files.drives.values():
-            base = "/" + _unquote(drive.web_url.split("://", 1)[-1].split("/", 1)[-1]).rstrip("/")
+            base = "/" + unquote(drive.web_url.split("://", 1)[-1].split("/", 1)[-1]).rstrip("/")
             if drive.tenant_id == tenant.id and target.lower().startswith(base.lower() + "/"):
                 item = drive.by_path(drive.root_id, target[len(base):])
                 if item["folder"] != ("folder" in params):

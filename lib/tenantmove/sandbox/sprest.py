@@ -34,8 +34,8 @@ ITEM_RE = re.compile(r"^web/lists(?:/GetByTitle\('((?:[^']|'')*)'\)|\(guid'([0-9
                      r"/(ValidateUpdateListItem|AttachmentFiles|AttachmentFiles/add\(FileName='((?:[^']|'')*)'\))$", re.I)
 FILE_RE = re.compile(r"^web/GetFileByServerRelativeUrl\('((?:[^']|'')*)'\)/\$value$", re.I)
 CLAIM_RE = re.compile(r"'Key'\s*:\s*'([^']*)'")
-PEOPLE = {"author": "author", "editor": "editor"}
-DATES = {"created": "created", "modified": "modified"}
+PEOPLE = ("author", "editor")  # the form's field names, as the item keeps them
+DATES = ("created", "modified")
 US_FORMAT = "%m/%d/%Y %I:%M %p"  # how an English (US) site writes and reads a date: 5/1/2023 10:00 AM
 
 
@@ -185,11 +185,11 @@ class SharePointRest:
                 if user is None:
                     problem = "The user does not exist or is not unique."
                 else:
-                    people[PEOPLE[name.lower()]] = user
+                    people[name.lower()] = user
             elif name.lower() in DATES:
                 try:
                     when = dt.datetime.strptime(raw, US_FORMAT).replace(tzinfo=dt.UTC)
-                    changes[DATES[name.lower()]] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    changes[name.lower()] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
                 except ValueError:
                     problem = f"'{raw}' is not a date in the site's format (English (US): M/d/yyyy h:mm AM)."
             elif kind == "list" and container.column(name) is not None:

@@ -13,7 +13,7 @@ from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..errors import TenantmoveError
 from ..services.graph import GraphError
 from ..services.sprest import SharePointRest
-from .lists import ListEntry, ListPlan
+from .lists import ListEntry, ListPlan, moved_items
 
 
 def _items_call(e: ListEntry, item_id: str) -> str:
@@ -34,20 +34,16 @@ class ListAttachments(Workload):
         self.made: set[str] = set()  # old item keys whose new item got an attachment this pass (its editor changed)
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        for e in self.plan.lists:
-            if e.key not in self.lists:
+        for e, item, key in moved_items(self.plan, self.lists, self.items):
+            if not (item.get("fields") or {}).get("Attachments"):
                 continue
-            for item in e.items:
-                key = f"{e.key}|{item['id']}"
-                if key not in self.items or not (item.get("fields") or {}).get("Attachments"):
-                    continue
-                name = f"{e.label} #{item['id']}"
-                if self.old is None or self.new is None:
-                    yield Work(f"{key}|*", f"{name}: its attachments", scope=e.key, data=(e, item, key, None))
-                    continue
-                for att in self.old.get(e.site.label, _items_call(e, str(item["id"])) + "/AttachmentFiles")["value"]:
-                    yield Work(f"{key}|{att['FileName']}", f"{name}: {att['FileName']}", scope=e.key,
-                               detail={"file": att["FileName"]}, data=(e, item, key, att))
+            name = f"{e.label} #{item['id']}"
+            if self.old is None or self.new is None:
+                yield Work(f"{key}|*", f"{name}: its attachments", scope=e.key, data=(e, item, key, None))
+                continue
+            for att in self.old.get(e.site.label, _items_call(e, str(item["id"])) + "/AttachmentFiles")["value"]:
+                yield Work(f"{key}|{att['FileName']}", f"{name}: {att['FileName']}", scope=e.key,
+                           detail={"file": att["FileName"]}, data=(e, item, key, att))
 
     def find(self, work: Work) -> str | None:
         e, _, key, att = work.data

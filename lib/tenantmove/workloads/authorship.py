@@ -20,7 +20,7 @@ from ..services.graph import path
 from ..services.sprest import SharePointRest
 from .files import DriveCopy, paths_of, target_path
 from .inventory import Inventory
-from .lists import ListPlan
+from .lists import ListPlan, moved_items
 
 US_LOCALE = 1033
 US_FORMAT = "%m/%d/%Y %I:%M %p"  # English (US): 5/1/2023 10:00 AM
@@ -61,9 +61,42 @@ class Authorship(Workload):
     manual_shell = "PnP PowerShell"
     scope_limit = 4
 
-    def __init__(self, new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None) -> None:
+    where = "the new list"  # what holds the item: named when it is missing
+    made_first = "the item is made first"
+
+    def __init__(self, new_person: Callable[[dict[str, str]], str | None], rest: SharePointRest | None,
+                 rewritten: set[str] | None = None) -> None:
+        """``rewritten``: the items (or files) this pass wrote: an app's write makes it their editor again, so they
+        are set again whatever the ledger says."""
         self.new_person, self.rest = new_person, rest
         self.regional: dict[str, tuple[int, int]] = {}  # site url -> (locale id, bias in minutes)
+        self.rewritten = rewritten or set()
+        self.pass_mark = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
+
+    def version(self, key: str, version: str) -> str:
+        """The old item's version; for one this pass wrote, one the ledger has not seen (it is planned again)."""
+        return f"{version}|rewritten {self.pass_mark}" if key in self.rewritten else version
+
+    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
+        return f"not in {self.where}" if existing is None else self.compare(work.data[2], existing)
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
+        """Adopted when the new one already says so; otherwise set (:meth:`set`). Someone who did not move is named."""
+        left = work.data[3]
+        note = (f"{', '.join(left)} did not move (not in the user mapping): the new one shows the migration account "
+                "there") if left else ""
+        if existing is None:
+            raise TenantmoveError(f"{work.name}: not in {self.where}", where=work.name,
+                                  hint=f"rerun this phase: {self.made_first}")
+        if not self.differs(work, existing):
+            return Applied(str(existing["id"]), "adopted", detail=work.detail, note=note)
+        done = self.set(work, existing)
+        return done if isinstance(done, ManualStep) else Applied(str(existing["id"]), "updated", detail=work.detail,
+                                                                 note=note)
+
+    def set(self, work: Work, existing: dict[str, Any]) -> ManualStep | None:
+        """Set the new one's author, editor and dates through SharePoint's REST API, or say how (PnP)."""
+        raise NotImplementedError
 
     def wanted(self, item: dict[str, Any]) -> tuple[dict[str, str | None], list[str]]:
         """The new Author, Editor (None: does not move), Created and Modified of an old item; who did not move
@@ -149,29 +182,19 @@ class ListAuthorship(Authorship):
         author or editor (id, email, name) -> their new UPN, None when they do not move; ``rest``: SharePoint's
         REST API when it takes the runbook's tokens (None: the admin's PnP script does it); ``rewritten``: the
         items this pass wrote (an app's write makes it their editor again, so they are set again)."""
-        super().__init__(new_person, rest)
+        super().__init__(new_person, rest, rewritten)
         self.plan, self.lists, self.items = plan, lists, items
-        self.rewritten = rewritten or set()
-        self.pass_mark = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
-        for e in self.plan.lists:
-            if e.key not in self.lists:
-                continue
-            for item in e.items:
-                key = f"{e.key}|{item['id']}"
-                if key not in self.items:
-                    continue
-                wanted, left = self.wanted(item)
-                fields = item.get("fields") or {}
-                version = str(item.get("eTag") or fields.get("Modified"))
-                yield Work(key, f"{e.label} #{item['id']}: {fields.get('Title', '')}",
-                           version=f"{version}|rewritten {self.pass_mark}" if key in self.rewritten else version,
-                           scope=e.key,
-                           detail={"author": person(item, "createdBy")["name"], "editor": person(item, "lastModifiedBy")[
-                               "name"], "created": wanted["Created"], "modified": wanted["Modified"],
-                                   **({"left": ", ".join(left)} if left else {})},
-                           data=(e, self.items[key], wanted, left))
+        for e, item, key in moved_items(self.plan, self.lists, self.items):
+            wanted, left = self.wanted(item)
+            fields = item.get("fields") or {}
+            yield Work(key, f"{e.label} #{item['id']}: {fields.get('Title', '')}",
+                       version=self.version(key, str(item.get("eTag") or fields.get("Modified"))), scope=e.key,
+                       detail={"author": person(item, "createdBy")["name"], "editor": person(item, "lastModifiedBy")[
+                           "name"], "created": wanted["Created"], "modified": wanted["Modified"],
+                               **({"left": ", ".join(left)} if left else {})},
+                       data=(e, self.items[key], wanted, left))
 
     def find(self, work: Work) -> dict[str, Any] | None:
         e, new_id, _, _ = work.data
@@ -179,23 +202,13 @@ class ListAuthorship(Authorship):
         return self.plan.sites.new.graph.get(path("sites", e.site.target["id"], "lists", self.lists[e.key], "items",
                                                   new_id))
 
-    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
-        return "the item is not in the new list" if existing is None else self.compare(work.data[2], existing)
-
-    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
-        e, new_id, wanted, left = work.data
-        note = (f"{', '.join(left)} did not move (not in the user mapping): the item shows the migration account "
-                "there") if left else ""
-        if existing is None:
-            raise TenantmoveError(f"{work.name}: the item is not in the new list", where=work.name,
-                                  hint="rerun this phase: the item is made first")
-        if not self.differs(work, existing):
-            return Applied(new_id, "adopted", detail=work.detail, note=note)
+    def set(self, work: Work, existing: dict[str, Any]) -> ManualStep | None:
+        e, new_id, wanted, _ = work.data
         if self.rest is None:
             return self.pnp_step(work, e.site.target_url, str(e.source["displayName"]), new_id, wanted)
         title = str(e.source["displayName"]).replace("'", "''")
         self.set_by_rest(e.site.target_url, f"/GetByTitle('{title}')", new_id, wanted)
-        return Applied(new_id, "updated", detail=work.detail, note=note)
+        return None
 
 
 class FileAuthorship(Authorship):
@@ -204,14 +217,13 @@ class FileAuthorship(Authorship):
 
     kind = "file-authorship"
     title = "who made and last changed each file, and when"
+    where = "the new drive"
+    made_first = "the file is copied first"
 
     def __init__(self, copy: DriveCopy, new_person: Callable[[dict[str, str]], str | None],
                  rest: SharePointRest | None = None, kind: str = "", rewritten: set[str] | None = None) -> None:
-        """``rewritten``: the files this pass uploaded (the app is their editor again: they are set again)."""
-        super().__init__(new_person, rest)
+        super().__init__(new_person, rest, rewritten)
         self.copy = copy
-        self.rewritten = rewritten or set()
-        self.pass_mark = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
         if kind:
             self.kind = kind
 
@@ -229,8 +241,7 @@ class FileAuthorship(Authorship):
                 wanted, left = self.wanted(item)
                 new_path = target_path(pair, paths[item_id])[0]
                 key, version = f"{pair.scope}|{item_id}", str(item.get("cTag") or item.get("eTag"))
-                yield Work(key, f"{pair.target_name}: {new_path}",
-                           version=f"{version}|rewritten {self.pass_mark}" if key in self.rewritten else version,
+                yield Work(key, f"{pair.target_name}: {new_path}", version=self.version(key, version),
                            scope=pair.scope,
                            detail={"author": person(item, "createdBy")["name"],
                                    "editor": person(item, "lastModifiedBy")["name"],
@@ -248,21 +259,11 @@ class FileAuthorship(Authorship):
         return self.copy.new.graph.get(path("drives", pair.target["id"], "items", item_id),
                                        {"$select": "id,sharepointIds"}).get("sharepointIds") or {}
 
-    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
-        return "the file is not in the new drive" if existing is None else self.compare(work.data[2], existing)
-
-    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
-        pair, new_path, wanted, left = work.data
-        note = (f"{', '.join(left)} did not move (not in the user mapping): the file shows the migration account "
-                "there") if left else ""
-        if existing is None:
-            raise TenantmoveError(f"{work.name}: the file is not in the new drive", where=work.name,
-                                  hint="rerun this phase: the file is copied first")
-        if not self.differs(work, existing):
-            return Applied(str(existing["id"]), "adopted", detail=work.detail, note=note)
+    def set(self, work: Work, existing: dict[str, Any]) -> ManualStep | None:
+        pair, _, wanted, _ = work.data
         ids = self._list_ids(pair, str(existing["id"]))
         site, list_id, number = str(ids.get("siteUrl")), str(ids.get("listId")), str(ids.get("listItemId"))
         if self.rest is None:
             return self.pnp_step(work, site, list_id, number, wanted)
         self.set_by_rest(site, f"(guid'{list_id}')", number, wanted)
-        return Applied(str(existing["id"]), "updated", detail=work.detail, note=note)
+        return None

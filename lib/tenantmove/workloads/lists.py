@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,18 @@ class ListPlan:
             placed |= {e.source["id"] for e in level}
             left = [e for e in left if e not in level]
         return levels
+
+
+def moved_items(plan: ListPlan, lists: dict[str, str], items: dict[str, str]) -> Iterator[
+        tuple[ListEntry, dict[str, Any], str]]:
+    """Each old list item whose list and item were made in the new tenant: (its list, the item, its key); ``lists``
+    and ``items`` map old keys to new ids (the ledger's)."""
+    for e in plan.lists:
+        if e.key in lists:
+            for item in e.items:
+                key = f"{e.key}|{item['id']}"
+                if key in items:
+                    yield e, item, key
 
 
 class Lists(Workload):

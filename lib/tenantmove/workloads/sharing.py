@@ -349,8 +349,8 @@ class Sharing(Workload):
             self._map(shared, p, same)
             return f"kept the {label}"
         if p.password:  # Graph sets a password only in OneDrive personal, and reads none
-            cmdlet = "Add-PnPFolderAnonymousSharingLink -Folder" if shared.new_path.endswith("/") or self._folder(
-                shared, item_id) else "Add-PnPFileAnonymousSharingLink -FileUrl"
+            cmdlet = "Add-PnPFolderAnonymousSharingLink -Folder" if self._folder(shared, item_id) \
+                else "Add-PnPFileAnonymousSharingLink -FileUrl"
             expiry = f" -ExpirationDateTime {ps_quote(p.expires)}" if p.expires else ""
             return (f"{cmdlet} {ps_quote(self._server_path(shared))} -Type {p.link_type.capitalize()} -Password "
                     f"'<choose a password and tell the people who had the old link>'{expiry}")
