@@ -311,3 +311,23 @@ def test_the_sdk_reads_shares_and_shares_without_a_mail(fresh_sandbox: Sandbox) 
         out["granted"][0].granted_to_v2.user.additional_data.get("email") == new_upn("alex.wilber")
     assert out["first"].link.web_url == out["again"].link.web_url and out["first"].id == out["again"].id
     assert sb.admin("GET", "stats")["counts"].get("sharing mails", 0) == 0
+
+
+def test_the_sdk_reads_a_sharepoint_groups_role_on_a_library_folder(sandbox: Sandbox) -> None:
+    """The Finance library's Payroll folder, whose inheritance is broken for SharePoint groups: the SDK parses each
+    grant's ``grantedToV2.siteGroup`` (what the sharing workload leaves to the site access workload)."""
+    from .conftest import make_client
+
+    old = make_client(sandbox, "source")[1]
+    site = old.get("sites/contoso.sharepoint.com:/sites/intranet")
+    drive_id = next(d["id"] for d in old.get_all(f"sites/{site['id']}/drives") if d["name"] == "Finance")
+
+    async def read(c: GraphServiceClient, _: Any) -> list[Any]:
+        items = c.drives.by_drive_id(drive_id).items
+        payroll = await items.by_drive_item_id("root:/Payroll:").get()
+        return (await items.by_drive_item_id(payroll.id).permissions.get()).value
+
+    seen = with_sdk(sandbox, "source", read)
+    assert {(p.granted_to_v2.site_group.display_name, tuple(p.roles)) for p in seen} == {
+        ("Contoso intranet Owners", ("owner",)), ("Finance team", ("read",))}
+    assert all(p.inherited_from is None for p in seen)

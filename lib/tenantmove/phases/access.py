@@ -18,7 +18,9 @@ from ..workloads.authorship import Authorship
 from ..workloads.files import DriveCopy
 from ..workloads.inventory import Inventory
 from ..workloads.onedrive import Pair
-from ..workloads.sharing import LINK_MAP, LinkMap, Sharing, grantees, matrix
+from ..workloads.sharing import LINK_MAP, Grantees, LinkMap, Sharing, grantees, matrix
+from ..workloads.siteaccess import SiteAccess
+from ..workloads.siteaccess import matrix as site_matrix
 from .checks import Check
 from .common import Steps, guest_rows
 
@@ -27,12 +29,66 @@ PASTED = ("A link pasted into a document, a mail or a chat still points at the o
           "phase's folder (`link-map.csv`, `links/<owner>.csv`) for them to forward.")
 
 
-def sharing_for(phase: Phase, copy: DriveCopy, src: Inventory, tgt: Inventory, moving: pd.DataFrame, kind: str,
-                owner_of: Callable[[Pair], str] | None = None) -> Sharing:
-    """The sharing workload over ``copy``'s drives: people and guests through the mapping, groups by nickname."""
+def holders(phase: Phase, src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Grantees:
+    """The old tenant's people, guests and groups as the new tenant knows them: the mapping's, groups by nickname."""
     rows = pd.concat([moving[["source_upn", "target_upn"]], guest_rows(phase)[["source_upn", "target_upn"]]],
                      ignore_index=True)
-    return Sharing(copy, grantees(src, tgt, rows), LinkMap(phase.state_dir / LINK_MAP), kind=kind, owner_of=owner_of)
+    return grantees(src, tgt, rows)
+
+
+def sharing_for(phase: Phase, copy: DriveCopy, src: Inventory, tgt: Inventory, moving: pd.DataFrame, kind: str,
+                owner_of: Callable[[Pair], str] | None = None) -> Sharing:
+    """The sharing workload over ``copy``'s drives."""
+    return Sharing(copy, holders(phase, src, tgt, moving), LinkMap(phase.state_dir / LINK_MAP), kind=kind,
+                   owner_of=owner_of)
+
+
+def site_access(phase: Phase, steps: Steps, workload: SiteAccess) -> dict[str, Any]:
+    """Run the site groups and permissions after the lists; show who holds what per site, and who does not move."""
+    outcome = steps.run(workload)
+    report: Report = steps.report
+    if not workload.readable:
+        report.text("The sites' SharePoint groups and permissions were not read: SharePoint's REST API needs both "
+                    "tenants' apps to sign in with a certificate (certificate_file). Each site is a manual item.")
+        return {"site objects with access of their own": 0, "site access differing": 0}
+    table = site_matrix(workload)
+    phase.save_table("site-access", table)
+    differing = table[table["verdict"] != "same"]
+    for site, rows in table.groupby("site", sort=True):
+        report.table(rows.drop(columns=["site", "key"]), f"Who holds what in {site}: its SharePoint groups' members, "
+                                                          "and each object with permissions of its own, old and new")
+    if not differing.empty:
+        report.banner("warn", f"{len(differing)} holder(s) of site access differ from the old tenant: the PnP script "
+                              f"`{outcome.script.name if outcome.script else ''}` sets them; rerun this phase after it")
+    left = pd.DataFrame([{"item": i.name, "not moving": i.detail["left"]} for i in phase.ledger().items(workload.kind)
+                         if (i.detail or {}).get("left")], columns=["item", "not moving"])
+    phase.save_table("site-access-not-moving", left)
+    if not left.empty:
+        report.table(left, "Site access held by people the mapping does not move: given to nobody in the new site "
+                           "(map them, or give it to whoever took over, and rerun)")
+    return {"site objects with access of their own": int(table["key"].nunique()),
+            "site access differing": len(differing), "site access held by people not moving": len(left),
+            "resource units for site access reads": workload.units()}
+
+
+def site_access_check(workload: SiteAccess) -> Check:
+    """Phase 90: each site's groups and objects with access of their own, holder by holder; a difference reopens the
+    item (its rerun writes the PnP commands again)."""
+    check = Check("site access")
+    if not workload.readable:
+        check.add("(not compared)", 0, 0, detail="SharePoint's REST API needs both apps' certificates (certificate_"
+                                                 "file) to read site groups and permissions; the ledger holds the "
+                                                 "admin's word per site")
+        return check
+    for (site, obj, key), rows in site_matrix(workload).groupby(["site", "object", "key"], sort=True):
+        bad = rows[rows["verdict"] != "same"]
+        why = "; ".join(f"{r['who']}: {r['verdict']}" for _, r in bad.iterrows())
+        if why:
+            check.reopen.append((workload.kind, "key", str(key), f"{site}: {obj}: {why}"))
+        check.add(f"{site}: {obj}", int((rows["old"] != "").sum()), int((rows["new"] != "").sum()),
+                  missing=int((bad["new"] == "").sum()), extra=int((bad["old"] == "").sum()),
+                  mismatched=int(((bad["old"] != "") & (bad["new"] != "")).sum()), detail=why)
+    return check
 
 
 def carry(phase: Phase, steps: Steps, workload: Sharing, where: str) -> dict[str, Any]:

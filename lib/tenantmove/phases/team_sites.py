@@ -26,8 +26,9 @@ from ..workloads.files import DriveCopy, DriveFiles, DriveFolders
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists, column_type, left_blank
 from ..workloads.sharing import Sharing
+from ..workloads.siteaccess import SiteAccess, old_table
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
-from .access import access_check, authored, carry, sharing_for
+from .access import access_check, authored, carry, holders, sharing_for, site_access, site_access_check
 from .checks import Check, Reads, folder_check, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
 
@@ -59,6 +60,11 @@ class TeamSites:
         return sharing_for(phase, copy, self.src, self.tgt, self.moving, "library-sharing",
                            owner_of=lambda pair: str(pair.target_name))
 
+    def site_access(self, phase: Phase) -> SiteAccess:
+        """Each site's SharePoint groups and the permissions of its own of each site, list, folder and item."""
+        return SiteAccess(self.sites, holders(phase, self.src, self.tgt, self.moving),
+                          str(self.tgt.organization.get("id", "")), made_items(phase), *rest_both(phase))
+
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame,
             tgt: Inventory) -> TeamSites:
@@ -74,6 +80,11 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, mo
     return TeamSites(sites, old, new, emails, src, tgt, moving, mapped_people(src, moving))
 
 
+ACCESS_UNREAD = ("The sites' SharePoint groups and permissions are read through SharePoint's REST API, which takes an "
+                 "app-only token only from a certificate: give both tenants' apps a certificate (certificate_file) to "
+                 "have them compared and carried by script; without one each site is a manual item.")
+
+
 @dataclass(repr=False)
 class SitesPlan(ShowsItself):
     structure: pd.DataFrame
@@ -81,6 +92,7 @@ class SitesPlan(ShowsItself):
     columns: pd.DataFrame
     outcome: Outcome
     website: Report
+    access: pd.DataFrame | None = None  # each old site's groups and permissions of its own (None: not readable)
 
     def report(self) -> Report:
         report = Report().table(self.structure, "The old tenant's sites and where each goes (the structure is "
@@ -89,6 +101,12 @@ class SitesPlan(ShowsItself):
         report.table(self.lists, "Lists to rebuild (columns, items)")
         report.table(self.columns, "Columns that need a hand: Graph cannot create them or cannot tell their type")
         report.text(NOT_SETTABLE)
+        if self.access is None:
+            report.text(ACCESS_UNREAD)
+        else:
+            report.table(self.access, "Who may do what in each site, as the old tenant has it (SharePoint groups' "
+                                      "members, and each object with permissions of its own): carried by a PnP script "
+                                      "after the lists, read back by the next run; '(not moving)' is given to nobody")
         return report.add(self.website)
 
 
@@ -105,7 +123,12 @@ def plan(phase: Phase, ts: TeamSites) -> SitesPlan:
                            for e in preview.lists for c in e.columns
                            if column_type(c, e.items) in ("term", "unknown") and not c.get("hidden")],
                           columns=["list", "column", "type"])
-    return SitesPlan(frame, lists, manual, outcome, public_website(phase, ts))
+    old_rest = rest_both(phase)[0]
+    access = None if old_rest is None else old_table(sites, holders(phase, ts.src, ts.tgt, ts.moving),
+                                                     str(ts.tgt.organization.get("id", "")), old_rest)
+    if access is not None:
+        phase.save_table("site-access-plan", access)
+    return SitesPlan(frame, lists, manual, outcome, public_website(phase, ts), access)
 
 
 def sites_workload(phase: Phase, ts: TeamSites) -> Sites:
@@ -182,6 +205,7 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
     uploaded = {r["key"] for r in files.rows if r["action"] in ("created", "updated")}
     authors.update(authored(phase, steps, lambda rest: FileAuthorship(copy, ts.new_person, rest,
                                                                       "library-authorship", uploaded), "library files"))
+    access.update(site_access(phase, steps, ts.site_access(phase)))
     counts = list_counts(ts, plan_, targets)
     phase.save_table("list-counts", counts)
     report.table(counts, "Items per list, old and new")
@@ -289,7 +313,8 @@ def attachments_check(phase: Phase, plan_: ListPlan, targets: dict[str, str]) ->
     return workload_check("list attachments", ListAttachments(plan_, targets, made_items(phase), old, new))
 
 
-@reconciles("lists", "list attachments", "list authorship", "library files", "library authorship", "library access")
+@reconciles("lists", "list attachments", "list authorship", "library files", "library authorship", "library access",
+            "site access")
 def sites_reconciled(r: Reads) -> list[Check]:
     ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
     copy, missing = library_copy(r.phase, ts)
@@ -300,4 +325,5 @@ def sites_reconciled(r: Reads) -> list[Check]:
             workload_check("list authorship", ListAuthorship(plan_, targets, made_items(r.phase), ts.new_person)),
             library_files_check(r.phase, copy, missing),
             workload_check("library authorship", FileAuthorship(copy, ts.new_person, kind="library-authorship")),
-            access_check("library access", ts.sharing(r.phase, copy))]
+            access_check("library access", ts.sharing(r.phase, copy)),
+            site_access_check(ts.site_access(r.phase))]

@@ -50,6 +50,7 @@ class Drive:
     admins: set[str] = field(default_factory=set)  # user ids made site collection admins (Set-SPOUser)
     list_id: str = ""  # the drive's list in its site (SharePoint's REST API addresses files through it)
     site_url: str = ""  # the site the drive is a library of (a OneDrive: its owner's personal site)
+    breaks: Any = None  # a library's: item -> the permissions it copies when it first gets its own (siteaccess)
     clock: list[tuple[float, int]] = field(default_factory=list)  # (when, seq) of each change: timestamp tokens
 
     # --- structure ---------------------------------------------------------------------------------

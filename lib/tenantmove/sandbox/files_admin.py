@@ -17,7 +17,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from . import sharing
+from . import sharing, siteaccess
 from .blobs import Blob
 from .driveapi import FilesApi
 from .drives import Drive, office_document
@@ -42,7 +42,8 @@ class FilesAdmin:
                 "Connect-PnPOnline": self._connect_pnp, "New-PnPWeb": self._new_web, "Add-SPOUser": self._add_user,
                 "Add-PnPField": self._add_field, "Set-SPOUser": self._set_user,
                 "Add-PnPFileAnonymousSharingLink": self._anonymous_link, "Set-PnPListItem": self._set_list_item,
-                "Add-PnPFolderAnonymousSharingLink": self._anonymous_link}
+                "Add-PnPFolderAnonymousSharingLink": self._anonymous_link,
+                **siteaccess.AccessCmdlets(self.sites, lambda: self.pnp_site).cmdlets()}
 
     def connect(self, url: str) -> Tenant:
         """``Connect-SPOService -Url https://<name>-admin.sharepoint.com``: the tenant of that admin centre (a
@@ -184,7 +185,9 @@ class FilesAdmin:
         path = f"{parent.path}/{params.get('url', '')}"
         if any(s.tenant_id == tenant.id and s.path.lower() == path.lower() for s in self.sites.sites.values()):
             raise ValueError(f"A web already exists at {path}")
-        self.sites._add(new_site(tenant, path, params.get("title", params.get("url", "")), "sts", parent=parent.id))
+        web = new_site(tenant, path, params.get("title", params.get("url", "")), "sts", parent=parent.id)
+        web.access = siteaccess.access_of(parent)  # a subsite shares its site collection's groups
+        self.sites._add(web)
         return f"created {parent.web_url}/{params.get('url')}"
 
     def _request_personal_site(self, tenant: Tenant, params: dict[str, str], line: str) -> str:

@@ -33,7 +33,11 @@ SCOPES = ("anonymous", "organization", "users")
 ANYONE = "externalUserAndGuestSharing"  # the SharePoint setting under which anonymous links work
 
 
-def _own(item: dict[str, Any]) -> list[dict[str, Any]]:
+def _own(item: dict[str, Any], drive: Drive | None = None) -> list[dict[str, Any]]:
+    """The item's own permissions; ``drive``: about to add one, so a library item that had none breaks its
+    inheritance first, as SharePoint does, keeping a copy of its parent's SharePoint groups' roles."""
+    if drive is not None and not item.get("perms") and drive.breaks is not None:
+        item["perms"] = drive.breaks(item)
     return item.setdefault("perms", [])
 
 
@@ -71,6 +75,9 @@ def permission_json(tenant: Tenant, drive: Drive, perm: dict[str, Any], source: 
                        "preventsDownload": False}
         out["hasPassword"] = bool(perm.get("password"))
         out["grantedToIdentitiesV2"] = [_identity(tenant, "user", r) for r in link.get("recipients", [])]
+    elif perm["kind"] == "siteGroup":  # a SharePoint group's role on the item (see siteaccess)
+        out["grantedToV2"] = {"siteGroup": {"id": perm["principal"], "displayName": perm["title"],
+                                            "loginName": perm["title"]}}
     else:
         out["grantedToV2"] = _identity(tenant, perm["kind"], perm["principal"])
         out["grantedTo"] = out["grantedToV2"]
@@ -146,7 +153,7 @@ def invite(tenant: Tenant, drive: Drive, item: dict[str, Any], body: dict[str, A
         perm = next((p for p in _own(item) if p["kind"] == kind and p["principal"] == obj["id"]), None)
         if perm is None:
             perm = {"id": str(uuid.uuid4()), "roles": [], "kind": kind, "principal": obj["id"]}
-            _own(item).append(perm)
+            _own(item, drive).append(perm)
         perm["roles"] = sorted(set(perm["roles"]) | set(roles))
         if body.get("expirationDateTime"):
             perm["expires"] = _expiry(body["expirationDateTime"])
@@ -189,7 +196,7 @@ def create_link(tenant: Tenant, drive: Drive, item: dict[str, Any], body: dict[s
             "link": {"type": kind, "scope": scope, "recipients": recipients,
                      "webUrl": f"https://{host}/:{'f' if item['folder'] else 'u'}:/g/{secrets.token_urlsafe(18)}"},
             "expires": _expiry(body.get("expirationDateTime"))}
-    _own(item).append(perm)
+    _own(item, drive).append(perm)
     return 201, permission_json(tenant, drive, perm, None)
 
 
@@ -206,7 +213,7 @@ def password_link(tenant: Tenant, drive: Drive, item: dict[str, Any], kind: str,
             "link": {"type": kind, "scope": "anonymous", "recipients": [],
                      "webUrl": f"https://{host}/:{'f' if item['folder'] else 'u'}:/g/{secrets.token_urlsafe(18)}"},
             "expires": _expiry(expires)}
-    _own(item).append(perm)
+    _own(item, drive).append(perm)
     return f"made an anonymous {kind} link{' with a password' if password else ''} on {drive.path_of(item)}"
 
 
@@ -258,13 +265,13 @@ def seed(tenant: Tenant, drive: Drive, specs: list[dict[str, Any]]) -> None:
             principal = _principal(tenant, str(spec["with"]))
             if principal is None:
                 raise ValueError(f"seed share of {spec['path']}: nobody has the address {spec['with']}")
-            _own(item).append({"id": str(uuid.uuid4()), "roles": [str(spec.get("role", "read"))],
+            _own(item, drive).append({"id": str(uuid.uuid4()), "roles": [str(spec.get("role", "read"))],
                                "kind": principal[0], "principal": principal[1]["id"]})
             continue
         host = drive.web_url.split("://", 1)[-1].split("/", 1)[0]
         token = uuid.uuid5(uuid.NAMESPACE_URL, f"{drive.id}{spec['path']}{spec['link']}{spec.get('scope')}").hex
         recipients = [p[1]["id"] for a in spec.get("recipients", []) if (p := _principal(tenant, a))]
-        _own(item).append({"id": str(uuid.uuid4()), "roles": [LINK_ROLES[str(spec["link"])]], "kind": "link",
+        _own(item, drive).append({"id": str(uuid.uuid4()), "roles": [LINK_ROLES[str(spec["link"])]], "kind": "link",
                            "link": {"type": spec["link"], "scope": spec.get("scope", "organization"),
                                     "recipients": recipients,
                                     "webUrl": f"https://{host}/:{'f' if item['folder'] else 'u'}:/g/{token[:24]}"},

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote, unquote
 
+from . import siteaccess
 from .driveapi import READ, WRITE, FilesApi
 from .drives import Drive
 from .http import Request, Response
@@ -73,6 +74,7 @@ class SitesApi:
                       owner_kind="site", owner_id=site.id, owner_name=site.title, drive_type="documentLibrary",
                       name=lst.title, web_url=f"{site.web_url}/{lst.name}", list_id=lst.id, site_url=site.web_url)
         drive.root_id = drive.new_item(None, "root", folder=True)["id"]
+        drive.breaks = lambda item: siteaccess.copied_on_break(self, site, lst, drive, item)
         return drive
 
     @staticmethod

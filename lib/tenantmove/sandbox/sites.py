@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import siteaccess
 from .drives import Drive
 from .driveseed import fill
 from .shapes import GraphFailure
@@ -45,6 +46,7 @@ class SpList:
     drive_id: str = ""
     hidden: bool = False
     created: str = field(default_factory=now_iso)
+    roles: list[list[str]] | None = None  # its own role assignments (None: it inherits its site's)
 
     def column(self, name: str) -> dict[str, Any] | None:
         low = name.lower()
@@ -65,6 +67,7 @@ class Site:
     lists: dict[str, SpList] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)  # user id -> User Information List id
     created: str = field(default_factory=now_iso)
+    access: Any = None  # the site collection's groups and permissions (:mod:`.siteaccess`), a subsite's its root's
 
     @property
     def web_url(self) -> str:
@@ -247,6 +250,8 @@ def _seed_site(tenant: Tenant, spec: dict[str, Any], parent: Site | str, drives:
         group_id = next((g["id"] for g in tenant.groups.values() if g["mailNickname"] == spec["group"]), "")
     site = new_site(tenant, path, spec.get("title", spec["name"].title()), template, group_id=group_id,
                     parent=parent.id if isinstance(parent, Site) else "", public=public)
+    if isinstance(parent, Site):
+        site.access = siteaccess.access_of(parent)
     for uid in tenant.members.get(group_id, []):
         site.know(uid)
     libraries = [{"name": "Documents"}] + [lib for lib in spec.get("libraries", []) if lib["name"] != "Documents"]
@@ -277,6 +282,7 @@ def _seed_site(tenant: Tenant, spec: dict[str, Any], parent: Site | str, drives:
                              "displayName": cspec["name"], "type": cspec["type"], "facet": facet})
         for i in range(int(lspec.get("items", 0))):
             _seed_item(tenant, site, lst, i, rnd)
+    siteaccess.seed(tenant, site, spec, drives)
     out = [site]
     for sub in spec.get("subsites", []):
         out += _seed_site(tenant, sub, site, drives, make_drive, rnd)

@@ -26,6 +26,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from . import siteaccess
 from .http import Request, Response
 from .state import Store, now_iso
 from .tokens import TokenError, TokenService
@@ -144,6 +145,10 @@ class SharePointRest:
                     found[1], site, found[2]["id"], n)} for n in sorted(found[2].get("attachments") or {})]})
             if found[0] == "list" and action.startswith("attachmentfiles/add") and req.method == "POST":
                 return self._attach(found[1], site, found[2], (match.group(5) or "").replace("''", "'"), req.body)
+        if site is not None:
+            granted = siteaccess.answer(self.sites, tenant, site, call, req)
+            if granted is not None:
+                return granted
         got = FILE_RE.match(call)
         if got and req.method == "GET" and site is not None:
             wanted = got.group(1).replace("''", "'").lower()

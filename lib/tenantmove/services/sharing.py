@@ -55,7 +55,8 @@ def parse(raw: dict[str, Any]) -> Permission:
     for kind in ("user", "group", "siteGroup", "siteUser"):
         who = granted.get(kind)
         if who:
-            found = "owner" if "owner" in roles else ("user" if kind == "siteUser" else kind)
+            person = kind in ("user", "siteUser")
+            found = "owner" if "owner" in roles and person else ("user" if kind == "siteUser" else kind)
             address = str(who.get("email") or (login.rsplit("|", 1)[-1] if "|" in login else "")).lower()
             return Permission(kind=found, principal=str(who.get("id") or who.get("loginName") or ""),
                               address=address, name=str(who.get("displayName") or ""), **common)

@@ -129,10 +129,16 @@ def read_side(client: SharingClient, drive_id: str) -> Side:
     objects = {}
     for item_id, item in live.items():
         if "shared" in item and "root" not in item:
-            own = [p for p in client.permissions(drive_id, item_id) if not p.inherited and p.kind != "owner"]
+            own = [p for p in client.permissions(drive_id, item_id) if _carried(p)]
             if own:
                 objects[paths[item_id]] = (item_id, own)
     return Side(objects, {p.lower(): i for i, p in paths.items()})
+
+
+def _carried(p: Permission) -> bool:
+    """An item's own grant or link: not inherited, not the OneDrive's owner, not a SharePoint group's role (the site
+    access workload's, through SharePoint's REST API)."""
+    return not p.inherited and p.kind not in ("owner", "siteGroup")
 
 
 def _version(perms: list[Permission]) -> str:
@@ -253,7 +259,7 @@ class Sharing(Workload):
             if found is None:
                 return None
             item_id = str(found["id"])
-        perms = [p for p in self.new.permissions(drive_id, item_id) if not p.inherited and p.kind != "owner"]
+        perms = [p for p in self.new.permissions(drive_id, item_id) if _carried(p)]
         self._count()
         return item_id, perms
 
