@@ -1,7 +1,8 @@
 """Who made and last changed each list item, and when, through the real client and the sandbox: with a secret,
 SharePoint's REST API is refused up front and the PnP script sets them, read back by the next run; with a
 certificate, ValidateUpdateListItem sets them at once (no new version); someone who left keeps the migration
-account there, named; an editor changed behind the runbook's back is named by the reconciliation."""
+account there, named; an editor changed behind the runbook's back is named by the reconciliation; an item's
+versions follow it in order, each with its editor and date."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from tenantmove.services.auth import SignIn
 from tenantmove.services.graph import GraphClient
 from tenantmove.services.sprest import SharePointRest
 from tenantmove.workloads.authorship import ListAuthorship
-from tenantmove.workloads.lists import ListPlan
+from tenantmove.workloads.lists import ListPlan, versions
+from tenantmove.workloads.versions import ListVersions
 
 from .conftest import TARGET_APP, make_client, tenant_config
 from .files_helpers import NEW, make_target_users, new_upn, run_keeping
@@ -44,8 +46,9 @@ def _rest(sb: Any, **overrides: str) -> SharePointRest:
     return SharePointRest(signin, verify=sb.ca_file, sandbox_url=sb.endpoints["sharepoint_url"])
 
 
-def _moved(sb: Any, old: GraphClient, new: GraphClient, tmp: Path) -> tuple[Any, dict[str, str], dict[str, str]]:
-    out = rebuild(sb, old, new, tmp / "l.sqlite")
+def _moved(sb: Any, old: GraphClient, new: GraphClient, tmp: Path,
+           versions: bool = True) -> tuple[Any, dict[str, str], dict[str, str]]:
+    out = rebuild(sb, old, new, tmp / "l.sqlite", versions=versions)
     with Ledger(tmp / "l.sqlite") as led:
         lists = {i.source_id: str(i.target_id) for i in led.items("list", ["done"]) if i.target_id}
         items = {i.source_id: str(i.target_id) for i in led.items("list-item", ["done", "manual"]) if i.target_id}
@@ -99,10 +102,11 @@ def test_with_a_certificate_rest_sets_them_at_once_and_a_change_behind_the_back_
     rest = _rest(sb, auth="certificate", certificate_file=str(pem), secret_env="")
     assert rest.usable() == ""
     plan = ListPlan.read(sites)
+    before = {i["id"]: i["eTag"] for i in _customers(new)}
     first = _run(tmp_path, ListAuthorship(plan, lists, items, _new_person(old), rest), "first")
     assert first.tally() == {"updated": len(items)}
     customers = _customers(new)
-    assert all(i["eTag"].endswith(',1"') for i in customers)  # no version added
+    assert {i["id"]: i["eTag"] for i in customers} == before  # no version added
     check = ListAuthorship(ListPlan.read(sites), lists, items, _new_person(old))
     assert workload_check("list authorship", check).problems.empty
     site = new.get("sites/contosonew.sharepoint.com:/sites/sales")
@@ -221,3 +225,66 @@ def test_without_certificates_phase_90_says_attachments_were_not_compared_not_th
     check = attachments_check(SecretsOnly(), ListPlan(None, []), {})  # type: ignore[arg-type]
     assert check.problems.empty and check.rows[0]["item"] == "(not compared)"
     assert "certificates" in check.rows[0]["detail"]
+
+
+# --- a list item's versions (workloads/versions.py): made as its first version, the later ones replayed ---
+
+def _cert_rest(sb: Any) -> SharePointRest:
+    config = tenant_config("target", auth="certificate", certificate_file=sb.endpoints["app_certificates"][TARGET_APP],
+                           secret_env="")
+    return SharePointRest(SignIn(config, authority_host=sb.endpoints["authority_host"], verify=sb.ca_file),
+                          verify=sb.ca_file, sandbox_url=sb.endpoints["sharepoint_url"])
+
+
+def _run_versions(tmp: Path, workload: ListVersions, run_id: str) -> Outcome:
+    with Ledger(tmp / "versions.sqlite", run_id) as led:
+        return run_keeping(Engine(led, "50_team_sites", folder=tmp / run_id, workers=4), workload)
+
+
+def _history(new: GraphClient, item_id: str) -> list[tuple[str, str, str]]:
+    site = new.get("sites/contosonew.sharepoint.com:/sites/sales")
+    lst = next(x for x in new.get(f"sites/{site['id']}/lists")["value"] if x["displayName"] == "Customers")
+    return [(v["fields"]["Title"], str(v["lastModifiedBy"]["user"].get("email") or ""), v["lastModifiedDateTime"])
+            for v in versions(new, site["id"], lst["id"], item_id)]
+
+
+def test_an_items_versions_follow_in_order_with_their_editors_and_dates(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path, versions=False)
+    plan = ListPlan.read(sites)
+    customers = next(e for e in plan.lists if e.source["displayName"] == "Customers" and e.key in lists)
+    fourth = next(i for i in customers.items if i["id"] == "4")  # seeded with a draft and a reviewed version
+    new_id = items[f"{customers.key}|4"]
+    assert [t for t, _, _ in _history(new, new_id)] == ["Customers 004 (draft)"]  # made as its first version
+
+    first = _run_versions(tmp_path, ListVersions(plan, lists, items, EMAILS, _new_person(old), _cert_rest(sb)), "first")
+    assert not first.failed and first.count("updated") >= 3, first.rows
+    history = _history(new, new_id)
+    old_history = versions(old, customers.site.source["id"], customers.source["id"], "4")
+    assert [t for t, _, _ in history] == ["Customers 004 (draft)", "Customers 004 (reviewed)", "Customers 004"]
+    assert [d[:16] for _, _, d in history] == [str(v["lastModifiedDateTime"])[:16] for v in old_history]
+    mapped = [EMAILS.get(str(v["lastModifiedBy"]["user"].get("email")), "") for v in old_history]
+    assert [e for _, e, _ in history if e] == [m for m in mapped if m]  # each version's editor, where they move
+    assert fourth["fields"]["_UIVersionString"] == "3.0"
+
+    again = _run_versions(tmp_path, ListVersions(ListPlan.read(sites), lists, items, EMAILS, _new_person(old), _cert_rest(sb)),
+                 "again")
+    assert set(again.tally()) == {"done before"}
+    check = workload_check("list versions", ListVersions(ListPlan.read(sites), lists, items, EMAILS, _new_person(old),
+                                                         _cert_rest(sb)))
+    assert check.problems.empty and len(check.rows) == first.count("updated")
+    assert len(_history(new, new_id)) == 3  # nothing written twice
+
+
+def test_without_a_certificate_the_content_follows_and_the_item_says_whose_it_is(world: tuple, tmp_path: Path) -> None:
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path, versions=False)
+    plan = ListPlan.read(sites)
+    first = _run_versions(tmp_path, ListVersions(plan, lists, items, EMAILS, _new_person(old), None), "first")
+    assert not first.failed and first.count("updated") >= 3
+    with Ledger(tmp_path / "versions.sqlite") as led:
+        notes = [led.history("list-version", r["key"])[-1]["note"] for r in first.rows if r["action"] == "updated"]
+    assert notes and all("migration account" in n for n in notes)  # said on each item, never silently
+    customers = next(e for e in plan.lists if e.source["displayName"] == "Customers" and e.key in lists)
+    assert [t for t, _, _ in _history(new, items[f"{customers.key}|4"])] == [
+        "Customers 004 (draft)", "Customers 004 (reviewed)", "Customers 004"]

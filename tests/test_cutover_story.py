@@ -172,8 +172,10 @@ def test_temporary_passwords_stay_encrypted_in_the_state_folder(first: Story, fi
 
 def test_sites_and_mailboxes_arrive_in_the_first_run(first: Story, first_dir: Path) -> None:
     summary50 = first.summary(first_dir, "50_team_sites")
-    assert summary50["list items old"] == summary50["list items new"] == 75  # the subsite's list: after the admin
-    assert summary50["sites manual"] == 1 and summary50["library files created"] == 6
+    assert summary50["list items old"] == summary50["list items new"] == 83  # the subsite's list: after the admin
+    assert summary50["sites manual"] == 1 and summary50["library files created"] == 8
+    assert summary50["site access differing"] > 0  # the intranet's groups and the Finance library: by PnP script
+    assert "New-PnPGroup -Title 'Finance team'" in (first_dir / "50_team_sites" / "manual-site-access.ps1").read_text()
     text50 = outputs_text(first_dir / "50_team_sites.ipynb")
     assert "CNAME contoso.azurewebsites.net" in text50 and "https://contoso-public.sharepoint.com" in text50
     assert "save the public website" in text50

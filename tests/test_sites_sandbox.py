@@ -18,6 +18,7 @@ from tenantmove.services.sites import SiteClient
 from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
 from tenantmove.workloads.lists import Columns, ListItems, ListPlan, Lists, left_blank
 from tenantmove.workloads.sites import Libraries, Sites, map_sites
+from tenantmove.workloads.versions import ListVersions
 
 from .conftest import make_client
 from .files_helpers import NEW, Confirmed, make_target_users, new_upn, run_keeping
@@ -53,8 +54,8 @@ EMAILS = {"megan.bowen@contoso.example": new_upn("megan.bowen"), "alex.wilber@co
 
 def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, *, beta: bool = True,
             wait: float = 10.0, stop_after_libraries: bool = False,
-            emails: dict[str, str] | None = None) -> dict[str, Outcome]:
-    """What phase 50's apply does, without a notebook around it."""
+            emails: dict[str, str] | None = None, versions: bool = True) -> dict[str, Outcome]:
+    """What phase 50's apply does, without a notebook around it (``versions``: with each item's history replayed)."""
     sites = map_sites(SiteClient(old), SiteClient(new), new, OLD_GROUPS, "contosonew.sharepoint.com")
     out: dict[str, Outcome] = {}
     with Ledger(ledger_path, "r") as ledger:
@@ -79,6 +80,8 @@ def rebuild(sb: Sandbox, old: GraphClient, new: GraphClient, ledger_path: Path, 
         done: dict[str, str] = {}
         for i, level in enumerate(plan.levels()):
             done.update(run(f"items{i}", ListItems(plan, level, targets, done, emails or EMAILS)).targets())
+        if versions:
+            run("versions", ListVersions(plan, targets, done, emails or EMAILS, lambda who: None, None))
     out["_sites"] = sites  # type: ignore[assignment]
     return out
 

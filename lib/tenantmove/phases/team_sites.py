@@ -28,6 +28,7 @@ from ..workloads.lists import NOT_SETTABLE, Columns, ListItems, ListPlan, Lists,
 from ..workloads.sharing import Sharing
 from ..workloads.siteaccess import SiteAccess, old_table
 from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
+from ..workloads.versions import ListVersions
 from .access import access_check, authored, carry, holders, sharing_for, site_access, site_access_check
 from .checks import Check, Reads, folder_check, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
@@ -197,6 +198,9 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
         outcome = run(ListItems(plan_, level, targets, done_items, ts.emails))
         done_items.update(outcome.targets())
         rewritten |= {r["key"] for r in outcome.rows if r["action"] in ("created", "updated", "manual")}
+    history = ListVersions(plan_, targets, made_items(phase), ts.emails, ts.new_person, rest_both(phase)[1])
+    replayed = run(history)  # an item with history was made as its first version: the later ones follow, in order
+    rewritten |= history.replayed
     attachments = ListAttachments(plan_, targets, made_items(phase), *rest_both(phase))
     run(attachments)
     rewritten |= attachments.made  # an attachment added makes the app the item's editor
@@ -225,7 +229,9 @@ def rebuild_and_count(phase: Phase, ts: TeamSites, steps: Steps) -> dict[str, An
                                "list items new": int(counts["new"].sum()) if not counts.empty else 0,
                                "library files listed": len(files.rows), "library folders reconciled": len(folders),
                                "library folders differing": int((folders["verdict"] == "MISMATCH").sum()),
-                               "list values left blank": len(blanks), **authors, **access}
+                               "list values left blank": len(blanks),
+                               "list items whose earlier versions were written": replayed.count("updated"),
+                               **authors, **access}
     return summary
 
 
@@ -313,14 +319,16 @@ def attachments_check(phase: Phase, plan_: ListPlan, targets: dict[str, str]) ->
     return workload_check("list attachments", ListAttachments(plan_, targets, made_items(phase), old, new))
 
 
-@reconciles("lists", "list attachments", "list authorship", "library files", "library authorship", "library access",
-            "site access")
+@reconciles("lists", "list versions", "list attachments", "list authorship", "library files", "library authorship",
+            "library access", "site access")
 def sites_reconciled(r: Reads) -> list[Check]:
     ts = sites_made(r.phase, r.old, r.new, r.src, r.moving, r.tgt)
     copy, missing = library_copy(r.phase, ts)
     plan_ = ListPlan.read(ts.sites)
     targets = {i.source_id: str(i.target_id) for i in r.phase.ledger().items("list", ["done"]) if i.target_id}
     return [lists_check(r.phase, ts, plan_, targets),
+            workload_check("list versions", ListVersions(plan_, targets, made_items(r.phase), ts.emails, ts.new_person,
+                                                         rest_both(r.phase)[1])),
             attachments_check(r.phase, plan_, targets),
             workload_check("list authorship", ListAuthorship(plan_, targets, made_items(r.phase), ts.new_person)),
             library_files_check(r.phase, copy, missing),

@@ -24,6 +24,7 @@ from .drives import Drive, office_document
 from .driveseed import ensure_folder, parse_size
 from .http import Request, Response
 from .shapes import GraphFailure
+from .sites import bump
 from .state import Tenant
 
 PERSONAL_SITE_LIMIT = 200
@@ -89,6 +90,11 @@ class FilesAdmin:
         if isinstance(found, str):
             raise ValueError(f"Set-PnPListItem: {found}")
         kind, _, item = found
+        overwrite = params.get("updatetype", "").lower() == "updateoverwriteversion"
+        if not overwrite and kind == "list":  # a new version: the one people saw joins the history
+            bump(item)
+        elif not overwrite:  # a file's versions are its own
+            item["version"] += 1
         values = dict(re.findall(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'", params.get("values", "")))
         for name, value in values.items():
             key = name.lower()
@@ -102,8 +108,6 @@ class FilesAdmin:
                 item[key] = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             else:
                 raise ValueError(f"Set-PnPListItem: the sandbox sets Author, Editor, Created and Modified, not {name}")
-        if params.get("updatetype", "").lower() != "updateoverwriteversion":
-            item["version"] += 1
         return f"item {params.get('identity')} of {params.get('list')}: {', '.join(values)} set"
 
     def _anonymous_link(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
@@ -255,8 +259,8 @@ class FilesAdmin:
             if body.get("op") == "delete":
                 del lst.items[item["id"]]
             else:
+                bump(item)
                 item["fields"].update(body.get("fields") or {})
-                item["version"] += 1
         return Response(200, {"ok": True})
 
     @staticmethod

@@ -22,6 +22,7 @@ from .sites import (
     SpList,
     add_column,
     add_item,
+    bump,
     check_fields,
     column_json,
     computed,
@@ -32,6 +33,7 @@ from .sites import (
     new_site,
     seed_sites,
     site_json,
+    versions_json,
 )
 from .state import Tenant, _stable_uuid, now_iso
 
@@ -339,10 +341,13 @@ class SitesApi:
         if len(rest) == 1 and method == "DELETE":
             del lst.items[item["id"]]
             return 204, None, {}
+        if rest[1:] == ["versions"] and method == "GET":
+            return 200, {"value": versions_json(lst, item)}, {}
         if rest[1:] == ["fields"] and method == "PATCH":
-            item["fields"].update(check_fields(site, lst, body, tenant))
-            item.update(version=item["version"] + 1, modified=now_iso(), editor="tenantmove (app)", editor_id="",
-                        editor_email="")
+            changed = check_fields(site, lst, body, tenant)
+            bump(item)
+            item["fields"].update(changed)
+            item.update(modified=now_iso(), editor="tenantmove (app)", editor_id="", editor_email="")
             return 200, computed(lst, item["fields"]), {}
         raise GraphFailure(400, "invalidRequest", "The sandbox does not support this on a list item.")
 

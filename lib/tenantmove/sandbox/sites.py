@@ -172,6 +172,24 @@ def item_json(site: Site, lst: SpList, item: dict[str, Any], expand: bool,
     return out
 
 
+def bump(item: dict[str, Any]) -> None:
+    """A new version of a list item: the current one joins its history first (Graph's ``versions`` lists both)."""
+    item.setdefault("history", []).append({"label": f"{item['version']}.0", "fields": dict(item["fields"]),
+                                           "editor": item["editor"], "editor_id": item.get("editor_id", ""),
+                                           "editor_email": item.get("editor_email", ""), "modified": item["modified"]})
+    item["version"] += 1
+
+
+def versions_json(lst: SpList, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """Graph's ``listItemVersion``s of an item, newest first: the current one, then its history."""
+    current = {"label": f"{item['version']}.0", "fields": item["fields"], "editor": item["editor"],
+               "editor_id": item.get("editor_id", ""), "editor_email": item.get("editor_email", ""),
+               "modified": item["modified"]}
+    return [{"id": v["label"], "lastModifiedDateTime": v["modified"], "lastModifiedBy": {"user": _who(v, "editor")},
+             "fields": {"id": item["id"], **computed(lst, v["fields"])}}
+            for v in [current, *reversed(item.get("history") or [])]]
+
+
 def _who(item: dict[str, Any], role: str) -> dict[str, Any]:
     """Graph's identity of an item's author or editor: the person's name, and their id and address when known."""
     out = {"displayName": item[role]}
@@ -330,6 +348,15 @@ def _seed_item(tenant: Tenant, site: Site, lst: SpList, i: int, rnd: random.Rand
         item.update(author=LEAVER["displayName"], author_id="", author_email=LEAVER["email"])
     item.update(editor=editor["displayName"], editor_id=editor["id"], editor_email=editor["userPrincipalName"],
                 modified=(created + dt.timedelta(days=30, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if i % 10 == 3:  # a draft, reviewed by someone else, then the version people see now
+        reviewer = users[(i + 5) % len(users)]
+        item["history"] = [
+            {"label": "1.0", "fields": {**fields, "Title": f"{fields['Title']} (draft)"}, "editor": author["displayName"],
+             "editor_id": author["id"], "editor_email": author["userPrincipalName"], "modified": item["created"]},
+            {"label": "2.0", "fields": {**fields, "Title": f"{fields['Title']} (reviewed)"},
+             "editor": reviewer["displayName"], "editor_id": reviewer["id"], "editor_email": reviewer["userPrincipalName"],
+             "modified": (created + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}]
+        item["version"] = 3
 
 
 def _bytes(seed: str, size: int) -> bytes:

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from . import siteaccess
 from .http import Request, Response
+from .sites import bump
 from .state import Store, now_iso
 from .tokens import TokenError, TokenService
 
@@ -170,8 +171,8 @@ class SharePointRest:
             return _error(400, "A file with this name already exists.",
                           "-2130575257, Microsoft.SharePoint.SPException")
         held[name] = bytes(data or b"")
-        item.update(editor="SharePoint App", editor_id="", editor_email="", modified=now_iso(),
-                    version=item["version"] + 1)  # an attachment is a change of the item, by its caller
+        bump(item)  # an attachment is a change of the item, by its caller
+        item.update(editor="SharePoint App", editor_id="", editor_email="", modified=now_iso())
         return Response(200, {"FileName": name, "ServerRelativeUrl": _attachment_url(lst, site, item["id"], name)})
 
     def _validate_update(self, tenant: Any, found: tuple[str, Any, Any], req: Request) -> Response:
@@ -204,11 +205,14 @@ class SharePointRest:
             results.append({"ErrorCode": -2146232832 if problem else 0, "ErrorMessage": problem or None,
                             "FieldName": name, "FieldValue": raw, "HasException": bool(problem), "ItemId": int(item_id)})
         if not any(r["HasException"] for r in results):
+            new_version = not body.get("bNewDocumentUpdate")
+            if kind == "list" and new_version:
+                bump(item)  # the version people saw joins the history
+            elif new_version:
+                item["version"] += 1
             if kind == "list":
                 item["fields"].update(changes.pop("fields", {}))
             item.update(changes)
             for role, user in people.items():
                 set_person(kind, item, role, user)
-            if not body.get("bNewDocumentUpdate"):
-                item["version"] += 1
         return Response(200, {"value": results})

@@ -24,6 +24,7 @@ import pandas as pd
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..engine.workload import REMOVED
 from ..errors import TenantmoveError
+from ..services.graph import GraphClient, path
 from .sites import SiteEntry, SiteMap
 
 SOURCE_ID = "tmSourceId"
@@ -121,6 +122,21 @@ def moved_items(plan: ListPlan, lists: dict[str, str], items: dict[str, str]) ->
                 key = f"{e.key}|{item['id']}"
                 if key in items:
                     yield e, item, key
+
+
+def major(item: dict[str, Any]) -> int:
+    """How many versions an item has, from its ``_UIVersionString`` (1.0, 2.0, ...)."""
+    raw = str((item.get("fields") or {}).get("_UIVersionString") or "1.0")
+    try:
+        return int(float(raw))
+    except ValueError:
+        return 1
+
+
+def versions(graph: GraphClient, site_id: str, list_id: str, item_id: str) -> list[dict[str, Any]]:
+    """An item's versions, oldest first (Graph lists them newest first)."""
+    found = graph.get_all(f"{path('sites', site_id, 'lists', list_id, 'items', item_id)}/versions")
+    return sorted(found, key=lambda v: float(str(v.get("id") or "0")))
 
 
 class Lists(Workload):
@@ -257,7 +273,11 @@ class ListItems(Workload):
         fields, unresolved, skipped, blank = self._fields(e, item.get("fields") or {})
         site, list_id = e.site.target["id"], self.targets[e.key]
         if existing is None:
-            made = self.plan.sites.new.create_item(site, list_id, {**fields, SOURCE_ID: str(item["id"])})
+            first = fields
+            if major(item) > 1:  # made as its first version was: the later ones are replayed after (versions.py)
+                oldest = versions(self.plan.sites.old.graph, e.site.source["id"], e.source["id"], str(item["id"]))[0]
+                first = self._fields(e, oldest.get("fields") or {})[0]
+            made = self.plan.sites.new.create_item(site, list_id, {**first, SOURCE_ID: str(item["id"])})
             target, action = str(made["id"]), "created"
         else:
             self.plan.sites.new.update_item(site, list_id, str(existing["id"]), fields)
