@@ -20,7 +20,8 @@ ROOTS = ("user", "group", "domain", "organization", "subscribedSku", "domainDnsR
          "currencyColumn", "personOrGroupColumn", "message", "event", "contact", "todoTask", "todoTaskList",
          "attachment", "fileAttachment", "notebook", "onenoteSection", "onenotePage", "sectionGroup",
          "conditionalAccessPolicy", "namedLocation", "permission", "sharingLink", "recurrencePattern",
-         "recurrenceRange", "patternedRecurrence", "profilePhoto", "uploadSession", "mailFolder")
+         "recurrenceRange", "patternedRecurrence", "profilePhoto", "uploadSession", "mailFolder", "listItemVersion",
+         "sharePointIdentitySet", "sharePointIdentity")
 ATTRIBUTION = ("Subset of Microsoft Graph v1.0 metadata (CSDL) as published by Microsoft Corporation; types, "
                "property and navigation names only. Rebuilt by tests/csdl_subset.py.")
 

@@ -22,7 +22,8 @@ COMPLEX = {"verifiedDomains": "verifiedDomain", "prepaidUnits": "licenseUnitsDet
            "createdBy": "identitySet", "lastModifiedBy": "identitySet", "owner": "identitySet", "user": "identity",
            "group": "identity", "siteCollection": "siteCollection", "list": "listInfo", "contentType": "contentTypeInfo",
            "choice": "choiceColumn", "lookup": "lookupColumn", "calculated": "calculatedColumn",
-           "currency": "currencyColumn", "personOrGroup": "personOrGroupColumn"}
+           "currency": "currencyColumn", "personOrGroup": "personOrGroupColumn", "grantedToV2": "sharePointIdentitySet",
+           "siteGroup": "sharePointIdentity", "siteUser": "sharePointIdentity"}
 
 
 # Properties the service sends beyond the metadata's list, on types the metadata marks OpenType (most of Graph's
@@ -109,6 +110,13 @@ def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: Graph
     samples["list"] = source_client.get(f"sites/{sales['id']}/lists")["value"]
     samples["columnDefinition"] = source_client.get(f"sites/{sales['id']}/lists/Customers/columns")["value"]
     samples["listItem"] = source_client.get(f"sites/{sales['id']}/lists/Customers/items", {"expand": "fields"})["value"]
+    samples["listItemVersion"] = source_client.get(f"sites/{sales['id']}/lists/Customers/items/4/versions")["value"]
+    intranet = next(s for s in sites if s["name"] == "intranet")
+    finance = next(d for d in source_client.get_all(f"sites/{intranet['id']}/drives") if d["name"] == "Finance")
+    payroll = source_client.get(f"drives/{finance['id']}/root:/Payroll")
+    budget = source_client.get(f"drives/{drive['id']}/root:/Campaigns/2026/Budget.xlsx")
+    samples["permission"] = source_client.get(f"drives/{finance['id']}/items/{payroll['id']}/permissions")["value"] + \
+        source_client.get(f"drives/{drive['id']}/items/{budget['id']}/permissions")["value"]
     box = source_client.get("users/megan.bowen@contoso.example/settings/exchange")["primaryMailboxId"]
     samples["mailboxFolder"] = source_client.get(f"admin/exchange/mailboxes/{box}/folders/delta")["value"]
     inbox = next(f for f in samples["mailboxFolder"] if f["displayName"] == "Inbox")
