@@ -288,3 +288,23 @@ def test_without_a_certificate_the_content_follows_and_the_item_says_whose_it_is
     customers = next(e for e in plan.lists if e.source["displayName"] == "Customers" and e.key in lists)
     assert [t for t, _, _ in _history(new, items[f"{customers.key}|4"])] == [
         "Customers 004 (draft)", "Customers 004 (reviewed)", "Customers 004"]
+
+
+def test_an_item_made_by_a_killed_pass_is_adopted_as_its_first_version(world: tuple, tmp_path: Path) -> None:
+    """Killed after the item was made and before the ledger said so: the rerun finds it and leaves it a draft (no
+    current content written over it), so its history still follows in order."""
+    from tenantmove.workloads.lists import ListItems
+
+    sb, old, new = world
+    sites, lists, items = _moved(sb, old, new, tmp_path, versions=False)
+    plan = ListPlan.read(sites)
+    customers = next(e for e in plan.lists if e.source["displayName"] == "Customers" and e.key in lists)
+    with Ledger(tmp_path / "forgot.sqlite", "rerun") as led:  # a ledger that never heard of the items
+        again = run_keeping(Engine(led, "50_team_sites", folder=tmp_path / "rerun", workers=4),
+                            ListItems(plan, [customers], lists, items, EMAILS))
+    fourth = next(r for r in again.rows if r["key"] == f"{customers.key}|4")
+    assert fourth["action"] == "adopted"
+    assert [t for t, _, _ in _history(new, items[f"{customers.key}|4"])] == ["Customers 004 (draft)"]
+    _run_versions(tmp_path, ListVersions(plan, lists, items, EMAILS, _new_person(old), _cert_rest(sb)), "first")
+    assert [t for t, _, _ in _history(new, items[f"{customers.key}|4"])] == [
+        "Customers 004 (draft)", "Customers 004 (reviewed)", "Customers 004"]
