@@ -83,6 +83,10 @@ def test_the_rest_api_shows_groups_and_broken_inheritance_and_pnp_keeps_sharepoi
     finance = rest.get(old, "web/lists/GetByTitle('Finance')/roleassignments")["value"]
     assert {(a["Member"]["Title"], a["RoleDefinitionBindings"][0]["Name"]) for a in finance} == {
         ("Contoso intranet Owners", "Full Control"), ("Finance team", "Edit"), ("Finance approvers", "Read")}
+    page = rest.get("https://contoso.sharepoint.com/sites/sales", "web/lists/GetByTitle('Customers')/items?$top=10")
+    assert len(page["value"]) == 10 and "p_ID%3D10" in page["odata.nextLink"]  # SharePoint pages list items
+    every = rest.get_all("https://contoso.sharepoint.com/sites/sales", "web/lists/GetByTitle('Customers')/items?$top=10")
+    assert [i["Id"] for i in every] == list(range(1, 31))
     sales = rest.get("https://contoso.sharepoint.com/sites/sales", "web/AssociatedOwnerGroup")
     owners = rest.get("https://contoso.sharepoint.com/sites/sales", f"web/sitegroups/GetById({sales['Id']})/users")
     assert owners["value"][0]["LoginName"].endswith("_o")  # a group's site: its owners hold the group's claim

@@ -32,7 +32,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .http import Request, Response
 from .state import Tenant
@@ -242,6 +242,22 @@ def _items(sites: Any, site: Any, lst: Any) -> list[dict[str, Any]]:
             and not i["deleted"]]
 
 
+SAFE = "/'()"  # what a call's path keeps unquoted in a next link
+PAGE, MOST = 100, 5000  # SharePoint's REST API: 100 items a page unless $top says more, 5,000 at most
+
+
+def _page(items: list[dict[str, Any]], req: Request, url: str) -> Response:
+    """One page of a list's items; ``odata.nextLink`` (an absolute URL, ``$skiptoken=Paged=TRUE&p_ID=<last id>``)
+    names the next while there is one."""
+    top = min(int(req.query.get("$top") or PAGE), MOST)
+    after = int(str(req.query.get("$skiptoken") or "p_ID=0").rsplit("p_ID=", 1)[-1] or 0)
+    rest = [i for i in items if int(i["Id"]) > after]
+    out: dict[str, Any] = {"value": rest[:top]}
+    if len(rest) > top:
+        out["odata.nextLink"] = f"{url}?%24top={top}&%24skiptoken=" + quote(f"Paged=TRUE&p_ID={rest[top - 1]['Id']}")
+    return Response(200, out)
+
+
 def answer(sites: Any, tenant: Tenant, site: Any, call: str, req: Request) -> Response | None:
     """The REST API's reads of groups and role assignments (None: not one of them)."""
     if req.method != "GET":
@@ -271,7 +287,7 @@ def answer(sites: Any, tenant: Tenant, site: Any, call: str, req: Request) -> Re
         else:
             lst = _list(site, title or "", guid or "")
             if low.endswith("/items"):
-                return Response(200, {"value": _items(sites, site, lst)})
+                return _page(_items(sites, site, lst), req, f"{site.web_url}/_api/{quote(call, safe=SAFE)}")
             if number is None:
                 unique, pairs = list_roles(sites, site, lst)
             elif lst.drive_id:

@@ -62,6 +62,19 @@ class SharePointRest:
         client, site = self.client(web_url)
         return client.request("GET", f"{site}/_api/{call}", headers=NOMETADATA).json()
 
+    def get_all(self, web_url: str, call: str) -> list[dict[str, Any]]:
+        """Every page of a collection (SharePoint pages list items at 100 unless ``$top`` says more, and names the
+        next page in ``odata.nextLink``, an absolute URL on the same host)."""
+        client, site = self.client(web_url)
+        url = f"{site}/_api/{call}" if "$top=" in call else f"{site}/_api/{call}{'&' if '?' in call else '?'}$top=5000"
+        found: list[dict[str, Any]] = []
+        while url:
+            body = client.request("GET", url, headers=NOMETADATA).json()
+            found += body.get("value", [])
+            following = urlsplit(str(body.get("odata.nextLink") or ""))
+            url = f"{following.path}?{following.query}" if following.path else ""
+        return found
+
     def post(self, web_url: str, call: str, body: dict[str, Any]) -> dict[str, Any]:
         client, site = self.client(web_url)
         resp = client.request("POST", f"{site}/_api/{call}", json=body, headers=NOMETADATA)

@@ -125,6 +125,12 @@ class SiteReader:
         self.count(self.side)
         return self.rest.get(url, call)
 
+    def items(self, url: str, list_call: str) -> list[dict[str, Any]]:
+        """A list's items with what says whether they have permissions of their own (every page)."""
+        self.count(self.side)
+        return self.rest.get_all(url, f"{list_call}/items?$select=Id,FileRef,FileSystemObjectType,"
+                                      "HasUniqueRoleAssignments")
+
     def read(self, url: str, groups: bool, item_ids: dict[str, dict[str, str]]) -> SiteSide:
         """``groups``: the site collection's groups too (a subsite shares its root's); ``item_ids``: per list id,
         this side's item id -> the old one (list items are known by the old id on both sides)."""
@@ -153,7 +159,7 @@ class SiteReader:
             if lst.get("HasUniqueRoleAssignments"):
                 side.scopes[f"list/{title}"] = self._scope(url, call, Scope("list", title, title), associated)
             ids = item_ids.get(str(lst["Id"]).lower(), {})
-            for item in self.get(url, f"{call}/items")["value"]:
+            for item in self.items(url, call):
                 if not item.get("HasUniqueRoleAssignments"):
                     continue
                 number = str(item["Id"])
@@ -400,9 +406,8 @@ class SiteAccess(Workload):
                                   f"{scope.ref}", ""), ""
         if scope.what in ("folder", "file"):
             assert self.new is not None
-            self._count("new")
-            call = f"web/lists/GetByTitle('{_quote(scope.list_title)}')/items"
-            for item in self.new.get(pair.new.url, call)["value"]:
+            reader = SiteReader(self.new, self.namer, "new", self._count)
+            for item in reader.items(pair.new.url, f"web/lists/GetByTitle('{_quote(scope.list_title)}')"):
                 in_site = str(item.get("FileRef", ""))[len(pair.new.path) + 1:]
                 if in_site.split("/", 1)[-1].lower() == scope.ref.lower():
                     return str(item["Id"]), in_site
