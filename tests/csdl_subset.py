@@ -21,7 +21,10 @@ ROOTS = ("user", "group", "domain", "organization", "subscribedSku", "domainDnsR
          "attachment", "fileAttachment", "notebook", "onenoteSection", "onenotePage", "sectionGroup",
          "conditionalAccessPolicy", "namedLocation", "permission", "sharingLink", "recurrencePattern",
          "recurrenceRange", "patternedRecurrence", "profilePhoto", "uploadSession", "mailFolder", "listItemVersion",
-         "sharePointIdentitySet", "sharePointIdentity")
+         "sharePointIdentitySet", "sharePointIdentity", "team", "channel", "chat", "chatMessage", "conversationMember",
+         "aadUserConversationMember", "teamsTab", "teamsTabConfiguration", "teamsApp", "chatMessageMention",
+         "teamMemberSettings", "teamGuestSettings", "teamMessagingSettings", "teamFunSettings", "channelIdentity",
+         "chatMessageHostedContent")
 ATTRIBUTION = ("Subset of Microsoft Graph v1.0 metadata (CSDL) as published by Microsoft Corporation; types, "
                "property and navigation names only. Rebuilt by tests/csdl_subset.py.")
 

@@ -23,7 +23,10 @@ COMPLEX = {"verifiedDomains": "verifiedDomain", "prepaidUnits": "licenseUnitsDet
            "group": "identity", "siteCollection": "siteCollection", "list": "listInfo", "contentType": "contentTypeInfo",
            "choice": "choiceColumn", "lookup": "lookupColumn", "calculated": "calculatedColumn",
            "currency": "currencyColumn", "personOrGroup": "personOrGroupColumn", "grantedToV2": "sharePointIdentitySet",
-           "siteGroup": "sharePointIdentity", "siteUser": "sharePointIdentity"}
+           "siteGroup": "sharePointIdentity", "siteUser": "sharePointIdentity", "memberSettings": "teamMemberSettings",
+           "guestSettings": "teamGuestSettings", "messagingSettings": "teamMessagingSettings",
+           "funSettings": "teamFunSettings", "channelIdentity": "channelIdentity", "mentions": "chatMessageMention",
+           "configuration": "teamsTabConfiguration", "teamsApp": "teamsApp"}
 
 
 # Properties the service sends beyond the metadata's list, on types the metadata marks OpenType (most of Graph's
@@ -121,11 +124,24 @@ def test_sandbox_properties_exist_in_csdl(sandbox: Sandbox, source_client: Graph
     samples["mailboxFolder"] = source_client.get(f"admin/exchange/mailboxes/{box}/folders/delta")["value"]
     inbox = next(f for f in samples["mailboxFolder"] if f["displayName"] == "Inbox")
     samples["mailboxItem"] = source_client.get(f"admin/exchange/mailboxes/{box}/folders/{inbox['id']}/items")["value"]
+    team = source_client.get(f"teams/{groups_by_nick(source_client)['sales']}")
+    samples["team"] = [team]
+    samples["channel"] = source_client.get(f"teams/{team['id']}/channels")["value"]
+    general = next(c for c in samples["channel"] if c["displayName"] == "General")
+    samples["chatMessage"] = source_client.get(f"teams/{team['id']}/channels/{general['id']}/messages")["value"]
+    samples["teamsTab"] = source_client.get(f"teams/{team['id']}/channels/{general['id']}/tabs")["value"]
+    samples["conversationMember"] = source_client.get(f"teams/{team['id']}/channels/{samples['channel'][1]['id']}"
+                                                      "/members")["value"]
+    samples["chat"] = source_client.get("users/megan.bowen@contoso.example/chats")["value"]
     for type_name, objects in samples.items():
         assert objects, f"no sample of {type_name}"
         for i, obj in enumerate(objects):
             problems += check(obj, type_name.split("/")[0], f"{type_name}[{i}]")
     assert not problems, "\n".join(problems[:20])
+
+
+def groups_by_nick(client: GraphClient) -> dict[str, str]:
+    return {g["mailNickname"]: g["id"] for g in client.get_all("groups")}
 
 
 @pytest.mark.skipif(not FULL_CSDL.is_file(), reason="Microsoft's full v1.0 CSDL is not beside this clone")

@@ -6,6 +6,7 @@ SDK would disagree about the service, these tests side with the documentation.""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import os
 from collections.abc import Awaitable, Callable
@@ -331,3 +332,56 @@ def test_the_sdk_reads_a_sharepoint_groups_role_on_a_library_folder(sandbox: San
     assert {(p.granted_to_v2.site_group.display_name, tuple(p.roles)) for p in seen} == {
         ("Contoso intranet Owners", ("owner",)), ("Finance team", ("read",))}
     assert all(p.inherited_from is None for p in seen)
+
+
+def test_the_sdk_reads_a_channel_and_imports_into_it_in_migration_mode(fresh_sandbox: Sandbox) -> None:
+    """The SDK's own Teams calls: a seeded channel's messages parsed (author, body, replies), then, in the new tenant,
+    a team made for a group, a channel put into migration mode, a message imported with its author and time, and
+    the migration completed."""
+    from msgraph.generated.models.body_type import BodyType
+    from msgraph.generated.models.chat_message import ChatMessage
+    from msgraph.generated.models.chat_message_from_identity_set import ChatMessageFromIdentitySet
+    from msgraph.generated.models.identity import Identity
+    from msgraph.generated.models.item_body import ItemBody
+    from msgraph.generated.teams.item.channels.item.start_migration.start_migration_post_request_body import (
+        StartMigrationPostRequestBody,
+    )
+
+    from .conftest import make_client
+    from .files_helpers import make_target_users, new_upn
+    from .test_sites_sandbox import new_group
+
+    sb = fresh_sandbox
+    old = make_client(sb, "source")[1]
+    sales = next(g for g in old.get_all("groups") if g["mailNickname"] == "sales")
+
+    async def read(c: GraphServiceClient, _: Any) -> list[Any]:
+        channels = (await c.teams.by_team_id(sales["id"]).channels.get()).value
+        general = next(ch for ch in channels if ch.display_name == "General")
+        return (await c.teams.by_team_id(sales["id"]).channels.by_channel_id(general.id).messages.get()).value
+
+    seen = with_sdk(sb, "source", read)
+    assert len(seen) == 20 and all(m.from_.user.display_name and m.body.content for m in seen)  # a page of 20
+
+    new = make_client(sb, "target")[1]
+    make_target_users(sb, new, ("megan.bowen",), provision=False)
+    megan = new.get(f"users/{new_upn('megan.bowen')}")
+    group = new_group(new, "sales")
+    team = new.request("PUT", f"groups/{group['id']}/team", json={}).json()
+    general = new.get(f"teams/{team['id']}/channels")["value"][0]
+
+    async def migrate(c: GraphServiceClient, _: Any) -> dict[str, Any]:
+        channel = c.teams.by_team_id(team["id"]).channels.by_channel_id(general["id"])
+        await channel.start_migration.post(StartMigrationPostRequestBody(
+            conversation_creation_date_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)))
+        made = await channel.messages.post(ChatMessage(
+            created_date_time=dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.UTC),
+            from_=ChatMessageFromIdentitySet(user=Identity(id=megan["id"], display_name="Megan Bowen")),
+            body=ItemBody(content="<p>imported</p>", content_type=BodyType.Html)))
+        await channel.complete_migration.post()
+        return {"made": made, "channel": await channel.get()}
+
+    out = with_sdk(sb, "target", migrate)
+    assert out["made"].from_.user.id == megan["id"]
+    assert out["made"].created_date_time == dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
+    assert out["channel"].migration_mode.value == "completed"

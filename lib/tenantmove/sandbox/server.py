@@ -31,6 +31,7 @@ from .settingsapi import SettingsApi
 from .siteapi import SitesApi
 from .sprest import SharePointRest
 from .state import Store
+from .teamsapi import TeamsApi
 from .tokens import TokenService
 
 log = logging.getLogger("tenantmove.sandbox")
@@ -65,6 +66,7 @@ class SandboxApp:
         self.sites = SitesApi(self.files)
         self.mail = MailApi(store, governor, self.stats.add)
         self.notes = NoteApi(store, governor, self.stats.add, self.files)
+        self.teams = TeamsApi(store, governor, self.stats.add, self.sites)
         self.settings = SettingsApi(store, governor, self.stats.add)
         self.files.sharing_policy = lambda tenant: self.settings.tenants[tenant.id]["sharepoint"]["sharingCapability"]
         self.people = PeopleApi(store, governor, self.mail, self.stats.add)
@@ -73,7 +75,8 @@ class SandboxApp:
         self.dkim = DkimSigning(zones)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
-                              apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail],
+                              apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail,
+                                    self.teams],
                               org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
         self.started = time.time()
 
@@ -159,6 +162,7 @@ class SandboxApp:
             self.mail.reset()
             self.people.reset()
             self.notes.reset()
+            self.teams.reset()
             self.settings.reset()
             self.dkim.configs.clear()
             with self.zones.lock:  # DNS back to what the seed implies
