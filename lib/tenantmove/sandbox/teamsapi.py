@@ -357,6 +357,11 @@ class TeamsApi:
         found = thread.messages.get(rest[0])
         if found is None:
             raise _bad(404, "NotFound", f"Message {rest[0]} not found.")
+        if len(rest) >= 3 and rest[1] == "replies":  # one reply, as its own resource under its message
+            found = thread.messages.get(rest[2])
+            if found is None or found.get("replyToId") != rest[0]:
+                raise _bad(404, "NotFound", f"Reply {rest[2]} not found under {rest[0]}.")
+            rest = [rest[2], *rest[3:]]
         if len(rest) == 1:
             return 200, self._message_json(thread, found, base)
         if rest[1] == "replies" and len(rest) == 2:
@@ -373,12 +378,22 @@ class TeamsApi:
         raise _bad(400, "BadRequest", "The sandbox does not serve this on a message.")
 
     def _page(self, thread: Thread, items: list[dict[str, Any]], query: dict[str, str], base: str) -> dict[str, Any]:
+        """A page of messages (at most 50); ``$expand=replies`` carries each message's replies (up to 1,000)."""
         top = min(int(query.get("$top") or 20), 50)
         offset = int(query.get("$skiptoken") or 0)
-        out: dict[str, Any] = {"value": [self._message_json(thread, m, base) for m in items[offset:offset + top]]}
+        expand = query.get("$expand", "")
+        if expand not in ("", "replies"):
+            raise _bad(400, "BadRequest", f"Messages expand only replies, not '{expand}'.")
+        out: dict[str, Any] = {"value": []}
+        for m in items[offset:offset + top]:
+            shown = self._message_json(thread, m, base)
+            if expand:
+                shown["replies"] = [self._message_json(thread, r, base) for r in thread.replies(m["id"])[:1000]]
+            out["value"].append(shown)
         if offset + top < len(items):
+            keep = f"&$expand={expand}" if expand else ""
             out["@odata.nextLink"] = f"{base}/v1.0/{self._thread_path(thread)}/messages?$top={top}" \
-                                     f"&$skiptoken={offset + top}"
+                                     f"&$skiptoken={offset + top}{keep}"
         return out
 
     def _thread_path(self, thread: Thread) -> str:

@@ -1,0 +1,372 @@
+"""Teams moved into the new tenant, on the engine: a team for each moved Microsoft 365 group that had one (with
+its member, guest, messaging and fun settings), its channels (a private or shared one with its members), and each
+channel's conversation: the thread is put into migration mode, every message is imported with its original author
+and time (replies under their message, inline images with it, file links pointing at the new site's copy,
+mentions of people who move), and the migration is completed once every message of the thread is in.
+
+Rules that make a rerun safe: a message is found in the new thread by its time and author before it is imported (a
+run killed after the import and before the ledger adopts it); the app that started a thread's migration is the one
+that finishes it (the same app registration on every run); a 409 on a time already taken by another message moves
+the import one millisecond later and says so. An author who does not move is imported under the named stand-in,
+with a line saying who wrote it, never under somebody else silently."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Applied, DeltaLinks, Work, Workload
+from ..errors import TenantmoveError
+from ..services.graph import GraphError
+from ..services.teams import TeamsClient, Thread
+
+SETTINGS = ("memberSettings", "guestSettings", "messagingSettings", "funSettings")
+HOSTED_RE = re.compile(r"\.\./hostedContents/([^/\"']+)/\$value")
+MENTION_RE = re.compile(r'<at id="(\d+)">(.*?)</at>')
+MAX_SHIFTS = 5  # a time taken by another message: moved a millisecond later at most this often
+
+
+@dataclass
+class People:
+    """The old tenant's authors and members as the new tenant knows them."""
+
+    new_ids: dict[str, str]  # old user id (lower) -> new user id
+    names: dict[str, str]  # new user id -> display name
+    stand_in: str = ""  # the new user id messages of people who do not move are imported under
+
+    def new(self, old_id: str) -> str | None:
+        return self.new_ids.get(str(old_id).lower())
+
+
+@dataclass
+class TeamPair:
+    old: dict[str, Any]  # the old team
+    name: str  # its group's name
+    new_group: str | None  # the new group's id (None: the group has not moved)
+    new: dict[str, Any] | None = None  # the new team, once made
+
+
+@dataclass
+class ThreadPair:
+    """A channel's two sides."""
+
+    key: str  # old team id|old channel id
+    name: str
+    old: Thread
+    new: Thread
+    created: str  # when the old thread began
+    new_ids: dict[str, str] = field(default_factory=dict)  # old message id -> new, as found or imported
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def _settings(team: dict[str, Any]) -> dict[str, Any]:
+    return {k: dict(team.get(k) or {}) for k in SETTINGS}
+
+
+class Teams(Workload):
+    kind = "team"
+    title = "teams (with their settings)"
+
+    def __init__(self, old: TeamsClient, new: TeamsClient, pairs: list[TeamPair]) -> None:
+        self.old, self.new, self.pairs = old, new, pairs
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for pair in self.pairs:
+            yield Work(str(pair.old["id"]), pair.name, version=_digest(_settings(pair.old)),
+                       detail={"settings": "; ".join(f"{k}: {len(v)}" for k, v in _settings(pair.old).items())},
+                       data=pair)
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        pair: TeamPair = work.data
+        return self.new.team(pair.new_group) if pair.new_group else None
+
+    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
+        if existing is None:
+            return "no team in the new tenant"
+        wrong = [f"{k}.{s}" for k, v in _settings(work.data.old).items() for s, x in v.items()
+                 if (existing.get(k) or {}).get(s) != x]
+        return f"settings differ: {', '.join(wrong)}" if wrong else ""
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
+        pair: TeamPair = work.data
+        if pair.new_group is None:
+            raise TenantmoveError(f"{pair.name}: its Microsoft 365 group is not in the new tenant", where=work.name,
+                                  hint="phase 30 moves the groups; rerun this phase after it")
+        if existing is None:
+            pair.new = self.new.make_team(pair.new_group, _settings(pair.old))
+            return Applied(str(pair.new["id"]), "created", detail=work.detail)
+        pair.new = existing
+        if self.differs(work, existing):
+            self.new.set_team(str(existing["id"]), _settings(pair.old))
+            return Applied(str(existing["id"]), "updated", detail=work.detail)
+        return Applied(str(existing["id"]), "adopted", detail=work.detail)
+
+
+class Channels(Workload):
+    kind = "team-channel"
+    title = "channels (a private or shared one with its members)"
+
+    def __init__(self, old: TeamsClient, new: TeamsClient, pairs: list[TeamPair], people: People) -> None:
+        self.old, self.new, self.pairs, self.people = old, new, pairs, people
+        self.made: dict[str, ThreadPair] = {}  # key -> the channel's two sides, once the new one exists
+        self.lock = threading.Lock()
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for pair in self.pairs:
+            if pair.new is None:
+                continue
+            for channel in self.old.channels(str(pair.old["id"])):
+                members: list[tuple[str, bool]] = []
+                if channel.get("membershipType", "standard") != "standard":
+                    members = [(str(m.get("userId")), "owner" in (m.get("roles") or []))
+                               for m in self.old.members(Thread("channel", str(channel["id"]), str(pair.old["id"])))]
+                yield Work(f"{pair.old['id']}|{channel['id']}", f"{pair.name}: {channel['displayName']}",
+                           version=_digest(channel["displayName"], channel.get("description"), sorted(members)),
+                           scope=str(pair.old["id"]), detail={"membership": channel.get("membershipType", "standard"),
+                                                              "members": len(members)},
+                           data=(pair, channel, members))
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        pair, channel, _ = work.data
+        assert pair.new is not None
+        return next((c for c in self.new.channels(str(pair.new["id"]))
+                     if str(c["displayName"]).lower() == str(channel["displayName"]).lower()), None)
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
+        pair, channel, members = work.data
+        assert pair.new is not None
+        mapped = [(self.people.new(uid), owner) for uid, owner in members]
+        moving = [(uid, owner) for uid, owner in mapped if uid]
+        left = len(mapped) - len(moving)
+        membership = str(channel.get("membershipType") or "standard")
+        if membership != "standard" and moving and not any(owner for _, owner in moving):
+            moving[0] = (moving[0][0], True)  # a private or shared channel needs an owner: its first member who moves
+        action = "adopted"
+        if existing is None:
+            if membership != "standard" and not moving:
+                raise TenantmoveError(f"{work.name}: none of its members moves, and a {membership} channel needs an "
+                                      "owner", where=work.name, hint="map at least one of its members and rerun")
+            existing = self.new.make_channel(str(pair.new["id"]), str(channel["displayName"]),
+                                             str(channel.get("description") or ""), membership, moving)
+            action = "created"
+        elif membership != "standard" and existing.get("migrationMode") != "inProgress":
+            thread = Thread("channel", str(existing["id"]), str(pair.new["id"]))
+            have = {str(m.get("userId")) for m in self.new.members(thread)}
+            for uid, owner in moving:
+                if uid not in have:
+                    self.new.add_member(thread, uid, owner)
+                    action = "updated"
+        with self.lock:
+            self.made[work.key] = ThreadPair(work.key, work.name, Thread("channel", str(channel["id"]),
+                                                                         str(pair.old["id"])),
+                                             Thread("channel", str(existing["id"]), str(pair.new["id"])),
+                                             str(channel.get("createdDateTime") or ""))
+        note = f"{left} member(s) do not move (not in the user mapping)" if left else ""
+        return Applied(str(existing["id"]), action, detail=work.detail, note=note)
+
+
+def import_body(msg: dict[str, Any], people: People, hosted: dict[str, tuple[str, bytes]], old_host: str,
+                new_host: str) -> tuple[dict[str, Any], str]:
+    """The import request for an old message, and the name of its author when they do not move (imported under the
+    stand-in, with a line saying who wrote it)."""
+    user = (msg.get("from") or {}).get("user") or {}
+    author = people.new(str(user.get("id", "")))
+    left = "" if author else str(user.get("displayName") or user.get("id") or "someone")
+    content = str((msg.get("body") or {}).get("content") or "")
+    temp = {old: str(i + 1) for i, old in enumerate(hosted)}
+    content = HOSTED_RE.sub(lambda m: f"../hostedContents/{temp.get(m.group(1), m.group(1))}/$value", content)
+    mentions = []
+    for mention in msg.get("mentions") or []:
+        who = people.new(str(((mention.get("mentioned") or {}).get("user") or {}).get("id", "")))
+        if who:
+            mentions.append({"id": mention["id"], "mentionText": mention.get("mentionText"),
+                             "mentioned": {"user": {"id": who, "displayName": people.names.get(who),
+                                                    "userIdentityType": "aadUser"}}})
+    kept = {str(m["id"]) for m in mentions}
+    content = MENTION_RE.sub(lambda m: m.group(0) if m.group(1) in kept else m.group(2), content)
+    if left:
+        content = f"<p><em>Written by {left}, who did not move to the new tenant.</em></p>{content}"
+    attachments = []
+    for att in msg.get("attachments") or []:
+        copy = dict(att)
+        if old_host and copy.get("contentUrl"):
+            copy["contentUrl"] = str(copy["contentUrl"]).replace(old_host, new_host)
+        attachments.append(copy)
+    who = author or people.stand_in
+    body: dict[str, Any] = {
+        "createdDateTime": msg["createdDateTime"],
+        "from": {"user": {"id": who, "displayName": people.names.get(who), "userIdentityType": "aadUser"}},
+        "body": {"contentType": (msg.get("body") or {}).get("contentType") or "html", "content": content},
+        "importance": msg.get("importance") or "normal", "mentions": mentions, "attachments": attachments,
+        "hostedContents": [{"@microsoft.graph.temporaryId": temp[old], "contentType": kind,
+                            "contentBytes": base64.b64encode(data).decode()}
+                           for old, (kind, data) in hosted.items()]}
+    if msg.get("subject"):
+        body["subject"] = msg["subject"]
+    return body, left
+
+
+class Messages(Workload):
+    """A thread's messages, imported in order (one thread at a time per thread: replies after their message)."""
+
+    kind = "team-message"
+    title = "channel messages (imported with their authors and times)"
+    scope_limit = 1  # per thread, in order: a reply needs its message's new id
+
+    def __init__(self, old: TeamsClient, new: TeamsClient, threads: list[ThreadPair], people: People,
+                 hosts: tuple[str, str] = ("", "")) -> None:
+        """``hosts``: the old and the new tenant's SharePoint host (file links point at the new site's copy)."""
+        self.old, self.new, self.threads, self.people, self.hosts = old, new, threads, people, hosts
+        self.existing: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # thread -> (time, author) -> message
+        self.listed: dict[str, dict[str, dict[str, Any]]] = {}  # thread -> old message id -> the old message
+        self.lock = threading.Lock()
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for tp in self.threads:
+            for msg in self.old.messages(tp.old):
+                if msg.get("messageType", "message") != "message" or msg.get("deletedDateTime"):
+                    continue
+                self.listed.setdefault(tp.key, {})[str(msg["id"])] = msg
+                author = str(((msg.get("from") or {}).get("user") or {}).get("displayName") or "")
+                yield Work(f"{tp.key}|{msg['id']}", f"{tp.name}: {msg['createdDateTime']} {author}",
+                           version=str(msg.get("lastModifiedDateTime") or msg["createdDateTime"]), scope=tp.key,
+                           detail={"reply": bool(msg.get("replyToId")), "author": author}, data=(tp, msg))
+
+    def begin(self, todo: list[Work]) -> None:
+        """Each thread with messages to import is put into migration mode (from before its first message) unless it
+        is already, and what it holds is read once (for finding what a killed run imported)."""
+        for tp in {w.data[0].key: w.data[0] for w in todo}.values():
+            seen = self.new.thread(tp.new)
+            if seen.get("migrationMode") != "inProgress":
+                first = min([w.data[1]["createdDateTime"] for w in todo if w.data[0] is tp] + [tp.created])
+                since = first if first < str(seen.get("createdDateTime") or "") else None
+                self.new.start_migration(tp.new, _earlier(since) if since else None)
+            self._read(tp)
+
+    def _read(self, tp: ThreadPair) -> None:
+        found = {(str(m["createdDateTime"]), str(((m.get("from") or {}).get("user") or {}).get("id", ""))): m
+                 for m in self.new.messages(tp.new)}
+        with self.lock:
+            self.existing[tp.key] = found
+
+    def _author(self, msg: dict[str, Any]) -> str:
+        return self.people.new(str(((msg.get("from") or {}).get("user") or {}).get("id", ""))) or self.people.stand_in
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        tp, msg = work.data
+        return self.existing.get(tp.key, {}).get((str(msg["createdDateTime"]), self._author(msg)))
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
+        tp, msg = work.data
+        if existing is not None:
+            tp.new_ids[str(msg["id"])] = str(existing["id"])
+            return Applied(str(existing["id"]), "adopted", detail=work.detail)
+        parent = ""
+        if msg.get("replyToId"):
+            parent = self._parent(tp, str(msg["replyToId"]), work.name)
+        made, note = self._import(tp, msg, parent)
+        return Applied(str(made["id"]), "created", detail=work.detail, note=note)
+
+    def _parent(self, tp: ThreadPair, old_id: str, name: str) -> str:
+        """The new id of the message a reply answers: found, or imported now (its own item adopts it after)."""
+        if old_id in tp.new_ids:
+            return tp.new_ids[old_id]
+        original = self.listed.get(tp.key, {}).get(old_id)
+        if original is None:
+            raise TenantmoveError(f"{name}: the message it answers is gone from the old thread", where=name,
+                                  hint="nothing to answer in the new thread: the reply is left out")
+        found = self.existing.get(tp.key, {}).get((str(original["createdDateTime"]), self._author(original)))
+        made = found if found is not None else self._import(tp, original, "")[0]
+        tp.new_ids[old_id] = str(made["id"])
+        return str(made["id"])
+
+    def _import(self, tp: ThreadPair, msg: dict[str, Any], parent: str) -> tuple[dict[str, Any], str]:
+        hosted = {h: (kind, self.old.hosted_content(tp.old, msg, h)) for h, kind in _hosted_ids(msg)}
+        body, left = import_body(msg, self.people, hosted, *self.hosts)
+        note = f"written by {left}, who does not move: imported under the stand-in, named in the message" if left \
+            else ""
+        for shift in range(MAX_SHIFTS + 1):
+            try:
+                made = self.new.import_message(tp.new, body, parent)
+                break
+            except GraphError as exc:
+                if exc.status != 409 or shift == MAX_SHIFTS:
+                    raise
+                body["createdDateTime"] = _later(str(body["createdDateTime"]))
+                note = (note + "; " if note else "") + "its time was taken by another message: moved a millisecond"
+        tp.new_ids[str(msg["id"])] = str(made["id"])
+        with self.lock:  # found by its own item (a parent imported for its reply first)
+            self.existing.setdefault(tp.key, {})[(str(msg["createdDateTime"]), self._author(msg))] = made
+        return made, note
+
+
+class Completion(Workload):
+    """Migration mode ends once every message of a thread is in: only then (the app that started it ends it)."""
+
+    kind = "team-thread"
+    title = "threads whose import is complete"
+
+    def __init__(self, new: TeamsClient, threads: list[ThreadPair], pending: dict[str, int]) -> None:
+        """``pending``: per thread key, how many of its messages are not imported (the ledger's word)."""
+        self.new, self.threads, self.pending = new, threads, pending
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for tp in self.threads:
+            yield Work(tp.key, tp.name, version=f"{self.pending.get(tp.key, 0)}", data=tp)
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        return self.new.thread(work.data.new)
+
+    def differs(self, work: Work, existing: dict[str, Any] | None) -> str:
+        return "left in migration mode" if (existing or {}).get("migrationMode") == "inProgress" else ""
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
+        tp: ThreadPair = work.data
+        if (existing or {}).get("migrationMode") != "inProgress":
+            return Applied(tp.new.id, "adopted", note="not in migration mode")
+        missing = self.pending.get(tp.key, 0)
+        if missing:
+            raise TenantmoveError(f"{tp.name}: {missing} message(s) are not imported yet; the thread stays in migration "
+                                  "mode (people see a banner)", where=tp.name,
+                                  hint="rerun this phase: it imports them and then completes the thread")
+        self.new.complete_migration(tp.new)
+        return Applied(tp.new.id, "completed")
+
+
+def pending(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Per thread key, how many of its messages a run of :class:`Messages` left not imported (from its rows)."""
+    out: dict[str, int] = {}
+    for row in rows:
+        thread = str(row["key"]).rsplit("|", 1)[0]
+        out.setdefault(thread, 0)
+        if row["action"] not in ("created", "adopted", "done before"):
+            out[thread] += 1
+    return out
+
+
+def _hosted_ids(msg: dict[str, Any]) -> list[tuple[str, str]]:
+    """The hosted contents a message's body refers to (their type is read with them; images by default)."""
+    found = dict.fromkeys(HOSTED_RE.findall(str((msg.get("body") or {}).get("content") or "")), "image/png")
+    return list(found.items())
+
+
+def _shift(stamp: str, ms: int) -> str:
+    when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) + dt.timedelta(milliseconds=ms)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _later(stamp: str) -> str:
+    return _shift(stamp, 1)
+
+
+def _earlier(stamp: str) -> str:
+    return _shift(stamp, -1000)
