@@ -98,7 +98,7 @@ def reconciles(*names: str, rerun: str | None = None) -> Callable[[Callable[[Rea
 # the phase each module is (its notebook's name)
 PHASE_OF = {"prepare": "00_prepare", "new_subscription": "10_new_subscription", "release_domain": "20_release_domain",
             "add_domain": "30_add_domain_and_users", "admin_settings": "40_admin_settings",
-            "team_sites": "50_team_sites", "mailboxes": "60_mailboxes", "onedrive": "70_onedrive",
+            "team_sites": "50_team_sites", "mailboxes": "60_mailboxes", "teams": "65_teams", "onedrive": "70_onedrive",
             "onenote": "80_onenote"}
 
 

@@ -86,7 +86,7 @@ SPEC: list[Spec] = [
          "tenantmove vault-key`; read them with `python -m tenantmove passwords`)", phases=('10', '30')),
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data", phases=('10',)),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '30', '50', '90')),
-    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('20', '30', '40', '50', '60', '70', '80')),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('20', '30', '40', '50', '60', '65', '70', '80')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
@@ -94,6 +94,9 @@ SPEC: list[Spec] = [
          "POST /sites (not supported by Microsoft in production); false: a New-SPOSite command for the admin", phases=('50',)),
     Spec("site_owner", str, "", "phase 50: owner of the sites it creates (a UPN of the new tenant; empty: "
          "admin@<new tenant's onmicrosoft domain>)", phases=('50',)),
+    Spec("teams_stand_in", str, "", "phase 65: the user of the new tenant that messages of authors who do not move "
+         "are imported under, each with a line naming who wrote it (a UPN; empty: admin@<new tenant's onmicrosoft "
+         "domain>)", phases=('65',)),
     Spec("site_wait_seconds", int, 900, "phase 50: how long to wait for a new group's team site (SharePoint takes "
          "up to about 15 minutes after the group, sometimes 45)", phases=('50',)),
     Spec("settings_apply", str, "", "phase 40: the setting areas to apply to the new tenant, comma-separated ("
@@ -143,6 +146,7 @@ class Params:
     onedrive_wait_seconds: int = 0
     sites_beta: bool = False
     site_owner: str = ""
+    teams_stand_in: str = ""
     site_wait_seconds: int = 900
     settings_apply: str = ""
     ca_enforce: bool = False

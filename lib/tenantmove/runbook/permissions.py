@@ -79,6 +79,15 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Mail.Read", "verify mail and attachments"),
                    ("Contacts.Read", "verify contacts"), ("Tasks.Read.All", "verify To Do lists and tasks")],
     },
+    "65_teams": {
+        "source": [("Team.ReadBasic.All", "read the teams"), ("Channel.ReadBasic.All", "read their channels"),
+                   ("ChannelMember.Read.All", "read private and shared channels' members"),
+                   ("ChannelMessage.Read.All", "read channel messages (a protected API Microsoft must approve)")],
+        "target": [("Group.ReadWrite.All", "make a team for each moved group, set its settings"),
+                   ("Channel.Create", "make channels"), ("ChannelMember.ReadWrite.All", "add channel members"),
+                   ("Teamwork.Migrate.All", "migration mode and import, with the original authors and times"),
+                   ("ChannelMessage.Read.All", "read the imported messages back (protected API)")],
+    },
     "70_onedrive": {
         "source": [("Files.Read.All", "read OneDrive files"), ("User.Read.All", "find each user's OneDrive")],
         "target": [("Files.ReadWrite.All", "write OneDrive files"), ("User.Read.All", "find each new user")],
@@ -96,7 +105,9 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                ("Contacts.Read", "contacts and photos"), ("Tasks.Read.All", "To Do lists and tasks"),
                ("MailboxSettings.Read", "mailbox settings and inbox rules"),
                ("Place.Read.All", "rooms and their places"),
-               ("Domain.Read.All", "the domains aliases may use")]
+               ("Domain.Read.All", "the domains aliases may use"),
+               ("Team.ReadBasic.All", "teams and their channels"),
+               ("ChannelMessage.Read.All", "channel messages (protected API)")]
         for side in ("source", "target")
     },
 }
@@ -138,6 +149,15 @@ _BROADER: dict[str, list[str]] = {
     "Organization.ReadWrite.All": [],
     "Domain.ReadWrite.All": [],
     "TeamsUserConfiguration.Read.All": [],
+    "Team.ReadBasic.All": ["TeamSettings.Read.All", "TeamSettings.ReadWrite.All", "Group.Read.All",
+                           "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "Channel.ReadBasic.All": ["ChannelSettings.Read.All", "ChannelSettings.ReadWrite.All", "Group.Read.All",
+                              "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "ChannelMember.Read.All": ["ChannelMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"],
+    "Channel.Create": ["Group.ReadWrite.All", "Directory.ReadWrite.All", "Teamwork.Migrate.All"],
+    "ChannelMember.ReadWrite.All": [],
+    "ChannelMessage.Read.All": [],
+    "Teamwork.Migrate.All": [],
     "Sites.Read.All": ["Sites.ReadWrite.All", "Sites.FullControl.All"],
     "Sites.ReadWrite.All": ["Sites.FullControl.All"],
     "Files.Read.All": ["Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"],

@@ -65,7 +65,7 @@ class TeamsClient:
     # --- teams and channels ------------------------------------------------------------------------------------
     def team(self, group_id: str) -> dict[str, Any] | None:
         try:
-            return self.graph.get(path("teams", group_id))
+            return self.graph.get(path("teams", group_id), expected=(404,))  # no team: not a failure to log
         except GraphNotFound:
             return None
 

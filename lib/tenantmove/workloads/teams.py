@@ -332,14 +332,14 @@ class Completion(Workload):
     def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
         tp: ThreadPair = work.data
         if (existing or {}).get("migrationMode") != "inProgress":
-            return Applied(tp.new.id, "adopted", note="not in migration mode")
+            return Applied(tp.new.id, "adopted", note="not in migration mode")  # completed before
         missing = self.pending.get(tp.key, 0)
         if missing:
             raise TenantmoveError(f"{tp.name}: {missing} message(s) are not imported yet; the thread stays in migration "
                                   "mode (people see a banner)", where=tp.name,
                                   hint="rerun this phase: it imports them and then completes the thread")
         self.new.complete_migration(tp.new)
-        return Applied(tp.new.id, "completed")
+        return Applied(tp.new.id, "updated", note="migration completed")
 
 
 def pending(rows: list[dict[str, Any]]) -> dict[str, int]:
