@@ -14,7 +14,7 @@ from tenantmove.engine import Engine, Ledger, Outcome, Workload
 from tenantmove.sandbox.teamwork import PNG
 from tenantmove.services.graph import GraphClient
 from tenantmove.services.teams import TeamsClient, Thread
-from tenantmove.workloads.teams import Channels, Completion, Messages, People, TeamPair, Teams, pending
+from tenantmove.workloads.teams import Channels, Chats, Completion, Messages, People, TeamPair, Teams, pending
 
 from .conftest import make_client
 from .files_helpers import make_target_users, new_upn, run_keeping
@@ -68,7 +68,9 @@ def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str
         run("teams", Teams(old, new, pairs))
         channels = Channels(old, new, pairs, people)
         run("channels", channels)
-        threads = list(channels.made.values())
+        chats = Chats(old, new, people)
+        run("chats", chats)
+        threads = list(channels.made.values()) + list(chats.made.values())
         messages = run("messages", Messages(old, new, threads, people, ("contoso.sharepoint.com",
                                                                         "contosonew.sharepoint.com")))
         run("completion", Completion(new, threads, pending(messages.rows)))
@@ -81,7 +83,9 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     assert first["teams"].tally() == {"created": 2}
     assert not first["channels"].failed and first["channels"].count("created") == 2  # Deals, Partners
     assert not first["messages"].failed, [r["error"] for r in first["messages"].failed]
-    assert first["completion"].tally() == {"updated": 4}  # each thread's migration completed
+    # the one-on-one chat of Megan and Alex arrives; the group chat's third person (Bianca) is not mapped here
+    assert first["chats"].tally() == {"created": 2}, first["chats"].rows
+    assert first["completion"].tally() == {"updated": 6}  # each thread's migration completed
     old, new = TeamsClient(old_graph), TeamsClient(new_graph)
     sales_old = next(p for p in _pairs(old, old_graph, new_graph) if p.name == "Sales")
     sales_new = new.team(str(sales_old.new_group))
@@ -110,8 +114,14 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     links = [a["contentUrl"] for m in after for a in m["attachments"]]
     assert links and all(u.startswith("https://contosonew.sharepoint.com/sites/sales/") for u in links)
 
+    megan = new_graph.get(f"users/{new_upn('megan.bowen')}")["id"]
+    chats = {c["chatType"]: c for c in new.chats(megan)}
+    assert len(new.messages(Thread("chat", chats["oneOnOne"]["id"]))) == 30
+    assert new.thread(Thread("chat", chats["group"]["id"]))["migrationMode"] == "completed"
+
     again = _move(tmp_path, old_graph, new_graph, "forgot.sqlite", "after a kill")  # a ledger that knows nothing
     assert not again["messages"].failed and again["messages"].count("created") == 0
+    assert again["chats"].tally() == {"adopted": 2}  # found, not made twice
     assert len(new.messages(thread)) == len(before)  # nothing imported twice
     assert all(new.thread(Thread("channel", c["id"], sales_new["id"]))["migrationMode"] == "completed"
                for c in new.channels(sales_new["id"]))

@@ -51,7 +51,7 @@ def test_the_seed_has_teams_channels_messages_and_chats_as_a_company_has_them(sa
     chats = old.get("users/megan.bowen@contoso.example/chats")["value"]
     assert sorted(c["chatType"] for c in chats) == ["group", "oneOnOne"]
     group_chat = next(c for c in chats if c["chatType"] == "group")
-    assert group_chat["topic"] == "Launch plan" and len(old.get_all(f"chats/{group_chat['id']}/messages")) == 30
+    assert group_chat["topic"] == "Launch plan" and len(old.get_all(f"chats/{group_chat['id']}/messages")) == 45
 
 
 def test_reading_messages_app_only_needs_microsofts_approval(fresh_sandbox: Any) -> None:

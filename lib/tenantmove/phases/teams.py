@@ -14,18 +14,30 @@ from typing import Any
 
 import pandas as pd
 
+from ..engine import DeltaLinks
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..services.teams import TeamsClient, Thread
 from ..workloads.inventory import Inventory, group_kind
-from ..workloads.teams import Channels, Completion, Messages, People, TeamPair, Teams, ThreadPair, pending
+from ..workloads.teams import (
+    Channels,
+    Chats,
+    Completion,
+    Messages,
+    People,
+    TeamPair,
+    Teams,
+    ThreadPair,
+    pending,
+)
 from .checks import Check, Reads, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, guest_rows, plan_workloads
 
 NOT_MOVED = pd.DataFrame([
-    {"what": "chats (one-on-one and group)", "why": "the next step of this phase (issue 18): not moved yet"},
+    {"what": "meeting chats", "why": "they cannot be put into migration mode"},
+    {"what": "a chat whose people do not move", "why": "a one-on-one chat needs both people, a group chat two"},
     {"what": "tabs", "why": "a website tab can be made again; an app's tab needs its app: not moved yet"},
     {"what": "reactions and edits' history", "why": "import takes a message as it is now"},
     {"what": "meeting recordings, call history, apps and bots", "why": "no Graph route carries them"},
@@ -47,6 +59,9 @@ class TeamsMove:
 
     def channels(self) -> Channels:
         return Channels(self.old, self.new, self.pairs, self.people)
+
+    def chats(self) -> Chats:
+        return Chats(self.old, self.new, self.people)
 
 
 def connect(phase: Phase, old_graph: GraphClient, new_graph: GraphClient, src: Inventory, tgt: Inventory,
@@ -95,7 +110,7 @@ class TeamsPlan(ShowsItself):
 
 
 def plan(phase: Phase, move: TeamsMove) -> TeamsPlan:
-    outcomes = plan_workloads(phase, [move.teams()])
+    outcomes = plan_workloads(phase, [move.teams(), move.chats()])
     rows = []
     for pair in move.pairs:
         for channel in move.old.channels(str(pair.old["id"])):
@@ -147,19 +162,23 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
     steps.run(move.teams())
     channels = move.channels()
     steps.run(channels)
-    threads = list(channels.made.values())
+    chats = move.chats()
+    steps.run(chats)
+    threads = list(channels.made.values()) + list(chats.made.values())
     messages = steps.run(Messages(move.old, move.new, threads, move.people, move.hosts))
     steps.run(Completion(move.new, threads, pending(messages.rows)))
     table = thread_counts(move, threads)
     phase.save_table("teams-threads", table)
     report: Report = steps.report
-    report.table(table.drop(columns=["key"]), "Messages per channel, old and new")
-    report.bars(table, "thread", ["new", "missing"], "Messages per channel in the new tenant, and missing", "messages")
+    report.table(table.drop(columns=["key"]), "Messages per channel and chat, old and new")
+    report.bars(table, "thread", ["new", "missing"], "Messages per channel and chat in the new tenant, and missing",
+                "messages")
     left = table[table["migration mode"] == "inProgress"]
     if not left.empty:
         report.banner("warn", f"{len(left)} channel(s) are still in migration mode (people see a banner): rerun this "
                               "phase; it imports what is missing and completes them")
-    return {"teams": len(move.pairs), "channels": len(threads), "messages old": int(table["old"].sum()),
+    return {"teams": len(move.pairs), "channels": len(channels.made), "chats": len(chats.made),
+            "meeting chats not moved": len(chats.meetings), "messages old": int(table["old"].sum()),
             "messages new": int(table["new"].sum()), "threads left in migration mode": len(left),
             "messages imported under the stand-in": sum(1 for r in messages.rows if r["action"] == "created"
                                                         and "stand-in" in str(r.get("note") or ""))}
@@ -185,6 +204,16 @@ def teams_reconciled(r: Reads) -> list[Check]:
             else:
                 teams.add(f"{pair.name}: {c['displayName']}", 1, 0, missing=1, detail="no such channel in the new team")
                 teams.reopen.append((channels.kind, "key", f"{pair.old['id']}|{c['id']}", "channel missing"))
+    chats = move.chats()
+    for work in chats.list(DeltaLinks(None, chats.kind)):
+        found = chats.find(work)
+        if found is None:
+            teams.add(f"chat: {work.name}", 1, 0, missing=1, detail="no such chat in the new tenant")
+            teams.reopen.append((chats.kind, "key", work.key, "chat missing"))
+            continue
+        chat = work.data[0]
+        threads.append(ThreadPair(work.key, f"chat: {work.name}", Thread("chat", str(chat["id"])),
+                                  Thread("chat", str(found["id"])), str(chat.get("createdDateTime") or "")))
     check = Check("team messages")
     for _, row in thread_counts(move, threads).iterrows():
         wrong = [what for what in ("authors as before", "first and last as before", "bodies as before") if not row[what]]

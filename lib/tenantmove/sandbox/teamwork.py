@@ -139,7 +139,8 @@ def message(thread: Thread, author: dict[str, Any], tenant_id: str, content: str
 
 def seed_thread(tenant: Tenant, thread: Thread, members: list[dict[str, Any]], count: int, start: dt.datetime,
                 library_url: str = "") -> None:
-    """``count`` messages (replies included) by ``members`` in turn; see the module's doc."""
+    """``count`` messages (a channel's replies included; a chat has none) by ``members`` in turn; see the module's
+    doc."""
     when, parent = start, ""
     for i in range(count):
         author = LEAVER if i == 4 else members[i % len(members)]
@@ -157,7 +158,7 @@ def seed_thread(tenant: Tenant, thread: Thread, members: list[dict[str, Any]], c
             text += f'<attachment id="{att}"></attachment>'
             attachments = [{"id": att, "contentType": "reference", "contentUrl": f"{library_url}/Price list 2026.pdf",
                             "name": "Price list 2026.pdf"}]
-        reply_to = parent if i % 3 == 2 and parent else ""
+        reply_to = parent if i % 3 == 2 and parent and not isinstance(thread, Chat) else ""
         made = message(thread, author, tenant.id, text, iso_ms(when), reply_to=reply_to, mentions=mentions,
                        attachments=attachments, hosted=hosted, subject=None if reply_to else f"Topic {i + 1}")
         if not reply_to:

@@ -105,6 +105,18 @@ class TeamsClient:
                                                         "com.microsoft.teamspace.tab.web",
             "configuration": {"contentUrl": url, "websiteUrl": url}}).json()
 
+    # --- chats -------------------------------------------------------------------------------------------------
+    def chats(self, user_id: str) -> list[dict[str, Any]]:
+        """A user's chats (one-on-one, group and meeting)."""
+        return self.graph.get_all(f"{path('users', user_id)}/chats")
+
+    def make_chat(self, kind: str, topic: str, members: list[str]) -> dict[str, Any]:
+        """A one-on-one chat that exists already is the one Graph answers with; a group chat is always new."""
+        body: dict[str, Any] = {"chatType": kind, "members": [self._member(uid, True) for uid in members]}
+        if kind == "group" and topic:
+            body["topic"] = topic
+        return self.graph.post("chats", body)
+
     # --- messages ----------------------------------------------------------------------------------------------
     def thread(self, thread: Thread) -> dict[str, Any]:
         return self._call(thread, "GET", thread.path).json()

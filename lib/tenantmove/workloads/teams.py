@@ -174,6 +174,75 @@ class Channels(Workload):
         return Applied(str(existing["id"]), action, detail=work.detail, note=note)
 
 
+class Chats(Workload):
+    """The moving people's one-on-one and group chats (a meeting chat cannot be put into migration mode: listed, not
+    moved). A chat is made with the members who move; a one-on-one chat needs both."""
+
+    kind = "team-chat"
+    title = "chats (one-on-one and group)"
+
+    def __init__(self, old: TeamsClient, new: TeamsClient, people: People) -> None:
+        self.old, self.new, self.people = old, new, people
+        self.made: dict[str, ThreadPair] = {}
+        self.meetings: list[str] = []  # meeting chats: not moved
+        self.lock = threading.Lock()
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        seen: set[str] = set()
+        for old_user in sorted(self.people.new_ids):
+            for chat in self.old.chats(old_user):
+                if chat["id"] in seen:
+                    continue
+                seen.add(chat["id"])
+                if chat.get("chatType") == "meeting":
+                    self.meetings.append(str(chat.get("topic") or chat["id"]))
+                    continue
+                thread = Thread("chat", str(chat["id"]))
+                members = sorted(str(m.get("userId")) for m in self.old.members(thread))
+                names = ", ".join(sorted(str(m.get("displayName")) for m in self.old.members(thread)))
+                yield Work(f"chat|{chat['id']}", str(chat.get("topic") or f"chat of {names}"),
+                           version=_digest(members, chat.get("topic")), scope="chats",
+                           detail={"kind": chat.get("chatType"), "members": len(members)}, data=(chat, members))
+
+    def _moving(self, members: list[str]) -> list[str]:
+        return sorted(x for x in (self.people.new(m) for m in members) if x)
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        chat, members = work.data
+        moving = self._moving(members)
+        if not moving:
+            return None
+        for candidate in self.new.chats(moving[0]):
+            if candidate.get("chatType") != chat.get("chatType") or \
+                    (candidate.get("topic") or "") != (chat.get("topic") or ""):
+                continue
+            have = sorted(str(m.get("userId")) for m in self.new.members(Thread("chat", str(candidate["id"]))))
+            if have == moving:
+                return candidate
+        return None
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied:
+        chat, members = work.data
+        moving = self._moving(members)
+        left = len(members) - len(moving)
+        if existing is None:
+            if chat.get("chatType") == "oneOnOne" and left:
+                raise TenantmoveError(f"{work.name}: one of its two people does not move, and a one-on-one chat needs "
+                                      "both", where=work.name, hint="map them and rerun, or leave this chat behind")
+            if len(moving) < 2:
+                raise TenantmoveError(f"{work.name}: fewer than two of its members move", where=work.name,
+                                      hint="map its members and rerun, or leave this chat behind")
+            existing = self.new.make_chat(str(chat.get("chatType")), str(chat.get("topic") or ""), moving)
+            action = "created"
+        else:
+            action = "adopted"
+        with self.lock:
+            self.made[work.key] = ThreadPair(work.key, f"chat: {work.name}", Thread("chat", str(chat["id"])),
+                                             Thread("chat", str(existing["id"])), str(chat.get("createdDateTime") or ""))
+        note = f"{left} member(s) do not move (not in the user mapping)" if left else ""
+        return Applied(str(existing["id"]), action, detail=work.detail, note=note)
+
+
 def import_body(msg: dict[str, Any], people: People, hosted: dict[str, tuple[str, bytes]], old_host: str,
                 new_host: str) -> tuple[dict[str, Any], str]:
     """The import request for an old message, and the name of its author when they do not move (imported under the
@@ -219,7 +288,7 @@ class Messages(Workload):
     """A thread's messages, imported in order (one thread at a time per thread: replies after their message)."""
 
     kind = "team-message"
-    title = "channel messages (imported with their authors and times)"
+    title = "messages (imported with their authors and times)"
     scope_limit = 1  # per thread, in order: a reply needs its message's new id
 
     def __init__(self, old: TeamsClient, new: TeamsClient, threads: list[ThreadPair], people: People,
