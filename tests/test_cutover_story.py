@@ -113,7 +113,7 @@ def test_every_phase_completes_and_the_people_sign_in_where_asked(first: Story, 
     record = run_json(first_dir)
     assert [p["phase"] for p in record["phases"]] == [
         "00_prepare", "10_new_subscription", "20_release_domain", "30_add_domain_and_users", "40_admin_settings",
-        "50_team_sites", "60_mailboxes", "70_onedrive", "80_onenote", "90_verify_and_close"]
+        "50_team_sites", "60_mailboxes", "65_teams", "70_onedrive", "80_onenote", "90_verify_and_close"]
     assert all(p["status"] == "completed" for p in record["phases"])
     out = first.first.stdout + first.first.stderr
     assert len(first.codes) == 4 and all(code in out for code in first.codes)  # 80 and 90, printed

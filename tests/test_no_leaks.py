@@ -34,7 +34,7 @@ def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: San
 
     written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]
     assert sum(1 for p in written if p.name == "run.json") == 2 and any(p.name == "sandbox.log" for p in written)
-    assert len([p for p in written if p.suffix == ".ipynb"]) == 11  # 00, 10, 20, 30, 40-90, and 30 again
+    assert len([p for p in written if p.suffix == ".ipynb"]) == 12  # 00, 10, 20, 30, 40-90 (with 65), and 30 again
     for folder in (runs, tmp_path / "state", fresh_sandbox.state_dir):
         assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET])
     assert not [p for p in written if JWT.search(p.read_bytes())]

@@ -14,10 +14,20 @@ from tenantmove.engine import Engine, Ledger, Outcome, Workload
 from tenantmove.sandbox.teamwork import PNG
 from tenantmove.services.graph import GraphClient
 from tenantmove.services.teams import TeamsClient, Thread
-from tenantmove.workloads.teams import Channels, Chats, Completion, Messages, People, TeamPair, Teams, pending
+from tenantmove.workloads.teams import (
+    Channels,
+    Chats,
+    Completion,
+    Messages,
+    People,
+    Tabs,
+    TeamPair,
+    Teams,
+    pending,
+)
 
 from .conftest import make_client
-from .files_helpers import make_target_users, new_upn, run_keeping
+from .files_helpers import NEW, make_target_users, new_upn, run_keeping
 from .test_sites_sandbox import new_group
 
 RATE = 10.0
@@ -66,11 +76,9 @@ def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str
 
         pairs = _pairs(old, old_graph, new_graph)
         run("teams", Teams(old, new, pairs))
-        channels = Channels(old, new, pairs, people)
-        run("channels", channels)
-        chats = Chats(old, new, people)
-        run("chats", chats)
-        threads = list(channels.made.values()) + list(chats.made.values())
+        channels, chats = Channels(old, new, pairs, people), Chats(old, new, people)
+        threads = channels.threads(run("channels", channels).targets()) + chats.threads(run("chats", chats).targets())
+        run("tabs", Tabs(old, new, threads, "contosonew.sharepoint.com"))
         messages = run("messages", Messages(old, new, threads, people, ("contoso.sharepoint.com",
                                                                         "contosonew.sharepoint.com")))
         run("completion", Completion(new, threads, pending(messages.rows)))
@@ -86,6 +94,11 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     # the one-on-one chat of Megan and Alex arrives; the group chat's third person (Bianca) is not mapped here
     assert first["chats"].tally() == {"created": 2}, first["chats"].rows
     assert first["completion"].tally() == {"updated": 6}  # each thread's migration completed
+    # the website tab is made again; the Planner tab is the admin's (its configuration is the app's own)
+    assert first["tabs"].tally() == {"created": 1, "manual": 1}
+    script = (tmp_path / "first" / "manual-team-tab.ps1").read_text()
+    assert "Add-PnPTeamsTab" in script and "'Sales tasks' -Type Planner" in script
+    sb.admin("POST", f"powershell/{NEW}", data=script.encode())  # the admin runs it
     old, new = TeamsClient(old_graph), TeamsClient(new_graph)
     sales_old = next(p for p in _pairs(old, old_graph, new_graph) if p.name == "Sales")
     sales_new = new.team(str(sales_old.new_group))
@@ -119,9 +132,14 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     assert len(new.messages(Thread("chat", chats["oneOnOne"]["id"]))) == 30
     assert new.thread(Thread("chat", chats["group"]["id"]))["migrationMode"] == "completed"
 
+    later = _move(tmp_path, old_graph, new_graph, "teams.sqlite", "later")  # a later pass: every thread is read
+    assert later["messages"].tally() == {"done before": len(first["messages"].rows)}
+    assert later["tabs"].tally() == {"done before": 1, "adopted": 1}  # the admin's tab read back
+
     again = _move(tmp_path, old_graph, new_graph, "forgot.sqlite", "after a kill")  # a ledger that knows nothing
     assert not again["messages"].failed and again["messages"].count("created") == 0
     assert again["chats"].tally() == {"adopted": 2}  # found, not made twice
+    assert again["tabs"].tally() == {"adopted": 2}  # the admin's tab read back
     assert len(new.messages(thread)) == len(before)  # nothing imported twice
     assert all(new.thread(Thread("channel", c["id"], sales_new["id"]))["migrationMode"] == "completed"
                for c in new.channels(sales_new["id"]))

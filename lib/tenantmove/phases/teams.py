@@ -27,6 +27,7 @@ from ..workloads.teams import (
     Completion,
     Messages,
     People,
+    Tabs,
     TeamPair,
     Teams,
     ThreadPair,
@@ -38,7 +39,7 @@ from .common import StepResult, Steps, apply_workloads, guest_rows, plan_workloa
 NOT_MOVED = pd.DataFrame([
     {"what": "meeting chats", "why": "they cannot be put into migration mode"},
     {"what": "a chat whose people do not move", "why": "a one-on-one chat needs both people, a group chat two"},
-    {"what": "tabs", "why": "a website tab can be made again; an app's tab needs its app: not moved yet"},
+    {"what": "an app's tab", "why": "its configuration is the app's own: a manual item names it (a website tab is made)"},
     {"what": "reactions and edits' history", "why": "import takes a message as it is now"},
     {"what": "meeting recordings, call history, apps and bots", "why": "no Graph route carries them"},
 ], columns=["what", "why"])
@@ -161,10 +162,11 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
     """Teams, channels, messages, completion; then each thread counted on both sides."""
     steps.run(move.teams())
     channels = move.channels()
-    steps.run(channels)
+    channel_threads = channels.threads(steps.run(channels).targets())  # done before included: a later pass
     chats = move.chats()
-    steps.run(chats)
-    threads = list(channels.made.values()) + list(chats.made.values())
+    chat_threads = chats.threads(steps.run(chats).targets())
+    threads = channel_threads + chat_threads
+    steps.run(Tabs(move.old, move.new, threads, move.hosts[1]))
     messages = steps.run(Messages(move.old, move.new, threads, move.people, move.hosts))
     steps.run(Completion(move.new, threads, pending(messages.rows)))
     table = thread_counts(move, threads)
@@ -177,7 +179,7 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
     if not left.empty:
         report.banner("warn", f"{len(left)} channel(s) are still in migration mode (people see a banner): rerun this "
                               "phase; it imports what is missing and completes them")
-    return {"teams": len(move.pairs), "channels": len(channels.made), "chats": len(chats.made),
+    return {"teams": len(move.pairs), "channels": len(channel_threads), "chats": len(chat_threads),
             "meeting chats not moved": len(chats.meetings), "messages old": int(table["old"].sum()),
             "messages new": int(table["new"].sum()), "threads left in migration mode": len(left),
             "messages imported under the stand-in": sum(1 for r in messages.rows if r["action"] == "created"

@@ -197,7 +197,7 @@ class SandboxApp:
                 try:
                     done = run_script(tenant, req.body.decode("utf-8"),
                                       {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets(),
-                                       **self.dkim.cmdlets(), **self.people.cmdlets()},
+                                       **self.dkim.cmdlets(), **self.people.cmdlets(), **self.teams.cmdlets()},
                                       self.files_admin.connect, self.store.tenant_by_name)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:

@@ -124,6 +124,30 @@ class TeamsApi:
         site = next((s for s in self.sites.sites.values() if s.tenant_id == tenant.id and s.group_id == group_id), None)
         return f"{site.web_url}/Shared Documents" if site is not None else ""
 
+    def cmdlets(self) -> dict[str, Any]:
+        """PnP PowerShell's ``Add-PnPTeamsTab -Team <group id or name> -Channel <name or id> -DisplayName <name>
+        -Type <Website|Planner|Wiki|...> [-ContentUrl <url>]``: a tab of that app (an app's own tab starts empty)."""
+        return {"Add-PnPTeamsTab": self._add_tab}
+
+    def _add_tab(self, tenant: Tenant, params: dict[str, str], line: str) -> str:
+        ref = params.get("team", "").lower()
+        team = next((t for t in self.teams.values() if t.tenant_id == tenant.id and (t.id == ref or str(
+            tenant.groups.get(t.id, {}).get("displayName", "")).lower() == ref)), None)
+        if team is None:
+            raise ValueError(f"Add-PnPTeamsTab: no team {params.get('team')}")
+        wanted = params.get("channel", "").lower()
+        channel = next((c for c in team.channels.values() if wanted in (c.id.lower(), c.name.lower())), None)
+        if channel is None:
+            raise ValueError(f"Add-PnPTeamsTab: no channel {params.get('channel')} in the team")
+        kind = params.get("type", "").lower()
+        app = {"website": "website", "planner": "planner", "wiki": "wiki"}.get(kind)
+        if app is None or not params.get("displayname"):
+            raise ValueError("Add-PnPTeamsTab needs -DisplayName and a -Type the sandbox knows (Website, Planner, Wiki)")
+        if app == "website" and not params.get("contenturl"):
+            raise ValueError("Add-PnPTeamsTab -Type Website needs -ContentUrl")
+        channel.tabs.append(tab_json(params["displayname"], app, params.get("contenturl", "")))
+        return f"added the tab {params['displayname']} to {channel.name}"
+
     @staticmethod
     def mounts(rest: str, method: str) -> bool:
         return TEAMS_RE.match(rest.split("?", 1)[0]) is not None

@@ -17,11 +17,11 @@ import datetime as dt
 import hashlib
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Applied, DeltaLinks, Work, Workload
+from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
 from ..errors import TenantmoveError
 from ..services.graph import GraphError
 from ..services.teams import TeamsClient, Thread
@@ -117,11 +117,28 @@ class Channels(Workload):
 
     def __init__(self, old: TeamsClient, new: TeamsClient, pairs: list[TeamPair], people: People) -> None:
         self.old, self.new, self.pairs, self.people = old, new, pairs, people
-        self.made: dict[str, ThreadPair] = {}  # key -> the channel's two sides, once the new one exists
-        self.lock = threading.Lock()
+        self.listed: list[Work] = []
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        self.listed = list(self._list())
+        return self.listed
+
+    def threads(self, targets: dict[str, str]) -> list[ThreadPair]:
+        """Each channel's two sides, for those the run made or found (``targets``: key -> new channel id, this pass's
+        and earlier ones')."""
+        out = []
+        for work in self.listed:
+            pair, channel, _ = work.data
+            if work.key in targets and pair.new is not None:
+                out.append(ThreadPair(work.key, work.name, Thread("channel", str(channel["id"]), str(pair.old["id"])),
+                                      Thread("channel", targets[work.key], str(pair.new["id"])),
+                                      str(channel.get("createdDateTime") or "")))
+        return out
+
+    def _list(self) -> Iterator[Work]:
         for pair in self.pairs:
+            if pair.new is None and pair.new_group:  # made by an earlier pass
+                pair.new = self.new.team(pair.new_group)
             if pair.new is None:
                 continue
             for channel in self.old.channels(str(pair.old["id"])):
@@ -165,11 +182,6 @@ class Channels(Workload):
                 if uid not in have:
                     self.new.add_member(thread, uid, owner)
                     action = "updated"
-        with self.lock:
-            self.made[work.key] = ThreadPair(work.key, work.name, Thread("channel", str(channel["id"]),
-                                                                         str(pair.old["id"])),
-                                             Thread("channel", str(existing["id"]), str(pair.new["id"])),
-                                             str(channel.get("createdDateTime") or ""))
         note = f"{left} member(s) do not move (not in the user mapping)" if left else ""
         return Applied(str(existing["id"]), action, detail=work.detail, note=note)
 
@@ -183,11 +195,21 @@ class Chats(Workload):
 
     def __init__(self, old: TeamsClient, new: TeamsClient, people: People) -> None:
         self.old, self.new, self.people = old, new, people
-        self.made: dict[str, ThreadPair] = {}
         self.meetings: list[str] = []  # meeting chats: not moved
-        self.lock = threading.Lock()
+        self.listed: list[Work] = []
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        self.meetings.clear()
+        self.listed = list(self._list())
+        return self.listed
+
+    def threads(self, targets: dict[str, str]) -> list[ThreadPair]:
+        """Each chat's two sides, for those the run made or found (``targets``: key -> new chat id)."""
+        return [ThreadPair(w.key, f"chat: {w.name}", Thread("chat", str(w.data[0]["id"])),
+                           Thread("chat", targets[w.key]), str(w.data[0].get("createdDateTime") or ""))
+                for w in self.listed if w.key in targets]
+
+    def _list(self) -> Iterator[Work]:
         seen: set[str] = set()
         for old_user in sorted(self.people.new_ids):
             for chat in self.old.chats(old_user):
@@ -236,11 +258,58 @@ class Chats(Workload):
             action = "created"
         else:
             action = "adopted"
-        with self.lock:
-            self.made[work.key] = ThreadPair(work.key, f"chat: {work.name}", Thread("chat", str(chat["id"])),
-                                             Thread("chat", str(existing["id"])), str(chat.get("createdDateTime") or ""))
         note = f"{left} member(s) do not move (not in the user mapping)" if left else ""
         return Applied(str(existing["id"]), action, detail=work.detail, note=note)
+
+
+WEBSITE_APP = "com.microsoft.teamspace.tab.web"
+PNP_TAB_TYPES = {"com.microsoft.teamspace.tab.planner": "Planner", "com.microsoft.teamspace.tab.wiki": "Wiki",
+                 "com.microsoft.teamspace.tab.file.staticviewer.pdf": "PDF",
+                 "com.microsoftstream.embed.skypeteamstab": "MicrosoftStream"}  # Add-PnPTeamsTab's -Type
+
+
+class Tabs(Workload):
+    """A channel's tabs: a website tab is made again (its URL is all it has); another app's tab holds that app's own
+    configuration, which only the app can make: a manual item naming it, read back by the next run."""
+
+    kind = "team-tab"
+    title = "channel tabs"
+    manual_shell = "PnP PowerShell"
+
+    def __init__(self, old: TeamsClient, new: TeamsClient, threads: list[ThreadPair], new_host: str) -> None:
+        """``new_host``: the new tenant's SharePoint host (PnP connects there; its Teams cmdlets use Graph)."""
+        self.old, self.new, self.threads = old, new, [t for t in threads if t.old.kind == "channel"]
+        self.manual_preamble = (f"Connect-PnPOnline -Url {ps_quote(f'https://{new_host}')} -Interactive",)
+
+    def list(self, deltas: DeltaLinks) -> Iterable[Work]:
+        for tp in self.threads:
+            for tab in self.old.tabs(tp.old):
+                app = str((tab.get("teamsApp") or {}).get("id") or "")
+                yield Work(f"{tp.key}|{tab['id']}", f"{tp.name}: {tab['displayName']}", scope=tp.key,
+                           version=_digest(tab.get("displayName"), (tab.get("configuration") or {}).get("contentUrl")),
+                           detail={"app": (tab.get("teamsApp") or {}).get("displayName") or app}, data=(tp, tab, app))
+
+    def find(self, work: Work) -> dict[str, Any] | None:
+        tp, tab, _ = work.data
+        return next((t for t in self.new.tabs(tp.new) if t.get("displayName") == tab.get("displayName")), None)
+
+    def apply(self, work: Work, existing: dict[str, Any] | None) -> Applied | ManualStep:
+        tp, tab, app = work.data
+        if existing is not None:
+            return Applied(str(existing["id"]), "adopted", detail=work.detail)
+        url = str((tab.get("configuration") or {}).get("contentUrl") or "")
+        if app == WEBSITE_APP and url:
+            made = self.new.make_website_tab(tp.new, str(tab["displayName"]), url)
+            return Applied(str(made["id"]), "created", detail=work.detail)
+        pnp = PNP_TAB_TYPES.get(app)
+        command = (f"Add-PnPTeamsTab -Team {ps_quote(tp.new.team)} -Channel {ps_quote(tp.new.id)} -DisplayName "
+                   f"{ps_quote(str(tab['displayName']))} -Type {pnp}") if pnp else \
+            (f"# In {tp.name}, add the tab {tab['displayName']!r} of the app {work.detail['app']} (+ at the top of the "
+             "channel)")
+        return ManualStep(work.key, f"{work.name}: a tab of the app {work.detail['app']}", [
+            "# An app's tab holds the app's own configuration, which only the app makes: this makes a new, empty "
+            "one (a Planner tab starts a new plan; the old plan's tasks are not moved)", command],
+            check=f"{work.name}: a tab of that name in the new channel")
 
 
 def import_body(msg: dict[str, Any], people: People, hosted: dict[str, tuple[str, bytes]], old_host: str,
