@@ -487,12 +487,14 @@ def seed(tenant: Tenant, site: Any, spec: dict[str, Any], drives: dict[str, Any]
     acc = access_of(site)
     access = spec.get("access") or {}
 
-    def who(value: Any) -> str:
+    def who(value: Any) -> str | None:
+        """A seeded member's login; None for a person this seed's tenant was made without (a smaller scale)."""
         if isinstance(value, dict):  # someone who left: SharePoint keeps their login and name
             login = USER + str(value["login"]).lower()
             acc.names[login] = str(value["name"])
             return login
-        return login_of(tenant, str(value))
+        return login_of(tenant, str(value)) if str(value).lower() == "everyone" or _directory(tenant, str(value)) \
+            else None
 
     def principal(role: dict[str, Any]) -> str:
         if "group" in role:
@@ -502,10 +504,10 @@ def seed(tenant: Tenant, site: Any, spec: dict[str, Any], drives: dict[str, Any]
         return login_of(tenant, str(role.get("user") or role.get("security")))
 
     for kind in ("owners", "members", "visitors"):
-        acc.groups[acc.associated[kind[:-1]]].members += [who(m) for m in access.get(kind, [])]
+        acc.groups[acc.associated[kind[:-1]]].members += [x for x in map(who, access.get(kind, [])) if x]
     for g in access.get("groups", []):
         group = new_group(site, g["title"], g.get("description", ""))
-        group.members += [who(m) for m in g.get("members", [])]
+        group.members += [x for x in map(who, g.get("members", [])) if x]
         if g.get("role"):
             acc.webs[site.id].append([f"group:{group.id}", g["role"]])
     for lspec in spec.get("libraries", []) + spec.get("lists", []):

@@ -73,8 +73,8 @@ def _bad(status: int, code: str, message: str) -> GraphFailure:
 class TeamsLimits:
     """Sliding one-second windows per app and tenant per kind of call, and per app and thread."""
 
-    def __init__(self, governor: Any) -> None:
-        self.governor, self.lock = governor, threading.Lock()
+    def __init__(self, governor: Any, count: Any) -> None:
+        self.governor, self.count, self.lock = governor, count, threading.Lock()
         self.recent: dict[tuple[str, ...], deque[float]] = {}
         self.throttled = 0
 
@@ -93,6 +93,7 @@ class TeamsLimits:
                     window.popleft()
                 if len(window) >= max(1, int(limit)):
                     self.throttled += 1
+                    self.count("teams throttled")
                     wait = max(0.05, 1.0 - (now - window[0]))
                     raise GraphFailure(429, "TooManyRequests", "Too many requests for this application and resource.",
                                        {"Retry-After": f"{wait:.2f}"})
@@ -109,7 +110,7 @@ class TeamsApi:
     def reset(self) -> None:
         self.teams: dict[str, Team] = {}
         self.chats: dict[str, Chat] = {}
-        self.limits = TeamsLimits(self.governor)
+        self.limits = TeamsLimits(self.governor, self.count)
         self.approved: set[str] = set()
         for spec in self.store.seed["tenants"]:
             tenant = self.store.tenants.get(spec["id"])
