@@ -143,3 +143,20 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     assert len(new.messages(thread)) == len(before)  # nothing imported twice
     assert all(new.thread(Thread("channel", c["id"], sales_new["id"]))["migrationMode"] == "completed"
                for c in new.channels(sales_new["id"]))
+
+
+def test_an_app_microsoft_has_not_approved_stops_the_phase_before_anything_changes(world: tuple) -> None:
+    from tenantmove.errors import TenantmoveError
+    from tenantmove.phases.teams import can_read
+
+    from .conftest import SOURCE_APP
+
+    sb, old_graph, new_graph = world
+    old = TeamsClient(old_graph, RATE)
+    pairs = _pairs(old, old_graph, new_graph)
+    can_read(old, pairs)  # approved: nothing to say
+    sb.set_knobs(teams_protected_denied=[SOURCE_APP])
+    with pytest.raises(TenantmoveError) as stopped:
+        can_read(old, pairs)
+    assert "Protected API" in str(stopped.value) and "approve" in stopped.value.hint
+    assert all(TeamsClient(new_graph).team(str(p.new_group)) is None for p in pairs)  # nothing was made

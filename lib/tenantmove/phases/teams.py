@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import DeltaLinks
+from ..errors import TenantmoveError
 from ..report import Report, ShowsItself
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
@@ -89,10 +90,28 @@ def connect(phase: Phase, old_graph: GraphClient, new_graph: GraphClient, src: I
                                                                                  strict=True)
            if str(s).lower() in old_id and str(t).lower() in new_id}
     names = {str(i): str(n) for i, n in zip(tgt.users["id"], tgt.users["displayName"], strict=True)}
+    can_read(old, pairs)
     stand_in = phase.params.teams_stand_in or f"admin@{tgt.initial_domain}"
     hosts = (str(old_graph.get("sites/root")["siteCollection"]["hostname"]),
              str(new_graph.get("sites/root")["siteCollection"]["hostname"]))
     return TeamsMove(old, new, pairs, People(ids, names, new_id.get(stand_in.lower(), "")), hosts)
+
+
+PROTECTED_HINT = ("ask Microsoft to approve the old tenant's app for Teams' protected APIs (the request form linked from "
+                  "https://learn.microsoft.com/graph/teams-protected-apis; the new tenant's app too, for the read-back), "
+                  "then rerun this phase; nothing was changed")
+
+
+def can_read(old: TeamsClient, pairs: list[TeamPair]) -> None:
+    """Before anything is written: may the old tenant's app read messages at all (a protected API)?"""
+    for pair in pairs:
+        general = next(iter(old.channels(str(pair.old["id"]))), None)
+        if general is not None:
+            why = old.messages_readable(Thread("channel", str(general["id"]), str(pair.old["id"])))
+            if why:
+                raise TenantmoveError(f"the old tenant's app may not read Teams messages: {why}", where="65_teams",
+                                      hint=PROTECTED_HINT)
+            return
 
 
 @dataclass(repr=False)

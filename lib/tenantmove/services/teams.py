@@ -105,6 +105,17 @@ class TeamsClient:
                                                         "com.microsoft.teamspace.tab.web",
             "configuration": {"contentUrl": url, "websiteUrl": url}}).json()
 
+    def messages_readable(self, thread: Thread) -> str:
+        """"" when this app may read the thread's messages; otherwise the service's reason (reading messages
+        app-only is a protected API that Microsoft approves per app)."""
+        try:
+            self.graph.get(f"{thread.path}/messages", {"$top": "1"})
+        except GraphError as exc:
+            if exc.status == 403:
+                return exc.graph_message or str(exc)
+            raise
+        return ""
+
     # --- chats -------------------------------------------------------------------------------------------------
     def chats(self, user_id: str) -> list[dict[str, Any]]:
         """A user's chats (one-on-one, group and meeting)."""
