@@ -292,6 +292,7 @@ def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Pa
     first.admin_runs(first_dir / "00_prepare" / "manual-old-tenant-export.ps1")  # read-only: rights, group settings
     first.admin_runs(first_dir / "30_add_domain_and_users" / "manual-resource-mailbox.ps1")  # reception, room, projector
     first.admin_runs(later["70"] / "70_onedrive" / "manual-drive-sharing.ps1")  # the password-protected link (PnP)
+    first.admin_runs(first_dir / "65_teams" / "manual-team-tab.ps1")  # the Planner tab (PnP)
     mailboxes = first.run("30", "60", "70")  # read back; the reception's content moves, its groups follow
     first.admin_runs(mailboxes / "30_add_domain_and_users" / "manual-group-delivery.ps1")  # Sales takes outside mail
     for script in sorted((mailboxes / "60_mailboxes").glob("manual-*.ps1")):
@@ -314,7 +315,7 @@ def test_a_policy_only_report_only_in_the_new_tenant_is_a_security_gap(first: St
     assert "Grant-CsTeamsMessagingPolicy -Identity 'megan.bowen@contoso.example' -PolicyName 'Keep chats'" in script
     checked = first.summary(green["gap"], "90_verify_and_close")
     assert set(checked["rerun"]) <= {"10_new_subscription", "30_add_domain_and_users", "40_admin_settings",
-                                     "50_team_sites", "60_mailboxes"}, \
+                                     "50_team_sites", "60_mailboxes", "65_teams"}, \
         checked["rerun"]
     assert checked["security differing"] == 1 and "40_admin_settings" in checked["rerun"]
     assert "a security gap: enabled in the old tenant" in outputs_text(green["gap"] / "90_verify_and_close.ipynb")
