@@ -35,7 +35,8 @@ QUIET_KNOBS = {"latency_ms": 0, "throttle_rate": 0, "throttle_probability": 0, "
                "upload_session_seconds": 900, "drive_page_size": 200, "onenote_per_minute": 120,
                "onenote_per_hour": 0, "onenote_window_scale": 1, "onenote_section_pages": 5000,
                "exchange_requests": 10_000, "exchange_upload_bytes": 150_000_000, "exchange_window_scale": 1,
-               "photo_max_bytes": 4 * 1024 * 1024, "invitations_blocked": []}
+               "photo_max_bytes": 4 * 1024 * 1024, "invitations_blocked": [], "teams_rate_scale": 1.0,
+               "teams_protected_denied": []}
 
 os.environ["TENANTMOVE_SOURCE_SECRET"] = CANARY_SOURCE
 os.environ["TENANTMOVE_TARGET_SECRET"] = CANARY_TARGET
