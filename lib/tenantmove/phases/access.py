@@ -80,15 +80,7 @@ def site_access_check(workload: SiteAccess) -> Check:
                                                  "file) to read site groups and permissions; the ledger holds the "
                                                  "admin's word per site")
         return check
-    for (site, obj, key), rows in site_matrix(workload).groupby(["site", "object", "key"], sort=True):
-        bad = rows[rows["verdict"] != "same"]
-        why = "; ".join(f"{r['who']}: {r['verdict']}" for _, r in bad.iterrows())
-        if why:
-            check.reopen.append((workload.kind, "key", str(key), f"{site}: {obj}: {why}"))
-        check.add(f"{site}: {obj}", int((rows["old"] != "").sum()), int((rows["new"] != "").sum()),
-                  missing=int((bad["new"] == "").sum()), extra=int((bad["old"] == "").sum()),
-                  mismatched=int(((bad["old"] != "") & (bad["new"] != "")).sum()), detail=why)
-    return check
+    return matrix_check(check, site_matrix(workload), "site", workload.kind)
 
 
 def carry(phase: Phase, steps: Steps, workload: Sharing, where: str) -> dict[str, Any]:
@@ -115,12 +107,18 @@ def access_check(area: str, workload: Sharing) -> Check:
     """Phase 90: each shared object's holders and roles on both sides; a difference names the holder and reopens
     the object (its rerun sets it right, taking away what the old tenant did not give)."""
     check = Check(area)
-    for (drive, obj, key), rows in matrix(workload).groupby(["drive", "object", "key"], sort=True):
+    return matrix_check(check, matrix(workload), "drive", workload.kind)
+
+
+def matrix_check(check: Check, table: pd.DataFrame, place: str, kind: str) -> Check:
+    """An access matrix (``place``, object, who, old, new, verdict, key) as a check: per object, who differs and
+    how; each object that differs reopens its item of ``kind``."""
+    for (where, obj, key), rows in table.groupby([place, "object", "key"], sort=True):
         bad = rows[rows["verdict"] != "same"]
         why = "; ".join(f"{r['who']}: {r['verdict']}" for _, r in bad.iterrows())
         if why:
-            check.reopen.append((workload.kind, "key", str(key), f"{drive}: {obj}: {why}"))
-        check.add(f"{drive}: {obj}", int((rows["old"] != "").sum()), int((rows["new"] != "").sum()),
+            check.reopen.append((kind, "key", str(key), f"{where}: {obj}: {why}"))
+        check.add(f"{where}: {obj}", int((rows["old"] != "").sum()), int((rows["new"] != "").sum()),
                   missing=int((bad["new"] == "").sum()), extra=int((bad["old"] == "").sum()),
                   mismatched=int(((bad["old"] != "") & (bad["new"] != "")).sum()), detail=why)
     return check

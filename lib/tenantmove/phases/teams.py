@@ -153,12 +153,16 @@ def digest(messages: list[dict[str, Any]], hosts: tuple[str, str] = ("", "")) ->
     return hashlib.sha256("\n".join(text).encode()).hexdigest()[:16]
 
 
-def thread_counts(move: TeamsMove, threads: list[ThreadPair]) -> pd.DataFrame:
+def thread_counts(move: TeamsMove, threads: list[ThreadPair],
+                  listed: dict[str, dict[str, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """Per thread, both sides: messages, authors (as the new tenant names them), first and last time, the bodies'
-    digest, and whether it is still in migration mode."""
+    digest, and whether it is still in migration mode. ``listed``: the old threads' messages as the import just
+    read them (a thread not in it is read here)."""
     rows = []
     for tp in threads:
-        old_msgs = [m for m in move.old.messages(tp.old) if not m.get("deletedDateTime")]
+        old_msgs = list((listed or {}).get(tp.key, {}).values()) if tp.key in (listed or {}) else \
+            [m for m in move.old.messages(tp.old) if not m.get("deletedDateTime")
+             and m.get("messageType", "message") == "message"]  # what the import carries: no system events
         new_msgs = move.new.messages(tp.new)
         want = sorted(move.people.new(str(((m.get("from") or {}).get("user") or {}).get("id", ""))) or
                       move.people.stand_in for m in old_msgs)
@@ -186,9 +190,10 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
     chat_threads = chats.threads(steps.run(chats).targets())
     threads = channel_threads + chat_threads
     steps.run(Tabs(move.old, move.new, threads, move.hosts[1]))
-    messages = steps.run(Messages(move.old, move.new, threads, move.people, move.hosts))
+    importer = Messages(move.old, move.new, threads, move.people, move.hosts)
+    messages = steps.run(importer)
     steps.run(Completion(move.new, threads, pending(messages.rows)))
-    table = thread_counts(move, threads)
+    table = thread_counts(move, threads, importer.listed)
     phase.save_table("teams-threads", table)
     report: Report = steps.report
     report.table(table.drop(columns=["key"]), "Messages per channel and chat, old and new")

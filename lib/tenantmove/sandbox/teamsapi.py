@@ -486,22 +486,14 @@ class TeamsApi:
                "membershipType": channel.membership, "createdDateTime": channel.created, "email": "",
                "isFavoriteByDefault": None, "tenantId": team.tenant_id,
                "webUrl": f"https://teams.microsoft.com/l/channel/{channel.id}"}
-        if channel.migration:
-            out["migrationMode"] = channel.migration
-        if channel.original_created:
-            out["originalCreatedDateTime"] = channel.original_created
-        return out
+        return _with_migration(out, channel)
 
     @staticmethod
     def _chat_json(chat: Chat) -> dict[str, Any]:
         out = {"id": chat.id, "topic": chat.topic or None, "chatType": chat.chat_type, "createdDateTime": chat.created,
                "lastUpdatedDateTime": max([chat.created, *(m["createdDateTime"] for m in chat.messages.values())]),
                "tenantId": chat.tenant_id, "webUrl": f"https://teams.microsoft.com/l/chat/{chat.id}/0"}
-        if chat.migration:
-            out["migrationMode"] = chat.migration
-        if chat.original_created:
-            out["originalCreatedDateTime"] = chat.original_created
-        return out
+        return _with_migration(out, chat)
 
     @staticmethod
     def _member_json(tenant: Tenant, user_id: str, role: str) -> dict[str, Any]:
@@ -574,6 +566,15 @@ class TeamsApi:
         folder = ensure_folder(drive, channel.name)
         return {"id": folder["id"], "name": channel.name, "webUrl": f"{drive.web_url}/{channel.name}",
                 "folder": {"childCount": len(drive.subtree(folder)) - 1}, "parentReference": {"driveId": drive.id}}
+
+
+def _with_migration(out: dict[str, Any], thread: Thread) -> dict[str, Any]:
+    """A channel's or chat's migration mode and original creation time, once it has been migrated."""
+    if thread.migration:
+        out["migrationMode"] = thread.migration
+    if thread.original_created:
+        out["originalCreatedDateTime"] = thread.original_created
+    return out
 
 
 def _when(raw: str, name: str) -> dt.datetime:

@@ -272,20 +272,17 @@ class SiteAccess(Workload):
         return list(self.pairs.values())
 
     def _new_item_ids(self, e: SiteEntry) -> dict[str, dict[str, str]]:
-        """Per old list id: the new item's id -> the old one's."""
+        """Per new list id: the new item's id -> the old one's (the new site's lists read once)."""
+        new_lists = {str(lst.get("displayName")): str(lst["id"]).lower()
+                     for lst in self.sites.new.lists(str((e.target or {}).get("id")))}
+        new_of = {str(lst["id"]).lower(): new_lists.get(str(lst["displayName"]), "") for lst in e.lists}
         out: dict[str, dict[str, str]] = {}
         prefix = f"{e.source['id']}|"
         for key, new_id in self.items.items():
             if key.startswith(prefix):
                 _, list_id, old_id = key.rsplit("|", 2)
-                out.setdefault(self._new_list_id(e, list_id), {})[str(new_id)] = old_id
+                out.setdefault(new_of.get(list_id.lower(), ""), {})[str(new_id)] = old_id
         return out
-
-    def _new_list_id(self, e: SiteEntry, old_list_id: str) -> str:
-        title = next((str(lst["displayName"]) for lst in e.lists if str(lst["id"]).lower() == old_list_id.lower()), "")
-        found = next((lst for lst in self.sites.new.lists(str((e.target or {}).get("id"))) if str(lst.get(
-            "displayName")) == title), None) if title else None
-        return str((found or {}).get("id", "")).lower()
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         self.pairs.clear()
