@@ -362,6 +362,25 @@ def test_the_sdk_reads_a_channel_and_imports_into_it_in_migration_mode(fresh_san
 
     seen = with_sdk(sb, "source", read)
     assert len(seen) == 20 and all(m.from_.user.display_name and m.body.content for m in seen)  # a page of 20
+    assert any(r.reaction_type and r.user.user.id for m in seen for r in m.reactions)
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    sb.admin("POST", "teams/contoso.onmicrosoft.com", json={"op": "post", "team": "sales", "channel": "General",
+                                                            "from": "megan.bowen@contoso.example", "content": "<p>new</p>"})
+
+    async def changes(c: GraphServiceClient, _: Any) -> Any:
+        from msgraph.generated.teams.item.channels.item.messages.delta.delta_request_builder import (
+            DeltaRequestBuilder,
+        )
+        channels = (await c.teams.by_team_id(sales["id"]).channels.get()).value
+        general = next(ch for ch in channels if ch.display_name == "General")
+        query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+            filter=f"lastModifiedDateTime gt {since.strftime('%Y-%m-%dT%H:%M:%S.000Z')}", expand=["replies"])
+        return await c.teams.by_team_id(sales["id"]).channels.by_channel_id(general.id).messages.delta.get(
+            request_configuration=DeltaRequestBuilder.DeltaRequestBuilderGetRequestConfiguration(query_parameters=query))
+
+    delta = with_sdk(sb, "source", changes)  # only the chain posted since, and where the round ends
+    assert [m.body.content for m in delta.value] == ["<p>new</p>"] and "$deltatoken=" in delta.odata_delta_link
 
     new = make_client(sb, "target")[1]
     make_target_users(sb, new, ("megan.bowen",), provision=False)

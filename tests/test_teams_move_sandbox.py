@@ -79,9 +79,9 @@ def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str
         channels, chats = Channels(old, new, pairs, people), Chats(old, new, people)
         threads = channels.threads(run("channels", channels).targets()) + chats.threads(run("chats", chats).targets())
         run("tabs", Tabs(old, new, threads, "contosonew.sharepoint.com"))
-        messages = run("messages", Messages(old, new, threads, people, ("contoso.sharepoint.com",
-                                                                        "contosonew.sharepoint.com")))
-        run("completion", Completion(new, threads, pending(messages.rows)))
+        importer = Messages(old, new, threads, people, ("contoso.sharepoint.com", "contosonew.sharepoint.com"))
+        messages = run("messages", importer)
+        run("completion", Completion(new, threads, pending(messages.rows), importer.started))
     return out
 
 
@@ -117,9 +117,13 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     for b, a in zip(before, after, strict=True):
         mapped = people.new(b["from"]["user"]["id"])
         assert a["from"]["user"]["id"] == (mapped or people.stand_in)
+        assert [r["user"]["user"]["id"] for r in a["reactions"]] == [  # the reactions of people who move
+            people.new(r["user"]["user"]["id"]) for r in b["reactions"] if people.new(r["user"]["user"]["id"])]
         if not mapped:  # Pat, who left, and the guests this test does not map: named, under the stand-in
             assert f"Written by {b['from']['user']['displayName']}" in a["body"]["content"]
     assert any("Written by Pat Leaver" in a["body"]["content"] for a in after)
+    assert sum(len(a["reactions"]) for a in after) > 0 and any(  # Pat's reaction stays behind, and says so
+        "reaction(s) not carried" in str(r.get("note")) for r in first["messages"].rows)
     image = next(m for m in after if "hostedContents/" in m["body"]["content"] and not m["replyToId"])
     hosted = image["body"]["content"].split("hostedContents/")[1].split("/")[0]
     thread = Thread("channel", channels["General"]["id"], sales_new["id"])
@@ -132,15 +136,38 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     assert len(new.messages(Thread("chat", chats["oneOnOne"]["id"]))) == 30
     assert new.thread(Thread("chat", chats["group"]["id"]))["migrationMode"] == "completed"
 
-    later = _move(tmp_path, old_graph, new_graph, "teams.sqlite", "later")  # a later pass: every thread is read
-    assert later["messages"].tally() == {"done before": len(first["messages"].rows)}
+    later = _move(tmp_path, old_graph, new_graph, "teams.sqlite", "later")  # a later pass reads only the changes
+    assert later["messages"].rows == []
+    assert later["completion"].tally() == {"adopted": 6}  # after a pass that started migrations: checked once
     assert later["tabs"].tally() == {"done before": 1, "adopted": 1}  # the admin's tab read back
+
+    # people keep working in the old tenant: a new post, a reply to an old one, a chat message, a late reaction
+    def work(**body: Any) -> dict[str, Any]:
+        return sb.admin("POST", "teams/contoso.onmicrosoft.com", json=body)
+
+    top = next(m for m in before if not m["replyToId"])
+    work(op="post", team="sales", channel="General", **{"from": "megan.bowen@contoso.example"}, content="<p>News</p>")
+    work(op="post", team="sales", channel="General", **{"from": "alex.wilber@contoso.example"}, reply_to=top["id"],
+         content="<p>Still true</p>")
+    work(op="post", chat="", **{"from": "alex.wilber@contoso.example"}, content="<p>Lunch?</p>")
+    work(op="react", team="sales", channel="General", **{"from": "alex.wilber@contoso.example"}, message=before[-1]["id"])
+    third = _move(tmp_path, old_graph, new_graph, "teams.sqlite", "third")
+    assert third["messages"].count("created") == 3, third["messages"].rows
+    late = [r for r in third["messages"].rows if r["action"] == "adopted"]
+    assert len(late) == 1 and "cannot be changed" in str(late[0].get("note"))  # the reaction came after the move
+    listed = len(third["messages"].rows)  # the changed chains only: the old reply chain comes whole, nothing else
+    assert listed < 20, third["messages"].tally()
+    assert third["completion"].tally() == {"updated": 2, "done before": 4}  # put back into migration, completed
+    after = new.messages(thread)
+    assert len(after) == len(before) + 2 and new.thread(thread)["migrationMode"] == "completed"
+    assert next(m for m in after if "Still true" in m["body"]["content"])["replyToId"] == next(
+        m["id"] for m in after if m["createdDateTime"] == top["createdDateTime"])
 
     again = _move(tmp_path, old_graph, new_graph, "forgot.sqlite", "after a kill")  # a ledger that knows nothing
     assert not again["messages"].failed and again["messages"].count("created") == 0
     assert again["chats"].tally() == {"adopted": 2}  # found, not made twice
     assert again["tabs"].tally() == {"adopted": 2}  # the admin's tab read back
-    assert len(new.messages(thread)) == len(before)  # nothing imported twice
+    assert len(new.messages(thread)) == len(before) + 2  # nothing imported twice
     assert all(new.thread(Thread("channel", c["id"], sales_new["id"]))["migrationMode"] == "completed"
                for c in new.channels(sales_new["id"]))
 

@@ -120,8 +120,66 @@ def test_migration_mode_keeps_the_services_rules(fresh_sandbox: Any) -> None:
         post("2025-02-03T11:00:00Z")
     assert closed.value.status == 403
     new.post(f"{thread}/startMigration", {})  # back into migration mode for a later pass
-    assert post("2025-02-03T11:00:00Z")["id"]
+    liked = new.post(f"{thread}/messages", {
+        "createdDateTime": "2025-02-03T11:00:00Z", "from": {"user": {"id": megan["id"]}}, "body": {"content": "x"},
+        "reactions": [{"reactionType": "like", "createdDateTime": "2025-02-03T11:01:00Z", "user": {"user": {
+            "id": alex["id"], "userIdentityType": "aadUser"}}}]})
+    assert [(r["reactionType"], r["user"]["user"]["id"]) for r in liked["reactions"]] == [("like", alex["id"])]
+    for reactions in ([{"reactionType": "like", "user": {"user": {"id": "nobody"}}}],  # not a user of the tenant
+                      [{"reactionType": "like", "user": {"user": {"id": alex["id"]}}}] * 251):  # more than 250
+        with pytest.raises(GraphError) as refused:
+            new.post(f"{thread}/messages", {"createdDateTime": "2025-02-03T12:00:00Z", "body": {"content": "y"},
+                                            "from": {"user": {"id": megan["id"]}}, "reactions": reactions})
+        assert refused.value.status == 400
     assert len(new.get_all(f"{thread}/messages")) == 2
+
+
+def test_changes_are_read_by_channel_delta_and_a_chats_filtered_order(fresh_sandbox: Any) -> None:
+    """A channel's ``messages/delta`` returns the reply chains changed after its filter or its last round (a new
+    reply brings its whole chain), and ends each round with a delta link; a chat's messages come newest change
+    first, filtered by lastModifiedDateTime only together with an order on it."""
+    sb = fresh_sandbox
+    old = make_client(sb, "source")[1]
+    team, channels = _sales(old)
+    general = f"teams/{team['id']}/channels/{channels['General']['id']}"
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    def round_of(url: str, params: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str]:
+        got: list[dict[str, Any]] = []
+        while True:
+            page = old.get(url, params)
+            got += page["value"]
+            if "@odata.deltaLink" in page:
+                return got, page["@odata.deltaLink"]
+            url, params = page["@odata.nextLink"], None
+
+    quiet, link = round_of(f"{general}/messages/delta", {"$filter": f"lastModifiedDateTime gt {since}"})
+    assert quiet == []  # nothing changed since; the seed's chains are older than that
+    first = old.get(f"{general}/messages", {"$top": "1"})["value"][0]
+    for body in ({"op": "post", "content": "<p>one</p>"}, {"op": "post", "content": "<p>re</p>", "reply_to": first["id"]}):
+        sb.admin("POST", "teams/contoso.onmicrosoft.com", json={"team": "sales", "channel": "General",
+                                                                "from": "megan.bowen@contoso.example", **body})
+    changed, link = round_of(link.replace(old.base_url + "/", ""))
+    assert {m["id"] for m in changed} == {first["id"], next(m["id"] for m in changed if "one" in m["body"]["content"])}
+    expanded, _ = round_of(f"{general}/messages/delta", {"$filter": f"lastModifiedDateTime gt {since}",
+                                                         "$expand": "replies", "$top": "1"})
+    replies = next(m["replies"] for m in expanded if m["id"] == first["id"])
+    assert "<p>re</p>" in [r["body"]["content"] for r in replies]  # the whole chain, one page at a time
+    assert round_of(link.replace(old.base_url + "/", ""))[0] == []  # the next round: nothing new
+    with pytest.raises(GraphError) as bad:
+        old.get(f"{general}/messages/delta", {"$filter": f"createdDateTime gt {since}"})
+    assert bad.value.status == 400
+
+    chat = next(c for c in old.get("users/megan.bowen@contoso.example/chats")["value"] if c["topic"] == "Launch plan")
+    every = old.get_all(f"chats/{chat['id']}/messages")
+    stamps = [m["lastModifiedDateTime"] for m in every]
+    assert stamps == sorted(stamps, reverse=True) and len(every) == 45  # newest change first
+    cut = sorted(stamps)[-10]
+    later = old.get_all(f"chats/{chat['id']}/messages", {"$orderby": "lastModifiedDateTime desc",
+                                                         "$filter": f"lastModifiedDateTime gt {cut}", "$top": "4"})
+    assert len(later) == 9 and all(m["lastModifiedDateTime"] > cut for m in later)
+    ignored = old.get_all(f"chats/{chat['id']}/messages", {"$filter": f"lastModifiedDateTime gt {cut}"})
+    assert len(ignored) == 45  # a filter without the order on its property is ignored, as documented
 
 
 def test_teams_own_limits_answer_429_with_retry_after(fresh_sandbox: Any) -> None:

@@ -108,8 +108,11 @@ class Engine:
         return outcome
 
     @staticmethod
-    def _row(work: Work, action: str, target_id: str | None = None, error: str | None = None) -> dict[str, Any]:
-        return {"key": work.key, "name": work.name, "action": action, "target_id": target_id, "error": error}
+    def _row(work: Work, action: str, target_id: str | None = None, error: str | None = None,
+             note: str = "") -> dict[str, Any]:
+        """An item's row of the outcome (its ``note``, what the workload said of it, is kept in the ledger too)."""
+        return {"key": work.key, "name": work.name, "action": action, "target_id": target_id, "error": error,
+                "note": note}
 
     def _work(self, workload: Workload, todo: list[Work], rows: dict[str, dict[str, Any]], outcome: Outcome) -> None:
         if not todo:
@@ -156,7 +159,7 @@ class Engine:
         assert isinstance(result, Applied), f"{kind}.apply returned {result!r}"
         self._record_done(kind, Done(work.key, result.target_id, result.copied_hash, result.size,
                                      result.note or result.action, result.detail))
-        return self._row(work, result.action, result.target_id)
+        return self._row(work, result.action, result.target_id, note=result.note)
 
     def _record_done(self, kind: str, done: Done) -> None:
         with self._pending_lock:

@@ -33,6 +33,7 @@ from ..workloads.teams import (
     Teams,
     ThreadPair,
     pending,
+    reactions,
 )
 from .checks import Check, Reads, reconciles, workload_check
 from .common import StepResult, Steps, apply_workloads, guest_rows, plan_workloads
@@ -41,7 +42,10 @@ NOT_MOVED = pd.DataFrame([
     {"what": "meeting chats", "why": "they cannot be put into migration mode"},
     {"what": "a chat whose people do not move", "why": "a one-on-one chat needs both people, a group chat two"},
     {"what": "an app's tab", "why": "its configuration is the app's own: a manual item names it (a website tab is made)"},
-    {"what": "reactions and edits' history", "why": "import takes a message as it is now"},
+    {"what": "reactions of people who do not move", "why": "a reaction is imported under its person (up to 250 a message)"},
+    {"what": "an edited message's earlier text", "why": "import takes a message as it reads now"},
+    {"what": "an edit or reaction after a message moved", "why": "an imported message cannot be changed: phase 90 "
+                                                                 "names it"},
     {"what": "meeting recordings, call history, apps and bots", "why": "no Graph route carries them"},
 ], columns=["what", "why"])
 STAND_IN_RE = re.compile(r"^<p><em>Written by .*?, who did not move to the new tenant\.</em></p>")
@@ -156,11 +160,11 @@ def digest(messages: list[dict[str, Any]], hosts: tuple[str, str] = ("", "")) ->
 def thread_counts(move: TeamsMove, threads: list[ThreadPair],
                   listed: dict[str, dict[str, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """Per thread, both sides: messages, authors (as the new tenant names them), first and last time, the bodies'
-    digest, and whether it is still in migration mode. ``listed``: the old threads' messages as the import just
-    read them (a thread not in it is read here)."""
+    digest, the reactions of people who move, and whether it is still in migration mode. ``listed``: old threads'
+    messages as the import just read them whole (a thread not in it is read here)."""
     rows = []
     for tp in threads:
-        old_msgs = list((listed or {}).get(tp.key, {}).values()) if tp.key in (listed or {}) else \
+        old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
             [m for m in move.old.messages(tp.old) if not m.get("deletedDateTime")
              and m.get("messageType", "message") == "message"]  # what the import carries: no system events
         new_msgs = move.new.messages(tp.new)
@@ -168,13 +172,17 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
                       move.people.stand_in for m in old_msgs)
         got = sorted(str(((m.get("from") or {}).get("user") or {}).get("id", "")) for m in new_msgs)
         times = sorted(str(m["createdDateTime"]) for m in old_msgs), sorted(str(m["createdDateTime"]) for m in new_msgs)
+        carried = sum(len(reactions(m, move.people)[0]) for m in old_msgs)
         rows.append({"thread": tp.name, "old": len(old_msgs), "new": len(new_msgs),
                      "missing": max(0, len(old_msgs) - len(new_msgs)), "authors as before": want == got,
                      "first and last as before": (times[0][:1] + times[0][-1:]) == (times[1][:1] + times[1][-1:]),
                      "bodies as before": digest(old_msgs, move.hosts) == digest(new_msgs),
+                     "reactions": carried, "reactions as before": carried == sum(len(m.get("reactions") or [])
+                                                                                 for m in new_msgs),
                      "migration mode": move.new.thread(tp.new).get("migrationMode") or "", "key": tp.key})
     return pd.DataFrame(rows, columns=["thread", "old", "new", "missing", "authors as before",
-                                       "first and last as before", "bodies as before", "migration mode", "key"])
+                                       "first and last as before", "bodies as before", "reactions",
+                                       "reactions as before", "migration mode", "key"])
 
 
 def apply(phase: Phase, move: TeamsMove, gate: ConfirmGate) -> StepResult:
@@ -192,8 +200,8 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
     steps.run(Tabs(move.old, move.new, threads, move.hosts[1]))
     importer = Messages(move.old, move.new, threads, move.people, move.hosts)
     messages = steps.run(importer)
-    steps.run(Completion(move.new, threads, pending(messages.rows)))
-    table = thread_counts(move, threads, importer.listed)
+    steps.run(Completion(move.new, threads, pending(messages.rows), importer.started))
+    table = thread_counts(move, threads, {k: v for k, v in importer.listed.items() if k not in importer.partial})
     phase.save_table("teams-threads", table)
     report: Report = steps.report
     report.table(table.drop(columns=["key"]), "Messages per channel and chat, old and new")
@@ -207,7 +215,9 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
             "meeting chats not moved": len(chats.meetings), "messages old": int(table["old"].sum()),
             "messages new": int(table["new"].sum()), "threads left in migration mode": len(left),
             "messages imported under the stand-in": sum(1 for r in messages.rows if r["action"] == "created"
-                                                        and "stand-in" in str(r.get("note") or ""))}
+                                                        and "stand-in" in str(r.get("note") or "")),
+            "threads read by their changes only": len(importer.partial), "reactions carried": int(table["reactions"].sum()),
+            "messages changed after they moved": sum(1 for r in messages.rows if "after it moved" in str(r.get("note") or ""))}
 
 
 @reconciles("teams", "team messages")
@@ -242,12 +252,15 @@ def teams_reconciled(r: Reads) -> list[Check]:
                                   Thread("chat", str(found["id"])), str(chat.get("createdDateTime") or "")))
     check = Check("team messages")
     for _, row in thread_counts(move, threads).iterrows():
-        wrong = [what for what in ("authors as before", "first and last as before", "bodies as before") if not row[what]]
+        wrong = [what for what in ("authors as before", "first and last as before", "bodies as before",
+                                   "reactions as before") if not row[what]]
         if row["migration mode"] == "inProgress":
             wrong.append("left in migration mode")
         why = ", ".join(w.replace(" as before", " differ") for w in wrong)
         if row["migration mode"] == "inProgress":  # its rerun completes it (after importing what is missing)
             check.reopen.append((Completion.kind, "key", str(row["key"]), f"{row['thread']}: left in migration mode"))
+        if int(row["missing"]) or [w for w in wrong if w != "left in migration mode"]:  # its rerun reads it whole
+            check.reopen.append((Messages.kind, "scope", str(row["key"]), f"{row['thread']}: {why or 'missing'}"))
         check.add(str(row["thread"]), int(row["old"]), int(row["new"]), missing=int(row["missing"]),
                   extra=max(0, int(row["new"]) - int(row["old"])), mismatched=int(bool(wrong)), detail=why)
     return [teams, check]

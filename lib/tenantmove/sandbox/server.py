@@ -206,6 +206,8 @@ class SandboxApp:
             return self.files_admin.handle(req, rest[len("files/"):])
         if rest.startswith("mail/") and req.method == "POST":  # mail arriving in a mailbox between passes
             return self.mail.deliver(req, rest[len("mail/"):])
+        if rest.startswith("teams/") and req.method == "POST":  # people posting and reacting in Teams
+            return self.teams.admin(req, rest[len("teams/"):])
         if rest.startswith("lists/") and req.method == "POST":  # a user changing a list's items
             return self.files_admin.change_list(req, rest[len("lists/"):])
         return Response(404, {"error": f"unknown admin endpoint '{rest}'"})

@@ -17,6 +17,12 @@
   second posting channel messages, 20 posting chat messages, 20 reading messages, 30 for other calls, and at most 4
   a second on one team or channel (or chat); over them, 429 with ``Retry-After``. ``teams_rate_scale`` scales them.
 
+- **changes**: a channel's ``messages/delta`` (reply chains created or changed since ``$filter=lastModifiedDateTime gt
+  ...`` or since the round its ``$deltatoken`` ended; only chains changed in the last eight months; ``$expand=replies``,
+  ``$top`` at most 50) and a chat's messages newest change first, filtered by ``lastModifiedDateTime`` (``gt``/``lt``)
+  only together with ``$orderby`` on it, as documented;
+- **reactions** come with a message and may be imported with it (up to 250, each by a user of the tenant).
+
 Messages a client might not show before ``completeMigration`` are still listed through Graph: the documentation
 speaks of the Teams client, not of the API."""
 
@@ -24,13 +30,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import threading
 import time
 import uuid
 from collections import deque
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlencode
 
 from .http import Request, Response
 from .shapes import GraphFailure
@@ -44,9 +51,11 @@ from .teamwork import (
     message,
     new_channel,
     new_team,
+    reaction,
     seed_teams,
     tab_json,
     thread_id,
+    touch,
 )
 
 TEAMS_RE = re.compile(r"^(?:teams|chats|groups/[^/]+/team|users/[^/]+/chats)(?:/|$)")
@@ -63,6 +72,9 @@ PROTECTED = ("Invoked API requires Protected API access in application-only cont
              "Specific Consent. Visit https://docs.microsoft.com/en-us/graph/teams-protected-apis for more details.")
 LIMITS = {"post-channel": 50, "post-chat": 20, "get-message": 20, "other": 30}  # per app and tenant, a second
 PER_THREAD = 4  # at most this many a second per app on one team or channel
+MAX_REACTIONS = 250  # reactions an imported message may carry
+DELTA_WINDOW = dt.timedelta(days=240)  # delta returns only messages of the last eight months
+FILTER_RE = re.compile(r"^\s*(lastModifiedDateTime|createdDateTime)\s+(gt|lt)\s+(\S+)\s*$")
 USER_BIND = re.compile(r"users\('([^']+)'\)|users/([^/?]+)")
 
 
@@ -148,6 +160,42 @@ class TeamsApi:
             raise ValueError("Add-PnPTeamsTab -Type Website needs -ContentUrl")
         channel.tabs.append(tab_json(params["displayname"], app, params.get("contenturl", "")))
         return f"added the tab {params['displayname']} to {channel.name}"
+
+    def admin(self, req: Request, tenant_name: str) -> Response:
+        """People at work in Teams, between passes: ``{"op": "post", "team": <mailNickname>, "channel": <name>
+        | "chat": <topic>, "from": <upn>, "content": <html>, "reply_to": <message id>}`` posts a message now (outside
+        migration mode, as a person does); ``{"op": "react", ..., "message": <id>, "from": <upn>, "reaction":
+        "like"}`` reacts to one."""
+        tenant = self.store.tenant_by_name(tenant_name)
+        body = req.json() if req.body else {}
+        with self.store.lock:
+            if tenant is None:
+                return Response(404, {"error": "no such tenant"})
+            thread = self._admin_thread(tenant, body)
+            person = tenant.find_user(str(body.get("from", "")))
+            if thread is None or person is None:
+                return Response(404, {"error": "no such team, channel, chat or person"})
+            now = iso_ms(dt.datetime.now(dt.UTC))
+            if body.get("op") == "post":
+                if thread.migration == "inProgress":
+                    return Response(400, {"error": "the thread is in migration mode: nobody posts until it completes"})
+                parent = str(body.get("reply_to") or "")
+                made = message(thread, person, tenant.id, str(body.get("content") or "<p>hello</p>"), now,
+                               reply_to=parent)
+                return Response(200, {"id": made["id"], "createdDateTime": now})
+            target = thread.messages.get(str(body.get("message")))
+            if body.get("op") != "react" or target is None:
+                return Response(400, {"error": "op is post or react (with an existing message)"})
+            target["reactions"].append(reaction(person, str(body.get("reaction") or "like"), now, tenant.id))
+            touch(target, now)
+            return Response(200, {"id": target["id"]})
+
+    def _admin_thread(self, tenant: Tenant, body: dict[str, Any]) -> Thread | None:
+        if "chat" in body:  # by its topic ("" for a one-on-one chat)
+            return next((c for c in self.chats.values() if c.tenant_id == tenant.id and c.topic == body["chat"]), None)
+        group = next((g for g in tenant.groups.values() if g.get("mailNickname") == body.get("team")), None)
+        team = self.teams.get(group["id"]) if group else None
+        return next((c for c in team.channels.values() if c.name == body.get("channel")), None) if team else None
 
     @staticmethod
     def mounts(rest: str, method: str) -> bool:
@@ -377,8 +425,12 @@ class TeamsApi:
         self._need(claims, READ_MESSAGES)
         self._protected(claims)
         self._limit(claims, tenant, "get-message", thread.id)
+        if not rest and isinstance(thread, Chat):
+            return 200, self._page(thread, self._chat_order(thread, query), query, base)
         if not rest:
             return 200, self._page(thread, thread.top(), query, base)
+        if rest in (["delta"], ["delta()"]) and isinstance(thread, Channel):  # the function's full name too
+            return 200, self._delta(thread, query, base)
         found = thread.messages.get(rest[0])
         if found is None:
             raise _bad(404, "NotFound", f"Message {rest[0]} not found.")
@@ -416,9 +468,75 @@ class TeamsApi:
                 shown["replies"] = [self._message_json(thread, r, base) for r in thread.replies(m["id"])[:1000]]
             out["value"].append(shown)
         if offset + top < len(items):
-            keep = f"&$expand={expand}" if expand else ""
-            out["@odata.nextLink"] = f"{base}/v1.0/{self._thread_path(thread)}/messages?$top={top}" \
-                                     f"&$skiptoken={offset + top}{keep}"
+            keep = {k: query[k] for k in ("$expand", "$orderby", "$filter") if query.get(k)}
+            out["@odata.nextLink"] = f"{base}/v1.0/{self._thread_path(thread)}/messages?" + urlencode(
+                {"$top": top, "$skiptoken": offset + top, **keep}, quote_via=quote)
+        return out
+
+    @staticmethod
+    def _chat_order(chat: Chat, query: dict[str, str]) -> list[dict[str, Any]]:
+        """A chat's messages, newest change first (or newest first by ``$orderby=createdDateTime desc``); a
+        ``$filter`` on the property ``$orderby`` names, else ignored (as documented)."""
+        order = query.get("$orderby", "lastModifiedDateTime desc").split()
+        prop = order[0] if order else "lastModifiedDateTime"
+        if prop not in ("lastModifiedDateTime", "createdDateTime") or order[1:] not in ([], ["desc"]):
+            raise _bad(400, "BadRequest", "Chat messages are ordered by lastModifiedDateTime or createdDateTime, "
+                                          "descending only.")
+        items = sorted(chat.messages.values(), key=lambda m: (str(m[prop]), m["id"]), reverse=True)
+        raw = query.get("$filter", "")
+        if not raw or "$orderby" not in query:
+            return items
+        clauses = [FILTER_RE.match(c) for c in re.split(r"\s+and\s+", raw.strip())]
+        if any(c is None for c in clauses):
+            raise _bad(400, "BadRequest", "Chat messages are filtered by lastModifiedDateTime (gt, lt) or "
+                                          "createdDateTime (lt) only.")
+        if any(c.group(1) != prop for c in clauses if c is not None):
+            return items  # a filter on another property than the order's is ignored
+        for match in clauses:
+            assert match is not None
+            if prop == "createdDateTime" and match.group(2) != "lt":
+                raise _bad(400, "BadRequest", "createdDateTime filters chat messages with lt only.")
+            when, later = _when(match.group(3), "$filter"), match.group(2) == "gt"
+            items = [m for m in items if _when(str(m[prop]), prop) != when and (_when(str(m[prop]), prop) > when) == later]
+        return items
+
+    def _delta(self, channel: Channel, query: dict[str, str], base: str) -> dict[str, Any]:
+        """A round of a channel's ``messages/delta``: the reply chains changed after a time (the filter's, or the
+        end of the round the delta token names), oldest change first, pages of ``$top`` (at most 50) and a delta
+        link at the end whose token is when this round began."""
+        path = f"{base}/v1.0/{self._thread_path(channel)}/messages/delta"
+        now = dt.datetime.now(dt.UTC)
+        if query.get("$skiptoken"):
+            state = _untoken(query["$skiptoken"])
+        elif query.get("$deltatoken"):
+            state = {**_untoken(query["$deltatoken"]), "offset": 0, "began": iso_ms(now)}
+        else:
+            since = ""
+            raw = query.get("$filter", "")
+            if raw:
+                match = FILTER_RE.match(raw)
+                if match is None or match.group(1) != "lastModifiedDateTime" or match.group(2) != "gt":
+                    raise _bad(400, "BadRequest", "Channel message delta filters only lastModifiedDateTime gt.")
+                since = iso_ms(_when(match.group(3), "$filter"))
+            expand = query.get("$expand", "")
+            if expand not in ("", "replies"):
+                raise _bad(400, "BadRequest", f"Delta expands only replies, not '{expand}'.")
+            state = {"since": since, "top": min(int(query.get("$top") or 20), 50), "expand": expand, "offset": 0,
+                     "began": iso_ms(now)}
+        floor = iso_ms(now - DELTA_WINDOW)
+        chains = sorted(((channel.chain_changed(m), m) for m in channel.top()), key=lambda x: (x[0], x[1]["id"]))
+        changed = [m for when, m in chains if when > str(state["since"]) and when >= floor]
+        offset, top = int(state["offset"]), int(state["top"])
+        out: dict[str, Any] = {"value": []}
+        for m in changed[offset:offset + top]:
+            shown = self._message_json(channel, m, base)
+            if state["expand"]:
+                shown["replies"] = [self._message_json(channel, r, base) for r in channel.replies(m["id"])[:1000]]
+            out["value"].append(shown)
+        if offset + top < len(changed):
+            out["@odata.nextLink"] = f"{path}?$skiptoken={_token({**state, 'offset': offset + top})}"
+        else:
+            out["@odata.deltaLink"] = f"{path}?$deltatoken={_token({**state, 'since': state['began'], 'offset': 0})}"
         return out
 
     def _thread_path(self, thread: Thread) -> str:
@@ -466,9 +584,20 @@ class TeamsApi:
             hosted[new_id] = (str(h.get("contentType") or "application/octet-stream"),
                               base64.b64decode(str(h.get("contentBytes") or "")))
             text = text.replace(f"../hostedContents/{temp}/$value", f"../hostedContents/{new_id}/$value")
+        reactions = list(body.get("reactions") or [])
+        if len(reactions) > MAX_REACTIONS:
+            raise _bad(400, "BadRequest", f"A message may be imported with at most {MAX_REACTIONS} reactions.")
+        carried = []
+        for r in reactions:
+            who = ((r.get("user") or {}).get("user") or {})
+            fan = tenant.users.get(str(who.get("id", "")).lower()) or tenant.find_user(str(who.get("id", "")))
+            if fan is None or not r.get("reactionType"):
+                raise _bad(400, "BadRequest", "A reaction needs reactionType and user.user.id, a user of this tenant.")
+            carried.append(reaction(fan, str(r["reactionType"]), str(r.get("createdDateTime") or stamp), tenant.id))
         made = message(thread, author, tenant.id, text, stamp, reply_to=parent,
                        content_type=str(content.get("contentType") or "text"), mentions=body.get("mentions"),
                        attachments=body.get("attachments"), hosted=hosted, subject=body.get("subject"))
+        made["reactions"] = carried
         self.count("teams messages imported")
         return made
 
@@ -575,6 +704,19 @@ def _with_migration(out: dict[str, Any], thread: Thread) -> dict[str, Any]:
     if thread.original_created:
         out["originalCreatedDateTime"] = thread.original_created
     return out
+
+
+def _token(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+
+def _untoken(raw: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        assert isinstance(state, dict) and {"since", "top", "expand", "offset", "began"} <= set(state)
+        return state
+    except (ValueError, AssertionError) as exc:
+        raise _bad(400, "BadRequest", "The delta or skip token is not valid.") from exc
 
 
 def _when(raw: str, name: str) -> dt.datetime:

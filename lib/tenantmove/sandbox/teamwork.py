@@ -18,7 +18,9 @@ Seed (per tenant, ``teams:`` and ``chats:``)::
 
 Generated messages are written by the thread's members in turn, a minute or more apart; every seventh mentions the
 next member, every eleventh carries an inline image, every thirteenth a file of the team's library, and the fifth of
-each thread was written by someone who has left (no account any more, only the name Teams kept)."""
+each thread was written by someone who has left (no account any more, only the name Teams kept). Every fifth (from
+the second) has reactions of the next members, the leaver's among them once a thread; every nineteenth (from the
+tenth) was edited after it was sent. A reaction or an edit moves the message's ``lastModifiedDateTime``."""
 
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ class Thread:
     def replies(self, parent: str) -> list[dict[str, Any]]:
         return sorted((m for m in self.messages.values() if m.get("replyToId") == parent),
                       key=lambda m: m["createdDateTime"])
+
+    def chain_changed(self, root: dict[str, Any]) -> str:
+        """When a reply chain (a top-level message and its replies) last changed."""
+        return max([str(root["lastModifiedDateTime"]), *(str(r["lastModifiedDateTime"]) for r in self.replies(root["id"]))])
 
 
 @dataclass
@@ -137,6 +143,18 @@ def message(thread: Thread, author: dict[str, Any], tenant_id: str, content: str
     return msg
 
 
+def reaction(user: dict[str, Any], kind: str, when: str, tenant_id: str) -> dict[str, Any]:
+    """A chatMessageReaction: who reacted, with what, when."""
+    return {"reactionType": kind, "displayName": None, "reactionContentUrl": None, "createdDateTime": when,
+            "user": {"user": {"id": user["id"], "displayName": user.get("displayName"), "userIdentityType": "aadUser",
+                              "tenantId": tenant_id}}}
+
+
+def touch(msg: dict[str, Any], when: str) -> None:
+    """A message changed (a reaction, an edit): its ``lastModifiedDateTime`` moves on."""
+    msg["lastModifiedDateTime"] = max(str(msg["lastModifiedDateTime"]), when)
+
+
 def seed_thread(tenant: Tenant, thread: Thread, members: list[dict[str, Any]], count: int, start: dt.datetime,
                 library_url: str = "") -> None:
     """``count`` messages (a channel's replies included; a chat has none) by ``members`` in turn; see the module's
@@ -161,6 +179,16 @@ def seed_thread(tenant: Tenant, thread: Thread, members: list[dict[str, Any]], c
         reply_to = parent if i % 3 == 2 and parent and not isinstance(thread, Chat) else ""
         made = message(thread, author, tenant.id, text, iso_ms(when), reply_to=reply_to, mentions=mentions,
                        attachments=attachments, hosted=hosted, subject=None if reply_to else f"Topic {i + 1}")
+        if i % 5 == 1:
+            fans = [members[(i + k) % len(members)] for k in (1, 2)] + ([LEAVER] if i == 6 else [])
+            for k, fan in enumerate({f["id"]: f for f in fans}.values()):
+                made["reactions"].append(reaction(fan, ("like", "heart", "laugh")[k % 3],
+                                                  iso_ms(when + dt.timedelta(minutes=2 + k)), tenant.id))
+                touch(made, made["reactions"][-1]["createdDateTime"])
+        if i % 19 == 9:
+            made["lastEditedDateTime"] = iso_ms(when + dt.timedelta(minutes=5))
+            made["body"]["content"] += "<p>(corrected)</p>"
+            touch(made, made["lastEditedDateTime"])
         if not reply_to:
             parent = made["id"]
 

@@ -8,6 +8,7 @@ messages, 20 reading messages)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,16 @@ PER_THREAD = 4  # requests a second per app on one team, channel or chat
 POST_CHANNEL_PER_S, POST_CHAT_PER_S = 50, 20  # per app and tenant
 TOP = 50  # Graph's largest page of messages
 EXPANDED = 1000  # replies that come with their message (more: read them on their own)
+CLOCK_MARGIN = dt.timedelta(minutes=5)  # a chat's changes are read from this much before the last round began
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def round_start() -> str:
+    """When a round of reading changes begins, less the margin for clocks (the service's and this machine's)."""
+    return _stamp(dt.datetime.now(dt.UTC) - CLOCK_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -134,11 +145,31 @@ class TeamsClient:
 
     def messages(self, thread: Thread) -> list[dict[str, Any]]:
         """Every message of the thread, each top-level one followed by its replies (a channel's)."""
-        out: list[dict[str, Any]] = []
-        url: str | None = f"{thread.path}/messages"
-        params: dict[str, Any] | None = {"$top": str(TOP)}
+        params: dict[str, Any] = {"$top": str(TOP)}
         if thread.kind == "channel":
             params["$expand"] = "replies"  # up to 1,000 replies come with their message
+        return self._read(thread, f"{thread.path}/messages", params)[0]
+
+    def changes(self, thread: Thread, since: str) -> tuple[list[dict[str, Any]], str]:
+        """The messages changed or posted after ``since`` (a time, or where the last round ended), and where this
+        round ends. A channel's: its ``messages/delta`` (whole reply chains; ``since`` may be the delta link the
+        last round returned). A chat's (Graph has no per-chat delta): its messages ordered by their last change,
+        filtered to those after the time; the round ends at the time it began, less a margin for clocks."""
+        if thread.kind == "channel":
+            if since.startswith("http"):
+                return self._read(thread, since, None)
+            return self._read(thread, f"{thread.path}/messages/delta",
+                              {"$filter": f"lastModifiedDateTime gt {since}", "$expand": "replies", "$top": str(TOP)})
+        began = round_start()
+        found = self._read(thread, f"{thread.path}/messages", {"$orderby": "lastModifiedDateTime desc",
+                                                               "$filter": f"lastModifiedDateTime gt {since}",
+                                                               "$top": str(TOP)})[0]
+        return found, began
+
+    def _read(self, thread: Thread, url: str | None, params: dict[str, Any] | None) -> tuple[list[dict[str, Any]], str]:
+        """Pages of messages (replies after their message) and the round's delta link, if the service gave one."""
+        out: list[dict[str, Any]] = []
+        end = ""
         while url:
             body = self._call(thread, "GET", url, params=params).json()
             params = None  # the next link carries them
@@ -149,7 +180,8 @@ class TeamsClient:
                     out += replies if replies is not None and len(replies) < EXPANDED else \
                         self._replies(thread, str(msg["id"]))
             url = body.get("@odata.nextLink")
-        return out
+            end = str(body.get("@odata.deltaLink") or end)
+        return out, end
 
     def _replies(self, thread: Thread, parent: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

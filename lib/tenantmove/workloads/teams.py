@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload, ps_quote
+from ..engine.ledger import REOPENED
 from ..errors import TenantmoveError
 from ..services.graph import GraphError
-from ..services.teams import TeamsClient, Thread
+from ..services.teams import TeamsClient, Thread, round_start
 
 SETTINGS = ("memberSettings", "guestSettings", "messagingSettings", "funSettings")
 HOSTED_RE = re.compile(r"\.\./hostedContents/([^/\"']+)/\$value")
 MENTION_RE = re.compile(r'<at id="(\d+)">(.*?)</at>')
 MAX_SHIFTS = 5  # a time taken by another message: moved a millisecond later at most this often
+MAX_REACTIONS = 250  # reactions an imported message may carry (Teams' import scope)
 
 
 @dataclass
@@ -312,10 +314,23 @@ class Tabs(Workload):
             check=f"{work.name}: a tab of that name in the new channel")
 
 
+def reactions(msg: dict[str, Any], people: People) -> tuple[list[dict[str, Any]], int]:
+    """A message's reactions as the new tenant names their people (at most 250, the import's scope), and how many
+    are left out (by people who do not move, or beyond 250)."""
+    out = []
+    for r in msg.get("reactions") or []:
+        who = people.new(str(((r.get("user") or {}).get("user") or {}).get("id", "")))
+        if who and len(out) < MAX_REACTIONS:
+            out.append({"reactionType": r.get("reactionType"), "createdDateTime": r.get("createdDateTime"),
+                        "user": {"user": {"id": who, "displayName": people.names.get(who),
+                                          "userIdentityType": "aadUser"}}})
+    return out, len(msg.get("reactions") or []) - len(out)
+
+
 def import_body(msg: dict[str, Any], people: People, hosted: dict[str, tuple[str, bytes]], old_host: str,
                 new_host: str) -> tuple[dict[str, Any], str]:
-    """The import request for an old message, and the name of its author when they do not move (imported under the
-    stand-in, with a line saying who wrote it)."""
+    """The import request for an old message (with the reactions of people who move), and the name of its author
+    when they do not move (imported under the stand-in, with a line saying who wrote it)."""
     user = (msg.get("from") or {}).get("user") or {}
     author = people.new(str(user.get("id", "")))
     left = "" if author else str(user.get("displayName") or user.get("id") or "someone")
@@ -345,6 +360,7 @@ def import_body(msg: dict[str, Any], people: People, hosted: dict[str, tuple[str
         "from": {"user": {"id": who, "displayName": people.names.get(who), "userIdentityType": "aadUser"}},
         "body": {"contentType": (msg.get("body") or {}).get("contentType") or "html", "content": content},
         "importance": msg.get("importance") or "normal", "mentions": mentions, "attachments": attachments,
+        "reactions": reactions(msg, people)[0],
         "hostedContents": [{"@microsoft.graph.temporaryId": temp[old], "contentType": kind,
                             "contentBytes": base64.b64encode(data).decode()}
                            for old, (kind, data) in hosted.items()]}
@@ -366,11 +382,13 @@ class Messages(Workload):
         self.old, self.new, self.threads, self.people, self.hosts = old, new, threads, people, hosts
         self.existing: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}  # thread -> (time, author) -> message
         self.listed: dict[str, dict[str, dict[str, Any]]] = {}  # thread -> old message id -> the old message
+        self.partial: set[str] = set()  # threads this pass read only the changes of
+        self.started: dict[str, str] = {}  # threads this pass put into migration mode, and when
         self.lock = threading.Lock()
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for tp in self.threads:
-            for msg in self.old.messages(tp.old):
+            for msg in self._changed(tp, deltas):
                 if msg.get("messageType", "message") != "message" or msg.get("deletedDateTime"):
                     continue
                 self.listed.setdefault(tp.key, {})[str(msg["id"])] = msg
@@ -379,16 +397,39 @@ class Messages(Workload):
                            version=str(msg.get("lastModifiedDateTime") or msg["createdDateTime"]), scope=tp.key,
                            detail={"reply": bool(msg.get("replyToId")), "author": author}, data=(tp, msg))
 
+    def _changed(self, tp: ThreadPair, deltas: DeltaLinks) -> list[dict[str, Any]]:
+        """This pass's messages of a thread: what changed since the last complete pass (where its delta round
+        ended), or every message (a first pass, or a thread phase 90 reopened); where the next round starts is
+        staged (kept once the pass has no failure)."""
+        last = deltas.get(tp.key)
+        if last:
+            found, end = self.old.changes(tp.old, last)
+            self.partial.add(tp.key)
+        else:
+            began = round_start()
+            found = self.old.messages(tp.old)
+            during, end = self.old.changes(tp.old, began)  # the round from here on (and what changed meanwhile)
+            merged = {str(m["id"]): m for m in found}
+            merged.update({str(m["id"]): m for m in during})
+            found = list(merged.values())
+        deltas.stage(tp.key, end)
+        return found
+
     def begin(self, todo: list[Work]) -> None:
-        """Each thread with messages to import is put into migration mode (from before its first message) unless it
-        is already, and what it holds is read once (for finding what a killed run imported)."""
+        """What each thread with messages to do holds is read once (for finding what a killed run imported); one
+        with a message not there yet is put into migration mode (from before its first message) unless it is
+        already, and :attr:`started` says when (its completion is due again)."""
         for tp in {w.data[0].key: w.data[0] for w in todo}.values():
+            self._read(tp)
+            mine = [w for w in todo if w.data[0] is tp]
+            if all(self.find(w) is not None for w in mine):
+                continue  # nothing to import: no banner for nothing
             seen = self.new.thread(tp.new)
             if seen.get("migrationMode") != "inProgress":
-                first = min([w.data[1]["createdDateTime"] for w in todo if w.data[0] is tp] + [tp.created])
+                first = min([w.data[1]["createdDateTime"] for w in mine] + [tp.created])
                 since = first if first < str(seen.get("createdDateTime") or "") else None
                 self.new.start_migration(tp.new, _earlier(since) if since else None)
-            self._read(tp)
+                self.started[tp.key] = round_start()
 
     def _read(self, tp: ThreadPair) -> None:
         found = {(str(m["createdDateTime"]), str(((m.get("from") or {}).get("user") or {}).get("id", ""))): m
@@ -407,7 +448,11 @@ class Messages(Workload):
         tp, msg = work.data
         if existing is not None:
             tp.new_ids[str(msg["id"])] = str(existing["id"])
-            return Applied(str(existing["id"]), "adopted", detail=work.detail)
+            before = work.before
+            changed = before is not None and before.state == "done" and before.version not in (REOPENED, work.version)
+            return Applied(str(existing["id"]), "adopted", detail=work.detail, note=(
+                "changed in the old tenant after it moved (an edit or a reaction): the copy keeps what it had, since "
+                "an imported message cannot be changed") if changed else "")
         parent = ""
         if msg.get("replyToId"):
             parent = self._parent(tp, str(msg["replyToId"]), work.name)
@@ -430,8 +475,14 @@ class Messages(Workload):
     def _import(self, tp: ThreadPair, msg: dict[str, Any], parent: str) -> tuple[dict[str, Any], str]:
         hosted = {h: (kind, self.old.hosted_content(tp.old, msg, h)) for h, kind in _hosted_ids(msg)}
         body, left = import_body(msg, self.people, hosted, *self.hosts)
-        note = f"written by {left}, who does not move: imported under the stand-in, named in the message" if left \
-            else ""
+        notes = [f"written by {left}, who does not move: imported under the stand-in, named in the message"] if left \
+            else []
+        dropped = reactions(msg, self.people)[1]
+        if dropped:
+            notes.append(f"{dropped} reaction(s) not carried (by people who do not move, or beyond 250)")
+        if msg.get("lastEditedDateTime"):
+            notes.append("edited in the old tenant: imported as it reads now (Teams keeps no earlier text of an import)")
+        note = "; ".join(notes)
         for shift in range(MAX_SHIFTS + 1):
             try:
                 made = self.new.import_message(tp.new, body, parent)
@@ -453,13 +504,16 @@ class Completion(Workload):
     kind = "team-thread"
     title = "threads whose import is complete"
 
-    def __init__(self, new: TeamsClient, threads: list[ThreadPair], pending: dict[str, int]) -> None:
-        """``pending``: per thread key, how many of its messages are not imported (the ledger's word)."""
-        self.new, self.threads, self.pending = new, threads, pending
+    def __init__(self, new: TeamsClient, threads: list[ThreadPair], pending: dict[str, int],
+                 started: dict[str, str] | None = None) -> None:
+        """``pending``: per thread key, how many of its messages are not imported (the ledger's word); ``started``:
+        the threads this pass put into migration mode (a later pass's new messages), whose completion is due again."""
+        self.new, self.threads, self.pending, self.started = new, threads, pending, started or {}
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for tp in self.threads:
-            yield Work(tp.key, tp.name, version=f"{self.pending.get(tp.key, 0)}", data=tp)
+            started = f"|migration started {self.started[tp.key]}" if tp.key in self.started else ""
+            yield Work(tp.key, tp.name, version=f"{self.pending.get(tp.key, 0)}{started}", data=tp)
 
     def find(self, work: Work) -> dict[str, Any] | None:
         return self.new.thread(work.data.new)
