@@ -172,18 +172,55 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
                for c in new.channels(sales_new["id"]))
 
 
-def test_an_app_microsoft_has_not_approved_stops_the_phase_before_anything_changes(world: tuple) -> None:
-    from tenantmove.errors import TenantmoveError
-    from tenantmove.phases.teams import can_read
+def test_an_app_microsoft_has_not_approved_is_named_before_the_move_and_a_person_reads_their_own(
+        world: tuple, tmp_path: Path) -> None:
+    """Reading messages app-only is a protected API: phase 00's readiness names it with the way to ask; phase 65
+    then reads, with a person's sign-in, that person's own chats and the channels of their teams, and lists what
+    they may not read as not moved."""
+    from tenantmove.phases.teams import readiness, unreadable
+    from tenantmove.services.auth import SignIn
+    from tenantmove.workloads.inventory import collect
 
-    from .conftest import SOURCE_APP
+    from .conftest import SOURCE_APP, tenant_config
 
     sb, old_graph, new_graph = world
     old = TeamsClient(old_graph, RATE)
     pairs = _pairs(old, old_graph, new_graph)
-    can_read(old, pairs)  # approved: nothing to say
+    assert unreadable(old, pairs) == ""
+    src = collect(old_graph)
+    assert [c.result for c in readiness(old_graph, src)] == ["ok"]
     sb.set_knobs(teams_protected_denied=[SOURCE_APP])
-    with pytest.raises(TenantmoveError) as stopped:
-        can_read(old, pairs)
-    assert "Protected API" in str(stopped.value) and "approve" in stopped.value.hint
-    assert all(TeamsClient(new_graph).team(str(p.new_group)) is None for p in pairs)  # nothing was made
+    assert "Protected API" in unreadable(old, pairs)
+    said = readiness(old_graph, src)[0]
+    assert said.result == "warn" and "2 team(s)" in said.detail and "teams-protected-apis" in said.hint
+
+    consented = sb.admin("PATCH", f"apps/{SOURCE_APP}", json={})["delegated"]
+    sb.admin("PATCH", f"apps/{SOURCE_APP}", json={"delegated": [*consented, "ChannelMessage.Read.All", "Chat.Read",
+                                                                "ChannelMember.Read.All", "User.Read"]})
+
+    class Megan:  # she enters the code at the sign-in page
+        def show(self, role: str, tenant: str, flow: dict[str, Any]) -> None:
+            sb.admin("POST", "device/approve", json={"user_code": flow["user_code"],
+                                                     "user": "megan.bowen@contoso.example"})
+
+        def status(self, text: str, waiting: bool = False) -> None:
+            pass
+
+    signin = SignIn(tenant_config("source", auth="device_code", secret_env=""), authority_host=sb.endpoints[
+        "authority_host"], verify=sb.ca_file, prompt=Megan())
+    person = GraphClient(signin, sb.endpoints["graph_url"], verify=sb.ca_file)
+    reader, new = TeamsClient(person, RATE), TeamsClient(new_graph, RATE)
+    people = _people(old_graph, new_graph)
+    with Ledger(tmp_path / "person.sqlite", "person") as led:
+        engine = Engine(led, "65_teams", folder=tmp_path / "person", workers=4)
+        run_keeping(engine, Teams(old, new, pairs))
+        channels = Channels(old, new, pairs, people)
+        chats = Chats(reader, new, people, [person.get("me")["id"]])
+        threads = channels.threads(run_keeping(engine, channels).targets()) + \
+            chats.threads(run_keeping(engine, chats).targets())
+        importer = Messages(reader, new, threads, people, ("contoso.sharepoint.com", "contosonew.sharepoint.com"))
+        moved = run_keeping(engine, importer)
+    names = {tp.key: tp.name for tp in threads}
+    assert sorted(names[k] for k in importer.unread) == ["Sales: Partners"]  # a shared channel she is not in
+    assert not moved.failed and len(moved.rows) == 90 + 40 + 60 + 30 + 45, moved.tally()  # the rest, her chats too
+    assert len(chats.listed) == 2

@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 
 from ..engine import DeltaLinks
-from ..errors import TenantmoveError
 from ..report import Report, ShowsItself
+from ..runbook import readiness as ready
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
-from ..services.graph import GraphClient
+from ..services.graph import GraphClient, GraphError
 from ..services.teams import TeamsClient, Thread
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.teams import (
@@ -48,6 +48,8 @@ NOT_MOVED = pd.DataFrame([
                                                                  "names it"},
     {"what": "meeting recordings, call history, apps and bots", "why": "no Graph route carries them"},
 ], columns=["what", "why"])
+COUNT_COLUMNS = ["thread", "old", "new", "missing", "authors as before", "first and last as before", "bodies as before",
+                 "reactions", "reactions as before", "migration mode", "key", "not readable"]
 STAND_IN_RE = re.compile(r"^<p><em>Written by .*?, who did not move to the new tenant\.</em></p>")
 HOSTED_RE = re.compile(r"hostedContents/[^/\"']+/")
 
@@ -59,6 +61,9 @@ class TeamsMove:
     pairs: list[TeamPair]
     people: People
     hosts: tuple[str, str]
+    reader: TeamsClient | None = None  # who reads the old messages: the app, a person, or nobody (not approved)
+    unreadable: str = ""  # why the old tenant's app may not read messages ("" when it may)
+    person: str = ""  # the old id of the person reading, when a person does
 
     def teams(self) -> Teams:
         return Teams(self.old, self.new, self.pairs)
@@ -67,23 +72,33 @@ class TeamsMove:
         return Channels(self.old, self.new, self.pairs, self.people)
 
     def chats(self) -> Chats:
-        return Chats(self.old, self.new, self.people)
+        """The moving people's chats, read by the app; a person's own only, when a person reads."""
+        return Chats(self.reader or self.old, self.new, self.people, [self.person] if self.person else None)
+
+
+def old_teams(old: TeamsClient, src: Inventory) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The old tenant's teams: (its Microsoft 365 group's inventory row, the team)."""
+    out = []
+    for _, g in src.groups.iterrows():
+        if g["kind"] == group_kind({"groupTypes": ["Unified"]}):
+            team = old.team(str(g["id"]))
+            if team is not None:
+                out.append((dict(g), team))
+    return out
 
 
 def connect(phase: Phase, old_graph: GraphClient, new_graph: GraphClient, src: Inventory, tgt: Inventory,
-            moving: pd.DataFrame) -> TeamsMove:
+            moving: pd.DataFrame, person: GraphClient | None = None) -> TeamsMove:
     """The old tenant's teams (of its Microsoft 365 groups), each with its group in the new tenant; the people
-    through the mapping (guests too); the stand-in for authors who do not move."""
+    through the mapping (guests too); the stand-in for authors who do not move; who reads the old messages: the
+    app, or (Microsoft has not approved it for Teams' protected APIs) a person's sign-in (``person``, or one made
+    here when ``teams_person`` asks for it), or nobody."""
     old, new = TeamsClient(old_graph), TeamsClient(new_graph)
     new_groups = {str(n).lower(): str(i) for n, i in zip(tgt.groups["mailNickname"], tgt.groups["id"], strict=True)}
     pairs = []
-    for _, g in src.groups.iterrows():
-        if g["kind"] != group_kind({"groupTypes": ["Unified"]}):
-            continue
-        team = old.team(str(g["id"]))
-        if team is not None:
-            pairs.append(TeamPair(team, str(g["displayName"]), new_groups.get(str(g["mailNickname"]).lower())))
-            pairs[-1].new = new.team(pairs[-1].new_group) if pairs[-1].new_group else None
+    for g, team in old_teams(old, src):
+        pairs.append(TeamPair(team, str(g["displayName"]), new_groups.get(str(g["mailNickname"]).lower())))
+        pairs[-1].new = new.team(pairs[-1].new_group) if pairs[-1].new_group else None
     rows = pd.concat([moving[["source_upn", "target_upn"]], guest_rows(phase)[["source_upn", "target_upn"]]],
                      ignore_index=True)
     new_id = {str(u).lower(): str(i) for u, i in zip(tgt.users["userPrincipalName"], tgt.users["id"], strict=True)}
@@ -94,28 +109,53 @@ def connect(phase: Phase, old_graph: GraphClient, new_graph: GraphClient, src: I
                                                                                  strict=True)
            if str(s).lower() in old_id and str(t).lower() in new_id}
     names = {str(i): str(n) for i, n in zip(tgt.users["id"], tgt.users["displayName"], strict=True)}
-    can_read(old, pairs)
     stand_in = phase.params.teams_stand_in or f"admin@{tgt.initial_domain}"
     hosts = (str(old_graph.get("sites/root")["siteCollection"]["hostname"]),
              str(new_graph.get("sites/root")["siteCollection"]["hostname"]))
-    return TeamsMove(old, new, pairs, People(ids, names, new_id.get(stand_in.lower(), "")), hosts)
+    move = TeamsMove(old, new, pairs, People(ids, names, new_id.get(stand_in.lower(), "")), hosts, reader=old,
+                     unreadable=unreadable(old, pairs))
+    if move.unreadable:
+        if person is None and phase.params.teams_person:
+            person = phase.sign_in_person("source")
+        move.reader = TeamsClient(person) if person is not None else None
+        move.person = str(person.get("me")["id"]) if person is not None else ""
+    return move
 
 
 PROTECTED_HINT = ("ask Microsoft to approve the old tenant's app for Teams' protected APIs (the request form linked from "
                   "https://learn.microsoft.com/graph/teams-protected-apis; the new tenant's app too, for the read-back), "
-                  "then rerun this phase; nothing was changed")
+                  "then rerun phase 65: it moves what is missing; meanwhile `teams_person: true` reads a person's own "
+                  "chats and their teams' channels with their sign-in")
 
 
-def can_read(old: TeamsClient, pairs: list[TeamPair]) -> None:
-    """Before anything is written: may the old tenant's app read messages at all (a protected API)?"""
+def unreadable(old: TeamsClient, pairs: list[TeamPair] | list[dict[str, Any]]) -> str:
+    """"" when the old tenant's app may read Teams messages (a protected API Microsoft approves per app), or there
+    is no team to read; otherwise the service's reason. ``pairs``: the teams (or their pairs)."""
     for pair in pairs:
-        general = next(iter(old.channels(str(pair.old["id"]))), None)
+        team = pair.old if isinstance(pair, TeamPair) else pair
+        general = next(iter(old.channels(str(team["id"]))), None)
         if general is not None:
-            why = old.messages_readable(Thread("channel", str(general["id"]), str(pair.old["id"])))
-            if why:
-                raise TenantmoveError(f"the old tenant's app may not read Teams messages: {why}", where="65_teams",
-                                      hint=PROTECTED_HINT)
-            return
+            return old.messages_readable(Thread("channel", str(general["id"]), str(team["id"])))
+    return ""
+
+
+def readiness(old_graph: GraphClient, src: Inventory) -> list[ready.Check]:
+    """Phase 00's word on phase 65: may the old tenant's app read the teams' messages (Teams' protected APIs)?"""
+    name = "Teams' protected APIs (phase 65)"
+    old = TeamsClient(old_graph)
+    try:
+        teams = [team for _, team in old_teams(old, src)]
+        why = unreadable(old, teams)
+    except GraphError as exc:
+        return [ready.Check(name, "warn", f"the old tenant's teams could not be read: {exc.graph_message or exc}",
+                            "grant the phase 65 permissions in the README's table, then rerun 00_prepare")]
+    if not teams:
+        return [ready.Check(name, "ok", "the old tenant has no teams")]
+    if why:
+        return [ready.Check(name, "warn", f"{len(teams)} team(s), but the old tenant's app may not read their "
+                                          f"messages: {why}", PROTECTED_HINT)]
+    return [ready.Check(name, "ok", f"{len(teams)} team(s); the old tenant's app may read their messages (Microsoft "
+                                    "approved it)")]
 
 
 @dataclass(repr=False)
@@ -164,9 +204,15 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
     messages as the import just read them whole (a thread not in it is read here)."""
     rows = []
     for tp in threads:
-        old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
-            [m for m in move.old.messages(tp.old) if not m.get("deletedDateTime")
-             and m.get("messageType", "message") == "message"]  # what the import carries: no system events
+        try:
+            old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
+                [m for m in (move.reader or move.old).messages(tp.old) if not m.get("deletedDateTime")
+                 and m.get("messageType", "message") == "message"]  # what the import carries: no system events
+        except GraphError as exc:
+            if exc.status != 403:
+                raise
+            rows.append({"thread": tp.name, "key": tp.key, "not readable": move.unreadable or exc.graph_message})
+            continue
         new_msgs = move.new.messages(tp.new)
         want = sorted(move.people.new(str(((m.get("from") or {}).get("user") or {}).get("id", ""))) or
                       move.people.stand_in for m in old_msgs)
@@ -179,10 +225,9 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
                      "bodies as before": digest(old_msgs, move.hosts) == digest(new_msgs),
                      "reactions": carried, "reactions as before": carried == sum(len(m.get("reactions") or [])
                                                                                  for m in new_msgs),
-                     "migration mode": move.new.thread(tp.new).get("migrationMode") or "", "key": tp.key})
-    return pd.DataFrame(rows, columns=["thread", "old", "new", "missing", "authors as before",
-                                       "first and last as before", "bodies as before", "reactions",
-                                       "reactions as before", "migration mode", "key"])
+                     "migration mode": move.new.thread(tp.new).get("migrationMode") or "", "key": tp.key,
+                     "not readable": ""})
+    return pd.DataFrame(rows, columns=COUNT_COLUMNS)
 
 
 def apply(phase: Phase, move: TeamsMove, gate: ConfirmGate) -> StepResult:
@@ -190,39 +235,60 @@ def apply(phase: Phase, move: TeamsMove, gate: ConfirmGate) -> StepResult:
 
 
 def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any]:
-    """Teams, channels, messages, completion; then each thread counted on both sides."""
+    """Teams, channels, chats, tabs, messages, completion; then each thread counted on both sides. Threads nobody may
+    read (the app not approved, and no person reading or not one of theirs) are listed as not moved."""
     steps.run(move.teams())
     channels = move.channels()
     channel_threads = channels.threads(steps.run(channels).targets())  # done before included: a later pass
     chats = move.chats()
-    chat_threads = chats.threads(steps.run(chats).targets())
+    chat_threads = chats.threads(steps.run(chats).targets()) if move.reader is not None else []
     threads = channel_threads + chat_threads
     steps.run(Tabs(move.old, move.new, threads, move.hosts[1]))
-    importer = Messages(move.old, move.new, threads, move.people, move.hosts)
-    messages = steps.run(importer)
-    steps.run(Completion(move.new, threads, pending(messages.rows), importer.started))
-    table = thread_counts(move, threads, {k: v for k, v in importer.listed.items() if k not in importer.partial})
-    phase.save_table("teams-threads", table)
     report: Report = steps.report
-    report.table(table.drop(columns=["key"]), "Messages per channel and chat, old and new")
-    report.bars(table, "thread", ["new", "missing"], "Messages per channel and chat in the new tenant, and missing",
-                "messages")
+    unread = {tp.key: move.unreadable for tp in threads} if move.reader is None else {}
+    counted: list[ThreadPair] = []
+    listed: dict[str, dict[str, dict[str, Any]]] = {}  # the old threads the import read whole
+    summary: dict[str, Any] = {}
+    if move.reader is not None:
+        importer = Messages(move.reader, move.new, threads, move.people, move.hosts)
+        messages = steps.run(importer)
+        unread = dict(importer.unread)
+        counted = [tp for tp in threads if tp.key not in unread]
+        steps.run(Completion(move.new, counted, pending(messages.rows), importer.started))
+        listed = {k: v for k, v in importer.listed.items() if k not in importer.partial}
+        summary = {"messages imported under the stand-in": sum(1 for r in messages.rows if r["action"] == "created"
+                                                               and "stand-in" in str(r.get("note") or "")),
+                   "threads read by their changes only": len(importer.partial),
+                   "messages changed after they moved": sum(1 for r in messages.rows
+                                                            if "after it moved" in str(r.get("note") or ""))}
+    table = thread_counts(move, counted, listed)
+    phase.save_table("teams-threads", table)
+    report.table(table.drop(columns=["key", "not readable"]), "Messages per channel and chat, old and new")
+    if not table.empty:
+        report.bars(table, "thread", ["new", "missing"], "Messages per channel and chat in the new tenant, and "
+                    "missing", "messages")
     left = table[table["migration mode"] == "inProgress"]
     if not left.empty:
         report.banner("warn", f"{len(left)} channel(s) are still in migration mode (people see a banner): rerun this "
                               "phase; it imports what is missing and completes them")
+    if unread or (move.unreadable and move.reader is None):
+        skipped = pd.DataFrame([{"thread": tp.name, "why": unread[tp.key]} for tp in threads if tp.key in unread] +
+                               ([{"thread": "the moving people's chats", "why": move.unreadable}]
+                                if move.reader is None else []), columns=["thread", "why"])
+        phase.save_table("teams-not-moved", skipped)
+        report.table(skipped, "Conversations not moved: nobody this phase signs in as may read them")
+        report.banner("warn", f"{len(skipped)} conversation(s) not moved. HINT: {PROTECTED_HINT}")
     return {"teams": len(move.pairs), "channels": len(channel_threads), "chats": len(chat_threads),
             "meeting chats not moved": len(chats.meetings), "messages old": int(table["old"].sum()),
             "messages new": int(table["new"].sum()), "threads left in migration mode": len(left),
-            "messages imported under the stand-in": sum(1 for r in messages.rows if r["action"] == "created"
-                                                        and "stand-in" in str(r.get("note") or "")),
-            "threads read by their changes only": len(importer.partial), "reactions carried": int(table["reactions"].sum()),
-            "messages changed after they moved": sum(1 for r in messages.rows if "after it moved" in str(r.get("note") or ""))}
+            "conversations not moved (not readable)": len(unread) + int(move.reader is None),
+            "messages read as": "the app" if move.reader is move.old else ("a person" if move.reader else "nobody"),
+            "reactions carried": int(table["reactions"].sum()), **summary}
 
 
 @reconciles("teams", "team messages")
 def teams_reconciled(r: Reads) -> list[Check]:
-    move = connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving)
+    move = connect(r.phase, r.old, r.new, r.src, r.tgt, r.moving, person=r.old_person)
     teams = workload_check("teams", move.teams())
     channels = move.channels()
     threads = []
@@ -252,6 +318,10 @@ def teams_reconciled(r: Reads) -> list[Check]:
                                   Thread("chat", str(found["id"])), str(chat.get("createdDateTime") or "")))
     check = Check("team messages")
     for _, row in thread_counts(move, threads).iterrows():
+        if row["not readable"]:
+            check.add(str(row["thread"]), 0, 0, mismatched=1, detail=f"not readable in the old tenant: "
+                                                                     f"{row['not readable']}")
+            continue
         wrong = [what for what in ("authors as before", "first and last as before", "bodies as before",
                                    "reactions as before") if not row[what]]
         if row["migration mode"] == "inProgress":

@@ -97,6 +97,10 @@ SPEC: list[Spec] = [
     Spec("teams_stand_in", str, "", "phase 65: the user of the new tenant that messages of authors who do not move "
          "are imported under, each with a line naming who wrote it (a UPN; empty: admin@<new tenant's onmicrosoft "
          "domain>)", phases=('65',)),
+    Spec("teams_person", bool, False, "phase 65: when Microsoft has not approved the old tenant's app for Teams' "
+         "protected APIs (reading messages app-only), a person signs in to the old tenant (device code) and their "
+         "own chats, and the channels of their teams, are read with their sign-in (false: those are listed as not "
+         "moved)", phases=('65',)),
     Spec("site_wait_seconds", int, 900, "phase 50: how long to wait for a new group's team site (SharePoint takes "
          "up to about 15 minutes after the group, sometimes 45)", phases=('50',)),
     Spec("settings_apply", str, "", "phase 40: the setting areas to apply to the new tenant, comma-separated ("
@@ -147,6 +151,7 @@ class Params:
     sites_beta: bool = False
     site_owner: str = ""
     teams_stand_in: str = ""
+    teams_person: bool = False
     site_wait_seconds: int = 900
     settings_apply: str = ""
     ca_enforce: bool = False

@@ -64,10 +64,12 @@ READ_TEAM = {"Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWr
              "Group.ReadWrite.All", "Directory.Read.All", "Channel.ReadBasic.All"}
 WRITE_TEAM = {"Group.ReadWrite.All", "Team.Create", "Teamwork.Migrate.All", "Channel.Create",
               "TeamSettings.ReadWrite.All"}
-READ_MESSAGES = {"ChannelMessage.Read.All", "Chat.Read.All", "Chat.ReadWrite.All"}
-READ_CHATS = {"Chat.Read.All", "Chat.ReadBasic.All", "Chat.ReadWrite.All"}
+READ_MESSAGES = {"ChannelMessage.Read.All", "Chat.Read.All", "Chat.ReadWrite.All",
+                 "Chat.Read", "Chat.ReadWrite"}  # the last two delegated: a person's own chats
+READ_CHATS = {"Chat.Read.All", "Chat.ReadBasic.All", "Chat.ReadWrite.All", "Chat.Read", "Chat.ReadBasic", "Chat.ReadWrite"}
 TABS = {"TeamsTab.Read.All", "TeamsTab.ReadWrite.All", "TeamsTab.Create"}
-MEMBERS = {"ChannelMember.Read.All", "ChannelMember.ReadWrite.All", "ChatMember.Read.All", "Group.Read.All"}
+MEMBERS = {"ChannelMember.Read.All", "ChannelMember.ReadWrite.All", "ChatMember.Read.All", "Group.Read.All",
+           "ChatMember.Read", "Chat.Read", "Chat.ReadBasic"}
 PROTECTED = ("Invoked API requires Protected API access in application-only context when not using Resource "
              "Specific Consent. Visit https://docs.microsoft.com/en-us/graph/teams-protected-apis for more details.")
 LIMITS = {"post-channel": 50, "post-chat": 20, "get-message": 20, "other": 30}  # per app and tenant, a second
@@ -227,6 +229,21 @@ class TeamsApi:
         if "scp" not in claims and (app not in self.approved or app in denied):
             raise _bad(403, "Forbidden", PROTECTED)
 
+    def _member_reads(self, claims: dict[str, Any], tenant: Tenant, thread: Thread) -> None:
+        """A person (a delegated token) reads the messages of a chat they are in, or of a channel of a team they
+        belong to (and of a private or shared channel only as one of its members)."""
+        if "scp" not in claims:
+            return
+        me = str(claims.get("oid", ""))
+        if isinstance(thread, Chat):
+            allowed = me in thread.members
+        else:
+            team = next(t for t in self.teams.values() if thread.id in t.channels)
+            allowed = me in set(tenant.members.get(team.id, [])) | set(tenant.owners.get(team.id, [])) and (
+                thread.membership == "standard" or me in thread.members)
+        if not allowed:
+            raise _bad(403, "Forbidden", "The signed-in user is not a member of this conversation.")
+
     def _limit(self, claims: dict[str, Any], tenant: Tenant, kind: str, thread: str = "") -> None:
         self.limits.enter(str(claims.get("appid", "")), tenant.id, kind, thread)
 
@@ -249,6 +266,8 @@ class TeamsApi:
             user = tenant.find_user(parts[1])
             if user is None:
                 raise _bad(404, "NotFound", f"User {parts[1]} not found.")
+            if "scp" in claims and user["id"] != claims.get("oid"):
+                raise _bad(403, "Forbidden", "A delegated token lists the signed-in user's own chats only.")
             mine = [c for c in self.chats.values() if c.tenant_id == tenant.id and user["id"] in c.members]
             return 200, {"value": [self._chat_json(c) for c in mine]}
         return self._chat_routes(method, parts, query, body, tenant, claims, base)
@@ -424,6 +443,7 @@ class TeamsApi:
             raise _bad(405, "MethodNotAllowed", "The sandbox serves GET and POST on messages.")
         self._need(claims, READ_MESSAGES)
         self._protected(claims)
+        self._member_reads(claims, tenant, thread)
         self._limit(claims, tenant, "get-message", thread.id)
         if not rest and isinstance(thread, Chat):
             return 200, self._page(thread, self._chat_order(thread, query), query, base)

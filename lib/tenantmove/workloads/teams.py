@@ -195,8 +195,10 @@ class Chats(Workload):
     kind = "team-chat"
     title = "chats (one-on-one and group)"
 
-    def __init__(self, old: TeamsClient, new: TeamsClient, people: People) -> None:
-        self.old, self.new, self.people = old, new, people
+    def __init__(self, old: TeamsClient, new: TeamsClient, people: People, only: list[str] | None = None) -> None:
+        """``only``: the old ids of the people whose chats are listed (a person reading their own; None: every
+        moving person's)."""
+        self.old, self.new, self.people, self.only = old, new, people, only
         self.meetings: list[str] = []  # meeting chats: not moved
         self.listed: list[Work] = []
 
@@ -213,7 +215,7 @@ class Chats(Workload):
 
     def _list(self) -> Iterator[Work]:
         seen: set[str] = set()
-        for old_user in sorted(self.people.new_ids):
+        for old_user in sorted(self.only if self.only is not None else self.people.new_ids):
             for chat in self.old.chats(old_user):
                 if chat["id"] in seen:
                     continue
@@ -384,11 +386,19 @@ class Messages(Workload):
         self.listed: dict[str, dict[str, dict[str, Any]]] = {}  # thread -> old message id -> the old message
         self.partial: set[str] = set()  # threads this pass read only the changes of
         self.started: dict[str, str] = {}  # threads this pass put into migration mode, and when
+        self.unread: dict[str, str] = {}  # threads the reader may not read, and the service's reason
         self.lock = threading.Lock()
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for tp in self.threads:
-            for msg in self._changed(tp, deltas):
+            try:
+                changed = self._changed(tp, deltas)
+            except GraphError as exc:
+                if exc.status != 403:
+                    raise
+                self.unread[tp.key] = exc.graph_message or str(exc)  # a person's sign-in: not one of theirs
+                continue
+            for msg in changed:
                 if msg.get("messageType", "message") != "message" or msg.get("deletedDateTime"):
                     continue
                 self.listed.setdefault(tp.key, {})[str(msg["id"])] = msg
