@@ -343,7 +343,8 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
 # --- stage 5: discrepancies seeded and hostile content, red and named, then repaired ----------------------------------
 @pytest.fixture(scope="module")
 def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
-    """Behind the runbook's back: a file deleted from a new OneDrive, a member removed, a message altered, the
+    """Behind the runbook's back: a file deleted from a new OneDrive, a member removed, a message altered, a message
+    posted in the old tenant's Teams, the
     DMARC record removed, a FullAccess right taken away (seen once the new tenant's rights are exported again), and
     in Megan's OneDrive a colleague's access to a folder taken away, a guest given it instead, and an organisation
     link widened to anyone. Hostile content: an order now points at a customer that does not exist (its value cannot
@@ -376,6 +377,9 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     export = "\n".join(line for line in rights if line.startswith(("Connect-", "Get-")))
     first.admin_runs_text(grant.replace("Add-", "Remove-", 1).replace(" -AutoMapping $true", "") + "\n" + export)
     _behind_the_back_sharing(first)
+    sb.admin("POST", "teams/contoso.onmicrosoft.com", json={  # people still at work in the old Teams
+        "op": "post", "team": "sales", "channel": "General", "from": "megan.bowen@contoso.example",
+        "content": "<p>The new price list is in the library.</p>"})
     sb.admin("POST", "lists/contoso.onmicrosoft.com", json={"site": "/sites/sales", "list": "Orders", "op": "update",
                                                             "id": "1", "fields": {"CustomerLookupId": "999"}})
     site = old.get("sites/contoso.sharepoint.com:/sites/sales")
@@ -416,7 +420,8 @@ def _behind_the_back_sharing(first: Story) -> None:
 def test_each_discrepancy_is_named_in_a_red_verdict(first: Story, seeded: dict[str, Any]) -> None:
     summary90 = first.summary(seeded["red"], "90_verify_and_close")
     assert summary90["verdict"] == "red" and summary90["rerun"] == [
-        "30_add_domain_and_users", "50_team_sites", "60_mailboxes", "70_onedrive"], summary90
+        "30_add_domain_and_users", "50_team_sites", "60_mailboxes", "65_teams", "70_onedrive"], summary90
+    assert summary90["team messages differing"] == 1  # Sales' General: the message posted since
     assert summary90["files differing"] == 1 and summary90["groups differing"] == 1
     assert summary90["DNS records kept differing"] == 1
     assert summary90["mail fidelity differing"] == 2  # the altered message: missing as it was, extra as it is
@@ -457,6 +462,10 @@ def test_a_value_that_cannot_be_carried_is_named_red_until_accepted(first: Story
 def test_the_reruns_the_verdict_names_repair_it_and_the_refused_file_arrives(first: Story,
                                                                              seeded: dict[str, Any]) -> None:
     assert first.summary(seeded["repaired"], "90_verify_and_close")["verdict"] == "green"
+    summary65 = first.summary(seeded["repaired"], "65_teams")  # the one new message; its thread read whole again
+    assert summary65["messages (imported with their authors and times) created"] == 1, summary65
+    assert summary65["threads left in migration mode"] == 0
+    assert summary65["threads read by their changes only"] == summary65["channels"] + summary65["chats"] - 1
     summary50 = first.summary(seeded["repaired"], "50_team_sites")
     assert summary50["library files created"] == 1 and "library files failed" not in summary50
     site = first.new.get("sites/contosonew.sharepoint.com:/sites/sales")
