@@ -377,8 +377,9 @@ def seeded(first: Story, green: dict[str, Path]) -> dict[str, Any]:
     export = "\n".join(line for line in rights if line.startswith(("Connect-", "Get-")))
     first.admin_runs_text(grant.replace("Add-", "Remove-", 1).replace(" -AutoMapping $true", "") + "\n" + export)
     _behind_the_back_sharing(first)
+    megan_old = next(u["id"] for u in old.get_all("users") if u["displayName"] == "Megan Bowen")  # renamed by 20
     sb.admin("POST", "teams/contoso.onmicrosoft.com", json={  # people still at work in the old Teams
-        "op": "post", "team": "sales", "channel": "General", "from": "megan.bowen@contoso.example",
+        "op": "post", "team": "sales", "channel": "General", "from": megan_old,
         "content": "<p>The new price list is in the library.</p>"})
     sb.admin("POST", "lists/contoso.onmicrosoft.com", json={"site": "/sites/sales", "list": "Orders", "op": "update",
                                                             "id": "1", "fields": {"CustomerLookupId": "999"}})

@@ -13,6 +13,7 @@ import pytest
 from tenantmove.engine import Engine, Ledger, Outcome, Workload
 from tenantmove.sandbox.teamwork import PNG
 from tenantmove.services.graph import GraphClient
+from tenantmove.services.sites import SiteClient
 from tenantmove.services.teams import TeamsClient, Thread
 from tenantmove.workloads.teams import (
     Channels,
@@ -130,6 +131,10 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     assert new.hosted_content(thread, image, hosted) == PNG
     links = [a["contentUrl"] for m in after for a in m["attachments"]]
     assert links and all(u.startswith("https://contosonew.sharepoint.com/sites/sales/") for u in links)
+    # each link names the old library's file, which phase 50 moves
+    old_file = SiteClient(old_graph).file_at(next(a["contentUrl"] for m in before for a in m["attachments"]))
+    assert old_file is not None and old_file["name"] == "Price list 2026.pdf"
+    assert SiteClient(old_graph).file_at("https://contoso.sharepoint.com/sites/sales/Shared Documents/nope.pdf") is None
 
     megan = new_graph.get(f"users/{new_upn('megan.bowen')}")["id"]
     chats = {c["chatType"]: c for c in new.chats(megan)}

@@ -20,6 +20,7 @@ from ..runbook import readiness as ready
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient, GraphError
+from ..services.sites import SiteClient
 from ..services.teams import TeamsClient, Thread
 from ..workloads.inventory import Inventory, group_kind
 from ..workloads.teams import (
@@ -49,7 +50,8 @@ NOT_MOVED = pd.DataFrame([
     {"what": "meeting recordings, call history, apps and bots", "why": "no Graph route carries them"},
 ], columns=["what", "why"])
 COUNT_COLUMNS = ["thread", "old", "new", "missing", "authors as before", "first and last as before", "bodies as before",
-                 "reactions", "reactions as before", "migration mode", "key", "not readable"]
+                 "reactions", "reactions as before", "file links", "file links as before", "migration mode", "key",
+                 "not readable"]
 STAND_IN_RE = re.compile(r"^<p><em>Written by .*?, who did not move to the new tenant\.</em></p>")
 HOSTED_RE = re.compile(r"hostedContents/[^/\"']+/")
 
@@ -200,9 +202,12 @@ def digest(messages: list[dict[str, Any]], hosts: tuple[str, str] = ("", "")) ->
 def thread_counts(move: TeamsMove, threads: list[ThreadPair],
                   listed: dict[str, dict[str, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """Per thread, both sides: messages, authors (as the new tenant names them), first and last time, the bodies'
-    digest, the reactions of people who move, and whether it is still in migration mode. ``listed``: old threads'
+    digest, the reactions of people who move, the file links (each opens a file in the new site), and whether it is
+    still in migration mode. ``listed``: old threads'
     messages as the import just read them whole (a thread not in it is read here)."""
     rows = []
+    files = SiteClient(move.new.graph)
+    found: dict[str, bool] = {}  # a file link of a moved message -> it opens a file in the new site
     for tp in threads:
         try:
             old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
@@ -219,12 +224,20 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
         got = sorted(str(((m.get("from") or {}).get("user") or {}).get("id", "")) for m in new_msgs)
         times = sorted(str(m["createdDateTime"]) for m in old_msgs), sorted(str(m["createdDateTime"]) for m in new_msgs)
         carried = sum(len(reactions(m, move.people)[0]) for m in old_msgs)
+        links = [str(a["contentUrl"]) for m in new_msgs for a in m.get("attachments") or []
+                 if a.get("contentType") == "reference" and a.get("contentUrl")]
+        for link in links:
+            if link not in found:
+                found[link] = files.file_at(link) is not None
         rows.append({"thread": tp.name, "old": len(old_msgs), "new": len(new_msgs),
                      "missing": max(0, len(old_msgs) - len(new_msgs)), "authors as before": want == got,
                      "first and last as before": (times[0][:1] + times[0][-1:]) == (times[1][:1] + times[1][-1:]),
                      "bodies as before": digest(old_msgs, move.hosts) == digest(new_msgs),
                      "reactions": carried, "reactions as before": carried == sum(len(m.get("reactions") or [])
                                                                                  for m in new_msgs),
+                     "file links": len(links), "file links as before": len(links) == sum(
+                         1 for m in old_msgs for a in m.get("attachments") or [] if a.get("contentType") == "reference"
+                         and a.get("contentUrl")) and all(found[link] for link in links),
                      "migration mode": move.new.thread(tp.new).get("migrationMode") or "", "key": tp.key,
                      "not readable": ""})
     return pd.DataFrame(rows, columns=COUNT_COLUMNS)
@@ -283,7 +296,9 @@ def move_and_count(phase: Phase, move: TeamsMove, steps: Steps) -> dict[str, Any
             "messages new": int(table["new"].sum()), "threads left in migration mode": len(left),
             "conversations not moved (not readable)": len(unread) + int(move.reader is None),
             "messages read as": "the app" if move.reader is move.old else ("a person" if move.reader else "nobody"),
-            "reactions carried": int(table["reactions"].sum()), **summary}
+            "reactions carried": int(table["reactions"].sum()), "file links": int(table["file links"].sum()),
+            "threads whose file links do not all open": int((~table["file links as before"].astype(bool)).sum()),
+            **summary}
 
 
 @reconciles("teams", "team messages")
@@ -323,7 +338,7 @@ def teams_reconciled(r: Reads) -> list[Check]:
                                                                      f"{row['not readable']}")
             continue
         wrong = [what for what in ("authors as before", "first and last as before", "bodies as before",
-                                   "reactions as before") if not row[what]]
+                                   "reactions as before", "file links as before") if not row[what]]
         if row["migration mode"] == "inProgress":
             wrong.append("left in migration mode")
         why = ", ".join(w.replace(" as before", " differ") for w in wrong)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .graph import GraphClient, GraphError, GraphNotFound, path
 
@@ -39,6 +40,26 @@ class SiteClient:
             return self.graph.get(url, expected=(404,))
         except GraphNotFound:
             return None
+
+    def file_at(self, url: str) -> dict[str, Any] | None:
+        """The file a SharePoint URL names (``https://host/sites/x/<library>/<path>``), or None when there is none:
+        the site by its path, the library whose web URL begins the rest, the file by its path in that library."""
+        parts = urlsplit(url)
+        segments = [unquote(p) for p in parts.path.split("/") if p]
+        if len(segments) < 4 or segments[0] not in ("sites", "teams"):
+            return None
+        site = self.site_by_url(parts.netloc, "/".join(segments[:2]))
+        if site is None:
+            return None
+        for drive in self.graph.get_all(f"{path('sites', site['id'])}/drives"):
+            base = [unquote(p) for p in urlsplit(str(drive.get("webUrl") or "")).path.split("/") if p]
+            if base and segments[:len(base)] == base and len(segments) > len(base):
+                try:
+                    return self.graph.get(f"{path('drives', drive['id'])}/root:/{path(*segments[len(base):])}",
+                                          expected=(404,))
+                except GraphNotFound:
+                    return None
+        return None
 
     def group_site(self, group_id: str) -> dict[str, Any] | None:
         """A group's team site, or None while SharePoint has not made it yet (404 for up to ~15 minutes)."""
