@@ -202,12 +202,11 @@ def digest(messages: list[dict[str, Any]], hosts: tuple[str, str] = ("", "")) ->
 def thread_counts(move: TeamsMove, threads: list[ThreadPair],
                   listed: dict[str, dict[str, dict[str, Any]]] | None = None) -> pd.DataFrame:
     """Per thread, both sides: messages, authors (as the new tenant names them), first and last time, the bodies'
-    digest, the reactions of people who move, the file links (each opens a file in the new site), and whether it is
-    still in migration mode. ``listed``: old threads'
+    digest, the reactions of people who move, the file links (each opens a file in the new site when it did in the
+    old one), and whether it is still in migration mode. ``listed``: old threads'
     messages as the import just read them whole (a thread not in it is read here)."""
     rows = []
-    files = SiteClient(move.new.graph)
-    found: dict[str, bool] = {}  # a file link of a moved message -> it opens a file in the new site
+    found: dict[tuple[str, str], bool] = {}  # (side, a message's file link) -> it opens a file there
     for tp in threads:
         try:
             old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
@@ -224,20 +223,21 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
         got = sorted(str(((m.get("from") or {}).get("user") or {}).get("id", "")) for m in new_msgs)
         times = sorted(str(m["createdDateTime"]) for m in old_msgs), sorted(str(m["createdDateTime"]) for m in new_msgs)
         carried = sum(len(reactions(m, move.people)[0]) for m in old_msgs)
-        links = [str(a["contentUrl"]) for m in new_msgs for a in m.get("attachments") or []
-                 if a.get("contentType") == "reference" and a.get("contentUrl")]
-        for link in links:
-            if link not in found:
-                found[link] = files.file_at(link) is not None
+        links = {side: [str(a["contentUrl"]) for m in msgs for a in m.get("attachments") or []
+                        if a.get("contentType") == "reference" and a.get("contentUrl")]
+                 for side, msgs in (("old", old_msgs), ("new", new_msgs))}
+        for side, client in (("old", move.old), ("new", move.new)):
+            for link in links[side]:
+                if (side, link) not in found:
+                    found[side, link] = SiteClient(client.graph).file_at(link) is not None
         rows.append({"thread": tp.name, "old": len(old_msgs), "new": len(new_msgs),
                      "missing": max(0, len(old_msgs) - len(new_msgs)), "authors as before": want == got,
                      "first and last as before": (times[0][:1] + times[0][-1:]) == (times[1][:1] + times[1][-1:]),
                      "bodies as before": digest(old_msgs, move.hosts) == digest(new_msgs),
                      "reactions": carried, "reactions as before": carried == sum(len(m.get("reactions") or [])
                                                                                  for m in new_msgs),
-                     "file links": len(links), "file links as before": len(links) == sum(
-                         1 for m in old_msgs for a in m.get("attachments") or [] if a.get("contentType") == "reference"
-                         and a.get("contentUrl")) and all(found[link] for link in links),
+                     "file links": len(links["new"]), "file links as before": sorted(
+                         found["old", x] for x in links["old"]) == sorted(found["new", x] for x in links["new"]),
                      "migration mode": move.new.thread(tp.new).get("migrationMode") or "", "key": tp.key,
                      "not readable": ""})
     return pd.DataFrame(rows, columns=COUNT_COLUMNS)
