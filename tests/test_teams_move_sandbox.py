@@ -64,10 +64,11 @@ def _pairs(old: TeamsClient, old_graph: GraphClient, new_graph: GraphClient) -> 
     return out
 
 
-def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str, run_id: str) -> dict[str, Outcome]:
+def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str, run_id: str) -> dict[str, Any]:
+    """Each workload's outcome by name, and ``threads``: the thread pairs the run made or found."""
     old, new = TeamsClient(old_graph, RATE), TeamsClient(new_graph, RATE)
     people = _people(old_graph, new_graph)
-    out: dict[str, Outcome] = {}
+    out: dict[str, Any] = {}
     with Ledger(tmp / ledger, run_id) as led:
         engine = Engine(led, "65_teams", folder=tmp / run_id, workers=4)
 
@@ -83,6 +84,7 @@ def _move(tmp: Path, old_graph: GraphClient, new_graph: GraphClient, ledger: str
         importer = Messages(old, new, threads, people, ("contoso.sharepoint.com", "contosonew.sharepoint.com"))
         messages = run("messages", importer)
         run("completion", Completion(new, threads, pending(messages.rows), importer.started))
+    out["threads"] = threads
     return out
 
 
@@ -135,6 +137,16 @@ def test_teams_channels_and_messages_arrive_with_their_authors_and_times(world: 
     old_file = SiteClient(old_graph).file_at(next(a["contentUrl"] for m in before for a in m["attachments"]))
     assert old_file is not None and old_file["name"] == "Price list 2026.pdf"
     assert SiteClient(old_graph).file_at("https://contoso.sharepoint.com/sites/sales/Shared Documents/nope.pdf") is None
+
+    # a file link must open in the new site when it opened in the old one: Sales' did (its library has the price
+    # list), Marketing's did not (its library never had it); phase 50 has not copied the file here yet
+    from tenantmove.phases.teams import TeamsMove, thread_counts
+
+    move = TeamsMove(old, new, [], people, ("contoso.sharepoint.com", "contosonew.sharepoint.com"), reader=old)
+    counted = thread_counts(move, [t for t in first["threads"] if t.name in ("Sales: General", "Marketing: General")])
+    assert dict(zip(counted["thread"], counted["file links as before"], strict=True)) == {
+        "Sales: General": False, "Marketing: General": True}
+    assert counted["file links"].min() > 0 and counted["reactions as before"].all()
 
     megan = new_graph.get(f"users/{new_upn('megan.bowen')}")["id"]
     chats = {c["chatType"]: c for c in new.chats(megan)}
