@@ -241,3 +241,65 @@ def test_an_app_microsoft_has_not_approved_is_named_before_the_move_and_a_person
     assert sorted(names[k] for k in importer.unread) == ["Sales: Partners"]  # a shared channel she is not in
     assert not moved.failed and len(moved.rows) == 90 + 40 + 60 + 30 + 45, moved.tally()  # the rest, her chats too
     assert len(chats.listed) == 2
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.conftest import make_client
+from tests.test_teams_move_sandbox import _move
+from tenantmove.sandbox.process import Sandbox
+sb = Sandbox.attach(Path({state!r}))
+_move(Path({tmp!r}), make_client(sb, "source")[1], make_client(sb, "target")[1], "killed.sqlite", "killed")
+"""
+
+
+def test_killed_mid_import_the_rerun_duplicates_nothing_and_leaves_no_thread_in_migration(world: tuple,
+                                                                                          tmp_path: Path) -> None:
+    """A process killed (SIGKILL) while it imports: the rerun on its ledger finds what it imported (by time and
+    author), imports the rest once, and completes every thread it left in migration mode."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    sb, old_graph, new_graph = world
+    script = tmp_path / "killed_teams.py"
+    script.write_text(KILL_SCRIPT.format(root=str(ROOT), state=str(sb.state_dir), tmp=str(tmp_path)))
+
+    def imported() -> int:
+        return int(sb.stats()["counts"].get("teams messages imported", 0))
+
+    proc = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and imported() < 60 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    before = imported()
+    new = TeamsClient(new_graph)
+    left = [t for t in _threads_now(new, new_graph) if new.thread(t).get("migrationMode") == "inProgress"]
+    assert left, "the kill came after every thread was complete: nothing was tested"
+
+    resumed = _move(tmp_path, old_graph, new_graph, "killed.sqlite", "resumed")
+    assert not resumed["messages"].failed
+    assert before < imported() == 285  # the service imported each of the seed's messages once, across both runs
+    old = TeamsClient(old_graph)
+    for tp in resumed["threads"]:
+        assert len(new.messages(tp.new)) == len(old.messages(tp.old)), tp.name  # nothing twice, nothing missing
+        assert new.thread(tp.new)["migrationMode"] == "completed", tp.name
+
+
+def _threads_now(new: TeamsClient, new_graph: GraphClient) -> list[Thread]:
+    out = []
+    for g in new_graph.get_all("groups"):
+        team = new.team(g["id"])
+        if team is not None:
+            out += [Thread("channel", c["id"], team["id"]) for c in new.channels(team["id"])]
+    megan = new_graph.get(f"users/{new_upn('megan.bowen')}")["id"]
+    return out + [Thread("chat", c["id"]) for c in new.chats(megan)]
