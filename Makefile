@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_files.py
 	$(PY) bench/bench_mail.py
+	$(PY) bench/bench_teams.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache
