@@ -78,6 +78,7 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
     text = json.dumps([c.get("outputs", []) for c in executed.cells])
     assert record["run_id"] in text and "alice@contoso" in text  # the header cell
     assert "00_prepare completed" in text  # the complete cell
+    assert "Teams' protected APIs (phase 65)" in text and "may read their messages" in text  # readiness
     assert "Readiness verdict: ready" in text
 
     assert (run_dir / "html" / "00_prepare.html").is_file()

@@ -164,11 +164,16 @@ def readiness(old_graph: GraphClient, src: Inventory) -> list[ready.Check]:
 class TeamsPlan(ShowsItself):
     teams: pd.DataFrame
     outcomes: list[Any]
+    reader: str = "the app"  # who reads the old messages
+    unreadable: str = ""  # why the app may not
 
     def report(self) -> Report:
         report = Report().table(self.teams, "Per team: its group in the new tenant, its channels and their messages")
         for outcome in self.outcomes:
             report.add(outcome.report())
+        if self.unreadable:
+            report.banner("warn", f"The old tenant's app may not read Teams messages ({self.unreadable}): they are read "
+                                  f"by {self.reader}. HINT: {PROTECTED_HINT}")
         report.table(NOT_MOVED, "What this phase does not move")
         return report.text("Each channel is put into migration mode while its messages are imported (people see a "
                            "banner until it completes), and completed once every message is in. Authors who do not "
@@ -176,7 +181,7 @@ class TeamsPlan(ShowsItself):
 
 
 def plan(phase: Phase, move: TeamsMove) -> TeamsPlan:
-    outcomes = plan_workloads(phase, [move.teams(), move.chats()])
+    outcomes = plan_workloads(phase, [move.teams(), *([move.chats()] if move.reader is not None else [])])
     rows = []
     for pair in move.pairs:
         for channel in move.old.channels(str(pair.old["id"])):
@@ -184,7 +189,9 @@ def plan(phase: Phase, move: TeamsMove) -> TeamsPlan:
                          "channel": channel["displayName"], "kind": channel.get("membershipType", "standard")})
     table = pd.DataFrame(rows, columns=["team", "group in the new tenant", "channel", "kind"])
     phase.save_table("teams-plan", table)
-    return TeamsPlan(table, outcomes)
+    reader = "nobody: the conversations will be listed as not moved" if move.reader is None else (
+        "a person's sign-in (their own chats and their teams' channels)" if move.person else "the app")
+    return TeamsPlan(table, outcomes, reader, move.unreadable)
 
 
 def digest(messages: list[dict[str, Any]], hosts: tuple[str, str] = ("", "")) -> str:
