@@ -214,6 +214,7 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
     messages as the import just read them whole (a thread not in it is read here)."""
     rows = []
     found: dict[tuple[str, str], bool] = {}  # (side, a message's file link) -> it opens a file there
+    files = {"old": SiteClient(move.old.graph), "new": SiteClient(move.new.graph)}
     for tp in threads:
         try:
             old_msgs = list((listed or {})[tp.key].values()) if tp.key in (listed or {}) else \
@@ -233,10 +234,10 @@ def thread_counts(move: TeamsMove, threads: list[ThreadPair],
         links = {side: [str(a["contentUrl"]) for m in msgs for a in m.get("attachments") or []
                         if a.get("contentType") == "reference" and a.get("contentUrl")]
                  for side, msgs in (("old", old_msgs), ("new", new_msgs))}
-        for side, client in (("old", move.old), ("new", move.new)):
+        for side in ("old", "new"):
             for link in links[side]:
                 if (side, link) not in found:
-                    found[side, link] = SiteClient(client.graph).file_at(link) is not None
+                    found[side, link] = files[side].file_at(link) is not None
         rows.append({"thread": tp.name, "old": len(old_msgs), "new": len(new_msgs),
                      "missing": max(0, len(old_msgs) - len(new_msgs)), "authors as before": want == got,
                      "first and last as before": (times[0][:1] + times[0][-1:]) == (times[1][:1] + times[1][-1:]),

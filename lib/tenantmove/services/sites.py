@@ -17,6 +17,7 @@ class SiteClient:
     def __init__(self, graph: GraphClient, sleep: Any = time.sleep) -> None:
         self.graph = graph
         self.sleep = sleep
+        self._libraries: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (host, site path) -> its drives
 
     # --- sites ---------------------------------------------------------------------------------------
     def all_sites(self) -> list[dict[str, Any]]:
@@ -48,10 +49,11 @@ class SiteClient:
         segments = [unquote(p) for p in parts.path.split("/") if p]
         if len(segments) < 4 or segments[0] not in ("sites", "teams"):
             return None
-        site = self.site_by_url(parts.netloc, "/".join(segments[:2]))
-        if site is None:
-            return None
-        for drive in self.graph.get_all(f"{path('sites', site['id'])}/drives"):
+        where = (parts.netloc.lower(), "/".join(segments[:2]).lower())
+        if where not in self._libraries:  # a site's libraries, read once per client
+            site = self.site_by_url(*where)
+            self._libraries[where] = self.graph.get_all(f"{path('sites', site['id'])}/drives") if site else []
+        for drive in self._libraries[where]:
             base = [unquote(p) for p in urlsplit(str(drive.get("webUrl") or "")).path.split("/") if p]
             if base and segments[:len(base)] == base and len(segments) > len(base):
                 try:
