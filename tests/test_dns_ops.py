@@ -178,6 +178,11 @@ def test_rfc2136_against_bind9(bind9: tuple[int, TsigKey]) -> None:
     with pytest.raises(DnsError):
         wrong.apply(RecordPlan(remove=want))
     assert ns.presence(want[0]) == 1  # the forged update changed nothing
+    assert ns.ttl("fabrikam.test", "MX") == 3600  # a real server's TTL, lowered and raised again by one update each
+    provider.set_ttl([want[0]], 300)
+    assert ns.ttl("fabrikam.test", "MX") == 300 and ns.presence(want[0]) == 1
+    provider.set_ttl([want[0]], 3600)
+    assert ns.ttl("fabrikam.test", "MX") == 3600
 
 
 # --- dns-lexicon -----------------------------------------------------------------------------
@@ -200,6 +205,22 @@ def test_lexicon_provider_through_a_real_lexicon_provider(tmp_path: Path) -> Non
     assert "old-mx" not in text and "azurewebsites" not in text
 
 
+def test_lexicon_sets_a_records_ttl_in_place(tmp_path: Path) -> None:
+    from tenantmove.services.dnsops import LexiconProvider
+
+    zone = tmp_path / "db.tenantmove-test.com"
+    zone.write_text("$ORIGIN tenantmove-test.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n"
+                    "@ IN NS ns1\nns1 IN A 127.0.0.1\n@ 3600 IN MX 10 mx.example.net.\n")
+    provider = LexiconProvider("localzone", "tenantmove-test.com", {"filename": str(zone)})
+    done = provider.set_ttl([record("tenantmove-test.com", "MX", "10 mx.example.net")], 300)
+    assert done == ["localzone (dns-lexicon): MX tenantmove-test.com now has a TTL of 300 seconds"]
+    mx = next(line for line in zone.read_text().splitlines() if " MX " in line)
+    assert "300" in mx.split() and "mx.example.net." in mx
+    with pytest.raises(DnsError) as missing:
+        provider.set_ttl([record("tenantmove-test.com", "MX", "10 other.example.net")], 300)
+    assert "is not at localzone" in str(missing.value)
+
+
 def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
     from tenantmove.services.dnsops import LexiconProvider
 
@@ -207,6 +228,16 @@ def test_lexicon_failure_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DnsError) as info:
         provider.apply(RecordPlan(add=[record("tenantmove-test.com", "TXT", "x")]))
     assert "LEXICON_LOCALZONE_" in info.value.hint
+
+
+def test_the_sandbox_serves_ttls_and_a_signed_update_changes_them(fresh_sandbox: Sandbox) -> None:
+    ns, provider = sandbox_ns(fresh_sandbox), sandbox_provider(fresh_sandbox)
+    mx = next(iter(ns.values("contoso.example", "MX")[0]))
+    assert ns.ttl("contoso.example", "MX") == 3600 and ns.ttl("nothing.contoso.example", "MX") is None
+    provider.set_ttl([record("contoso.example", "MX", mx)], 300)
+    assert ns.ttl("contoso.example", "MX") == 300 and ns.values("contoso.example", "MX") == [{mx}]
+    assert "set the TTL of MX contoso.example" in ManualProvider().set_ttl([record("contoso.example", "MX", mx)],
+                                                                          300)[0]
 
 
 def test_one_query_per_name_and_type_per_pass(sandbox: Sandbox) -> None:

@@ -124,6 +124,10 @@ class Nameservers:
         return cls(servers, timeout)
 
     def _ask(self, server: tuple[str, int], name: str, rtype: str) -> set[str] | None:
+        return self._answer(server, name, rtype)[0]
+
+    def _answer(self, server: tuple[str, int], name: str, rtype: str) -> tuple[set[str] | None, int | None]:
+        """What ``server`` serves for ``name``/``rtype``, and the TTL it serves it with (None when absent)."""
         query = dns.message.make_query(name, rtype)
         query.flags &= ~dns.flags.RD
         self.queries += 1
@@ -133,7 +137,7 @@ class Nameservers:
             raise DnsError(f"name server {server[0]}:{server[1]} did not answer for {name} {rtype}: {exc}",
                            where="dns.servers", hint="check the server address and that it is reachable") from exc
         if resp.rcode() == dns.rcode.NXDOMAIN:
-            return set()
+            return set(), None
         if resp.rcode() != dns.rcode.NOERROR:
             raise DnsError(f"{server[0]}:{server[1]} answered {dns.rcode.to_text(resp.rcode())} for {name} {rtype}",
                            where="dns.servers", hint="is this server authoritative for the domain?")
@@ -141,11 +145,19 @@ class Nameservers:
             raise DnsError(f"{server[0]}:{server[1]} is not authoritative for {name}", where="dns.servers",
                            hint="name the domain's own name servers, not a caching resolver")
         want = dns.rdatatype.from_text(rtype)
-        return {normalize(rtype, rd.to_text()) for rrset in resp.answer if rrset.rdtype == want for rd in rrset}
+        found = [rrset for rrset in resp.answer if rrset.rdtype == want]
+        return {normalize(rtype, rd.to_text()) for rrset in found for rd in rrset}, \
+            max((rrset.ttl for rrset in found), default=None)
 
     def values(self, name: str, rtype: str) -> list[set[str]]:
         """What each server serves for ``name``/``rtype``."""
         return [self._ask(s, name, rtype) or set() for s in self.servers]
+
+    def ttl(self, name: str, rtype: str) -> int | None:
+        """The longest TTL any authoritative server gives ``name``/``rtype`` (what a resolver may cache longest);
+        None when no server serves it."""
+        seen = [t for t in (self._answer(s, name, rtype)[1] for s in self.servers) if t is not None]
+        return max(seen) if seen else None
 
     def presence(self, rec: Record) -> int:
         """On how many of the servers ``rec`` is published."""
@@ -216,6 +228,8 @@ class Provider(Protocol):
 
     def apply(self, plan: RecordPlan) -> list[str]: ...
 
+    def set_ttl(self, records: list[Record], ttl: int) -> list[str]: ...
+
 
 class ManualProvider:
     """The admin makes the change at the DNS host; the notebook shows the plan and waits for it."""
@@ -225,6 +239,10 @@ class ManualProvider:
     def apply(self, plan: RecordPlan) -> list[str]:
         return [f"{len(plan.add)} record(s) to add and {len(plan.remove)} to remove at your DNS host, "
                 "as listed in the plan; waiting until the authoritative servers show them"]
+
+    def set_ttl(self, records: list[Record], ttl: int) -> list[str]:
+        """Nothing changes here: the exact change for the admin to make at the DNS host."""
+        return [f"at your DNS host, set the TTL of {r.type} {r.name} ({r.value}) to {ttl} seconds" for r in records]
 
 
 @dataclass
@@ -340,6 +358,22 @@ class Rfc2136Provider:
         self._send(update, "the update")
         return [f"{self.server}:{self.port}: removed {len(plan.remove)}, added {len(plan.add)} record(s) in {self.zone}"]
 
+    def set_ttl(self, records: list[Record], ttl: int) -> list[str]:
+        """Each record set of ``records`` served again with ``ttl`` (one signed update: the set replaced by the
+        same values; a value of the set not in ``records`` would be dropped, so give whole sets)."""
+        if not records:
+            return ["nothing to change"]
+        update = dns.update.UpdateMessage(self.zone, keyring=self.key.keyring(), keyname=self.key.name,
+                                          keyalgorithm=self.key.algorithm)
+        origin = dns.name.from_text(self.zone)
+        sets: dict[tuple[str, str], list[Record]] = {}
+        for rec in records:
+            sets.setdefault((rec.name, rec.type), []).append(rec)
+        for (name, rtype), members in sets.items():
+            update.replace(dns.name.from_text(name).relativize(origin), ttl, rtype, *(r.rdata_text() for r in members))
+        self._send(update, "the TTL change")
+        return [f"{self.server}:{self.port}: {rtype} {name} now has a TTL of {ttl} seconds" for name, rtype in sets]
+
 
 class LexiconProvider:
     """Any DNS host dns-lexicon supports, through one class. Non-secret options may come from the
@@ -351,14 +385,17 @@ class LexiconProvider:
     def __init__(self, provider: str, domain: str, options: dict[str, Any] | None = None, ttl: int = 3600) -> None:
         import logging
 
-        from lexicon.config import ConfigResolver
-
         # tldextract tries to download the public-suffix list first and logs a traceback when it cannot;
         # it then uses the copy it ships, which is all the zone guess needs
         logging.getLogger("tldextract").setLevel(logging.CRITICAL)
-        self.provider, self.domain = provider, domain.rstrip(".").lower()
-        self.config = ConfigResolver().with_env().with_dict(
-            {"provider_name": provider, "domain": self.domain, "ttl": ttl, provider: dict(options or {})})
+        self.provider, self.domain, self.options = provider, domain.rstrip(".").lower(), dict(options or {})
+        self.config = self._config(ttl)
+
+    def _config(self, ttl: int) -> Any:
+        from lexicon.config import ConfigResolver
+
+        return ConfigResolver().with_env().with_dict(
+            {"provider_name": self.provider, "domain": self.domain, "ttl": ttl, self.provider: self.options})
 
     def _content(self, rec: Record) -> str:
         return rec.rdata_text().strip('"') if rec.type == "TXT" else rec.rdata_text()
@@ -390,3 +427,27 @@ class LexiconProvider:
                            hint=f"check the LEXICON_{self.provider.upper()}_* environment variables and the "
                                 "provider's support for this record type; or use provider: manual") from exc
         return [f"{self.provider} (dns-lexicon): removed {removed}, added {added} record(s) in {self.domain}"]
+
+    def set_ttl(self, records: list[Record], ttl: int) -> list[str]:
+        """Each record updated in place with ``ttl`` (lexicon's update takes the TTL from its configuration)."""
+        from lexicon.client import Client
+
+        done: list[str] = []
+        try:
+            with Client(self._config(ttl)) as ops:
+                for rec in records:
+                    found = [f for f in ops.list_records(rec.type, rec.name)
+                             if self._normalized(rec.type, str(f.get("content", ""))) == rec.value]
+                    if not found:
+                        raise DnsError(f"{rec.type} {rec.name} ({rec.value}) is not at {self.provider}",
+                                       where="dns.lexicon_provider", hint="check the zone at the DNS host")
+                    ops.update_record(found[0]["id"], rec.type, rec.name, self._content(rec))
+                    done.append(f"{self.provider} (dns-lexicon): {rec.type} {rec.name} now has a TTL of {ttl} seconds")
+        except DnsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - lexicon raises plain exceptions per host; all become one error
+            raise DnsError(f"dns-lexicon ({self.provider}) could not set the TTL after {len(done)} record(s): "
+                           f"{type(exc).__name__}: {exc}", where="dns.lexicon_provider",
+                           hint="lower the TTL at the DNS host by hand (dns.provider: manual prints the change)") \
+                from exc
+        return done
