@@ -3,7 +3,7 @@ groups, distribution lists (manual: Exchange) and memberships."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -14,7 +14,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import from_graph
 from ..services.graph import GraphClient, GraphError, path
-from ..workloads import dnssnapshot
+from ..workloads import dnssnapshot, dnsttl
 from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
@@ -102,11 +102,15 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
                          title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
     verified = domains.verify_domain(new, domain)
-    services, replaced, spf = spf_change(ns, domain, domains.service_records(new, domain, add.services))
+    after = phase.params.dns_ttl_after  # the TTL the admin wants once the cutover is done
+    services, replaced, spf = spf_change(ns, domain, [replace(r, ttl=after) for r in
+                                                      domains.service_records(new, domain, add.services)])
     report.text(f"SPF: {spf}.")
     published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced, wait_seconds=wait,
                                      poll_seconds=poll, destructive=bool(replaced), title="service records",
                                      progress=phase.progress("waiting for DNS: service records")), gate)
+    for note in dnsttl.restore(ns, provider, domain, after):  # what phase 00 lowered and the cutover kept (SPF)
+        report.text(f"TTL: {note}.")
     snapshot = dnssnapshot.load(phase.state_dir)
     had_dkim = snapshot is not None and bool((snapshot["owner"] == dnssnapshot.DKIM).any())
     dkim = phase.run(DkimSigning(ns, domain, tgt.initial_domain, had_dkim), gate)

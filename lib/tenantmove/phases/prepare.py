@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ..engine import ManualStep, ps_quote
 from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
-from ..services.dnsops import DnsError
-from ..workloads import dnssnapshot, groupdelivery, mailboxrights
+from ..services.dnsops import DnsError, ManualProvider
+from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights
 from ..workloads.exported import OLD_EXPORT, folder_of
 from ..workloads.inventory import Inventory
 from .checks import Check, Reads, reconciles
+
+
+def dns_ttls(phase: Phase) -> Report:
+    """The TTLs of the records the cutover changes, read at the authoritative servers and remembered (the first
+    seen is the one phase 30 gives back); those above 5 minutes are lowered (``dns_lower_ttl: true``, with the
+    rfc2136 or lexicon provider, behind the typed confirmation) or the exact change is shown for the admin."""
+    domain = phase.params.domain
+    if phase.downtime().get("mail_down") is not None:
+        return Report().text("The cutover has begun (phase 20 removed the old records): the TTLs are phase 30's now.")
+    ns, provider = phase.dns()
+    plan = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+    phase.save_table("dns-ttls", plan.table)
+    report = Report().table(plan.table, f"TTLs of {domain}'s cutover records at the authoritative servers")
+    report.text(f"A resolver may keep a record for its TTL: mail follows a removed MX only that long after phase 20. "
+                f"Records above {dnsttl.LOW} s are lowered to it at least one old TTL before phase 20, which starts "
+                "only once the MX's old TTL has run out (`ttl_override` starts it anyway, with the reason recorded).")
+    if not plan.to_lower:
+        return report.banner("ok", f"every cutover record has a TTL of {dnsttl.LOW} s or less")
+    if not phase.params.dns_lower_ttl or provider.name == "manual" or phase.dry_run:
+        why = "dry run" if phase.dry_run else ("the manual provider" if provider.name == "manual" else
+                                               "dns_lower_ttl is false")
+        lines = pd.DataFrame({"change": dnsttl.lower(ManualProvider(), plan, phase.state_dir)})
+        return report.text(f"Nothing was lowered ({why}).").table(lines, "The change to make at your DNS host").banner(
+            "warn", "phase 20 refuses to start until the MX's old TTL has run out after it was lowered (a later run "
+                    "of this phase sees the change and remembers since when)")
+    gate = phase.confirm_gate(f"lower the TTL of {len(plan.to_lower)} DNS record set(s) of {domain} to "
+                              f"{dnsttl.LOW} s")
+    gate.wait()
+    gate.require()
+    notes = dnsttl.lower(provider, plan, phase.state_dir)
+    after = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+    phase.save_table("dns-ttls", after.table)
+    return report.text("; ".join(notes)).table(after.table, "After lowering").banner(
+        "ok", f"lowered; phase 20 may start from {max(after.table['old TTL runs out (UTC)'])} (UTC)")
 
 
 def dns_snapshot(phase: Phase) -> Report:

@@ -12,7 +12,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import Record
 from ..services.graph import GraphClient
-from ..workloads import dnssnapshot
+from ..workloads import dnssnapshot, dnsttl
 from ..workloads import domain as domains
 from ..workloads.dnsrecords import COLUMNS as DNS_COLUMNS
 from ..workloads.dnsrecords import RELEASED_RECORDS, DnsRecords, records_to_remove
@@ -97,6 +97,8 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
+    ttl = dnsttl.mx_ready(ns, release.domain, phase.state_dir, phase.ttl_scale(), phase.params.ttl_override,
+                          progress=lambda text: print(text, flush=True)) if release.records else ""
     gate.require()
     renamed = phase.run(renames, gate)
     downtime = phase.downtime()
@@ -108,6 +110,6 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
     deleted = domains.delete_domain(old, release.domain, src.initial_domain, wait) if release.present \
         else "already deleted"
     summary = {**renamed.summary(), **removed.summary(), "domain": deleted,
-               "mail stopped at (UTC)": downtime.get("mail_down")}
+               "mail stopped at (UTC)": downtime.get("mail_down"), **({"MX TTL": ttl} if ttl else {})}
     report.add(renamed.report()).add(removed.report()).facts("Released", summary)
     return StepResult(report, summary)

@@ -205,6 +205,12 @@ class Phase:
             self._dns = dns_setup(self.params, self.endpoints)
         return self._dns
 
+    def ttl_scale(self) -> float:
+        """How long a DNS TTL second lasts here: 1 for real DNS; the sandbox's server says its own (its waits are
+        short)."""
+        return float((self.endpoints.dns or {}).get("ttl_scale", 1.0)) if not (self.params.dns or {}).get("servers") \
+            else 1.0
+
     def dns_facts(self) -> Report:
         ns, provider = self.dns()
         return Report().facts("DNS", {"authoritative servers checked": ", ".join(f"{h}:{p}" for h, p in ns.servers),

@@ -86,7 +86,15 @@ SPEC: list[Spec] = [
          "tenantmove vault-key`; read them with `python -m tenantmove passwords`)", phases=('10', '30')),
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data", phases=('10',)),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '30', '50', '90')),
-    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('20', '30', '40', '50', '60', '65', '70', '80')),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('00', '20', '30', '40', '50', '60', '65', '70', '80')),
+    Spec("dns_lower_ttl", bool, False, "phase 00: lower the TTLs of the MX, autodiscover and SPF records to 5 minutes "
+         "itself (rfc2136 or lexicon provider, behind the typed confirmation); false: show the change to make",
+         phases=('00',)),
+    Spec("ttl_override", str, "", "phase 20: start although the MX's old TTL may not have run out since it was "
+         "lowered; the reason, recorded in the dossier (empty: wait, or refuse when that is more than 10 minutes "
+         "away)", phases=('20',)),
+    Spec("dns_ttl_after", int, 3600, "phase 30: the TTL the new MX, autodiscover and SPF records get once the "
+         "cutover is done (seconds)", phases=('30',)),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
@@ -152,6 +160,9 @@ class Params:
     site_owner: str = ""
     teams_stand_in: str = ""
     teams_person: bool = False
+    dns_lower_ttl: bool = False
+    ttl_override: str = ""
+    dns_ttl_after: int = 3600
     site_wait_seconds: int = 900
     settings_apply: str = ""
     ca_enforce: bool = False
@@ -259,6 +270,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
     if values["file_versions"] not in FILE_VERSIONS:
         bad("file_versions", f"must be one of {', '.join(FILE_VERSIONS)}, not {values['file_versions']!r}",
             "latest copies each file as it is now; all replays its versions oldest first")
+    if not 60 <= values["dns_ttl_after"] <= 86400:
+        bad("dns_ttl_after", f"must be between 60 and 86400 seconds, not {values['dns_ttl_after']}",
+            "3600 (an hour) is what Microsoft 365 publishes")
     if not 0 <= values["site_wait_seconds"] <= 86400:
         bad("site_wait_seconds", f"must be between 0 and 86400, not {values['site_wait_seconds']}",
             "e.g. 900: a new group's site usually appears within 15 minutes")

@@ -28,6 +28,7 @@ from .tls import write_app_certificate, write_ca_and_server_cert
 
 ENDPOINTS = "endpoints.json"
 TSIG_FILE = "tsig.json"
+TTL_SCALE = 0.002  # a DNS TTL second lasts 2 ms here: an hour's TTL runs out in 7 s (the demo's waits stay short)
 
 
 def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path | None = None,
@@ -73,7 +74,8 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         "admin_url": f"{base}/_sandbox",
         "device_login_url": f"{base}/devicelogin",
         "ca_file": str(ca.resolve()),
-        "dns": {"host": dns_server.host, "port": dns_server.port, "tsig_file": str((state_dir / TSIG_FILE).resolve())},
+        "dns": {"host": dns_server.host, "port": dns_server.port, "tsig_file": str((state_dir / TSIG_FILE).resolve()),
+                "ttl_scale": TTL_SCALE},
         "app_certificates": certificates,
         "tenants": [{"key": t.key, "id": t.id, "initial_domain": t.initial_domain,
                      "display_name": t.display_name, "apps": list(t.apps)} for t in store.tenants.values()],
