@@ -115,6 +115,12 @@ def test_workers_must_be_a_sensible_whole_number(value: object, needle: str) -> 
     assert any(needle in line and "workers" in line for line in problems(dict(defaults(), workers=value)))
 
 
+@pytest.mark.parametrize("value", [0, 59, 86401])
+def test_the_ttl_after_the_cutover_must_be_a_real_ttl(value: int) -> None:
+    assert any("dns_ttl_after: must be between 60 and 86400 seconds" in line and "HINT:" in line
+               for line in problems(dict(defaults(), dns_ttl_after=value)))
+
+
 def test_the_default_state_folder_is_the_same_wherever_a_run_starts(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from tenantmove.paths import default_state_dir

@@ -22,8 +22,12 @@ def dns_ttls(phase: Phase) -> Report:
     domain = phase.params.domain
     if phase.downtime().get("mail_down") is not None:
         return Report().text("The cutover has begun (phase 20 removed the old records): the TTLs are phase 30's now.")
-    ns, provider = phase.dns()
-    plan = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+    try:
+        ns, provider = phase.dns()
+        plan = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+    except DnsError as exc:  # the snapshot above says the same; phase 20 reads the TTLs again before it starts
+        return Report().banner("warn", f"the TTLs of {domain}'s records could not be read: {exc.one_line()} Phase 20 "
+                                       "reads them again and starts only once the MX's old TTL has run out.")
     phase.save_table("dns-ttls", plan.table)
     report = Report().table(plan.table, f"TTLs of {domain}'s cutover records at the authoritative servers")
     report.text(f"A resolver may keep a record for its TTL: mail follows a removed MX only that long after phase 20. "
