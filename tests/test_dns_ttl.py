@@ -10,7 +10,7 @@ import pytest
 
 from tenantmove.sandbox import Sandbox
 from tenantmove.services.dnsops import ManualProvider, record
-from tenantmove.workloads.dnsttl import LOW, TtlNotRunOut, lower, mx_ready, observe, restore
+from tenantmove.workloads.dnsttl import LOW, TtlNotRunOut, drain, lower, mx_ready, observe, restore
 
 from .test_dns_ops import sandbox_ns, sandbox_provider
 
@@ -37,6 +37,8 @@ def test_ttls_are_remembered_lowered_waited_for_and_given_back(fresh_sandbox: Sa
     said = mx_ready(ns, DOMAIN, tmp_path, scale=0.1, sleep=slept.append)  # 360 s away: waited for
     assert len(slept) == 1 and 0 < slept[0] <= 360 and "waited" in said
     assert "has run out" in mx_ready(ns, DOMAIN, tmp_path, scale=0.0)
+    held: list[float] = []  # once the MX is gone, its TTL passes before the domain leaves the old tenant
+    assert "its TTL was 300 s" in drain(LOW, 0.5, sleep=held.append) and held == [150.0]
 
     again = observe(ns, DOMAIN, tmp_path)  # a later read keeps the TTL before the cutover
     assert list(again.table["TTL before the cutover"]) == [3600] * 3 and again.to_lower == []

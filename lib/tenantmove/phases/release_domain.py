@@ -99,6 +99,7 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
         return StepResult(report, {"result": "dry run"})
     ttl = dnsttl.mx_ready(ns, release.domain, phase.state_dir, phase.ttl_scale(), phase.params.ttl_override,
                           progress=lambda text: print(text, flush=True)) if release.records else ""
+    mx_ttl = ns.ttl(release.domain, "MX") if any(r.type == "MX" for r in release.records) else None
     gate.require()
     renamed = phase.run(renames, gate)
     downtime = phase.downtime()
@@ -107,9 +108,12 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
     removed = phase.run(records, gate)
     for note in records.notes:
         report.text(note)
+    drained = dnsttl.drain(mx_ttl, phase.ttl_scale(), progress=lambda text: print(text, flush=True)) \
+        if mx_ttl and release.present else ""
     deleted = domains.delete_domain(old, release.domain, src.initial_domain, wait) if release.present \
         else "already deleted"
     summary = {**renamed.summary(), **removed.summary(), "domain": deleted,
-               "mail stopped at (UTC)": downtime.get("mail_down"), **({"MX TTL": ttl} if ttl else {})}
+               "mail stopped at (UTC)": downtime.get("mail_down"), **({"MX TTL": ttl} if ttl else {}),
+               **({"before the domain left": drained} if drained else {})}
     report.add(renamed.report()).add(removed.report()).facts("Released", summary)
     return StepResult(report, summary)

@@ -157,6 +157,18 @@ def mx_ready(ns: Nameservers, domain: str, state_dir: Path, scale: float = 1.0, 
                             "dossier)")
 
 
+def drain(ttl: int, scale: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+          progress: Callable[[str], None] | None = None) -> str:
+    """Phase 20, once the MX is gone from every authoritative server and before the domain leaves the old tenant:
+    wait the TTL the MX was served with, so that no resolver still sends mail to Exchange Online Protection for a
+    domain no tenant holds (which may answer it with a permanent failure: a bounce)."""
+    seconds = ttl * scale
+    if progress is not None:
+        progress(f"waiting {seconds:.0f} s (the MX's TTL) before the domain leaves the old tenant")
+    sleep(seconds)
+    return f"waited {seconds:.0f} s after the MX was gone (its TTL was {ttl} s) before deleting the domain"
+
+
 def restore(ns: Nameservers, provider: Provider, domain: str, ttl: int) -> list[str]:
     """Phase 30: the cutover's record sets served with less than ``ttl`` get ``ttl`` (the new MX and autodiscover
     are published with it; the SPF set kept through the cutover returns to it)."""
