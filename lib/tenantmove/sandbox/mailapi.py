@@ -255,6 +255,19 @@ class MailApi:
                                       "lastModifiedDateTime": stamp, "body": {"contentType": "text", "content": "new"}})
         return Response(200, {"ok": True})
 
+    def receive(self, tenant: Tenant, user: dict[str, Any], subject: str, text: str) -> bool:
+        """Mail from outside (Exchange Online Protection's delivery) into the user's Inbox; False: no mailbox.
+        The caller holds the store's lock."""
+        box = self.mailbox_of(tenant, user)
+        inbox = next((f for f in box.folders.values() if f.name == "Inbox"), None) if box else None
+        if box is None or inbox is None:
+            return False
+        stamp = now_iso()
+        box.add_item(inbox, {"subject": subject, "isRead": False, "isDraft": False, "receivedDateTime": stamp,
+                             "createdDateTime": stamp, "lastModifiedDateTime": stamp,
+                             "body": {"contentType": "text", "content": text}})
+        return True
+
     # --- the import URL --------------------------------------------------------------------------------------
     def serve_import(self, req: Request, token: str) -> Response:
         session = self.sessions.get(token)

@@ -21,6 +21,7 @@ import requests
 
 from ..errors import ServiceUnreachable
 from .dnsserver import DnsServer, ZoneStore, make_keyring, seed_zones
+from .eop import Eop
 from .knobs import Governor, Knobs
 from .server import SandboxApp, make_server, write_json
 from .state import SeedError, Store, load_seed
@@ -62,6 +63,8 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
             pem = state_dir / "apps" / f"{client_id}.pem"
             app.login.register_certificate(client_id, write_app_certificate(pem, f"tenantmove sandbox app {client_id}"))
             certificates[client_id] = str(pem.resolve())
+    eop = Eop(store, governor, app.mail.receive, app.stats.add)  # mail from outside, for the tenants' domains
+    smtp_host, smtp_port = eop.start()
     httpd = make_server(app, cert, key, port=port)
     host, http_port = httpd.server_address[0], httpd.server_address[1]
     base = f"https://{host}:{http_port}"
@@ -76,6 +79,7 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         "ca_file": str(ca.resolve()),
         "dns": {"host": dns_server.host, "port": dns_server.port, "tsig_file": str((state_dir / TSIG_FILE).resolve()),
                 "ttl_scale": TTL_SCALE},
+        "smtp": {"host": smtp_host, "port": smtp_port},  # Exchange Online Protection's receiving side
         "app_certificates": certificates,
         "tenants": [{"key": t.key, "id": t.id, "initial_domain": t.initial_domain,
                      "display_name": t.display_name, "apps": list(t.apps)} for t in store.tenants.values()],
@@ -95,6 +99,7 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         httpd.shutdown()
         httpd.server_close()
         dns_server.stop()
+        eop.stop()
         (state_dir / ENDPOINTS).unlink(missing_ok=True)
 
 
