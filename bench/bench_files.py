@@ -31,7 +31,13 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from benchkit import NEW, Confirmed, graph, timed  # the lib folder on the path, the apps, a signed-in client
+from benchkit import (  # the lib folder on the path, the apps, a signed-in client
+    NEW,
+    Confirmed,
+    graph,
+    save_seed,
+    timed,
+)
 
 from tenantmove.engine import Engine, Ledger
 from tenantmove.sandbox import Sandbox
@@ -60,10 +66,7 @@ def seed(folder: Path, large_mib: int, files: int, shared: int = 0) -> Path:
              {"path": f"Folder {i % 10}/small-{i:05d}.txt", "with": "bench.large@contoso.example", "role": "read"},
              {"path": f"Folder {i % 10}/small-{i:05d}.txt", "link": "view", "scope": "organization"})]},
     ]
-    old["generated"]["users"] = 0
-    path = folder / "seed.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return save_seed(folder, spec)
 
 
 def copy(sb: Sandbox, nick: str, ledger_path: Path, workers: int) -> tuple[DriveFiles, float, list[GraphClient]]:

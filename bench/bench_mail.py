@@ -23,7 +23,13 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from benchkit import NEW, Confirmed, graph, timed  # the lib folder on the path, the apps, a signed-in client
+from benchkit import (  # the lib folder on the path, the apps, a signed-in client
+    NEW,
+    Confirmed,
+    graph,
+    save_seed,
+    timed,
+)
 
 from tenantmove.engine import Engine, Ledger
 from tenantmove.sandbox import Sandbox
@@ -42,10 +48,7 @@ def seed(folder: Path, mailboxes: int, items: int) -> Path:
                       "licenses": ["O365_BUSINESS_PREMIUM"]} for n in names]
     old["mailboxes"] = [{"owner": f"{n}@contoso.example", "folders": ["Projects/2026"], "messages": items}
                         for n in names]
-    old["generated"]["users"] = 0
-    path = folder / "seed.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return save_seed(folder, spec)
 
 
 def main() -> int:

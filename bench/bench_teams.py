@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from benchkit import NEW, graph, timed  # the lib folder on the path, the apps, a signed-in client
+from benchkit import NEW, graph, save_seed, timed  # the lib folder on the path, the apps, a signed-in client
 
 from tenantmove.engine import Engine, Ledger
 from tenantmove.sandbox import Sandbox
@@ -41,10 +41,7 @@ def seed(folder: Path, teams: int, messages: int) -> Path:
                        "members": people, "owners": people[:1]} for i in range(teams)]
     old["teams"] = [{"group": f"bench{i}", "channels": [{"name": "General", "messages": messages}]} for i in range(teams)]
     old["chats"] = []
-    old["generated"]["users"] = 0
-    path = folder / "seed.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return save_seed(folder, spec)
 
 
 def main() -> int:

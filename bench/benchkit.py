@@ -19,6 +19,16 @@ APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4
 NEW = "contosonew.onmicrosoft.com"
 
 
+def save_seed(folder: Path, spec: dict) -> Path:
+    """A benchmark's seed (no generated users: only the ones it names), written where the sandbox reads it."""
+    import yaml
+
+    spec["tenants"][0]["generated"]["users"] = 0  # the old tenant
+    path = folder / "seed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 class Confirmed:
     def require(self) -> bool:
         return True
