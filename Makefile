@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_files.py
 	$(PY) bench/bench_mail.py
 	$(PY) bench/bench_teams.py
+	$(PY) bench/bench_cutover.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache

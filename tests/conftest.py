@@ -29,7 +29,8 @@ SOURCE_APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"
 TARGET_APP = "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02"
 # At rest between tests. SharePoint's resource-unit budget is lifted (one test session spends more in a
 # minute than a tenant's 1,200): the throttling tests set their own.
-QUIET_KNOBS = {"eop_unknown_domain": "reject", "latency_ms": 0, "throttle_rate": 0, "throttle_probability": 0, "error_probability": 0,
+QUIET_KNOBS = {"eop_unknown_domain": "reject", "holding_mx_answer": "defer", "latency_ms": 0, "throttle_rate": 0,
+               "throttle_probability": 0, "error_probability": 0,
                "drop_probability": 0, "token_lifetime": 3600, "faults": [], "retry_after": 1,
                "ru_per_minute": 1_000_000, "ru_window_seconds": 60, "onedrive_provision_seconds": 3,
                "upload_session_seconds": 900, "drive_page_size": 200, "onenote_per_minute": 120,

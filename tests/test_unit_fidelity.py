@@ -46,3 +46,15 @@ def test_lost_attachment_doubled_task_and_dropped_exception_are_each_counted() -
     assert table.loc["events", "missing or changed"] == 1 and table.loc["events", "extra or duplicate"] == 1
     assert table.loc["tasks", "identical"] == 1 and table.loc["tasks", "extra or duplicate"] == 1
     assert table.loc["contacts", "identical"] == 1
+
+
+def test_mail_that_arrived_in_the_new_mailbox_since_mail_moved_is_new_mail_not_extra() -> None:
+    before = [{"id": "m1", "subject": "Old", "receivedDateTime": "2026-12-01T09:00:00Z"}]
+    after = before + [{"id": "m2", "subject": "Letter", "receivedDateTime": "2026-12-04T13:16:40Z"},
+                      {"id": "m3", "subject": "Old", "receivedDateTime": "2026-12-01T09:00:00Z", "isRead": True}]
+    old, new = Reader(before, {}, [], []), Reader(after, {}, [], [])
+    table = fidelity.compare(old, new, [("megan", "o", "n")], "2026-12-04T13:16:31Z").set_index("kind")  # type: ignore[arg-type]
+    assert table.loc["mail", "arrived since mail moved"] == 1  # the letter from outside, after mail stopped
+    assert table.loc["mail", "extra or duplicate"] == 1  # a copy of an old message is still extra
+    unsure = fidelity.compare(old, new, [("megan", "o", "n")]).set_index("kind")  # type: ignore[arg-type]
+    assert unsure.loc["mail", "extra or duplicate"] == 2  # without the moment mail moved, nothing is excused

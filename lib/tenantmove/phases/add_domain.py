@@ -10,11 +10,12 @@ import pandas as pd
 
 from ..engine import Outcome
 from ..report import Report, ShowsItself
+from ..runbook import outside_mail
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import from_graph
 from ..services.graph import GraphClient, GraphError, path
-from ..workloads import dnssnapshot, dnsttl
+from ..workloads import dnssnapshot, dnsttl, mailwindow
 from ..workloads import domain as domains
 from ..workloads.distribution import DistributionLists
 from ..workloads.dkim import DkimSigning
@@ -102,12 +103,22 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
                          title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
     verified = domains.verify_domain(new, domain)
+    # the people and groups get their addresses on the domain before its MX leads to the new tenant: Exchange Online
+    # Protection refuses mail for an address it does not know yet with a 5xx (a bounce), not a "try later"
+    made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
+    outcomes: list[Outcome] = [made_users, invited, made_groups, phase.run(delivery, gate), phase.run(lists, gate)]
+    members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
+    outcomes.append(phase.run(members, gate))
     after = phase.params.dns_ttl_after  # the TTL the admin wants once the cutover is done
     services, replaced, spf = spf_change(ns, domain, [replace(r, ttl=after) for r in
                                                       domains.service_records(new, domain, add.services)])
     report.text(f"SPF: {spf}.")
-    published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced, wait_seconds=wait,
-                                     poll_seconds=poll, destructive=bool(replaced), title="service records",
+    holding = [mailwindow.holding_record(domain, phase.params.holding_mx)] if phase.params.holding_mx else []
+    if holding:  # the new MX and the holding MX's removal in one change: no moment without an MX
+        report.text(f"The holding MX `{holding[0].value}` gives way to the new tenant's MX in the same change.")
+    published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced + holding, wait_seconds=wait,
+                                     poll_seconds=poll, destructive=bool(replaced or holding),
+                                     title="service records",
                                      progress=phase.progress("waiting for DNS: service records")), gate)
     for note in dnsttl.restore(ns, provider, domain, after):  # what phase 00 lowered and the cutover kept (SPF)
         report.text(f"TTL: {note}.")
@@ -117,11 +128,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     mx = [r for r in services if r.type == "MX"]
     if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
         downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
-    made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
-    outcomes: list[Outcome] = [published, dkim, made_users, invited, made_groups, phase.run(delivery, gate),
-                               phase.run(lists, gate)]
-    members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
-    outcomes.append(phase.run(members, gate))
+    outcomes = [published, dkim, *outcomes]
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
     outcomes.append(phase.run(boxes, gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
@@ -137,6 +144,9 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
         report.add(outcome.report())
     window = downtime.window()
     report.facts("Mail downtime window", window)
+    flow = sender_view(phase)
+    if flow:
+        report.facts("Mail from outside in the window (the sandbox's sending mail server, RFC 5321)", flow)
     changed = added == "added" or verified == "verified" or any(o.changed for o in outcomes)
     if not changed:
         report.banner("ok", "nothing changed: the domain, the DNS records, the users, groups and members were all "
@@ -150,7 +160,18 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     for outcome in outcomes:
         summary.update(outcome.summary())
     summary["members not moved (group is manual, or member not mapped)"] = len(src.memberships) - len(members.wanted())
-    return StepResult(report, {**summary, **window})
+    return StepResult(report, {**summary, **window, **{f"mail from outside: {k}": v for k, v in flow.items()}})
+
+
+def sender_view(phase: Phase) -> dict[str, Any]:
+    """The sandbox's outside sender as it sees the window so far (a rehearsal only; {} against Microsoft 365): its
+    figures, and each letter in ``mail-flow.csv``. Letters still queued are delivered later; phase 90 has the end."""
+    sender = outside_mail.for_endpoints(phase.endpoints)
+    view = sender.view() if sender is not None else {}
+    if not view.get("letters"):
+        return {}
+    phase.save_table("mail-flow", mailwindow.letters(view))
+    return mailwindow.figures(view)
 
 
 def _skus(value: Any) -> set[str]:
@@ -259,6 +280,34 @@ def directory_reconciled(r: Reads) -> list[Check]:
 @reconciles("DNS records")
 def dns_reconciled(r: Reads) -> Check:
     return dns_check(r.phase, r.new, r.src)
+
+
+SETTLE_SECONDS = 180  # how long phase 90 lets the outside sender's queue empty before it counts
+
+
+@reconciles("mail flow", rerun="")
+def mail_flow_reconciled(r: Reads) -> list[Check]:
+    """A rehearsal's sender's view: every letter the outside world sent in the window is in its recipient's new
+    mailbox (delivered in the old tenant before the cutover and moved by phase 60, or delivered in the new one);
+    a bounced letter is lost for good, and nothing reruns it back."""
+    sender = outside_mail.for_endpoints(r.phase.endpoints)
+    view = sender.settle(SETTLE_SECONDS) if sender is not None else {}
+    table = mailwindow.letters(view)
+    if table.empty:
+        return []
+    r.phase.save_table("mail-flow", table)
+    found = mailwindow.found_in_mailboxes(r.new, table)
+    check = Check("mail flow")
+    for to, rows in table.groupby("to"):
+        there = len(found.get(str(to), set()))
+        bounced, queued = rows[rows["state"] == "bounced"], rows[rows["state"] == "queued"]
+        notes = [f"sent {len(rows)}, delivered {int((rows['state'] == 'delivered').sum())}, bounced {len(bounced)}, "
+                 f"longest delay {rows['delay_seconds'].max():.1f} s; {there} of {len(rows)} in the new mailbox"]
+        notes += [f"bounced: {bounced.iloc[0]['last']}"] if len(bounced) else []
+        notes += [f"{len(queued)} still queued at the sender"] if len(queued) else []
+        check.add(f"{to}: letters from outside", len(rows), there, missing=len(rows) - there,
+                  detail="; ".join(notes))
+    return [check]
 
 
 @reconciles("people")

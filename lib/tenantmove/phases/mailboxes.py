@@ -205,7 +205,7 @@ def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClien
                   "import API sends nothing)")
     same = fidelity.compare(OutlookClient(old), OutlookClient(new),
                             [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
-                             for p in mail.copy.ready()])
+                             for p in mail.copy.ready()], phase.downtime().get("mail_down") or "")
     phase.save_table("mailbox-fidelity", same)
     report.table(same, "Fidelity per mailbox and kind, read through Outlook and To Do on both sides (mail with its "
                        "attachments by hash; series with moved and cancelled occurrences; contacts with photos; "
@@ -214,7 +214,8 @@ def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClien
     report.banner("fail" if extra else "warn" if missing else "ok",
                   f"{int(same['identical'].sum())} of {int(same['old'].sum())} items identical; {missing} missing or "
                   f"changed (mail that arrived after its folder was copied shows here until the next pass); {extra} "
-                  "extra or duplicated")
+                  f"extra or duplicated; {int(same['arrived since mail moved'].sum())} arrived in the new mailboxes "
+                  "since mail moved")
     summary: dict[str, Any] = {"mailboxes": len(mail.copy.pairs), "mailboxes ready": len(mail.copy.ready()),
                                "items old": int(table["old"].sum()) if not table.empty else 0,
                                "items new": int(table["new"].sum()) if not table.empty else 0,
@@ -224,20 +225,26 @@ def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClien
     return summary
 
 
-def mail_checks(mail: Mail, old: GraphClient, new: GraphClient) -> list[Check]:
-    """Items per folder on both sides, and every item's fidelity read through Outlook and To Do."""
+def mail_checks(mail: Mail, old: GraphClient, new: GraphClient, since: str = "") -> list[Check]:
+    """Items per folder on both sides, and every item's fidelity read through Outlook and To Do. Mail received in
+    the new mailbox since mail moved (``since``) is new mail, not extra."""
     in_folders, same = Check("mail"), Check("mail fidelity")
+    table = fidelity.compare(OutlookClient(old), OutlookClient(new),
+                             [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
+                              for p in mail.copy.ready()], since)
+    arrived = {str(r["mailbox"]): int(r["arrived since mail moved"]) for _, r in table.iterrows() if r["kind"] == "mail"}
     for pair in mail.copy.pairs:
         if pair.source and pair.target is None:
             in_folders.add(pair.source_name, 1, 0, missing=1, detail="no mailbox in the new tenant")
     for _, row in counts(mail).iterrows():
         placed = bool(row["in its place"])
+        more = max(0, int(row["new"]) - int(row["old"]))
+        new_mail = min(more, arrived.get(str(row["mailbox"]), 0))  # the new mail, where it arrived
+        arrived[str(row["mailbox"])] = arrived.get(str(row["mailbox"]), 0) - new_mail
+        notes = ([] if placed else ["the folder is not in its place in the new mailbox"]) + \
+            ([f"{new_mail} arrived since mail moved"] if new_mail else [])
         in_folders.add(f"{row['mailbox']}: {row['folder']}", int(row["old"]), int(row["new"]),
-                       missing=int(row["missing"]) or int(not placed), extra=max(0, int(row["new"]) - int(row["old"])),
-                       detail="" if placed else "the folder is not in its place in the new mailbox")
-    table = fidelity.compare(OutlookClient(old), OutlookClient(new),
-                             [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
-                              for p in mail.copy.ready()])
+                       missing=int(row["missing"]) or int(not placed), extra=more - new_mail, detail="; ".join(notes))
     for _, row in table.iterrows():
         same.add(f"{row['mailbox']}: {row['kind']}", int(row["old"]), int(row["new"]),
                  missing=int(row["missing or changed"]), extra=int(row["extra or duplicate"]))
@@ -249,7 +256,7 @@ def mail_checks(mail: Mail, old: GraphClient, new: GraphClient) -> list[Check]:
 
 @reconciles("mail", "mail fidelity")
 def mail_reconciled(r: Reads) -> list[Check]:
-    return mail_checks(connected(r), r.old, r.new)
+    return mail_checks(connected(r), r.old, r.new, r.phase.downtime().get("mail_down") or "")
 
 
 def connected(r: Reads) -> Mail:

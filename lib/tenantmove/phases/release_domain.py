@@ -1,5 +1,6 @@
-"""Phase 20: release the custom domain from the old tenant — rename users off it, remove the old
-services' DNS records, wait until DNS shows them gone, delete the domain (forceDelete within its limits)."""
+"""Phase 20: release the custom domain from the old tenant — point the MX at the holding host (or remove it)
+with the old services' other DNS records, wait until DNS shows them gone and the MX's TTL has run out, rename
+users off the domain, delete it (forceDelete within its limits)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.dnsops import Record
 from ..services.graph import GraphClient
-from ..workloads import dnssnapshot, dnsttl
+from ..workloads import dnssnapshot, dnsttl, mailwindow
 from ..workloads import domain as domains
 from ..workloads.dnsrecords import COLUMNS as DNS_COLUMNS
 from ..workloads.dnsrecords import RELEASED_RECORDS, DnsRecords, records_to_remove
@@ -30,6 +31,7 @@ class ReleasePlan(ShowsItself):
     records: list[Record]
     dns_table: pd.DataFrame
     dns_facts: Report
+    window: mailwindow.WindowPlan | None = None  # how mail lives the window (None: the MX is gone already)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -53,6 +55,8 @@ class ReleasePlan(ShowsItself):
             report.banner("warn", f"From the moment Microsoft 365's DNS records are removed, mail to {self.domain} "
                                   "and Skype/Lync stop (and a public website on SharePoint), until phase 30 publishes "
                                   "the new records.")
+        for level, text in self.window.lines() if self.window is not None else []:
+            report.banner(level, text)
         return report
 
 
@@ -79,21 +83,29 @@ def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
         released = phase.state_dir / RELEASED_RECORDS
         released.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(released, index=False)
-    return ReleasePlan(domain, present, refs, renames, records, table, phase.dns_facts())
+    window = mailwindow.plan_window(ns, domain, phase.params.holding_mx, phase.endpoints.smtp_hosts) \
+        if any(r.type == "MX" for r in records) else None  # a holding MX that would bounce is refused here
+    return ReleasePlan(domain, present, refs, renames, records, table, phase.dns_facts(), window)
 
 
 def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, gate: ConfirmGate) -> StepResult:
+    """The MX goes first (to the holding host, or away), then the domain waits the MX's TTL with its people still on
+    it (mail that followed a cached MX is delivered in the old tenant, and phase 60 moves it), then the users are
+    renamed and the domain deleted: renamed first, a sender's cached MX would meet "recipient rejected" (5.4.1)."""
     if release.nothing_to_do:
         return StepResult(Report().banner("ok", "nothing to change: the domain is released and its records are gone"),
                           {"result": "nothing to change"})
     ns, provider = phase.dns()
     wait, poll = phase.dns_wait()
     renames = UserRenames(old, release.renames)  # empty once the domain has left the old tenant
-    records = DnsRecords(ns, provider, absent=release.records, wait_seconds=wait, poll_seconds=poll, destructive=True,
-                         title="DNS records", progress=phase.progress("waiting for DNS: removals"))
+    holding = [mailwindow.holding_record(release.domain, phase.params.holding_mx)] \
+        if release.window is not None and release.window.holding else []
+    records = DnsRecords(ns, provider, present=holding, absent=release.records, wait_seconds=wait,
+                         poll_seconds=poll, destructive=True, title="DNS records",
+                         progress=phase.progress("waiting for DNS: removals"))
     report = Report()
     if phase.dry_run:
-        for workload in (renames, records):
+        for workload in (records, renames):
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
@@ -101,19 +113,23 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
                           progress=lambda text: print(text, flush=True)) if release.records else ""
     mx_ttl = ns.ttl(release.domain, "MX") if any(r.type == "MX" for r in release.records) else None
     gate.require()
-    renamed = phase.run(renames, gate)
     downtime = phase.downtime()
     if release.records:
-        downtime.mark("mail_down", phase.run_id, phase.operator, f"removing {len(release.records)} DNS records")
+        what = f"MX to the holding host {holding[0].value}" if holding else "MX removed"
+        downtime.mark("mail_down", phase.run_id, phase.operator,
+                      f"{what}; {len(release.records)} DNS records of Microsoft 365 removed")
     removed = phase.run(records, gate)
     for note in records.notes:
         report.text(note)
-    drained = dnsttl.drain(mx_ttl, phase.ttl_scale(), progress=lambda text: print(text, flush=True)) \
-        if mx_ttl and release.present else ""
+    drained = dnsttl.drain(phase.state_dir, mx_ttl, phase.ttl_scale(), progress=lambda text: print(text, flush=True)) \
+        if release.present else ""
+    renamed = phase.run(renames, gate)
     deleted = domains.delete_domain(old, release.domain, src.initial_domain, wait) if release.present \
         else "already deleted"
-    summary = {**renamed.summary(), **removed.summary(), "domain": deleted,
+    summary = {**removed.summary(), **renamed.summary(), "domain": deleted,
                "mail stopped at (UTC)": downtime.get("mail_down"), **({"MX TTL": ttl} if ttl else {}),
-               **({"before the domain left": drained} if drained else {})}
-    report.add(renamed.report()).add(removed.report()).facts("Released", summary)
+               **({"before the domain left": drained} if drained else {}),
+               **({"MX in the window": f"{holding[0].value} ({release.window.answer.line()})"}
+                  if holding and release.window is not None and release.window.answer is not None else {})}
+    report.add(removed.report()).add(renamed.report()).facts("Released", summary)
     return StepResult(report, summary)

@@ -141,6 +141,9 @@ def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd
     summary: dict[str, Any] = {"verdict": "green" if verdict.green else "red", "rerun": verdict.rerun(),
                                **{f"{r['area']} differing": int(r["missing"] + r["extra"] + r["mismatched"])
                                   for _, r in verdict.summary().iterrows()}}
+    for check in verdict.checks:  # a rehearsal's sender's view of the mail window, in the verdict's own words
+        if check.area == "mail flow":
+            summary.update({f"mail flow: {r['item']}": r["detail"] for r in check.rows})
     if not verdict.green:
         again = verdict.rerun()
         report.banner("fail", "not ready to close: " + (f"rerun {', '.join(again)}, then this phase" if again else

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ class Endpoints:
     verify: str | bool
     dns: dict[str, Any] | None = None  # the sandbox's DNS server (host, port, tsig_file)
     sharepoint_url: str = ""  # the sandbox's stand-in for https://<name>.sharepoint.com (empty: the real hosts)
+    # mail hosts by name (glob) -> (address, port): the sandbox's SMTP servers, whose port is not 25 (empty: DNS)
+    smtp_hosts: dict[str, tuple[str, int]] = field(default_factory=dict)
+    admin_url: str = ""  # the sandbox's admin API: its outside world (empty: a real cloud has none)
 
 
 def resolve(params: Params) -> Endpoints:
@@ -33,7 +36,9 @@ def resolve(params: Params) -> Endpoints:
 
         found = read_endpoints(Path(params.sandbox_dir) if params.sandbox_dir else default_sandbox_dir())
         ends = Endpoints("sandbox", found["authority_host"], found["graph_url"], found["ca_file"], found["dns"],
-                         found.get("sharepoint_url", ""))
+                         found.get("sharepoint_url", ""),
+                         {k: (str(v[0]), int(v[1])) for k, v in ((found.get("smtp") or {}).get("hosts") or {}).items()},
+                         found.get("admin_url", ""))
     else:
         ends = Endpoints("global", GLOBAL_AUTHORITY_HOST, GLOBAL_GRAPH_URL, True)
     if params.authority_host:

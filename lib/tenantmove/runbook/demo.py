@@ -39,3 +39,24 @@ class StandInAdmin:
                                                "Exchange organisation settings")
             done.append(f"python -m tenantmove done {params_file} {' '.join(keys)} (exit {code})")
         return done
+
+
+class OutsideWriter:
+    """The demo's outside world: from just before phase 20 until phase 30 is done, the sandbox's sending mail server
+    writes to a person who moves, every few seconds, so phases 30 and 90 show what a sender saw of the window."""
+
+    def __init__(self, sandbox: Any, people: list[str], every_seconds: float = 2.0) -> None:
+        self.sandbox, self.people, self.every = sandbox, people, every_seconds
+
+    def before(self, phase: str, domain: str) -> None:
+        if phase.startswith("20"):
+            to = [f"{person}@{domain}" for person in self.people]
+            self.sandbox.admin("POST", "mailflow", json={"to": to, "every_seconds": self.every, "label": "mail-flow"})
+            print(f"demo only: the outside world writes to {', '.join(to)} every {self.every:g} s until phase 30 "
+                  "is done")
+
+    def after(self, phase: str) -> None:
+        if phase.startswith("30"):
+            figures = self.sandbox.admin("POST", "mailflow/stop")["figures"]
+            print(f"demo only: the outside world stopped writing: {figures['sent']} letters sent, "
+                  f"{figures['delivered']} delivered, {figures['bounced']} bounced, {figures['queued']} still queued")

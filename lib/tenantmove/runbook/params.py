@@ -95,6 +95,9 @@ SPEC: list[Spec] = [
          "away)", phases=('20',)),
     Spec("dns_ttl_after", int, 3600, "phase 30: the TTL the new MX, autodiscover and SPF records get once the "
          "cutover is done (seconds)", phases=('30',)),
+    Spec("holding_mx", str, "", "phases 20 and 30: a mail host of yours that answers 4xx (try later) for the domain; "
+         "phase 20 points the MX at it instead of removing it, phase 30 points it at the new tenant (empty: no MX "
+         "in the window)", phases=('00', '20', '30')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
@@ -163,6 +166,7 @@ class Params:
     dns_lower_ttl: bool = False
     ttl_override: str = ""
     dns_ttl_after: int = 3600
+    holding_mx: str = ""
     site_wait_seconds: int = 900
     settings_apply: str = ""
     ca_enforce: bool = False
@@ -273,6 +277,11 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
     if not 60 <= values["dns_ttl_after"] <= 86400:
         bad("dns_ttl_after", f"must be between 60 and 86400 seconds, not {values['dns_ttl_after']}",
             "3600 (an hour) is what Microsoft 365 publishes")
+    holding = str(values["holding_mx"]).strip().rstrip(".").lower()
+    if holding and not DOMAIN_RE.fullmatch(holding):
+        bad("holding_mx", f"{values['holding_mx']!r} is not a host name",
+            "name the mail host, e.g. mx-hold.example.net (no port, no address, no URL)")
+    values["holding_mx"] = holding
     if not 0 <= values["site_wait_seconds"] <= 86400:
         bad("site_wait_seconds", f"must be between 0 and 86400, not {values['site_wait_seconds']}",
             "e.g. 900: a new group's site usually appears within 15 minutes")

@@ -40,7 +40,7 @@ from ..services.auth import SignIn
 from ..workloads import passwords
 from . import audit, chain, notebook_check, preflight, signing, statefolder
 from .connect import check_state_tenants, resolve
-from .demo import AdminHook, StandInAdmin
+from .demo import AdminHook, OutsideWriter, StandInAdmin
 from .notebook_cells import sync
 from .params import absolutize, load_yaml, new_run_id, specs_for, validate
 
@@ -283,12 +283,18 @@ def execute_in_folder(args: argparse.Namespace, interactive: bool) -> tuple[int,
         if entry.get("status") == "completed":
             print(f"{nb.stem}: completed in an earlier attempt, skipped")
             continue
+        writer: OutsideWriter | None = getattr(args, "outside_writer", None)
+        if writer is not None:  # the demo: the outside world writes to a moving person through the window
+            writer.before(nb.stem, params.domain)
         try:
             outcome = _run_phase(nb, run, entry, injected, interactive)
         except PhaseFailed as exc:
             status, error = "failed", exc.one_line()
             _stderr(error)
             break
+        finally:
+            if writer is not None:
+                writer.after(nb.stem)
         print(f"{nb.stem}: {outcome}")
         signed = getattr(args, "demo_signins", None)
         if signed:  # the demo: the people who signed in by device code during this phase
@@ -652,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fresh_state = True
         with sandbox_running(default_sandbox_dir()) as sandbox:
             args.stand_in_admin = StandInAdmin(sandbox)
+            args.outside_writer = OutsideWriter(sandbox, ["megan.bowen"], every_seconds=1.0)
             args.overrides = demo_certificate(sandbox, args.params)
             args.demo_signins = []
             stop = threading.Event()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import socketserver
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .state import Store, Tenant
 
@@ -32,13 +33,15 @@ UNKNOWN_DOMAIN = {"reject": "550 5.4.1 Relay Access Denied [sandbox.prod.protect
 class Eop:
     """Who may receive what, and the delivery; the SMTP dialogue is :class:`_Session`'s."""
 
-    def __init__(self, store: Store, governor: Any, deliver: Callable[[Tenant, dict[str, Any], str, str], bool],
+    banner = BANNER
+
+    def __init__(self, store: Store, governor: Any, deliver: Callable[[Tenant, dict[str, Any], str, str, str], bool],
                  count: Callable[[str], None]) -> None:
-        """``deliver(tenant, user, subject, text)``: into the user's Inbox (False: no mailbox)."""
+        """``deliver(tenant, user, subject, text, sender)``: into the user's Inbox (False: no mailbox)."""
         self.store, self.governor, self.deliver, self.count = store, governor, deliver, count
         self.server: socketserver.ThreadingTCPServer | None = None
 
-    def recipient(self, address: str) -> tuple[str, tuple[Tenant, dict[str, Any]] | None]:
+    def recipient(self, address: str) -> tuple[str, Any]:
         """The SMTP answer to ``RCPT TO:<address>``, and whom it reaches when accepted."""
         local, _, domain = address.strip().strip("<>").rpartition("@")
         if not local or not domain:
@@ -56,13 +59,14 @@ class Eop:
             return "550 5.4.1 Recipient address rejected: Access denied", None
         return "250 2.1.5 Recipient OK", (tenant, user)
 
-    def accept(self, reached: list[tuple[Tenant, dict[str, Any]]], data: str) -> str:
+    def accept(self, reached: list[Any], data: str) -> str:
         message = email.message_from_string(data, policy=email.policy.default)
         subject = str(message.get("Subject") or "(no subject)")
         body = message.get_body(("plain", "html"))
         text = body.get_content() if body is not None else ""
+        sender = email.utils.parseaddr(str(message.get("From") or ""))[1]
         with self.store.lock:
-            delivered = sum(1 for tenant, user in reached if self.deliver(tenant, user, subject, text))
+            delivered = sum(1 for tenant, user in reached if self.deliver(tenant, user, subject, text, sender))
         if not delivered:
             return "550 5.4.1 Recipient address rejected: no mailbox"
         self.count("eop delivered")
@@ -70,20 +74,36 @@ class Eop:
 
     # --- the server ------------------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        eop = self
-
-        class Handler(_Session):
-            owner = eop
-
-        self.server = socketserver.ThreadingTCPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        self.server = listen(self, host, port)
         return self.server.server_address[0], self.server.server_address[1]
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class Receiver(Protocol):
+    """What an SMTP server of the sandbox decides; :class:`_Session` speaks the protocol for it."""
+
+    banner: str
+
+    def recipient(self, address: str) -> tuple[str, Any]: ...
+
+    def accept(self, reached: list[Any], data: str) -> str: ...
+
+
+def listen(owner: Receiver, host: str = "127.0.0.1", port: int = 0) -> socketserver.ThreadingTCPServer:
+    """An SMTP server on loopback for ``owner``, serving in a thread of its own."""
+
+    class Handler(_Session):
+        pass
+
+    Handler.owner = owner
+    server = socketserver.ThreadingTCPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    return server
 
 
 def _addresses(user: dict[str, Any]) -> set[str]:
@@ -93,14 +113,14 @@ def _addresses(user: dict[str, Any]) -> set[str]:
 
 
 class _Session(socketserver.StreamRequestHandler):
-    owner: Eop
+    owner: Receiver
     timeout = 30
 
     def _say(self, line: str) -> None:
         self.wfile.write((line + "\r\n").encode())
 
     def handle(self) -> None:
-        self._say(BANNER)
+        self._say(self.owner.banner)
         sender, reached = "", []
         while True:
             raw = self.rfile.readline(4096)

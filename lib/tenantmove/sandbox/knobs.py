@@ -51,6 +51,7 @@ class Knobs:
     onenote_section_pages: int = 5000  # pages a section holds before a new one answers 507
     ca_requests_per_second: float = 1.0  # conditional access per tenant (0: no limit); 429 with Retry-After beyond
     eop_unknown_domain: str = "reject"  # what EOP answers mail for a domain no tenant holds: reject (550) | defer (451)
+    holding_mx_answer: str = "defer"  # the admin's holding mail server: defer (451, as it should) | reject (550)
     teams_rate_scale: float = 1.0     # Teams' documented per-second limits, scaled (0: no limit)
     # apps whose approval for Teams' protected APIs (reading messages app-only) is taken back
     teams_protected_denied: list[str] = field(default_factory=list)

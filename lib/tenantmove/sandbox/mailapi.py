@@ -255,7 +255,7 @@ class MailApi:
                                       "lastModifiedDateTime": stamp, "body": {"contentType": "text", "content": "new"}})
         return Response(200, {"ok": True})
 
-    def receive(self, tenant: Tenant, user: dict[str, Any], subject: str, text: str) -> bool:
+    def receive(self, tenant: Tenant, user: dict[str, Any], subject: str, text: str, sender: str = "") -> bool:
         """Mail from outside (Exchange Online Protection's delivery) into the user's Inbox; False: no mailbox.
         The caller holds the store's lock."""
         box = self.mailbox_of(tenant, user)
@@ -263,9 +263,12 @@ class MailApi:
         if box is None or inbox is None:
             return False
         stamp = now_iso()
-        box.add_item(inbox, {"subject": subject, "isRead": False, "isDraft": False, "receivedDateTime": stamp,
-                             "createdDateTime": stamp, "lastModifiedDateTime": stamp,
-                             "body": {"contentType": "text", "content": text}})
+        item = {"subject": subject, "isRead": False, "isDraft": False, "receivedDateTime": stamp,
+                "sentDateTime": stamp, "createdDateTime": stamp, "lastModifiedDateTime": stamp,
+                "body": {"contentType": "text", "content": text}}
+        if sender:
+            item["from"] = item["sender"] = {"emailAddress": {"address": sender}}
+        box.add_item(inbox, item)
         return True
 
     # --- the import URL --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ..errors import ServiceUnreachable
 from .dnsserver import DnsServer, ZoneStore, make_keyring, seed_zones
 from .eop import Eop
 from .knobs import Governor, Knobs
+from .outside import HOLDING_HOST, CachingResolver, HoldingServer, Sender
 from .server import SandboxApp, make_server, write_json
 from .state import SeedError, Store, load_seed
 from .tls import write_app_certificate, write_ca_and_server_cert
@@ -65,6 +66,10 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
             certificates[client_id] = str(pem.resolve())
     eop = Eop(store, governor, app.mail.receive, app.stats.add)  # mail from outside, for the tenants' domains
     smtp_host, smtp_port = eop.start()
+    holding = HoldingServer(governor, app.stats.add)  # the admin's own mail server, for a holding MX
+    smtp_hosts = {"*.mail.protection.outlook.com": [smtp_host, smtp_port], HOLDING_HOST: list(holding.start())}
+    app.outside = Sender(CachingResolver((dns_server.host, dns_server.port), TTL_SCALE),
+                         {name: (str(h), int(p)) for name, (h, p) in smtp_hosts.items()}, TTL_SCALE)
     httpd = make_server(app, cert, key, port=port)
     host, http_port = httpd.server_address[0], httpd.server_address[1]
     base = f"https://{host}:{http_port}"
@@ -79,7 +84,8 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         "ca_file": str(ca.resolve()),
         "dns": {"host": dns_server.host, "port": dns_server.port, "tsig_file": str((state_dir / TSIG_FILE).resolve()),
                 "ttl_scale": TTL_SCALE},
-        "smtp": {"host": smtp_host, "port": smtp_port},  # Exchange Online Protection's receiving side
+        # Exchange Online Protection's receiving side, and the mail hosts by name (SMTP's port 25 is another here)
+        "smtp": {"host": smtp_host, "port": smtp_port, "hosts": smtp_hosts},
         "app_certificates": certificates,
         "tenants": [{"key": t.key, "id": t.id, "initial_domain": t.initial_domain,
                      "display_name": t.display_name, "apps": list(t.apps)} for t in store.tenants.values()],
@@ -100,6 +106,8 @@ def serve(state_dir: Path, *, port: int = 0, dns_port: int = 0, seed_path: Path 
         httpd.server_close()
         dns_server.stop()
         eop.stop()
+        holding.stop()
+        app.outside.close()
         (state_dir / ENDPOINTS).unlink(missing_ok=True)
 
 

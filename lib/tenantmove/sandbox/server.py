@@ -78,6 +78,7 @@ class SandboxApp:
                               apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail,
                                     self.teams],
                               org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
+        self.outside: Any = None  # the outside world's mail server (:class:`.outside.Sender`), set when it runs
         self.started = time.time()
 
     def dispatch(self, req: Request) -> Response:
@@ -165,6 +166,8 @@ class SandboxApp:
             self.teams.reset()
             self.settings.reset()
             self.dkim.configs.clear()
+            if self.outside is not None:
+                self.outside.reset()
             with self.zones.lock:  # DNS back to what the seed implies
                 self.zones.clear()
                 seed_zones(self.zones, list(self.store.tenants.values()))
@@ -208,9 +211,28 @@ class SandboxApp:
             return self.mail.deliver(req, rest[len("mail/"):])
         if rest.startswith("teams/") and req.method == "POST":  # people posting and reacting in Teams
             return self.teams.admin(req, rest[len("teams/"):])
+        if rest.startswith("mailflow") and self.outside is not None:  # the outside world writing to the people
+            return self.mailflow(req, rest[len("mailflow"):].strip("/"))
         if rest.startswith("lists/") and req.method == "POST":  # a user changing a list's items
             return self.files_admin.change_list(req, rest[len("lists/"):])
         return Response(404, {"error": f"unknown admin endpoint '{rest}'"})
+
+
+    def mailflow(self, req: Request, action: str) -> Response:
+        """``GET``: the sender's view; ``POST`` ``{"to": [...], "every_seconds": 2, "label": "", "count": 0}``:
+        a letter every so often (``count`` of them, or until ``POST mailflow/stop``)."""
+        if req.method == "GET" and not action:
+            return Response(200, self.outside.status())
+        if req.method == "POST" and action == "stop":
+            return Response(200, self.outside.stop_sending())
+        if req.method == "POST" and not action:
+            body = req.json()
+            to = [str(a) for a in body.get("to") or [] if "@" in str(a)]
+            if not to:
+                return Response(400, {"error": "name the recipients: {\"to\": [\"someone@domain\"]}"})
+            return Response(200, self.outside.send(to, float(body.get("every_seconds", 2)), str(body.get("label", "")),
+                                                   int(body.get("count", 0))))
+        return Response(404, {"error": f"unknown mail-flow action '{action}'"})
 
 
 class _Handler(BaseHTTPRequestHandler):

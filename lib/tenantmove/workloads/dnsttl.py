@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..clock import utc_now
 from ..errors import TenantmoveError
 from ..services.dnsops import Nameservers, Provider, Record, record
 
@@ -72,7 +71,16 @@ def _at(stamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+def _now() -> str:
+    """Now, to the microsecond: a wait computed from a stamp truncated to the second could end up to a second early
+    (in the sandbox, where a TTL second lasts 2 ms, that is 500 TTL seconds)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _stamp(when: dt.datetime) -> str:
+    """A moment something may start, to the second: rounded up, never early."""
+    if when.microsecond:
+        when += dt.timedelta(microseconds=1_000_000 - when.microsecond)
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -88,7 +96,7 @@ def observe(ns: Nameservers, domain: str, state_dir: Path, scale: float = 1.0) -
     at :data:`LOW` or less after it was seen higher is low since now (unless it was lowered earlier)."""
     data = _load(state_dir)
     sets = cutover_sets(ns, domain)
-    now = utc_now()
+    now = _now()
     rows, to_lower = [], []
     for key, records in sets.items():
         ttl = ns.ttl(records[0].name, records[0].type) or 0
@@ -117,7 +125,7 @@ def lower(provider: Provider, plan: TtlPlan, state_dir: Path) -> list[str]:
     for key in plan.to_lower:
         notes += provider.set_ttl(plan.sets[key], LOW)
         if provider.name != "manual":
-            data[key].update(low_since=utc_now(), lowered_by=f"phase 00 ({provider.name})")
+            data[key].update(low_since=_now(), lowered_by=f"phase 00 ({provider.name})")
     _save(state_dir, data)
     return notes
 
@@ -157,16 +165,26 @@ def mx_ready(ns: Nameservers, domain: str, state_dir: Path, scale: float = 1.0, 
                             "dossier)")
 
 
-def drain(ttl: int, scale: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+def drain(state_dir: Path, ttl: int | None, scale: float = 1.0, sleep: Callable[[float], None] = time.sleep,
           progress: Callable[[str], None] | None = None) -> str:
-    """Phase 20, once the MX is gone from every authoritative server and before the domain leaves the old tenant:
-    wait the TTL the MX was served with, so that no resolver still sends mail to Exchange Online Protection for a
-    domain no tenant holds (which may answer it with a permanent failure: a bounce)."""
-    seconds = ttl * scale
-    if progress is not None:
-        progress(f"waiting {seconds:.0f} s (the MX's TTL) before the domain leaves the old tenant")
+    """Phase 20, once the MX is gone from every authoritative server (``ttl``: the TTL it was served with) and before
+    the users are renamed and the domain leaves the old tenant: wait that TTL, so that mail following a cached MX
+    is still delivered in the old tenant, never refused. The start is remembered in the state folder: a rerun
+    after a kill (``ttl`` None, the MX being gone already) waits only what is left."""
+    data = _load(state_dir)
+    held = data.get("drain")
+    if ttl is not None and not held:
+        held = data["drain"] = {"since": _now(), "ttl": int(ttl)}
+        _save(state_dir, data)
+    if not held:
+        return ""
+    until = _at(held["since"]) + dt.timedelta(seconds=int(held["ttl"]) * scale)
+    seconds = max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds())
+    if progress is not None and seconds:
+        progress(f"waiting {seconds:.0f} s (the MX's TTL) before the users are renamed and the domain leaves")
     sleep(seconds)
-    return f"waited {seconds:.0f} s after the MX was gone (its TTL was {ttl} s) before deleting the domain"
+    return (f"waited {seconds:.0f} s after the MX was gone (its TTL was {held['ttl']} s) before renaming the users "
+            "and deleting the domain")
 
 
 def restore(ns: Nameservers, provider: Provider, domain: str, ttl: int) -> list[str]:

@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 
 from ..services.outlook import OutlookClient
+from .mailwindow import arrived_since
 
 KINDS = ("mail", "events", "contacts", "tasks")
-COLUMNS = ["mailbox", "kind", "old", "new", "identical", "missing or changed", "extra or duplicate"]
+COLUMNS = ["mailbox", "kind", "old", "new", "identical", "missing or changed", "extra or duplicate",
+           "arrived since mail moved"]
 
 
 def _sig(*parts: Any) -> str:
@@ -60,15 +62,21 @@ def signatures(reader: OutlookClient, user: str) -> dict[str, Counter[str]]:
     return out
 
 
-def compare(old: OutlookClient, new: OutlookClient, pairs: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """``pairs``: (mailbox shown, old user key, new user key); one row per mailbox and kind."""
+def compare(old: OutlookClient, new: OutlookClient, pairs: list[tuple[str, str, str]],
+            since: str = "") -> pd.DataFrame:
+    """``pairs``: (mailbox shown, old user key, new user key); one row per mailbox and kind. Mail only the new side
+    has that was received at or after ``since`` (when mail stopped in phase 20) arrived there as new mail: it is
+    counted apart, not as extra."""
     rows = []
     for name, old_user, new_user in pairs:
         before, after = signatures(old, old_user), signatures(new, new_user)
         for kind in KINDS:
             same = sum((before[kind] & after[kind]).values())
+            extra = after[kind] - before[kind]
+            arrived = sum(n for sig, n in extra.items() if kind == "mail" and since
+                          and arrived_since(json.loads(sig)[1], since))
             rows.append({"mailbox": name, "kind": kind, "old": sum(before[kind].values()),
                          "new": sum(after[kind].values()), "identical": same,
                          "missing or changed": sum((before[kind] - after[kind]).values()),
-                         "extra or duplicate": sum((after[kind] - before[kind]).values())})
+                         "extra or duplicate": sum(extra.values()) - arrived, "arrived since mail moved": arrived})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,91 @@
+"""The cutover's mail window rehearsed against a running sandbox, one option at a time: phases 20 and 30 run
+in this process as their notebooks run them (their own plan and apply, over real sockets), while the sandbox's
+outside mail server writes to a moving person from before phase 20 until phase 30 is done. What a sender saw is
+the result: sent, delivered, bounced, the longest delay, and the window. The test of the options and
+``bench/bench_cutover.py`` use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..runbook import outside_mail
+from ..runbook.context import Phase
+from ..services.dnsops import RecordPlan, record
+from ..workloads import dnsttl, inventory, mailwindow
+from . import add_domain, common, release_domain
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to cross the window: the MX's TTL before the cutover, whether phase 00 lowers it, a holding MX, and
+    whether the domain has an address record of its own (a website) or is mail-only."""
+
+    name: str
+    mx_ttl: int = 3600
+    lower: bool = False
+    holding_mx: str = ""
+    mail_only: bool = False
+
+
+def _phase(phase_id: str, sandbox_dir: Path, work: Path, domain: str, option: Option) -> Phase:
+    namespace: dict[str, Any] = {
+        "name": "rehearsal", "cloud": "sandbox", "sandbox_dir": str(sandbox_dir), "domain": domain,
+        "state_dir": str(work / "state"), "run_dir": str(work / "run"), "run_id": "rehearsal",
+        "operator": "rehearsal", "interactive": False, "dry_run": False, "confirm": domain,
+        "holding_mx": option.holding_mx, "dns_lower_ttl": option.lower,
+        "ttl_override": "" if option.lower else f"rehearsal of the option {option.name!r}: the TTL is not lowered",
+    }
+    return Phase.start(phase_id, namespace)
+
+
+def prepare(sandbox_dir: Path, work: Path, domain: str, option: Option) -> None:
+    """What phase 00 does for the window: the old tenant's inventory, the TTLs seen (and lowered), and the DNS the
+    option describes (the MX's TTL, no address record for a mail-only domain)."""
+    phase = _phase("00_prepare", sandbox_dir, work, domain, option)
+    ns, provider = phase.dns()
+    mx = [record(domain, "MX", v) for v in sorted(ns.values(domain, "MX")[0])]
+    provider.set_ttl(mx, option.mx_ttl)
+    if option.mail_only:
+        provider.apply(RecordPlan(remove=[record(domain, "A", v) for v in sorted(ns.values(domain, "A")[0])]))
+    phase.save_inventory("source", inventory.collect(phase.sign_in("source"), people=True))
+    plan = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+    if option.lower:
+        dnsttl.lower(provider, plan, phase.state_dir)
+
+
+def cutover(sandbox_dir: Path, work: Path, domain: str, option: Option, to: list[str], every_seconds: float = 0.5,
+            window_seconds: float = 0.0, settle_seconds: float = 120.0) -> dict[str, Any]:
+    """Phases 20 and 30 with the outside world writing to ``to``; ``window_seconds`` is the admin's time between
+    them (the domain's verification, a coffee). Returns the sender's figures and the phases' times."""
+    sender = outside_mail.for_endpoints(_phase("00_prepare", sandbox_dir, work, domain, option).endpoints)
+    if sender is None:
+        raise ValueError("a rehearsal of the mail window needs the sandbox (cloud: sandbox)")
+    sender.start(to, every_seconds, label=option.name)
+    time.sleep(every_seconds * 2)  # letters before the cutover too
+    began = time.monotonic()
+    twenty = _phase("20_release_domain", sandbox_dir, work, domain, option)
+    old = twenty.sign_in("source")
+    src = twenty.load_inventory("source")
+    release = release_domain.plan(twenty, old, src)
+    gate = twenty.confirm_gate(f"release {domain} (rehearsal)")
+    released = release_domain.apply(twenty, old, src, release, gate)
+    phase20 = time.monotonic() - began
+    time.sleep(window_seconds)
+    thirty = _phase("30_add_domain_and_users", sandbox_dir, work, domain, option)
+    new = thirty.sign_in("target")
+    src, tgt = common.load_inventories(thirty, new)
+    moving = common.user_mapping(thirty, src, tgt).moving
+    added = add_domain.apply(thirty, new, src, tgt, moving, add_domain.plan(thirty, new, src, moving),
+                             thirty.confirm_gate(f"add {domain} (rehearsal)"))
+    sender.stop()
+    view = sender.settle(settle_seconds)
+    down, up = (thirty.downtime().get(event) for event in ("mail_down", "mail_up"))
+    window = (dt.datetime.fromisoformat(str(up).replace("Z", "+00:00")) -
+              dt.datetime.fromisoformat(str(down).replace("Z", "+00:00"))).total_seconds() if down and up else None
+    return {"option": option.name, **mailwindow.figures(view), "phase 20 (s)": round(phase20, 1),
+            "window (s)": window, "released": released.summary, "added": added.summary,
+            "letters": mailwindow.letters(view)}
