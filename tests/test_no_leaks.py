@@ -28,9 +28,14 @@ def test_no_canary_token_or_password_in_anything_a_run_writes(fresh_sandbox: San
     assert first.returncode == 0, first.stderr[-3000:]
     again = tenantmove("run", str(params), "--phases", "30", "--runs-dir", str(runs), cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    vaults = list((tmp_path / "state" / "passwords").glob("*.csv"))
+    vaults = list((tmp_path / "state" / "passwords").glob("*.csv")) + list((tmp_path / "state" / "passes").glob("*.csv"))
     passwords = list(vault_passwords(tmp_path / "state" / "passwords").values())
     assert len(passwords) == 22  # evidence that users were really created with temporary passwords
+    passes = list(vault_passwords(tmp_path / "state" / "passes").values())
+    assert len(passes) == 23  # and given one-time sign-in passes (phase 40): in the vault, and nowhere else
+    passwords += passes
+    letters = list(runs.rglob("letters/*.html"))
+    assert len(letters) >= 23 and all(pw.encode() not in p.read_bytes() for p in letters for pw in passwords)
 
     written = [p for p in (runs, tmp_path / "state", fresh_sandbox.state_dir) for p in p.rglob("*") if p.is_file()]
     assert sum(1 for p in written if p.name == "run.json") == 2 and any(p.name == "sandbox.log" for p in written)

@@ -40,6 +40,7 @@ COUNTED_AS = {  # an action's first words -> its count (the longest match wins)
     "to do": "to do", "to retry": "to do",
     "created by the admin": "adopted", "done by the admin": "adopted",
     "created": "created", "imported": "created", "copied": "created", "published": "created", "added": "created",
+    "issued": "created", "sent": "created", "password instead": "manual",
     "adopted": "adopted", "already": "adopted", "ready": "adopted", "reachable": "adopted", "mapped": "adopted",
     "read back": "adopted", "verified": "adopted",
     "updated": "updated", "renamed": "updated", "moved": "updated", "replaced": "updated", "applied": "updated",

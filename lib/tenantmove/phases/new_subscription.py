@@ -3,13 +3,19 @@ mapping is built and validated, and (optionally) users are pre-staged on the onm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from ..engine import Outcome
-from ..report import Report
+from ..report import Report, ShowsItself
+from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
+from ..workloads.announcement import Announcement, check_sender
 from ..workloads.inventory import Inventory
+from ..workloads.letters import language
+from ..workloads.people import from_inventory
 from ..workloads.users import Users, prestage_upn
 from .common import ONEDRIVES_LATER, StepFailed, StepResult, request_onedrives
 
@@ -75,3 +81,76 @@ def prestage(phase: Phase, client: GraphClient, moving: pd.DataFrame, src: Inven
         return StepResult(report.text(ONEDRIVES_LATER), outcome.summary())
     report.add(onedrives.report())
     return StepResult(report, {**outcome.summary(), **onedrives.summary()})
+
+
+@dataclass(repr=False)
+class AnnouncementPlan(ShowsItself):
+    """Who gets the announcement, from whom, in which language (``workload`` None: none is sent)."""
+
+    people: pd.DataFrame
+    sender: str = ""
+    workload: Announcement | None = None
+
+    def report(self) -> Report:
+        if self.workload is None:
+            return Report().text("No announcement (`announce_from` is empty): the people hear of the move from you.")
+        defaulted = int((self.people["language note"] != "").sum())
+        report = Report().table(self.people[["source_upn", "address", "language", "language note"]],
+                                f"The announcement: {len(self.people)} mail(s) from {self.sender}, once, about "
+                                f"{self.workload.when}")
+        if defaulted:
+            report.text(f"{defaulted} person(s) get the default language (no preferredLanguage, or no translation).")
+        return report
+
+
+def announcement_plan(phase: Phase, src: Inventory, moving: pd.DataFrame) -> AnnouncementPlan:
+    """The announcement's plan: its sender checked (a user of the old tenant with a mailbox) before anything."""
+    people = pd.DataFrame(columns=["source_upn", "target_upn", "display_name", "address", "language",
+                                   "language note"])
+    p = phase.params
+    if not p.announce_from:
+        return AnnouncementPlan(people)
+    old = phase.sign_in("source")
+    sender = check_sender(old, p.announce_from)
+    read = from_inventory(src)
+    mail = {str(u).lower(): str(m or u) for u, m in zip(src.users["userPrincipalName"], src.users["mail"],
+                                                        strict=True)}
+    rows = []
+    for _, row in moving.iterrows():
+        preferred = read(str(row["source_upn"])).attributes.get("preferredLanguage")
+        rows.append({"source_upn": row["source_upn"], "target_upn": row["target_upn"],
+                     "display_name": row.get("display_name") or row["target_upn"],
+                     "address": mail.get(str(row["source_upn"]).lower(), row["source_upn"]),
+                     "language": preferred, "language note": language(preferred)[1]})
+    people = pd.DataFrame(rows, columns=people.columns)
+    company = str(src.organization.get("displayName") or p.name)
+    return AnnouncementPlan(people, sender, Announcement(old, p.announce_from, people, p.announce_when, company))
+
+
+class NothingToConfirm:
+    """The gate of a step with nothing to do: no box, nothing to wait for."""
+
+    def wait(self) -> None:
+        return None
+
+    def require(self) -> None:
+        return None
+
+
+def announcement_gate(phase: Phase, plan: AnnouncementPlan) -> ConfirmGate | NothingToConfirm:
+    if plan.workload is None or phase.dry_run:
+        return NothingToConfirm() if plan.workload is None else phase.confirm_gate("send the announcement")
+    return phase.confirm_gate(f"send the announcement to {len(plan.people)} people from {plan.sender}")
+
+
+def announce(phase: Phase, plan: AnnouncementPlan, gate: ConfirmGate | NothingToConfirm) -> StepResult:
+    """Send it (once: the ledger, and the sender's mailbox, know who has it)."""
+    if plan.workload is None:
+        return StepResult(Report().text("No announcement sent."), {"announcement": "none"})
+    outcome = phase.run(plan.workload, gate)  # type: ignore[arg-type]
+    report = outcome.report()
+    if outcome.dry_run:
+        report.banner("warn", "dry run: nothing was sent (set dry_run: false and confirm to send)")
+    return StepResult(report, {"announcement sent": outcome.count("sent"),
+                               "announcement sent before": outcome.count("done before") + outcome.count("adopted"),
+                               "announcement from": plan.sender})

@@ -4,6 +4,7 @@ came from, and the fix, before anything changes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
 import re
@@ -41,8 +42,8 @@ DNS_KEYS = {
 }
 DNS_PROVIDERS = ("auto", "manual", "rfc2136", "lexicon")
 FILE_VERSIONS = ("latest", "all")
-SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "reportSettings", "pronouns", "securityDefaults",
-                 "organization", "branding", "groupSettings", "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
+SETTING_AREAS = ("sharepoint", "authorization", "authenticationMethods", "temporaryAccessPass", "reportSettings",
+                 "pronouns", "securityDefaults", "organization", "branding", "groupSettings", "domains")  # phase 40's areas Graph can write (tenantmove.workloads.setting_areas)
 
 TENANT_KEYS = {
     "tenant": "tenant id (GUID) or a verified domain, e.g. contoso.onmicrosoft.com",
@@ -86,7 +87,7 @@ SPEC: list[Spec] = [
          "tenantmove vault-key`; read them with `python -m tenantmove passwords`)", phases=('10', '30')),
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data", phases=('10',)),
     Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '30', '50', '90')),
-    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('00', '20', '30', '40', '50', '60', '65', '70', '80')),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('00', '10', '20', '30', '40', '50', '60', '65', '70', '80')),
     Spec("dns_lower_ttl", bool, False, "phase 00: lower the TTLs of the MX, autodiscover and SPF records to 5 minutes "
          "itself (rfc2136 or lexicon provider, behind the typed confirmation); false: show the change to make",
          phases=('00',)),
@@ -95,6 +96,19 @@ SPEC: list[Spec] = [
          "away)", phases=('20',)),
     Spec("dns_ttl_after", int, 3600, "phase 30: the TTL the new MX, autodiscover and SPF records get once the "
          "cutover is done (seconds)", phases=('30',)),
+    Spec("announce_from", str, "", "phase 10: a user of the old tenant with a mailbox who sends each moving person "
+         "the announcement of the move, once, behind the typed confirmation (empty: no announcement)",
+         phases=('10',)),
+    Spec("announce_when", str, "", "phase 10: when the move happens, as the announcement says it, e.g. "
+         "\"Saturday 9 January 2027 from 18:00\"", phases=('10',)),
+    Spec("first_day_passes", bool, False, "phase 40: give each moving person a Temporary Access Pass for their first "
+         "sign-in (into the vault, never shown) where the new tenant's policy allows it; the temporary password "
+         "stays the fallback", phases=('40',)),
+    Spec("pass_start", str, "", "phase 40: when the passes start, UTC, e.g. 2027-01-11T07:00:00Z (empty: at once)",
+         phases=('40',)),
+    Spec("pass_lifetime_minutes", int, 480, "phase 40: how long a pass works, in minutes (10 to 43200; the new "
+         "tenant's policy may allow less)", phases=('40',)),
+    Spec("pass_usable_once", bool, True, "phase 40: a pass works for one sign-in only", phases=('40',)),
     Spec("holding_mx", str, "", "phases 20 and 30: a mail host of yours that answers 4xx (try later) for the domain; "
          "phase 20 points the MX at it instead of removing it, phase 30 points it at the new tenant (empty: no MX "
          "in the window)", phases=('00', '20', '30')),
@@ -167,6 +181,12 @@ class Params:
     ttl_override: str = ""
     dns_ttl_after: int = 3600
     holding_mx: str = ""
+    announce_from: str = ""
+    announce_when: str = ""
+    first_day_passes: bool = False
+    pass_start: str = ""
+    pass_lifetime_minutes: int = 480
+    pass_usable_once: bool = True
     site_wait_seconds: int = 900
     settings_apply: str = ""
     ca_enforce: bool = False
@@ -282,6 +302,27 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
         bad("holding_mx", f"{values['holding_mx']!r} is not a host name",
             "name the mail host, e.g. mx-hold.example.net (no port, no address, no URL)")
     values["holding_mx"] = holding
+    sender = str(values["announce_from"]).strip()
+    if sender and "@" not in sender:
+        bad("announce_from", f"{sender!r} is not a user's sign-in name or address",
+            "name the sender as it signs in, e.g. it@contoso.com")
+    if sender and not str(values["announce_when"]).strip():
+        bad("announce_when", "is empty, but announce_from sends an announcement",
+            "say when the move happens, e.g. \"Saturday 9 January 2027 from 18:00\"")
+    if not 10 <= values["pass_lifetime_minutes"] <= 43200:
+        bad("pass_lifetime_minutes", f"must be between 10 and 43200 minutes, not {values['pass_lifetime_minutes']}",
+            "480 (a working day) suits a first morning; the new tenant's policy may allow less")
+    start = str(values["pass_start"]).strip()
+    if start:
+        try:
+            when = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is None:
+            bad("pass_start", f"{start!r} is not a UTC date and time",
+                "write it as 2027-01-11T07:00:00Z (empty: the passes start at once)")
+        else:
+            values["pass_start"] = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if not 0 <= values["site_wait_seconds"] <= 86400:
         bad("site_wait_seconds", f"must be between 0 and 86400, not {values['site_wait_seconds']}",
             "e.g. 900: a new group's site usually appears within 15 minutes")

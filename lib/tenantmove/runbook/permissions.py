@@ -18,7 +18,10 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
         "target": [("Organization.Read.All", "tenant details and licences"), ("Domain.Read.All", "domains")],
     },
     "10_new_subscription": {
-        "source": [],
+        "source": [("Mail.Send", "send the announcement from announce_from"),
+                   ("Mail.Read", "find an announcement sent before (the sender's mailbox): never twice"),
+                   ("User.Read.All", "check the announcement's sender"),
+                   ("MailboxSettings.Read", "check the announcement's sender has a mailbox")],
         "target": [("Organization.Read.All", "licences to compare"), ("User.ReadWrite.All", "pre-stage users")],
     },
     "20_release_domain": {
@@ -50,7 +53,10 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Domain.ReadWrite.All", "apply password expiry per domain"),
                    ("TeamsUserConfiguration.Read.All", "read which Teams policies users have (read-back)"),
                    ("Policy.ReadWrite.Authorization", "apply the authorisation policy"),
-                   ("Policy.ReadWrite.AuthenticationMethod", "apply the authentication-methods policy"),
+                   ("Policy.ReadWrite.AuthenticationMethod", "apply the authentication-methods policy and the "
+                                                             "Temporary Access Pass method"),
+                   ("UserAuthenticationMethod.ReadWrite.All", "give each person a Temporary Access Pass "
+                                                              "(first_day_passes)"),
                    ("Policy.ReadWrite.ConditionalAccess", "create named locations and policies (report-only)"),
                    ("SharePointTenantSettings.ReadWrite.All", "apply SharePoint's tenant settings")],
     },

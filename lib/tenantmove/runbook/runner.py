@@ -488,14 +488,15 @@ def cmd_done(params_file: Path, keys: list[str], note: str) -> int:
     return EXIT_OK
 
 
-def cmd_passwords(params_file: Path, out: Path) -> int:
-    """The vault's temporary passwords in clear, into an owner-only file for the admin who hands them out."""
+def cmd_passwords(params_file: Path, out: Path, passes: bool = False) -> int:
+    """The vault's temporary passwords (or, with ``passes``, the one-time sign-in passes) in clear, into an
+    owner-only file for the admin who hands them out."""
     try:
         raw = load_yaml(params_file)
         params = validate(absolutize(raw, Path.cwd()), origin=str(params_file), check_environment=False)
         fernet = passwords.key_from_env(params.vault_key_env)
         state = statefolder.resolve(raw)
-        count = passwords.export(state / "passwords", fernet, out)
+        count = passwords.export(state / ("passes" if passes else "passwords"), fernet, out)
     except TenantmoveError as exc:
         _stderr(exc.one_line())
         return EXIT_BAD_INPUT
@@ -505,7 +506,8 @@ def cmd_passwords(params_file: Path, out: Path) -> int:
     except OSError as exc:
         _stderr(f"{out}: {exc.strerror}. HINT: name a file in a folder you can write to")
         return EXIT_BAD_INPUT
-    print(f"{count} temporary password(s) written to {out} (readable only by you); hand them over, then delete it")
+    what = "one-time sign-in pass(es)" if passes else "temporary password(s)"
+    print(f"{count} {what} written to {out} (readable only by you); hand them over, then delete it")
     return EXIT_OK
 
 
@@ -626,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     pw = sub.add_parser("passwords", help="write the new users' temporary passwords to an owner-only file")
     pw.add_argument("params", help="YAML parameter file (for the state folder and vault_key_env)")
     pw.add_argument("--out", type=Path, required=True, help="a new file to write them to")
+    pw.add_argument("--passes", action="store_true", help="the one-time sign-in passes phase 40 gave (first_day_passes)")
     nbs = sub.add_parser("notebooks", help="regenerate the notebooks' parameters cells from the parameter spec")
     nbs.add_argument("--check", action="store_true", help="only check: exit 1 if a notebook has drifted")
     done = sub.add_parser("done", help="mark manual items done (what no API can check), as the admin")
@@ -697,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         print(passwords.new_key())
         return EXIT_OK
     if args.command == "passwords":
-        return cmd_passwords(Path(args.params), args.out)
+        return cmd_passwords(Path(args.params), args.out, args.passes)
     if args.command == "permissions":
         from .permissions import markdown
 

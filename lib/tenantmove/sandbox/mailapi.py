@@ -33,6 +33,7 @@ from .shapes import GraphFailure
 from .state import SKU_CATALOG, Store, Tenant, now_iso
 
 MAIL_RE = re.compile(r"^(?:admin/exchange/mailboxes/([^/]+)(?:/(.*))?|users/([^/]+)/settings/exchange)$")
+SEND_RE = re.compile(r"^users/([^/]+)/sendMail$")
 FOLDER_READ = {"MailboxFolder.Read.All", "MailboxFolder.ReadWrite.All"}
 FOLDER_WRITE = {"MailboxFolder.ReadWrite.All"}
 ITEM_READ = {"MailboxItem.Read.All", "MailboxItem.Export.All", "MailboxItem.ImportExport.All"}
@@ -69,7 +70,7 @@ class MailApi:
     @staticmethod
     def owns(raw_rest: str) -> bool:
         rest = raw_rest.split("?", 1)[0]
-        return MAIL_RE.match(rest) is not None or OutlookApi.owns(rest)
+        return MAIL_RE.match(rest) is not None or SEND_RE.match(rest) is not None or OutlookApi.owns(rest)
 
     def mounts(self, rest: str, method: str) -> bool:
         return self.owns(rest)
@@ -111,6 +112,14 @@ class MailApi:
                     return self.outlook.call(method, rest, query, body, tenant, granted, base)
             finally:
                 self.limits.leave(app, box_id)
+        sending = SEND_RE.match(raw_rest.split("?", 1)[0])
+        if sending is not None:
+            if method != "POST":
+                raise GraphFailure(405, "Request_BadRequest", "sendMail takes a POST.")
+            if "Mail.Send" not in granted:
+                raise GraphFailure(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            with self.store.lock:
+                return self.send_mail(tenant, unquote(sending.group(1)), body or {})
         match = MAIL_RE.match(raw_rest.split("?", 1)[0])
         assert match
         with self.store.lock:
@@ -254,6 +263,44 @@ class MailApi:
                                       "isDraft": False, "receivedDateTime": stamp, "createdDateTime": stamp,
                                       "lastModifiedDateTime": stamp, "body": {"contentType": "text", "content": "new"}})
         return Response(200, {"ok": True})
+
+    def send_mail(self, tenant: Tenant, sender_key: str, body: dict[str, Any]) -> Response:
+        """``POST users/{id}/sendMail``: a copy in the sender's Sent Items (unless ``saveToSentItems`` is false), and
+        each recipient in this tenant gets it in their Inbox. Mail to anyone else is counted, never delivered: the
+        sandbox sends nothing outside. The caller holds the store's lock."""
+        sender = tenant.find_user(sender_key)
+        if sender is None:
+            raise GraphFailure(404, "ErrorInvalidUser", f"The requested user '{sender_key}' is invalid.")
+        box = self.mailbox_of(tenant, sender)
+        if box is None:
+            raise GraphFailure(404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or "
+                                                                   "is hosted on-premise.")
+        message = body.get("message") or {}
+        recipients = [str((r.get("emailAddress") or {}).get("address") or "")
+                      for key in ("toRecipients", "ccRecipients", "bccRecipients") for r in message.get(key) or []]
+        if not [r for r in recipients if "@" in r]:
+            raise GraphFailure(400, "ErrorInvalidRecipients", "At least one recipient is not valid.")
+        subject = str(message.get("subject") or "")
+        content = str((message.get("body") or {}).get("content") or "")
+        stamp = now_iso()
+        if body.get("saveToSentItems", True):
+            sent = next(f for f in box.folders.values() if f.name == "Sent Items")
+            box.add_item(sent, {"subject": subject, "isRead": True, "isDraft": False, "sentDateTime": stamp,
+                                "createdDateTime": stamp, "lastModifiedDateTime": stamp,
+                                "toRecipients": [{"emailAddress": {"address": r}} for r in recipients],
+                                "from": {"emailAddress": {"address": sender.get("mail") or sender["userPrincipalName"]}},
+                                "body": dict(message.get("body") or {"contentType": "text", "content": ""})})
+        self.count("sendMail messages")
+        for address in recipients:
+            user = next((u for u in tenant.users.values() if address.lower() in
+                         {str(u.get("mail") or "").lower(), str(u["userPrincipalName"]).lower(),
+                          *(str(x).split(":", 1)[-1].lower() for x in u.get("proxyAddresses") or [])}), None)
+            if user is None or not self.receive(tenant, user, subject, content,
+                                                str(sender.get("mail") or sender["userPrincipalName"])):
+                self.count("sendMail recipients outside the tenant (not delivered)")
+            else:
+                self.count("sendMail recipients delivered")
+        return Response(202)
 
     def receive(self, tenant: Tenant, user: dict[str, Any], subject: str, text: str, sender: str = "") -> bool:
         """Mail from outside (Exchange Online Protection's delivery) into the user's Inbox; False: no mailbox.

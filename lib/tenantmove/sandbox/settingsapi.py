@@ -8,25 +8,30 @@ years). Conditional access answers about one request a second per tenant: faster
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 import uuid
 from typing import Any
 
-from . import orgsettings, teams
+from . import orgsettings, teams, temporary_pass
 from .http import Request, Response
 from .knobs import Governor
 from .shapes import GraphFailure
 from .state import Store, Tenant, now_iso
 
+TAP_CONFIG = "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass"
+TAP_METHODS = re.compile(r"^users/([^/]+)/authentication/temporaryAccessPassMethods(?:/([^/]+))?$")
 OBJECTS = {"admin/sharepoint/settings": "sharepoint", "policies/authorizationPolicy": "authorization",
            "policies/authenticationMethodsPolicy": "authenticationMethods", "admin/reportSettings": "reportSettings",
+           TAP_CONFIG: "temporaryAccessPass",
            "admin/people/pronouns": "pronouns",
            "policies/identitySecurityDefaultsEnforcementPolicy": "securityDefaults"}  # one object each: GET, PATCH
 ROUTES = (*OBJECTS, "identity/conditionalAccess/", "admin/teams/userConfigurations")
 READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"},
         "authorization": {"Policy.Read.All", "Policy.ReadWrite.Authorization"},
         "authenticationMethods": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
+        "temporaryAccessPass": {"Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"},
         "reportSettings": {"ReportSettings.Read.All", "ReportSettings.ReadWrite.All"},
         "pronouns": {"PeopleSettings.Read.All", "PeopleSettings.ReadWrite.All"},
         "securityDefaults": {"Policy.Read.All", "Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"},
@@ -34,6 +39,7 @@ READ = {"sharepoint": {"SharePointTenantSettings.Read.All", "SharePointTenantSet
 WRITE = {"sharepoint": {"SharePointTenantSettings.ReadWrite.All"},
          "authorization": {"Policy.ReadWrite.Authorization"},
          "authenticationMethods": {"Policy.ReadWrite.AuthenticationMethod"},
+         "temporaryAccessPass": {"Policy.ReadWrite.AuthenticationMethod"},
          "reportSettings": {"ReportSettings.ReadWrite.All"}, "pronouns": {"PeopleSettings.ReadWrite.All"},
          "securityDefaults": {"Policy.ReadWrite.SecurityDefaults", "Policy.ReadWrite.ConditionalAccess"},
          "ca": {"Policy.ReadWrite.ConditionalAccess"}}
@@ -55,6 +61,13 @@ DEFAULTS = {  # a new tenant: Microsoft's defaults
                                   "state": "default", "snoozeDurationInDays": 1}},
                               "systemCredentialPreferences": {"state": "default"},
                               "reportSuspiciousActivitySettings": {"state": "default", "voiceReportingCode": 0}},
+    # the Temporary Access Pass method: off in a new tenant (its limits are the service's defaults)
+    "temporaryAccessPass": {"@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
+                            "id": "TemporaryAccessPass", "state": "disabled", "defaultLifetimeInMinutes": 60,
+                            "defaultLength": 8, "minimumLifetimeInMinutes": 60, "maximumLifetimeInMinutes": 480,
+                            "isUsableOnce": False, "excludeTargets": [],
+                            "includeTargets": [{"targetType": "group", "id": "all_users",
+                                                "isRegistrationRequired": False}]},
     "reportSettings": {"displayConcealedNames": True},
     "pronouns": {"isEnabledInOrganization": False},
     "securityDefaults": {"id": "00000000-0000-0000-0000-000000000005", "displayName": "Security Defaults",
@@ -75,6 +88,8 @@ CONFIGURED = {  # the old tenant, tightened over the years (links for anyone sti
                                   "state": "enabled", "snoozeDurationInDays": 3}},
                               "systemCredentialPreferences": {"state": "enabled"},
                               "reportSuspiciousActivitySettings": {"state": "enabled", "voiceReportingCode": 0}},
+    "temporaryAccessPass": {"state": "enabled", "maximumLifetimeInMinutes": 1440, "defaultLifetimeInMinutes": 480,
+                            "isUsableOnce": True},  # the old tenant onboards people with one-time passes
     "reportSettings": {"displayConcealedNames": False},
     "pronouns": {"isEnabledInOrganization": True},
     "securityDefaults": {"isEnabled": False},  # off: the old tenant protects itself with conditional access
@@ -83,7 +98,8 @@ CONFIGURED = {  # the old tenant, tightened over the years (links for anyone sti
 
 def owns(rest: str, method: str = "GET") -> bool:
     """Whether these settings answer ``rest`` (``GET organization`` itself is the directory's)."""
-    return rest.startswith(ROUTES) or (orgsettings.owns(rest) and not (rest == "organization" and method == "GET"))
+    return rest.startswith(ROUTES) or bool(TAP_METHODS.match(rest)) or \
+        (orgsettings.owns(rest) and not (rest == "organization" and method == "GET"))
 
 
 class SettingsApi:
@@ -105,6 +121,7 @@ class SettingsApi:
             self.tenants[tenant.id] = state
         self.org = orgsettings.OrgSettings({t.id: orgsettings.seed(t) for t in self.store.tenants.values()})
         self.teams = teams.TeamsAdmin({t.id: teams.seed(t) for t in self.store.tenants.values()})
+        self.passes = temporary_pass.Passes(self.count)
 
     @staticmethod
     def _seed_conditional_access(tenant: Tenant, state: dict[str, Any]) -> None:
@@ -145,6 +162,10 @@ class SettingsApi:
             return self.org.handle(req, rest, tenant, granted)
         if rest.startswith("admin/teams/userConfigurations"):
             return Response(200, self.teams.user_configurations(tenant, granted, rest))
+        methods = TAP_METHODS.match(rest)
+        if methods:
+            return self.passes.handle(req.method, methods.group(1), methods.group(2), req.json() if req.body else {},
+                                      tenant, granted, self.tenants[tenant.id]["temporaryAccessPass"])
         return self.call(req.method, rest, req.json() if req.body else None, tenant, granted)
 
     def call(self, method: str, rest: str, body: Any, tenant: Tenant, granted: set[str]) -> Response:
@@ -156,6 +177,8 @@ class SettingsApi:
             self._pace(tenant)
             return self._conditional_access(method, rest, body or {}, state)
         if method == "PATCH":
+            if area == "temporaryAccessPass":
+                temporary_pass.check_policy({**state[area], **(body or {})})
             for key, value in (body or {}).items():
                 if key not in state[area] or key == "id":
                     raise GraphFailure(400, "BadRequest", f"Property '{key}' does not exist or cannot be set on "

@@ -216,7 +216,7 @@ def _new_user(tenant: Tenant, spec: dict[str, Any], rnd: random.Random) -> dict[
         "mailNickname": nickname,
         "mobilePhone": None,
         "officeLocation": spec.get("office_location"),
-        "preferredLanguage": "en-US",
+        "preferredLanguage": spec.get("preferred_language", "en-US"),  # null: a person who never chose one
         "proxyAddresses": proxies,
         "surname": spec.get("surname"),
         "usageLocation": spec.get("usage_location"),

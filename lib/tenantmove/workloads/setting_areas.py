@@ -2,7 +2,7 @@
 new tenant's terms (a group named by id is the new tenant's group; a domain is the new tenant's domain), so
 that the two sides compare directly and a value read from the old tenant can be written to the new one.
 
-- ``sharepoint``, ``authorization``, ``authenticationMethods``, ``reportSettings``, ``pronouns``,
+- ``sharepoint``, ``authorization``, ``authenticationMethods``, ``temporaryAccessPass``, ``reportSettings``, ``pronouns``,
   ``securityDefaults``: one object each, read with GET, set with PATCH;
 - ``organization``: the profile's notification addresses and privacy profile (its address and phone are shown
   but are read-only in Graph);
@@ -84,6 +84,19 @@ class ObjectArea(Area):
 
     def write(self, setting: str, value: Any) -> None:
         self.sides.new.patch(self.path, {setting: value})
+
+
+class TemporaryAccessPass(ObjectArea):
+    """The Temporary Access Pass method's configuration: a PATCH names its type (Graph asks it of an
+    authenticationMethodConfiguration), and the lifetimes go together (each must stay between the others)."""
+
+    ODATA = "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration"
+
+    def write(self, setting: str, value: Any) -> None:
+        body = {"@odata.type": self.ODATA, setting: value}
+        if setting.endswith("LifetimeInMinutes"):
+            body.update({k: v for k, v in self.values("old").items() if k.endswith("LifetimeInMinutes")})
+        self.sides.new.patch(self.path, body)
 
 
 class Organization(Area):
@@ -248,6 +261,10 @@ def areas(sides: Sides) -> dict[str, Area]:
                    "policies/authenticationMethodsPolicy",
                    ("policyMigrationState", "registrationEnforcement", "systemCredentialPreferences",
                     "reportSuspiciousActivitySettings")),
+        TemporaryAccessPass(sides, "temporaryAccessPass", "Temporary Access Pass policy",
+                            "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass",
+                            ("state", "defaultLifetimeInMinutes", "defaultLength", "minimumLifetimeInMinutes",
+                             "maximumLifetimeInMinutes", "isUsableOnce")),
         ObjectArea(sides, "reportSettings", "Microsoft 365 reports (concealed names)", "admin/reportSettings",
                    ("displayConcealedNames",)),
         ObjectArea(sides, "pronouns", "pronouns on profiles", "admin/people/pronouns", ("isEnabledInOrganization",)),

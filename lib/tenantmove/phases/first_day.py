@@ -1,0 +1,105 @@
+"""Phase 40's last step, the people's first day: a one-time sign-in pass for each moving person (with
+``first_day_passes``, where the new tenant's Temporary Access Pass policy allows it; the temporary password from
+phase 30 stays the fallback), and a letter for each, in their language, with a bundle per department.
+
+The passes go to the vault only (state folder, encrypted with the vault key). The letters go to this phase's
+folder (``letters/``) and hold no secret: they say who hands the pass or password over."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..report import Report
+from ..runbook.confirm import ConfirmGate
+from ..runbook.context import Phase
+from ..services.graph import GraphClient
+from ..workloads import dnssnapshot, letters
+from ..workloads.inventory import Inventory
+from ..workloads.passes import FALLBACK, SignInPasses, window
+from ..workloads.passwords import PasswordVault, key_from_env, read_vault
+from ..workloads.people import from_inventory
+from ..workloads.sharing import LINK_MAP, LinkMap
+from .common import StepResult
+
+
+def pass_vault(phase: Phase) -> PasswordVault:
+    """The passes' vault: beside the passwords', encrypted with the same key, never in the run folder."""
+    env = phase.params.vault_key_env
+    return PasswordVault(phase.state_dir / "passes" / f"{phase.run_id}.csv", lambda: key_from_env(env))
+
+
+def mail_safe(phase: Phase) -> bool:
+    """Whether mail sent in the window only waits: a holding MX, or an address of the domain's own that senders
+    fall back to (phase 00's DNS snapshot)."""
+    if phase.params.holding_mx:
+        return True
+    snapshot = dnssnapshot.load(phase.state_dir)
+    domain = phase.params.domain.lower()
+    return snapshot is not None and bool(((snapshot["name"].str.lower().str.rstrip(".") == domain)
+                                          & snapshot["type"].isin(["A", "AAAA"])).any())
+
+
+def people(src: Inventory, moving: pd.DataFrame, passes: dict[str, str], starts: str, expires: str,
+           links: list[dict[str, str]], devices: dict[str, list[str]]) -> list[letters.Person]:
+    """The letters' people: the mapping's rows with their attributes from phase 00 and how they sign in first."""
+    read = from_inventory(src)
+    out = []
+    for _, row in moving.iterrows():
+        source, target = str(row["source_upn"]), str(row["target_upn"])
+        attrs = read(source).attributes
+        mine = [(r["old url"], r["new url"]) for r in links if str(r.get("owner", "")).lower() in
+                (source.lower(), target.lower())]
+        out.append(letters.Person(str(row.get("display_name") or target), target, source,
+                                  attrs.get("preferredLanguage"), str(attrs.get("department") or ""),
+                                  passes.get(target.lower(), "password"), starts, expires,
+                                  devices.get(source.lower(), []), mine))
+    return out
+
+
+def prepare(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame, gate: ConfirmGate,
+            devices: dict[str, list[str]] | None = None) -> StepResult:
+    report, summary = Report(), {}
+    p = phase.params
+    starts, expires = window(p.pass_start, p.pass_lifetime_minutes)
+    how: dict[str, str] = {}
+    if p.first_day_passes:
+        vault = pass_vault(phase)
+        outcome = phase.run(SignInPasses(new, moving, vault, p.pass_start, p.pass_lifetime_minutes,
+                                         p.pass_usable_once), gate)
+        report.add(outcome.report())
+        if not phase.dry_run:  # who holds a pass: the vault says (this run's or an earlier one's)
+            how = {upn: "pass" for upn in read_vault(vault.path.parent, vault.fernet)}
+        refused = outcome.count(FALLBACK)
+        summary.update({"passes issued or kept": outcome.count("issued") + outcome.count("adopted"),
+                        "passes refused (temporary password instead)": refused,
+                        "passes usable (UTC)": f"{starts} to {expires}{', once' if p.pass_usable_once else ''}"})
+        if refused:
+            report.banner("warn", f"{refused} person(s) get no pass: the new tenant's Temporary Access Pass policy "
+                                  "refused it (each item says why). They sign in with the temporary password in the "
+                                  "vault; to give passes, turn the method on (settings_apply: temporaryAccessPass) "
+                                  "and rerun this phase.")
+        else:
+            report.banner("ok", f"The passes work from {starts} to {expires} (UTC). They are in the vault only: "
+                                "`python -m tenantmove passwords PARAMS --out FILE --passes` writes them out.")
+    else:
+        report.text("No passes (first_day_passes: false): people sign in first with the temporary password in the "
+                    "vault.")
+    if phase.dry_run:
+        return StepResult(report, summary)
+    links = LinkMap(phase.state_dir / LINK_MAP).rows()
+    written = letters.write(people(src, moving, how, starts, expires, links, devices or {}),
+                            letters.Context(str(src.organization.get("displayName") or p.name),
+                                            phase.downtime().get("mail_down") or "the cutover",
+                                            phase.downtime().get("mail_up") or "", mail_safe(phase)),
+                            phase.folder / "letters")
+    report.table(written, f"Letters for the first day ({phase.folder / 'letters'}): one per person, one bundle per "
+                          "department; no pass or password in them")
+    defaulted = int((written["language note"] != "").sum())
+    summary.update({"letters written": len(written), "letters in the default language": defaulted})
+    return StepResult(report, summary)
+
+
+def letters_index(phase: Phase) -> pd.DataFrame | None:
+    path = phase.folder / "letters" / "letters.csv"
+    return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+
