@@ -121,6 +121,26 @@ def test_the_ttl_after_the_cutover_must_be_a_real_ttl(value: int) -> None:
                for line in problems(dict(defaults(), dns_ttl_after=value)))
 
 
+@pytest.mark.parametrize("change, said", [
+    ({"holding_mx": "10.0.0.5:25"}, "holding_mx: '10.0.0.5:25' is not a host name"),
+    ({"pass_start": "Monday 8:00"}, "pass_start: 'Monday 8:00' is not a UTC date and time"),
+    ({"pass_start": "2027-01-11T07:00:00"}, "is not a UTC date and time"),  # no zone: which 07:00?
+    ({"pass_lifetime_minutes": 5}, "pass_lifetime_minutes: must be between 10 and 43200 minutes"),
+    ({"announce_from": "it"}, "announce_from: 'it' is not a user's sign-in name or address"),
+    ({"announce_from": "it@contoso.com"}, "announce_when: is empty, but announce_from sends an announcement"),
+])
+def test_the_mail_window_and_first_day_parameters_are_checked_before_anything(change: dict, said: str) -> None:
+    assert any(said in line and "HINT:" in line for line in problems(dict(defaults(), **change)))
+
+
+def test_a_pass_start_and_a_holding_mx_are_kept_in_one_form() -> None:
+    from tenantmove.runbook.params import validate
+
+    params = validate(dict(defaults(), pass_start="2027-01-11T08:00:00+01:00", holding_mx="MX-Hold.Example.NET."),
+                      origin="test")
+    assert params.pass_start == "2027-01-11T07:00:00Z" and params.holding_mx == "mx-hold.example.net"
+
+
 def test_the_default_state_folder_is_the_same_wherever_a_run_starts(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from tenantmove.paths import default_state_dir

@@ -138,3 +138,16 @@ def test_a_device_code_sign_in_also_needs_the_directory_roles_of_the_cutover() -
     assert not [r for r in admin if r.missing and r.permission.startswith("role:")]
     app = check({"source": ALL_APP, "target": ALL_APP}, {"source": "application", "target": "application"}, roles={})
     assert not [r for r in app if r.permission.startswith("role:")]  # an app holds no directory role
+
+
+def test_a_permission_only_a_parameter_asks_for_is_not_needed_without_it() -> None:
+    from types import SimpleNamespace
+
+    granted = {"source": ALL_APP - {"Mail.Send"}, "target": ALL_APP - {"UserAuthenticationMethod.ReadWrite.All"}}
+    quiet = check(granted, params=SimpleNamespace(announce_from="", first_day_passes=False))
+    assert not [r for r in quiet if r.missing]
+    assert {r.status for r in quiet if r.permission in ("Mail.Send", "UserAuthenticationMethod.ReadWrite.All")} == {
+        "not needed (announce_from is not set)", "not needed (first_day_passes is not set)"}
+    asked = check(granted, params=SimpleNamespace(announce_from="it@a.com", first_day_passes=True))
+    assert {(r.phase, r.permission) for r in asked if r.missing} == {
+        ("10_new_subscription", "Mail.Send"), ("40_admin_settings", "UserAuthenticationMethod.ReadWrite.All")}

@@ -9,13 +9,36 @@ from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError, ManualProvider
-from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights
+from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights, mailwindow
 from ..workloads.exported import OLD_EXPORT, folder_of
 from ..workloads.inventory import Inventory
 from .checks import Check, Reads, reconciles
 
 
 def dns_ttls(phase: Phase) -> Report:
+    """The cutover's DNS as mail will live it: the TTLs (:func:`ttls`), then the window (:func:`mail_window`)."""
+    return ttls(phase).add(mail_window(phase))
+
+
+def mail_window(phase: Phase) -> Report:
+    """What senders will meet between phases 20 and 30, said now: the holding MX asked (a host that would bounce
+    the mail, or does not answer, is named here; phase 20 refuses it), or the fallback to the domain's address."""
+    if phase.downtime().get("mail_down") is not None:
+        return Report()
+    try:
+        ns, _ = phase.dns()
+        plan = mailwindow.plan_window(ns, phase.params.domain, phase.params.holding_mx, phase.endpoints.smtp_hosts)
+    except mailwindow.HoldingMxRefused as exc:
+        return Report().banner("fail", f"{exc.one_line()} (phase 20 refuses to start until it answers 4xx)")
+    except DnsError:
+        return Report()
+    report = Report()
+    for level, text in plan.lines():
+        report.banner(level, text)
+    return report
+
+
+def ttls(phase: Phase) -> Report:
     """The TTLs of the records the cutover changes, read at the authoritative servers and remembered (the first
     seen is the one phase 30 gives back); those above 5 minutes are lowered (``dns_lower_ttl: true``, with the
     rfc2136 or lexicon provider, behind the typed confirmation) or the exact change is shown for the admin."""

@@ -216,13 +216,25 @@ def satisfied_by(permission: str, granted: set[str]) -> str:
     return ""
 
 
+# permissions a phase needs only when a parameter asks for what they do: (phase, side, permission) -> parameter
+WHEN: dict[tuple[str, str, str], str] = {
+    ("10_new_subscription", "source", "Mail.Send"): "announce_from",
+    ("10_new_subscription", "source", "Mail.Read"): "announce_from",
+    ("10_new_subscription", "source", "User.Read.All"): "announce_from",
+    ("10_new_subscription", "source", "MailboxSettings.Read"): "announce_from",
+    ("40_admin_settings", "target", "UserAuthenticationMethod.ReadWrite.All"): "first_day_passes",
+}
+
+
 def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = None,
-          phases: list[str] | None = None, roles: dict[str, set[str]] | None = None) -> list[PermissionRow]:
+          phases: list[str] | None = None, roles: dict[str, set[str]] | None = None,
+          params: Any = None) -> list[PermissionRow]:
     """One row per (phase, side, permission): does the token that phase will use cover it? Every phase
     but the delegated-only ones (OneNote) signs in as these parameters say, so it is judged by this very
     token: a device-code (delegated) sign-in by its delegated scopes and the person's directory roles
     (``roles``, per side), an app by its application permissions. A delegated-only phase signs a person
-    in itself; with an app token here its rows are checked at that sign-in."""
+    in itself; with an app token here its rows are checked at that sign-in. With ``params``, a permission only a
+    parameter asks for (:data:`WHEN`) is not needed while that parameter is not set."""
     rows = []
     for phase in phases or list(REQUIRED):
         for side, needs in REQUIRED[phase].items():
@@ -232,6 +244,9 @@ def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = Non
             for permission, why in needs:
                 by = satisfied_by(permission, granted.get(side, set()))
                 status = "at sign-in" if own_sign_in else ("granted" if by else "MISSING")
+                asked_by = WHEN.get((phase, side, permission))
+                if asked_by and params is not None and not getattr(params, asked_by, None) and not by:
+                    status = f"not needed ({asked_by} is not set)"
                 rows.append(PermissionRow(phase, side, permission, why, kind, status, by))
             held = (roles or {}).get(side)
             if token_kind == "delegated" and held is not None:

@@ -10,6 +10,7 @@ dossier."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ TEXT: dict[str, dict[str, str]] = {
         "signin_h": "How you sign in",
         "signin": "Your sign-in name is <b>{upn}</b>.",
         "pass": "The first time, you sign in with a one-time pass (a Temporary Access Pass). {handler} gives it to "
-                "you. It works from {starts} to {expires} (UTC), once. Use it to register your sign-in methods "
+                "you. It works from {starts} to {expires}, once. Use it to register your sign-in methods "
                 "(see step 5); after that you sign in as usual.",
         "password": "The first time, you sign in with a temporary password. {handler} gives it to you; you choose "
                     "your own password straight away.",
@@ -68,7 +69,7 @@ TEXT: dict[str, dict[str, str]] = {
         "signin_h": "Zo meldt u zich aan",
         "signin": "Uw aanmeldnaam is <b>{upn}</b>.",
         "pass": "De eerste keer meldt u zich aan met een eenmalige toegangscode (Temporary Access Pass). {handler} "
-                "geeft u die. Hij werkt van {starts} tot {expires} (UTC), één keer. Registreer er uw "
+                "geeft u die. Hij werkt van {starts} tot {expires}, één keer. Registreer er uw "
                 "aanmeldmethoden mee (zie stap 5); daarna meldt u zich aan zoals altijd.",
         "password": "De eerste keer meldt u zich aan met een tijdelijk wachtwoord. {handler} geeft u dat; u kiest "
                     "meteen uw eigen wachtwoord.",
@@ -145,21 +146,30 @@ def language(preferred: str | None) -> tuple[str, str]:
     return DEFAULT_LANGUAGE, f"no translation for {preferred}: the default language"
 
 
+def moment(stamp: str) -> str:
+    """A UTC stamp as a person reads it ("2027-01-11 07:00 UTC"); anything else as it is."""
+    try:
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def letter_body(person: Person, ctx: Context) -> tuple[str, str]:
     """The letter's HTML (a <div class="letter">) and its language."""
     lang, _ = language(person.preferred_language)
     t = TEXT[lang]
     esc = html.escape
     handler = esc(ctx.handler or t["handler"])
-    up = f" ({esc(ctx.mail_up)})" if ctx.mail_up else ""
-    first = t["pass"].format(handler=handler, starts=esc(person.starts), expires=esc(person.expires)) \
+    up = f" ({esc(moment(ctx.mail_up))})" if ctx.mail_up else ""
+    first = t["pass"].format(handler=handler, starts=esc(moment(person.starts)), expires=esc(moment(person.expires))) \
         if person.first_sign_in == "pass" else t["password"].format(handler=handler)
     parts = [f'<div class="letter" lang="{lang}">', f"<h1>{esc(t['title'].format(company=ctx.company))}</h1>",
              f"<p>{esc(t['hello'].format(name=person.display_name))}</p>",
              f"<p>{esc(t['intro'].format(company=ctx.company))}</p>",
              f"<h2>{t['signin_h']}</h2>", f"<p>{t['signin'].format(upn=esc(person.upn))}</p>", f"<p>{first}</p>",
              f"<h2>{t['mail_h']}</h2>",
-             f"<p>{t['mail'].format(down=esc(ctx.mail_down), address=esc(person.address), up=up)}"
+             f"<p>{t['mail'].format(down=esc(moment(ctx.mail_down)), address=esc(person.address), up=up)}"
              + f" {t['mail_safe'] if ctx.mail_safe else t['mail_unsafe']}</p>",
              f"<h2>{t['where_h']}</h2><ul>",
              f"<li>{t['where_mail'].format(outlook=OUTLOOK_WEB)}</li>", f"<li>{t['where_files']}</li>",
