@@ -19,7 +19,8 @@ ALL_APP = {"Directory.ReadWrite.All", "Domain.ReadWrite.All", "Organization.Read
            "TeamsUserConfiguration.Read.All", "ReportSettings.ReadWrite.All", "PeopleSettings.ReadWrite.All",
            "MailboxSettings.ReadWrite", "Place.Read.All", "Teamwork.Migrate.All", "ChannelMember.ReadWrite.All",
            "ChannelMessage.Read.All", "Chat.Read.All", "Chat.Create", "TeamsTab.ReadWrite.All", "Mail.Send",
-           "UserAuthenticationMethod.ReadWrite.All"}
+           "UserAuthenticationMethod.ReadWrite.All", "Device.Read.All", "DeviceManagementManagedDevices.Read.All",
+           "DeviceManagementServiceConfig.Read.All"}
 
 
 def inv(tid: str, initial: str, domains: list[tuple[str, bool]], users: list[str], skus: dict[str, int]) -> Inventory:

@@ -13,6 +13,7 @@ from ..report import Report
 from ..runbook.confirm import ConfirmGate
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
+from ..workloads import devices as devicelist
 from ..workloads import dnssnapshot, letters
 from ..workloads.inventory import Inventory
 from ..workloads.passes import FALLBACK, SignInPasses, window
@@ -56,10 +57,15 @@ def people(src: Inventory, moving: pd.DataFrame, passes: dict[str, str], starts:
     return out
 
 
-def prepare(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame, gate: ConfirmGate,
-            devices: dict[str, list[str]] | None = None) -> StepResult:
+def prepare(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
+            moving: pd.DataFrame, gate: ConfirmGate) -> StepResult:
     report, summary = Report(), {}
     p = phase.params
+    table = devicelist.load(phase.state_dir) if p.plan_devices else None
+    if table is not None and (table["autopilot serial"] != "").any():
+        moved = phase.run(devicelist.AutopilotMove(old, new, table, src.initial_domain, tgt.initial_domain), gate)
+        report.add(moved.report())
+        summary.update({f"Autopilot devices {k}": v for k, v in moved.counts().items()})
     starts, expires = window(p.pass_start, p.pass_lifetime_minutes)
     how: dict[str, str] = {}
     if p.first_day_passes:
@@ -87,7 +93,7 @@ def prepare(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame
     if phase.dry_run:
         return StepResult(report, summary)
     links = LinkMap(phase.state_dir / LINK_MAP).rows()
-    written = letters.write(people(src, moving, how, starts, expires, links, devices or {}),
+    written = letters.write(people(src, moving, how, starts, expires, links, devicelist.letter_lines(table)),
                             letters.Context(str(src.organization.get("displayName") or p.name),
                                             phase.downtime().get("mail_down") or "the cutover",
                                             phase.downtime().get("mail_up") or "", mail_safe(phase)),

@@ -9,10 +9,32 @@ from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError, ManualProvider
+from ..services.graph import GraphClient
+from ..workloads import devices as devicelist
 from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights, mailwindow
 from ..workloads.exported import OLD_EXPORT, folder_of
 from ..workloads.inventory import Inventory
 from .checks import Check, Reads, reconciles
+
+
+def devices(phase: Phase, old: GraphClient) -> Report:
+    """The old tenant's devices and what each needs (``plan_devices``), kept in the state folder for phase 40's
+    Autopilot items and the letters. A part that cannot be read is named, and the rest goes on."""
+    if not phase.params.plan_devices:
+        return Report().text("Devices are not planned (`plan_devices: false`): none of them follows the tenant, so "
+                             "each must be re-joined, re-enrolled or reset by hand.")
+    table, gaps = devicelist.collect(old)
+    devicelist.save(phase.state_dir, table)
+    phase.save_table("devices", table)
+    report = Report().table(table, f"The old tenant's devices ({len(table)}): none can follow the tenant")
+    for gap in gaps:
+        report.banner("warn", f"not read: {gap} (grant the permission in the table above, or Intune is not "
+                              "licensed there); the list lacks those devices")
+    pilots = int((table["autopilot serial"] != "").sum())
+    if pilots:
+        report.text(f"{pilots} Autopilot device(s): phase 40 writes their move (hash exported on the device, "
+                    "deregistered from the old tenant first, then imported into the new one) as manual items.")
+    return report
 
 
 def dns_ttls(phase: Phase) -> Report:

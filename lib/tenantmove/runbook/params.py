@@ -101,6 +101,9 @@ SPEC: list[Spec] = [
          phases=('10',)),
     Spec("announce_when", str, "", "phase 10: when the move happens, as the announcement says it, e.g. "
          "\"Saturday 9 January 2027 from 18:00\"", phases=('10',)),
+    Spec("plan_devices", bool, False, "phases 00 and 40: list the old tenant's devices (Entra ID, Intune, Autopilot) "
+         "and plan what each needs; phase 40 moves the Autopilot registrations as manual items, and the letters "
+         "list each person's devices", phases=('00', '40')),
     Spec("first_day_passes", bool, False, "phase 40: give each moving person a Temporary Access Pass for their first "
          "sign-in (into the vault, never shown) where the new tenant's policy allows it; the temporary password "
          "stays the fallback", phases=('40',)),
@@ -183,6 +186,7 @@ class Params:
     holding_mx: str = ""
     announce_from: str = ""
     announce_when: str = ""
+    plan_devices: bool = False
     first_day_passes: bool = False
     pass_start: str = ""
     pass_lifetime_minutes: int = 480

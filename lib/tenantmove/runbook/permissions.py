@@ -14,7 +14,10 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
     "00_prepare": {
         "source": [("User.Read.All", "inventory of users"), ("GroupMember.Read.All", "groups and members"),
                    ("Domain.Read.All", "domains and their DNS records"),
-                   ("Organization.Read.All", "tenant details and licences (subscribedSkus)")],
+                   ("Organization.Read.All", "tenant details and licences (subscribedSkus)"),
+                   ("Device.Read.All", "the devices and their owners (plan_devices)"),
+                   ("DeviceManagementManagedDevices.Read.All", "the Intune-managed devices (plan_devices)"),
+                   ("DeviceManagementServiceConfig.Read.All", "the Autopilot devices (plan_devices)")],
         "target": [("Organization.Read.All", "tenant details and licences"), ("Domain.Read.All", "domains")],
     },
     "10_new_subscription": {
@@ -45,8 +48,10 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("GroupSettings.Read.All", "read the Microsoft 365 group settings"),
                    ("ReportSettings.Read.All", "read the reports' concealed-names setting"),
                    ("PeopleSettings.Read.All", "read the pronouns setting"),
-                   ("TeamsUserConfiguration.Read.All", "read which Teams policies users have (read-back)")],
+                   ("TeamsUserConfiguration.Read.All", "read which Teams policies users have (read-back)"),
+                   ("DeviceManagementServiceConfig.Read.All", "read the Autopilot devices back (plan_devices)")],
         "target": [("Organization.ReadWrite.All", "apply the organisation profile and branding"),
+                   ("DeviceManagementServiceConfig.Read.All", "read the Autopilot devices back (plan_devices)"),
                    ("GroupSettings.ReadWrite.All", "apply the Microsoft 365 group settings"),
                    ("ReportSettings.ReadWrite.All", "apply the reports' concealed-names setting"),
                    ("PeopleSettings.ReadWrite.All", "apply the pronouns setting"),
@@ -223,6 +228,11 @@ WHEN: dict[tuple[str, str, str], str] = {
     ("10_new_subscription", "source", "User.Read.All"): "announce_from",
     ("10_new_subscription", "source", "MailboxSettings.Read"): "announce_from",
     ("40_admin_settings", "target", "UserAuthenticationMethod.ReadWrite.All"): "first_day_passes",
+    ("00_prepare", "source", "Device.Read.All"): "plan_devices",
+    ("00_prepare", "source", "DeviceManagementManagedDevices.Read.All"): "plan_devices",
+    ("00_prepare", "source", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
+    ("40_admin_settings", "source", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
+    ("40_admin_settings", "target", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
 }
 
 
@@ -233,8 +243,9 @@ def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = Non
     but the delegated-only ones (OneNote) signs in as these parameters say, so it is judged by this very
     token: a device-code (delegated) sign-in by its delegated scopes and the person's directory roles
     (``roles``, per side), an app by its application permissions. A delegated-only phase signs a person
-    in itself; with an app token here its rows are checked at that sign-in. With ``params``, a permission only a
-    parameter asks for (:data:`WHEN`) is not needed while that parameter is not set."""
+    in itself; with an app token here its rows are checked at that sign-in. A permission only a parameter asks
+    for (:data:`WHEN`) is not needed while that parameter is not set (in ``params``; without them, at its default:
+    off)."""
     rows = []
     for phase in phases or list(REQUIRED):
         for side, needs in REQUIRED[phase].items():
@@ -245,7 +256,7 @@ def check(granted: dict[str, set[str]], token_kinds: dict[str, str] | None = Non
                 by = satisfied_by(permission, granted.get(side, set()))
                 status = "at sign-in" if own_sign_in else ("granted" if by else "MISSING")
                 asked_by = WHEN.get((phase, side, permission))
-                if asked_by and params is not None and not getattr(params, asked_by, None) and not by:
+                if asked_by and not getattr(params, asked_by, None) and not by:  # no params: the parameter's default
                     status = f"not needed ({asked_by} is not set)"
                 rows.append(PermissionRow(phase, side, permission, why, kind, status, by))
             held = (roles or {}).get(side)

@@ -191,16 +191,18 @@ def run_script(tenant: Tenant, script: str, more: dict[str, Any] | None = None,
     variables: dict[str, str] = {}
     for number, raw in enumerate(script.splitlines(), start=1):
         line = raw.strip()
-        if line.lower().startswith("connect-exchangeonline") and "-organization" in line.lower():
+        if (line.lower().startswith("connect-exchangeonline") and "-organization" in line.lower()) or \
+                (line.lower().startswith("connect-mggraph") and "-tenantid" in line.lower()):
             try:
-                name = parse(line)[1].get("organization", "")
+                given = parse(line)[1]
+                name = given.get("organization") or given.get("tenantid", "")
             except ValueError as exc:
                 raise PowerShellError(number, str(exc)) from exc
             found = organization(name) if organization is not None else None
             if found is None:
                 raise PowerShellError(number, f"Connect-ExchangeOnline: no organization {name!r}")
             tenant = found
-            done.append(f"connected to Exchange Online of {name}")
+            done.append(f"connected to {'Microsoft Graph' if line.lower().startswith('connect-mggraph') else 'Exchange Online'} of {name}")
             continue
         if not line or line.startswith("#") or line.lower().startswith(
                 ("$erroractionpreference", "connect-exchangeonline", "connect-microsoftteams",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .devices import DevicesApi
 from .dkim import DkimSigning
 from .dnsserver import ZoneStore, seed_zones
 from .driveapi import FilesApi
@@ -73,10 +74,11 @@ class SandboxApp:
         self.files_admin = FilesAdmin(self.files, self.sites)
         self.sharepoint = SharePointRest(store, self.tokens, self.sites)
         self.dkim = DkimSigning(zones)
+        self.devices = DevicesApi(store, self.stats.add)
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
                               apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail,
-                                    self.teams],
+                                    self.teams, self.devices],
                               org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
         self.outside: Any = None  # the outside world's mail server (:class:`.outside.Sender`), set when it runs
         self.started = time.time()
@@ -166,6 +168,7 @@ class SandboxApp:
             self.teams.reset()
             self.settings.reset()
             self.dkim.configs.clear()
+            self.devices.reset()
             if self.outside is not None:
                 self.outside.reset()
             with self.zones.lock:  # DNS back to what the seed implies
@@ -200,7 +203,8 @@ class SandboxApp:
                 try:
                     done = run_script(tenant, req.body.decode("utf-8"),
                                       {**self.files_admin.cmdlets(tenant), **self.settings.teams.cmdlets(),
-                                       **self.dkim.cmdlets(), **self.people.cmdlets(), **self.teams.cmdlets()},
+                                       **self.dkim.cmdlets(), **self.people.cmdlets(), **self.teams.cmdlets(),
+                                       **self.devices.cmdlets()},
                                       self.files_admin.connect, self.store.tenant_by_name)
                     return Response(200, {"ok": True, "done": done})
                 except PowerShellError as exc:

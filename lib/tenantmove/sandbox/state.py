@@ -423,7 +423,7 @@ def build_tenants(seed: dict[str, Any], scale: float, secrets_from_env: bool = T
 
 TENANT_KEYS = {"key", "id", "display_name", "initial_domain", "country", "custom_domains", "skus", "apps", "users",
                "groups", "generated", "mailboxes", "drives", "onedrive", "no_onedrive", "sites", "lists", "notebooks",
-               "password_validity_days", "password_notification_days", "guests", "resources", "teams", "chats"}
+               "password_validity_days", "password_notification_days", "guests", "resources", "teams", "chats", "devices"}
 
 
 ROLE_TEMPLATES = {
