@@ -295,6 +295,7 @@ def green(first: Story, first_dir: Path, later: dict[str, Path]) -> dict[str, Pa
     first.admin_runs(first_dir / "30_add_domain_and_users" / "manual-resource-mailbox.ps1")  # reception, room, projector
     first.admin_runs(later["70"] / "70_onedrive" / "manual-drive-sharing.ps1")  # the password-protected link (PnP)
     first.admin_runs(first_dir / "65_teams" / "manual-team-tab.ps1")  # the Planner tab (PnP)
+    first.admin_runs(first_dir / "40_admin_settings" / "manual-autopilot.ps1")  # deregistered, then imported
     mailboxes = first.run("30", "60", "70")  # read back; the reception's content moves, its groups follow
     first.admin_runs(mailboxes / "30_add_domain_and_users" / "manual-group-delivery.ps1")  # Sales takes outside mail
     for script in sorted((mailboxes / "60_mailboxes").glob("manual-*.ps1")):

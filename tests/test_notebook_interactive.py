@@ -21,7 +21,9 @@ pytestmark = pytest.mark.notebook
 CUTOVER_SCOPES = ["User.Read", "Directory.Read.All", "Notes.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All",
                   "GroupMember.ReadWrite.All", "Domain.ReadWrite.All", "Application.ReadWrite.All",
                   "MailboxSettings.Read", "Place.Read.All",  # phase 30 reads the shared mailboxes and rooms back
-                  "Mail.Send", "Mail.Read"]  # phase 10 sends the announcement (announce_from), once
+                  "Mail.Send", "Mail.Read",  # phase 10 sends the announcement (announce_from), once
+                  "Device.Read.All", "DeviceManagementManagedDevices.Read.All",  # phase 00 plans the devices
+                  "DeviceManagementServiceConfig.Read.All"]
 
 def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"

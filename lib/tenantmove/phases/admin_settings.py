@@ -18,6 +18,7 @@ from ..services.conditional_access import CaClient
 from ..services.graph import GraphClient
 from ..workloads import readback, security, setting_areas, settings
 from ..workloads.inventory import Inventory
+from ..workloads.passes import window
 from ..workloads.settings import (
     ConditionalAccess,
     ConditionalAccessOn,
@@ -96,6 +97,7 @@ def probes(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt
 class SettingsPlan(ShowsItself):
     table: pd.DataFrame
     outcomes: list[Outcome]
+    first_day: str = ""  # what the first-day step after the settings will do
 
     def report(self) -> Report:
         differing = self.table[self.table["differs"]]
@@ -106,13 +108,23 @@ class SettingsPlan(ShowsItself):
         return report.text("Conditional-access policies are created **report-only** (or disabled, when they are off "
                            "in the old tenant), never on, so that nobody is locked out; the users, groups and named "
                            "locations they name are rewritten to the new tenant's. Switching them on is a separate "
-                           "step below, with its own confirmation (parameter `ca_enforce`).")
+                           "step below, with its own confirmation (parameter `ca_enforce`).") \
+            .text(self.first_day)
 
 
 def plan(phase: Phase, s: AdminSettings) -> SettingsPlan:
     phase.save_table("settings-diff", s.table)
     outcomes = plan_workloads(phase, (s.settings, s.locations, s.policies, s.manual))
-    return SettingsPlan(s.table, outcomes)
+    p = phase.params
+    first = "**The first day**, after the settings: a letter for each moving person, in their language."
+    if p.first_day_passes:
+        starts, expires = window(p.pass_start, p.pass_lifetime_minutes)
+        first += (f" Before it, each gets a Temporary Access Pass that works from {starts} to {expires} (UTC)"
+                  f"{', once' if p.pass_usable_once else ''}, into the vault only; where the new tenant's policy "
+                  "refuses one, that person's temporary password stands, and the step says so.")
+    if p.plan_devices:
+        first += " Each Autopilot device's move is a manual item (deregistered from the old tenant first)."
+    return SettingsPlan(s.table, outcomes, first)
 
 
 def apply(phase: Phase, s: AdminSettings, gate: ConfirmGate) -> StepResult:

@@ -142,6 +142,9 @@ ALL_ROLES = "Global Administrator"
 
 # A permission is satisfied by itself or by any of these broader ones.
 _BROADER: dict[str, list[str]] = {
+    "Device.Read.All": ["Device.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    "DeviceManagementManagedDevices.Read.All": ["DeviceManagementManagedDevices.ReadWrite.All"],
+    "DeviceManagementServiceConfig.Read.All": ["DeviceManagementServiceConfig.ReadWrite.All"],
     "User.Read.All": ["User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
     "User.ReadWrite.All": ["Directory.ReadWrite.All"],
     "GroupMember.Read.All": ["GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
