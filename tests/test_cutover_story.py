@@ -340,7 +340,8 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
     assert areas.loc["DNS records kept", "target"] == areas.loc["DNS records kept", "items"] >= 5  # www, SPF, DMARC
     assert areas.loc["settings", "items"] >= 39 and areas.loc["settings", "mismatched"] == 0
     # each phase's row in the dossier says what that run changed, from the ledger's events
-    assert "this run changed: ca-policy-on done: 1; manual-setting done: 6" in (run / "index.html").read_text()
+    assert "this run changed: autopilot done: 2; ca-policy-on done: 1; manual-setting done: 6" in (
+        run / "index.html").read_text()  # the Autopilot moves the admin's script made, read back
 
 
 # --- stage 5: discrepancies seeded and hostile content, red and named, then repaired ----------------------------------

@@ -104,8 +104,3 @@ def prepare(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     summary.update({"letters written": len(written), "letters in the default language": defaulted})
     return StepResult(report, summary)
 
-
-def letters_index(phase: Phase) -> pd.DataFrame | None:
-    path = phase.folder / "letters" / "letters.csv"
-    return pd.read_csv(path, keep_default_na=False) if path.is_file() else None
-
