@@ -333,6 +333,10 @@ def test_switched_on_the_verdict_is_green_with_the_closing_checklist(first: Stor
     assert first.sb.admin("GET", "stats")["counts"].get("sharing mails", 0) == 0  # nobody was mailed a share
     mapped = pd.read_csv(first.tmp / "state" / "link-map.csv")  # every old link with its new one, one row each
     assert len(mapped) == 6 and mapped["old url"].is_unique and mapped["new url"].str.startswith("https://contosonew").all()
+    # the letters again, now with each person's changed links (phase 40 wrote them before there were any)
+    assert summary90["letters written"] == 23 and summary90["letters with changed links"] >= 1
+    alex = (run / "90_verify_and_close" / "letters" / "alex.wilber@contoso.example.html").read_text()
+    assert any(url in alex for url in mapped[mapped["owner"] == "alex.wilber@contoso.example"]["new url"])
     text = outputs_text(run / "90_verify_and_close.ipynb")
     assert "Closing checklist" in text and "CalendarRepairDisabled" in text
     areas = pd.read_csv(run / "90_verify_and_close" / "reconcile-summary.csv").set_index("area")

@@ -7,6 +7,9 @@ folder (``letters/``) and hold no secret: they say who hands the pass or passwor
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from ..report import Report
@@ -21,6 +24,8 @@ from ..workloads.passwords import PasswordVault, key_from_env, read_vault
 from ..workloads.people import from_inventory
 from ..workloads.sharing import LINK_MAP, LinkMap
 from .common import StepResult
+
+FIRST_DAY = Path("first-day.json")  # in the state folder: when the passes work and who has one (no secret)
 
 
 def pass_vault(phase: Phase) -> PasswordVault:
@@ -92,15 +97,37 @@ def prepare(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
                     "vault.")
     if phase.dry_run:
         return StepResult(report, summary)
-    links = LinkMap(phase.state_dir / LINK_MAP).rows()
-    written = letters.write(people(src, moving, how, starts, expires, links, devicelist.letter_lines(table)),
-                            letters.Context(str(src.organization.get("displayName") or p.name),
-                                            phase.downtime().get("mail_down") or "the cutover",
-                                            phase.downtime().get("mail_up") or "", mail_safe(phase)),
-                            phase.folder / "letters")
+    (phase.state_dir / FIRST_DAY).write_text(json.dumps({"starts": starts, "expires": expires, "how": how}, indent=1))
+    written = write_letters(phase, src, moving)
     report.table(written, f"Letters for the first day ({phase.folder / 'letters'}): one per person, one bundle per "
                           "department; no pass or password in them")
     defaulted = int((written["language note"] != "").sum())
     summary.update({"letters written": len(written), "letters in the default language": defaulted})
     return StepResult(report, summary)
+
+
+def write_letters(phase: Phase, src: Inventory, moving: pd.DataFrame) -> pd.DataFrame:
+    """The letters into this phase's folder, from what phase 40 kept (how each person signs in first, no secret),
+    the devices phase 00 listed and the link map phases 50 and 70 made so far."""
+    kept = json.loads((phase.state_dir / FIRST_DAY).read_text())
+    table = devicelist.load(phase.state_dir)  # there when phase 00 planned the devices
+    links = LinkMap(phase.state_dir / LINK_MAP).rows()
+    return letters.write(people(src, moving, kept["how"], kept["starts"], kept["expires"], links,
+                                devicelist.letter_lines(table)),
+                         letters.Context(str(src.organization.get("displayName") or phase.params.name),
+                                         phase.downtime().get("mail_down") or "the cutover",
+                                         phase.downtime().get("mail_up") or "", mail_safe(phase)),
+                         phase.folder / "letters")
+
+
+def refresh_letters(phase: Phase, src: Inventory, moving: pd.DataFrame) -> StepResult:
+    """Phase 90: the letters again, now with the links that changed (the link map exists once phases 50 and 70
+    ran). Nothing changes in either tenant."""
+    if not (phase.state_dir / FIRST_DAY).is_file():
+        return StepResult(Report().text("No letters: phase 40 has not written them yet."), {})
+    written = write_letters(phase, src, moving)
+    linked = int((written["changed links"] > 0).sum())
+    return StepResult(Report().table(written, f"The letters again, with the links that changed ({linked} person(s) "
+                                              f"have some): {phase.folder / 'letters'}"),
+                      {"letters written": len(written), "letters with changed links": linked})
 

@@ -157,10 +157,11 @@ def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd
          + "; ".join(f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true" for u in mailboxes_old[:3])
          + (f"; ... ({len(mailboxes_old)} in all: the run folder's closing-checklist.csv)" if len(mailboxes_old) > 3
             else "")),
-        ("Tell the users", "Their temporary passwords are in the state folder's passwords/ (owner-only, encrypted with "
-         "your vault key): `python -m tenantmove passwords PARAMS --out FILE` writes them out for you to hand over; "
-         "each must sign in once and change it. Outlook profiles and OneDrive sync must be set up again for the "
-         "new tenant."),
+        ("Tell the users", "Hand each person their letter (this phase's letters/, with the links that changed) and "
+         "their first sign-in: the one-time pass (`python -m tenantmove passwords PARAMS --out FILE --passes`) or "
+         "the temporary password (`... --out FILE`), both from the vault in the state folder (owner-only, "
+         "encrypted with your vault key). Outlook profiles and OneDrive sync must be set up again for the new "
+         "tenant, as the letters say."),
         ("Keep the old subscription running", "Until users confirm they have everything and your retention rules are "
          "met: the old tenant is the only copy of what no API could move (see the manual items)."),
         ("Remove the migration's access", "The Set-SPOUser site collection admin rights phase 80 asked for, and the "
