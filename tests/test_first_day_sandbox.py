@@ -76,7 +76,7 @@ def test_passes_go_to_the_vault_only_a_refused_one_falls_back_and_is_given_once_
 def test_letters_in_the_persons_language_with_a_bundle_per_department_and_no_secret(tmp_path: Path) -> None:
     people = [letters.Person("Megan Bowen", "megan.bowen@contoso.example", "megan.bowen@contoso.example", "nl-NL",
                              "Marketing", "pass", "2030-01-07T07:00:00Z", "2030-01-07T15:00:00Z",
-                             ["Laptop MB-01 (Entra-joined): reset it, then join the new tenant"],
+                             [("MB-LAPTOP-01", "Entra-joined", "Windows", ("autopilot", "intune"))],
                              [("https://old/x", "https://new/x")]),
               letters.Person("Alex Wilber", "alex.wilber@contoso.example", "alex.wilber@contoso.example", None,
                              "Sales"),
@@ -87,7 +87,9 @@ def test_letters_in_the_persons_language_with_a_bundle_per_department_and_no_sec
                                             "no translation for fr-FR: the default language"]
     megan = (tmp_path / "megan.bowen@contoso.example.html").read_text()
     assert "Uw aanmeldnaam is <b>megan.bowen@contoso.example</b>" in megan and "eenmalige toegangscode" in megan
-    assert "https://new/x" in megan and "Laptop MB-01" in megan and "gaat verloren" in megan
+    assert "https://new/x" in megan and "gaat verloren" in megan
+    assert "MB-LAPTOP-01 (gekoppeld aan de organisatie, Windows): IT verhuist de registratie" in megan  # in Dutch
+    assert "app Bedrijfsportal" in megan
     alex = (tmp_path / "alex.wilber@contoso.example.html").read_text()
     assert "temporary password" in alex and "No devices are registered to you." in alex
     sales = (tmp_path / "department-sales.html").read_text()

@@ -22,7 +22,7 @@ from ..engine import Applied, DeltaLinks, ManualStep, Work, Workload
 from ..engine.manual import ps_quote
 from ..services.graph import GraphClient, GraphError, path
 
-COLUMNS = ["device", "owner", "join", "os", "intune", "autopilot serial", "autopilot id", "needs"]
+COLUMNS = ["device", "owner", "join", "os", "intune", "autopilot serial", "autopilot id", "needs", "steps"]
 STATE_FILE = "devices.csv"  # in the state folder: phase 00's list, for phase 40's items and the letters
 JOIN = {"AzureAd": "Entra-joined", "Workplace": "registered", "ServerAd": "hybrid-joined"}
 AUTOPILOT = "deviceManagement/windowsAutopilotDeviceIdentities"
@@ -61,24 +61,27 @@ def collect(old: GraphClient) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows, columns=COLUMNS), [g for g in (gap1, gap2, gap3) if g]
 
 
+# what a device needs, by step: the plan's words (a letter says the same in the person's language)
+NEEDS = {
+    "autopilot": "Autopilot: its hash is exported on it, it is deregistered from the old tenant and imported into the "
+                 "new one (phase 40's manual item), then it is reset and joins the new tenant",
+    "rejoin": "back up its local files, leave the old organisation (Settings > Accounts > Access work or school > "
+              "Disconnect) and join the new one, or reset it",
+    "account": "remove the old work account (Settings > Accounts > Access work or school, or the phone's Company "
+               "Portal) and add the new one",
+    "hybrid": "hybrid-joined: it follows your on-premises directory's Entra Connect, not this runbook",
+    "intune": "retire it from the old Intune once its person has their data, then enrol it in the new one",
+}
+
+
 def _row(name: str, owner: str, join: str, os: str, intune: bool, pilot: dict[str, Any] | None) -> dict[str, Any]:
-    needs = []
-    if pilot is not None:
-        needs.append("Autopilot: its hash is exported on it, it is deregistered from the old tenant and imported "
-                     "into the new one (phase 40's manual item), then it is reset and joins the new tenant")
-    elif join == "Entra-joined":
-        needs.append("back up its local files, leave the old organisation (Settings > Accounts > Access work or "
-                     "school > Disconnect) and join the new one, or reset it")
-    elif join == "registered":
-        needs.append("remove the old work account (Settings > Accounts > Access work or school, or the phone's "
-                     "Company Portal) and add the new one")
-    elif join == "hybrid-joined":
-        needs.append("hybrid-joined: it follows your on-premises directory's Entra Connect, not this runbook")
-    if intune:
-        needs.append("retire it from the old Intune once its person has their data, then enrol it in the new one")
+    steps = ["autopilot"] if pilot is not None else \
+        {"Entra-joined": ["rejoin"], "registered": ["account"], "hybrid-joined": ["hybrid"]}.get(join, [])
+    steps += ["intune"] if intune else []
     return {"device": name, "owner": owner, "join": join, "os": os, "intune": "yes" if intune else "no",
             "autopilot serial": str((pilot or {}).get("serialNumber") or ""),
-            "autopilot id": str((pilot or {}).get("id") or ""), "needs": "; ".join(needs)}
+            "autopilot id": str((pilot or {}).get("id") or ""), "needs": "; ".join(NEEDS[s] for s in steps),
+            "steps": " ".join(steps)}
 
 
 def save(state_dir: Path, table: pd.DataFrame) -> None:
@@ -90,13 +93,14 @@ def load(state_dir: Path) -> pd.DataFrame | None:
     return pd.read_csv(file, dtype=str, keep_default_na=False) if file.is_file() else None
 
 
-def letter_lines(table: pd.DataFrame | None) -> dict[str, list[str]]:
-    """Per owner (old UPN, lower case): one line per device, what it needs."""
-    out: dict[str, list[str]] = {}
+def letter_lines(table: pd.DataFrame | None) -> dict[str, list[tuple[str, str, str, tuple[str, ...]]]]:
+    """Per owner (old UPN, lower case): each device as (name, join, os, its steps), for the letter to say in the
+    person's language."""
+    out: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {}
     for _, row in (table if table is not None else pd.DataFrame(columns=COLUMNS)).iterrows():
         if row["owner"]:
-            out.setdefault(str(row["owner"]).lower(), []).append(f"{row['device']} ({row['join']}, {row['os']}): "
-                                                                 f"{row['needs']}")
+            out.setdefault(str(row["owner"]).lower(), []).append(
+                (str(row["device"]), str(row["join"]), str(row["os"]), tuple(str(row.get("steps", "")).split())))
     return out
 
 

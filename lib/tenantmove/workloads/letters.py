@@ -15,10 +15,11 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-TEXT: dict[str, dict[str, str]] = {
+TEXT: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Your account moves to {company}'s new Microsoft 365",
         "hello": "Dear {name},",
@@ -59,6 +60,16 @@ TEXT: dict[str, dict[str, str]] = {
         "footer": "Questions? {handler}.",
         "handler": "Your IT administrator",
         "index": "Letters for the {department} department",
+        "join": {"Entra-joined": "joined to the organisation", "registered": "registered", "hybrid-joined":
+                 "joined through your office network", "not joined": "not set up yet"},
+        "device": {"autopilot": "IT moves its registration to the new organisation; then reset it (Settings > System "
+                                "> Recovery > Reset this PC) and sign in with your new name: it sets itself up",
+                   "rejoin": "save your local files to OneDrive, disconnect it from the old organisation (Settings > "
+                             "Accounts > Access work or school > Disconnect) and connect it to the new one",
+                   "account": "remove your old work account (Settings > Accounts > Access work or school, or the "
+                              "Company Portal app) and add your new one",
+                   "hybrid": "IT moves it with your office network: nothing to do",
+                   "intune": "IT removes it from the old management; enrol it again in the Company Portal app"},
     },
     "nl": {
         "title": "Uw account verhuist naar het nieuwe Microsoft 365 van {company}",
@@ -101,6 +112,18 @@ TEXT: dict[str, dict[str, str]] = {
         "footer": "Vragen? {handler}.",
         "handler": "Uw IT-beheerder",
         "index": "Brieven voor de afdeling {department}",
+        "join": {"Entra-joined": "gekoppeld aan de organisatie", "registered": "geregistreerd", "hybrid-joined":
+                 "gekoppeld via het kantoornetwerk", "not joined": "nog niet ingericht"},
+        "device": {"autopilot": "IT verhuist de registratie naar de nieuwe organisatie; zet het apparaat daarna terug "
+                                "(Instellingen > Systeem > Herstel > Deze pc opnieuw instellen) en meld u aan met uw "
+                                "nieuwe naam: het richt zichzelf in",
+                   "rejoin": "zet uw lokale bestanden in OneDrive, ontkoppel het van de oude organisatie "
+                             "(Instellingen > Accounts > Toegang tot werk of school > Verbinding verbreken) en koppel "
+                             "het aan de nieuwe",
+                   "account": "verwijder uw oude werkaccount (Instellingen > Accounts > Toegang tot werk of school, of "
+                              "de app Bedrijfsportal) en voeg uw nieuwe toe",
+                   "hybrid": "IT verhuist het met het kantoornetwerk: u hoeft niets te doen",
+                   "intune": "IT haalt het uit het oude beheer; meld het opnieuw aan in de app Bedrijfsportal"},
     },
 }
 DEFAULT_LANGUAGE = "en"
@@ -123,7 +146,8 @@ class Person:
     first_sign_in: str = "password"  # "pass" | "password"
     starts: str = ""
     expires: str = ""
-    devices: list[str] = field(default_factory=list)  # one line per device: what it needs
+    # each device: (name, join, os, its steps), said in the letter's language; or a line as it is
+    devices: list[tuple[str, str, str, tuple[str, ...]] | str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (old URL, new URL)
 
 
@@ -179,10 +203,18 @@ def letter_body(person: Person, ctx: Context) -> tuple[str, str]:
         parts += [f"<h2>{t['links_h']}</h2>", f"<p>{t['links']}</p>", f"<table>{rows}</table>"]
     steps = "".join(f"<li>{t[f'step{i}'].format(security=SECURITY_INFO)}</li>" for i in range(1, 6))
     parts += [f"<h2>{t['steps_h']}</h2><ol>{steps}</ol>", f"<h2>{t['devices_h']}</h2>"]
-    parts += ["<ul>" + "".join(f"<li>{esc(d)}</li>" for d in person.devices) + "</ul>" if person.devices
-              else f"<p>{t['no_devices']}</p>"]
+    parts += ["<ul>" + "".join(f"<li>{esc(_device(d, t))}</li>" for d in person.devices) + "</ul>"
+              if person.devices else f"<p>{t['no_devices']}</p>"]
     parts += [f"<p>{t['footer'].format(handler=handler)}</p>", "</div>"]
     return "\n".join(parts), lang
+
+
+def _device(device: tuple[str, str, str, tuple[str, ...]] | str, t: dict) -> str:
+    if isinstance(device, str):
+        return device
+    name, join, os, steps = device
+    said = "; ".join(t["device"][s] for s in steps if s in t["device"])
+    return f"{name} ({t['join'].get(join, join)}, {os}): {said}"
 
 
 def _page(title: str, body: str, lang: str) -> str:
