@@ -30,7 +30,22 @@ UNKNOWN_DOMAIN = {"reject": "550 5.4.1 Relay Access Denied [sandbox.prod.protect
                   "defer": "451 4.4.4 Temporary server error: no route for this domain, try again later"}
 
 
-class Eop:
+class SmtpHost:
+    """A mail host of the sandbox on loopback: what it answers is the subclass's (:class:`Receiver`)."""
+
+    server: socketserver.ThreadingTCPServer | None = None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        self.server = listen(self, host, port)  # type: ignore[arg-type]
+        return self.server.server_address[0], self.server.server_address[1]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class Eop(SmtpHost):
     """Who may receive what, and the delivery; the SMTP dialogue is :class:`_Session`'s."""
 
     banner = BANNER
@@ -39,7 +54,6 @@ class Eop:
                  count: Callable[[str], None]) -> None:
         """``deliver(tenant, user, subject, text, sender)``: into the user's Inbox (False: no mailbox)."""
         self.store, self.governor, self.deliver, self.count = store, governor, deliver, count
-        self.server: socketserver.ThreadingTCPServer | None = None
 
     def recipient(self, address: str) -> tuple[str, Any]:
         """The SMTP answer to ``RCPT TO:<address>``, and whom it reaches when accepted."""
@@ -72,15 +86,6 @@ class Eop:
         self.count("eop delivered")
         return "250 2.6.0 Queued mail for delivery"
 
-    # --- the server ------------------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        self.server = listen(self, host, port)
-        return self.server.server_address[0], self.server.server_address[1]
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 class Receiver(Protocol):

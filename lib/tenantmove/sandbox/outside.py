@@ -36,7 +36,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from .eop import listen
+from .eop import SmtpHost
 from .state import now_iso
 
 HOLDING_HOST = "backup-mx.hosting.example"  # the admin's own mail server, which holds mail during the window
@@ -280,7 +280,7 @@ def _smtp(where: tuple[str, int], letter: Letter) -> tuple[str, str]:
     return ("permanent" if code >= 500 else "temporary"), answer
 
 
-class HoldingServer:
+class HoldingServer(SmtpHost):
     """The admin's holding mail server: a temporary failure for every recipient while the domain moves (the knob
     ``holding_mx_answer`` makes it refuse with a 5xx instead, a wrongly configured host)."""
 
@@ -288,7 +288,6 @@ class HoldingServer:
 
     def __init__(self, governor: Any, count: Callable[[str], None]) -> None:
         self.governor, self.count = governor, count
-        self.server: Any = None
 
     def recipient(self, address: str) -> tuple[str, Any]:
         answer = str(getattr(self.governor.knobs, "holding_mx_answer", "defer"))
@@ -297,12 +296,3 @@ class HoldingServer:
 
     def accept(self, reached: list[Any], data: str) -> str:
         return HOLDING_ANSWERS["defer"]
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        self.server = listen(self, host, port)
-        return self.server.server_address[0], self.server.server_address[1]
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
