@@ -138,6 +138,8 @@ def test_the_dossier_says_who_confirmed_what_and_the_downtime(first: Story, firs
     text20 = outputs_text(first_dir / "20_release_domain.ipynb")
     assert "every other one is kept as it is" in text20 and "CONFIRMED by alice@contoso" in text20
     assert "given in the parameter file" in text20  # nobody typed it: the parameter file gave it
+    rehearsal = "REHEARSAL against the embedded sandbox: nothing in this run touched Microsoft 365"
+    assert rehearsal in text20 and rehearsal in (first_dir / "index.html").read_text()  # on every page, at the top
     assert "kept: not Microsoft 365" in text20 and "kept: SPF" in text20
     assert "mail to contoso.example and Skype/Lync stop" in text20
     text30 = outputs_text(first_dir / "30_add_domain_and_users.ipynb")

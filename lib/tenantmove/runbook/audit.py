@@ -155,6 +155,15 @@ def render_run(run_dir: Path) -> Path:
     return write_index(run_dir, record)
 
 
+REHEARSAL = ("REHEARSAL against the embedded sandbox: nothing in this run touched Microsoft 365. It is evidence that "
+             "the procedure works, not a record of the real move.")
+
+
+def is_rehearsal(record: dict[str, Any]) -> bool:
+    """A run against the embedded sandbox (its parameters say ``cloud: sandbox``)."""
+    return str((record.get("parameters") or {}).get("cloud", "")) == "sandbox"
+
+
 def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
     esc = html.escape
     rows = []
@@ -212,7 +221,9 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove run {esc(str(record.get('run_id', '')))}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
-.completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.manual{{color:#8a5a00}}.skipped{{color:#777}}</style></head><body>
+.completed{{color:#1b7f3b}}.failed{{color:#b00020;font-weight:bold}}.manual{{color:#8a5a00}}.skipped{{color:#777}}
+.rehearsal{{background:#fff4ce;border:2px solid #8a5a00;padding:.6em 1em;font-weight:bold}}</style></head><body>
+{f"<p class='rehearsal'>{esc(REHEARSAL)}</p>" if is_rehearsal(record) else ""}
 <h1>tenantmove run</h1><table>{fact_rows}</table>
 <h2>Phases</h2><table><tr><th>phase</th><th>status</th><th>operator</th><th>started</th><th>seconds</th><th>result</th>
 <th>attempts (kept)</th><th></th></tr>

@@ -43,7 +43,7 @@ def head(state_dir: Path) -> str:
 
 def append(state_dir: Path, record: dict[str, Any], run_dir: Path, manifest_digest: str) -> dict[str, Any]:
     entry = {"run_id": record.get("run_id"), "run_dir": str(run_dir.resolve()), "status": record.get("status"),
-             "verdict": record.get("verdict"),
+             "verdict": record.get("verdict"), "cloud": (record.get("parameters") or {}).get("cloud"),
              "operator": record.get("operator"), "ended": record.get("ended"), "sealed": utc_now(),
              "manifest_sha256": manifest_digest, "previous": head(state_dir)}
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -96,16 +96,22 @@ def write_migration_index(state_dir: Path) -> Path:
         href = Path(os.path.relpath(index, state_dir.resolve())).as_posix() if index.is_absolute() else ""
         link = f"<a href='{esc(href)}'>{esc(str(e.get('run_id')))}</a>" if href else esc(str(e.get("run_id")))
         verdict = {"green": "green", "red": "RED"}.get(str(e.get("verdict")), "")
-        rows.append(f"<tr><td>{n}</td><td>{link}</td><td>{esc(str(e.get('status')))}</td><td>{esc(verdict)}</td>"
+        against = "rehearsal (sandbox)" if e.get("cloud") == "sandbox" else str(e.get("cloud") or "")
+        rows.append(f"<tr><td>{n}</td><td>{link}</td><td>{esc(against)}</td>"
+                    f"<td>{esc(str(e.get('status')))}</td><td>{esc(verdict)}</td>"
                     f"<td>{esc(str(e.get('operator')))}</td><td>{esc(str(e.get('ended')))}</td>"
                     f"<td><code>{esc(str(e.get('manifest_sha256')))}</code></td></tr>")
+    found = entries(state_dir)
+    banner = ("<p style='background:#fff4ce;border:2px solid #8a5a00;padding:.6em 1em;font-weight:bold'>Every run "
+              "here is a REHEARSAL against the embedded sandbox: none touched Microsoft 365.</p>\n"
+              if found and all(e.get("cloud") == "sandbox" for e in found) else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>tenantmove migration</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
-<h1>tenantmove migration: every run</h1>
+{banner}<h1>tenantmove migration: every run</h1>
 <p>From the first rehearsal to the close. Each run's manifest digest is chained to the one before it
 (<code>{CHAIN}</code> in this folder); <code>python -m tenantmove verify RUN_DIR</code> checks a run against it.</p>
-<table><tr><th>#</th><th>run</th><th>status</th><th>verdict (phase 90)</th><th>operator</th><th>ended (UTC)</th><th>manifest SHA-256</th></tr>
+<table><tr><th>#</th><th>run</th><th>against</th><th>status</th><th>verdict (phase 90)</th><th>operator</th><th>ended (UTC)</th><th>manifest SHA-256</th></tr>
 {''.join(rows)}</table></body></html>"""
     out = state_dir / INDEX
     out.write_text(redact(page), encoding="utf-8")

@@ -96,7 +96,8 @@ class Phase:
 
     def header(self) -> Report:
         p = self.params
-        return Report().facts(f"tenantmove · {self.id}", {
+        report = Report().banner("warn", audit.REHEARSAL) if p.cloud == "sandbox" else Report()
+        return report.facts(f"tenantmove · {self.id}", {
             "run id": self.run_id, "phase": self.id, "operator": self.operator, "started (UTC)": self.started,
             "mode": "interactive (JupyterLab)" if p.interactive else "unattended (papermill)",
             "dry run": "yes: plans only" if p.dry_run else "NO: changes will be applied after confirmation",
