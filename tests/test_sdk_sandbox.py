@@ -404,3 +404,54 @@ def test_the_sdk_reads_a_channel_and_imports_into_it_in_migration_mode(fresh_san
     assert out["made"].from_.user.id == megan["id"]
     assert out["made"].created_date_time == dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.UTC)
     assert out["channel"].migration_mode.value == "completed"
+
+
+def test_the_sdk_reads_the_first_days_endpoints_passes_sendmail_devices_and_autopilot(fresh_sandbox: Sandbox) -> None:
+    """Issue 19's endpoints as the SDK parses them: the pass policy and a pass (its secret in the answer to the POST
+    only), sendMail (202, nothing to parse), Entra ID's devices with their owners, Intune's and Autopilot's."""
+    from msgraph.generated.models.authentication_method_state import AuthenticationMethodState
+    from msgraph.generated.models.body_type import BodyType
+    from msgraph.generated.models.email_address import EmailAddress
+    from msgraph.generated.models.item_body import ItemBody
+    from msgraph.generated.models.message import Message
+    from msgraph.generated.models.recipient import Recipient
+    from msgraph.generated.models.temporary_access_pass_authentication_method import (
+        TemporaryAccessPassAuthenticationMethod,
+    )
+    from msgraph.generated.models.temporary_access_pass_authentication_method_configuration import (
+        TemporaryAccessPassAuthenticationMethodConfiguration,
+    )
+    from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
+
+    async def passes(c: GraphServiceClient, _: Any) -> Any:
+        configs = c.policies.authentication_methods_policy.authentication_method_configurations
+        await configs.by_authentication_method_configuration_id("TemporaryAccessPass").patch(
+            TemporaryAccessPassAuthenticationMethodConfiguration(state=AuthenticationMethodState.Enabled))
+        policy = await configs.by_authentication_method_configuration_id("TemporaryAccessPass").get()
+        methods = c.users.by_user_id("admin@contosonew.onmicrosoft.com").authentication.temporary_access_pass_methods
+        made = await methods.post(TemporaryAccessPassAuthenticationMethod(lifetime_in_minutes=60, is_usable_once=True))
+        return policy, made, await methods.get()
+
+    policy, made, listed = with_sdk(fresh_sandbox, "target", passes)
+    assert isinstance(policy, TemporaryAccessPassAuthenticationMethodConfiguration) and policy.maximum_lifetime_in_minutes == 480
+    assert made.temporary_access_pass and made.is_usable and made.lifetime_in_minutes == 60
+    assert [m.id for m in listed.value] == [made.id] and listed.value[0].temporary_access_pass is None
+
+    async def old_side(c: GraphServiceClient, _: Any) -> Any:
+        await c.users.by_user_id("admin@contoso.onmicrosoft.com").send_mail.post(SendMailPostRequestBody(
+            message=Message(subject="From the SDK", body=ItemBody(content_type=BodyType.Text, content="hi"),
+                            to_recipients=[Recipient(email_address=EmailAddress(address=MEGAN))]),
+            save_to_sent_items=True))
+        devices = await c.devices.get()
+        laptop = next(d for d in devices.value if d.display_name == "MB-LAPTOP-01")
+        owners = await c.devices.by_device_id(laptop.id).registered_owners.get()
+        managed = await c.device_management.managed_devices.get()
+        pilots = await c.device_management.windows_autopilot_device_identities.get()
+        return laptop, owners, managed, pilots
+
+    laptop, owners, managed, pilots = with_sdk(fresh_sandbox, "source", old_side)
+    assert laptop.trust_type == "AzureAd" and laptop.operating_system == "Windows"
+    assert [o.user_principal_name for o in owners.value] == [MEGAN]  # parsed as a user by its @odata.type
+    assert {m.device_name for m in managed.value} == {"MB-LAPTOP-01", "Alex iPhone", "RECEPTION-PC"}
+    assert {p.serial_number for p in pilots.value} == {"5CG1234ABC", "PF3XYZ12"}
+    assert fresh_sandbox.stats()["counts"]["sendMail recipients delivered"] >= 1

@@ -90,7 +90,8 @@ def write_migration_index(state_dir: Path) -> Path:
     """Every run of the migration, in order, with its status, operator and chained digest."""
     esc = html.escape
     rows = []
-    for n, e in enumerate(entries(state_dir), start=1):
+    found = entries(state_dir)
+    for n, e in enumerate(found, start=1):
         index = Path(str(e.get("run_dir", ""))) / "index.html"
         # relative to this page, so a copied dossier (state folder beside the runs) keeps working
         href = Path(os.path.relpath(index, state_dir.resolve())).as_posix() if index.is_absolute() else ""
@@ -101,7 +102,6 @@ def write_migration_index(state_dir: Path) -> Path:
                     f"<td>{esc(str(e.get('status')))}</td><td>{esc(verdict)}</td>"
                     f"<td>{esc(str(e.get('operator')))}</td><td>{esc(str(e.get('ended')))}</td>"
                     f"<td><code>{esc(str(e.get('manifest_sha256')))}</code></td></tr>")
-    found = entries(state_dir)
     banner = ("<p style='background:#fff4ce;border:2px solid #8a5a00;padding:.6em 1em;font-weight:bold'>Every run "
               "here is a REHEARSAL against the embedded sandbox: none touched Microsoft 365.</p>\n"
               if found and all(e.get("cloud") == "sandbox" for e in found) else "")

@@ -275,6 +275,9 @@ class MailApi:
         if box is None:
             raise GraphFailure(404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or "
                                                                    "is hosted on-premise.")
+        # the action's parameters are "Message" and "SaveToSentItems" in Graph's metadata (what the SDK sends), and
+        # "message" and "saveToSentItems" in its documentation: Graph reads them in either case
+        body = {str(k)[:1].lower() + str(k)[1:]: v for k, v in body.items()}
         message = body.get("message") or {}
         recipients = [str((r.get("emailAddress") or {}).get("address") or "")
                       for key in ("toRecipients", "ccRecipients", "bccRecipients") for r in message.get(key) or []]

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from . import orgsettings, teams, temporary_pass
 from .http import Request, Response
@@ -164,7 +165,7 @@ class SettingsApi:
             return Response(200, self.teams.user_configurations(tenant, granted, rest))
         methods = TAP_METHODS.match(rest)
         if methods:
-            return self.passes.handle(req.method, methods.group(1), methods.group(2), req.json() if req.body else {},
+            return self.passes.handle(req.method, unquote(methods.group(1)), methods.group(2), req.json() if req.body else {},
                                       tenant, granted, self.tenants[tenant.id]["temporaryAccessPass"])
         return self.call(req.method, rest, req.json() if req.body else None, tenant, granted)
 
