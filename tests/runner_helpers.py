@@ -26,6 +26,7 @@ def write_params(tmp_path: Path, sb: Sandbox | None, **changes: Any) -> Path:
     if sb is not None:  # as the demo: each app has a certificate for SharePoint's REST API
         for side in ("source", "target"):
             data[side]["certificate_file"] = sb.endpoints["app_certificates"][data[side]["client_id"]]
+    data["approval"] = {"mode": "none"}  # the demo's second person is its own stand-in; a test that wants one asks
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}

@@ -76,6 +76,16 @@ CREATE TABLE IF NOT EXISTS confirmations (
     at          TEXT NOT NULL,
     via         TEXT
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT,
+    phase       TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    how         TEXT NOT NULL,
+    by          TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    entry       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deltas (
     kind        TEXT NOT NULL,
     scope       TEXT NOT NULL,
@@ -104,6 +114,19 @@ def read_confirmations(path: Path, run_id: str) -> list[dict[str, str]]:
     finally:
         db.close()
     return [dict(r) for r in rows]
+
+
+def read_approvals(path: Path, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The approvals a ledger file kept (for ``run_id``, or all), each as it was recorded, read without writing."""
+    db = open_read_only(path)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'approvals'").fetchone():
+            return []
+        rows = db.execute("SELECT entry FROM approvals" + (" WHERE run_id = ?" if run_id is not None else "")
+                          + " ORDER BY id", (run_id,) if run_id is not None else ()).fetchall()
+    finally:
+        db.close()
+    return [json.loads(r["entry"]) for r in rows]
 
 
 class LedgerError(TenantmoveError):
@@ -513,6 +536,13 @@ class Ledger:
         with self.transaction() as db:
             db.execute("INSERT INTO confirmations (run_id, phase, action, typed, by, at, via) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        tuple(str(entry.get(k, "")) for k in ("run_id", "phase", "action", "typed", "by", "at", "via")))
+
+    def record_approval(self, entry: dict[str, Any]) -> None:
+        """A second person's approval of a plan (or of the closure), whole, beside the run folder's copy."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO approvals (run_id, phase, digest, how, by, at, entry) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       tuple(str(entry.get(k, "")) for k in ("run_id", "phase", "digest", "how", "by", "at"))
+                       + (json.dumps(entry, sort_keys=True),))
 
     def reopen(self, kind: str, source_ids: Iterable[str], reason: str) -> int:
         """Done items a verification found wrong in the target: the next pass of their phase does them again

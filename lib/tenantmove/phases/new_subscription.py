@@ -140,7 +140,7 @@ class NothingToConfirm:
 def announcement_gate(phase: Phase, plan: AnnouncementPlan) -> ConfirmGate | NothingToConfirm:
     if plan.workload is None or phase.dry_run:
         return NothingToConfirm() if plan.workload is None else phase.confirm_gate("send the announcement")
-    return phase.confirm_gate(f"send the announcement to {len(plan.people)} people from {plan.sender}")
+    return phase.confirm_gate(f"send the announcement to {len(plan.people)} people from {plan.sender}", plan=plan)
 
 
 def announce(phase: Phase, plan: AnnouncementPlan, gate: ConfirmGate | NothingToConfirm) -> StepResult:

@@ -88,7 +88,7 @@ def ttls(phase: Phase) -> Report:
             "warn", "phase 20 refuses to start until the MX's old TTL has run out after it was lowered (a later run "
                     "of this phase sees the change and remembers since when)")
     gate = phase.confirm_gate(f"lower the TTL of {len(plan.to_lower)} DNS record set(s) of {domain} to "
-                              f"{dnsttl.LOW} s")
+                              f"{dnsttl.LOW} s", plan=report)
     gate.wait()
     gate.require()
     notes = dnsttl.lower(provider, plan, phase.state_dir)

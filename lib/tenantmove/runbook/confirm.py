@@ -66,8 +66,11 @@ SESSION: dict[tuple[str, str, str], Confirmation] = {}
 class ConfirmGate:
     def __init__(self, action: str, expected: str, *, given: str, interactive: bool, operator: str, run_id: str,
                  phase: str, record_dir: Path | None = None, dry_run: bool = False,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_record: Callable[[dict[str, Any]], None] | None = None,
+                 approver: Callable[[], dict[str, Any]] | None = None) -> None:
         self.action, self.expected = action, expected
+        self.approver = approver  # the second person's approval of the plan, taken before the first change
+        self.approval: dict[str, Any] | None = None
         self.on_record = on_record  # the ledger keeps each confirmation too (verify compares the two)
         self.dry_run = dry_run
         self._recorded = False
@@ -194,6 +197,8 @@ class ConfirmGate:
                                       where="confirm", hint=f"to apply it, {how}")
         if self._recorded:
             return self.confirmation
+        if self.approver is not None:  # stops (nothing changed) unless a second person's approval counts
+            self.approval = self.approver()
         self._recorded = True
         print(self.confirmation.text(), flush=True)
         self._append(asdict(self.confirmation))

@@ -6,6 +6,7 @@ cell whose summary the runner puts into ``run.json``."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +30,19 @@ from ..workloads.inventory import Inventory
 from ..workloads.inventory import load as load_inventory
 from ..workloads.passwords import PasswordVault, key_from_env
 from . import audit, display, statefolder
+from .approval_policy import ApprovalPolicy
+from .approver import approver_for
+from .change import Change
 from .confirm import ConfirmGate
 from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
 from .params import SPEC, SPEC_BY_NAME, Params, new_run_id, validate
 
-BY_HAND = "interactive (by hand)"  # run.json's mode for a notebook that no runner looks after
+BY_HAND = "interactive (by hand)"
+
+
+class OutsideWindow(TenantmoveError):
+    """The run would change something outside its change window, and no override says why."""  # run.json's mode for a notebook that no runner looks after
 
 
 class Phase:
@@ -92,18 +100,34 @@ class Phase:
             phase.by_hand = True
             display.ERROR_HOOKS[:] = [lambda exc: _record_failure(run_dir, exc)]
         display.show(phase.header())
+        phase.check_window()
         return phase
+
+    def check_window(self) -> None:
+        """A phase that would change something outside the change window stops here, unless the override's reason
+        is given (then it is in the header, and in the phase's result)."""
+        change = Change.of(self.params.change)
+        outside = change.outside(dt.datetime.now(dt.UTC))
+        if outside and not self.dry_run and not change.override:
+            raise OutsideWindow(f"{outside}: nothing was changed", where="change.window",
+                                hint="run inside the window, or give the reason to run anyway in change.override "
+                                     "(recorded in the dossier)")
 
     def header(self) -> Report:
         p = self.params
         report = Report().banner("warn", audit.REHEARSAL) if p.cloud == "sandbox" else Report()
+        change = Change.of(p.change)
+        outside = change.outside(dt.datetime.now(dt.UTC))
+        if outside:
+            report.banner("warn" if change.override or p.dry_run else "fail", f"OUTSIDE THE CHANGE WINDOW: {outside}")
         return report.facts(f"tenantmove · {self.id}", {
             "run id": self.run_id, "phase": self.id, "operator": self.operator, "started (UTC)": self.started,
             "mode": "interactive (JupyterLab)" if p.interactive else "unattended (papermill)",
             "dry run": "yes: plans only" if p.dry_run else "NO: changes will be applied after confirmation",
             "cloud": p.cloud, "old tenant (source)": p.source.tenant, "new tenant (target)": p.target.tenant,
             "custom domain": p.domain, "run folder": str(self.run_dir), "state folder": str(self.state_dir),
-            "workers": p.workers, "tenantmove": __version__,
+            "workers": p.workers, "tenantmove": __version__, **change.facts(),
+            "approval of the plan": ApprovalPolicy.of(p.approval).describe(),
         })
 
     @property
@@ -221,12 +245,15 @@ class Phase:
         cfg = self.params.dns or {}
         return float(cfg.get("wait_seconds", 900)), float(cfg.get("poll_seconds", 10 if self.params.cloud != "sandbox" else 0.5))
 
-    def confirm_gate(self, action: str) -> ConfirmGate:
+    def confirm_gate(self, action: str, plan: Any = None) -> ConfirmGate:
         """The typed confirmation for this phase's destructive step. In a dry run there is nothing to
-        confirm: no box is shown, and the gate refuses to let anything through."""
+        confirm: no box is shown, and the gate refuses to let anything through. Where the ``approval`` parameter
+        names this phase, ``plan`` (what the notebook showed) is part of what a second person approves, and the
+        gate lets nothing through before that approval."""
         gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
                            operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
-                           dry_run=self.dry_run, on_record=self.ledger().record_confirmation)
+                           dry_run=self.dry_run, on_record=self.ledger().record_confirmation,
+                           approver=approver_for(self, plan))
         gate.show()
         return gate
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .approval_policy import APPROVAL_KEYS
+from .change import CHANGE_KEYS
 from .params import DNS_KEYS, TENANT_KEYS, Spec, specs_for
 
 HEADER = [
@@ -29,6 +31,8 @@ def parameters_cell(phase: str) -> str:
     lines.append("# source and target keys: " + "; ".join(f"{k} = {v}" for k, v in TENANT_KEYS.items()))
     if any(s.name == "dns" for s in specs):
         lines.append("# dns keys: " + "; ".join(f"{k} = {v}" for k, v in DNS_KEYS.items()))
+    lines.append("# change keys: " + "; ".join(f"{k} = {v}" for k, v in CHANGE_KEYS.items()))
+    lines.append("# approval keys: " + "; ".join(f"{k} = {v}" for k, v in APPROVAL_KEYS.items()))
     common, own = [s for s in specs if not s.phases], [s for s in specs if s.phases]
     lines += [_line(s) for s in common]
     if own:

@@ -17,6 +17,9 @@ import yaml
 
 from ..errors import ConfigFileError, ParameterError, TenantmoveError
 from ..services.auth import METHODS, TenantConfig
+from . import approval_policy, change
+from .approval_policy import APPROVAL_KEYS
+from .change import CHANGE_KEYS
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -144,6 +147,10 @@ SPEC: list[Spec] = [
     Spec("run_dir", str, "", "this run's folder (set by the runner; empty: a new runs/TIME-NAME-adhoc folder)"),
     Spec("run_id", str, "", "this run's id (set by the runner)"),
     Spec("operator", str, "", "who runs this migration (empty: the OS user at the host)"),
+    Spec("change", dict, {}, "the change request (keys above): ticket, requester, window, risk, backout, override; "
+         "shown on every page, and a run outside the window is refused unless override gives the reason"),
+    Spec("approval", dict, {"mode": "none"}, "who approves the plans of phases 20 and 30 (keys above): mode none, "
+         "signin (a second person signs in by device code) or signature (python -m tenantmove approve)"),
     Spec("interactive", bool, True, "True in JupyterLab (widgets); the runner injects False for papermill"),
     Spec("dry_run", bool, True, "True: show plans only; False: apply them (destructive steps also need confirmation)"),
 ]
@@ -199,6 +206,8 @@ class Params:
     prestage_users: bool = False
     vault_key_env: str = "TENANTMOVE_VAULT_KEY"
     dns: dict[str, Any] = field(default_factory=dict)
+    change: dict[str, Any] = field(default_factory=dict)
+    approval: dict[str, Any] = field(default_factory=dict)
     confirm: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -288,7 +297,7 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             bad(key, f"must be a whole number, not {value!r}", f"write {key}: {spec.default}")
             continue
         if spec.type is dict and not isinstance(value, dict):
-            keys = DNS_KEYS if key == "dns" else TENANT_KEYS
+            keys = {"dns": DNS_KEYS, "change": CHANGE_KEYS, "approval": APPROVAL_KEYS}.get(key, TENANT_KEYS)
             bad(key, f"must be a mapping with keys {', '.join(keys)}", f"see parameters/example.yaml for {key}")
             continue
         values[key] = value
@@ -383,6 +392,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             "name the variable, e.g. vault_key_env: TENANTMOVE_VAULT_KEY (the key itself is never a parameter)")
     if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
+    production, applies = values["cloud"] != "sandbox", values["dry_run"] is False
+    change.problems(values["change"], production, applies, bad)
+    approval_policy.problems(values["approval"], production, applies, bad)
     if problems:
         raise ParameterError(problems)
     given = {s.name: values[s.name] for s in SPEC}  # SPEC names every field; a few are refined above

@@ -6,6 +6,7 @@ phase 00's readiness shows the same checks to an admin stepping through."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..errors import TenantmoveError
 from ..services.dnsops import Rfc2136Provider
 from ..workloads import mapping
 from ..workloads.passwords import key_from_env
+from .change import Change
 from .connect import Endpoints, dns_setup
 from .params import Params
 from .readiness import Check
@@ -77,9 +79,20 @@ def vault_problems(params: Params, phases: list[str]) -> list[TenantmoveError]:
     return []
 
 
+def window_problems(params: Params) -> list[TenantmoveError]:
+    """A run that would change something outside its change window, without the override's reason."""
+    change = Change.of(params.change)
+    outside = change.outside(dt.datetime.now(dt.UTC))
+    if not outside or params.dry_run or change.override:
+        return []
+    return [TenantmoveError(f"{outside}: nothing was run", where="change.window",
+                            hint="run inside the window, or give the reason to run anyway in change.override "
+                                 "(recorded in the dossier)")]
+
+
 def problems(params: Params, endpoints: Endpoints, phases: list[str], interactive: bool) -> list[TenantmoveError]:
     """Every problem with what the selected phases will need, each with where and a HINT."""
-    return (mapping_problems(params) + confirmation_problems(params, phases, interactive)
+    return (window_problems(params) + mapping_problems(params) + confirmation_problems(params, phases, interactive)
             + vault_problems(params, phases)
             + (dns_problems(params, endpoints) if any(p[:2] in DESTRUCTIVE_PHASES for p in phases) else []))
 

@@ -11,11 +11,13 @@
     vault-key                                              a new key for the temporary-password vault
     passwords PARAMS --out FILE                            the vault's temporary passwords, for the admin
     waive PARAMS KEY --why TEXT                            accept a security gap phase 90 named (who, why)
+    approve RUN_DIR [--phase 20] --key approver.pem        a second person signs a phase's plan (approval: signature)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -38,7 +40,8 @@ from ..paths import default_runs_dir, default_sandbox_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
 from ..workloads import passwords
-from . import audit, chain, notebook_check, preflight, signing, statefolder
+from . import approval, audit, chain, notebook_check, preflight, signing, statefolder
+from .commands import cmd_approve
 from .connect import check_state_tenants, resolve
 from .demo import AdminHook, OutsideWriter, StandInAdmin
 from .notebook_cells import sync
@@ -416,6 +419,19 @@ def demo_certificate(sandbox: Any, params_path: str) -> dict[str, Any]:
     return out
 
 
+def demo_change_window(params_path: str, hours: int = 4) -> dict[str, Any]:
+    """The demo's change window: from now for ``hours`` (a demo runs whenever it is run). A parameter override, on
+    the record."""
+    import yaml
+
+    raw = yaml.safe_load(Path(params_path).read_text()) or {}
+    if not isinstance(raw.get("change"), dict):
+        return {}
+    start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    end = start + dt.timedelta(hours=hours)
+    return {"change": {"window": f"{start:%Y-%m-%dT%H:%MZ}/{end:%Y-%m-%dT%H:%MZ}"}}
+
+
 def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
     """The demo's admin ran the phases' scripts (distribution lists, new sites, people's access): as an admin would,
     the demo runs those phases once more (the domain's phase 20 excepted), then the verification, in a run of its
@@ -592,6 +608,7 @@ def cmd_verify(run_dir: Path, state_override: Path | None = None) -> int:
         problems += found
         warnings += warned
         problems += confirmations_differ(run_dir, Path(state), str(record.get("run_id")))
+    problems += approval.check_run(run_dir, Path(state) if state and Path(state).is_dir() else None, record)
     warnings += notebook_check.check_run(run_dir, str((record.get("library") or {}).get("git_commit", "")))
     if (run_dir / audit.MANIFEST).is_file():
         bad, signer = signing.check(run_dir)
@@ -646,6 +663,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "sign":
             p.add_argument("--key", type=Path, required=True, help="PEM file: the private key and its certificate")
             p.add_argument("--password-env", default="", help="environment variable holding the key's password")
+    approve = sub.add_parser("approve", help="sign the plan a phase waits approval for, as the second person")
+    approve.add_argument("run_dir", type=Path)
+    approve.add_argument("--phase", default="", help="the phase whose plan you approve, e.g. 20 (when several wait)")
+    approve.add_argument("--key", type=Path, required=True, help="PEM file: your private key and certificate")
+    approve.add_argument("--password-env", default="", help="environment variable holding the key's password")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -662,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         with sandbox_running(default_sandbox_dir()) as sandbox:
             args.stand_in_admin = StandInAdmin(sandbox)
             args.outside_writer = OutsideWriter(sandbox, ["megan.bowen"], every_seconds=1.0)
-            args.overrides = demo_certificate(sandbox, args.params)
+            args.overrides = {**demo_certificate(sandbox, args.params), **demo_change_window(args.params)}
             args.demo_signins = []
             stop = threading.Event()
             person = threading.Thread(target=stand_in_person, args=(sandbox, stop, args.demo_signins), daemon=True)
@@ -690,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_seal(args.run_dir)
     if args.command == "done":
         return cmd_done(Path(args.params), args.keys, args.note)
+    if args.command == "approve":
+        return cmd_approve(args.run_dir, args.phase, args.key, args.password_env)
     if args.command == "sign":
         return cmd_sign(args.run_dir, args.key, args.password_env)
     if args.command == "notebooks":
