@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..engine.workload import REMOVED
 from ..report import Report, ShowsItself
+from ..runbook import closure
 from ..runbook.context import Phase
 from ..services.graph import GraphClient
 from ..workloads.inventory import Inventory
@@ -150,28 +151,16 @@ def closing_checklist(phase: Phase, verdict: Verdict, src: Inventory, moving: pd
                                                          "fix what the verdict names, then run this phase again"))
         return StepResult(report, summary)
     mailboxes_old = [str(u) for u in moving["source_upn"]]
-    steps = [
-        ("Turn off the old tenant's Calendar Repair Assistant", "It can send stray meeting updates about every 26 "
-         "hours for the meetings that moved. Exchange Online PowerShell, old tenant: "
-         f"Connect-ExchangeOnline -Organization {src.initial_domain}; then, per moved mailbox: "
-         + "; ".join(f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true" for u in mailboxes_old[:3])
-         + (f"; ... ({len(mailboxes_old)} in all: the run folder's closing-checklist.csv)" if len(mailboxes_old) > 3
-            else "")),
-        ("Tell the users", "Hand each person their letter (this phase's letters/, with the links that changed) and "
-         "their first sign-in: the one-time pass (`python -m tenantmove passwords PARAMS --out FILE --passes`) or "
-         "the temporary password (`... --out FILE`), both from the vault in the state folder (owner-only, "
-         "encrypted with your vault key). Outlook profiles and OneDrive sync must be set up again for the new "
-         "tenant, as the letters say."),
-        ("Keep the old subscription running", "Until users confirm they have everything and your retention rules are "
-         "met: the old tenant is the only copy of what no API could move (see the manual items)."),
-        ("Remove the migration's access", "The Set-SPOUser site collection admin rights phase 80 asked for, and the "
-         "app registrations' consent in both tenants, once nothing reruns."),
-        ("Cancel the old subscription", "Through Microsoft support, as Microsoft's article says; the old tenant's "
-         f"onmicrosoft name ({src.initial_domain}) stays taken and cannot be reused."),
-    ]
-    table = pd.DataFrame([{"step": s, "what to do": w, "done": "☐"} for s, w in steps])
+    done = closure.marks(phase.state_dir)
+    table = pd.DataFrame([{"key": s.key, "step": s.title, "what to do": s.what,
+                           "done": f"☑ {done[s.key]['by']} at {done[s.key]['at']}" + (
+                               f": {done[s.key]['note']}" if done[s.key].get("note") else "")
+                           if s.key in done else "☐"} for s in closure.checklist(src.initial_domain)])
+    summary["closing checklist done"] = f"{sum(1 for s in closure.KEYS if s in done)} of {len(closure.KEYS)}"
     phase.save_table("closing-checklist", pd.DataFrame(
         [{"step": "Calendar Repair Assistant", "command": f"Set-Mailbox -Identity '{u}' -CalendarRepairDisabled $true"}
          for u in mailboxes_old]))
-    report.banner("ok", "ready to close: every workload reconciles").table(table, "Closing checklist")
+    report.banner("ok", "ready to close: every workload reconciles").table(
+        table, "Closing checklist: mark each step with python -m tenantmove done PARAMS KEY --note '...'; when all "
+               "are done, a second person signs the closure with python -m tenantmove close PARAMS")
     return StepResult(report, summary)

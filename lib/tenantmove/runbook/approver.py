@@ -111,21 +111,27 @@ class PlanApproval:
                                    f"PARAMS --resume {self.phase.run_dir})")
 
     def _signin(self) -> dict[str, Any]:
-        params = self.phase.params
-        config = params.target if self.policy.tenant == "target" else params.source
-        signin, client = connect(approval.person_config(config), self.phase.endpoints,
-                                 display.prompt_for(params.interactive), company=params.company or params.name)
         print(f"The plan of {self.phase.id} (digest {self.digest[:16]}…) waits for a second person's approval: "
               f"{self.how()}.", flush=True)
-        signin.sign_in()
-        identity, claims = signin.identity(), signin.claims()
-        roles = sorted({str(m.get("displayName")) for m in client.get_all("me/memberOf", {"$top": "999"})
-                        if str(m.get("@odata.type", "")).endswith("directoryRole")})
-        issued = claims.get("iat")
-        return {"phase": self.phase.id, "digest": self.digest, "how": "signin", "by": str(identity["signed_in_as"]),
-                "tenant": config.tenant, "tenant_id": identity["tenant_id"], "roles": roles,
-                "signed_in_at": dt.datetime.fromtimestamp(int(issued), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                if issued else "", "at": utc_now()}
+        return sign_in_approver(self.phase.params, self.policy, self.phase.endpoints, self.phase.id, self.digest)
+
+
+def sign_in_approver(params: Any, policy: ApprovalPolicy, endpoints: Any, what: str, digest: str) -> dict[str, Any]:
+    """A person signs in by device code (a widget in JupyterLab, the code on the console unattended) to the tenant
+    the policy names, with the migration's app registration: who they are, their directory roles, when they signed
+    in — the approval of ``what`` (a phase, or the closure) by ``digest``, to be checked."""
+    config = params.target if policy.tenant == "target" else params.source
+    signin, client = connect(approval.person_config(config), endpoints, display.prompt_for(params.interactive),
+                             company=params.company or params.name)
+    signin.sign_in()
+    identity, claims = signin.identity(), signin.claims()
+    roles = sorted({str(m.get("displayName")) for m in client.get_all("me/memberOf", {"$top": "999"})
+                    if str(m.get("@odata.type", "")).endswith("directoryRole")})
+    issued = claims.get("iat")
+    return {"phase": what, "digest": digest, "how": "signin", "by": str(identity["signed_in_as"]),
+            "tenant": config.tenant, "tenant_id": identity["tenant_id"], "roles": roles,
+            "signed_in_at": dt.datetime.fromtimestamp(int(issued), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if issued else "", "at": utc_now()}
 
 
 def approver_for(phase: Any, plan: Any) -> Callable[[], dict[str, Any]] | None:

@@ -20,6 +20,9 @@ from .. import __version__
 from ..clock import utc_now
 from ..paths import project_root
 from ..redact import redact
+from . import approval, glossary
+from .approval_policy import ApprovalPolicy
+from .change import Change
 
 MANIFEST = "MANIFEST.sha256"
 RUN_JSON = "run.json"
@@ -212,6 +215,13 @@ def write_index(run_dir: Path, record: dict[str, Any]) -> Path:
     params = record.get("parameters") or {}
     facts["User mapping"] = params.get("user_mapping") or f"{params.get('state_dir', '')}/users.csv"
     facts["State folder"] = params.get("state_dir", "")
+    change = Change.of(params.get("change"))
+    facts.update({k[0].upper() + k[1:]: v for k, v in change.facts().items()})
+    facts["Approval of the plans"] = ApprovalPolicy.of(params.get("approval")).describe()
+    approvals = [a for p in sorted(run_dir.glob(f"*/{approval.RECORD}")) for a in approval.recorded(p.parent)]
+    if approvals:
+        facts["Approvals"] = "; ".join(approval.text(a) if not a.get("refused") else
+                                       f"REFUSED ({a.get('phase')}, {a.get('by')}): {a['refused']}" for a in approvals)
     if record.get("error"):
         facts["Error"] = record["error"]
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
@@ -229,12 +239,34 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 <th>attempts (kept)</th><th></th></tr>
 {''.join(rows)}</table>
 {extra}
+{_rehearsals(run_dir, record)}
 <h2>Files</h2><p>Every file is listed with its SHA-256 in <a href="{MANIFEST}">{MANIFEST}</a>
 (check with <code>sha256sum -c {MANIFEST}</code> in this folder).</p><ul>{file_list}</ul>
+{glossary.section()}
 </body></html>"""
     index = run_dir / "index.html"
-    index.write_text(redact(page), encoding="utf-8")
+    index.write_text(redact(glossary.link_terms(page)), encoding="utf-8")
     return index
+
+
+def _rehearsals(run_dir: Path, record: dict[str, Any]) -> str:
+    """A production run's evidence of testing: the rehearsals of the same migration (same ``name``, ``cloud:
+    sandbox``) in the same runs folder, linked."""
+    if is_rehearsal(record) or not run_dir.parent.is_dir():
+        return ""
+    found = []
+    for other in sorted(run_dir.parent.iterdir()):
+        path = other / RUN_JSON
+        if other == run_dir or not path.is_file():
+            continue
+        seen = read_json(path)
+        if seen.get("name") == record.get("name") and is_rehearsal(seen):
+            found.append(f"<li><a href='../{html.escape(other.name)}/index.html'>{html.escape(other.name)}</a>: "
+                         f"{html.escape(str(seen.get('status')))}, verdict {html.escape(str(seen.get('verdict') or '-'))}, "
+                         f"by {html.escape(str(seen.get('operator')))}</li>")
+    listed = "".join(found) or ("<li>none found beside this run: a production run should follow a green rehearsal "
+                                "with the same parameter file</li>")
+    return f"<h2>Rehearsals of this migration (evidence of testing)</h2><ul>{listed}</ul>"
 
 
 def _dossier(run_dir: Path, record: dict[str, Any]) -> str:

@@ -87,7 +87,10 @@ def completed_at(state_dir: Path, run_id: str) -> dict[str, Any] | None:
 
 
 def write_migration_index(state_dir: Path) -> Path:
-    """Every run of the migration, in order, with its status, operator and chained digest."""
+    """Every run of the migration, in order, with its status, operator and chained digest; the change record; the
+    glossary."""
+    from . import change_record, glossary
+
     esc = html.escape
     rows = []
     found = entries(state_dir)
@@ -112,7 +115,9 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><bo
 <p>From the first rehearsal to the close. Each run's manifest digest is chained to the one before it
 (<code>{CHAIN}</code> in this folder); <code>python -m tenantmove verify RUN_DIR</code> checks a run against it.</p>
 <table><tr><th>#</th><th>run</th><th>against</th><th>status</th><th>verdict (phase 90)</th><th>operator</th><th>ended (UTC)</th><th>manifest SHA-256</th></tr>
-{''.join(rows)}</table></body></html>"""
+{''.join(rows)}</table>
+{change_record.section(state_dir, found)}
+{glossary.section()}</body></html>"""
     out = state_dir / INDEX
-    out.write_text(redact(page), encoding="utf-8")
+    out.write_text(redact(glossary.link_terms(page)), encoding="utf-8")
     return out

@@ -12,6 +12,7 @@
     passwords PARAMS --out FILE                            the vault's temporary passwords, for the admin
     waive PARAMS KEY --why TEXT                            accept a security gap phase 90 named (who, why)
     approve RUN_DIR [--phase 20] --key approver.pem        a second person signs a phase's plan (approval: signature)
+    close PARAMS [--key approver.pem]                      a second person signs the closure of the migration
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from ..paths import default_runs_dir, default_sandbox_dir, notebooks_dir
 from ..redact import install_log_redaction, redact
 from ..services.auth import SignIn
 from ..workloads import passwords
-from . import approval, audit, chain, notebook_check, preflight, signing, statefolder
-from .commands import cmd_approve
+from . import approval, audit, chain, closure, notebook_check, preflight, signing, statefolder
+from .commands import cmd_approve, cmd_close
 from .connect import check_state_tenants, resolve
 from .demo import AdminHook, OutsideWriter, StandInAdmin
 from .notebook_cells import sync
@@ -450,7 +451,24 @@ def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) 
     args.overrides = {**(getattr(args, "overrides", None) or {}), "ca_enforce": True}
     print("demo: the stand-in admin read the first verification's security gap (conditional access report-only) "
           "and switches the policies on in this pass (ca_enforce: true, recorded in run.json)")
-    return execute(args, interactive=False)
+    code = execute(args, interactive=False)
+    return demo_close(Path(args.params)) if code == EXIT_OK else code
+
+
+def demo_close(params_file: Path) -> int:
+    """The demo's end: its stand-in admin marks the closing checklist done (in a real migration, each step once it
+    is done), and its stand-in second person signs the closure by sign-in (the device code entered as the new
+    tenant's Global Administrator)."""
+    state = statefolder.resolve(load_yaml(params_file))
+    last = closure.last_verification(state)
+    if last is None or last.get("verdict") != "green":
+        print("demo: phase 90 is not green, so the migration is not closed")
+        return EXIT_FAILED
+    print("demo only: the stand-in admin marks the closing checklist done; in a real migration each step is marked "
+          "once it is done")
+    code = cmd_done(params_file, [s.key for s in closure.checklist()],
+                    "demo only: the sandbox's stand-in admin (nothing to do in a sandbox)")
+    return cmd_close(params_file, None, "") if code == EXIT_OK else code
 
 
 def cmd_seal(run_dir: Path) -> int:
@@ -492,15 +510,23 @@ def cmd_done(params_file: Path, keys: list[str], note: str) -> int:
     except TenantmoveError as exc:
         _stderr(exc.one_line())
         return EXIT_BAD_INPUT
-    known = {m.key for m in MANUAL}
+    known = {m.key for m in MANUAL} | closure.KEYS
     unknown = [k for k in keys if k not in known]
     if unknown:
         _stderr(f"unknown manual item(s): {', '.join(unknown)} HINT: the keys are {', '.join(sorted(known))}")
         return EXIT_BAD_INPUT
     state = statefolder.resolve(raw)
     by = str(raw.get("operator") or audit.default_operator())
-    mark_done(state, keys, by, note)
-    print(f"marked done by {by}: {', '.join(keys)} (in {state}); the next run of phase 40 records it")
+    settings_keys, closing_keys = [k for k in keys if k not in closure.KEYS], [k for k in keys if k in closure.KEYS]
+    mark_done(state, settings_keys, by, note)
+    closure.mark(state, closing_keys, by, note)
+    if settings_keys:
+        print(f"marked done by {by}: {', '.join(settings_keys)} (in {state}); the next run of phase 40 records it")
+    if closing_keys:
+        print(f"closing checklist marked done by {by}: {', '.join(closing_keys)} (in {state})")
+        left = closure.not_ready(state)
+        print("ready to be closed: a second person signs it with python -m tenantmove close PARAMS" if not left
+              else f"not ready to close yet: {'; '.join(left)}")
     return EXIT_OK
 
 
@@ -668,6 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     approve.add_argument("--phase", default="", help="the phase whose plan you approve, e.g. 20 (when several wait)")
     approve.add_argument("--key", type=Path, required=True, help="PEM file: your private key and certificate")
     approve.add_argument("--password-env", default="", help="environment variable holding the key's password")
+    closing = sub.add_parser("close", help="sign the closure of the migration, as the second person")
+    closing.add_argument("params", help="YAML parameter file (for the state folder and the tenant to sign in to)")
+    closing.add_argument("--key", type=Path, default=None, help="sign with this PEM file (key and certificate) "
+                                                                "instead of signing in")
+    closing.add_argument("--password-env", default="", help="environment variable holding the key's password")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -712,6 +743,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_seal(args.run_dir)
     if args.command == "done":
         return cmd_done(Path(args.params), args.keys, args.note)
+    if args.command == "close":
+        return cmd_close(Path(args.params), args.key, args.password_env)
     if args.command == "approve":
         return cmd_approve(args.run_dir, args.phase, args.key, args.password_env)
     if args.command == "sign":
