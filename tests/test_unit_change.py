@@ -125,3 +125,37 @@ def test_the_glossary_links_words_in_text_but_not_in_code_or_links() -> None:
     assert "<a class='term' href='#g-mx'>MX</a> and its <a class='term' href='#g-ttl'>TTL</a>" in linked
     assert "<code>MX</code>" in linked and "<a href='x'>UPN</a>" in linked
     assert "id='g-quickxorhash'" in linked and "id='g-manual-item'" in linked
+
+
+def test_the_closure_is_signed_by_a_second_person_and_the_index_says_so(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from tenantmove.runbook.runner import main
+
+    from .test_approval_sandbox import approver_key
+
+    state = tmp_path / "state"
+    _chain(state, tmp_path / "runs", "green")
+    pat = approver_key(tmp_path / "pat.pem", "Pat Approver", "pat@contoso.example")
+    jane = approver_key(tmp_path / "jane.pem", "Jane Operator", "jane@contoso.example")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"name": "t", "domain": "contoso.example", "state_dir": str(state),
+                                      "operator": "jane@contoso.example",
+                                      "approval": {"mode": "signature", "certificates": f"{pat.with_suffix('.cert.pem')},"
+                                                                                        f"{jane.with_suffix('.cert.pem')}"}}))
+    assert main(["close", str(params), "--key", str(pat)]) == 2  # the checklist is not done yet
+    assert "closing checklist not done" in capsys.readouterr().err
+    assert main(["done", str(params), *sorted(closure.KEYS), "--note", "each step done"]) == 0
+    assert "ready to be closed" in capsys.readouterr().out
+    assert main(["close", str(params), "--key", str(jane)]) == 2  # an operator of the migration cannot close it
+    assert "is the operator" in capsys.readouterr().err and closure.closed(state) is None
+    assert main(["close", str(params), "--key", str(pat)]) == 0
+    assert closure.closed(state)["by"] == "pat@contoso.example"
+    page = (state / "migration-index.html").read_text()
+    assert "CLOSED: signed by signature by pat@contoso.example" in page
+    assert "Segregation of duties:</b> met" in page
+    assert closure.check(state) == []
+    forged = dict(closure.closed(state), by="ceo@contoso.example")
+    (state / closure.CLOSURE).write_text(json.dumps(forged))
+    assert any("ceo@contoso.example" in p and "forged" in p for p in closure.check(state))

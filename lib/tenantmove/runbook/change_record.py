@@ -62,7 +62,7 @@ def section(state_dir: Path, runs: list[dict[str, Any]]) -> str:
             implementation.append([str(record.get("run_id")), name, str(phase.get("status")),
                                    str(phase.get("operator") or record.get("operator") or ""),
                                    ", ".join(_confirmed(run_dir, name)) or "-", ", ".join(approved) or "-",
-                                   str(len(phase.get("changed") or []))])
+                                   str(sum(int(c.get("items") or 0) for c in phase.get("changed") or []))])
     verification = closure.last_verification(state_dir)
     closed = closure.closed(state_dir)
     marks = closure.marks(state_dir)
@@ -88,7 +88,7 @@ def section(state_dir: Path, runs: list[dict[str, Any]]) -> str:
              f"<p>{refused} approval(s) refused (each in its phase's <code>{approval.RECORD}</code>, with the "
              "reason).</p>",
              "<h3>3. Implementation</h3>",
-             _table(["run", "phase", "status", "operator", "confirmed by", "approved by", "changes recorded"],
+             _table(["run", "phase", "status", "operator", "confirmed by", "approved by", "items changed"],
                     implementation),
              "<h3>4. Verification</h3>",
              f"<p>{esc(_verified(verification))}</p>",

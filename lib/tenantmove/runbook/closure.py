@@ -161,3 +161,26 @@ def _signin(wanted: dict[str, Any], params: Any, endpoints: Any) -> dict[str, An
           f"the code below as someone holding {' or '.join(policy.roles)}, not an operator of the migration.",
           flush=True)
     return {**sign_in_approver(params, policy, endpoints, PHASE, wanted["digest"]), "run_id": wanted["run_id"]}
+
+
+def check(state_dir: Path) -> list[str]:
+    """The closure (if signed): as the migration's ledger kept it, its signature, and not an operator's."""
+    from ..engine.ledger import LEDGER_FILE, read_approvals
+
+    entry = closed(state_dir)
+    if entry is None:
+        return []
+    problems = []
+    ledger = state_dir / LEDGER_FILE
+    kept = [e for e in read_approvals(ledger) if e.get("phase") == PHASE] if ledger.is_file() else []
+    if json.dumps(entry, sort_keys=True) not in {json.dumps(e, sort_keys=True) for e in kept}:
+        problems.append(f"the closure by {entry.get('by')} in {CLOSURE} is not the one the migration's ledger kept "
+                        "(forged or altered)")
+    if entry.get("how") == "signature":
+        wrong = approval.signature_problem(entry)
+        if wrong:
+            problems.append(f"the closure: {wrong} (forged or altered)")
+    operator = approval.same_person(str(entry.get("by", "")), "", operators(state_dir))
+    if operator:
+        problems.append(f"the closure was signed by {entry.get('by')}, who ran the migration ({operator})")
+    return problems

@@ -635,6 +635,8 @@ def cmd_verify(run_dir: Path, state_override: Path | None = None) -> int:
         warnings += warned
         problems += confirmations_differ(run_dir, Path(state), str(record.get("run_id")))
     problems += approval.check_run(run_dir, Path(state) if state and Path(state).is_dir() else None, record)
+    if state and Path(state).is_dir():
+        problems += closure.check(Path(state))
     warnings += notebook_check.check_run(run_dir, str((record.get("library") or {}).get("git_commit", "")))
     if (run_dir / audit.MANIFEST).is_file():
         bad, signer = signing.check(run_dir)
