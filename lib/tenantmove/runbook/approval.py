@@ -34,6 +34,7 @@ from ..clock import utc_now
 from ..errors import TenantmoveError
 from ..paths import notebooks_dir
 from ..report import Report
+from ..workloads import records
 from .approval_policy import ApprovalPolicy
 from .change import Change, parse_time
 
@@ -223,16 +224,11 @@ def trusted_certificates(files: tuple[str, ...]) -> dict[str, str]:
 
 # --- the record -----------------------------------------------------------------------------------------------------
 def append(folder: Path, entry: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / RECORD, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    records.append_json(folder / RECORD, entry)
 
 
 def recorded(folder: Path) -> list[dict[str, Any]]:
-    path = folder / RECORD
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return records.read_json_lines(folder / RECORD)
 
 
 def text(entry: dict[str, Any]) -> str:
@@ -252,7 +248,6 @@ def sign_request(run_dir: Path, phase: str, key_file: Path, password_env: str = 
                  now: Callable[[], str] = utc_now) -> dict[str, Any]:
     """The approver's signature of the plan a phase asked approval for (``approval.json`` in its folder)."""
     from ..services.auth import load_key_pair
-    from .signing import sign_bytes
 
     requests = {r["phase"]: r for r in pending_requests(run_dir)}
     if not requests:
@@ -275,10 +270,8 @@ def sign_request(run_dir: Path, phase: str, key_file: Path, password_env: str = 
     if operator:
         raise ApprovalRefused(f"you ({who}) are the operator of this run ({operator}): a second person must approve",
                               where="--key", hint="the approver signs with their own certificate")
-    entry = {"phase": request["phase"], "run_id": request["run_id"], "digest": request["digest"], "how": "signature",
-             "by": who, "at": now(), "operator": request.get("operator", ""), "fingerprint": fingerprint(cert),
-             "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
-             "signature": base64.b64encode(sign_bytes(key, message(request["phase"], request["digest"]))).decode()}
+    entry = {**signed_entry(key, cert, request["phase"], request["digest"], now()), "run_id": request["run_id"],
+             "operator": request.get("operator", "")}
     body = json.dumps(entry, indent=1, sort_keys=True)
     (run_dir / request["phase"] / SIGNED).write_text(body, encoding="utf-8")
     state = request.get("state_dir")
@@ -287,6 +280,15 @@ def sign_request(run_dir: Path, phase: str, key_file: Path, password_env: str = 
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_text(body, encoding="utf-8")
     return entry
+
+
+def signed_entry(key: Any, cert: x509.Certificate, what: str, digest: str, at: str) -> dict[str, Any]:
+    """A signature approval of ``what`` (a phase, or the closure) by its digest, with the signer's certificate."""
+    from .signing import sign_bytes
+
+    return {"phase": what, "digest": digest, "how": "signature", "by": subject_name(cert), "at": at,
+            "fingerprint": fingerprint(cert), "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "signature": base64.b64encode(sign_bytes(key, message(what, digest))).decode()}
 
 
 def kept_signature(state_dir: Path, phase_id: str, digest: str) -> Path:

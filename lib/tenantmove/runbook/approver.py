@@ -16,7 +16,7 @@ from . import approval, display
 from .approval import ApprovalMissing, ApprovalRefused
 from .approval_policy import ApprovalPolicy
 from .change import Change
-from .connect import connect
+from .connect import connect, directory_roles
 
 # approvals given in this kernel's session, by (run, phase, digest): running the apply cell again does not ask
 # the approver twice while their sign-in is fresh
@@ -63,14 +63,14 @@ class PlanApproval:
         earlier = SESSION.get(key)
         now = dt.datetime.now(dt.UTC)
         change = Change.of(self.phase.params.change)
-        others = self._people()
-        if earlier is not None and not approval.refusal(earlier, self.request, self.policy, change, self._trusted(),
-                                                        others, now):
+        others, trusted = self._people(), self._trusted()
+        if earlier is not None and not approval.refusal(earlier, self.request, self.policy, change, trusted, others,
+                                                        now):
             self.entry = earlier
             return earlier
         entry = self._signin() if self.policy.mode == "signin" else self._signed()
         entry = {**entry, "operator": self.phase.operator, "run_id": self.phase.run_id}
-        why = approval.refusal(entry, self.request, self.policy, change, self._trusted(), others, now)
+        why = approval.refusal(entry, self.request, self.policy, change, trusted, others, now)
         if why:
             approval.append(self.phase.folder, {**entry, "refused": why})
             raise ApprovalRefused(why + "; nothing was changed", where=f"approval ({self.policy.mode})",
@@ -125,8 +125,7 @@ def sign_in_approver(params: Any, policy: ApprovalPolicy, endpoints: Any, what: 
                              company=params.company or params.name)
     signin.sign_in()
     identity, claims = signin.identity(), signin.claims()
-    roles = sorted({str(m.get("displayName")) for m in client.get_all("me/memberOf", {"$top": "999"})
-                    if str(m.get("@odata.type", "")).endswith("directoryRole")})
+    roles = sorted(directory_roles(client))
     issued = claims.get("iat")
     return {"phase": what, "digest": digest, "how": "signin", "by": str(identity["signed_in_as"]),
             "tenant": config.tenant, "tenant_id": identity["tenant_id"], "roles": roles,

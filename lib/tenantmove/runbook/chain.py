@@ -15,6 +15,7 @@ from typing import Any
 
 from ..clock import utc_now
 from ..redact import redact
+from ..workloads import records
 
 CHAIN = "runs.chain.jsonl"
 INDEX = "migration-index.html"
@@ -25,10 +26,7 @@ def digest_of(path: Path) -> str:
 
 
 def entries(state_dir: Path) -> list[dict[str, Any]]:
-    path = state_dir / CHAIN
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return records.read_json_lines(state_dir / CHAIN)
 
 
 def _entry_digest(entry: dict[str, Any]) -> str:

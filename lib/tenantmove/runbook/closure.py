@@ -6,7 +6,6 @@ the migration's index shows it in the change record."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -141,16 +140,10 @@ def closed(state_dir: Path) -> dict[str, Any] | None:
 
 
 def _signed(wanted: dict[str, Any], key_file: Path, password_env: str) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-
     from ..services.auth import load_key_pair
-    from .signing import sign_bytes
 
     key, cert = load_key_pair(str(key_file), password_env, "--key", "--password-env")
-    return {"phase": PHASE, "run_id": wanted["run_id"], "digest": wanted["digest"], "how": "signature",
-            "by": approval.subject_name(cert), "at": utc_now(), "fingerprint": approval.fingerprint(cert),
-            "certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "signature": base64.b64encode(sign_bytes(key, approval.message(PHASE, wanted["digest"]))).decode()}
+    return {**approval.signed_entry(key, cert, PHASE, wanted["digest"], utc_now()), "run_id": wanted["run_id"]}
 
 
 def _signin(wanted: dict[str, Any], params: Any, endpoints: Any) -> dict[str, Any]:

@@ -50,6 +50,12 @@ def resolve(params: Params) -> Endpoints:
     return ends
 
 
+def directory_roles(client: GraphClient) -> set[str]:
+    """The directory roles of the person a delegated client is signed in as (``me/memberOf``)."""
+    return {str(m.get("displayName")) for m in client.get_all("me/memberOf", {"$top": "999"})
+            if str(m.get("@odata.type", "")).endswith("directoryRole")}
+
+
 def connect(config: TenantConfig, endpoints: Endpoints, prompt: DevicePrompt | None = None, company: str = "",
             **client_options: Any) -> tuple[SignIn, GraphClient]:
     """A signed-in token source and a Graph client for one tenant (sign-in happens on first use)."""

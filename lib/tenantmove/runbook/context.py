@@ -34,7 +34,7 @@ from .approval_policy import ApprovalPolicy
 from .approver import approver_for
 from .change import Change
 from .confirm import ConfirmGate
-from .connect import Endpoints, connect, dns_setup, resolve, tenant_identity
+from .connect import Endpoints, connect, directory_roles, dns_setup, resolve, tenant_identity
 from .downtime import Downtime
 from .params import SPEC, SPEC_BY_NAME, Params, new_run_id, validate
 
@@ -185,9 +185,7 @@ class Phase:
         roles: dict[str, set[str]] = {}
         for side, signin in self.signins.items():
             if signin.identity()["kind"] == "delegated":
-                member_of = self.clients[side].get_all("me/memberOf", {"$top": "999"})
-                roles[side] = {str(m.get("displayName")) for m in member_of
-                               if str(m.get("@odata.type", "")).endswith("directoryRole")}
+                roles[side] = directory_roles(self.clients[side])
         return roles
 
     def token_kinds(self) -> dict[str, str]:

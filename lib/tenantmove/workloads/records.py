@@ -5,7 +5,9 @@ for a key wins."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
+from typing import Any
 
 from ..clock import utc_now
 
@@ -21,6 +23,20 @@ def append(path: Path, fields: list[str], row: dict[str, str]) -> dict[str, str]
             writer.writeheader()
         writer.writerow(row)
     return row
+
+
+def append_json(path: Path, entry: dict[str, Any]) -> None:
+    """One JSON object appended as a line (a record that is only ever added to)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every object of a JSON-lines file, in order (none when it does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def by_key(path: Path) -> dict[str, dict[str, str]]:
