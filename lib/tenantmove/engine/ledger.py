@@ -400,11 +400,15 @@ class Ledger:
             row = self._db.execute("SELECT * FROM items WHERE kind = ? AND source_id = ?", (kind, source_id)).fetchone()
         return _item(row) if row else None
 
-    def items(self, kind: str | None = None, states: Iterable[str] | None = None) -> list[Item]:
+    def items(self, kind: str | None = None, states: Iterable[str] | None = None,
+              phase: str | None = None) -> list[Item]:
         sql, args = "SELECT * FROM items WHERE 1=1", []
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
+        if phase:
+            sql += " AND phase = ?"
+            args.append(phase)
         if states:
             states = list(states)
             sql += f" AND state IN ({','.join('?' * len(states))})"

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..runbook import outside_mail
 from ..runbook.context import Phase
+from ..runbook.downtime import Downtime
 from ..services.dnsops import RecordPlan, record
 from ..workloads import dnsttl, inventory, mailwindow
-from . import add_domain, common, release_domain
+from . import add_domain, common, release_domain, rollback_domain
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Option:
     mail_only: bool = False
 
 
-def _phase(phase_id: str, sandbox_dir: Path, work: Path, domain: str, option: Option) -> Phase:
+def in_process(phase_id: str, sandbox_dir: Path, work: Path, domain: str, option: Option) -> Phase:
+    """A phase started in this process as its notebook starts it, applying (dry_run false, confirmed)."""
     namespace: dict[str, Any] = {
         "name": "rehearsal", "cloud": "sandbox", "sandbox_dir": str(sandbox_dir), "domain": domain,
         "state_dir": str(work / "state"), "run_dir": str(work / "run"), "run_id": "rehearsal",
@@ -45,7 +47,7 @@ def _phase(phase_id: str, sandbox_dir: Path, work: Path, domain: str, option: Op
 def prepare(sandbox_dir: Path, work: Path, domain: str, option: Option) -> None:
     """What phase 00 does for the window: the old tenant's inventory, the TTLs seen (and lowered), and the DNS the
     option describes (the MX's TTL, no address record for a mail-only domain)."""
-    phase = _phase("00_prepare", sandbox_dir, work, domain, option)
+    phase = in_process("00_prepare", sandbox_dir, work, domain, option)
     ns, provider = phase.dns()
     mx = [record(domain, "MX", v) for v in sorted(ns.values(domain, "MX")[0])]
     provider.set_ttl(mx, option.mx_ttl)
@@ -61,31 +63,53 @@ def cutover(sandbox_dir: Path, work: Path, domain: str, option: Option, to: list
             window_seconds: float = 0.0, settle_seconds: float = 120.0) -> dict[str, Any]:
     """Phases 20 and 30 with the outside world writing to ``to``; ``window_seconds`` is the admin's time between
     them (the domain's verification, a coffee). Returns the sender's figures and the phases' times."""
-    sender = outside_mail.for_endpoints(_phase("00_prepare", sandbox_dir, work, domain, option).endpoints)
+    sender = outside_mail.for_endpoints(in_process("00_prepare", sandbox_dir, work, domain, option).endpoints)
     if sender is None:
         raise ValueError("a rehearsal of the mail window needs the sandbox (cloud: sandbox)")
     sender.start(to, every_seconds, label=option.name)
     time.sleep(every_seconds * 2)  # letters before the cutover too
     began = time.monotonic()
-    twenty = _phase("20_release_domain", sandbox_dir, work, domain, option)
-    old = twenty.sign_in("source")
-    src = twenty.load_inventory("source")
-    release = release_domain.plan(twenty, old, src)
-    gate = twenty.confirm_gate(f"release {domain} (rehearsal)")
-    released = release_domain.apply(twenty, old, src, release, gate)
+    released = release(sandbox_dir, work, domain, option)
     phase20 = time.monotonic() - began
     time.sleep(window_seconds)
-    thirty = _phase("30_add_domain_and_users", sandbox_dir, work, domain, option)
-    new = thirty.sign_in("target")
-    src, tgt = common.load_inventories(thirty, new)
-    moving = common.user_mapping(thirty, src, tgt).moving
-    added = add_domain.apply(thirty, new, src, tgt, moving, add_domain.plan(thirty, new, src, moving),
-                             thirty.confirm_gate(f"add {domain} (rehearsal)"))
+    added = add(sandbox_dir, work, domain, option)
     sender.stop()
     view = sender.settle(settle_seconds)
-    down, up = (thirty.downtime().get(event) for event in ("mail_down", "mail_up"))
+    down, up = (Downtime(work / "state").get(event) for event in ("mail_down", "mail_up"))
     window = (dt.datetime.fromisoformat(str(up).replace("Z", "+00:00")) -
               dt.datetime.fromisoformat(str(down).replace("Z", "+00:00"))).total_seconds() if down and up else None
     return {"option": option.name, **mailwindow.figures(view), "phase 20 (s)": round(phase20, 1),
             "window (s)": window, "released": released.summary, "added": added.summary,
             "letters": mailwindow.letters(view)}
+
+
+def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+    """Phase 20 as its notebook runs it: plan, confirm, apply."""
+    twenty = in_process("20_release_domain", sandbox_dir, work, domain, option)
+    old = twenty.sign_in("source")
+    src = twenty.load_inventory("source")
+    plan = release_domain.plan(twenty, old, src)
+    return release_domain.apply(twenty, old, src, plan, twenty.confirm_gate(f"release {domain} (rehearsal)"))
+
+
+def add(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+    """Phase 30 as its notebook runs it: plan, confirm, apply."""
+    thirty = in_process("30_add_domain_and_users", sandbox_dir, work, domain, option)
+    new = thirty.sign_in("target")
+    src, tgt = common.load_inventories(thirty, new)
+    moving = common.user_mapping(thirty, src, tgt).moving
+    return add_domain.apply(thirty, new, src, tgt, moving, add_domain.plan(thirty, new, src, moving),
+                            thirty.confirm_gate(f"add {domain} (rehearsal)"))
+
+
+def roll_back(sandbox_dir: Path, work: Path, domain: str, option: Option) -> dict[str, Any]:
+    """Phase 25 as its notebook runs it: plan, confirm, apply, reconcile, finish (which raises while the old tenant
+    still differs from phase 00). Returns each step's result."""
+    back = in_process("25_rollback_domain", sandbox_dir, work, domain, option)
+    old, new = back.sign_in("source"), back.sign_in("target")
+    src, tgt = common.load_inventories(back, new)
+    plan = rollback_domain.plan(back, old, new, src, tgt)
+    applied = rollback_domain.apply(back, old, new, src, tgt, plan, back.confirm_gate(f"roll {domain} back"))
+    checks = rollback_domain.reconcile(back, old, new, src)
+    return {"plan": plan, "applied": applied, "checks": checks, "finished": rollback_domain.finish(back, checks),
+            "folder": back.folder}

@@ -1,5 +1,5 @@
 """Who must approve which phase's plan, and how (the ``approval`` parameter): a second person, not the operator,
-approves the plan of phases 20 and 30 (and of any other phase the parameters name) before it applies, by signing
+approves the plan of phases 20, 25 and 30 (and of any other phase the parameters name) before it applies, by signing
 in (``signin``) or by signing the plan's digest with a certificate (``signature``). ``none`` is for a rehearsal,
 or, in production, with the reason why nobody else can approve (a one-person IT department), on the record."""
 
@@ -12,7 +12,7 @@ from typing import Any
 
 APPROVAL_KEYS = {
     "mode": "none | signin (the approver signs in by device code) | signature (python -m tenantmove approve)",
-    "phases": "the phases whose plan needs approval besides 20 and 30, comma-separated numbers, e.g. 40,50",
+    "phases": "the phases whose plan needs approval besides 20, 25 and 30, comma-separated numbers, e.g. 40,50",
     "tenant": "signin: the tenant the approver signs in to, source or target (default target)",
     "roles": "signin: the directory roles that may approve, comma-separated (default Global Administrator)",
     "max_age_minutes": "signin: how fresh the approver's sign-in must be (default 15)",
@@ -20,7 +20,7 @@ APPROVAL_KEYS = {
     "why": "mode none in production: why nobody but the operator can approve (recorded)",
 }
 MODES = ("none", "signin", "signature")
-ALWAYS = ("20", "30")  # the cutover: the domain leaves the old tenant, and arrives in the new one
+ALWAYS = ("20", "25", "30")  # the cutover (the domain leaves the old tenant, arrives in the new one) and its way back
 
 
 def _items(value: Any) -> tuple[str, ...]:

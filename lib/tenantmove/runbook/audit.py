@@ -301,6 +301,15 @@ def _dossier(run_dir: Path, record: dict[str, Any]) -> str:
                      f"({esc(str(down.get('note', '')))}, by {esc(str(down.get('by', '?')))}, run "
                      f"{esc(str(down.get('run_id', '?')))}) → up {esc(str(up.get('at', 'not yet')))} "
                      f"({esc(str(up.get('note', '')))})</p>")
+        attempts = window.get("attempts") or []
+        if attempts:  # cutovers the way back (phase 25) closed
+            rows = "".join(f"<tr><td>{esc(str((a.get('mail_down') or {}).get('at', '-')))}</td>"
+                           f"<td>{esc(str((a.get('mail_up') or {}).get('at', 'never')))}</td>"
+                           f"<td>{esc(str(a['rolled_back'].get('at', '?')))}</td>"
+                           f"<td>{esc(str(a['rolled_back'].get('by', '?')))}</td>"
+                           f"<td>{esc(str(a['rolled_back'].get('run_id', '?')))}</td></tr>" for a in attempts)
+            parts.append("<h2>Cutovers rolled back</h2><table><tr><th>mail stopped</th><th>mail flowed</th>"
+                         f"<th>rolled back at (UTC)</th><th>by</th><th>run</th></tr>{rows}</table>")
     parts.append(_ledger_history(run_dir / "ledger.sqlite", state))
     integrity = record.get("integrity") or {}
     warnings = integrity.get("notebook warnings") or []

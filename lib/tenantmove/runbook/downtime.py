@@ -27,6 +27,20 @@ class Downtime:
         write_json_atomic(self.path, self.data)
         return self.data[event]
 
+    def roll_back(self, run_id: str, by: str, note: str = "") -> dict[str, Any]:
+        """The cutover's marks become an attempt rolled back (kept in ``attempts``, with when and by whom); the next
+        cutover records its own window."""
+        attempt = {event: self.data.pop(event) for event in ("mail_down", "mail_up") if event in self.data}
+        if attempt:
+            attempt["rolled_back"] = {"at": utc_now(), "run_id": run_id, "by": by, "note": note}
+            self.data.setdefault("attempts", []).append(attempt)
+            write_json_atomic(self.path, self.data)
+        return attempt
+
+    def attempts(self) -> list[dict[str, Any]]:
+        """The cutovers rolled back, oldest first."""
+        return list(self.data.get("attempts") or [])
+
     def get(self, event: str) -> str | None:
         return (self.data.get(event) or {}).get("at")
 

@@ -89,8 +89,8 @@ SPEC: list[Spec] = [
          "the key that encrypts new users' temporary passwords in the state folder (make one with `python -m "
          "tenantmove vault-key`; read them with `python -m tenantmove passwords`)", phases=('10', '30')),
     Spec("prestage_users", bool, False, "phase 10: create the users on the new onmicrosoft domain now, to pre-stage data", phases=('10',)),
-    Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '30', '50', '90')),
-    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('00', '10', '20', '30', '40', '50', '60', '65', '70', '80')),
+    Spec("dns", dict, {"provider": "auto"}, "DNS settings (keys above); provider auto: the sandbox server, else manual", phases=('00', '20', '25', '30', '50', '90')),
+    Spec("confirm", str, "", "typed confirmation for destructive steps, unattended: the custom domain name", phases=('00', '10', '20', '25', '30', '40', '50', '60', '65', '70', '80')),
     Spec("dns_lower_ttl", bool, False, "phase 00: lower the TTLs of the MX, autodiscover and SPF records to 5 minutes "
          "itself (rfc2136 or lexicon provider, behind the typed confirmation); false: show the change to make",
          phases=('00',)),
@@ -115,9 +115,9 @@ SPEC: list[Spec] = [
     Spec("pass_lifetime_minutes", int, 480, "phase 40: how long a pass works, in minutes (10 to 43200; the new "
          "tenant's policy may allow less)", phases=('40',)),
     Spec("pass_usable_once", bool, True, "phase 40: a pass works for one sign-in only", phases=('40',)),
-    Spec("holding_mx", str, "", "phases 20 and 30: a mail host of yours that answers 4xx (try later) for the domain; "
-         "phase 20 points the MX at it instead of removing it, phase 30 points it at the new tenant (empty: no MX "
-         "in the window)", phases=('00', '20', '30')),
+    Spec("holding_mx", str, "", "phases 20, 25 and 30: a mail host of yours that answers 4xx (try later) for the "
+         "domain; phase 20 points the MX at it instead of removing it, phase 30 (and the way back, 25) from it to the "
+         "tenant that takes the domain (empty: no MX in the window)", phases=('00', '20', '25', '30')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
@@ -149,7 +149,7 @@ SPEC: list[Spec] = [
     Spec("operator", str, "", "who runs this migration (empty: the OS user at the host)"),
     Spec("change", dict, {}, "the change request (keys above): ticket, requester, window, risk, backout, override; "
          "shown on every page, and a run outside the window is refused unless override gives the reason"),
-    Spec("approval", dict, {"mode": "none"}, "who approves the plans of phases 20 and 30 (keys above): mode none, "
+    Spec("approval", dict, {"mode": "none"}, "who approves the plans of phases 20, 25 and 30 (keys above): mode none, "
          "signin (a second person signs in by device code) or signature (python -m tenantmove approve)"),
     Spec("interactive", bool, True, "True in JupyterLab (widgets); the runner injects False for papermill"),
     Spec("dry_run", bool, True, "True: show plans only; False: apply them (destructive steps also need confirmation)"),

@@ -20,7 +20,7 @@ from .params import Params
 from .readiness import Check
 
 EXPLICIT = ("domain", "source", "target")
-DESTRUCTIVE_PHASES = ("20", "30")
+DESTRUCTIVE_PHASES = ("20", "25", "30")  # the cutover, and its way back
 
 
 def explicit_keys(raw: dict[str, Any], origin: str) -> list[TenantmoveError]:

@@ -59,10 +59,14 @@ def phase_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
 
 
+ON_DEMAND = ("25",)  # run only when named: the way back is for a cutover that cannot finish
+
+
 def select_phases(available: list[Path], wanted: str | None) -> list[Path]:
-    """``--phases 00,10`` (numbers or full names) -> notebooks, in runbook order."""
+    """``--phases 00,10`` (numbers or full names) -> notebooks, in runbook order; without ``--phases`` every phase
+    but those run on demand (the way back)."""
     if wanted is None:
-        return available
+        return [p for p in available if p.stem.split("_", 1)[0] not in ON_DEMAND]
     chosen = []
     names = [p.stem for p in available]
     for token in [t.strip() for t in wanted.split(",") if t.strip()]:

@@ -4,7 +4,7 @@ script against one tenant, as an admin would in a PowerShell session (``$ErrorAc
 (-Name -Alias -PrimarySmtpAddress [-Type Distribution|Security]) and ``Add-DistributionGroupMember``
 (-Identity -Member), ``Get-Mailbox -Identity`` (read into a variable: its ``LegacyExchangeDN``), ``Set-Mailbox
 -Identity -EmailAddresses|-GrantSendOnBehalfTo @{Add=...}``, the mailbox rights of :mod:`.mailboxrights`, a group's
-delivery settings (:mod:`.unifiedgroups`), and a ``Get-`` cmdlet's rows piped into ``Export-Csv`` (:mod:`.pipeline`). Anything else is refused, so a script the runbook writes is held to
+delivery settings (:mod:`.unifiedgroups`) and primary address (:mod:`.groupaddresses`), and a ``Get-`` cmdlet's rows piped into ``Export-Csv`` (:mod:`.pipeline`). Anything else is refused, so a script the runbook writes is held to
 what Exchange accepts."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from . import mailboxrights, pipeline, unifiedgroups
+from . import groupaddresses, mailboxrights, pipeline, unifiedgroups
 from .state import Tenant, now_iso
 
 # 'a','b' is one (list) value; @{Add='a','b'} one hashtable
@@ -167,7 +167,8 @@ def _set_mailbox(tenant: Tenant, p: dict[str, str]) -> str:
 
 
 CMDLETS = {"new-distributiongroup": _new_group, "add-distributiongroupmember": _add_member,
-           "set-mailbox": _set_mailbox, "set-unifiedgroup": unifiedgroups.set_unified_group}
+           "set-mailbox": _set_mailbox, "set-unifiedgroup": unifiedgroups.set_unified_group,
+           "set-distributiongroup": groupaddresses.set_distribution_group}
 # cmdlets that take the line too (Exchange's rights, :mod:`.mailboxrights`)
 RIGHTS = {"add-mailboxpermission": mailboxrights.add_full_access,
           "remove-mailboxpermission": mailboxrights.remove_full_access,

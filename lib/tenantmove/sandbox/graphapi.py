@@ -101,9 +101,11 @@ class GraphApi:
         self.count("throttled" if status == 429 else "failed")
         if fault.retry_after is not None:
             headers["Retry-After"] = _retry_after_text(fault.retry_after)
-        code = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(status, "InternalServerError")
-        message = {429: "Too many requests; retry after the time given in Retry-After.",
-                   503: "The service is temporarily unavailable."}.get(status, "A transient error occurred.")
+        code = {400: "Request_BadRequest", 429: "TooManyRequests", 503: "ServiceUnavailable",
+                504: "GatewayTimeout"}.get(status, "InternalServerError")
+        message = fault.message or {429: "Too many requests; retry after the time given in Retry-After.",
+                                    503: "The service is temporarily unavailable."}.get(status,
+                                                                                        "A transient error occurred.")
         return Response(status, error_body(code, message, request_id, crid), headers)
 
     def _authenticate(self, req: Request) -> dict[str, Any]:

@@ -17,6 +17,7 @@ class Fault:
 
     status: int | str  # 429, 500, 502, 503, 504, "drop", or "lost" (upload URLs: the fragment is kept, the answer lost)
     retry_after: float | None = None
+    message: str | None = None  # a scripted fault's own error message (e.g. a 400 the service gives)
 
 
 @dataclass
@@ -56,8 +57,9 @@ class Knobs:
     # apps whose approval for Teams' protected APIs (reading messages app-only) is taken back
     teams_protected_denied: list[str] = field(default_factory=list)
     group_site_seconds: float = 3.0   # a new Microsoft 365 group's team site (and a beta-created site) until it answers
-    # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop",
-    #   "retry_after": 1.5, "count": 1, "in_batch": false}]
+    # Deterministic faults for tests: [{"match": "regex on path", "status": 429|500|503|504|"drop" (or any 4xx with
+    #   "message", e.g. a refusal the service gives), "retry_after": 1.5, "count": 1, "in_batch": false,
+    #   "method": "POST"}]
     faults: list[dict[str, Any]] = field(default_factory=list)
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -96,7 +98,7 @@ class Governor:
                 continue
             if re.search(fault.get("match", ""), path):
                 fault["count"] = fault.get("count", 1) - 1
-                return Fault(fault["status"], fault.get("retry_after"))
+                return Fault(fault["status"], fault.get("retry_after"), fault.get("message"))
         return None
 
     def _rate_limited(self, tenant_id: str) -> bool:

@@ -1,6 +1,7 @@
 """A Microsoft 365 group's delivery settings, which Graph reads and writes only with a delegated token and the
 runbook therefore handles in Exchange Online PowerShell: ``Get-UnifiedGroup [-Identity X] [-ResultSize Unlimited]``
-and ``Set-UnifiedGroup -Identity X [-RequireSenderAuthenticationEnabled $b] [-AutoSubscribeNewMembers[:$b]]``.
+and ``Set-UnifiedGroup -Identity X [-RequireSenderAuthenticationEnabled $b] [-AutoSubscribeNewMembers[:$b]]
+[-PrimarySmtpAddress a]`` (the address: :mod:`.groupaddresses`).
 ``RequireSenderAuthenticationEnabled`` is Graph's ``allowExternalSenders`` turned round; a new group requires
 authenticated senders and does not subscribe its new members, as in Exchange Online.
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .groupaddresses import set_primary
 from .state import Tenant
 
 DEFAULTS = {"RequireSenderAuthenticationEnabled": True, "AutoSubscribeNewMembers": False}
@@ -49,9 +51,14 @@ def set_unified_group(tenant: Tenant, p: dict[str, str]) -> str:
     group = _find(tenant, p.get("identity", ""), "Set-UnifiedGroup")
     known = {"requiresenderauthenticationenabled": "RequireSenderAuthenticationEnabled",
              "autosubscribenewmembers": "AutoSubscribeNewMembers"}
-    unknown = sorted(set(p) - set(known) - {"identity", "confirm"})
+    unknown = sorted(set(p) - set(known) - {"identity", "confirm", "primarysmtpaddress"})
     if unknown:
-        raise ValueError(f"Set-UnifiedGroup: the sandbox sets {', '.join(known.values())} only, not -{unknown[0]}")
+        raise ValueError(f"Set-UnifiedGroup: the sandbox sets {', '.join(known.values())} and PrimarySmtpAddress "
+                         f"only, not -{unknown[0]}")
+    said = [set_primary(tenant, group, p["primarysmtpaddress"], "Set-UnifiedGroup")] \
+        if "primarysmtpaddress" in p else []
     changed = {known[k]: _boolean(v, known[k]) for k, v in p.items() if k in known}
-    tenant.group_delivery.setdefault(group["id"], {}).update(changed)
-    return f"{group['mailNickname']}: " + ", ".join(f"{k} {v}" for k, v in changed.items())
+    if changed:
+        tenant.group_delivery.setdefault(group["id"], {}).update(changed)
+        said.append(f"{group['mailNickname']}: " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+    return "; ".join(said) or f"{group['mailNickname']}: nothing to set"

@@ -136,8 +136,11 @@ class DnsRecords(Workload):
 
     def __init__(self, ns: Nameservers, provider: Provider, *, present: list[Record] | None = None,
                  absent: list[Record] | None = None, wait_seconds: float = 900, poll_seconds: float = 10,
-                 destructive: bool = False, title: str = "DNS records", progress: Progress | None = None) -> None:
-        self.ns, self.provider = ns, provider
+                 destructive: bool = False, title: str = "DNS records", progress: Progress | None = None,
+                 kind: str = "dns-record") -> None:
+        """``kind``: the ledger's name for these records (the way back keeps its own: the same record may be
+        published by the cutover and again by the rollback)."""
+        self.ns, self.provider, self.kind = ns, provider, kind
         self.present, self.absent = list(present or []), list(absent or [])
         self.wait_seconds, self.poll_seconds = wait_seconds, poll_seconds
         self.destructive, self.title, self.progress = destructive, title, progress

@@ -5,11 +5,12 @@ the cutover must leave them as they were, so one that changed or vanished is nam
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from ..services.dnsops import Nameservers
+from ..services.dnsops import Nameservers, Record, record
 from .dnsrecords import SERVICE_NAMES, SPF_INCLUDE, is_spf
 
 SNAPSHOT = "dns/snapshot.csv"  # in the state folder
@@ -76,3 +77,52 @@ def compare(ns: Nameservers, snapshot: pd.DataFrame) -> list[dict[str, str]]:
                 f"served by {serving} of {len(answers)} server(s); now: {', '.join(now) or 'nothing'}")
             out.append({"name": str(name), "type": str(rtype), "value": str(value), "status": status})
     return out
+
+
+def cutover_owned(domain: str, name: str, rtype: str, value: str, holding: str = "") -> bool:
+    """A record the cutover may have changed: Microsoft 365's, a tenant's verification TXT, a DKIM selector, the SPF
+    record (phase 30 may add Microsoft's include) and the holding MX (``holding``: its host)."""
+    if owner(domain, name, rtype, value) != YOURS:
+        return True
+    if rtype == "TXT" and name == domain and is_spf(value):
+        return True
+    host = value.split()[-1].rstrip(".").lower() if value.split() else ""
+    return rtype == "MX" and bool(holding) and host == holding.rstrip(".").lower()
+
+
+RESTORE_COLUMNS = ["name", "type", "value", "action", "why"]
+
+
+def restore_plan(ns: Nameservers, domain: str, snapshot: pd.DataFrame, verification: list[Record],
+                 holding: str = "", ttl: int = 3600) -> tuple[list[Record], list[Record], pd.DataFrame]:
+    """The way back's DNS: every record the cutover may have changed as phase 00's ``snapshot`` had it (the old
+    tenant's verification TXT as its Graph gives it now, ``verification``), each published with ``ttl``; whatever
+    of the cutover's DNS serves now and the snapshot lacks (the new tenant's records, the holding MX) removed.
+    Records of yours are not touched. (present, absent, table)."""
+    wanted = {r.key(): r for r in verification}
+    for name, rtype, value in zip(snapshot["name"], snapshot["type"], snapshot["value"], strict=True):
+        if cutover_owned(domain, str(name), str(rtype), str(value), holding) and \
+                owner(domain, str(name), str(rtype), str(value)) != VERIFICATION:
+            rec = record(str(name), str(rtype), str(value))
+            wanted[rec.key()] = rec
+    present = [replace(r, ttl=ttl) for r in wanted.values()]
+    absent: list[Record] = []
+    rows = []
+    served_keys: set[tuple[str, str, str]] = set()
+    for template, rtype in LOOKED_AT:
+        name = template.format(d=domain)
+        for value in sorted(set().union(*ns.values(name, rtype))):
+            rec = record(name, rtype, value)
+            served_keys.add(rec.key())
+            if rec.key() in wanted:
+                rows.append({"name": name, "type": rtype, "value": value, "action": "kept",
+                             "why": "served as phase 00 found it"})
+            elif cutover_owned(domain, name, rtype, value, holding):
+                absent.append(rec)
+                rows.append({"name": name, "type": rtype, "value": value, "action": "remove",
+                             "why": "the cutover's (the new tenant's, or the holding MX): phase 00 did not find it"})
+    for key, rec in wanted.items():
+        if key not in served_keys:
+            rows.append({"name": rec.name, "type": rec.type, "value": rec.value, "action": "restore",
+                         "why": "the old tenant's verification" if rec in verification else "as phase 00 found it"})
+    return present, absent, pd.DataFrame(rows, columns=RESTORE_COLUMNS)

@@ -195,3 +195,19 @@ def restore(ns: Nameservers, provider: Provider, domain: str, ttl: int) -> list[
         if (ns.ttl(records[0].name, records[0].type) or ttl) < ttl:
             notes += provider.set_ttl(records, ttl)
     return notes
+
+
+def forget_drain(state_dir: Path) -> bool:
+    """The way back: the wait after the MX was gone belongs to the cutover rolled back; the next phase 20 waits
+    afresh. True when there was one."""
+    data = _load(state_dir)
+    if "drain" not in data:
+        return False
+    data.setdefault("drains rolled back", []).append(data.pop("drain"))
+    _save(state_dir, data)
+    return True
+
+
+def lowered(state_dir: Path, name: str, rtype: str) -> bool:
+    """Whether phase 00 (or the DNS host) lowered the set ``rtype name``."""
+    return bool(_load(state_dir).get(f"{rtype} {name}", {}).get("low_since"))

@@ -25,8 +25,9 @@ def domain_references(client: GraphClient, domain: str) -> pd.DataFrame:
 
 
 def delete_domain(client: GraphClient, domain: str, initial: str, wait_seconds: float,
-                  sleep: Callable[[float], None] = time.sleep) -> str:
-    """Delete the domain; if anything still references it, fall back to forceDelete within its limits."""
+                  sleep: Callable[[float], None] = time.sleep, where: str = "20_release_domain") -> str:
+    """Delete the domain; if anything still references it, fall back to forceDelete within its limits (``where``:
+    the phase asking)."""
     names = {d["id"]: d for d in client.get("domains")["value"]}
     if domain not in names:
         return "already deleted"
@@ -41,7 +42,7 @@ def delete_domain(client: GraphClient, domain: str, initial: str, wait_seconds: 
     left = len(client.get_all(path("domains", domain, "domainNameReferences"), {"$top": "999"}))
     if left > 1000:
         raise CutoverError(f"{domain} is still referenced by {left} objects; forceDelete renames at most 1,000",
-                           where="20_release_domain", hint="rename more users first (rerun this phase), then retry")
+                           where=where, hint="rename more users first (rerun this phase), then retry")
     state = names[domain].get("state") or {}
     if state.get("operation") != "ForceDelete":
         client.request("POST", path("domains", domain, "forceDelete"), json={"disableUserAccounts": False})
@@ -50,7 +51,7 @@ def delete_domain(client: GraphClient, domain: str, initial: str, wait_seconds: 
         if domain not in {d["id"] for d in client.get("domains")["value"]}:
             return f"force-deleted ({left} references renamed to {initial})"
         sleep(2 if wait_seconds > 30 else 0.2)
-    raise CutoverError(f"forceDelete of {domain} has not finished after {wait_seconds:.0f} s", where="20_release_domain",
+    raise CutoverError(f"forceDelete of {domain} has not finished after {wait_seconds:.0f} s", where=where,
                        hint="it runs asynchronously at Microsoft: rerun this phase later; it picks up where it stopped")
 
 
@@ -68,7 +69,10 @@ def verification_records(client: GraphClient, domain: str) -> list[Record]:
 
 
 def verify_domain(client: GraphClient, domain: str, attempts: int = 5, pause: float = 2.0,
-                  sleep: Callable[[float], None] = time.sleep) -> str:
+                  sleep: Callable[[float], None] = time.sleep, where: str = "30_add_domain_and_users",
+                  held_hint: str = "run phase 20 (release the domain) to completion first") -> str:
+    """Verify ``domain`` in ``client``'s tenant (``where``: the phase asking; ``held_hint``: what to do while
+    another tenant holds it)."""
     last: GraphError | None = None
     for i in range(attempts):
         if client.get(path("domains", domain))["isVerified"]:
@@ -79,11 +83,10 @@ def verify_domain(client: GraphClient, domain: str, attempts: int = 5, pause: fl
         except GraphError as exc:
             last = exc
             if "another tenant" in exc.graph_message:
-                raise CutoverError(f"{domain} is still verified in the old tenant", where="30_add_domain_and_users",
-                                   hint="run phase 20 (release the domain) to completion first") from exc
+                raise CutoverError(f"{domain} is still verified in another tenant", where=where,
+                                   hint=held_hint) from exc
             sleep(pause)
-    raise CutoverError(f"verification of {domain} failed: {last.graph_message if last else ''}",
-                       where="30_add_domain_and_users",
+    raise CutoverError(f"verification of {domain} failed: {last.graph_message if last else ''}", where=where,
                        hint="check that the TXT record is served by every authoritative server, then rerun")
 
 

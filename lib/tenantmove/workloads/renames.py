@@ -31,8 +31,11 @@ class UserRenames(Workload):
     title = "old-tenant user names"
     destructive = True
 
-    def __init__(self, client: GraphClient, plan: pd.DataFrame) -> None:
-        self.client, self.plan = client, plan
+    def __init__(self, client: GraphClient, plan: pd.DataFrame, *, kind: str = "rename-user",
+                 title: str = "old-tenant user names") -> None:
+        """``plan``: rows of :func:`rename_plan` (a ``mail`` column, where present, is the address to give when it
+        is not the new UPN)."""
+        self.client, self.plan, self.kind, self.title = client, plan, kind, title
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for _, r in self.plan[self.plan["type"] == "user"].iterrows():
@@ -45,5 +48,6 @@ class UserRenames(Workload):
         to = work.data["to"]
         if existing and existing.lower() == to.lower():
             return Applied(work.key, "adopted", note=f"already {to}")
-        self.client.patch(path("users", work.key), {"userPrincipalName": to, "mail": to})
+        mail = str(work.data.get("mail") or "") or to
+        self.client.patch(path("users", work.key), {"userPrincipalName": to, "mail": mail})
         return Applied(work.key, "renamed", note=f"{work.data['from']} -> {to}")
