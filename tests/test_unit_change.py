@@ -159,3 +159,13 @@ def test_the_closure_is_signed_by_a_second_person_and_the_index_says_so(tmp_path
     forged = dict(closure.closed(state), by="ceo@contoso.example")
     (state / closure.CLOSURE).write_text(json.dumps(forged))
     assert any("ceo@contoso.example" in p and "forged" in p for p in closure.check(state))
+
+
+def test_the_way_back_runs_only_when_named() -> None:
+    from tenantmove.runbook.runner import phase_notebooks, select_phases
+
+    every = [p.stem for p in select_phases(phase_notebooks(), None)]
+    assert "25_rollback_domain" not in every and {"20_release_domain", "30_add_domain_and_users"} <= set(every)
+    assert [p.stem for p in select_phases(phase_notebooks(), "25")] == ["25_rollback_domain"]
+    assert [p.stem for p in select_phases(phase_notebooks(), "20,25,30")] == [
+        "20_release_domain", "25_rollback_domain", "30_add_domain_and_users"]

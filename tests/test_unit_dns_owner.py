@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tenantmove.workloads.dnsrecords import SERVICE_NAMES, spf_with_microsoft
@@ -46,3 +47,41 @@ def test_a_dkim_selector_belongs_to_the_tenant_whose_keys_it_names() -> None:
                      "contosonew.onmicrosoft.com")
     assert not points_at("selector1-contoso-example._domainkey.contoso.r-v1.dkim.mail.microsoft",
                          "contosonew.onmicrosoft.com")
+
+
+class _Served:
+    """What one authoritative server serves: {(name, type): {values}} (a small fake of Nameservers' reads)."""
+
+    def __init__(self, records: dict[tuple[str, str], set[str]]) -> None:
+        self.records = records
+
+    def values(self, name: str, rtype: str) -> list[set[str]]:
+        return [set(self.records.get((name, rtype), set()))]
+
+
+def test_the_way_back_restores_the_cutovers_records_as_the_snapshot_had_them_and_leaves_yours() -> None:
+    from tenantmove.services.dnsops import record
+    from tenantmove.workloads.dnssnapshot import COLUMNS, owner, restore_plan
+
+    d = "contoso.example"
+    before = [(d, "MX", "0 contoso-example.mail.protection.outlook.com"), (d, "TXT", "v=spf1 mx -all"),
+              (d, "TXT", "MS=ms111"), (d, "A", "192.0.2.10"), (f"autodiscover.{d}", "CNAME", "autodiscover.outlook.com"),
+              (f"selector1._domainkey.{d}", "CNAME", "selector1-contoso-example._domainkey.contoso.onmicrosoft.com")]
+    snapshot = pd.DataFrame([{"name": n, "type": t, "value": v, "owner": owner(d, n, t, v)} for n, t, v in before],
+                            columns=COLUMNS)
+    now = _Served({(d, "MX"): {"10 mx-hold.contoso.example"},  # the holding MX, left by a cutover stopped half-way
+                   (d, "TXT"): {"v=spf1 mx include:spf.protection.outlook.com -all", "MS=ms222"},  # the new tenant's
+                   (d, "A"): {"192.0.2.99"},  # yours, changed since phase 00: not the way back's to touch
+                   (f"selector1._domainkey.{d}", "CNAME"): {"selector1-contoso-example._domainkey.contosonew.onmicrosoft.com"}})
+    present, absent, table = restore_plan(now, d, snapshot, [record(d, "TXT", "MS=ms333")], "mx-hold.contoso.example",
+                                          ttl=300)
+    assert {(r.type, r.value) for r in present} == {
+        ("MX", "0 contoso-example.mail.protection.outlook.com"), ("TXT", "v=spf1 mx -all"), ("TXT", "MS=ms333"),
+        ("CNAME", "autodiscover.outlook.com"),
+        ("CNAME", "selector1-contoso-example._domainkey.contoso.onmicrosoft.com")}  # the old tenant's code, as Graph says
+    assert {r.ttl for r in present} == {300}
+    assert {(r.type, r.value) for r in absent} == {
+        ("MX", "10 mx-hold.contoso.example"), ("TXT", "v=spf1 mx include:spf.protection.outlook.com -all"),
+        ("TXT", "MS=ms222"), ("CNAME", "selector1-contoso-example._domainkey.contosonew.onmicrosoft.com")}
+    assert "192.0.2.99" not in set(table["value"]) and "192.0.2.10" not in {r.value for r in present}
+    assert set(table["action"]) == {"restore", "remove"}

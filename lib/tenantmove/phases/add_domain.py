@@ -102,7 +102,7 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     txt = domains.verification_records(new, domain) if added != "verified already" else []
     phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
                          title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
-    verified = domains.verify_domain(new, domain)
+    verified = domains.verify_domain(new, domain, pause=poll)  # DNS may take a poll or two to show the TXT everywhere
     # the people and groups get their addresses on the domain before its MX leads to the new tenant: Exchange Online
     # Protection refuses mail for an address it does not know yet with a 5xx (a bounce), not a "try later"
     made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)

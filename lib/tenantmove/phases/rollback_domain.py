@@ -179,7 +179,7 @@ def apply(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt:
     summary["old tenant"] = domains.add_domain(old, domain)
     txt = domains.verification_records(old, domain)
     report.add(phase.run(records("the old tenant's verification TXT", txt, []), gate).report())
-    summary["verified"] = domains.verify_domain(old, domain, where=phase.id, held_hint=(
+    summary["verified"] = domains.verify_domain(old, domain, pause=poll, where=phase.id, held_hint=(
         "the new tenant still holds it: rerun this notebook (it removes the domain from the new tenant first)"))
     for workload in (returning, addresses):
         outcome = phase.run(workload, gate)
