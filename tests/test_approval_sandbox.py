@@ -6,6 +6,7 @@ sign-in: the operator's own identity and an approver without the role are refuse
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,10 @@ def approver_key(path: Path, name: str, email: str) -> Path:
     return path
 
 
+@functools.cache
 def window(hours: float = 2) -> str:
+    """The change window around now, the same for every phase of the session: a window that moved with the clock
+    would change the parameters (and so the plan's digest) when a minute ends between two phases."""
     now = dt.datetime.now(dt.UTC)
     return f"{now - dt.timedelta(hours=1):%Y-%m-%dT%H:%MZ}/{now + dt.timedelta(hours=hours):%Y-%m-%dT%H:%MZ}"
 
