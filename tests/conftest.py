@@ -25,6 +25,7 @@ CSDL = ROOT / "tests" / "fixtures" / "graph-v1.0-subset.csdl"  # the part the te
 # the canary secrets: new for each test session, and the same in the helper processes a test starts
 CANARY_SOURCE = os.environ.setdefault("TENANTMOVE_TEST_CANARY_SOURCE", "CANARYsrc" + secrets.token_hex(8))
 CANARY_TARGET = os.environ.setdefault("TENANTMOVE_TEST_CANARY_TARGET", "CANARYtgt" + secrets.token_hex(8))
+CANARY_FABRIKAM = os.environ.setdefault("TENANTMOVE_TEST_CANARY_FABRIKAM", "CANARYfab" + secrets.token_hex(8))
 SOURCE_APP = "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01"
 TARGET_APP = "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02"
 # At rest between tests. SharePoint's resource-unit budget is lifted (one test session spends more in a
@@ -41,6 +42,7 @@ QUIET_KNOBS = {"eop_unknown_domain": "reject", "holding_mx_answer": "defer", "la
 
 os.environ["TENANTMOVE_SOURCE_SECRET"] = CANARY_SOURCE
 os.environ["TENANTMOVE_TARGET_SECRET"] = CANARY_TARGET
+os.environ["TENANTMOVE_FABRIKAM_SECRET"] = CANARY_FABRIKAM  # the merge's second old tenant (Fabrikam)
 VAULT_KEY = "bXktdGVzdC12YXVsdC1rZXktMzItYnl0ZXMtbG9uZyE="  # 32 bytes, url-safe base64: the tests' vault key
 os.environ["TENANTMOVE_VAULT_KEY"] = VAULT_KEY
 

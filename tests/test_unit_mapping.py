@@ -120,3 +120,13 @@ def test_missing_columns_and_unreadable_file(tmp_path: Path, source: Inventory) 
                                     ("a@b@contoso.example", False), ("a@contoso", False), ("ä@contoso.example", False)])
 def test_upn_rules(upn: str, ok: bool) -> None:
     assert (upn_problem(upn) == "") is ok
+
+
+def test_a_merged_person_is_not_made_here_and_takes_no_licence(source: Inventory) -> None:
+    df = pd.DataFrame([row("alex@contoso.example", "alex.wilber@fabrikam.example", action="merge"),
+                       row("megan@contoso.example", "megan@contoso.example", lic="E3")])
+    moving = validate(df, "users.csv", source, DOMAIN, NEW, LICENCES)  # another migration's domain is fine here
+    assert list(moving["source_upn"]) == ["megan@contoso.example"]  # the other migration makes Alex
+    found = problems_for(source, [row("alex@contoso.example", "alex.wilber@fabrikam.example", action="merge",
+                                      lic="E3")])
+    assert any("licences" in p and "leave licences empty for action merge" in p for p in found)

@@ -13,6 +13,7 @@
     waive PARAMS KEY --why TEXT                            accept a security gap phase 90 named (who, why)
     approve RUN_DIR [--phase 20] --key approver.pem        a second person signs a phase's plan (approval: signature)
     close PARAMS [--key approver.pem]                      a second person signs the closure of the migration
+    merge-plan MERGE.yaml                                  several old tenants into one: every clash, before any change
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from .params import absolutize, load_yaml, new_run_id, specs_for, validate
 
 log = logging.getLogger("tenantmove.runner")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-DEMO_SECRET_ENVS = ("TENANTMOVE_SOURCE_SECRET", "TENANTMOVE_TARGET_SECRET")
+DEMO_SECRET_ENVS = ("TENANTMOVE_SOURCE_SECRET", "TENANTMOVE_TARGET_SECRET", "TENANTMOVE_FABRIKAM_SECRET")
 DEMO_VAULT_ENV = "TENANTMOVE_VAULT_KEY"
 
 
@@ -705,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     closing.add_argument("--key", type=Path, default=None, help="sign with this PEM file (key and certificate) "
                                                                 "instead of signing in")
     closing.add_argument("--password-env", default="", help="environment variable holding the key's password")
+    merging = sub.add_parser("merge-plan", help="several old tenants into one new one: what meets there, with its "
+                                                "resolution, before anything is written")
+    merging.add_argument("merge", type=Path, help="the merge file (its sources' parameter files, suffixes, rules)")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -747,6 +751,10 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(command)
     if args.command == "seal":
         return cmd_seal(args.run_dir)
+    if args.command == "merge-plan":
+        from .merge_plan import cmd_merge_plan
+
+        return cmd_merge_plan(args.merge)
     if args.command == "done":
         return cmd_done(Path(args.params), args.keys, args.note)
     if args.command == "close":

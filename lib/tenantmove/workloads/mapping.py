@@ -18,7 +18,8 @@ from .inventory import Inventory
 COLUMNS = ["source_upn", "target_upn", "display_name", "usage_location", "licences", "groups", "action"]
 REQUIRED = ["source_upn", "target_upn"]
 RESOURCES = ("shared", "room", "equipment")  # mailboxes without a person: made by the admin's script, then moved
-ACTIONS = ("move", "skip", "guest", *RESOURCES)
+MERGE = "merge"  # the same person as an earlier migration's of a merge (several old tenants into one new one)
+ACTIONS = ("move", "skip", "guest", MERGE, *RESOURCES)
 # Characters Microsoft allows in the user part of a UPN; no leading, trailing or double dots.
 UPN_LOCAL_RE = re.compile(r"^[A-Za-z0-9'._!#^~-]{1,64}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -191,6 +192,14 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
                     "give the guest's own e-mail address (the one to invite), e.g. ann@fabrikam.com")
             if row["licences"]:
                 bad(line, "licences", "a guest row takes no licences", "leave licences empty for action guest")
+            continue
+        if row["action"] == MERGE:  # made by another migration of the merge, at an address of its domain
+            problem = upn_problem(tgt)
+            if problem:
+                bad(line, "target_upn", f"{tgt!r} {problem}", "give the new UPN the other migration gives this person")
+            if row["licences"]:
+                bad(line, "licences", "a merged person's licences come from the migration that makes them",
+                    "leave licences empty for action merge")
             continue
         if row["action"] in RESOURCES and row["licences"]:
             bad(line, "licences", f"a {row['action']} mailbox takes no licence from the mapping",

@@ -1,0 +1,246 @@
+"""Several old tenants into one new one (the article's third case): each old tenant is a migration of its own into
+the shared new tenant, and everything that meets there is checked across them before anything is written. A
+clash is a plan item with its resolution: a recorded rule (a suffix, a merge) or the admin's mapping; what no rule
+resolves stops the merge before any change, in one line, with the fix. Never a silent overwrite.
+
+What meets in the new tenant:
+- **people**: two mapping rows (of two migrations) with the same new UPN. The same person in both old tenants is
+  the admin's word (``action: merge`` in the later migration's row): one person, made by the first migration, the
+  later mailbox's folders merged under a folder named for its migration. Otherwise the ``users`` rule: ``refuse`` (the default: the admin chooses in a mapping)
+  or ``suffix`` (the later migration's person gets ``local.<suffix>@domain``);
+- **guests**: one migration's guest who is a person of another (the same address): one person, a member;
+- **groups**: the same mail nickname or display name. ``suffix`` (the default: ``sales-<suffix>``, "Sales
+  (<suffix>)"), ``merge`` (one group, the members of both) or ``refuse``;
+- **sites**: the same URL. ``suffix`` (the default: ``sites/intranet-<suffix>``) or ``refuse``;
+- **seats**: every migration's licences together against the new tenant's free seats, per SKU (never a rule);
+- **domains**: a migration's custom domain verified in another migration's old tenant (never a rule).
+
+The migrations are taken in the merge file's order: the first keeps its names, a later one takes the suffix."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import TenantmoveError
+
+RULES = {"users": ("refuse", "suffix"), "groups": ("suffix", "merge", "refuse"), "sites": ("suffix", "refuse")}
+DEFAULT_RULES = {"users": "refuse", "groups": "suffix", "sites": "suffix"}
+COLUMNS = ["area", "in the new tenant", "migrations", "rule", "resolution", "blocking"]
+MERGE_ACTION = "merge"  # a mapping row's action: the same person as an earlier migration's row with the same new UPN
+
+
+class MergeRefused(TenantmoveError):
+    """Something meets in the new tenant that no rule resolves: nothing is written."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One old tenant's migration, as the merge sees it."""
+
+    name: str                 # the migration's name (its parameter file's ``name``)
+    suffix: str               # what its names get when they meet another's (``fabrikam``)
+    tenant: str               # its old tenant (id)
+    domains: pd.DataFrame     # its old tenant's domains: domain, verified
+    moving: pd.DataFrame      # its user mapping's rows that move: source_upn, target_upn, action, licences, ...
+    groups: pd.DataFrame      # its old tenant's groups: id, displayName, mailNickname, kind
+    sites: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["url", "title"]))  # url: sites/x
+    mailboxes: frozenset[str] = frozenset()  # old UPNs (lower case) that have a mailbox
+    custom_domains: tuple[str, ...] = ()     # the domains this migration moves
+    guests: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source_upn", "target_upn"]))
+
+
+@dataclass(frozen=True)
+class Clash:
+    area: str
+    key: str                      # what meets in the new tenant
+    sources: tuple[str, ...]      # the migrations that meet there (merge order)
+    rule: str                     # suffix | merge | refuse | mapping | none
+    resolution: str               # what happens, or the fix
+    blocking: bool = False
+
+    def row(self) -> dict[str, object]:
+        return {"area": self.area, "in the new tenant": self.key, "migrations": ", ".join(self.sources),
+                "rule": self.rule, "resolution": self.resolution, "blocking": self.blocking}
+
+
+def rules_problems(rules: dict[str, str], where: str) -> list[TenantmoveError]:
+    """Each unknown area or rule, named with what is allowed."""
+    out = []
+    for area, rule in rules.items():
+        if area not in RULES:
+            out.append(TenantmoveError(f"unknown area {area!r}", where=f"{where}: rules.{area}",
+                                       hint=f"the areas are: {', '.join(RULES)}"))
+        elif rule not in RULES[area]:
+            out.append(TenantmoveError(f"rules.{area} is {rule!r}", where=f"{where}: rules.{area}",
+                                       hint=f"use one of: {', '.join(RULES[area])}"))
+    return out
+
+
+def suffixed_upn(upn: str, suffix: str) -> str:
+    local, _, domain = upn.partition("@")
+    return f"{local}.{suffix}@{domain}"
+
+
+def _people(sources: list[Source], rule: str) -> list[Clash]:
+    claims: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
+    for source in sources:
+        for _, row in source.moving.iterrows():
+            claims[str(row["target_upn"]).lower()].append((source, row))
+    out = []
+    for upn, rows in claims.items():
+        names = tuple(dict.fromkeys(s.name for s, _ in rows))
+        if len(names) < 2:
+            continue
+        if all(str(r.get("action", "")).lower() == MERGE_ACTION for _, r in rows[1:]):  # the first makes them
+            boxes = [s.name for s, r in rows if str(r["source_upn"]).lower() in s.mailboxes]
+            later = ", ".join(f"'{n}'" for n in boxes[1:])
+            out.append(Clash("people", upn, names, "mapping: merge",
+                             "one person in the new tenant" + (f"; the mailbox of {', '.join(boxes[1:])} merged into "
+                                                               f"it, its folders under {later}" if len(boxes) > 1
+                                                               else "")))
+        elif rule == "suffix":
+            moved = [f"{s.name}'s {r['source_upn']} becomes {suffixed_upn(upn, s.suffix)}" for s, r in rows[1:]]
+            out.append(Clash("people", upn, names, "suffix", f"{rows[0][0].name}'s {rows[0][1]['source_upn']} keeps "
+                                                             f"it; " + "; ".join(moved)))
+        else:
+            who = " and ".join(f"{s.name} ({r['source_upn']})" for s, r in rows)
+            out.append(Clash("people", upn, names, "refuse", f"claimed by {who}: give one of them another target_upn "
+                             f"in its user mapping (e.g. {suffixed_upn(upn, rows[1][0].suffix)}), set action: merge "
+                             f"in {rows[1][0].name}'s row if it is the same person, or set rules.users: suffix",
+                             blocking=True))
+    return out
+
+
+def _guests(sources: list[Source]) -> list[Clash]:
+    """A guest of one migration who is a person of another (invited at the address that person moves with): one
+    person in the new tenant, never a guest of their own organisation."""
+    people = {str(r["target_upn"]).lower(): s for s in sources for _, r in s.moving.iterrows()}
+    out = []
+    for source in sources:
+        for _, guest in source.guests.iterrows():
+            address = str(guest["target_upn"]).lower()
+            member = people.get(address)
+            if member is not None and member is not source:
+                out.append(Clash("guests", address, (source.name, member.name), "merge",
+                                 f"a person of {member.name}: {source.name}'s invitation is not sent, and "
+                                 f"{source.name}'s groups get {member.name}'s {address} as a member"))
+    return out
+
+
+def _groups(sources: list[Source], rule: str) -> list[Clash]:
+    out = []
+    for column, what in (("mailNickname", "mail nickname"), ("displayName", "name")):
+        seen: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
+        for source in sources:
+            for _, group in source.groups.iterrows():
+                seen[str(group[column]).lower()].append((source, group))
+        for key, rows in seen.items():
+            names = tuple(dict.fromkeys(s.name for s, _ in rows))
+            if len(names) < 2:
+                continue
+            if rule == "merge":
+                resolution = f"one group: the members and owners of {' and '.join(names)} together"
+            elif rule == "suffix":
+                resolution = "; ".join(
+                    f"{s.name}'s becomes " + (f"{g['mailNickname']}-{s.suffix}" if column == "mailNickname"
+                                              else f"\"{g['displayName']} ({s.suffix})\"") for s, g in rows[1:])
+            else:
+                resolution = (f"the {what} {key!r} is in {' and '.join(names)}: rename one in its old tenant, or set "
+                              "rules.groups: suffix or merge")
+            out.append(Clash(f"group {what}", key, names, rule, resolution, blocking=rule == "refuse"))
+    return out
+
+
+def _sites(sources: list[Source], rule: str) -> list[Clash]:
+    seen: dict[str, list[Source]] = defaultdict(list)
+    for source in sources:
+        for url in source.sites["url"]:
+            seen[str(url).strip("/").lower()].append(source)
+    out = []
+    for url, found in seen.items():
+        names = tuple(dict.fromkeys(s.name for s in found))
+        if len(names) < 2:
+            continue
+        if rule == "suffix":
+            out.append(Clash("sites", url, names, "suffix",
+                             "; ".join(f"{s.name}'s becomes {url}-{s.suffix}" for s in found[1:])))
+        else:
+            out.append(Clash("sites", url, names, "refuse", f"{url} is in {' and '.join(names)}: set rules.sites: "
+                                                            "suffix, or rename one of the sites first", blocking=True))
+    return out
+
+
+def _skus(value: object) -> list[str]:
+    return [s for s in str(value if isinstance(value, str) else "").replace(";", " ").split() if s]
+
+
+def seats_needed(sources: list[Source]) -> dict[str, dict[str, int]]:
+    """SKU -> migration -> seats its moving people need (a merged person counts once, in the first migration)."""
+    need: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    counted: set[str] = set()
+    for source in sources:
+        for _, row in source.moving.iterrows():
+            upn = str(row["target_upn"]).lower()
+            if str(row.get("action", "")).lower() == MERGE_ACTION and upn in counted:
+                continue
+            counted.add(upn)
+            for sku in _skus(row.get("licences")):
+                need[sku][source.name] += 1
+    return need
+
+
+def _seats(sources: list[Source], free: dict[str, int]) -> list[Clash]:
+    out = []
+    for sku, per in sorted(seats_needed(sources).items()):
+        total = sum(per.values())
+        names = tuple(per)
+        if len(names) < 2 and total <= free.get(sku, 0):
+            continue
+        detail = " + ".join(f"{n} {c}" for n, c in per.items())
+        if total > free.get(sku, 0):
+            out.append(Clash("seats", sku, names, "none", f"{detail} = {total} needed, {free.get(sku, 0)} free in the "
+                                                          "new tenant: buy the missing seats, or move fewer people "
+                                                          "(action: skip)", blocking=True))
+        else:
+            out.append(Clash("seats", sku, names, "none", f"{detail} = {total} of {free[sku]} free"))
+    return out
+
+
+def _domains(sources: list[Source]) -> list[Clash]:
+    out = []
+    for source in sources:
+        for domain in source.custom_domains:
+            for other in sources:
+                if other is source:
+                    continue
+                held = other.domains[(other.domains["domain"].str.lower() == domain.lower())
+                                     & other.domains["verified"].astype(str).str.lower().isin(["true", "1"])]
+                if not held.empty:
+                    out.append(Clash("domains", domain, (source.name, other.name), "none",
+                                     f"{domain}, moved by {source.name}, is verified in {other.name}'s old tenant: move "
+                                     f"it with {other.name} (its parameter file's domain), not with {source.name}",
+                                     blocking=True))
+    return out
+
+
+def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, str] | None = None) -> list[Clash]:
+    """Everything that meets in the new tenant, with its resolution (the blocking ones carry the fix)."""
+    chosen = {**DEFAULT_RULES, **(rules or {})}
+    return (_domains(sources) + _people(sources, chosen["users"]) + _guests(sources) + _groups(sources, chosen["groups"])
+            + _sites(sources, chosen["sites"]) + _seats(sources, free_seats))
+
+
+def table(found: list[Clash]) -> pd.DataFrame:
+    return pd.DataFrame([c.row() for c in found], columns=COLUMNS)
+
+
+def require_resolved(found: list[Clash], where: str) -> None:
+    """Stop before any change when a clash has no resolution: the first named in one line, with its fix."""
+    blocking = [c for c in found if c.blocking]
+    if blocking:
+        first = blocking[0]
+        more = f" (and {len(blocking) - 1} more: see the merge plan)" if len(blocking) > 1 else ""
+        raise MergeRefused(f"{first.area}: {first.key}{more}", where=where, hint=first.resolution)

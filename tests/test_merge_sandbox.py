@@ -1,0 +1,86 @@
+"""Two old tenants into one new one, planned against the sandbox (Contoso and Fabrikam into Contoso's new tenant):
+``python -m tenantmove merge-plan`` reads both old tenants and the new one and shows what meets there with its
+resolution: the same person (the admin's mapping: merge), Contoso's guest who is Fabrikam's person, a group called
+Sales and a site called intranet in both (the rules' suffix), the seats of both together. What no rule resolves,
+a domain verified in the other old tenant, and a state folder of another new tenant stop before anything is
+written, in one line, with the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tenantmove.engine import Ledger
+from tenantmove.sandbox import Sandbox
+
+from .runner_helpers import ROOT, tenantmove
+
+pytestmark = pytest.mark.notebook  # the runner in a process of its own
+
+
+def _merge(tmp_path: Path, sb: Sandbox, fabrikam: dict | None = None, users: str | None = None) -> Path:
+    for name in ("demo.yaml", "demo-fabrikam.yaml"):
+        raw = yaml.safe_load((ROOT / "parameters" / name).read_text())
+        raw.update(sandbox_dir=str(sb.state_dir), state_dir=str(tmp_path / raw["name"]))
+        if raw.get("user_mapping"):
+            mapping = tmp_path / "fabrikam-users.csv"
+            mapping.write_text(users if users is not None else
+                               (ROOT / "parameters" / "demo-fabrikam-users.csv").read_text())
+            raw["user_mapping"] = str(mapping)
+        if name == "demo-fabrikam.yaml":
+            raw.update(fabrikam or {})
+        (tmp_path / name).write_text(yaml.safe_dump(raw))
+    merge = yaml.safe_load((ROOT / "parameters" / "merge-demo.yaml").read_text())
+    merge["state_dir"] = str(tmp_path / "merge")
+    path = tmp_path / "merge.yaml"
+    path.write_text(yaml.safe_dump(merge))
+    return path
+
+
+def _line(stderr: str) -> str:
+    return [x for x in stderr.splitlines() if x.startswith("tenantmove:")][-1]
+
+
+def test_the_merge_plan_shows_every_clash_with_its_resolution(sandbox: Sandbox, tmp_path: Path) -> None:
+    proc = tenantmove("merge-plan", str(_merge(tmp_path, sandbox)), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plan = pd.read_csv(tmp_path / "merge" / "merge-plan.csv", keep_default_na=False)
+    found = {(a, k): r for a, k, r in zip(plan["area"], plan["in the new tenant"], plan["resolution"], strict=True)}
+    assert "the mailbox of demo-fabrikam merged into it" in found[("people", "alex.wilber@contoso.example")]
+    assert "demo's invitation is not sent" in found[("guests", "ann.berg@fabrikam.example")]
+    assert found[("group mail nickname", "sales")] == "demo-fabrikam's becomes sales-fabrikam"
+    assert found[("sites", "sites/intranet")] == "demo-fabrikam's becomes sites/intranet-fabrikam"
+    assert found[("seats", "O365_BUSINESS_PREMIUM")].startswith("demo 23 + demo-fabrikam 3 = 26 of ")
+    assert ("people", "megan.bowen@fabrikam.example") not in found  # the namesake keeps her own address
+    assert not plan["blocking"].any() and "every clash has its resolution (7)" in proc.stdout
+    assert not (tmp_path / "demo-fabrikam" / "ledger.sqlite").exists()  # a plan: nothing written for a migration
+
+
+@pytest.mark.parametrize("case", ["the same new UPN", "a domain of the other old tenant",
+                                  "a state folder of another new tenant"])
+def test_what_no_rule_resolves_stops_before_anything_is_written(sandbox: Sandbox, tmp_path: Path, case: str) -> None:
+    users, fabrikam = None, None
+    if case == "the same new UPN":  # Alex's row says move, not merge
+        users = (ROOT / "parameters" / "demo-fabrikam-users.csv").read_text().replace(",sales,merge", ",sales,move")
+    if case == "a domain of the other old tenant":
+        fabrikam = {"domain": "contoso.example"}
+    path = _merge(tmp_path, sandbox, fabrikam, users)
+    if case == "a state folder of another new tenant":
+        (tmp_path / "demo-fabrikam").mkdir()
+        with Ledger(tmp_path / "demo-fabrikam" / "ledger.sqlite") as ledger:
+            ledger.bind_tenant("target", "00000000-0000-4000-8000-00000000beef")
+    proc = tenantmove("merge-plan", str(path), cwd=tmp_path)
+    assert proc.returncode == 2
+    line = _line(proc.stderr)
+    assert "\n" not in line and "HINT:" in line
+    expected = {"the same new UPN": "claimed by demo (alex.wilber@contoso.example) and demo-fabrikam "
+                                    "(alex.wilber@fabrikam.example)",
+                "a domain of the other old tenant": "is verified in demo's old tenant",
+                "a state folder of another new tenant": "belongs to a migration whose target tenant is "
+                                                        "00000000-0000-4000-8000-00000000beef"}[case]
+    assert expected in line, line
+    if case == "a state folder of another new tenant":
+        assert not (tmp_path / "merge" / "merge-plan.csv").exists()

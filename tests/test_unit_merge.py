@@ -1,0 +1,88 @@
+"""Two old tenants into one new one: what meets in the new tenant is found before anything is written, each with
+its resolution (a rule, the admin's mapping) or stopped in one line with the fix."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tenantmove.workloads.merge import MergeRefused, Source, clashes, require_resolved, rules_problems, table
+
+NEW = "contosonew.onmicrosoft.com"
+
+
+def _source(name: str, suffix: str, domain: str, people: list[tuple[str, str, str]], groups: list[tuple[str, str]],
+            sites: list[str], verified: list[str]) -> Source:
+    moving = pd.DataFrame([{"source_upn": s, "target_upn": t, "action": a, "licences": "O365_BUSINESS_PREMIUM"}
+                           for s, t, a in people])
+    return Source(name, suffix, f"{name}-tenant",
+                  pd.DataFrame([{"domain": d, "verified": True} for d in verified], columns=["domain", "verified"]),
+                  moving,
+                  pd.DataFrame([{"id": f"{name}-{n}", "displayName": d, "mailNickname": n, "kind": "unified"}
+                                for d, n in groups], columns=["id", "displayName", "mailNickname", "kind"]),
+                  pd.DataFrame([{"url": u, "title": u} for u in sites], columns=["url", "title"]),
+                  frozenset(s.lower() for s, _, _ in people), (domain,))
+
+
+def _two(alex_action: str = "merge") -> list[Source]:
+    contoso = _source("contoso", "contoso", "contoso.example",
+                      [("megan.bowen@contoso.example", "megan.bowen@contoso.example", "move"),
+                       ("alex.wilber@contoso.example", "alex.wilber@contoso.example", "move"),
+                       ("admin@contoso.onmicrosoft.com", f"admin@{NEW}", "move")],
+                      [("Sales", "sales"), ("Marketing", "marketing")], ["sites/intranet", "sites/marketing"],
+                      ["contoso.example", "contoso.onmicrosoft.com"])
+    fabrikam = _source("fabrikam", "fabrikam", "fabrikam.example",
+                       [("megan.bowen@fabrikam.example", "megan.bowen@fabrikam.example", "move"),  # a namesake
+                        ("alex.wilber@fabrikam.example", "alex.wilber@contoso.example", alex_action),  # the same man
+                        ("admin@fabrikam.onmicrosoft.com", f"admin@{NEW}", "move")],
+                       [("Sales", "sales"), ("Purchasing", "purchasing")], ["sites/intranet"],
+                       ["fabrikam.example", "fabrikam.onmicrosoft.com"])
+    return [contoso, fabrikam]
+
+
+def test_each_meeting_in_the_new_tenant_is_found_with_its_resolution() -> None:
+    found = clashes(_two(), {"O365_BUSINESS_PREMIUM": 10}, {"users": "suffix"})
+    by = {(c.area, c.key): c for c in found}
+    assert by[("people", "alex.wilber@contoso.example")].rule == "mapping: merge"  # the admin said: one person
+    assert "fabrikam" in by[("people", "alex.wilber@contoso.example")].resolution
+    assert by[("people", f"admin@{NEW}")].resolution.endswith(f"becomes admin.fabrikam@{NEW}")
+    assert ("people", "megan.bowen@contoso.example") not in by  # namesakes on their own domains do not meet
+    assert "sales-fabrikam" in by[("group mail nickname", "sales")].resolution
+    assert '"Sales (fabrikam)"' in by[("group name", "sales")].resolution
+    assert ("group mail nickname", "marketing") not in by
+    assert by[("sites", "sites/intranet")].resolution == "fabrikam's becomes sites/intranet-fabrikam"
+    seats = by[("seats", "O365_BUSINESS_PREMIUM")]
+    assert seats.resolution == "contoso 3 + fabrikam 2 = 5 of 10 free" and not seats.blocking  # merged: counted once
+    assert not any(c.blocking for c in found)
+    require_resolved(found, "merge.yaml")  # nothing stops
+    assert list(table(found).columns)[0] == "area"
+
+
+def test_what_no_rule_resolves_stops_before_any_change_in_one_line_with_the_fix() -> None:
+    found = clashes(_two(alex_action="move"), {"O365_BUSINESS_PREMIUM": 4})
+    blocking = [c for c in found if c.blocking]
+    assert {(c.area, c.key) for c in blocking} == {("people", "alex.wilber@contoso.example"),
+                                                    ("people", f"admin@{NEW}"), ("seats", "O365_BUSINESS_PREMIUM")}
+    with pytest.raises(MergeRefused) as refused:
+        require_resolved(found, "merge.yaml")
+    line = refused.value.one_line()
+    assert "claimed by contoso (alex.wilber@contoso.example) and fabrikam (alex.wilber@fabrikam.example)" in line
+    assert "action: merge" in line and "(and 2 more" in line and "\n" not in line
+
+
+def test_a_domain_verified_in_another_migrations_old_tenant_is_refused() -> None:
+    contoso, fabrikam = _two()
+    wrong = Source(fabrikam.name, fabrikam.suffix, fabrikam.tenant, fabrikam.domains, fabrikam.moving,
+                   fabrikam.groups, fabrikam.sites, fabrikam.mailboxes, ("contoso.example",))
+    found = clashes([contoso, wrong], {"O365_BUSINESS_PREMIUM": 10})
+    domain = [c for c in found if c.area == "domains"]
+    assert len(domain) == 1 and domain[0].blocking and "move it with contoso" in domain[0].resolution
+
+
+def test_groups_merged_or_refused_and_sites_refused_by_rule() -> None:
+    merged = clashes(_two(), {"O365_BUSINESS_PREMIUM": 10}, {"groups": "merge", "sites": "refuse"})
+    by = {(c.area, c.key): c for c in merged}
+    assert by[("group mail nickname", "sales")].resolution.startswith("one group: the members and owners of")
+    assert by[("sites", "sites/intranet")].blocking
+    assert [p.where for p in rules_problems({"groups": "rename", "teams": "suffix"}, "merge.yaml")] == [
+        "merge.yaml: rules.groups", "merge.yaml: rules.teams"]
