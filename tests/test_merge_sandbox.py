@@ -84,3 +84,52 @@ def test_what_no_rule_resolves_stops_before_anything_is_written(sandbox: Sandbox
     assert expected in line, line
     if case == "a state folder of another new tenant":
         assert not (tmp_path / "merge" / "merge-plan.csv").exists()
+
+
+@pytest.mark.waits
+def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_other(fresh_sandbox: Sandbox,
+                                                                                    tmp_path: Path) -> None:
+    from tenantmove.phases import rehearsal
+    from tenantmove.runbook import merge_plan
+
+    from .conftest import make_client
+
+    sb = fresh_sandbox
+    merge = _merge(tmp_path, sb)
+    for name in ("demo.yaml", "demo-fabrikam.yaml"):  # each migration names the merge it is part of
+        raw = yaml.safe_load((tmp_path / name).read_text())
+        (tmp_path / name).write_text(yaml.safe_dump({**raw, "merge": str(merge), "approval": {"mode": "none"},
+                                                     "change": {}, "ttl_override": "the merge's rehearsal: phase 00 "
+                                                                                   "did not lower the TTLs"}))
+    contoso = rehearsal.from_file(tmp_path / "demo.yaml", tmp_path / "contoso")
+    fabrikam = rehearsal.from_file(tmp_path / "demo-fabrikam.yaml", tmp_path / "fabrikam")
+    rehearsal.inventory_by(contoso)
+    rehearsal.inventory_by(fabrikam)
+    merge_plan.plan(merge_plan.load(merge))
+
+    rehearsal.release_by(fabrikam)
+    with pytest.raises(Exception, match="not in the new tenant yet"):  # Alex is Contoso's to make: it goes first
+        rehearsal.add_by(fabrikam)
+    rehearsal.release_by(contoso)
+    rehearsal.add_by(contoso)
+    rehearsal.add_by(fabrikam)
+
+    new = make_client(sb, "target")[1]
+    groups = {g["mailNickname"]: g for g in new.get_all("groups", {"$select": "id,displayName,mailNickname"})}
+    assert groups["sales"]["displayName"] == "Sales" and groups["sales-fabrikam"]["displayName"] == "Sales (fabrikam)"
+
+    def members(nick: str) -> set[str]:
+        return {str(m.get("userPrincipalName")).lower()
+                for m in new.get_all(f"groups/{groups[nick]['id']}/members", {"$select": "userPrincipalName"})}
+
+    assert members("sales-fabrikam") == {"alex.wilber@contoso.example", "ann.berg@fabrikam.example"}  # Alex, merged
+    assert "ann.berg@fabrikam.example" not in members("sales")  # Contoso's phase 30 ran before Ann was made
+    assert all("fabrikam" not in m or "#ext#" in m for m in members("sales"))  # nothing of Fabrikam's in Contoso's
+    people = new.get_all("users", {"$select": "userPrincipalName,userType,mail"})
+    upns = [p["userPrincipalName"].lower() for p in people]
+    assert len(upns) == len(set(upns))
+    assert upns.count("alex.wilber@contoso.example") == 1 and "megan.bowen@fabrikam.example" in upns
+    guests = [p for p in people if p.get("userType") == "Guest"]
+    assert all(str(g.get("mail")).lower() != "ann.berg@fabrikam.example" for g in guests)  # a member, not a guest
+    alex = new.get("users/alex.wilber@contoso.example", {"$select": "jobTitle"})
+    assert alex["jobTitle"] == "Sales lead"  # Contoso's Alex: Fabrikam's title did not overwrite his

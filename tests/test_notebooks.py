@@ -148,11 +148,11 @@ def test_unattended_run_writes_a_complete_audit_folder(sandbox: Sandbox, tmp_pat
 @pytest.mark.notebook
 def test_a_failing_phase_stops_with_phase_cell_and_hint(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    params = write_params(tmp_path, sandbox, domain="fabrikam.example")  # not a domain of the old tenant
+    params = write_params(tmp_path, sandbox, domain="northwind.example")  # a domain of no tenant of the sandbox
     proc = tenantmove("run", str(params), "--phases", "00", "--runs-dir", str(runs), cwd=tmp_path)
     assert proc.returncode == 1
     line = [x for x in proc.stderr.splitlines() if x.startswith("tenantmove:")][-1]
-    assert "phase 00_prepare, cell" in line and "NotReady" in line and "fabrikam.example" in line
+    assert "phase 00_prepare, cell" in line and "NotReady" in line and "northwind.example" in line
     run_dir = only_run(runs)
     record = run_json(run_dir)
     assert record["status"] == "failed"

@@ -86,3 +86,19 @@ def test_groups_merged_or_refused_and_sites_refused_by_rule() -> None:
     assert by[("sites", "sites/intranet")].blocking
     assert [p.where for p in rules_problems({"groups": "rename", "teams": "suffix"}, "merge.yaml")] == [
         "merge.yaml: rules.groups", "merge.yaml: rules.teams"]
+
+
+def test_each_migration_gets_what_its_phases_apply() -> None:
+    from tenantmove.workloads.merge import Resolution
+
+    into: dict[str, Resolution] = {}
+    clashes(_two(), {"O365_BUSINESS_PREMIUM": 10}, {"users": "suffix"}, into)
+    first, later = into["contoso"], into["fabrikam"]
+    assert first == Resolution("contoso", folder="Contoso")  # the first keeps every name
+    assert later.merged == {"alex.wilber@fabrikam.example": "alex.wilber@contoso.example"}
+    assert later.users == {"admin@fabrikam.onmicrosoft.com": f"admin.fabrikam@{NEW}"}
+    assert later.groups == {"fabrikam-sales": {"mailNickname": "sales-fabrikam", "displayName": "Sales (fabrikam)"}}
+    assert later.sites == {"sites/intranet": "sites/intranet-fabrikam"} and later.folder == "Fabrikam"
+    assert Resolution.from_json(later.as_json()) == later
+    moved = later.moving(_two()[1].moving)
+    assert f"admin.fabrikam@{NEW}" in set(moved["target_upn"])

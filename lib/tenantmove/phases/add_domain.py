@@ -26,13 +26,24 @@ from ..workloads.groups import GRAPH_KINDS, Groups, Members, settings_change
 from ..workloads.guests import Guests, guest_states
 from ..workloads.inventory import Inventory
 from ..workloads.licenceplans import LicencePlans
+from ..workloads.merge import Resolution
 from ..workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
 from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant, plan_table
 from ..workloads.people import reconcile as reconcile_people
 from ..workloads.resourcemailboxes import ResourceMailboxes
 from ..workloads.users import Users, prestage_upn
 from .checks import Check, Reads, reconciles, workload_check
-from .common import ONEDRIVES_LATER, StepResult, guest_rows, request_onedrives, resource_rows
+from .common import (
+    ONEDRIVES_LATER,
+    StepFailed,
+    StepResult,
+    guest_rows,
+    merge_resolution,
+    merged_rows,
+    people_elsewhere,
+    request_onedrives,
+    resource_rows,
+)
 
 
 @dataclass(repr=False)
@@ -46,6 +57,7 @@ class AddPlan(ShowsItself):
     people: pd.DataFrame
     guests: pd.DataFrame
     dns_facts: Report
+    merge: pd.DataFrame | None = None  # in a merge: what it changes here (new names, people another migration makes)
 
     def report(self) -> Report:
         return (Report().facts(f"{self.domain} in the new tenant", {"now": self.state,
@@ -60,6 +72,8 @@ class AddPlan(ShowsItself):
                 .table(self.guests[["source_upn", "target_upn", "display_name", "groups"]],
                        "Guests to invite again, at their own address (no invitation mail is sent; they redeem when "
                        "they first open what is shared with them)")
+                .table(self.merge if self.merge is not None else pd.DataFrame(),
+                       "The merge: what meets another migration's in the new tenant, and what happens here")
                 .add(self.dns_facts))
 
 
@@ -75,7 +89,23 @@ def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -
     expected = src.dns_records[src.dns_records["domain"] == domain]
     people = plan_table(People(new, moving, from_inventory(src)), src.raw.get("owners"))
     return AddPlan(domain, state, services, expected, moving, src.groups, people, guest_rows(phase),
-                   phase.dns_facts())
+                   phase.dns_facts(), merge_table(phase))
+
+
+def merge_table(phase: Phase) -> pd.DataFrame | None:
+    """In a merge: each name this migration's objects take in the new tenant, and each person another migration
+    makes (merged people; guests who are people there)."""
+    res = merge_resolution(phase)
+    if res is None:
+        return None
+    rows = [{"what": "group", "old": gid, "in the new tenant": ", ".join(f"{k} {v}" for k, v in names.items())}
+            for gid, names in res.groups.items()]
+    rows += [{"what": "person (suffix rule)", "old": o, "in the new tenant": n} for o, n in res.users.items()]
+    rows += [{"what": "person another migration makes (merge)", "old": o, "in the new tenant": n}
+             for o, n in res.merged.items()]
+    rows += [{"what": "guest who is another migration's person (not invited)", "old": o, "in the new tenant": n}
+             for o, n in res.members_elsewhere.items()]
+    return pd.DataFrame(rows, columns=["what", "old", "in the new tenant"])
 
 
 def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving: pd.DataFrame, add: AddPlan,
@@ -94,6 +124,13 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
+    elsewhere, missing = people_elsewhere(phase, new)
+    merged_missing = sorted(set(missing) & set((merge_resolution(phase) or Resolution("")).merged.values()))
+    if merged_missing:  # the first migration of the merge makes them: its phase 30 runs first
+        raise StepFailed(f"{', '.join(merged_missing)} is not in the new tenant yet: another migration of the merge "
+                         "makes them", where=phase.id,
+                         hint="run phase 30 of the merge's first migration (the merge file's order) first, then "
+                              "this one")
     gate.require()
     ns, provider = phase.dns()
     wait, poll = phase.dns_wait()
@@ -107,7 +144,9 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     # Protection refuses mail for an address it does not know yet with a 5xx (a bounce), not a "try later"
     made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
     outcomes: list[Outcome] = [made_users, invited, made_groups, phase.run(delivery, gate), phase.run(lists, gate)]
-    members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets()})
+    by_upn = dict(zip(src.users["userPrincipalName"].str.lower(), src.users["id"], strict=True))
+    members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets(),
+                                                        **{by_upn[u]: t for u, t in elsewhere.items() if u in by_upn}})
     outcomes.append(phase.run(members, gate))
     after = phase.params.dns_ttl_after  # the TTL the admin wants once the cutover is done
     services, replaced, spf = spf_change(ns, domain, [replace(r, ttl=after) for r in
@@ -133,8 +172,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     outcomes.append(phase.run(boxes, gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
                  phase.run(LicencePlans(people, tgt.raw.get("subscribedSkus") or []), gate),
-                 phase.run(GroupOwners(new, src.groups, owners_from_inventory(src), made_groups.targets(), moving),
-                           gate)]
+                 phase.run(GroupOwners(new, src.groups, owners_from_inventory(src), made_groups.targets(),
+                                       pd.concat([moving, merged_rows(phase)], ignore_index=True)), gate)]
     onedrives = request_onedrives(phase, new, moving, tgt)
     if onedrives is not None:
         outcomes.append(onedrives)
@@ -274,7 +313,11 @@ def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
 @reconciles("users", "groups")
 def directory_reconciled(r: Reads) -> list[Check]:
     boxes = resource_rows(r.phase)  # shared, room and equipment mailboxes are members too, once phase 60 added them
-    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, pd.concat([r.moving, boxes], ignore_index=True))]
+    res = merge_resolution(r.phase)  # in a merge: people another migration makes are members too
+    elsewhere = pd.DataFrame([{"source_upn": o, "target_upn": n} for o, n in res.members_elsewhere.items()],
+                             columns=["source_upn", "target_upn"]) if res is not None else None
+    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, pd.concat(
+        [r.moving, boxes, merged_rows(r.phase), elsewhere], ignore_index=True))]
 
 
 @reconciles("DNS records")
@@ -341,7 +384,7 @@ def plans_and_owners_reconciled(r: Reads) -> list[Check]:
     made = {str(g): str(n) for g, n in _groups_made(r.src, r.tgt).items()}
     return [workload_check("service plans", LicencePlans(people, r.tgt.raw.get("subscribedSkus") or [])),
             workload_check("group owners", GroupOwners(r.new, r.src.groups, owners_from_tenant(r.old, r.src), made,
-                                                       r.moving)),
+                                                       pd.concat([r.moving, merged_rows(r.phase)], ignore_index=True))),
             workload_check("group delivery", GroupDelivery(folder_of(r.phase.state_dir), r.src.initial_domain,
                                                            r.tgt.initial_domain, r.src.groups)),
             workload_check("resource mailboxes", ResourceMailboxes(r.new, resource_rows(r.phase), r.src,

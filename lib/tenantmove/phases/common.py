@@ -14,14 +14,16 @@ from ..engine import ItemsFailed, Outcome, Workload
 from ..errors import TenantmoveError
 from ..report import Report, ShowsItself
 from ..runbook.context import Phase
+from ..runbook.merge_plan import resolution_for
 from ..runbook.permissions import satisfied_by
 from ..services.drives import DriveClient
 from ..services.graph import GraphClient
 from ..workloads import inventory, mapping
 from ..workloads.files import DriveCopy, reconcile
 from ..workloads.inventory import Inventory
+from ..workloads.merge import Resolution
 from ..workloads.onedrive import OneDrives, find_pairs
-from ..workloads.users import prestage_upn
+from ..workloads.users import find_user, prestage_upn
 
 
 class StepFailed(TenantmoveError):
@@ -108,9 +110,18 @@ class Steps:
                                   "again", report=self.report)
 
 
+def merge_resolution(phase: Phase) -> Resolution | None:
+    """What the merge this migration is part of changes in it (None for a migration of one old tenant)."""
+    return resolution_for(phase.params, phase.state_dir)
+
+
 def load_inventories(phase: Phase, new: GraphClient) -> tuple[Inventory, Inventory]:
-    """The old tenant as phase 00 saw it (state folder), the new tenant as it is now."""
+    """The old tenant as phase 00 saw it (state folder), as the new tenant receives it (a merge's new names for
+    its groups), and the new tenant as it is now."""
     src = phase.load_inventory("source")
+    res = merge_resolution(phase)
+    if res is not None:
+        src = res.inventory(src)
     tgt = inventory.collect(new)
     phase.save_inventory("target", tgt)
     return src, tgt
@@ -147,8 +158,35 @@ def _rows(phase: Phase, pick: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.Data
 
 
 def guest_rows(phase: Phase) -> pd.DataFrame:
-    """The mapping's guests (action ``guest``), as :func:`user_mapping` validated them earlier in the phase."""
-    return _rows(phase, mapping.guests)
+    """The mapping's guests (action ``guest``), as :func:`user_mapping` validated them earlier in the phase; in a
+    merge, not those who are another migration's people (they are members there, never guests)."""
+    rows = _rows(phase, mapping.guests)
+    res = merge_resolution(phase)
+    if res is None or not res.members_elsewhere or rows.empty:
+        return rows
+    return rows[~rows["source_upn"].str.lower().isin(res.members_elsewhere)].reset_index(drop=True)
+
+
+def merged_rows(phase: Phase) -> pd.DataFrame:
+    """The mapping's people another migration of the merge makes (action ``merge``): this one adds their
+    memberships and, in phase 60, their mailbox."""
+    return _rows(phase, mapping.merged)
+
+
+def people_elsewhere(phase: Phase, new: GraphClient) -> tuple[dict[str, str], list[str]]:
+    """Old UPN -> new tenant id of the people another migration of the merge makes (merged people, and guests who
+    are people there), and the new UPNs not made yet."""
+    res = merge_resolution(phase)
+    if res is None:
+        return {}, []
+    found, missing = {}, []
+    for old, new_upn in {**res.merged, **res.members_elsewhere}.items():
+        user = find_user(new, new_upn)
+        if user is None:
+            missing.append(new_upn)
+        else:
+            found[old] = str(user["id"])
+    return found, sorted(set(missing))
 
 
 def resource_rows(phase: Phase) -> pd.DataFrame:
@@ -177,6 +215,9 @@ def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
     except mapping.MappingError as exc:
         exc.report = Report().table(exc.frame(), f"Problems in {path}")
         raise
+    res = merge_resolution(phase)
+    if res is not None:  # the merge's suffix rule: new UPNs for people whose UPN meets another migration's
+        moving = res.moving(moving)
     phase.save_table("user-mapping", df)
     return UserMapping(path, df, moving, generated)
 

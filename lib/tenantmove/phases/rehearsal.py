@@ -2,12 +2,14 @@
 in this process as their notebooks run them (their own plan and apply, over real sockets), while the sandbox's
 outside mail server writes to a moving person from before phase 20 until phase 30 is done. What a sender saw is
 the result: sent, delivered, bounced, the longest delay, and the window. The test of the options and
-``bench/bench_cutover.py`` use it."""
+``bench/bench_cutover.py`` use it; the way back's and the merge's tests run the same phases (``from_file``: a
+migration's own parameter file)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from ..runbook import outside_mail
 from ..runbook.context import Phase
 from ..runbook.downtime import Downtime
+from ..runbook.params import absolutize, load_yaml
 from ..services.dnsops import RecordPlan, record
 from ..workloads import dnsttl, inventory, mailwindow
 from . import add_domain, common, release_domain, rollback_domain
@@ -83,23 +86,49 @@ def cutover(sandbox_dir: Path, work: Path, domain: str, option: Option, to: list
             "letters": mailwindow.letters(view)}
 
 
-def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+Start = Callable[[str], Phase]
+
+
+def from_file(params: Path, work: Path, run_id: str = "rehearsal") -> Start:
+    """Phases of the migration a parameter file describes, started in this process as the runner injects them
+    (every parameter, this run's folder)."""
+    raw = absolutize(load_yaml(params), Path.cwd())
+    return lambda phase_id: Phase.start(phase_id, {**raw, "run_dir": str(work / "run"), "run_id": run_id,
+                                                   "interactive": False, "operator": "rehearsal"})
+
+
+def inventory_by(start: Start) -> None:
+    """What phase 00 keeps for the later phases: the old tenant's inventory."""
+    phase = start("00_prepare")
+    phase.save_inventory("source", inventory.collect(phase.sign_in("source"), people=True))
+
+
+def release_by(start: Start) -> common.StepResult:
     """Phase 20 as its notebook runs it: plan, confirm, apply."""
-    twenty = in_process("20_release_domain", sandbox_dir, work, domain, option)
+    twenty = start("20_release_domain")
     old = twenty.sign_in("source")
     src = twenty.load_inventory("source")
     plan = release_domain.plan(twenty, old, src)
-    return release_domain.apply(twenty, old, src, plan, twenty.confirm_gate(f"release {domain} (rehearsal)"))
+    return release_domain.apply(twenty, old, src, plan,
+                                twenty.confirm_gate(f"release {twenty.params.domain} (rehearsal)"))
 
 
-def add(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+def add_by(start: Start) -> common.StepResult:
     """Phase 30 as its notebook runs it: plan, confirm, apply."""
-    thirty = in_process("30_add_domain_and_users", sandbox_dir, work, domain, option)
+    thirty = start("30_add_domain_and_users")
     new = thirty.sign_in("target")
     src, tgt = common.load_inventories(thirty, new)
     moving = common.user_mapping(thirty, src, tgt).moving
     return add_domain.apply(thirty, new, src, tgt, moving, add_domain.plan(thirty, new, src, moving),
-                            thirty.confirm_gate(f"add {domain} (rehearsal)"))
+                            thirty.confirm_gate(f"add {thirty.params.domain} (rehearsal)"))
+
+
+def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+    return release_by(lambda phase_id: in_process(phase_id, sandbox_dir, work, domain, option))
+
+
+def add(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:
+    return add_by(lambda phase_id: in_process(phase_id, sandbox_dir, work, domain, option))
 
 
 def roll_back(sandbox_dir: Path, work: Path, domain: str, option: Option) -> dict[str, Any]:

@@ -15,6 +15,8 @@ shown with its resolution and kept in ``<merge folder>/merge-plan.csv``; what no
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,16 @@ from ..paths import default_state_dir
 from ..services.graph import GraphClient
 from ..workloads import inventory, mapping
 from ..workloads.inventory import Inventory
-from ..workloads.merge import MERGE_ACTION, RULES, Source, clashes, require_resolved, rules_problems, table
+from ..workloads.merge import (
+    MERGE_ACTION,
+    RULES,
+    Resolution,
+    Source,
+    clashes,
+    require_resolved,
+    rules_problems,
+    table,
+)
 from . import statefolder
 from .connect import Endpoints, check_state_tenants, connect, resolve, tenant_identity
 from .params import Params, absolutize, load_yaml, validate
@@ -37,6 +48,7 @@ KEYS = {"merge", "sources", "rules", "state_dir"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SUFFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
 PLAN_FILE = "merge-plan.csv"
+RESOLUTIONS_FILE = "merge-plan.json"  # what each migration's phases apply, with what the plan was made from
 
 
 @dataclass(frozen=True)
@@ -126,9 +138,18 @@ def _sites(client: GraphClient) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["url", "title"])
 
 
+def mapping_file(params: Params, state: Path) -> Path:
+    return Path(params.user_mapping) if params.user_mapping else state / "users.csv"
+
+
+def mapping_digest(path: Path) -> str:
+    """What the plan was made from: the mapping file's SHA-256, or ``generated`` before phase 10 wrote one."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "generated"
+
+
 def _mapping(m: Migration, src: Inventory, new_initial: str) -> pd.DataFrame:
     """The migration's user mapping (its file, or the one phase 10 would generate), actions in lower case."""
-    path = Path(m.params.user_mapping) if m.params.user_mapping else m.state / "users.csv"
+    path = mapping_file(m.params, m.state)
     df = mapping.read(path) if path.is_file() else mapping.generate(src, m.params.domain, new_initial)
     action = df["action"].replace("", "move").str.lower() if "action" in df else pd.Series(["move"] * len(df))
     return df.assign(action=action)
@@ -159,11 +180,44 @@ def plan(merge: MergeFile) -> tuple[pd.DataFrame, list[Any]]:
     tgt = inventory.collect(new)
     sources = [source_of(m, endpoints, tgt.initial_domain) for m in merge.migrations]
     free = {str(p): int(a) for p, a in zip(tgt.licences["skuPartNumber"], tgt.licences["available"], strict=True)}
-    found = clashes(sources, free, merge.rules)
+    resolutions: dict[str, Resolution] = {}
+    found = clashes(sources, free, merge.rules, resolutions)
     frame = table(found)
     merge.folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(merge.folder / PLAN_FILE, index=False)
+    record = {"merge": merge.name, "target": target_id, "rules": merge.rules, "blocking": sum(c.blocking for c in found),
+              "order": [m.params.name for m in merge.migrations],
+              "mappings": {m.params.name: mapping_digest(mapping_file(m.params, m.state)) for m in merge.migrations},
+              "resolutions": {k: v.as_json() for k, v in resolutions.items()}}
+    (merge.folder / RESOLUTIONS_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return frame, found
+
+
+def resolution_for(params: Params, state: Path) -> Resolution | None:
+    """What the merge changes in this migration (None when it is not part of one): read from the merge plan, which
+    must be there, made from this migration's mapping as it is now, and without a clash left unresolved."""
+    if not params.merge:
+        return None
+    raw = load_yaml(Path(params.merge))
+    name = str(raw.get("merge") or "")
+    folder = Path(str(raw["state_dir"])).expanduser() if raw.get("state_dir") else default_state_dir(name)
+    record_path = (folder if folder.is_absolute() else Path.cwd() / folder) / RESOLUTIONS_FILE
+    again = f"run python -m tenantmove merge-plan {params.merge}"
+    if not record_path.is_file():
+        raise TenantmoveError(f"the merge {name} has no plan yet ({record_path})", where="merge",
+                              hint=f"{again}: it checks what meets in the new tenant before anything is written")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if params.name not in record.get("resolutions", {}):
+        raise TenantmoveError(f"the merge plan of {name} has no migration {params.name!r}", where="merge",
+                              hint=f"add this parameter file to the merge file's sources, then {again}")
+    if record.get("blocking"):
+        raise TenantmoveError(f"the merge plan of {name} has {record['blocking']} clash(es) without a resolution",
+                              where="merge", hint=f"resolve them (see {record_path.with_name(PLAN_FILE)}), then {again}")
+    now = mapping_digest(mapping_file(params, state))
+    if record.get("mappings", {}).get(params.name) not in (now, "generated"):
+        raise TenantmoveError(f"the user mapping of {params.name} changed since the merge plan was made", where="merge",
+                              hint=f"{again}: the clashes follow the mapping")
+    return Resolution.from_json(record["resolutions"][params.name])
 
 
 def cmd_merge_plan(path: Path) -> int:

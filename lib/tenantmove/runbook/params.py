@@ -149,6 +149,8 @@ SPEC: list[Spec] = [
     Spec("operator", str, "", "who runs this migration (empty: the OS user at the host)"),
     Spec("change", dict, {}, "the change request (keys above): ticket, requester, window, risk, backout, override; "
          "shown on every page, and a run outside the window is refused unless override gives the reason"),
+    Spec("merge", str, "", "the merge file this migration is part of (several old tenants into one new one: "
+         "python -m tenantmove merge-plan MERGE.yaml first; empty: none)"),
     Spec("approval", dict, {"mode": "none"}, "who approves the plans of phases 20, 25 and 30 (keys above): mode none, "
          "signin (a second person signs in by device code) or signature (python -m tenantmove approve)"),
     Spec("interactive", bool, True, "True in JupyterLab (widgets); the runner injects False for papermill"),
@@ -203,6 +205,7 @@ class Params:
     ca_enforce: bool = False
     company: str = ""
     user_mapping: str = ""
+    merge: str = ""
     prestage_users: bool = False
     vault_key_env: str = "TENANTMOVE_VAULT_KEY"
     dns: dict[str, Any] = field(default_factory=dict)
@@ -392,6 +395,9 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             "name the variable, e.g. vault_key_env: TENANTMOVE_VAULT_KEY (the key itself is never a parameter)")
     if values["user_mapping"] and not str(values["user_mapping"]).endswith(".csv"):
         bad("user_mapping", f"{values['user_mapping']!r} is not a .csv file", "e.g. parameters/users.csv")
+    if values["merge"] and not Path(str(values["merge"])).is_file():
+        bad("merge", f"the merge file {values['merge']} does not exist", "give the path of the merge file (e.g. "
+            "parameters/merge-demo.yaml), or leave merge empty for a migration of one old tenant")
     production, applies = values["cloud"] != "sandbox", values["dry_run"] is False
     change.problems(values["change"], production, applies, bad)
     approval_policy.problems(values["approval"], production, applies, bad)
@@ -466,7 +472,7 @@ def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) 
 def absolutize(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path parameters absolute (relative to ``base``) so a notebook finds them from anywhere."""
     out = dict(raw)
-    for key in ("sandbox_dir", "ca_file", "state_dir", "run_dir", "user_mapping"):
+    for key in ("sandbox_dir", "ca_file", "state_dir", "run_dir", "user_mapping", "merge"):
         if out.get(key):
             out[key] = str((base / str(out[key])).resolve())
     if isinstance(out.get("dns"), dict) and out["dns"].get("tsig_file"):

@@ -250,3 +250,10 @@ def resources(df: pd.DataFrame) -> pd.DataFrame:
     if "action" not in df.columns:
         return df.iloc[0:0]
     return df[df["action"].str.lower().isin(RESOURCES)].reset_index(drop=True)
+
+
+def merged(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a validated mapping whose person another migration of a merge makes (action ``merge``)."""
+    if "action" not in df.columns:
+        return df.iloc[0:0]
+    return df[df["action"].str.lower() == MERGE].reset_index(drop=True)

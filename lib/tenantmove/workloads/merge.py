@@ -20,11 +20,13 @@ The migrations are taken in the merge file's order: the first keeps its names, a
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
 from ..errors import TenantmoveError
+from .inventory import Inventory
 
 RULES = {"users": ("refuse", "suffix"), "groups": ("suffix", "merge", "refuse"), "sites": ("suffix", "refuse")}
 DEFAULT_RULES = {"users": "refuse", "groups": "suffix", "sites": "suffix"}
@@ -66,6 +68,51 @@ class Clash:
                 "rule": self.rule, "resolution": self.resolution, "blocking": self.blocking}
 
 
+@dataclass
+class Resolution:
+    """What the merge changes in one migration, for its phases: its groups' and sites' new names, its people's new
+    UPNs (the suffix rule), its people another migration makes (merged), its guests who are another migration's
+    people, and the folder a merged mailbox's folders go under."""
+
+    migration: str
+    folder: str = ""
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # old group id -> {column: new value}
+    sites: dict[str, str] = field(default_factory=dict)               # old url (sites/x) -> new url
+    users: dict[str, str] = field(default_factory=dict)               # old UPN -> new UPN (suffix rule)
+    merged: dict[str, str] = field(default_factory=dict)              # old UPN -> the UPN another migration makes
+    members_elsewhere: dict[str, str] = field(default_factory=dict)   # guest's old UPN -> that person's new UPN
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Resolution:
+        return cls(**{k: data.get(k, v) for k, v in asdict(cls(str(data.get("migration", "")))).items()})
+
+    def inventory(self, src: Inventory) -> Inventory:
+        """The old tenant as the new one receives it: groups under their new names."""
+        if not self.groups:
+            return src
+        groups = src.groups.copy()
+        for n, gid in enumerate(groups["id"]):
+            for column, value in self.groups.get(str(gid), {}).items():
+                groups.loc[groups.index[n], column] = value
+        return replace(src, groups=groups)
+
+    def moving(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The mapping's moving rows with the suffix rule's new UPNs."""
+        if not self.users or rows.empty:
+            return rows
+        return rows.assign(target_upn=[self.users.get(str(s).lower(), t)
+                                       for s, t in zip(rows["source_upn"], rows["target_upn"], strict=True)])
+
+
+def _resolution(into: dict[str, Resolution] | None, source: Source) -> Resolution:
+    if into is None:
+        return Resolution(source.name)
+    return into.setdefault(source.name, Resolution(source.name, folder=source.suffix.capitalize()))
+
+
 def rules_problems(rules: dict[str, str], where: str) -> list[TenantmoveError]:
     """Each unknown area or rule, named with what is allowed."""
     out = []
@@ -84,7 +131,7 @@ def suffixed_upn(upn: str, suffix: str) -> str:
     return f"{local}.{suffix}@{domain}"
 
 
-def _people(sources: list[Source], rule: str) -> list[Clash]:
+def _people(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
     claims: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
     for source in sources:
         for _, row in source.moving.iterrows():
@@ -95,14 +142,19 @@ def _people(sources: list[Source], rule: str) -> list[Clash]:
         if len(names) < 2:
             continue
         if all(str(r.get("action", "")).lower() == MERGE_ACTION for _, r in rows[1:]):  # the first makes them
-            boxes = [s.name for s, r in rows if str(r["source_upn"]).lower() in s.mailboxes]
-            later = ", ".join(f"'{n}'" for n in boxes[1:])
+            for s, r in rows[1:]:
+                _resolution(into, s).merged[str(r["source_upn"]).lower()] = upn
+            boxes = [s for s, r in rows if str(r["source_upn"]).lower() in s.mailboxes]
+            later = ", ".join(f"{s.name}'s under '{_resolution(into, s).folder or s.suffix.capitalize()}'"
+                              for s in boxes[1:])
             out.append(Clash("people", upn, names, "mapping: merge",
-                             "one person in the new tenant" + (f"; the mailbox of {', '.join(boxes[1:])} merged into "
-                                                               f"it, its folders under {later}" if len(boxes) > 1
-                                                               else "")))
+                             "one person in the new tenant" + (f"; the mailbox of {', '.join(s.name for s in boxes[1:])}"
+                                                               f" merged into it, its folders {later}"
+                                                               if len(boxes) > 1 else "")))
         elif rule == "suffix":
             moved = [f"{s.name}'s {r['source_upn']} becomes {suffixed_upn(upn, s.suffix)}" for s, r in rows[1:]]
+            for s, r in rows[1:]:
+                _resolution(into, s).users[str(r["source_upn"]).lower()] = suffixed_upn(upn, s.suffix)
             out.append(Clash("people", upn, names, "suffix", f"{rows[0][0].name}'s {rows[0][1]['source_upn']} keeps "
                                                              f"it; " + "; ".join(moved)))
         else:
@@ -114,7 +166,7 @@ def _people(sources: list[Source], rule: str) -> list[Clash]:
     return out
 
 
-def _guests(sources: list[Source]) -> list[Clash]:
+def _guests(sources: list[Source], into: dict[str, Resolution] | None = None) -> list[Clash]:
     """A guest of one migration who is a person of another (invited at the address that person moves with): one
     person in the new tenant, never a guest of their own organisation."""
     people = {str(r["target_upn"]).lower(): s for s in sources for _, r in s.moving.iterrows()}
@@ -124,13 +176,14 @@ def _guests(sources: list[Source]) -> list[Clash]:
             address = str(guest["target_upn"]).lower()
             member = people.get(address)
             if member is not None and member is not source:
+                _resolution(into, source).members_elsewhere[str(guest["source_upn"]).lower()] = address
                 out.append(Clash("guests", address, (source.name, member.name), "merge",
                                  f"a person of {member.name}: {source.name}'s invitation is not sent, and "
                                  f"{source.name}'s groups get {member.name}'s {address} as a member"))
     return out
 
 
-def _groups(sources: list[Source], rule: str) -> list[Clash]:
+def _groups(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
     out = []
     for column, what in (("mailNickname", "mail nickname"), ("displayName", "name")):
         seen: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
@@ -144,6 +197,10 @@ def _groups(sources: list[Source], rule: str) -> list[Clash]:
             if rule == "merge":
                 resolution = f"one group: the members and owners of {' and '.join(names)} together"
             elif rule == "suffix":
+                for s, g in rows[1:]:
+                    _resolution(into, s).groups.setdefault(str(g["id"]), {})[column] = (
+                        f"{g['mailNickname']}-{s.suffix}" if column == "mailNickname"
+                        else f"{g['displayName']} ({s.suffix})")
                 resolution = "; ".join(
                     f"{s.name}'s becomes " + (f"{g['mailNickname']}-{s.suffix}" if column == "mailNickname"
                                               else f"\"{g['displayName']} ({s.suffix})\"") for s, g in rows[1:])
@@ -154,7 +211,7 @@ def _groups(sources: list[Source], rule: str) -> list[Clash]:
     return out
 
 
-def _sites(sources: list[Source], rule: str) -> list[Clash]:
+def _sites(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
     seen: dict[str, list[Source]] = defaultdict(list)
     for source in sources:
         for url in source.sites["url"]:
@@ -165,6 +222,8 @@ def _sites(sources: list[Source], rule: str) -> list[Clash]:
         if len(names) < 2:
             continue
         if rule == "suffix":
+            for s in found[1:]:
+                _resolution(into, s).sites[url] = f"{url}-{s.suffix}"
             out.append(Clash("sites", url, names, "suffix",
                              "; ".join(f"{s.name}'s becomes {url}-{s.suffix}" for s in found[1:])))
         else:
@@ -226,11 +285,17 @@ def _domains(sources: list[Source]) -> list[Clash]:
     return out
 
 
-def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, str] | None = None) -> list[Clash]:
-    """Everything that meets in the new tenant, with its resolution (the blocking ones carry the fix)."""
+def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, str] | None = None,
+            into: dict[str, Resolution] | None = None) -> list[Clash]:
+    """Everything that meets in the new tenant, with its resolution (the blocking ones carry the fix); ``into``
+    receives each migration's :class:`Resolution`, for its phases."""
     chosen = {**DEFAULT_RULES, **(rules or {})}
-    return (_domains(sources) + _people(sources, chosen["users"]) + _guests(sources) + _groups(sources, chosen["groups"])
-            + _sites(sources, chosen["sites"]) + _seats(sources, free_seats))
+    if into is not None:
+        for source in sources:
+            _resolution(into, source)
+    return (_domains(sources) + _people(sources, chosen["users"], into) + _guests(sources, into)
+            + _groups(sources, chosen["groups"], into) + _sites(sources, chosen["sites"], into)
+            + _seats(sources, free_seats))
 
 
 def table(found: list[Clash]) -> pd.DataFrame:
