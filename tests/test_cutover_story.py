@@ -2,11 +2,13 @@
 run, reruns of the cutover, the admin's scripts, the OneDrives and notebooks that arrive later, phase 90 red until
 the security gap closes, a seeded discrepancy, and hostile content (a list value that cannot be carried, a library
 file the service keeps refusing). Each stage is a module-scoped fixture built on the one before; each test
-asserts one thing about one stage, so a failure names the stage and the promise that broke."""
+asserts one thing about one stage, so a failure names the stage and the promise that broke. Nothing the first run
+and the reruns wrote or printed holds a secret, a token or a password (the canaries of the test session)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -22,13 +24,14 @@ from tenantmove.sandbox import Sandbox
 from tenantmove.services.dnsops import Nameservers
 from tenantmove.services.graph import GraphClient
 
-from .conftest import make_client, vault_passwords
+from .conftest import CANARY_FABRIKAM, CANARY_SOURCE, CANARY_TARGET, grep_tree, make_client, vault_passwords
 from .runner_helpers import people_signing_in, run_json, tenantmove, write_params
 
 pytestmark = pytest.mark.notebook
 
 DOMAIN = "contoso.example"
 MEGAN = "megan.bowen@contoso.example"
+JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")
 
 
 def outputs_text(nb_path: Path) -> str:
@@ -46,6 +49,7 @@ class Story:
     ns: Nameservers
     first: Any = None  # the first run's process
     codes: list[str] = field(default_factory=list)
+    printed: list[str] = field(default_factory=list)  # what every run printed (nothing secret may be in it)
 
     @property
     def runs(self) -> Path:
@@ -67,6 +71,7 @@ class Story:
                 proc = tenantmove(*args, cwd=self.tmp)
         else:
             proc = tenantmove(*args, cwd=self.tmp)
+        self.printed.append(proc.stdout + proc.stderr)
         assert (proc.returncode == 0) == ok, proc.stderr[-3000:]
         made = [p for p in self.run_dirs() if p not in before]
         assert len(made) == 1
@@ -98,6 +103,7 @@ def first(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with people_signing_in(sandbox) as codes:  # phase 80 and 90 ask a person to sign in on each side
         story.first = tenantmove("run", str(story.params), "--runs-dir", str(story.runs), cwd=tmp)
     story.codes = list(codes)
+    story.printed.append(story.first.stdout + story.first.stderr)
     assert story.first.returncode == 0, story.first.stderr[-3000:]
     yield story
     sandbox.admin("POST", "reset", json={"scale": 1})
@@ -254,6 +260,31 @@ def test_the_admins_exchange_scripts_are_read_back_and_marked_done(first: Story,
 
 
 # --- stage 3: the OneDrives and notebooks, once the admin's scripts ran ----------------------------------------------
+def test_no_canary_token_or_password_in_anything_the_runs_wrote(first: Story, reruns: dict[str, Path]) -> None:
+    """Nothing leaks: the whole unattended run (00 -> 90, users created, DNS changed, people signed in) and the
+    reruns of the cutover leave no canary secret and nothing shaped like a token in the run folders, the state
+    folder (temporary passwords and passes are there by design, in their owner-only vaults: each is checked to be
+    nowhere else), the sandbox's log, or what the runner printed."""
+    state = first.tmp / "state"
+    vaults = list((state / "passwords").glob("*.csv")) + list((state / "passes").glob("*.csv"))
+    passwords = list(vault_passwords(state / "passwords").values())
+    passes = list(vault_passwords(state / "passes").values())
+    assert len(passwords) == 22 and len(passes) == 23  # evidence: users made with passwords, people given passes
+    secrets = passwords + passes
+    letters = list(first.runs.rglob("letters/*.html"))
+    assert len(letters) >= 23 and all(pw.encode() not in p.read_bytes() for p in letters for pw in secrets)
+    folders = (first.runs, state, first.sb.state_dir)
+    written = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    assert sum(1 for p in written if p.name == "run.json") == 3 and any(p.name == "sandbox.log" for p in written)
+    for folder in folders:
+        assert not grep_tree(folder, [CANARY_SOURCE, CANARY_TARGET, CANARY_FABRIKAM])
+    assert not [p for p in written if JWT.search(p.read_bytes())]
+    assert not [p for p in written if p not in vaults and any(pw.encode() in p.read_bytes() for pw in secrets)]
+    printed = "".join(first.printed)
+    assert not [c for c in (CANARY_SOURCE, CANARY_TARGET, CANARY_FABRIKAM) if c in printed]
+    assert not JWT.search(printed.encode()) and not [pw for pw in secrets if pw in printed]
+
+
 @pytest.fixture(scope="module")
 def later(first: Story, first_dir: Path, reruns: dict[str, Path]) -> dict[str, Path]:
     request = reruns["third"] / "30_add_domain_and_users" / "manual-onedrive.ps1"
