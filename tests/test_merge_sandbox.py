@@ -55,7 +55,9 @@ def test_the_merge_plan_shows_every_clash_with_its_resolution(sandbox: Sandbox, 
     assert found[("sites", "sites/intranet")] == "demo-fabrikam's becomes sites/intranet-fabrikam"
     assert found[("seats", "O365_BUSINESS_PREMIUM")].startswith("demo 23 + demo-fabrikam 3 = 26 of ")
     assert ("people", "megan.bowen@fabrikam.example") not in found  # the namesake keeps her own address
-    assert not plan["blocking"].any() and "every clash has its resolution (7)" in proc.stdout
+    assert found[("order", "phase 30: demo, then demo-fabrikam")].endswith("run demo's phase 30 first")
+    assert found[("order", "phase 30: demo-fabrikam, then demo")].endswith("when run again after demo-fabrikam's")
+    assert not plan["blocking"].any() and "every clash has its resolution (9)" in proc.stdout
     assert not (tmp_path / "demo-fabrikam" / "ledger.sqlite").exists()  # a plan: nothing written for a migration
 
 

@@ -54,6 +54,8 @@ def test_each_meeting_in_the_new_tenant_is_found_with_its_resolution() -> None:
     seats = by[("seats", "O365_BUSINESS_PREMIUM")]
     assert seats.resolution == "contoso 3 + fabrikam 2 = 5 of 10 free" and not seats.blocking  # merged: counted once
     assert not any(c.blocking for c in found)
+    assert by[("order", "phase 30: contoso, then fabrikam")].resolution == (
+        "fabrikam's merged people are made by contoso: run contoso's phase 30 first")
     require_resolved(found, "merge.yaml")  # nothing stops
     assert list(table(found).columns)[0] == "area"
 

@@ -285,17 +285,40 @@ def _domains(sources: list[Source]) -> list[Clash]:
     return out
 
 
+def _order(sources: list[Source], into: dict[str, Resolution]) -> list[Clash]:
+    """The order phase 30 must keep across the migrations: a person is made by one migration before another adds
+    them to its groups (merged people; guests who are people there)."""
+    out = []
+    owner = {str(r["target_upn"]).lower(): s.name for s in sources for _, r in s.moving.iterrows()
+             if str(r.get("action", "")).lower() != MERGE_ACTION}
+    for source in sources:
+        res = into.get(source.name)
+        if res is None:
+            continue
+        for what, people in (("merged people", res.merged), ("guests who are people there", res.members_elsewhere)):
+            makers = sorted({owner[upn] for upn in people.values() if upn in owner and owner[upn] != source.name})
+            for maker in makers:
+                first = sources.index(next(s for s in sources if s.name == maker)) < sources.index(source)
+                out.append(Clash("order", f"phase 30: {maker}, then {source.name}", (maker, source.name), "none",
+                                 f"{source.name}'s {what} are made by {maker}: " + (
+                                     f"run {maker}'s phase 30 first" if first else
+                                     f"{source.name}'s phase 30 adds them to its groups when run again after "
+                                     f"{maker}'s")))
+    return out
+
+
 def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, str] | None = None,
             into: dict[str, Resolution] | None = None) -> list[Clash]:
     """Everything that meets in the new tenant, with its resolution (the blocking ones carry the fix); ``into``
     receives each migration's :class:`Resolution`, for its phases."""
     chosen = {**DEFAULT_RULES, **(rules or {})}
-    if into is not None:
-        for source in sources:
-            _resolution(into, source)
-    return (_domains(sources) + _people(sources, chosen["users"], into) + _guests(sources, into)
-            + _groups(sources, chosen["groups"], into) + _sites(sources, chosen["sites"], into)
-            + _seats(sources, free_seats))
+    into = {} if into is None else into
+    for source in sources:
+        _resolution(into, source)
+    found = (_domains(sources) + _people(sources, chosen["users"], into) + _guests(sources, into)
+             + _groups(sources, chosen["groups"], into) + _sites(sources, chosen["sites"], into)
+             + _seats(sources, free_seats))
+    return found + _order(sources, into)
 
 
 def table(found: list[Clash]) -> pd.DataFrame:
