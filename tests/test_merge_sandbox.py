@@ -101,8 +101,9 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     for name in ("demo.yaml", "demo-fabrikam.yaml"):  # each migration names the merge it is part of
         raw = yaml.safe_load((tmp_path / name).read_text())
         (tmp_path / name).write_text(yaml.safe_dump({**raw, "merge": str(merge), "approval": {"mode": "none"},
-                                                     "change": {}, "ttl_override": "the merge's rehearsal: phase 00 "
-                                                                                   "did not lower the TTLs"}))
+                                                     "change": {}, "sites_beta": True, "site_wait_seconds": 60,
+                                                     "ttl_override": "the merge's rehearsal: phase 00 did not lower "
+                                                                     "the TTLs"}))
     contoso = rehearsal.from_file(tmp_path / "demo.yaml", tmp_path / "contoso")
     fabrikam = rehearsal.from_file(tmp_path / "demo-fabrikam.yaml", tmp_path / "fabrikam")
     rehearsal.inventory_by(contoso)
@@ -135,3 +136,16 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     assert all(str(g.get("mail")).lower() != "ann.berg@fabrikam.example" for g in guests)  # a member, not a guest
     alex = new.get("users/alex.wilber@contoso.example", {"$select": "jobTitle"})
     assert alex["jobTitle"] == "Sales lead"  # Contoso's Alex: Fabrikam's title did not overwrite his
+
+    # Contoso's intranet (made here as phase 50 makes it), then Fabrikam's sites: under the merge's names
+    from tenantmove.services.sites import SiteClient
+
+    made = SiteClient(new).create_site_beta("https://contosonew.sharepoint.com/sites/intranet", "Contoso intranet",
+                                            "sitepagepublishing", "admin@contosonew.onmicrosoft.com", 30, 0.2)
+    rehearsal.sites_by(fabrikam)
+    theirs = new.get("sites/contosonew.sharepoint.com:/sites/intranet-fabrikam")
+    assert theirs["displayName"] == "Fabrikam intranet"
+    assert new.get(f"sites/{made['id']}")["displayName"] == "Contoso intranet"  # Contoso's is as it was
+    sales = new.get("sites/contosonew.sharepoint.com:/sites/sales-fabrikam")  # the renamed group's own site
+    found = new.get(f"sites/{sales['id']}/drive/root:/Accounts/Fabrikam key accounts.docx")
+    assert found["name"] == "Fabrikam key accounts.docx"

@@ -104,3 +104,13 @@ def test_each_migration_gets_what_its_phases_apply() -> None:
     assert Resolution.from_json(later.as_json()) == later
     moved = later.moving(_two()[1].moving)
     assert f"admin.fabrikam@{NEW}" in set(moved["target_upn"])
+
+
+def test_a_merges_site_names_move_their_subsites_with_them() -> None:
+    from tenantmove.workloads.sites import moved_path
+
+    renamed = {"sites/intranet": "sites/intranet-fabrikam", "sites/sales": "sites/sales-fabrikam"}
+    assert moved_path("/sites/intranet", renamed) == "/sites/intranet-fabrikam"
+    assert moved_path("/sites/Sales/emea", renamed) == "/sites/sales-fabrikam/emea"  # a subsite follows its site
+    assert moved_path("/sites/salesforce", renamed) == "/sites/salesforce"  # a prefix of a name is not the name
+    assert moved_path("/", renamed) == "/" and moved_path("/sites/hr", {}) == "/sites/hr"

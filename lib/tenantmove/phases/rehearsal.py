@@ -20,7 +20,7 @@ from ..runbook.downtime import Downtime
 from ..runbook.params import absolutize, load_yaml
 from ..services.dnsops import RecordPlan, record
 from ..workloads import dnsttl, inventory, mailwindow
-from . import add_domain, common, release_domain, rollback_domain
+from . import add_domain, common, release_domain, rollback_domain, team_sites
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,17 @@ def add_by(start: Start) -> common.StepResult:
     moving = common.user_mapping(thirty, src, tgt).moving
     return add_domain.apply(thirty, new, src, tgt, moving, add_domain.plan(thirty, new, src, moving),
                             thirty.confirm_gate(f"add {thirty.params.domain} (rehearsal)"))
+
+
+def sites_by(start: Start) -> common.StepResult:
+    """Phase 50 as its notebook runs it: connect, plan, confirm, apply."""
+    fifty = start("50_team_sites")
+    old, new = fifty.sign_in("source"), fifty.sign_in("target")
+    src, tgt = common.load_inventories(fifty, new)
+    moving = common.user_mapping(fifty, src, tgt).moving
+    sites = team_sites.connect(fifty, old, new, src, moving, tgt)
+    plan = team_sites.plan(fifty, sites)
+    return team_sites.apply(fifty, sites, fifty.confirm_gate("rebuild the sites (rehearsal)", plan=plan))
 
 
 def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:

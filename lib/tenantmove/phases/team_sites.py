@@ -31,7 +31,7 @@ from ..workloads.sites import Libraries, SiteMap, Sites, map_sites, structure
 from ..workloads.versions import ListVersions
 from .access import access_check, authored, carry, holders, sharing_for, site_access, site_access_check
 from .checks import Check, Reads, folder_check, reconciles, workload_check
-from .common import StepResult, Steps, apply_workloads, plan_workloads, reconciliation
+from .common import StepResult, Steps, apply_workloads, merge_resolution, plan_workloads, reconciliation
 
 ARTICLE_STEPS = [
     ("save the public website's content", "the new tenant has no SharePoint public website; copy its pages, "
@@ -69,10 +69,16 @@ class TeamSites:
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame,
             tgt: Inventory) -> TeamSites:
-    groups = {str(g["mailNickname"]).lower(): dict(g) for _, g in src.groups.iterrows()
+    res = merge_resolution(phase)  # in a merge: a group's site keeps its old path in the old tenant
+    before = phase.load_inventory("source").groups if res is not None and res.groups else None
+    was = dict(zip(before["id"], before["mailNickname"], strict=True)) if before is not None else {}
+    groups = {str(was.get(g["id"], g["mailNickname"])).lower(): dict(g) for _, g in src.groups.iterrows()
               if g["kind"] == group_kind({"groupTypes": ["Unified"]})}
+    renamed = {**{f"sites/{str(was[gid]).lower()}": f"sites/{str(names['mailNickname']).lower()}"
+                  for gid, names in (res.groups if res is not None else {}).items()
+                  if gid in was and "mailNickname" in names}, **(res.sites if res is not None else {})}
     target_host = new.get("sites/root")["siteCollection"]["hostname"]
-    sites = map_sites(SiteClient(old), SiteClient(new), new, groups, target_host)
+    sites = map_sites(SiteClient(old), SiteClient(new), new, groups, target_host, renamed)
     emails: dict[str, str] = {}
     for _, row in moving.iterrows():
         local = str(row["source_upn"]).split("@", 1)[0]

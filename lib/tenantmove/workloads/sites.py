@@ -78,10 +78,21 @@ class SiteMap:
         return [e for e in self.entries if e.target is not None]
 
 
+def moved_path(path: str, renamed: dict[str, str]) -> str:
+    """``path`` (``/sites/x/sub``) in the new tenant: the longest renamed prefix (a merge's ``sites/x`` ->
+    ``sites/x-suffix``) replaced, its subsites with it."""
+    bare = path.strip("/")
+    for old in sorted(renamed, key=len, reverse=True):
+        if bare.lower() == old.lower() or bare.lower().startswith(old.lower() + "/"):
+            return "/" + renamed[old] + bare[len(old):]
+    return path
+
+
 def map_sites(old: SiteClient, new: SiteClient, new_graph: GraphClient, groups: dict[str, dict[str, Any]],
-              target_host: str) -> SiteMap:
+              target_host: str, renamed: dict[str, str] | None = None) -> SiteMap:
     """Read the old tenant's sites, their libraries, lists and subsites, and where each goes. ``groups``:
-    the old tenant's Microsoft 365 groups by mailNickname (their sites are found through the group)."""
+    the old tenant's Microsoft 365 groups by the mailNickname they had there (their sites are found through the
+    group, by the nickname it has in the new tenant); ``renamed``: the paths a merge gives new names."""
     sites = old.all_sites()
     public = [s for s in sites if urlsplit(s["webUrl"]).hostname and
               str(urlsplit(s["webUrl"]).hostname).endswith(PUBLIC_HOST_SUFFIX)]
@@ -91,7 +102,7 @@ def map_sites(old: SiteClient, new: SiteClient, new_graph: GraphClient, groups: 
     entries = []
     for site in sorted(sites, key=lambda s: len(urlsplit(s["webUrl"]).path)):  # parents before subsites
         path = urlsplit(site["webUrl"]).path.rstrip("/")
-        target_url = f"https://{target_host}{path}"
+        target_url = f"https://{target_host}{moved_path(path, renamed or {})}"
         segments = [p for p in path.split("/") if p]
         if "root" in site or not segments:
             entry = SiteEntry(site, "root", target_url)
