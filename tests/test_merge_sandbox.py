@@ -92,6 +92,7 @@ def test_what_no_rule_resolves_stops_before_anything_is_written(sandbox: Sandbox
 def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_other(fresh_sandbox: Sandbox,
                                                                                     tmp_path: Path) -> None:
     from tenantmove.phases import rehearsal
+    from tenantmove.phases.common import StepFailed
     from tenantmove.runbook import merge_plan
 
     from .conftest import make_client
@@ -111,7 +112,7 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     merge_plan.plan(merge_plan.load(merge))
 
     rehearsal.release_by(fabrikam)
-    with pytest.raises(Exception, match="not in the new tenant yet"):  # Alex is Contoso's to make: it goes first
+    with pytest.raises(StepFailed, match="not in the new tenant yet"):  # Alex is Contoso's to make: it goes first
         rehearsal.add_by(fabrikam)
     rehearsal.release_by(contoso)
     rehearsal.add_by(contoso)

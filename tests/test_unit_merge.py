@@ -100,7 +100,8 @@ def test_each_migration_gets_what_its_phases_apply() -> None:
     assert later.merged == {"alex.wilber@fabrikam.example": "alex.wilber@contoso.example"}
     assert later.users == {"admin@fabrikam.onmicrosoft.com": f"admin.fabrikam@{NEW}"}
     assert later.groups == {"fabrikam-sales": {"mailNickname": "sales-fabrikam", "displayName": "Sales (fabrikam)"}}
-    assert later.sites == {"sites/intranet": "sites/intranet-fabrikam"} and later.folder == "Fabrikam"
+    assert later.sites == {"sites/intranet": "sites/intranet-fabrikam",  # the clash of the sites
+                           "sites/sales": "sites/sales-fabrikam"} and later.folder == "Fabrikam"  # the group's site
     assert Resolution.from_json(later.as_json()) == later
     moved = later.moving(_two()[1].moving)
     assert f"admin.fabrikam@{NEW}" in set(moved["target_upn"])

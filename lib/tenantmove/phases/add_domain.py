@@ -26,7 +26,6 @@ from ..workloads.groups import GRAPH_KINDS, Groups, Members, settings_change
 from ..workloads.guests import Guests, guest_states
 from ..workloads.inventory import Inventory
 from ..workloads.licenceplans import LicencePlans
-from ..workloads.merge import Resolution
 from ..workloads.owners import GroupOwners, owners_from_inventory, owners_from_tenant
 from ..workloads.people import Managers, People, PersonAttributes, from_inventory, from_tenant, plan_table
 from ..workloads.people import reconcile as reconcile_people
@@ -125,9 +124,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
     elsewhere, missing = people_elsewhere(phase, new)
-    merged_missing = sorted(set(missing) & set((merge_resolution(phase) or Resolution("")).merged.values()))
-    if merged_missing:  # the first migration of the merge makes them: its phase 30 runs first
-        raise StepFailed(f"{', '.join(merged_missing)} is not in the new tenant yet: another migration of the merge "
+    if missing:  # the first migration of the merge makes them: its phase 30 runs first
+        raise StepFailed(f"{', '.join(missing)} is not in the new tenant yet: another migration of the merge "
                          "makes them", where=phase.id,
                          hint="run phase 30 of the merge's first migration (the merge file's order) first, then "
                               "this one")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import pandas as pd
 
@@ -110,9 +111,15 @@ class Steps:
                                   "again", report=self.report)
 
 
+_RESOLUTIONS: WeakKeyDictionary[Phase, Resolution | None] = WeakKeyDictionary()
+
+
 def merge_resolution(phase: Phase) -> Resolution | None:
-    """What the merge this migration is part of changes in it (None for a migration of one old tenant)."""
-    return resolution_for(phase.params, phase.state_dir)
+    """What the merge this migration is part of changes in it (None for a migration of one old tenant); read, and
+    checked against the mapping, once per phase."""
+    if phase not in _RESOLUTIONS:
+        _RESOLUTIONS[phase] = resolution_for(phase.params, phase.state_dir)
+    return _RESOLUTIONS[phase]
 
 
 def load_inventories(phase: Phase, new: GraphClient) -> tuple[Inventory, Inventory]:
@@ -175,18 +182,19 @@ def merged_rows(phase: Phase) -> pd.DataFrame:
 
 def people_elsewhere(phase: Phase, new: GraphClient) -> tuple[dict[str, str], list[str]]:
     """Old UPN -> new tenant id of the people another migration of the merge makes (merged people, and guests who
-    are people there), and the new UPNs not made yet."""
+    are people there), and the merged people not made yet (a guest's other migration may come later: the merge
+    plan's order says when)."""
     res = merge_resolution(phase)
     if res is None:
         return {}, []
-    found, missing = {}, []
+    found, missing = {}, set()
     for old, new_upn in {**res.merged, **res.members_elsewhere}.items():
         user = find_user(new, new_upn)
-        if user is None:
-            missing.append(new_upn)
-        else:
+        if user is not None:
             found[old] = str(user["id"])
-    return found, sorted(set(missing))
+        elif old in res.merged:
+            missing.add(new_upn)
+    return found, sorted(missing)
 
 
 def resource_rows(phase: Phase) -> pd.DataFrame:

@@ -26,7 +26,6 @@ from ..workloads.dnsrecords import DnsRecords
 from ..workloads.inventory import Inventory
 from ..workloads.renames import UserRenames, rename_plan
 from ..workloads.rollback import RENAMED, GroupAddresses, groups_on, renames_back
-from .checks import COLUMNS as CHECK_COLUMNS
 from .checks import Check
 from .common import StepFailed, StepResult
 
@@ -126,16 +125,16 @@ def plan(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: 
     renames = renames_back(phase.ledger().items(RENAMED, ["done"], phase=CUTOVER[0]), src)
     ns, _ = phase.dns()
     verification = domains.verification_records(old, domain) if in_old != "not there" else []
-    holding = phase.params.holding_mx
-    _, _, table = dnssnapshot.restore_plan(ns, domain, snapshot, verification, holding, _ttl(phase))
+    holding, ttl = phase.params.holding_mx, _ttl(phase)
+    _, _, table = dnssnapshot.restore_plan(ns, domain, snapshot, verification, holding, ttl)
     attempt = {k: v for k, v in downtime.window().items() if v not in ("not yet", "open")}
     notes = [] if holding or in_new == "not there" else [
         f"Between {domain} leaving the new tenant and the people having their addresses back in the old one, no "
         f"tenant holds it and mail to it is refused: set holding_mx to hold it (4xx) for those minutes."]
     for name, frame in (("new-renames", new_renames), ("renames-back", renames), ("dns-restore", table)):
         phase.save_table(name, frame)
-    return RollbackPlan(domain, in_old, in_new, new_renames, renames, groups_on(src, domain), table,
-                        _cutover_items(phase), attempt, phase.dns_facts(), _ttl(phase), notes)
+    return RollbackPlan(domain, in_old, in_new, new_renames, renames, groups_on(src, domain), table, items, attempt,
+                        phase.dns_facts(), ttl, notes)
 
 
 def _mx_now(ns: Nameservers, domain: str) -> list[Record]:
@@ -235,7 +234,7 @@ def reconcile(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory) 
                 extra=int(row["action"] == "remove"), detail="" if row["action"] == "kept" else row["why"])
     frame = pd.concat([c.frame for c in (held, people, groups, dns, mail)], ignore_index=True)
     phase.save_table("reconcile", frame)
-    return frame if not frame.empty else pd.DataFrame(columns=CHECK_COLUMNS)
+    return frame
 
 
 def finish(phase: Phase, checks: pd.DataFrame) -> StepResult:
@@ -261,10 +260,11 @@ def finish(phase: Phase, checks: pd.DataFrame) -> StepResult:
     attempt = phase.downtime().roll_back(phase.run_id, phase.operator, f"rolled back by {phase.id}")
     ledger = phase.ledger()
     reason = f"the cutover was rolled back by run {phase.run_id}"
-    reopened: dict[str, int] = {}
+    by_kind: dict[str, list[str]] = {}
     for item in [i for p in (*CUTOVER, phase.id) for i in ledger.items(states=["done"], phase=p)
                  if i.version != REOPENED]:
-        reopened[item.kind] = reopened.get(item.kind, 0) + ledger.reopen(item.kind, [item.source_id], reason)
+        by_kind.setdefault(item.kind, []).append(item.source_id)
+    reopened = {kind: ledger.reopen(kind, ids, reason) for kind, ids in by_kind.items()}
     summary = {"rolled back": "yes: the old tenant holds the domain, its people and groups have their names, DNS "
                               "serves what phase 00 found",
                "mail stopped (rolled back attempt)": (attempt.get("mail_down") or {}).get("at", "-"),

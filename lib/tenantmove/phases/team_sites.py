@@ -69,16 +69,11 @@ class TeamSites:
 
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, moving: pd.DataFrame,
             tgt: Inventory) -> TeamSites:
-    res = merge_resolution(phase)  # in a merge: a group's site keeps its old path in the old tenant
-    before = phase.load_inventory("source").groups if res is not None and res.groups else None
-    was = dict(zip(before["id"], before["mailNickname"], strict=True)) if before is not None else {}
-    groups = {str(was.get(g["id"], g["mailNickname"])).lower(): dict(g) for _, g in src.groups.iterrows()
+    groups = {str(g["mailNickname"]).lower(): dict(g) for _, g in src.groups.iterrows()
               if g["kind"] == group_kind({"groupTypes": ["Unified"]})}
-    renamed = {**{f"sites/{str(was[gid]).lower()}": f"sites/{str(names['mailNickname']).lower()}"
-                  for gid, names in (res.groups if res is not None else {}).items()
-                  if gid in was and "mailNickname" in names}, **(res.sites if res is not None else {})}
+    res = merge_resolution(phase)  # in a merge: the sites' new paths (a renamed group's site with the group)
     target_host = new.get("sites/root")["siteCollection"]["hostname"]
-    sites = map_sites(SiteClient(old), SiteClient(new), new, groups, target_host, renamed)
+    sites = map_sites(SiteClient(old), SiteClient(new), new, groups, target_host, res.sites if res else {})
     emails: dict[str, str] = {}
     for _, row in moving.iterrows():
         local = str(row["source_upn"]).split("@", 1)[0]

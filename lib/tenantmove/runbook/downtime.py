@@ -37,10 +37,6 @@ class Downtime:
             write_json_atomic(self.path, self.data)
         return attempt
 
-    def attempts(self) -> list[dict[str, Any]]:
-        """The cutovers rolled back, oldest first."""
-        return list(self.data.get("attempts") or [])
-
     def get(self, event: str) -> str | None:
         return (self.data.get(event) or {}).get("at")
 

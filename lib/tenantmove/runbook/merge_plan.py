@@ -28,6 +28,7 @@ import pandas as pd
 from ..errors import TenantmoveError
 from ..paths import default_state_dir
 from ..services.graph import GraphClient
+from ..services.sites import SiteClient
 from ..workloads import inventory, mapping
 from ..workloads.inventory import Inventory
 from ..workloads.merge import (
@@ -124,14 +125,22 @@ def load(path: Path) -> MergeFile:
         if twice:
             raise _bad(f"two sources share the {field_name} {twice[0]!r}", f"{origin}: sources",
                        f"each old tenant is a migration of its own: give each its own {field_name}")
-    folder = Path(str(raw["state_dir"])).expanduser() if raw.get("state_dir") else default_state_dir(name)
-    return MergeFile(name, path, migrations, rules, folder if folder.is_absolute() else Path.cwd() / folder)
+    return MergeFile(name, path, migrations, rules, merge_folder(raw))
+
+
+def merge_folder(raw: dict[str, Any]) -> Path:
+    """Where a merge keeps its plan: its ``state_dir`` (relative to where the command starts), else state/<merge>."""
+    if not raw.get("state_dir"):
+        return default_state_dir(str(raw.get("merge") or ""))
+    folder = Path(str(raw["state_dir"])).expanduser()
+    return folder if folder.is_absolute() else Path.cwd() / folder
 
 
 def _sites(client: GraphClient) -> pd.DataFrame:
-    """Every site of the old tenant but its root, by the path that meets another's in the new tenant."""
+    """Every site of the old tenant but its root (subsites too: phase 50 reads them the same way), by the path that
+    meets another's in the new tenant."""
     rows = []
-    for site in client.get_all("sites", {"search": "*"}):
+    for site in SiteClient(client).all_sites():
         url = urlparse(str(site.get("webUrl") or "")).path.strip("/")
         if url:
             rows.append({"url": url, "title": site.get("displayName") or site.get("name") or url})
@@ -200,8 +209,7 @@ def resolution_for(params: Params, state: Path) -> Resolution | None:
         return None
     raw = load_yaml(Path(params.merge))
     name = str(raw.get("merge") or "")
-    folder = Path(str(raw["state_dir"])).expanduser() if raw.get("state_dir") else default_state_dir(name)
-    record_path = (folder if folder.is_absolute() else Path.cwd() / folder) / RESOLUTIONS_FILE
+    record_path = merge_folder(raw) / RESOLUTIONS_FILE
     again = f"run python -m tenantmove merge-plan {params.merge}"
     if not record_path.is_file():
         raise TenantmoveError(f"the merge {name} has no plan yet ({record_path})", where="merge",

@@ -20,7 +20,7 @@ The migrations are taken in the merge file's order: the first keeps its names, a
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import pandas as pd
@@ -87,7 +87,7 @@ class Resolution:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Resolution:
-        return cls(**{k: data.get(k, v) for k, v in asdict(cls(str(data.get("migration", "")))).items()})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def inventory(self, src: Inventory) -> Inventory:
         """The old tenant as the new one receives it: groups under their new names."""
@@ -107,9 +107,7 @@ class Resolution:
                                        for s, t in zip(rows["source_upn"], rows["target_upn"], strict=True)])
 
 
-def _resolution(into: dict[str, Resolution] | None, source: Source) -> Resolution:
-    if into is None:
-        return Resolution(source.name)
+def _resolution(into: dict[str, Resolution], source: Source) -> Resolution:
     return into.setdefault(source.name, Resolution(source.name, folder=source.suffix.capitalize()))
 
 
@@ -131,7 +129,7 @@ def suffixed_upn(upn: str, suffix: str) -> str:
     return f"{local}.{suffix}@{domain}"
 
 
-def _people(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
+def _people(sources: list[Source], rule: str, into: dict[str, Resolution]) -> list[Clash]:
     claims: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
     for source in sources:
         for _, row in source.moving.iterrows():
@@ -145,7 +143,7 @@ def _people(sources: list[Source], rule: str, into: dict[str, Resolution] | None
             for s, r in rows[1:]:
                 _resolution(into, s).merged[str(r["source_upn"]).lower()] = upn
             boxes = [s for s, r in rows if str(r["source_upn"]).lower() in s.mailboxes]
-            later = ", ".join(f"{s.name}'s under '{_resolution(into, s).folder or s.suffix.capitalize()}'"
+            later = ", ".join(f"{s.name}'s under '{_resolution(into, s).folder}'"
                               for s in boxes[1:])
             out.append(Clash("people", upn, names, "mapping: merge",
                              "one person in the new tenant" + (f"; the mailbox of {', '.join(s.name for s in boxes[1:])}"
@@ -166,7 +164,7 @@ def _people(sources: list[Source], rule: str, into: dict[str, Resolution] | None
     return out
 
 
-def _guests(sources: list[Source], into: dict[str, Resolution] | None = None) -> list[Clash]:
+def _guests(sources: list[Source], into: dict[str, Resolution]) -> list[Clash]:
     """A guest of one migration who is a person of another (invited at the address that person moves with): one
     person in the new tenant, never a guest of their own organisation."""
     people = {str(r["target_upn"]).lower(): s for s in sources for _, r in s.moving.iterrows()}
@@ -183,7 +181,7 @@ def _guests(sources: list[Source], into: dict[str, Resolution] | None = None) ->
     return out
 
 
-def _groups(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
+def _groups(sources: list[Source], rule: str, into: dict[str, Resolution]) -> list[Clash]:
     out = []
     for column, what in (("mailNickname", "mail nickname"), ("displayName", "name")):
         seen: dict[str, list[tuple[Source, pd.Series]]] = defaultdict(list)
@@ -201,6 +199,9 @@ def _groups(sources: list[Source], rule: str, into: dict[str, Resolution] | None
                     _resolution(into, s).groups.setdefault(str(g["id"]), {})[column] = (
                         f"{g['mailNickname']}-{s.suffix}" if column == "mailNickname"
                         else f"{g['displayName']} ({s.suffix})")
+                    if column == "mailNickname":  # a group's own site is named for its nickname: it moves with it
+                        nick = str(g["mailNickname"]).lower()
+                        _resolution(into, s).sites.setdefault(f"sites/{nick}", f"sites/{nick}-{s.suffix}")
                 resolution = "; ".join(
                     f"{s.name}'s becomes " + (f"{g['mailNickname']}-{s.suffix}" if column == "mailNickname"
                                               else f"\"{g['displayName']} ({s.suffix})\"") for s, g in rows[1:])
@@ -211,7 +212,7 @@ def _groups(sources: list[Source], rule: str, into: dict[str, Resolution] | None
     return out
 
 
-def _sites(sources: list[Source], rule: str, into: dict[str, Resolution] | None = None) -> list[Clash]:
+def _sites(sources: list[Source], rule: str, into: dict[str, Resolution]) -> list[Clash]:
     seen: dict[str, list[Source]] = defaultdict(list)
     for source in sources:
         for url in source.sites["url"]:

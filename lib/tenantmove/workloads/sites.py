@@ -91,8 +91,8 @@ def moved_path(path: str, renamed: dict[str, str]) -> str:
 def map_sites(old: SiteClient, new: SiteClient, new_graph: GraphClient, groups: dict[str, dict[str, Any]],
               target_host: str, renamed: dict[str, str] | None = None) -> SiteMap:
     """Read the old tenant's sites, their libraries, lists and subsites, and where each goes. ``groups``:
-    the old tenant's Microsoft 365 groups by the mailNickname they had there (their sites are found through the
-    group, by the nickname it has in the new tenant); ``renamed``: the paths a merge gives new names."""
+    the old tenant's Microsoft 365 groups by the mailNickname they take to the new tenant (their sites are found
+    through the group); ``renamed``: the paths a merge gives new names (a renamed group's site among them)."""
     sites = old.all_sites()
     public = [s for s in sites if urlsplit(s["webUrl"]).hostname and
               str(urlsplit(s["webUrl"]).hostname).endswith(PUBLIC_HOST_SUFFIX)]
@@ -102,8 +102,9 @@ def map_sites(old: SiteClient, new: SiteClient, new_graph: GraphClient, groups: 
     entries = []
     for site in sorted(sites, key=lambda s: len(urlsplit(s["webUrl"]).path)):  # parents before subsites
         path = urlsplit(site["webUrl"]).path.rstrip("/")
-        target_url = f"https://{target_host}{moved_path(path, renamed or {})}"
-        segments = [p for p in path.split("/") if p]
+        target_path = moved_path(path, renamed or {})
+        target_url = f"https://{target_host}{target_path}"
+        segments = [p for p in target_path.split("/") if p]
         if "root" in site or not segments:
             entry = SiteEntry(site, "root", target_url)
         elif site.get("_parent"):
