@@ -80,9 +80,11 @@ def quiet_sandbox(request: pytest.FixtureRequest) -> Iterator[None]:
 def tenant_config(side: str, **overrides: str) -> TenantConfig:
     base = {"source": dict(tenant="contoso.onmicrosoft.com", client_id=SOURCE_APP, secret_env="TENANTMOVE_SOURCE_SECRET"),
             "target": dict(tenant="contosonew.onmicrosoft.com", client_id=TARGET_APP,
-                           secret_env="TENANTMOVE_TARGET_SECRET")}[side]
+                           secret_env="TENANTMOVE_TARGET_SECRET"),
+            "fabrikam": dict(tenant="fabrikam.onmicrosoft.com", client_id="7d9f1b3c-5e6a-4c8d-9f0a-2b3c4d5e6f04",
+                             secret_env="TENANTMOVE_FABRIKAM_SECRET")}[side]
     base.update(overrides)
-    return TenantConfig(role=side, **base)
+    return TenantConfig(role="source" if side == "fabrikam" else side, **base)
 
 
 def make_client(sb: Sandbox, side: str = "source", **client_kwargs: object) -> tuple[SignIn, GraphClient]:

@@ -150,3 +150,39 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     sales = new.get("sites/contosonew.sharepoint.com:/sites/sales-fabrikam")  # the renamed group's own site
     found = new.get(f"sites/{sales['id']}/drive/root:/Accounts/Fabrikam key accounts.docx")
     assert found["name"] == "Fabrikam key accounts.docx"
+
+    # Alex's new mailbox holds his Contoso mail (one letter, as Contoso's phase 60 imports it); Fabrikam's phase 60
+    # merges his Fabrikam mailbox into it under a folder "Fabrikam", and moves its namesake Megan's mailbox as usual
+    from tenantmove.services.mailboxes import MailboxClient
+    from tenantmove.workloads.mail import folder_paths
+
+    old = make_client(sb, "source")[1]
+    o, n = MailboxClient(old), MailboxClient(new)
+    renamed = next(u["id"] for u in old.get_all("users", {"$select": "id,displayName"})  # phase 20 renamed him
+                   if u["displayName"] == "Alex Wilber")
+    old_box, new_box = o.mailbox_id(renamed), n.mailbox_id("alex.wilber@contoso.example")
+    assert old_box and new_box
+    inbox = {p: f["id"] for f in o.folders(old_box) for fid, p in folder_paths(o.folders(old_box)).items()
+             if fid == f["id"]}["Inbox"]
+    letter = o.items(old_box, inbox)[0]
+    new_inbox = {p: fid for fid, p in folder_paths(n.folders(new_box)).items()}["Inbox"]
+    n.import_item(new_box, new_inbox, o.export(old_box, [letter["id"]])[letter["id"]]["data"])
+    moved, checks = rehearsal.mail_by(fabrikam)
+    assert moved.summary["items extra or duplicate"] == 0 and moved.summary["drafts made"] == 0, moved.summary
+    assert all(c.problems.empty for c in checks), pd.concat([c.problems for c in checks]).to_string()
+    paths = folder_paths(n.folders(new_box))
+    by_path = {p: fid for fid, p in paths.items()}
+    fab = make_client(sb, "fabrikam")[1]
+    theirs = MailboxClient(fab)
+    their_box = theirs.mailbox_id(next(u["id"] for u in fab.get_all("users", {"$select": "id,displayName"})
+                                       if u["displayName"] == "Alex Wilber"))
+    assert their_box
+    before = {p: len(theirs.items(their_box, fid)) for fid, p in folder_paths(theirs.folders(their_box)).items()}
+    after = {p: len(n.items(new_box, fid)) for p, fid in by_path.items()}
+    assert {p: after[f"Fabrikam/{p}"] for p in before} == before and sum(before.values()) == 11
+    assert after["Inbox"] == 1 and after["Fabrikam"] == 0  # Alex's own Inbox as it was
+    assert "Fabrikam/Calendar" in by_path and "Fabrikam/Contacts" in by_path  # not Alex's own Calendar, Contacts
+    assert not n.items(new_box, by_path["Calendar"]) and len(n.items(new_box, by_path["Fabrikam/Calendar"])) == 1
+    megan = n.mailbox_id("megan.bowen@fabrikam.example")
+    assert megan and sum(len(n.items(megan, f["id"])) for f in n.folders(megan)) == 5
+    assert n.mailbox_id("megan.bowen@contoso.example") != megan  # the namesakes keep a mailbox each

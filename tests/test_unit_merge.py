@@ -96,7 +96,8 @@ def test_each_migration_gets_what_its_phases_apply() -> None:
     into: dict[str, Resolution] = {}
     clashes(_two(), {"O365_BUSINESS_PREMIUM": 10}, {"users": "suffix"}, into)
     first, later = into["contoso"], into["fabrikam"]
-    assert first == Resolution("contoso", folder="Contoso")  # the first keeps every name
+    assert first == Resolution("contoso", folder="Contoso",  # the first keeps every name; Alex's mailbox is shared
+                               merged_in={"alex.wilber@contoso.example": ["Fabrikam"]})
     assert later.merged == {"alex.wilber@fabrikam.example": "alex.wilber@contoso.example"}
     assert later.users == {"admin@fabrikam.onmicrosoft.com": f"admin.fabrikam@{NEW}"}
     assert later.groups == {"fabrikam-sales": {"mailNickname": "sales-fabrikam", "displayName": "Sales (fabrikam)"}}
@@ -115,3 +116,33 @@ def test_a_merges_site_names_move_their_subsites_with_them() -> None:
     assert moved_path("/sites/Sales/emea", renamed) == "/sites/sales-fabrikam/emea"  # a subsite follows its site
     assert moved_path("/sites/salesforce", renamed) == "/sites/salesforce"  # a prefix of a name is not the name
     assert moved_path("/", renamed) == "/" and moved_path("/sites/hr", {}) == "/sites/hr"
+
+
+def test_a_merged_mailbox_lands_under_its_folder_and_is_checked_for_what_is_missing_only() -> None:
+    from tenantmove.workloads import fidelity
+    from tenantmove.workloads.mail import MailboxPair
+
+    pair = MailboxPair("alex.wilber@fabrikam.example", "alex.wilber@contoso.example", "o", "n", under="Fabrikam",
+                       paths={"f1": "Inbox", "f2": "Q1\\/Q2"}, target_ids={"inbox": "own", "fabrikam/inbox": "theirs"})
+    assert pair.target_of("f1") == "theirs" and pair.new_path("Q1\\/Q2") == "Fabrikam/Q1\\/Q2"
+    assert not pair.well_known("Inbox") and MailboxPair("a", "b", "o", "n").well_known("Inbox")
+
+    class Reader:  # a mailbox as fidelity reads it: its items' signatures are all that matter here
+        def __init__(self, subjects: list[str]) -> None:
+            self.subjects = subjects
+
+        def messages(self, user: str) -> list[dict[str, str]]:
+            return [{"id": s, "subject": s} for s in self.subjects]
+
+        def events(self, user: str) -> list[dict[str, str]]:
+            return []
+
+        contacts = todo_lists = events
+
+    old, new = Reader(["a", "b"]), Reader(["a", "b", "contoso's own"])
+    pairs = [("alex", "o", "n")]
+    assert fidelity.compare(old, new, pairs).loc[0, "extra or duplicate"] == 1  # type: ignore[arg-type]
+    shared = fidelity.compare(old, new, pairs, shared=frozenset({"alex"}))  # type: ignore[arg-type]
+    assert (shared.loc[0, "extra or duplicate"], shared.loc[0, "identical"]) == (0, 2)
+    assert fidelity.compare(Reader(["a", "c"]), new, pairs, shared=frozenset({"alex"})).loc[  # type: ignore[arg-type]
+        0, "missing or changed"] == 1

@@ -32,7 +32,15 @@ from ..workloads.photos import Photos
 from ..workloads.resourcemailboxes import ResourceMemberships, groups_by_old_id
 from ..workloads.users import prestage_upn
 from .checks import Check, Reads, reconciles, workload_check
-from .common import StepResult, Steps, apply_workloads, plan_workloads, resource_rows
+from .common import (
+    StepResult,
+    Steps,
+    apply_workloads,
+    merge_resolution,
+    merged_rows,
+    plan_workloads,
+    resource_rows,
+)
 
 KINDS = {"IPM.Note": "mail", "IPM.Appointment": "events", "IPM.Contact": "contacts", "IPM.Task": "tasks",
          "IPM.StickyNote": "notes"}
@@ -45,6 +53,8 @@ class Mail:
     items: MailItems
     old_keys: dict[str, str]  # mailbox name -> the old user's key (object id: phase 20 renamed them)
     people: tuple[Workload, ...] = ()  # the mailbox's people: photo, settings, who may act, rules
+    shared: frozenset[str] = frozenset()  # a merge: mailboxes (names shown) whose new mailbox holds another
+                                          # migration's mail too (its extras are not this migration's to count)
 
     @property
     def workloads(self) -> tuple[Workload, ...]:
@@ -57,30 +67,40 @@ class Mail:
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
             moving: pd.DataFrame) -> Mail:
     """The mailboxes to move. A tenant whose app may not use the import/export API stops the phase here,
-    before anything is written, with the permission and how to grant it."""
+    before anything is written, with the permission and how to grant it. In a merge, a person another migration
+    made (action ``merge``) gets this old mailbox's folders under the merge's folder of their new mailbox, and the
+    old addresses as aliases; their photo, settings, delegates, rules and rights stay as the other migration
+    moved them (never overwritten)."""
     permissions.require(permissions.check(phase.granted(), phase.token_kinds(), phases=[phase.id]), phase.id)
     ids = {str(u).lower(): i for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
     o, n = MailboxClient(old), MailboxClient(new)
     boxes = resource_rows(phase)  # shared, room and equipment mailboxes: made by phase 30's script, moved like any
+    res = merge_resolution(phase)
+    merged = merged_rows(phase) if res is not None else pd.DataFrame(columns=["source_upn", "target_upn"])
     wanted = []
-    for _, row in pd.concat([moving, boxes], ignore_index=True).iterrows():
+    for _, row in pd.concat([moving, boxes, merged], ignore_index=True).iterrows():
         target = row["target_upn"]
         if n.mailbox_id(target) is None and n.mailbox_id(prestage_upn(target, tgt.initial_domain)) is not None:
             target = prestage_upn(target, tgt.initial_domain)  # pre-staged, not renamed yet
         wanted.append((row["source_upn"], ids.get(str(row["source_upn"]).lower(), row["source_upn"]), target))
-    copy = MailCopy(o, n, find_mailboxes(o, n, wanted))
+    under = {str(u): res.folder for u in merged["source_upn"]} if res is not None else {}
+    copy = MailCopy(o, n, find_mailboxes(o, n, wanted, under))
     copy.load_folders()
     keys = {name: key for name, key, _ in wanted}
     owners = [Owner(p.source_name, keys[p.source_name], str(p.target_name)) for p in copy.ready()]
+    own = [w for w in owners if w.name not in under]  # the people whose mailbox this migration made
     addresses = Addresses(pd.concat([moving, boxes], ignore_index=True), src)  # shared mailboxes have addresses too
     people = (ResourceMemberships(new, src, boxes, groups_by_old_id(src, tgt)),
-              MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain),
-              Photos(old, new, owners), MailboxSettings(old, new, owners),
-              CalendarPermissions(old, new, owners, addresses),
-              InboxRules(old, new, owners, addresses, graph_folder_map(old, new)),
+              MailAddresses(new, owners, src, accepted_domains(new), tgt.initial_domain,
+                            frozenset(str(u).lower() for u in under)),
+              Photos(old, new, own), MailboxSettings(old, new, own),
+              CalendarPermissions(old, new, own, addresses),
+              InboxRules(old, new, own, addresses, graph_folder_map(old, new)),
               MailboxRights(folder_of(phase.state_dir), src.initial_domain, tgt.initial_domain, addresses,
-                            [(keys[name], name, str(target)) for name, _, target in wanted]))
-    return Mail(copy, MailFolders(copy), MailItems(copy), keys, people)
+                            [(keys[name], name, str(target)) for name, _, target in wanted if name not in under]))
+    shared = {p.source_name for p in copy.pairs if p.under or (res is not None and str(p.target_name).lower() in
+                                                               {k.lower() for k in res.merged_in})}
+    return Mail(copy, MailFolders(copy), MailItems(copy), keys, people, frozenset(shared))
 
 
 @dataclass(repr=False)
@@ -167,10 +187,10 @@ def counts(mail: Mail) -> pd.DataFrame:
                                            if f.get("totalItemCount") else 0) for f in folders})
         old, new = sides
         for folder in sorted(old):
-            there = new.get(folder, (0, 0))
+            there = new.get(pair.new_path(folder), (0, 0))
             rows.append({"mailbox": pair.source_name, "folder": folder, "old": old[folder][0], "new": there[0],
                          "missing": max(0, old[folder][0] - there[0]), "old bytes": old[folder][1],
-                         "new bytes": there[1], "in its place": folder in new})
+                         "new bytes": there[1], "in its place": pair.new_path(folder) in new})
     return pd.DataFrame(rows, columns=["mailbox", "folder", "old", "new", "missing", "old bytes", "new bytes",
                                        "in its place"])
 
@@ -179,6 +199,8 @@ def drafts_made(old: GraphClient, new: GraphClient, mail: Mail, old_keys: dict[s
     """Drafts in the new mailboxes beyond those the old ones had (read through the ordinary endpoint)."""
     made = 0
     for pair in mail.copy.ready():
+        if pair.source_name in mail.shared:  # another migration's drafts are there too: its folders' counts tell
+            continue
         before = sum(1 for m in old.get_all(f"users/{old_keys[pair.source_name]}/messages") if m.get("isDraft"))
         after = sum(1 for m in new.get_all(f"users/{pair.target_name}/messages") if m.get("isDraft"))
         made += max(0, after - before)
@@ -205,7 +227,7 @@ def move_and_compare(phase: Phase, mail: Mail, old: GraphClient, new: GraphClien
                   "import API sends nothing)")
     same = fidelity.compare(OutlookClient(old), OutlookClient(new),
                             [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
-                             for p in mail.copy.ready()], phase.downtime().get("mail_down") or "")
+                             for p in mail.copy.ready()], phase.downtime().get("mail_down") or "", mail.shared)
     phase.save_table("mailbox-fidelity", same)
     report.table(same, "Fidelity per mailbox and kind, read through Outlook and To Do on both sides (mail with its "
                        "attachments by hash; series with moved and cancelled occurrences; contacts with photos; "
@@ -231,7 +253,7 @@ def mail_checks(mail: Mail, old: GraphClient, new: GraphClient, since: str = "")
     in_folders, same = Check("mail"), Check("mail fidelity")
     table = fidelity.compare(OutlookClient(old), OutlookClient(new),
                              [(p.source_name, mail.old_keys[p.source_name], str(p.target_name))
-                              for p in mail.copy.ready()], since)
+                              for p in mail.copy.ready()], since, mail.shared)
     arrived = {str(r["mailbox"]): int(r["arrived since mail moved"]) for _, r in table.iterrows() if r["kind"] == "mail"}
     for pair in mail.copy.pairs:
         if pair.source and pair.target is None:

@@ -20,7 +20,7 @@ from ..runbook.downtime import Downtime
 from ..runbook.params import absolutize, load_yaml
 from ..services.dnsops import RecordPlan, record
 from ..workloads import dnsttl, inventory, mailwindow
-from . import add_domain, common, release_domain, rollback_domain, team_sites
+from . import add_domain, common, mailboxes, release_domain, rollback_domain, team_sites
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,18 @@ def sites_by(start: Start) -> common.StepResult:
     sites = team_sites.connect(fifty, old, new, src, moving, tgt)
     plan = team_sites.plan(fifty, sites)
     return team_sites.apply(fifty, sites, fifty.confirm_gate("rebuild the sites (rehearsal)", plan=plan))
+
+
+def mail_by(start: Start) -> tuple[common.StepResult, list[Any]]:
+    """Phase 60 as its notebook runs it (connect, plan, confirm, apply), then phase 90's mail checks."""
+    sixty = start("60_mailboxes")
+    old, new = sixty.sign_in("source"), sixty.sign_in("target")
+    src, tgt = common.load_inventories(sixty, new)
+    moving = common.user_mapping(sixty, src, tgt).moving
+    mail = mailboxes.connect(sixty, old, new, src, tgt, moving)
+    plan = mailboxes.plan(sixty, mail)
+    moved = mailboxes.apply(sixty, mail, old, new, sixty.confirm_gate("move the mailboxes (rehearsal)", plan=plan))
+    return moved, mailboxes.mail_checks(mail, old, new)
 
 
 def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:

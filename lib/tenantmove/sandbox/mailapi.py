@@ -287,7 +287,7 @@ class MailApi:
         content = str((message.get("body") or {}).get("content") or "")
         stamp = now_iso()
         if body.get("saveToSentItems", True):
-            sent = next(f for f in box.folders.values() if f.name == "Sent Items")
+            sent = next(f for f in box.folders.values() if f.well_known and f.name == "Sent Items")
             box.add_item(sent, {"subject": subject, "isRead": True, "isDraft": False, "sentDateTime": stamp,
                                 "createdDateTime": stamp, "lastModifiedDateTime": stamp,
                                 "toRecipients": [{"emailAddress": {"address": r}} for r in recipients],
@@ -309,7 +309,7 @@ class MailApi:
         """Mail from outside (Exchange Online Protection's delivery) into the user's Inbox; False: no mailbox.
         The caller holds the store's lock."""
         box = self.mailbox_of(tenant, user)
-        inbox = next((f for f in box.folders.values() if f.name == "Inbox"), None) if box else None
+        inbox = next((f for f in box.folders.values() if f.well_known and f.name == "Inbox"), None) if box else None
         if box is None or inbox is None:
             return False
         stamp = now_iso()

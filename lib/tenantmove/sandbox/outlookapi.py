@@ -211,7 +211,7 @@ class OutlookApi:
         if what == "events" and method == "POST" and not tail:
             if not granted & {"Calendars.ReadWrite"}:
                 raise GraphFailure(403, "ErrorAccessDenied", "Access is denied.")
-            calendar = next(f for f in box.folders.values() if f.name == "Calendar")
+            calendar = next(f for f in box.folders.values() if f.well_known and f.name == "Calendar")
             item = box.add_item(calendar, dict(body or {}, createdDateTime=now_iso(), lastModifiedDateTime=now_iso()))
             self.count("invitations_sent", len((body or {}).get("attendees") or []))
             return Response(201, outlook_json(item))

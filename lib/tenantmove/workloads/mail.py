@@ -38,17 +38,34 @@ class MailboxPair:
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # old folder id -> folder
     paths: dict[str, str] = field(default_factory=dict)  # old folder id -> "Inbox/Projects"
     target_ids: dict[str, str] = field(default_factory=dict)  # folder path (lower) -> new folder id
+    under: str = ""  # a merge: the folder of the new mailbox the old one's folders go under (another migration's
+                     # person's mailbox, e.g. "Fabrikam"); empty: the old folders are the new mailbox's own
 
     @property
     def scope(self) -> str:
         return self.source_name.lower()
 
+    def new_path(self, old_path: str) -> str:
+        """Where an old folder goes in the new mailbox."""
+        return f"{escape_name(self.under)}/{old_path}" if self.under else old_path
 
-def find_mailboxes(old: MailboxClient, new: MailboxClient, pairs: list[tuple[str, str, str]]) -> list[MailboxPair]:
-    """``pairs``: (name shown, old user key, new user key)."""
+    def well_known(self, old_path: str) -> bool:
+        """Whether the old folder maps to the new mailbox's own folder of that name (not under a merge's folder)."""
+        return not self.under and old_path in WELL_KNOWN
+
+    def target_of(self, fid: str) -> str | None:
+        """The new folder id of the old folder ``fid`` (None: not made yet)."""
+        return self.target_ids.get(self.new_path(self.paths[fid]).lower())
+
+
+def find_mailboxes(old: MailboxClient, new: MailboxClient, pairs: list[tuple[str, str, str]],
+                   under: dict[str, str] | None = None) -> list[MailboxPair]:
+    """``pairs``: (name shown, old user key, new user key); ``under``: name shown -> the folder its old folders go
+    under in the new mailbox (a merge's person whose mailbox another migration made)."""
     out = []
     for name, old_key, new_key in pairs:
-        out.append(MailboxPair(name, new_key, old.mailbox_id(old_key), new.mailbox_id(new_key)))
+        out.append(MailboxPair(name, new_key, old.mailbox_id(old_key), new.mailbox_id(new_key),
+                               under=(under or {}).get(name, "")))
     return out
 
 
@@ -204,34 +221,37 @@ class MailFolders(Workload):
                 yield Work(f"{pair.scope}|{fid}", f"{pair.source_name}: {folder_path}", scope=pair.scope,
                            version=f"{folder.get('parentFolderId')}|{folder['displayName']}",
                            detail={"path": folder_path, "class": folder.get("type"),
-                                   "well-known": folder_path in WELL_KNOWN}, data=(pair, fid))
+                                   "well-known": pair.well_known(folder_path),
+                                   **({"in the new mailbox": pair.new_path(folder_path)} if pair.under else {})},
+                           data=(pair, fid))
 
     def find(self, work: Work) -> str | None:
         pair, fid = work.data
-        return pair.target_ids.get(pair.paths[fid].lower())
+        return pair.target_of(fid)
 
     def apply(self, work: Work, existing: Any | None) -> Applied:
         pair, fid = work.data
         folder_path = pair.paths[fid]
         if existing is not None:  # made as another folder's parent in this pass, or there before
-            made_now = folder_path.lower() in self.made
-            return Applied(existing, "mapped" if folder_path in WELL_KNOWN else "created" if made_now else "ready",
+            made_now = pair.new_path(folder_path).lower() in self.made
+            return Applied(existing, "mapped" if pair.well_known(folder_path) else "created" if made_now else "ready",
                            detail=work.detail)
-        if folder_path in WELL_KNOWN:
+        if pair.well_known(folder_path):
             raise TenantmoveError(f"the new mailbox has no {folder_path} folder", hint="check that it is an "
                                   "Exchange Online mailbox; rerun the phase")
         with self.copy.lock:  # one folder maker per pass: parents first, whatever order the workers take
-            created = self._ensure(pair, folder_path)
+            created = self._ensure(pair, pair.new_path(folder_path))
         return Applied(created, "created", detail=work.detail)
 
     def _ensure(self, pair: MailboxPair, folder_path: str) -> str:
+        """The new folder at ``folder_path`` (a path in the new mailbox), made with its parents if missing."""
         known = pair.target_ids.get(folder_path.lower())
         if known is not None:
             return known
         parent_path, name = split_path(folder_path)
         parent = self._ensure(pair, parent_path) if parent_path else None
-        kind = next((str(pair.folders[fid].get("type")) for fid, p in pair.paths.items() if p == folder_path),
-                    "IPF.Note")
+        kind = next((str(pair.folders[fid].get("type")) for fid, p in pair.paths.items()
+                     if pair.new_path(p) == folder_path), "IPF.Note")
         made = self.copy.new.create_folder(str(pair.target), parent, name, kind)
         pair.target_ids[folder_path.lower()] = made["id"]
         self.made.add(folder_path.lower())
@@ -284,7 +304,7 @@ class MailItems(Workload):
         for work in todo:
             if self._in_doubt(work):
                 pair, fid, _ = work.data
-                folder = pair.target_ids.get(pair.paths[fid].lower())
+                folder = pair.target_of(fid)
                 if folder is not None and (str(pair.target), folder) not in self.copy.landed:
                     self.copy.landed[(str(pair.target), folder)] = self.copy.new.items(str(pair.target), folder)
         for work in todo:  # the export order follows the work order, so batches of 20 fill up
@@ -302,7 +322,7 @@ class MailItems(Workload):
         if not self._in_doubt(work):
             return None
         pair, fid, item = work.data
-        folder = pair.target_ids.get(pair.paths[fid].lower())
+        folder = pair.target_of(fid)
         with self.copy.lock:
             for candidate in self.copy.landed.get((str(pair.target), str(folder)), []):
                 if (candidate["type"], candidate.get("createdDateTime"), candidate.get("size")) == \
@@ -314,7 +334,7 @@ class MailItems(Workload):
 
     def apply(self, work: Work, existing: Any | None) -> Applied:
         pair, fid, item = work.data
-        folder = pair.target_ids.get(pair.paths[fid].lower())
+        folder = pair.target_of(fid)
         if folder is None:
             raise TenantmoveError(f"{work.name}: its folder is not in the new mailbox", hint="rerun the phase")
         if existing is not None:

@@ -33,8 +33,11 @@ class MailAddresses(Workload):
     manual_shell = "Exchange Online PowerShell, as an Exchange administrator of both tenants"
 
     def __init__(self, new: GraphClient, owners: list[Owner], src: Inventory, accepted: set[str],
-                 new_org: str) -> None:
-        """``accepted``: the new tenant's verified domains; ``new_org``: its initial domain."""
+                 new_org: str, merged: frozenset[str] = frozenset()) -> None:
+        """``accepted``: the new tenant's verified domains; ``new_org``: its initial domain; ``merged``: the old UPNs
+        (lower case) of a merge's people whose new mailbox another migration made: their old primary address is
+        an alias there too, and the new mailbox holds an X500 address for each old mailbox merged into it."""
+        self.merged = merged
         people = src.raw.get("people")
         if people is None:
             raise NotReady("the old tenant's inventory has no people's addresses (phase 00 of an earlier version)",
@@ -48,13 +51,13 @@ class MailAddresses(Workload):
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for owner in self.owners:
             addresses = list((self.people.get(owner.name.lower()) or {}).get("addresses") or [])
-            found = aliases(addresses, owner.name, self.old_org)
+            found = aliases(addresses, "" if owner.name.lower() in self.merged else owner.name, self.old_org)
             carried = [a for a in found if a.rsplit("@", 1)[-1] in self.accepted]
             left = [a for a in found if a not in carried]
             yield Work(owner.name.lower(), owner.name, version=",".join(found) or "none",
                        detail={"mailbox": owner.new, "aliases": carried,
                                **({"not carried (domain not in the new tenant)": left} if left else {})},
-                       data=(owner, carried, left))
+                       data=(owner, carried, left, 2 if owner.name.lower() in self.merged else 1))
 
     def find(self, work: Work) -> set[str] | None:
         owner = work.data[0]
@@ -65,22 +68,24 @@ class MailAddresses(Workload):
         return {str(p).lower() for p in user.get("proxyAddresses") or []}
 
     @staticmethod
-    def missing(carried: list[str], held: set[str]) -> list[str]:
+    def missing(carried: list[str], held: set[str], x500s: int = 1) -> list[str]:
+        """What the new mailbox lacks: aliases, and X500 addresses (one per old mailbox that became it; a merged
+        mailbox's second one is this migration's)."""
         lacking = [a for a in carried if f"smtp:{a}" not in held]
-        if not any(p.startswith("x500:") for p in held):
+        if sum(1 for p in held if p.startswith("x500:")) < x500s:
             lacking.append("X500 (the old LegacyExchangeDN)")
         return lacking
 
     def differs(self, work: Work, existing: set[str] | None) -> str:
-        _, carried, _ = work.data
+        _, carried, _, x500s = work.data
         if existing is None:
             return "no mailbox in the new tenant"
-        lacking = self.missing(carried, existing)
+        lacking = self.missing(carried, existing, x500s)
         return f"missing: {', '.join(lacking)}" if lacking else ""
 
     def apply(self, work: Work, existing: set[str] | None) -> Applied | ManualStep:
-        owner, carried, left = work.data
-        lacking = self.missing(carried, existing or set())
+        owner, carried, left, x500s = work.data
+        lacking = self.missing(carried, existing or set(), x500s)
         if existing is not None and not lacking:
             return Applied(owner.new, "done by the admin, read back", detail=work.detail)
         adds = [f"smtp:{a}" for a in carried if f"smtp:{a}" not in (existing or set())]

@@ -81,6 +81,8 @@ class Resolution:
     users: dict[str, str] = field(default_factory=dict)               # old UPN -> new UPN (suffix rule)
     merged: dict[str, str] = field(default_factory=dict)              # old UPN -> the UPN another migration makes
     members_elsewhere: dict[str, str] = field(default_factory=dict)   # guest's old UPN -> that person's new UPN
+    merged_in: dict[str, list[str]] = field(default_factory=dict)     # new UPN this one makes -> folders another
+                                                                      # migration merges into its mailbox
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +145,8 @@ def _people(sources: list[Source], rule: str, into: dict[str, Resolution]) -> li
             for s, r in rows[1:]:
                 _resolution(into, s).merged[str(r["source_upn"]).lower()] = upn
             boxes = [s for s, r in rows if str(r["source_upn"]).lower() in s.mailboxes]
+            if len(boxes) > 1:  # the mailbox the first migration makes holds the later ones' folders too
+                _resolution(into, rows[0][0]).merged_in[upn] = [_resolution(into, s).folder for s in boxes[1:]]
             later = ", ".join(f"{s.name}'s under '{_resolution(into, s).folder}'"
                               for s in boxes[1:])
             out.append(Clash("people", upn, names, "mapping: merge",
