@@ -57,7 +57,9 @@ def test_the_merge_plan_shows_every_clash_with_its_resolution(sandbox: Sandbox, 
     assert ("people", "megan.bowen@fabrikam.example") not in found  # the namesake keeps her own address
     assert found[("order", "phase 30: demo, then demo-fabrikam")].endswith("run demo's phase 30 first")
     assert found[("order", "phase 30: demo-fabrikam, then demo")].endswith("when run again after demo-fabrikam's")
-    assert not plan["blocking"].any() and "every clash has its resolution (9)" in proc.stdout
+    assert found[("order", "cutover of demo-fabrikam")].startswith(  # its two domains; Contoso's people keep working
+        "phases 20 and 30 of demo-fabrikam move fabrikam.example, fabrikam-shop.example, each with its own DNS")
+    assert not plan["blocking"].any() and "every clash has its resolution (11)" in proc.stdout
     assert not (tmp_path / "demo-fabrikam" / "ledger.sqlite").exists()  # a plan: nothing written for a migration
 
 
@@ -119,6 +121,15 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     rehearsal.add_by(fabrikam)
 
     new = make_client(sb, "target")[1]
+    # Fabrikam's second domain moved with it, in a cutover of its own: Lee Gu keeps his address on it
+    from tenantmove.runbook.downtime import Downtime
+
+    held = {d["id"]: d["isVerified"] for d in new.get("domains")["value"]}
+    assert held.get("fabrikam.example") and held.get("fabrikam-shop.example")
+    assert "fabrikam-shop.example" not in {d["id"] for d in make_client(sb, "fabrikam")[1].get("domains")["value"]}
+    assert new.get("users/lee.gu@fabrikam-shop.example", {"$select": "id"})["id"]
+    shop = Downtime(tmp_path / "demo-fabrikam" / "domains" / "fabrikam-shop.example")
+    assert shop.get("mail_down") and shop.get("mail_up") and Downtime(tmp_path / "demo-fabrikam").get("mail_up")
     groups = {g["mailNickname"]: g for g in new.get_all("groups", {"$select": "id,displayName,mailNickname"})}
     assert groups["sales"]["displayName"] == "Sales" and groups["sales-fabrikam"]["displayName"] == "Sales (fabrikam)"
 

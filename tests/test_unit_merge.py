@@ -77,8 +77,10 @@ def test_a_domain_verified_in_another_migrations_old_tenant_is_refused() -> None
     wrong = Source(fabrikam.name, fabrikam.suffix, fabrikam.tenant, fabrikam.domains, fabrikam.moving,
                    fabrikam.groups, fabrikam.sites, fabrikam.mailboxes, ("contoso.example",))
     found = clashes([contoso, wrong], {"O365_BUSINESS_PREMIUM": 10})
-    domain = [c for c in found if c.area == "domains"]
-    assert len(domain) == 1 and domain[0].blocking and "move it with contoso" in domain[0].resolution
+    domain = [c for c in found if c.area == "domains" and c.blocking]
+    assert len(domain) == 1 and "move it with contoso" in domain[0].resolution
+    stays = next(c for c in found if c.area == "domains" and c.key == "fabrikam.example")  # moved by nobody
+    assert not stays.blocking and stays.resolution.startswith("stays in fabrikam's old tenant")
 
 
 def test_groups_merged_or_refused_and_sites_refused_by_rule() -> None:

@@ -109,6 +109,22 @@ def test_dns_settings_are_checked() -> None:
     assert any("dns.provider: must be one of" in line for line in problems(raw))
 
 
+def test_a_migrations_other_domains_each_with_its_own_dns() -> None:
+    raw = {**defaults(), "also_domains": ["Shop.Contoso.Example", {"domain": "contoso.co.example",
+                                                                   "dns": {"provider": "manual"}}]}
+    params = validate(raw)
+    assert params.domains == ["contoso.example", "shop.contoso.example", "contoso.co.example"]
+    assert params.dns_of("contoso.co.example") == {"provider": "manual"}
+    assert params.dns_of("shop.contoso.example") == {"provider": "auto"}  # dns's, without its zone
+    raw["also_domains"] = ["contoso.example", {"domain": "x.example", "dns": {"provider": "pigeon"}}, {"zone": "z"},
+                           "not a domain"]
+    joined = "\n".join(problems(raw))
+    assert "also_domains[0].domain: contoso.example is named twice" in joined
+    assert "also_domains[1].dns.provider: must be one of" in joined
+    assert "also_domains[2]: must be a domain, or a mapping with the keys domain and dns" in joined
+    assert "also_domains[3].domain: 'not a domain' is not a valid domain name" in joined
+
+
 @pytest.mark.parametrize("value, needle", [("4", "must be a whole number"), (True, "must be a whole number"),
                                            (0, "between 1 and 32"), (64, "between 1 and 32")])
 def test_workers_must_be_a_sensible_whole_number(value: object, needle: str) -> None:
@@ -168,6 +184,7 @@ def test_each_phase_module_reads_only_the_parameters_its_notebook_takes() -> Non
     for module, phase in PHASE_OF.items():
         text = (project_root() / "lib" / "tenantmove" / "phases" / f"{module}.py").read_text(encoding="utf-8")
         used = set(re.findall(r"params\.([a-z_]+)", text)) - {"public"}
+        used = {"also_domains" if name == "domains" else name for name in used}  # the property reads also_domains
         own = {s.name for s in specs_for(phase)}
         wrong += [f"{module}: {name}" for name in sorted(used - own)]
     assert not wrong, wrong

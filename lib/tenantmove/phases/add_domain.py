@@ -45,12 +45,25 @@ from .common import (
 )
 
 
-@dataclass(repr=False)
-class AddPlan(ShowsItself):
+@dataclass(frozen=True)
+class DomainAdd:
+    """One custom domain as phase 30 finds it in the new tenant, and what it publishes for it."""
+
     domain: str
     state: str
     services: list[str]
-    expected: pd.DataFrame
+    expected: pd.DataFrame  # the service records the old tenant had
+
+    def report(self) -> Report:
+        return (Report().facts(f"{self.domain} in the new tenant", {"now": self.state,
+                                                                    "services to enable": ", ".join(self.services)})
+                .table(self.expected, f"Service records of {self.domain} to publish after verification (as the old "
+                                      "tenant had them)"))
+
+
+@dataclass(repr=False)
+class AddPlan(ShowsItself):
+    domains: list[DomainAdd]  # the migration's domain first, then also_domains
     moving: pd.DataFrame
     groups: pd.DataFrame
     people: pd.DataFrame
@@ -59,10 +72,10 @@ class AddPlan(ShowsItself):
     merge: pd.DataFrame | None = None  # in a merge: what it changes here (new names, people another migration makes)
 
     def report(self) -> Report:
-        return (Report().facts(f"{self.domain} in the new tenant", {"now": self.state,
-                                                                    "services to enable": ", ".join(self.services)})
-                .table(self.expected, "Service records to publish after verification (as the old tenant had them)")
-                .table(self.moving[["source_upn", "target_upn", "usage_location", "licences", "groups"]],
+        report = Report()
+        for one in self.domains:
+            report.add(one.report())
+        return (report.table(self.moving[["source_upn", "target_upn", "usage_location", "licences", "groups"]],
                        "Users to create or update (usage location before licences)")
                 .table(self.groups.drop(columns=["id"]),
                        "Groups to recreate (distribution lists: a script for Exchange Online PowerShell)")
@@ -78,17 +91,17 @@ class AddPlan(ShowsItself):
 
 
 def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -> AddPlan:
-    domain = phase.params.domain
     names = {d["id"]: d for d in new.get("domains")["value"]}
-    state = "verified" if names.get(domain, {}).get("isVerified") else ("added, not verified" if domain in names
-                                                                         else "not added yet")
-    src_domain = src.domains[src.domains["domain"] == domain]
-    services = [s.strip() for s in (src_domain.iloc[0]["services"] if not src_domain.empty else "Email").split(",")
-                if s.strip()] or ["Email"]
-    expected = src.dns_records[src.dns_records["domain"] == domain]
+    found = []
+    for domain in phase.params.domains:
+        state = "verified" if names.get(domain, {}).get("isVerified") else ("added, not verified" if domain in names
+                                                                             else "not added yet")
+        src_domain = src.domains[src.domains["domain"] == domain]
+        services = [s.strip() for s in (src_domain.iloc[0]["services"] if not src_domain.empty else "Email").split(",")
+                    if s.strip()] or ["Email"]
+        found.append(DomainAdd(domain, state, services, src.dns_records[src.dns_records["domain"] == domain]))
     people = plan_table(People(new, moving, from_inventory(src)), src.raw.get("owners"))
-    return AddPlan(domain, state, services, expected, moving, src.groups, people, guest_rows(phase),
-                   phase.dns_facts(), merge_table(phase))
+    return AddPlan(found, moving, src.groups, people, guest_rows(phase), phase.dns_facts(), merge_table(phase))
 
 
 def merge_table(phase: Phase) -> pd.DataFrame | None:
@@ -109,12 +122,11 @@ def merge_table(phase: Phase) -> pd.DataFrame | None:
 
 def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving: pd.DataFrame, add: AddPlan,
           gate: ConfirmGate) -> StepResult:
-    domain = phase.params.domain
     users = Users(new, moving, src, tgt, phase.password_vault(), upn_for=lambda r: r["target_upn"],
                   also_look_for=lambda r: [prestage_upn(r["target_upn"], tgt.initial_domain)])
     groups = Groups(new, src)
     guests = Guests(new, add.guests, src)
-    lists = DistributionLists(new, src, moving, domain, tgt.initial_domain, later=resource_rows(phase))
+    lists = DistributionLists(new, src, moving, phase.params.domains, tgt.initial_domain, later=resource_rows(phase))
     boxes = ResourceMailboxes(new, resource_rows(phase), src, tgt.initial_domain)
     delivery = GroupDelivery(folder_of(phase.state_dir), src.initial_domain, tgt.initial_domain, src.groups)
     report = Report()
@@ -130,14 +142,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
                          hint="run phase 30 of the merge's first migration (the merge file's order) first, then "
                               "this one")
     gate.require()
-    ns, provider = phase.dns()
-    wait, poll = phase.dns_wait()
-    downtime = phase.downtime()
-    added = domains.add_domain(new, domain)
-    txt = domains.verification_records(new, domain) if added != "verified already" else []
-    phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
-                         title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
-    verified = domains.verify_domain(new, domain, pause=poll)  # DNS may take a poll or two to show the TXT everywhere
+    views = phase.domain_views()
+    verified = {view.params.domain: verify(view, new, gate) for view in views}  # each domain, before its people
     # the people and groups get their addresses on the domain before its MX leads to the new tenant: Exchange Online
     # Protection refuses mail for an address it does not know yet with a 5xx (a bounce), not a "try later"
     made_users, invited, made_groups = phase.run(users, gate), phase.run(guests, gate), phase.run(groups, gate)
@@ -146,26 +152,10 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     members = Members(new, src, made_groups.targets(), {**made_users.targets(), **invited.targets(),
                                                         **{by_upn[u]: t for u, t in elsewhere.items() if u in by_upn}})
     outcomes.append(phase.run(members, gate))
-    after = phase.params.dns_ttl_after  # the TTL the admin wants once the cutover is done
-    services, replaced, spf = spf_change(ns, domain, [replace(r, ttl=after) for r in
-                                                      domains.service_records(new, domain, add.services)])
-    report.text(f"SPF: {spf}.")
-    holding = [mailwindow.holding_record(domain, phase.params.holding_mx)] if phase.params.holding_mx else []
-    if holding:  # the new MX and the holding MX's removal in one change: no moment without an MX
-        report.text(f"The holding MX `{holding[0].value}` gives way to the new tenant's MX in the same change.")
-    published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced + holding, wait_seconds=wait,
-                                     poll_seconds=poll, destructive=bool(replaced or holding),
-                                     title="service records",
-                                     progress=phase.progress("waiting for DNS: service records")), gate)
-    for note in dnsttl.restore(ns, provider, domain, after):  # what phase 00 lowered and the cutover kept (SPF)
-        report.text(f"TTL: {note}.")
-    snapshot = dnssnapshot.load(phase.state_dir)
-    had_dkim = snapshot is not None and bool((snapshot["owner"] == dnssnapshot.DKIM).any())
-    dkim = phase.run(DkimSigning(ns, domain, tgt.initial_domain, had_dkim), gate)
-    mx = [r for r in services if r.type == "MX"]
-    if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
-        downtime.mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
-    outcomes = [published, dkim, *outcomes]
+    published = [publish(view, new, tgt, one, report, gate) for view, one in zip(views, add.domains, strict=True)]
+    services = sum(n for n, _ in published)
+    records = [pair[0] for _, pair in published]  # the DNS changes: shown by their workload as they happen
+    outcomes = [*records, *(pair[1] for _, pair in published), *outcomes]
     people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
     outcomes.append(phase.run(boxes, gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
@@ -177,14 +167,16 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
         outcomes.append(onedrives)
     else:
         report.text(ONEDRIVES_LATER)
-    for outcome in outcomes[1:]:
+    for outcome in outcomes[len(records):]:
         report.add(outcome.report())
-    window = downtime.window()
-    report.facts("Mail downtime window", window)
+    window = phase.downtime().window()
+    report.facts("Mail downtime window" + (f" of {phase.params.domain}" if len(views) > 1 else ""), window)
+    for view in views[1:]:
+        report.facts(f"Mail downtime window of {view.params.domain}", view.downtime().window())
     flow = sender_view(phase)
     if flow:
         report.facts("Mail from outside in the window (the sandbox's sending mail server, RFC 5321)", flow)
-    changed = added == "added" or verified == "verified" or any(o.changed for o in outcomes)
+    changed = any(a == "added" or v == "verified" for a, v in verified.values()) or any(o.changed for o in outcomes)
     if not changed:
         report.banner("ok", "nothing changed: the domain, the DNS records, the users, groups and members were all "
                             "done before")
@@ -193,11 +185,54 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
         report.text(f"Temporary passwords of the {created} new user(s) are in `{users.vault.path}` "
                     "(readable only by you, encrypted with your vault key; `python -m tenantmove passwords` writes "
                     "them out); users must change them at first sign-in. They are never shown here.")
-    summary = {"domain": f"{added}, {verified}", "service records": len(services)}
+    summary = {**({"domain": ", ".join(verified[phase.params.domain])} if len(views) == 1 else
+                  {f"domain {d}": ", ".join(v) for d, v in verified.items()}), "service records": services}
     for outcome in outcomes:
         summary.update(outcome.summary())
     summary["members not moved (group is manual, or member not mapped)"] = len(src.memberships) - len(members.wanted())
     return StepResult(report, {**summary, **window, **{f"mail from outside: {k}": v for k, v in flow.items()}})
+
+
+def verify(phase: Phase, new: GraphClient, gate: ConfirmGate) -> tuple[str, str]:
+    """One custom domain (in its view of the phase) added to the new tenant, its verification TXT published and
+    seen, and the domain verified: (added, verified)."""
+    domain = phase.params.domain
+    ns, provider = phase.dns()
+    wait, poll = phase.dns_wait()
+    added = domains.add_domain(new, domain)
+    txt = domains.verification_records(new, domain) if added != "verified already" else []
+    phase.run(DnsRecords(ns, provider, present=txt, wait_seconds=wait, poll_seconds=poll,
+                         title="verification TXT records", progress=phase.progress("waiting for DNS: verification TXT")), gate)
+    return added, domains.verify_domain(new, domain, pause=poll)  # DNS may take a poll or two to show the TXT
+
+
+def publish(phase: Phase, new: GraphClient, tgt: Inventory, add: DomainAdd, report: Report,
+            gate: ConfirmGate) -> tuple[int, tuple[Outcome, Outcome]]:
+    """One custom domain's service records (the new MX last of the cutover: mail comes back when it answers), its
+    TTLs given back, DKIM as the old tenant had it; its downtime record's mail_up. (records, (published, dkim))."""
+    domain = phase.params.domain
+    ns, provider = phase.dns()
+    wait, poll = phase.dns_wait()
+    after = phase.params.dns_ttl_after  # the TTL the admin wants once the cutover is done
+    services, replaced, spf = spf_change(ns, domain, [replace(r, ttl=after) for r in
+                                                      domains.service_records(new, domain, add.services)])
+    report.text(f"SPF of {domain}: {spf}.")
+    holding = [mailwindow.holding_record(domain, phase.params.holding_mx)] if phase.params.holding_mx else []
+    if holding:  # the new MX and the holding MX's removal in one change: no moment without an MX
+        report.text(f"The holding MX `{holding[0].value}` gives way to the new tenant's MX in the same change.")
+    published = phase.run(DnsRecords(ns, provider, present=services, absent=replaced + holding, wait_seconds=wait,
+                                     poll_seconds=poll, destructive=bool(replaced or holding),
+                                     title="service records",
+                                     progress=phase.progress("waiting for DNS: service records")), gate)
+    for note in dnsttl.restore(ns, provider, domain, after):  # what phase 00 lowered and the cutover kept (SPF)
+        report.text(f"TTL: {note}.")
+    snapshot = dnssnapshot.load(phase.domain_state)
+    had_dkim = snapshot is not None and bool((snapshot["owner"] == dnssnapshot.DKIM).any())
+    dkim = phase.run(DkimSigning(ns, domain, tgt.initial_domain, had_dkim), gate)
+    mx = [r for r in services if r.type == "MX"]
+    if mx:  # nothing is left unpublished, so every authoritative server answers with the new MX
+        phase.downtime().mark("mail_up", phase.run_id, phase.operator, f"MX {mx[0].value} answers")
+    return len(services), (published, dkim)
 
 
 def sender_view(phase: Phase) -> dict[str, Any]:
@@ -277,16 +312,22 @@ def groups_check(src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Check:
 
 
 def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
-    """Every record the new tenant asks of the custom domain, served by every authoritative server; beside it,
-    whether the old tenant's domain had that record (phase 00's inventory). An optional record not served is
-    named, not counted missing."""
+    """Every record the new tenant asks of each custom domain, served by every authoritative server (the domain's
+    own DNS settings); beside it, whether the old tenant's domain had that record (phase 00's inventory). An
+    optional record not served is named, not counted missing."""
     check = Check("DNS records")
+    for view in phase.domain_views():
+        _dns_of(view, new, src, check)
+    return check
+
+
+def _dns_of(phase: Phase, new: GraphClient, src: Inventory, check: Check) -> None:
     domain = phase.params.domain.lower()
     try:
         wanted = new.get(path("domains", domain, "serviceConfigurationRecords"))["value"]
     except GraphError as exc:
         check.add(domain, 1, 0, missing=1, detail=f"the new tenant does not serve its records: {exc.one_line()}")
-        return check
+        return
     old = src.dns_records[src.dns_records["domain"].str.lower() == domain]
     before = {(str(t).upper(), (f"{str(v).split()[0]}.{lab}" if str(t).upper() == "SRV" else str(lab)).lower())
               for t, lab, v in zip(old["type"], old["label"], old["value"], strict=True)}
@@ -304,7 +345,6 @@ def dns_check(phase: Phase, new: GraphClient, src: Inventory) -> Check:
                   missing=int(not ok and not optional),
                   detail="" if ok else f"{'optional, ' if optional else ''}served by {served} of {len(ns.servers)} "
                                        f"server(s): publish {rec.value}")
-    return check
 
 
 

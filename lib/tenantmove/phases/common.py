@@ -207,7 +207,7 @@ def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
     path = mapping_path(phase)
     generated = not path.is_file()
     if generated:
-        mapping.write(mapping.generate(src, phase.params.domain, tgt.initial_domain), path)
+        mapping.write(mapping.generate(src, phase.params.domains, tgt.initial_domain), path)
     df = mapping.read(path)
     # seats already taken by users an earlier run moved are theirs: count them as available again
     moved = {str(i.name).lower() for i in phase.ledger().items("user", ["done"])}
@@ -219,7 +219,7 @@ def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
     licences = tgt.licences.assign(available=[int(a) + held.get(p, 0) for p, a in
                                               zip(tgt.licences["skuPartNumber"], tgt.licences["available"], strict=True)])
     try:
-        moving = mapping.validate(df, str(path), src, phase.params.domain, tgt.initial_domain, licences)
+        moving = mapping.validate(df, str(path), src, phase.params.domains, tgt.initial_domain, licences)
     except mapping.MappingError as exc:
         exc.report = Report().table(exc.frame(), f"Problems in {path}")
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from ..engine import ManualStep, ps_quote
@@ -37,9 +39,21 @@ def devices(phase: Phase, old: GraphClient) -> Report:
     return report
 
 
+def each_domain(phase: Phase, step: Callable[[Phase], Report]) -> Report:
+    """``step`` for each custom domain the migration moves (``domain``, then ``also_domains``), each under its name."""
+    views = phase.domain_views()
+    if len(views) == 1:
+        return step(phase)
+    report = Report()
+    for view in views:
+        report.text(f"**{view.params.domain}**").add(step(view))
+    return report
+
+
 def dns_ttls(phase: Phase) -> Report:
-    """The cutover's DNS as mail will live it: the TTLs (:func:`ttls`), then the window (:func:`mail_window`)."""
-    return ttls(phase).add(mail_window(phase))
+    """The cutover's DNS as mail will live it, per custom domain: the TTLs (:func:`ttls`), then the window
+    (:func:`mail_window`)."""
+    return each_domain(phase, lambda view: ttls(view).add(mail_window(view)))
 
 
 def mail_window(phase: Phase) -> Report:
@@ -69,11 +83,11 @@ def ttls(phase: Phase) -> Report:
         return Report().text("The cutover has begun (phase 20 removed the old records): the TTLs are phase 30's now.")
     try:
         ns, provider = phase.dns()
-        plan = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
+        plan = dnsttl.observe(ns, domain, phase.domain_state, phase.ttl_scale())
     except DnsError as exc:  # the snapshot above says the same; phase 20 reads the TTLs again before it starts
         return Report().banner("warn", f"the TTLs of {domain}'s records could not be read: {exc.one_line()} Phase 20 "
                                        "reads them again and starts only once the MX's old TTL has run out.")
-    phase.save_table("dns-ttls", plan.table)
+    phase.save_table("dns-ttls" + _suffix(phase), plan.table)
     report = Report().table(plan.table, f"TTLs of {domain}'s cutover records at the authoritative servers")
     report.text(f"A resolver may keep a record for its TTL: mail follows a removed MX only that long after phase 20. "
                 f"Records above {dnsttl.LOW} s are lowered to it at least one old TTL before phase 20, which starts "
@@ -83,7 +97,7 @@ def ttls(phase: Phase) -> Report:
     if not phase.params.dns_lower_ttl or provider.name == "manual" or phase.dry_run:
         why = "dry run" if phase.dry_run else ("the manual provider" if provider.name == "manual" else
                                                "dns_lower_ttl is false")
-        lines = pd.DataFrame({"change": dnsttl.lower(ManualProvider(), plan, phase.state_dir)})
+        lines = pd.DataFrame({"change": dnsttl.lower(ManualProvider(), plan, phase.domain_state)})
         return report.text(f"Nothing was lowered ({why}).").table(lines, "The change to make at your DNS host").banner(
             "warn", "phase 20 refuses to start until the MX's old TTL has run out after it was lowered (a later run "
                     "of this phase sees the change and remembers since when)")
@@ -91,18 +105,23 @@ def ttls(phase: Phase) -> Report:
                               f"{dnsttl.LOW} s", plan=report)
     gate.wait()
     gate.require()
-    notes = dnsttl.lower(provider, plan, phase.state_dir)
-    after = dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale())
-    phase.save_table("dns-ttls", after.table)
+    notes = dnsttl.lower(provider, plan, phase.domain_state)
+    after = dnsttl.observe(ns, domain, phase.domain_state, phase.ttl_scale())
+    phase.save_table("dns-ttls" + _suffix(phase), after.table)
     return report.text("; ".join(notes)).table(after.table, "After lowering").banner(
         "ok", f"lowered; phase 20 may start from {max(after.table['old TTL runs out (UTC)'])} (UTC)")
 
 
 def dns_snapshot(phase: Phase) -> Report:
-    """Every record of the custom domain the runbook can see, kept in the state folder for phase 90. Taken anew on
-    every run of phase 00 until phase 20 starts removing records; from then on the first one stands."""
+    """Every record of each custom domain the runbook can see, kept in the state folder for phase 90 (and the way
+    back). Taken anew on every run of phase 00 until phase 20 starts removing records; from then on the first one
+    stands."""
+    return each_domain(phase, _dns_snapshot)
+
+
+def _dns_snapshot(phase: Phase) -> Report:
     domain = phase.params.domain
-    kept = dnssnapshot.load(phase.state_dir)
+    kept = dnssnapshot.load(phase.domain_state)
     frozen = kept is not None and phase.downtime().get("mail_down") is not None
     if frozen:
         table = kept
@@ -115,31 +134,41 @@ def dns_snapshot(phase: Phase) -> Report:
             return Report().banner("warn", f"the DNS of {domain} could not be read, so no snapshot was taken: "
                                            f"{exc.one_line()} Phase 90 needs one to check the records that are "
                                            "not Microsoft 365's: rerun this phase before phase 20.")
-        dnssnapshot.save(phase.state_dir, table)
+        dnssnapshot.save(phase.domain_state, table)
         title = f"DNS of {domain} now, before the cutover: phase 90 checks that what is yours stays so"
-    phase.save_table("dns-snapshot", table)
+    phase.save_table("dns-snapshot" + _suffix(phase), table)
     report = Report().add(phase.dns_facts()).table(table, title)
     yours = int((table["owner"] == dnssnapshot.YOURS).sum())
     return report.text(f"{yours} record(s) are not Microsoft 365's: the cutover never touches them. Microsoft 365's "
                        "records leave with phase 20 and come back, the new tenant's, with phase 30.")
 
 
+def _suffix(phase: Phase) -> str:
+    """A table's name suffix for a domain of ``also_domains`` (the migration's own domain keeps the plain name)."""
+    return "" if phase.domain_state == phase.state_dir else f"-{phase.params.domain}"
+
+
 def kept_dns_check(phase: Phase) -> Check:
-    """Every record of the custom domain that is not Microsoft 365's (phase 00's snapshot: SPF, DMARC, a web host, a
-    mail filter, CAA, ...) still served as it was: the cutover must not have touched it. A record that changed or
+    """Every record of each custom domain that is not Microsoft 365's (phase 00's snapshot: SPF, DMARC, a web host,
+    a mail filter, CAA, ...) still served as it was: the cutover must not have touched it. A record that changed or
     vanished is named; only the admin can put it back."""
     check = Check("DNS records kept")
-    snapshot = dnssnapshot.load(phase.state_dir)
+    for view in phase.domain_views():
+        _kept_dns(view, check)
+    return check
+
+
+def _kept_dns(phase: Phase, check: Check) -> None:
+    snapshot = dnssnapshot.load(phase.domain_state)
     if snapshot is None:
         check.add(phase.params.domain, 1, 0, missing=1,
                   detail="no snapshot of the domain's DNS from before the cutover: rerun phase 00 before phase 20")
-        return check
+        return
     ns, _ = phase.dns()
     for row in dnssnapshot.compare(ns, snapshot):
         ok = row["status"] == "kept"
         check.add(f"{row['type']} {row['name']} {row['value']}", 1, int(ok), missing=int(not ok),
                   detail="" if ok else f"{row['status']}: restore it at your DNS host")
-    return check
 
 
 

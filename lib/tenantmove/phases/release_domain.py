@@ -63,24 +63,53 @@ class ReleasePlan(ShowsItself):
 
 
 
-def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
+@dataclass(repr=False)
+class ReleasePlans(ShowsItself):
+    """Each custom domain's release (the migration's ``domain``, then ``also_domains``), each in its own view of
+    the phase (its DNS settings, its cutover state and downtime record)."""
+
+    plans: list[tuple[Phase, ReleasePlan]]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return all(one.nothing_to_do for _, one in self.plans)
+
+    def report(self) -> Report:
+        if len(self.plans) == 1:
+            return self.plans[0][1].report()
+        report = Report().text(f"{len(self.plans)} custom domains leave the old tenant, one after the other, each "
+                               "with its own DNS and its own downtime record: "
+                               + ", ".join(one.domain for _, one in self.plans))
+        for _, one in self.plans:
+            report.text(f"**{one.domain}**").add(one.report())
+        return report
+
+
+def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlans:
+    """Each custom domain's release, planned (nothing changes)."""
+    return ReleasePlans([(view, plan_one(view, old, src)) for view in phase.domain_views()])
+
+
+def plan_one(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
+    """One domain's release, in its view of the phase."""
     domain = phase.params.domain
     present = domain in {d["id"] for d in old.get("domains")["value"]}
     refs = domains.domain_references(old, domain) if present else pd.DataFrame(columns=["type", "id", "name", "address"])
     renames = rename_plan(refs, domain, src.initial_domain)
     ns, _ = phase.dns()
-    if present and dnssnapshot.load(phase.state_dir) is None:  # phase 00 ran before snapshots: take it before removing
-        dnssnapshot.save(phase.state_dir, dnssnapshot.take(ns, domain))
+    if present and dnssnapshot.load(phase.domain_state) is None:  # phase 00 ran before snapshots: take it before removing
+        dnssnapshot.save(phase.domain_state, dnssnapshot.take(ns, domain))
     if present:
         codes = {r.value for r in domains.verification_records(old, domain)}
         records, table = records_to_remove(ns, domain, codes)
     else:  # released: whatever DNS serves now belongs to the new tenant and must not be touched
         records, table = [], pd.DataFrame(columns=DNS_COLUMNS)
-    phase.save_table("references", refs)
-    phase.save_table("rename-plan", renames)
-    phase.save_table("dns-remove", table)
+    suffix = "" if phase.domain_state == phase.state_dir else f"-{domain}"
+    phase.save_table("references" + suffix, refs)
+    phase.save_table("rename-plan" + suffix, renames)
+    phase.save_table("dns-remove" + suffix, table)
     if present:  # what the domain served before its release: phase 50 reads the public website's record here
-        released = phase.state_dir / RELEASED_RECORDS
+        released = phase.domain_state / RELEASED_RECORDS
         released.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(released, index=False)
     window = mailwindow.plan_window(ns, domain, phase.params.holding_mx, phase.endpoints.smtp_hosts) \
@@ -88,8 +117,21 @@ def plan(phase: Phase, old: GraphClient, src: Inventory) -> ReleasePlan:
     return ReleasePlan(domain, present, refs, renames, records, table, phase.dns_facts(), window)
 
 
-def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, gate: ConfirmGate) -> StepResult:
-    """The MX goes first (to the holding host, or away), then the domain waits the MX's TTL with its people still on
+def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlans, gate: ConfirmGate) -> StepResult:
+    """Each custom domain released in turn (:func:`apply_one`); one confirmation covers them all."""
+    if len(release.plans) == 1:
+        view, one = release.plans[0]
+        return apply_one(view, old, src, one, gate)
+    report, summary = Report(), {}
+    for view, one in release.plans:
+        done = apply_one(view, old, src, one, gate)
+        report.text(f"**{one.domain}**").add(done.report)
+        summary.update({f"{one.domain}: {k}": v for k, v in done.summary.items()})
+    return StepResult(report, summary)
+
+
+def apply_one(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, gate: ConfirmGate) -> StepResult:
+    """One domain, in its view of the phase. The MX goes first (to the holding host, or away), then the domain waits the MX's TTL with its people still on
     it (mail that followed a cached MX is delivered in the old tenant, and phase 60 moves it), then the users are
     renamed and the domain deleted: renamed first, a sender's cached MX would meet "recipient rejected" (5.4.1)."""
     if release.nothing_to_do:
@@ -109,7 +151,7 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
             report.add(phase.run(workload).report())
         report.banner("warn", "dry run: nothing was changed (set dry_run: false and confirm to apply)")
         return StepResult(report, {"result": "dry run"})
-    ttl = dnsttl.mx_ready(ns, release.domain, phase.state_dir, phase.ttl_scale(), phase.params.ttl_override,
+    ttl = dnsttl.mx_ready(ns, release.domain, phase.domain_state, phase.ttl_scale(), phase.params.ttl_override,
                           progress=lambda text: print(text, flush=True)) if release.records else ""
     mx_ttl = ns.ttl(release.domain, "MX") if any(r.type == "MX" for r in release.records) else None
     gate.require()
@@ -121,7 +163,7 @@ def apply(phase: Phase, old: GraphClient, src: Inventory, release: ReleasePlan, 
     removed = phase.run(records, gate)
     for note in records.notes:
         report.text(note)
-    drained = dnsttl.drain(phase.state_dir, mx_ttl, phase.ttl_scale(), progress=lambda text: print(text, flush=True)) \
+    drained = dnsttl.drain(phase.domain_state, mx_ttl, phase.ttl_scale(), progress=lambda text: print(text, flush=True)) \
         if release.present else ""
     renamed = phase.run(renames, gate)
     deleted = domains.delete_domain(old, release.domain, src.initial_domain, wait) if release.present \

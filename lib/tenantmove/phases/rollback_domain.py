@@ -95,13 +95,13 @@ def _state(client: GraphClient, domain: str) -> str:
 
 def _ttl(phase: Phase) -> int:
     """The restored records' TTL: still low when the cutover had lowered it, so the next cutover need not wait."""
-    return dnsttl.LOW if dnsttl.lowered(phase.state_dir, phase.params.domain, "MX") else 3600
+    return dnsttl.LOW if dnsttl.lowered(phase.domain_state, phase.params.domain, "MX") else 3600
 
 
 def _snapshot(phase: Phase) -> pd.DataFrame:
-    snapshot = dnssnapshot.load(phase.state_dir)
+    snapshot = dnssnapshot.load(phase.domain_state)
     if snapshot is None:
-        raise RollbackRefused(f"there is no DNS snapshot in {phase.state_dir / dnssnapshot.SNAPSHOT}: nothing says "
+        raise RollbackRefused(f"there is no DNS snapshot in {phase.domain_state / dnssnapshot.SNAPSHOT}: nothing says "
                               "what the domain's DNS was before the cutover", where=phase.id,
                               hint="restore the state folder from its backup (phase 00 takes the snapshot before "
                                    "the cutover; phase 20 takes it if phase 00 ran before snapshots)")
@@ -111,6 +111,13 @@ def _snapshot(phase: Phase) -> pd.DataFrame:
 def plan(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory) -> RollbackPlan:
     """What the way back will do; refused, before anything changes, when phase 20 never changed anything."""
     domain = phase.params.domain
+    if phase.params.also_domains:
+        raise RollbackRefused(f"this migration moves {len(phase.params.domains)} custom domains "
+                              f"({', '.join(phase.params.domains)}); the way back takes one domain's cutover back",
+                              where=f"{phase.id}: also_domains",
+                              hint="take the other domains back by hand from their snapshots (state folder, "
+                                   "domains/<domain>/dns/snapshot.csv) and the ledger's renames, or finish the "
+                                   "cutover (rerun phase 30)")
     in_old, in_new = _state(old, domain), _state(new, domain)
     items = _cutover_items(phase)
     downtime = phase.downtime()
@@ -254,9 +261,9 @@ def finish(phase: Phase, checks: pd.DataFrame) -> StepResult:
     ns, provider = phase.dns()
     domain = phase.params.domain
     notes: list[str] = []
-    if dnsttl.lowered(phase.state_dir, domain, "MX") and provider.name != "manual":
-        notes = dnsttl.lower(provider, dnsttl.observe(ns, domain, phase.state_dir, phase.ttl_scale()), phase.state_dir)
-    drained = dnsttl.forget_drain(phase.state_dir)
+    if dnsttl.lowered(phase.domain_state, domain, "MX") and provider.name != "manual":
+        notes = dnsttl.lower(provider, dnsttl.observe(ns, domain, phase.domain_state, phase.ttl_scale()), phase.domain_state)
+    drained = dnsttl.forget_drain(phase.domain_state)
     attempt = phase.downtime().roll_back(phase.run_id, phase.operator, f"rolled back by {phase.id}")
     ledger = phase.ledger()
     reason = f"the cutover was rolled back by run {phase.run_id}"

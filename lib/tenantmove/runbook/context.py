@@ -6,6 +6,7 @@ cell whose summary the runner puts into ``run.json``."""
 from __future__ import annotations
 
 import ast
+import copy
 import datetime as dt
 import time
 from dataclasses import replace
@@ -52,6 +53,8 @@ class Phase:
         self.params = params
         self.run_dir = run_dir
         self.state_dir = state_dir
+        self.domain_state = state_dir  # where one custom domain's cutover state lives (see for_domain)
+        self.confirm_word = params.domain  # what a confirmation types: the migration's domain, in every domain's view
         self.run_id = run_id
         self.operator = operator
         self.started = utc_now()
@@ -248,7 +251,7 @@ class Phase:
         confirm: no box is shown, and the gate refuses to let anything through. Where the ``approval`` parameter
         names this phase, ``plan`` (what the notebook showed) is part of what a second person approves, and the
         gate lets nothing through before that approval."""
-        gate = ConfirmGate(action, self.params.domain, given=self.params.confirm, interactive=self.params.interactive,
+        gate = ConfirmGate(action, self.confirm_word, given=self.params.confirm, interactive=self.params.interactive,
                            operator=self.operator, run_id=self.run_id, phase=self.id, record_dir=self.folder,
                            dry_run=self.dry_run, on_record=self.ledger().record_confirmation,
                            approver=approver_for(self, plan))
@@ -256,7 +259,26 @@ class Phase:
         return gate
 
     def downtime(self) -> Downtime:
-        return Downtime(self.state_dir)
+        """The custom domain's downtime record (each domain of the migration has its own: :meth:`for_domain`)."""
+        return Downtime(self.domain_state)
+
+    def for_domain(self, domain: str) -> Phase:
+        """This phase as it works on one of the migration's custom domains (``also_domains``): that domain, its DNS
+        settings, and its own cutover state (DNS snapshot, TTLs, released records, downtime record) in
+        ``domains/<domain>`` of the state folder. The ledger, the inventories, the run folder and the sign-ins stay
+        the migration's (one ledger, shared). The migration's own ``domain`` is the phase itself."""
+        if domain == self.params.domain:
+            return self
+        self.ledger()  # opened before the copy, so that both write the same one
+        view = copy.copy(self)
+        view.params = replace(self.params, domain=domain, dns=self.params.dns_of(domain))
+        view.domain_state = self.state_dir / "domains" / domain
+        view._dns = None
+        return view
+
+    def domain_views(self) -> list[Phase]:
+        """This phase for each custom domain the migration moves, ``domain`` first."""
+        return [self.for_domain(d) for d in self.params.domains]
 
     def progress(self, label: str) -> display.Progress:
         return display.Progress(label, self.params.interactive)

@@ -159,7 +159,7 @@ def mapping_digest(path: Path) -> str:
 def _mapping(m: Migration, src: Inventory, new_initial: str) -> pd.DataFrame:
     """The migration's user mapping (its file, or the one phase 10 would generate), actions in lower case."""
     path = mapping_file(m.params, m.state)
-    df = mapping.read(path) if path.is_file() else mapping.generate(src, m.params.domain, new_initial)
+    df = mapping.read(path) if path.is_file() else mapping.generate(src, m.params.domains, new_initial)
     action = df["action"].replace("", "move").str.lower() if "action" in df else pd.Series(["move"] * len(df))
     return df.assign(action=action)
 
@@ -176,7 +176,7 @@ def source_of(m: Migration, endpoints: Endpoints, new_initial: str) -> Source:
     boxes = frozenset(str(u).lower() for u in src.users.loc[licensed, "userPrincipalName"])  # a licence, a mailbox
     return Source(m.params.name, m.suffix, str(src.organization.get("id") or ""), src.domains,
                   rows[rows["action"].isin(["move", MERGE_ACTION])], src.groups, _sites(old), boxes,
-                  (m.params.domain,), rows[rows["action"] == "guest"])
+                  tuple(m.params.domains), rows[rows["action"] == "guest"])
 
 
 def plan(merge: MergeFile) -> tuple[pd.DataFrame, list[Any]]:

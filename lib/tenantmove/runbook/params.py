@@ -78,6 +78,10 @@ SPEC: list[Spec] = [
     Spec("graph_url", str, "", "Graph base URL override (empty: per cloud)"),
     Spec("ca_file", str, "", "extra CA bundle to trust, e.g. a TLS-inspecting proxy (empty: system CAs only)"),
     Spec("domain", str, "contoso.example", "the custom domain that moves from the old tenant to the new one"),
+    Spec("also_domains", list, [], "the old tenant's other custom domains that move with it: each a domain, or "
+         "{domain: ..., dns: {...}} with DNS settings of its own (keys as dns; without: dns's, for that domain); "
+         "phases 00, 20 and 30 cut each over with its own DNS snapshot, TTLs and downtime record, and phase 90 checks "
+         "each", phases=('00', '20', '25', '30', '90')),
     Spec("source", dict, {"tenant": "contoso.onmicrosoft.com", "client_id": "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01",
                           "auth": "client_secret", "secret_env": "TENANTMOVE_SOURCE_SECRET"},
          "the old tenant: " + "; ".join(f"{k}: {v}" for k, v in TENANT_KEYS.items())),
@@ -209,10 +213,23 @@ class Params:
     prestage_users: bool = False
     vault_key_env: str = "TENANTMOVE_VAULT_KEY"
     dns: dict[str, Any] = field(default_factory=dict)
+    also_domains: list[dict[str, Any]] = field(default_factory=list)  # [{domain, dns}], validated
     change: dict[str, Any] = field(default_factory=dict)
     approval: dict[str, Any] = field(default_factory=dict)
     confirm: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def domains(self) -> list[str]:
+        """Every custom domain this migration moves: ``domain`` first, then ``also_domains``."""
+        return [self.domain, *(str(d["domain"]) for d in self.also_domains)]
+
+    def dns_of(self, domain: str) -> dict[str, Any]:
+        """The DNS settings of one of the migration's domains: its own, or ``dns``'s without a zone of ``domain``'s."""
+        if domain == self.domain:
+            return dict(self.dns)
+        own = next((d.get("dns") for d in self.also_domains if d["domain"] == domain), None)
+        return dict(own) if own else {k: v for k, v in self.dns.items() if k != "zone"}
 
     def public(self) -> dict[str, Any]:
         """The parameters as recorded in run.json: names of secrets, never values."""
@@ -224,7 +241,7 @@ class Params:
 
 
 def defaults() -> dict[str, Any]:
-    return {s.name: (dict(s.default) if isinstance(s.default, dict) else s.default) for s in SPEC}
+    return {s.name: (type(s.default)(s.default) if isinstance(s.default, dict | list) else s.default) for s in SPEC}
 
 
 def scrub(value: Any) -> Any:
@@ -363,30 +380,8 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
             tenants["source"].tenant.lower() == tenants["target"].tenant.lower():
         bad("target.tenant", "the new tenant is the same as the old one", "name the new tenant in target.tenant")
     dns_cfg = values["dns"] if isinstance(values["dns"], dict) else {}
-    _check_keys("dns", dns_cfg, DNS_KEYS, "dns.tsig_secret_env", bad)
-    options = dns_cfg.get("lexicon_options") or {}
-    if not isinstance(options, dict):
-        bad("dns.lexicon_options", "must be a mapping of option: value", "e.g. lexicon_options: {zone_id: abc}")
-        options = {}
-    for key in options:  # lexicon's credentials are its auth_* options: only ever from LEXICON_* variables
-        if _looks_secret(key) or str(key).lower().startswith("auth"):
-            bad(f"dns.lexicon_options.{key}", "credentials are never parameters",
-                f"export LEXICON_{str(dns_cfg.get('lexicon_provider', 'PROVIDER')).upper()}_{str(key).upper()} instead")
-    if dns_cfg.get("provider", "auto") not in DNS_PROVIDERS:
-        bad("dns.provider", f"must be one of {', '.join(DNS_PROVIDERS)}", "auto picks the sandbox's server or manual")
-    for key in ("wait_seconds", "poll_seconds"):
-        if key in dns_cfg and (isinstance(dns_cfg[key], bool) or not isinstance(dns_cfg[key], int | float)
-                               or dns_cfg[key] <= 0):
-            bad(f"dns.{key}", f"must be a positive number of seconds, not {dns_cfg[key]!r}", f"e.g. dns.{key}: 60")
-    if dns_cfg.get("provider") == "rfc2136":
-        if not dns_cfg.get("server"):
-            bad("dns.server", "missing (provider rfc2136)", "give the primary server, e.g. 192.0.2.53:53")
-        if not dns_cfg.get("tsig_file") and not dns_cfg.get("tsig_secret_env"):
-            bad("dns.tsig_file", "missing (provider rfc2136)", "give a TSIG key file, or dns.tsig_secret_env")
-        elif dns_cfg.get("tsig_file") and not os.access(str(dns_cfg["tsig_file"]), os.R_OK):
-            bad("dns.tsig_file", f"cannot read the file {dns_cfg['tsig_file']}", "check the path and permissions")
-    if dns_cfg.get("provider") == "lexicon" and not dns_cfg.get("lexicon_provider"):
-        bad("dns.lexicon_provider", "missing (provider lexicon)", "name the DNS host, e.g. cloudflare or route53")
+    _dns_problems("dns", dns_cfg, bad)
+    also = _also_domains(values["also_domains"], domain, bad)
     unknown = [a for a in str(values["settings_apply"]).replace(" ", "").split(",") if a and a not in SETTING_AREAS]
     if unknown:
         bad("settings_apply", f"unknown area(s): {', '.join(unknown)}", f"choose from {', '.join(SETTING_AREAS)}")
@@ -405,7 +400,68 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
         raise ParameterError(problems)
     given = {s.name: values[s.name] for s in SPEC}  # SPEC names every field; a few are refined above
     return Params(**{**given, "domain": domain, "source": tenants["source"], "target": tenants["target"],
-                     "dns": dict(dns_cfg)})
+                     "dns": dict(dns_cfg), "also_domains": also})
+
+
+def _dns_problems(section: str, dns_cfg: dict[str, Any], bad: Any) -> None:
+    """Each problem of one set of DNS settings (``dns``, or an also_domains entry's ``dns``), reported by ``bad``."""
+    _check_keys(section, dns_cfg, DNS_KEYS, f"{section}.tsig_secret_env", bad)
+    options = dns_cfg.get("lexicon_options") or {}
+    if not isinstance(options, dict):
+        bad(f"{section}.lexicon_options", "must be a mapping of option: value", "e.g. lexicon_options: {zone_id: abc}")
+        options = {}
+    for key in options:  # lexicon's credentials are its auth_* options: only ever from LEXICON_* variables
+        if _looks_secret(key) or str(key).lower().startswith("auth"):
+            bad(f"{section}.lexicon_options.{key}", "credentials are never parameters",
+                f"export LEXICON_{str(dns_cfg.get('lexicon_provider', 'PROVIDER')).upper()}_{str(key).upper()} instead")
+    if dns_cfg.get("provider", "auto") not in DNS_PROVIDERS:
+        bad(f"{section}.provider", f"must be one of {', '.join(DNS_PROVIDERS)}", "auto picks the sandbox's server or manual")
+    for key in ("wait_seconds", "poll_seconds"):
+        if key in dns_cfg and (isinstance(dns_cfg[key], bool) or not isinstance(dns_cfg[key], int | float)
+                               or dns_cfg[key] <= 0):
+            bad(f"{section}.{key}", f"must be a positive number of seconds, not {dns_cfg[key]!r}", f"e.g. dns.{key}: 60")
+    if dns_cfg.get("provider") == "rfc2136":
+        if not dns_cfg.get("server"):
+            bad(f"{section}.server", "missing (provider rfc2136)", "give the primary server, e.g. 192.0.2.53:53")
+        if not dns_cfg.get("tsig_file") and not dns_cfg.get("tsig_secret_env"):
+            bad(f"{section}.tsig_file", "missing (provider rfc2136)", "give a TSIG key file, or dns.tsig_secret_env")
+        elif dns_cfg.get("tsig_file") and not os.access(str(dns_cfg["tsig_file"]), os.R_OK):
+            bad(f"{section}.tsig_file", f"cannot read the file {dns_cfg['tsig_file']}", "check the path and permissions")
+    if dns_cfg.get("provider") == "lexicon" and not dns_cfg.get("lexicon_provider"):
+        bad(f"{section}.lexicon_provider", "missing (provider lexicon)", "name the DNS host, e.g. cloudflare or route53")
+
+
+def _also_domains(value: Any, domain: str, bad: Any) -> list[dict[str, Any]]:
+    """The ``also_domains`` entries as [{domain, dns}]: each a valid domain, none twice nor the ``domain`` itself."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        bad("also_domains", "must be a list", "e.g. also_domains: [fabrikam-shop.example], or [] for one domain")
+        return []
+    out, seen = [], {domain}
+    for n, entry in enumerate(value):
+        where = f"also_domains[{n}]"
+        if isinstance(entry, str):
+            entry = {"domain": entry}
+        if not isinstance(entry, dict) or set(entry) - {"domain", "dns"}:
+            bad(where, "must be a domain, or a mapping with the keys domain and dns",
+                "e.g. - shop.contoso.com, or - {domain: shop.contoso.com, dns: {provider: manual}}")
+            continue
+        name = str(entry.get("domain") or "").strip().lower()
+        if not DOMAIN_RE.match(name):
+            bad(f"{where}.domain", f"{entry.get('domain')!r} is not a valid domain name", "write it like shop.contoso.com")
+            continue
+        if name in seen:
+            bad(f"{where}.domain", f"{name} is named twice", "name each custom domain once (domain, or also_domains)")
+            continue
+        seen.add(name)
+        dns = entry.get("dns") or {}
+        if not isinstance(dns, dict):
+            bad(f"{where}.dns", "must be a mapping of DNS settings", "the keys are those of dns, e.g. {provider: manual}")
+            dns = {}
+        _dns_problems(f"{where}.dns", dns, bad)
+        out.append({"domain": name, "dns": dict(dns)})
+    return out
 
 
 def _check_keys(section: str, spec: dict[str, Any], known: dict[str, str], secret_param: str, bad: Any) -> bool:

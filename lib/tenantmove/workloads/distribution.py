@@ -21,11 +21,13 @@ class DistributionLists(Workload):
     title = "distribution lists"
     manual_shell = "Exchange Online PowerShell (Install-Module ExchangeOnlineManagement)"
 
-    def __init__(self, client: GraphClient, source: Inventory, moving: pd.DataFrame, domain: str,
+    def __init__(self, client: GraphClient, source: Inventory, moving: pd.DataFrame, domains: str | list[str],
                  new_initial: str, admin: str = "", later: pd.DataFrame | None = None) -> None:
-        """``later``: the mapping's shared, room and equipment mailboxes (a script makes them; phase 60 adds them
+        """``domains``: the custom domains that move (a list's address keeps its domain if it is one of them);
+        ``later``: the mapping's shared, room and equipment mailboxes (a script makes them; phase 60 adds them
         to their lists): named so, not as people the mapping leaves behind."""
-        self.client, self.source, self.domain, self.new_initial = client, source, domain.lower(), new_initial
+        self.client, self.source, self.new_initial = client, source, new_initial
+        self.domains = {d.lower() for d in ([domains] if isinstance(domains, str) else domains)}
         self.manual_preamble = (f"# sign in as an Exchange administrator of the new tenant ({new_initial})",
                                 f"Connect-ExchangeOnline{' -UserPrincipalName ' + ps_quote(admin) if admin else ''}")
         upn_of = dict(zip(source.users["id"], source.users["userPrincipalName"].str.lower(), strict=True))
@@ -46,7 +48,7 @@ class DistributionLists(Workload):
 
     def address(self, group: pd.Series) -> str:
         mail = str(group.get("mail") or "")
-        if mail.lower().endswith("@" + self.domain):
+        if mail.lower().rpartition("@")[2] in self.domains:
             return mail
         return f"{group['mailNickname']}@{self.new_initial}"
 

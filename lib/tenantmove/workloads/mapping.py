@@ -52,15 +52,19 @@ class MappingError(TenantmoveError):
         return pd.DataFrame([p.__dict__ for p in self.problems], columns=["file", "line", "column", "message", "hint"])
 
 
-def default_target(upn: str, domain: str, old_initial: str, new_initial: str) -> str:
-    """The custom domain moves with its users; anything else lands on the new onmicrosoft domain."""
+def _listed(domains: str | list[str]) -> list[str]:
+    return [d.lower() for d in ([domains] if isinstance(domains, str) else domains)]
+
+
+def default_target(upn: str, domain: str | list[str], old_initial: str, new_initial: str) -> str:
+    """The custom domains move with their users; anything else lands on the new onmicrosoft domain."""
     local, _, user_domain = upn.partition("@")
-    if user_domain.lower() == domain.lower():
-        return f"{local}@{domain}"
+    if user_domain.lower() in _listed(domain):
+        return f"{local}@{user_domain.lower()}"
     return f"{local}@{new_initial}"
 
 
-def generate(source: Inventory, domain: str, new_initial: str) -> pd.DataFrame:
+def generate(source: Inventory, domain: str | list[str], new_initial: str) -> pd.DataFrame:
     """A mapping row per user of the old tenant, with memberships from the inventory; a guest's row has the action
     ``guest`` and the address to invite them at as its target."""
     country = source.organization.get("countryLetterCode") or ""
@@ -147,9 +151,10 @@ def shape_problems(df: pd.DataFrame, file: str) -> list[MappingProblem]:
     return []
 
 
-def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_initial: str,
+def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str | list[str], new_initial: str,
              target_licences: pd.DataFrame) -> pd.DataFrame:
-    """Check every row; raise :class:`MappingError` listing every problem, or return the rows to move."""
+    """Check every row; raise :class:`MappingError` listing every problem, or return the rows to move. ``domain``:
+    the custom domain (or domains) that move with their users."""
     problems: list[MappingProblem] = []
 
     def bad(line: int | None, column: str, message: str, hint: str) -> None:
@@ -163,7 +168,8 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
             df[col] = "move" if col == "action" else ""
     df["action"] = df["action"].replace("", "move").str.lower()
     known = {u.lower(): u for u in source.users["userPrincipalName"]}
-    allowed = {domain.lower(), new_initial.lower()}
+    moving_domains = _listed(domain)
+    allowed = {*moving_domains, new_initial.lower()}
     seen_source: dict[str, int] = {}
     seen_target: dict[str, int] = {}
     for idx, row in df.iterrows():
@@ -210,8 +216,10 @@ def validate(df: pd.DataFrame, file: str, source: Inventory, domain: str, new_in
             continue
         tgt_domain = tgt.split("@")[1].lower()
         if tgt_domain not in allowed:
-            bad(line, "target_upn", f"domain {tgt_domain} is neither {domain} nor {new_initial}",
-                f"use @{domain} (moves with the domain) or @{new_initial}")
+            bad(line, "target_upn", f"domain {tgt_domain} is neither {' nor '.join(moving_domains)} nor {new_initial}",
+                f"use @{moving_domains[0]} (moves with the domain) or @{new_initial}"
+                + ("" if len(moving_domains) > 1 else "; or, if the old tenant's domain "
+                   f"{tgt_domain} moves too, name it in also_domains"))
         if tgt.lower() in seen_target:
             bad(line, "target_upn", f"{tgt} is the target of two users (also line {seen_target[tgt.lower()]})",
                 "give each user a target UPN of its own")

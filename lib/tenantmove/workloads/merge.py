@@ -287,6 +287,27 @@ def _domains(sources: list[Source]) -> list[Clash]:
                                      f"{domain}, moved by {source.name}, is verified in {other.name}'s old tenant: move "
                                      f"it with {other.name} (its parameter file's domain), not with {source.name}",
                                      blocking=True))
+        moved = {d.lower() for d in source.custom_domains}
+        for _, row in source.domains.iterrows():  # a custom domain of the old tenant that no migration moves
+            name = str(row["domain"]).lower()
+            if name not in moved and not name.endswith(".onmicrosoft.com") and \
+                    str(row.get("verified")).lower() in ("true", "1"):
+                out.append(Clash("domains", name, (source.name,), "none",
+                                 f"stays in {source.name}'s old tenant: its people move with other addresses, and "
+                                 f"mail to it keeps going there (name it in {source.name}'s also_domains to move it)"))
+    return out
+
+
+def _cutovers(sources: list[Source]) -> list[Clash]:
+    """Each migration's cutover (phases 20 and 30) moves its own domains only: one source's domains can move while
+    another's people keep working."""
+    out = []
+    for source in sources:
+        others = [s.name for s in sources if s is not source]
+        out.append(Clash("order", f"cutover of {source.name}", (source.name,), "none",
+                         f"phases 20 and 30 of {source.name} move {', '.join(source.custom_domains)}, each with its "
+                         f"own DNS settings and downtime record; {', '.join(others)}'s people keep working (their "
+                         "domains are not touched)"))
     return out
 
 
@@ -323,7 +344,7 @@ def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, 
     found = (_domains(sources) + _people(sources, chosen["users"], into) + _guests(sources, into)
              + _groups(sources, chosen["groups"], into) + _sites(sources, chosen["sites"], into)
              + _seats(sources, free_seats))
-    return found + _order(sources, into)
+    return found + _cutovers(sources) + _order(sources, into)
 
 
 def table(found: list[Clash]) -> pd.DataFrame:
