@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SANDBOX_DIR := .sandbox
 
-.PHONY: demo test test-fast lab sandbox lint notebooks bench clean
+.PHONY: demo demo-merge test test-fast lab sandbox lint notebooks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 # The whole migration against the embedded sandbox; prints the run's index page.
 demo: $(STAMP)
 	$(PY) -m tenantmove demo parameters/demo.yaml
+
+# The merge demo: the sandbox's two old tenants (Contoso, Fabrikam) into one new one; prints the merge index.
+demo-merge: $(STAMP)
+	$(PY) -m tenantmove demo-merge parameters/merge-demo.yaml
 
 # Unit, sandbox integration and notebook tests, in two worker processes (each with its own sandbox; a test
 # file stays in one worker, so the story of tests/test_cutover_story.py is told in order): about 8 minutes.

@@ -148,3 +148,28 @@ def test_a_merged_mailbox_lands_under_its_folder_and_is_checked_for_what_is_miss
     assert (shared.loc[0, "extra or duplicate"], shared.loc[0, "identical"]) == (0, 2)
     assert fidelity.compare(Reader(["a", "c"]), new, pairs, shared=frozenset({"alex"})).loc[  # type: ignore[arg-type]
         0, "missing or changed"] == 1
+
+
+def test_settings_take_one_migrations_values_and_policies_neither_replace_nor_stack_blindly() -> None:
+    from dataclasses import replace
+
+    from tenantmove.workloads.merge import Resolution
+
+    contoso, fabrikam = _two()
+    admins = {"id": "c1", "displayName": "Require MFA for administrators",
+              "conditions": {"users": {"includeUsers": ["admin"]}}}
+    everyone = {"id": "f2", "displayName": "Everyone: require MFA", "conditions": {"users": {"includeUsers": ["All"]}}}
+    contoso = replace(contoso, settings={"pronouns": {"isEnabledInOrganization": True}, "sharepoint": {"a": 1}},
+                      policies=(admins,))
+    fabrikam = replace(fabrikam, settings={"pronouns": {"isEnabledInOrganization": False}, "sharepoint": {"a": 1}},
+                       policies=({**admins, "id": "f1"}, everyone))
+    into: dict[str, Resolution] = {}
+    found = {(c.area, c.key): c for c in clashes([contoso, fabrikam], {"O365_BUSINESS_PREMIUM": 10}, {"users": "suffix"}, into,
+                                                  {"pronouns": "fabrikam"})}
+    assert found[("settings", "pronouns")].resolution.startswith("fabrikam's values (they differ in "
+                                                                  "isEnabledInOrganization)")
+    assert ("settings", "sharepoint") not in found  # the same in both: nothing to choose
+    assert into["contoso"].settings_from == {"pronouns": "fabrikam"}
+    assert into["fabrikam"].policies == {"f1": "Require MFA for administrators (fabrikam)"}
+    assert "covers contoso's people too" in found[("conditional access", "Everyone: require MFA")].resolution
+    assert not any(c.blocking for c in found.values())

@@ -189,3 +189,16 @@ def test_each_phase_module_reads_only_the_parameters_its_notebook_takes() -> Non
         wrong += [f"{module}: {name}" for name in sorted(used - own)]
     assert not wrong, wrong
     assert {s.name for s in specs_for("90_verify_and_close")} >= {"dns", "settings_apply"}  # its registered checks
+
+
+def test_the_way_back_refuses_a_migration_of_several_domains_in_one_line() -> None:
+    from types import SimpleNamespace
+
+    from tenantmove.phases.rollback_domain import RollbackRefused, plan
+
+    params = validate({**defaults(), "also_domains": ["shop.contoso.example"]})
+    phase = SimpleNamespace(params=params, id="25_rollback_domain")  # refused before anything is read
+    with pytest.raises(RollbackRefused) as info:
+        plan(phase, None, None, None, None)  # type: ignore[arg-type]
+    line = info.value.one_line()
+    assert "moves 2 custom domains (contoso.example, shop.contoso.example)" in line and "also_domains" in line

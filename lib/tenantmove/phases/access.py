@@ -22,7 +22,7 @@ from ..workloads.sharing import LINK_MAP, Grantees, LinkMap, Sharing, grantees, 
 from ..workloads.siteaccess import SiteAccess
 from ..workloads.siteaccess import matrix as site_matrix
 from .checks import Check
-from .common import Steps, guest_rows
+from .common import Steps, known_people
 
 PASTED = ("A link pasted into a document, a mail or a chat still points at the old tenant and cannot be rewritten "
           "from here: the link map (old URL -> new URL) and each owner's list of their changed links are in this "
@@ -30,10 +30,9 @@ PASTED = ("A link pasted into a document, a mail or a chat still points at the o
 
 
 def holders(phase: Phase, src: Inventory, tgt: Inventory, moving: pd.DataFrame) -> Grantees:
-    """The old tenant's people, guests and groups as the new tenant knows them: the mapping's, groups by nickname."""
-    rows = pd.concat([moving[["source_upn", "target_upn"]], guest_rows(phase)[["source_upn", "target_upn"]]],
-                     ignore_index=True)
-    return grantees(src, tgt, rows)
+    """The old tenant's people, guests and groups as the new tenant knows them: the mapping's (and a merge's people
+    another migration makes), groups by nickname."""
+    return grantees(src, tgt, known_people(phase, moving))
 
 
 def sharing_for(phase: Phase, copy: DriveCopy, src: Inventory, tgt: Inventory, moving: pd.DataFrame, kind: str,

@@ -36,6 +36,7 @@ from .common import (
     ONEDRIVES_LATER,
     StepFailed,
     StepResult,
+    elsewhere_rows,
     guest_rows,
     merge_resolution,
     merged_rows,
@@ -100,7 +101,7 @@ def plan(phase: Phase, new: GraphClient, src: Inventory, moving: pd.DataFrame) -
         services = [s.strip() for s in (src_domain.iloc[0]["services"] if not src_domain.empty else "Email").split(",")
                     if s.strip()] or ["Email"]
         found.append(DomainAdd(domain, state, services, src.dns_records[src.dns_records["domain"] == domain]))
-    people = plan_table(People(new, moving, from_inventory(src)), src.raw.get("owners"))
+    people = plan_table(People(new, moving, from_inventory(src), elsewhere_rows(phase)), src.raw.get("owners"))
     return AddPlan(found, moving, src.groups, people, guest_rows(phase), phase.dns_facts(), merge_table(phase))
 
 
@@ -156,7 +157,8 @@ def apply(phase: Phase, new: GraphClient, src: Inventory, tgt: Inventory, moving
     services = sum(n for n, _ in published)
     records = [pair[0] for _, pair in published]  # the DNS changes: shown by their workload as they happen
     outcomes = [*records, *(pair[1] for _, pair in published), *outcomes]
-    people = People(new, moving, from_inventory(src))  # the people as they were: attributes, managers, plans, owners
+    # the people as they were: attributes, managers (a merge's other people among them), plans, owners
+    people = People(new, moving, from_inventory(src), elsewhere_rows(phase))
     outcomes.append(phase.run(boxes, gate))
     outcomes += [phase.run(PersonAttributes(people), gate), phase.run(Managers(people), gate),
                  phase.run(LicencePlans(people, tgt.raw.get("subscribedSkus") or []), gate),
@@ -351,11 +353,8 @@ def _dns_of(phase: Phase, new: GraphClient, src: Inventory, check: Check) -> Non
 @reconciles("users", "groups")
 def directory_reconciled(r: Reads) -> list[Check]:
     boxes = resource_rows(r.phase)  # shared, room and equipment mailboxes are members too, once phase 60 added them
-    res = merge_resolution(r.phase)  # in a merge: people another migration makes are members too
-    elsewhere = pd.DataFrame([{"source_upn": o, "target_upn": n} for o, n in res.members_elsewhere.items()],
-                             columns=["source_upn", "target_upn"]) if res is not None else None
-    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, pd.concat(
-        [r.moving, boxes, merged_rows(r.phase), elsewhere], ignore_index=True))]
+    return [users_check(r.moving, r.tgt), groups_check(r.src, r.tgt, pd.concat(  # a merge's other people too
+        [r.moving, boxes, elsewhere_rows(r.phase)], ignore_index=True))]
 
 
 @reconciles("DNS records")
@@ -374,6 +373,8 @@ def mail_flow_reconciled(r: Reads) -> list[Check]:
     sender = outside_mail.for_endpoints(r.phase.endpoints)
     view = sender.settle(SETTLE_SECONDS) if sender is not None else {}
     table = mailwindow.letters(view)
+    if not table.empty:  # the letters to this migration's domains (a merge's other cutovers have their own)
+        table = table[table["to"].str.lower().str.rpartition("@")[2].isin(r.phase.params.domains)]
     if table.empty:
         return []
     r.phase.save_table("mail-flow", table)
@@ -396,7 +397,7 @@ def people_reconciled(r: Reads) -> Check:
     """Each moving person's attributes, one by one, and their manager by mapped person, against the old tenant as it
     is now; a difference reopens the person's item."""
     check = Check("people")
-    for row in reconcile_people(People(r.new, r.moving, from_tenant(r.old, r.src))):
+    for row in reconcile_people(People(r.new, r.moving, from_tenant(r.old, r.src), elsewhere_rows(r.phase))):
         bad = bool(row["differing"]) or row["manager differs"]
         if row["differing"] and not row["missing"]:
             check.reopen.append(("person-attributes", "name", row["person"],
@@ -418,7 +419,7 @@ def plans_and_owners_reconciled(r: Reads) -> list[Check]:
     """Each moving person's service plans off, by name, each recreated group's owners by mapped person (against the
     old tenant as it is now) and its delivery settings (against the newest export of each tenant), and each shared,
     room and equipment mailbox by its kind and place."""
-    people = People(r.new, r.moving, from_tenant(r.old, r.src))
+    people = People(r.new, r.moving, from_tenant(r.old, r.src), elsewhere_rows(r.phase))
     made = {str(g): str(n) for g, n in _groups_made(r.src, r.tgt).items()}
     return [workload_check("service plans", LicencePlans(people, r.tgt.raw.get("subscribedSkus") or [])),
             workload_check("group owners", GroupOwners(r.new, r.src.groups, owners_from_tenant(r.old, r.src), made,

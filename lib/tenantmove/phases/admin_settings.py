@@ -28,7 +28,7 @@ from ..workloads.settings import (
     diff,
 )
 from .checks import Check, Reads, reconciles
-from .common import StepResult, Steps, apply_workloads, plan_workloads
+from .common import StepResult, Steps, apply_workloads, merge_resolution, plan_workloads
 
 
 @dataclass
@@ -45,10 +45,29 @@ def selected(phase: Phase) -> list[str]:
     return [a for a in phase.params.settings_apply.replace(" ", "").split(",") if a]
 
 
+def own_areas(phase: Phase) -> tuple[list[str], dict[str, str]]:
+    """The selected areas this migration applies, and (in a merge) each area another migration's values win:
+    area -> that migration."""
+    res = merge_resolution(phase)
+    won = {a: w for a, w in (res.settings_from if res is not None else {}).items() if w != phase.params.name}
+    return [a for a in selected(phase) if a not in won], won
+
+
+def old_policies(phase: Phase, old: GraphClient) -> list[dict[str, Any]]:
+    """The old tenant's conditional-access policies, each under its name in the new tenant (a merge renames one
+    named like another migration's)."""
+    res = merge_resolution(phase)
+    renamed = res.policies if res is not None else {}
+    return [{**p, "displayName": renamed.get(str(p["id"]), p["displayName"])} for p in CaClient(old).all("policies")]
+
+
 def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt: Inventory,
             moving: pd.DataFrame) -> AdminSettings:
-    """The comparison, and the workloads with the user and group mappings conditional access needs."""
-    areas = selected(phase)
+    """The comparison, and the workloads with the user and group mappings conditional access needs. In a merge, an
+    area whose values another migration's old tenant gives the new one (the merge plan) is shown, not applied, and
+    a policy named like another migration's is created under its own name."""
+    res = merge_resolution(phase)
+    areas, won = own_areas(phase)
     new_ids = {str(u).lower(): i for u, i in zip(tgt.users["userPrincipalName"], tgt.users["id"], strict=True)}
     old_ids = {str(u).lower(): i for u, i in zip(src.users["userPrincipalName"], src.users["id"], strict=True)}
     users = {old_ids[str(r["source_upn"]).lower()]: new_ids[str(r["target_upn"]).lower()]
@@ -61,8 +80,13 @@ def connect(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tg
     locations: dict[str, str] = {i.source_id: str(i.target_id) for i in phase.ledger().items("named-location", ["done"])
                                  if i.target_id}
     found = setting_areas.areas(sides(phase, old, new, src, groups, tgt.initial_domain))
-    return AdminSettings(diff(found, areas), Settings(found, areas), NamedLocations(old_ca, new_ca),
-                         ConditionalAccess(old_ca, new_ca, users, groups, locations, names),
+    table = diff(found, areas)
+    for area, winner in won.items():  # the side-by-side says whose values the merged tenant keeps
+        title = found[area].title if area in found else area
+        table.loc[table["area"] == title, "applied"] = f"no: {winner}'s values (the merge plan)"
+    return AdminSettings(table, Settings(found, areas), NamedLocations(old_ca, new_ca),
+                         ConditionalAccess(old_ca, new_ca, users, groups, locations, names,
+                                           res.policies if res is not None else None),
                          ManualSettings(phase.state_dir, probes(phase, old, new, src, tgt, users)), new_ca)
 
 
@@ -79,7 +103,7 @@ def sides(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, grou
     captured = setting_areas.captured_domains(phase.state_dir)
     return setting_areas.Sides(old, new, groups=groups,
                                group_names=dict(zip(src.groups["id"], src.groups["displayName"], strict=True)),
-                               domains=setting_areas.domain_map(captured, new_initial, phase.params.domain),
+                               domains=setting_areas.domain_map(captured, new_initial, phase.params.domains),
                                captured=captured)
 
 
@@ -87,7 +111,7 @@ def probes(phase: Phase, old: GraphClient, new: GraphClient, src: Inventory, tgt
            users: dict[str, str]) -> dict[str, Callable[[], readback.Probe]]:
     """The manual settings some API can read back, and how."""
     mail = [d for d, services in zip(src.domains["domain"], src.domains["services"], strict=True)
-            if str(d).lower() == phase.params.domain.lower() and "Email" in str(services)]
+            if str(d).lower() in phase.params.domains and "Email" in str(services)]
     upns = {str(i): str(u) for i, u in zip(tgt.users["id"], tgt.users["userPrincipalName"], strict=True)}
     return {"exchange-accepted-domains": readback.mail_domains(new, mail),
             "teams-policies": readback.teams_policies(old, new, users, upns)}
@@ -167,7 +191,7 @@ def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Invent
     policy present in the new tenant by name; then the security gaps. A setting that differs reopens its item for
     phase 40."""
     check = Check("settings")
-    areas = selected(phase)
+    areas, _ = own_areas(phase)
     found = setting_areas.areas(sides(phase, old, new, src, group_map(src, tgt), tgt.initial_domain))
     table = settings.diff(found, areas)
     for _, row in table[table["applied"] == "yes"].iterrows():
@@ -177,13 +201,13 @@ def settings_check(phase: Phase, old: GraphClient, new: GraphClient, src: Invent
                                  f"{row['area']}: {row['setting']} is {row['new tenant']} in the new tenant"))
         check.add(f"{row['area']}: {row['setting']}", 1, 1, mismatched=int(differs),
                   detail=f"{row['old tenant']} -> {row['new tenant']}" if differs else "")
-    old_policies, new_policies = CaClient(old).all("policies"), CaClient(new).all("policies")
+    before, new_policies = old_policies(phase, old), CaClient(new).all("policies")
     there = {str(p["displayName"]).lower(): p for p in new_policies}
-    for policy in old_policies:
+    for policy in before:
         copy = there.get(str(policy["displayName"]).lower())
         check.add(f"conditional access: {policy['displayName']}", 1, int(copy is not None),
                   missing=int(copy is None), detail=f"new tenant: {copy.get('state')}" if copy else "")
-    return check, security_check(phase, old_policies, new_policies, found)
+    return check, security_check(phase, before, new_policies, found)
 
 
 def security_check(phase: Phase, old_policies: list[dict[str, Any]], new_policies: list[dict[str, Any]],

@@ -180,6 +180,23 @@ def merged_rows(phase: Phase) -> pd.DataFrame:
     return _rows(phase, mapping.merged)
 
 
+def elsewhere_rows(phase: Phase) -> pd.DataFrame:
+    """In a merge, the people another migration makes, as mapping rows (source_upn, target_upn): merged people, and
+    guests who are people there; empty otherwise."""
+    res = merge_resolution(phase)
+    rows = [{"source_upn": o, "target_upn": n} for o, n in (res.members_elsewhere if res is not None else {}).items()]
+    return pd.concat([merged_rows(phase)[["source_upn", "target_upn"]],
+                      pd.DataFrame(rows, columns=["source_upn", "target_upn"])], ignore_index=True)
+
+
+def known_people(phase: Phase, moving: pd.DataFrame) -> pd.DataFrame:
+    """Everyone of the old tenant the new tenant knows, as mapping rows (source_upn, target_upn): the moving people,
+    the guests invited again, and (a merge) the people another migration makes. Whoever shares with, mentions or
+    grants to one of them is mapped to them."""
+    return pd.concat([moving[["source_upn", "target_upn"]], guest_rows(phase)[["source_upn", "target_upn"]],
+                      elsewhere_rows(phase)], ignore_index=True)
+
+
 def people_elsewhere(phase: Phase, new: GraphClient) -> tuple[dict[str, str], list[str]]:
     """Old UPN -> new tenant id of the people another migration of the merge makes (merged people, and guests who
     are people there), and the merged people not made yet (a guest's other migration may come later: the merge
@@ -226,8 +243,25 @@ def user_mapping(phase: Phase, src: Inventory, tgt: Inventory) -> UserMapping:
     res = merge_resolution(phase)
     if res is not None:  # the merge's suffix rule: new UPNs for people whose UPN meets another migration's
         moving = res.moving(moving)
+        if phase.id[:2] >= CONTENT:
+            content_needs_everyone(phase, res, tgt)
     phase.save_table("user-mapping", df)
     return UserMapping(path, df, moving, generated)
+
+
+CONTENT = "40"  # the phases from here on move content that names people (shares, mentions, authors, members)
+
+
+def content_needs_everyone(phase: Phase, res: Resolution, tgt: Inventory) -> None:
+    """A content phase of a merge starts only once every person another migration makes is in the new tenant:
+    what it moves names them (a share, a mention, a message's author), and some of it (Teams' imported messages)
+    cannot be changed once moved."""
+    there = {str(u).lower() for u in tgt.users["userPrincipalName"]}
+    missing = sorted({n for n in {**res.merged, **res.members_elsewhere}.values() if n.lower() not in there})
+    if missing:
+        raise StepFailed(f"{', '.join(missing)} is not in the new tenant yet, and this phase's content names them",
+                         where=phase.id, hint="run phase 30 of every migration of the merge first (the merge plan's "
+                                              "order: each one's cutover, then each one's content)")
 
 
 ONEDRIVES_LATER = ("The new OneDrives are not looked at here (this sign-in has no Files.Read.All): phase 70 "

@@ -20,7 +20,7 @@ from ..runbook.downtime import Downtime
 from ..runbook.params import absolutize, load_yaml
 from ..services.dnsops import RecordPlan, record
 from ..workloads import dnsttl, inventory, mailwindow
-from . import add_domain, common, mailboxes, release_domain, rollback_domain, team_sites
+from . import add_domain, admin_settings, common, mailboxes, release_domain, rollback_domain, team_sites
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,17 @@ def sites_by(start: Start) -> common.StepResult:
     sites = team_sites.connect(fifty, old, new, src, moving, tgt)
     plan = team_sites.plan(fifty, sites)
     return team_sites.apply(fifty, sites, fifty.confirm_gate("rebuild the sites (rehearsal)", plan=plan))
+
+
+def settings_by(start: Start) -> tuple[admin_settings.AdminSettings, common.StepResult]:
+    """Phase 40's settings and conditional access as its notebook applies them (connect, plan, confirm, apply)."""
+    forty = start("40_admin_settings")
+    old, new = forty.sign_in("source"), forty.sign_in("target")
+    src, tgt = common.load_inventories(forty, new)
+    moving = common.user_mapping(forty, src, tgt).moving
+    found = admin_settings.connect(forty, old, new, src, tgt, moving)
+    plan = admin_settings.plan(forty, found)
+    return found, admin_settings.apply(forty, found, forty.confirm_gate("apply the settings (rehearsal)", plan=plan))
 
 
 def mail_by(start: Start) -> tuple[common.StepResult, list[Any]]:

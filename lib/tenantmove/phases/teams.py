@@ -37,7 +37,7 @@ from ..workloads.teams import (
     reactions,
 )
 from .checks import Check, Reads, reconciles, workload_check
-from .common import StepResult, Steps, apply_workloads, guest_rows, plan_workloads
+from .common import StepResult, Steps, apply_workloads, known_people, plan_workloads
 
 NOT_MOVED = pd.DataFrame([
     {"what": "meeting chats", "why": "they cannot be put into migration mode"},
@@ -101,8 +101,7 @@ def connect(phase: Phase, old_graph: GraphClient, new_graph: GraphClient, src: I
     for g, team in old_teams(old, src):
         pairs.append(TeamPair(team, str(g["displayName"]), new_groups.get(str(g["mailNickname"]).lower())))
         pairs[-1].new = new.team(pairs[-1].new_group) if pairs[-1].new_group else None
-    rows = pd.concat([moving[["source_upn", "target_upn"]], guest_rows(phase)[["source_upn", "target_upn"]]],
-                     ignore_index=True)
+    rows = known_people(phase, moving)
     new_id = {str(u).lower(): str(i) for u, i in zip(tgt.users["userPrincipalName"], tgt.users["id"], strict=True)}
     new_id.update({str(m).lower(): str(i) for m, i in zip(tgt.users["mail"], tgt.users["id"], strict=True)
                    if isinstance(m, str) and m})

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,9 +27,10 @@ import pandas as pd
 
 from ..errors import TenantmoveError
 from ..paths import default_state_dir
-from ..services.graph import GraphClient
+from ..services.conditional_access import CaClient
+from ..services.graph import GraphClient, GraphError
 from ..services.sites import SiteClient
-from ..workloads import inventory, mapping
+from ..workloads import inventory, mapping, setting_areas
 from ..workloads.inventory import Inventory
 from ..workloads.merge import (
     MERGE_ACTION,
@@ -41,11 +42,12 @@ from ..workloads.merge import (
     rules_problems,
     table,
 )
+from ..workloads.sites import PUBLIC_HOST_SUFFIX
 from . import statefolder
 from .connect import Endpoints, check_state_tenants, connect, resolve, tenant_identity
-from .params import Params, absolutize, load_yaml, validate
+from .params import SETTING_AREAS, Params, absolutize, load_yaml, validate
 
-KEYS = {"merge", "sources", "rules", "state_dir"}
+KEYS = {"merge", "sources", "rules", "settings", "state_dir"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SUFFIX_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
 PLAN_FILE = "merge-plan.csv"
@@ -70,6 +72,7 @@ class MergeFile:
     migrations: list[Migration]
     rules: dict[str, str]
     folder: Path
+    winners: dict[str, str] = field(default_factory=dict)  # phase 40's area -> the migration whose values win
 
 
 def _bad(message: str, where: str, hint: str) -> TenantmoveError:
@@ -125,7 +128,16 @@ def load(path: Path) -> MergeFile:
         if twice:
             raise _bad(f"two sources share the {field_name} {twice[0]!r}", f"{origin}: sources",
                        f"each old tenant is a migration of its own: give each its own {field_name}")
-    return MergeFile(name, path, migrations, rules, merge_folder(raw))
+    winners = {str(k): str(v) for k, v in (raw.get("settings") or {}).items()}
+    names = [m.params.name for m in migrations]
+    for area, who in winners.items():
+        if area not in SETTING_AREAS:
+            raise _bad(f"unknown settings area {area!r}", f"{origin}: settings.{area}",
+                       f"the areas are: {', '.join(SETTING_AREAS)}")
+        if who not in names:
+            raise _bad(f"settings.{area} names {who!r}, not a migration of this merge", f"{origin}: settings.{area}",
+                       f"name the migration whose values the new tenant takes: one of {', '.join(names)}")
+    return MergeFile(name, path, migrations, rules, merge_folder(raw), winners)
 
 
 def merge_folder(raw: dict[str, Any]) -> Path:
@@ -137,13 +149,15 @@ def merge_folder(raw: dict[str, Any]) -> Path:
 
 
 def _sites(client: GraphClient) -> pd.DataFrame:
-    """Every site of the old tenant but its root (subsites too: phase 50 reads them the same way), by the path that
-    meets another's in the new tenant."""
+    """Every site of the old tenant (subsites too: phase 50 reads them the same way; the root site as ""), by the
+    path that meets another's in the new tenant."""
     rows = []
-    for site in SiteClient(client).all_sites():
-        url = urlparse(str(site.get("webUrl") or "")).path.strip("/")
-        if url:
-            rows.append({"url": url, "title": site.get("displayName") or site.get("name") or url})
+    for site in SiteClient(client).all_sites():  # the root site's path is "": every old tenant has one
+        where = urlparse(str(site.get("webUrl") or ""))
+        if str(where.hostname or "").endswith(PUBLIC_HOST_SUFFIX):  # a public website: not a site of the tenant's
+            continue
+        url = where.path.strip("/")
+        rows.append({"url": url, "title": site.get("displayName") or site.get("name") or url or "(the root site)"})
     return pd.DataFrame(rows, columns=["url", "title"])
 
 
@@ -164,7 +178,7 @@ def _mapping(m: Migration, src: Inventory, new_initial: str) -> pd.DataFrame:
     return df.assign(action=action)
 
 
-def source_of(m: Migration, endpoints: Endpoints, new_initial: str) -> Source:
+def source_of(m: Migration, endpoints: Endpoints, new_initial: str, new: GraphClient) -> Source:
     """One migration as the merge sees it: read from its old tenant (app-only) and its state folder."""
     check_state_tenants(m.params, endpoints, m.state)  # a state folder of another old or new tenant stops here
     _, old = connect(m.params.source, endpoints, company=m.params.company)
@@ -176,7 +190,31 @@ def source_of(m: Migration, endpoints: Endpoints, new_initial: str) -> Source:
     boxes = frozenset(str(u).lower() for u in src.users.loc[licensed, "userPrincipalName"])  # a licence, a mailbox
     return Source(m.params.name, m.suffix, str(src.organization.get("id") or ""), src.domains,
                   rows[rows["action"].isin(["move", MERGE_ACTION])], src.groups, _sites(old), boxes,
-                  tuple(m.params.domains), rows[rows["action"] == "guest"])
+                  tuple(m.params.domains), rows[rows["action"] == "guest"], _settings(old, new),
+                  tuple(_policies(old)))
+
+
+def _settings(old: GraphClient, new: GraphClient) -> dict[str, dict[str, Any]]:
+    """Phase 40's areas as the old tenant has them; an area it cannot read is left out (phase 40 names why). The
+    password expiry is per domain, not the tenant's: each domain keeps its own."""
+    found = setting_areas.areas(setting_areas.Sides(old, new))
+    out = {}
+    for name, area in found.items():
+        if name == "domains":
+            continue
+        try:
+            out[name] = area.values("old")
+        except (GraphError, TenantmoveError):
+            continue
+    return out
+
+
+def _policies(old: GraphClient) -> list[dict[str, Any]]:
+    """The old tenant's conditional-access policies (none when this app may not read them: phase 00 names it)."""
+    try:
+        return CaClient(old).all("policies")
+    except GraphError:
+        return []
 
 
 def plan(merge: MergeFile) -> tuple[pd.DataFrame, list[Any]]:
@@ -187,10 +225,10 @@ def plan(merge: MergeFile) -> tuple[pd.DataFrame, list[Any]]:
     signin.sign_in()
     target_id, _ = tenant_identity(new)
     tgt = inventory.collect(new)
-    sources = [source_of(m, endpoints, tgt.initial_domain) for m in merge.migrations]
+    sources = [source_of(m, endpoints, tgt.initial_domain, new) for m in merge.migrations]
     free = {str(p): int(a) for p, a in zip(tgt.licences["skuPartNumber"], tgt.licences["available"], strict=True)}
     resolutions: dict[str, Resolution] = {}
-    found = clashes(sources, free, merge.rules, resolutions)
+    found = clashes(sources, free, merge.rules, resolutions, merge.winners)
     frame = table(found)
     merge.folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(merge.folder / PLAN_FILE, index=False)

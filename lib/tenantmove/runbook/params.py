@@ -81,7 +81,7 @@ SPEC: list[Spec] = [
     Spec("also_domains", list, [], "the old tenant's other custom domains that move with it: each a domain, or "
          "{domain: ..., dns: {...}} with DNS settings of its own (keys as dns; without: dns's, for that domain); "
          "phases 00, 20 and 30 cut each over with its own DNS snapshot, TTLs and downtime record, and phase 90 checks "
-         "each", phases=('00', '20', '25', '30', '90')),
+         "each; the user mapping may give people UPNs on each (every phase reads it)"),
     Spec("source", dict, {"tenant": "contoso.onmicrosoft.com", "client_id": "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01",
                           "auth": "client_secret", "secret_env": "TENANTMOVE_SOURCE_SECRET"},
          "the old tenant: " + "; ".join(f"{k}: {v}" for k, v in TENANT_KEYS.items())),

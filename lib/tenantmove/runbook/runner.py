@@ -438,10 +438,38 @@ def demo_change_window(params_path: str, hours: int = 4) -> dict[str, Any]:
     return {"change": {"window": f"{start:%Y-%m-%dT%H:%MZ}/{end:%Y-%m-%dT%H:%MZ}"}}
 
 
-def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) -> int:
+@contextmanager
+def person_at_hand(sandbox: Any, signed: list[str]) -> Iterator[None]:
+    """The demo's stand-in person (:func:`stand_in_person`) at the sign-in page while the block runs."""
+    stop = threading.Event()
+    person = threading.Thread(target=stand_in_person, args=(sandbox, stop, signed), daemon=True)
+    person.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        person.join(5)
+
+
+def demo_run(args: argparse.Namespace, sandbox: Any, close: bool = True, again: bool = True) -> int:
+    """One migration's demo against the running sandbox: the phases with the stand-in admin (scripts), person
+    (device codes) and outside world (mail through the window), the second pass (``again``), and (``close``) the
+    closure."""
+    args.resume = None
+    args.stand_in_admin = StandInAdmin(sandbox)
+    args.outside_writer = OutsideWriter(sandbox, ["megan.bowen"], every_seconds=1.0)
+    args.overrides = {**(getattr(args, "overrides", None) or {}), **demo_certificate(sandbox, args.params),
+                      **demo_change_window(args.params)}
+    args.demo_signins = []
+    with person_at_hand(sandbox, args.demo_signins):
+        code, run_dir = execute_in_folder(args, interactive=False)
+        return demo_second_pass(args, code, run_dir, close) if again else code
+
+
+def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None, close: bool = True) -> int:
     """The demo's admin ran the phases' scripts (distribution lists, new sites, people's access): as an admin would,
     the demo runs those phases once more (the domain's phase 20 excepted), then the verification, in a run of its
-    own on the same state folder."""
+    own on the same state folder; then (``close``) closes the migration."""
     if code != EXIT_OK or run_dir is None:
         return code
     record = audit.read_json(run_dir / audit.RUN_JSON)
@@ -457,7 +485,7 @@ def demo_second_pass(args: argparse.Namespace, code: int, run_dir: Path | None) 
     print("demo: the stand-in admin read the first verification's security gap (conditional access report-only) "
           "and switches the policies on in this pass (ca_enforce: true, recorded in run.json)")
     code = execute(args, interactive=False)
-    return demo_close(Path(args.params)) if code == EXIT_OK else code
+    return demo_close(Path(args.params)) if code == EXIT_OK and close else code
 
 
 def demo_close(params_file: Path) -> int:
@@ -709,6 +737,13 @@ def main(argv: list[str] | None = None) -> int:
     merging = sub.add_parser("merge-plan", help="several old tenants into one new one: what meets there, with its "
                                                 "resolution, before anything is written")
     merging.add_argument("merge", type=Path, help="the merge file (its sources' parameter files, suffixes, rules)")
+    indexing = sub.add_parser("merge-index", help="one view of a merge: each migration's runs and verdict, the "
+                                                  "clashes and their resolutions, the combined verdict")
+    indexing.add_argument("merge", type=Path, help="the merge file")
+    demoing = sub.add_parser("demo-merge", help="the merge demo: two old tenants of the sandbox into one new one")
+    demoing.add_argument("merge", type=Path, nargs="?", default=Path("parameters/merge-demo.yaml"),
+                         help="the merge file (default: parameters/merge-demo.yaml)")
+    demoing.add_argument("--runs-dir", help="where run folders go (default: runs/)")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: finally-blocks stop the sandbox
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -720,22 +755,13 @@ def main(argv: list[str] | None = None) -> int:
         args.resume = None
         return execute(args, interactive=True)
     if args.command == "demo":
-        args.resume = None
         args.fresh_state = True
         with sandbox_running(default_sandbox_dir()) as sandbox:
-            args.stand_in_admin = StandInAdmin(sandbox)
-            args.outside_writer = OutsideWriter(sandbox, ["megan.bowen"], every_seconds=1.0)
-            args.overrides = {**demo_certificate(sandbox, args.params), **demo_change_window(args.params)}
-            args.demo_signins = []
-            stop = threading.Event()
-            person = threading.Thread(target=stand_in_person, args=(sandbox, stop, args.demo_signins), daemon=True)
-            person.start()
-            try:
-                code, run_dir = execute_in_folder(args, interactive=False)
-                return demo_second_pass(args, code, run_dir)
-            finally:
-                stop.set()
-                person.join(5)
+            return demo_run(args, sandbox)
+    if args.command == "demo-merge":
+        from .merge_demo import demo_merge
+
+        return demo_merge(args.merge, args.runs_dir)
     if args.command == "lab":
         args.resume = None
         args.fresh_state = True  # a fresh sandbox each time: its own state folder, as the demo has
@@ -755,6 +781,10 @@ def main(argv: list[str] | None = None) -> int:
         from .merge_plan import cmd_merge_plan
 
         return cmd_merge_plan(args.merge)
+    if args.command == "merge-index":
+        from .merge_index import cmd_merge_index
+
+        return cmd_merge_index(args.merge)
     if args.command == "done":
         return cmd_done(Path(args.params), args.keys, args.note)
     if args.command == "close":

@@ -119,6 +119,8 @@ class SettingsApi:
                 for area, values in CONFIGURED.items():
                     state[area].update(copy.deepcopy(values))
                 self._seed_conditional_access(tenant, state)
+            elif tenant.key == "fabrikam":  # the merge's second old tenant: a policy named like Contoso's, and one
+                self._seed_second_access(tenant, state)  # for all users (it would cover Contoso's people too)
             self.tenants[tenant.id] = state
         self.org = orgsettings.OrgSettings({t.id: orgsettings.seed(t) for t in self.store.tenants.values()})
         self.teams = teams.TeamsAdmin({t.id: teams.seed(t) for t in self.store.tenants.values()})
@@ -148,6 +150,25 @@ class SettingsApi:
         ]
         for p in policies:
             p.update(id=str(uuid.uuid4()), createdDateTime="2023-05-01T09:00:00Z", modifiedDateTime="2023-05-01T09:00:00Z")
+            state["policies"][p["id"]] = p
+
+    @staticmethod
+    def _seed_second_access(tenant: Tenant, state: dict[str, Any]) -> None:
+        buyers = next(g for g in tenant.groups.values() if g.get("mailNickname") == "purchasing")  # they approve spend
+        policies = [
+            {"displayName": "Require MFA for administrators", "state": "enabled",
+             "conditions": {"users": {"includeUsers": [], "excludeUsers": [], "includeGroups": [buyers["id"]],
+                                      "excludeGroups": []},
+                            "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+             "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}},
+            {"displayName": "Everyone: require MFA", "state": "enabledForReportingButNotEnforced",
+             "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [], "includeGroups": [],
+                                      "excludeGroups": []},
+                            "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+             "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}},
+        ]
+        for p in policies:
+            p.update(id=str(uuid.uuid4()), createdDateTime="2024-02-01T09:00:00Z", modifiedDateTime="2024-02-01T09:00:00Z")
             state["policies"][p["id"]] = p
 
     def mounts(self, rest: str, method: str) -> bool:

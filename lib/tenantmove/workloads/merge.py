@@ -31,6 +31,7 @@ from .inventory import Inventory
 RULES = {"users": ("refuse", "suffix"), "groups": ("suffix", "merge", "refuse"), "sites": ("suffix", "refuse")}
 DEFAULT_RULES = {"users": "refuse", "groups": "suffix", "sites": "suffix"}
 COLUMNS = ["area", "in the new tenant", "migrations", "rule", "resolution", "blocking"]
+ROOT_SITE = "(the root site)"  # every old tenant's root site meets the new tenant's
 MERGE_ACTION = "merge"  # a mapping row's action: the same person as an earlier migration's row with the same new UPN
 
 
@@ -52,6 +53,8 @@ class Source:
     mailboxes: frozenset[str] = frozenset()  # old UPNs (lower case) that have a mailbox
     custom_domains: tuple[str, ...] = ()     # the domains this migration moves
     guests: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source_upn", "target_upn"]))
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase 40's areas: its old tenant's values
+    policies: tuple[dict[str, Any], ...] = ()  # its old tenant's conditional-access policies
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class Resolution:
     members_elsewhere: dict[str, str] = field(default_factory=dict)   # guest's old UPN -> that person's new UPN
     merged_in: dict[str, list[str]] = field(default_factory=dict)     # new UPN this one makes -> folders another
                                                                       # migration merges into its mailbox
+    settings_from: dict[str, str] = field(default_factory=dict)       # phase 40's area -> the migration whose
+                                                                      # values the new tenant takes
+    policies: dict[str, str] = field(default_factory=dict)            # old policy id -> its name in the new tenant
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,18 +228,21 @@ def _sites(sources: list[Source], rule: str, into: dict[str, Resolution]) -> lis
         for url in source.sites["url"]:
             seen[str(url).strip("/").lower()].append(source)
     out = []
-    for url, found in seen.items():
-        names = tuple(dict.fromkeys(s.name for s in found))
+    for url, listed in seen.items():
+        found = list({s.name: s for s in listed}.values())  # each migration once
+        names = tuple(s.name for s in found)
         if len(names) < 2:
             continue
-        if rule == "suffix":
+        shown = url or ROOT_SITE
+        if rule == "suffix":  # a later migration's root site becomes a site named for it (sites/fabrikam)
             for s in found[1:]:
-                _resolution(into, s).sites[url] = f"{url}-{s.suffix}"
-            out.append(Clash("sites", url, names, "suffix",
-                             "; ".join(f"{s.name}'s becomes {url}-{s.suffix}" for s in found[1:])))
+                _resolution(into, s).sites[url] = f"{url}-{s.suffix}" if url else f"sites/{s.suffix}"
+            out.append(Clash("sites", shown, names, "suffix",
+                             "; ".join(f"{s.name}'s becomes {_resolution(into, s).sites[url]}" for s in found[1:])
+                             + (f" ({found[0].name}'s takes the new tenant's root site)" if not url else "")))
         else:
-            out.append(Clash("sites", url, names, "refuse", f"{url} is in {' and '.join(names)}: set rules.sites: "
-                                                            "suffix, or rename one of the sites first", blocking=True))
+            out.append(Clash("sites", shown, names, "refuse", f"{shown} is in {' and '.join(names)}: set rules.sites: "
+                                                              "suffix, or rename one of the sites first", blocking=True))
     return out
 
 
@@ -330,20 +339,73 @@ def _order(sources: list[Source], into: dict[str, Resolution]) -> list[Clash]:
                                      f"run {maker}'s phase 30 first" if first else
                                      f"{source.name}'s phase 30 adds them to its groups when run again after "
                                      f"{maker}'s")))
+    if out:
+        names = tuple(s.name for s in sources)
+        out.append(Clash("order", "phases 40 and later: after every phase 30", names, "none",
+                         "content names people another migration makes (shares, mentions, authors): each "
+                         "migration's phases from 40 on start once every migration's phase 30 is done (they refuse "
+                         "before)"))
+    return out
+
+
+def _settings(sources: list[Source], winners: dict[str, str], into: dict[str, Resolution]) -> list[Clash]:
+    """A tenant-wide setting area (phase 40) whose values differ between the old tenants: the new tenant takes one
+    migration's, the merge file's ``settings.<area>`` or else the first's; the others' phase 40 leaves it alone."""
+    out = []
+    for area in sorted({a for s in sources for a in s.settings} | set(winners)):
+        have = [(s, s.settings[area]) for s in sources if area in s.settings]
+        differing = sorted({k for _, v in have for k in v if any(o.get(k) != v.get(k) for _, o in have)})
+        if not differing and area not in winners:
+            continue
+        chosen = winners.get(area) or have[0][0].name
+        for source in sources:
+            _resolution(into, source).settings_from[area] = chosen
+        others = [s.name for s in sources if s.name != chosen]
+        out.append(Clash("settings", area, tuple(s.name for s, _ in have) or (chosen,),
+                         "merge file" if area in winners else "first",
+                         f"{chosen}'s values (they differ in {', '.join(differing[:4]) or 'nothing read'}"
+                         f"{', ...' if len(differing) > 4 else ''}); phase 40 of {', '.join(others)} shows its own "
+                         f"beside them and does not apply {area}"))
+    return out
+
+
+def _policies(sources: list[Source], into: dict[str, Resolution]) -> list[Clash]:
+    """Conditional-access policies of several old tenants: one with another's name is created under a name of its
+    own (never adopted as the other's), and one that applies to all users is reported, since in the new tenant it
+    covers the other old tenants' people too. Neither is stacked blindly: both stay report-only until ca_enforce."""
+    out, seen = [], {}
+    for source in sources:
+        for policy in source.policies:
+            name = str(policy.get("displayName") or "")
+            first = seen.setdefault(name.lower(), source)
+            if first is not source:
+                renamed = f"{name} ({source.suffix})"
+                _resolution(into, source).policies[str(policy["id"])] = renamed
+                out.append(Clash("conditional access", name, (first.name, source.name), "suffix",
+                                 f"{source.name}'s becomes '{renamed}': both are created report-only, neither replaces "
+                                 "the other; compare them before switching either on"))
+            users = ((policy.get("conditions") or {}).get("users") or {}).get("includeUsers") or []
+            others = [s.name for s in sources if s is not source]
+            if "All" in users and others:
+                out.append(Clash("conditional access", name, (source.name,), "report",
+                                 f"{source.name}'s policy applies to all users: in the new tenant it covers "
+                                 f"{', '.join(others)}'s people too; scope it to {source.name}'s people (a group) or "
+                                 "agree it for everyone before ca_enforce switches it on"))
     return out
 
 
 def clashes(sources: list[Source], free_seats: dict[str, int], rules: dict[str, str] | None = None,
-            into: dict[str, Resolution] | None = None) -> list[Clash]:
+            into: dict[str, Resolution] | None = None, winners: dict[str, str] | None = None) -> list[Clash]:
     """Everything that meets in the new tenant, with its resolution (the blocking ones carry the fix); ``into``
-    receives each migration's :class:`Resolution`, for its phases."""
+    receives each migration's :class:`Resolution`, for its phases; ``winners``: phase 40's area -> the migration
+    whose values the new tenant takes (the merge file's ``settings``)."""
     chosen = {**DEFAULT_RULES, **(rules or {})}
     into = {} if into is None else into
     for source in sources:
         _resolution(into, source)
     found = (_domains(sources) + _people(sources, chosen["users"], into) + _guests(sources, into)
              + _groups(sources, chosen["groups"], into) + _sites(sources, chosen["sites"], into)
-             + _seats(sources, free_seats))
+             + _seats(sources, free_seats) + _settings(sources, winners or {}, into) + _policies(sources, into))
     return found + _cutovers(sources) + _order(sources, into)
 
 

@@ -86,10 +86,16 @@ def manager_of(client: GraphClient, upn_or_id: str) -> dict[str, Any] | None:
 class People:
     """Each moving person on both sides: what the old tenant says (``source``) and the new user, read when asked."""
 
-    def __init__(self, new: GraphClient, moving: pd.DataFrame, source: Source) -> None:
+    def __init__(self, new: GraphClient, moving: pd.DataFrame, source: Source,
+                 elsewhere: pd.DataFrame | None = None) -> None:
+        """``elsewhere``: a merge's people another migration makes (source_upn, target_upn): a manager among them
+        is that person in the new tenant; their own attributes are the other migration's to carry."""
         self.new, self.source = new, source
         self.moving = [(str(r["source_upn"]), str(r["target_upn"])) for _, r in moving.iterrows()]
         self.target_of = {s.lower(): t for s, t in self.moving}
+        if elsewhere is not None:
+            self.target_of.update({str(s).lower(): str(t) for s, t in zip(elsewhere["source_upn"],
+                                                                          elsewhere["target_upn"], strict=True)})
 
     def target(self, upn: str) -> dict[str, Any] | None:
         try:

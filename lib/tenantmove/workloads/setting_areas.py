@@ -294,9 +294,10 @@ def captured_domains(state_dir: Path) -> dict[str, dict[str, Any]]:
     return loaded
 
 
-def domain_map(captured: dict[str, dict[str, Any]], new_initial: str, moving: str) -> dict[str, str]:
-    """Old domain -> new domain: the initial domain to the new initial one, the moving custom domain to itself."""
+def domain_map(captured: dict[str, dict[str, Any]], new_initial: str, moving: str | list[str]) -> dict[str, str]:
+    """Old domain -> new domain: the initial domain to the new initial one, each moving custom domain to itself."""
     out = {d: new_initial for d, v in captured.items() if v.get("initial")}
-    if moving.lower() in captured:
-        out[moving.lower()] = moving.lower()
+    for domain in [moving] if isinstance(moving, str) else moving:
+        if domain.lower() in captured:
+            out[domain.lower()] = domain.lower()
     return out

@@ -136,15 +136,20 @@ class ConditionalAccess(Workload):
     destructive = True
 
     def __init__(self, old: CaClient, new: CaClient, users: dict[str, str], groups: dict[str, str],
-                 locations: dict[str, str], names: dict[str, str]) -> None:
+                 locations: dict[str, str], names: dict[str, str], renamed: dict[str, str] | None = None) -> None:
+        """``renamed``: old policy id -> its name in the new tenant (a merge: another old tenant's has its name)."""
         self.old, self.new = old, new
         self.users, self.groups, self.locations, self.names = users, groups, locations, names
+        self.renamed = renamed or {}
         self._there: dict[str, dict[str, Any]] | None = None
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         for policy in self.old.all("policies"):
-            yield Work(str(policy["id"]), str(policy["displayName"]), version=str(policy.get("modifiedDateTime")),
-                       detail={"source state": policy.get("state")}, data=policy)
+            name = self.renamed.get(str(policy["id"]), str(policy["displayName"]))
+            yield Work(str(policy["id"]), name, version=str(policy.get("modifiedDateTime")),
+                       detail={"source state": policy.get("state"),
+                               **({"named in the old tenant": policy["displayName"]} if name != policy["displayName"]
+                                  else {})}, data=policy)
 
     def find(self, work: Work) -> Any | None:
         if self._there is None:
@@ -180,7 +185,7 @@ class ConditionalAccess(Workload):
     def apply(self, work: Work, existing: Any | None) -> Applied:
         if existing is not None:
             return Applied(str(existing["id"]), "adopted", detail={"source state": work.data.get("state")})
-        made = self.new.create("policies", self.rewrite(work.data))
+        made = self.new.create("policies", {**self.rewrite(work.data), "displayName": work.name})
         action = "created report-only" if made.get("state") == REPORT_ONLY else f"created {made.get('state')}"
         return Applied(str(made["id"]), action, detail={"source state": work.data.get("state")})
 

@@ -105,7 +105,7 @@ def map_sites(old: SiteClient, new: SiteClient, new_graph: GraphClient, groups: 
         target_path = moved_path(path, renamed or {})
         target_url = f"https://{target_host}{target_path}"
         segments = [p for p in target_path.split("/") if p]
-        if "root" in site or not segments:
+        if not segments:  # the old root site, unless a merge gives it a path of its own (another takes the root)
             entry = SiteEntry(site, "root", target_url)
         elif site.get("_parent"):
             entry = SiteEntry(site, "subsite", target_url, parent=site["_parent"])
