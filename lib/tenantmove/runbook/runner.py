@@ -161,7 +161,25 @@ class Run:
             digest = chain.digest_of(manifest)
             chain.append(state, self.record, self.dir, digest)
             print(f"manifest SHA-256 (chained in {state / chain.CHAIN}; for the change ticket): {digest}")
+        merge = (self.record.get("parameters") or {}).get("merge")
+        if merge and self.record.get("verdict"):  # a merge's migration verified: the merge's one view, refreshed
+            refresh_merge_index(Path(merge))
         return index
+
+
+def refresh_merge_index(merge: Path) -> None:
+    """The merge index after a verification of one of its migrations, with the combined verdict printed; a merge
+    file that no longer loads is named, and the run stays as it is."""
+    from .merge_index import INDEX, write
+    from .merge_plan import load
+
+    try:
+        loaded = load(merge)
+    except TenantmoveError as exc:
+        print(f"the merge index was not refreshed: {exc.one_line()}")
+        return
+    found = write(loaded)
+    print(f"merge index ({loaded.folder / INDEX}): combined verdict for the new tenant {found['verdict']}")
 
 
 def _open_run(args: argparse.Namespace, mode: str) -> tuple[Run, dict[str, Any] | None]:
