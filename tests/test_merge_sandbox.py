@@ -158,11 +158,15 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
     alex = new.get("users/alex.wilber@contoso.example", {"$select": "jobTitle"})
     assert alex["jobTitle"] == "Sales lead"  # Contoso's Alex: Fabrikam's title did not overwrite his
 
-    # phase 40 of each: Contoso's values win every area but the pronouns (the merge file's choice); Fabrikam's policy
+    # Fabrikam's phase 40: Contoso's values win every area but the pronouns (the merge file's choice); its policy
     # named like Contoso's is created under its own name, never adopted as Contoso's
     from tenantmove.services.conditional_access import CaClient
 
-    rehearsal.settings_by(contoso)
+    CaClient(new).create("policies", {"displayName": "Require MFA for administrators",  # as Contoso's phase 40 made it
+                                       "state": "enabledForReportingButNotEnforced",
+                                       "conditions": {"users": {"includeUsers": ["All"]},
+                                                      "applications": {"includeApplications": ["All"]}},
+                                       "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})
     shown, _ = rehearsal.settings_by(fabrikam)
     applied = dict(zip(shown.table["area"], shown.table["applied"], strict=False))
     assert applied["SharePoint tenant settings"] == "no: demo's values (the merge plan)"
