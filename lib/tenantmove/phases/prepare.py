@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 
 import pandas as pd
@@ -11,7 +13,7 @@ from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
 from ..services.dnsops import DnsError, ManualProvider
-from ..services.graph import GraphClient
+from ..services.graph import GraphClient, GraphError
 from ..workloads import devices as devicelist
 from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights, mailwindow
 from ..workloads.exported import OLD_EXPORT, folder_of
@@ -48,6 +50,44 @@ def each_domain(phase: Phase, step: Callable[[Phase], Report]) -> Report:
     for view in views:
         report.text(f"**{view.params.domain}**").add(step(view))
     return report
+
+
+def forecast(phase: Phase, old: GraphClient, inv: Inventory) -> Report:
+    """How long the content phases will take (:mod:`..workloads.forecast`): the old tenant's items and bytes per
+    mailbox, OneDrive and site from its usage reports, the service's limits as the client applies them, this
+    machine's answer time from the old tenant (the median of a few reads), and the engine's ``workers``. Kept in
+    the state folder (``forecast.csv``) for the benchmarks and the phases to compare with what they took."""
+    from ..services import reports
+    from ..workloads import forecast as model
+
+    try:
+        found = {r: reports.sizes(old, r) for r in (reports.MAILBOXES, reports.ONEDRIVES, reports.SITES)}
+    except GraphError as exc:
+        return Report().banner("warn", f"no forecast: the usage reports could not be read ({exc.one_line()}); grant "
+                                       "Reports.Read.All to the old tenant's app for one")
+    times = []
+    for _ in range(5):
+        began = time.monotonic()
+        old.get("organization", {"$select": "id"})
+        times.append(time.monotonic() - began)
+    licences = int(pd.to_numeric(inv.licences["consumed"]).sum()) if not inv.licences.empty else 0
+    limits = model.Limits(sharepoint_units_per_minute=model.ru_per_minute(licences),
+                          latency_s=statistics.median(times), workers=phase.params.workers)
+    table = model.forecast(found[reports.MAILBOXES], found[reports.ONEDRIVES], found[reports.SITES], limits)
+    phase.save_table("forecast", table)
+    table.to_csv(phase.state_dir / "forecast.csv", index=False)
+    shown = table.drop(columns=[c for c in table.columns if c.endswith(", s")])
+    seconds = table[["phase", *(c for c in table.columns if c.endswith(", s"))]]
+    return (Report().table(shown, "Forecast: how long each content phase will take, on 1, 2 and 4 worker processes, "
+                                  "and the limit that binds")
+            .bars(seconds, "phase", [c for c in seconds.columns if c != "phase"], "Expected duration per phase",
+                  "seconds")
+            .text(f"From the old tenant's usage reports ({len(found[reports.MAILBOXES])} mailbox(es), "
+                  f"{len(found[reports.ONEDRIVES])} OneDrive(s), {len(found[reports.SITES])} site(s)); SharePoint's "
+                  f"budget for {licences} licence(s): {limits.sharepoint_units_per_minute} resource units a minute; "
+                  f"a request's answer time here: {limits.latency_s * 1000:.0f} ms; {limits.workers} items at once per "
+                  "worker process (the workers parameter). Teams messages and OneNote pages are not in the usage "
+                  "reports and are not forecast."))
 
 
 def dns_ttls(phase: Phase) -> Report:

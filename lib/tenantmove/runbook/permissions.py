@@ -17,7 +17,9 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Organization.Read.All", "tenant details and licences (subscribedSkus)"),
                    ("Device.Read.All", "the devices and their owners (plan_devices)"),
                    ("DeviceManagementManagedDevices.Read.All", "the Intune-managed devices (plan_devices)"),
-                   ("DeviceManagementServiceConfig.Read.All", "the Autopilot devices (plan_devices)")],
+                   ("DeviceManagementServiceConfig.Read.All", "the Autopilot devices (plan_devices)"),
+                   ("Reports.Read.All", "the usage reports: items and bytes per mailbox, OneDrive and site (the "
+                                        "forecast)")],
         "target": [("Organization.Read.All", "tenant details and licences"), ("Domain.Read.All", "domains")],
     },
     "10_new_subscription": {

@@ -2,8 +2,9 @@
 
 Costs (Microsoft Graph): 1 for a single-item read, a delta with a token, or a download; 2 for a listing
 (children, a delta without a token), a create, update, delete or upload; 5 for a permission call. The
-per-minute budget grows with the tenant's licences (1,200 under 1,000; 2,400 to 5,000; 3,600 to 15,000;
-4,800 to 50,000; 6,000 above). Over budget: 429 with ``Retry-After``; at 80 % of the budget and over, every
+per-minute budget grows with the tenant's licences (1,250 under 1,000; 2,500 to 5,000; 3,750 to 15,000;
+5,000 to 50,000; 6,250 above; Microsoft's table, "Avoid getting throttled or blocked in SharePoint Online"). The
+same table's 24-hour budgets (1,200,000 to 6,000,000) are not enforced here. Over budget: 429 with ``Retry-After``; at 80 % of the budget and over, every
 answer carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds). Throttled
 requests count too. A ``$batch`` is counted request by request."""
 
@@ -14,8 +15,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-TIERS = ((1_000, 1_200), (5_000, 2_400), (15_000, 3_600), (50_000, 4_800))
-TOP_TIER = 6_000
+TIERS = ((1_000, 1_250), (5_000, 2_500), (15_000, 3_750), (50_000, 5_000))
+TOP_TIER = 6_250
 WARN_AT = 0.8
 
 

@@ -28,6 +28,7 @@ from .login import LoginService
 from .mailapi import MailApi
 from .noteapi import NoteApi
 from .peopleapi import PeopleApi
+from .reportsapi import ReportsApi
 from .settingsapi import SettingsApi
 from .siteapi import SitesApi
 from .sprest import SharePointRest
@@ -75,10 +76,12 @@ class SandboxApp:
         self.sharepoint = SharePointRest(store, self.tokens, self.sites)
         self.dkim = DkimSigning(zones)
         self.devices = DevicesApi(store, self.stats.add)
+        self.reports = ReportsApi(store, self.mail, self.files, lambda tenant: bool(
+            self.settings.tenants[tenant.id]["reportSettings"].get("displayConcealedNames")))
         # each Graph service, registered once: it serves its requests whether they come directly or in $batch
         self.graph = GraphApi(store, self.tokens, governor, self.stats.add, zones, self.sites,
                               apis=[self.sites, self.files, self.settings, self.notes, self.people, self.mail,
-                                    self.teams, self.devices],
+                                    self.teams, self.devices, self.reports],
                               org_profile=lambda tenant: self.settings.org.profile(tenant))  # reset() makes a new org
         self.outside: Any = None  # the outside world's mail server (:class:`.outside.Sender`), set when it runs
         self.started = time.time()
@@ -97,6 +100,9 @@ class SandboxApp:
         if path.startswith("/_mi/"):  # a mailbox import session's pre-authenticated URL
             self.stats.add("preauth")
             return self.mail.serve_import(req, path[len("/_mi/"):])
+        if path.startswith("/_rp/"):  # a usage report's pre-authenticated URL
+            self.stats.add("preauth")
+            return self.reports.serve_download(req, path[len("/_rp/"):])
         if path.startswith("/_dl/"):  # pre-authenticated: the token in the URL is the authorization
             self.stats.add("preauth")
             return self.files.serve_download(req, path[len("/_dl/"):])
