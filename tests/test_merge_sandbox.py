@@ -114,6 +114,8 @@ def test_two_old_tenants_cut_over_into_one_and_nothing_of_one_overwrites_the_oth
                                                      "change": {}, "sites_beta": True, "site_wait_seconds": 60,
                                                      "ttl_override": "the merge's rehearsal: phase 00 did not lower "
                                                                      "the TTLs"}))
+    raw = yaml.safe_load((tmp_path / "demo-fabrikam.yaml").read_text())  # Fabrikam's mailboxes on 2 worker processes
+    (tmp_path / "demo-fabrikam.yaml").write_text(yaml.safe_dump({**raw, "cluster": "local:2"}))
     contoso = rehearsal.from_file(tmp_path / "demo.yaml", tmp_path / "contoso")
     fabrikam = rehearsal.from_file(tmp_path / "demo-fabrikam.yaml", tmp_path / "fabrikam")
     rehearsal.inventory_by(contoso)

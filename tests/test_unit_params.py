@@ -202,3 +202,14 @@ def test_the_way_back_refuses_a_migration_of_several_domains_in_one_line() -> No
         plan(phase, None, None, None, None)  # type: ignore[arg-type]
     line = info.value.one_line()
     assert "moves 2 custom domains (contoso.example, shop.contoso.example)" in line and "also_domains" in line
+
+
+@pytest.mark.parametrize("value, ok", [("", True), ("local:4", True), ("tcp://10.0.0.5:8786", True),
+                                       ("scheduler:8786", True), ("local:0", False), ("local:many", False),
+                                       ("my cluster", False)])
+def test_the_cluster_is_this_machine_local_processes_or_a_schedulers_address(value: str, ok: bool) -> None:
+    raw = {**defaults(), "cluster": value}
+    if ok:
+        assert validate(raw).cluster == value
+    else:
+        assert any(line.startswith("p.yaml: cluster:") and "HINT" in line for line in problems(raw))

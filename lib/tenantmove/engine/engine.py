@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,13 +43,16 @@ class Gate(Protocol):
 class Engine:
     def __init__(self, ledger: Ledger, phase: str, *, folder: Path | None = None, workers: int = 4,
                  progress: Callable[[str], Progress] | None = None, run_id: str = "",
-                 scripts: set[Path] | None = None, commit_batch: int = 200, commit_seconds: float = 0.25) -> None:
+                 scripts: set[Path] | None = None, commit_batch: int = 200, commit_seconds: float = 0.25,
+                 cluster: Callable[[], tuple[Any, Any]] | None = None) -> None:
         """``scripts``: the manual scripts this phase execution wrote so far (shared by its engines): a workload
         of the same kind run again in it (list items, level by level) adds to its script. ``commit_batch``: done
         items are recorded this many at a time, in one transaction (1: each on its own), and at least every
         ``commit_seconds``, so a kill forgets at most that much finished work. Safe by design: every
         item's attempt is committed before its work starts, and ``find`` adopts what a killed run made but had
-        not recorded yet."""
+        not recorded yet. ``cluster``: gives the Dask client (:mod:`.cluster`) and what its worker processes sign in
+        with (a :class:`~tenantmove.services.remote.RemoteSignIn`), asked only by a workload whose scopes can run
+        there."""
         self.ledger, self.phase, self.folder = ledger, phase, folder
         self.scripts = scripts
         self.commit_batch = max(1, commit_batch)
@@ -59,6 +63,7 @@ class Engine:
         self.workers = max(1, workers)
         self.progress = progress
         self.run_id = run_id or ledger.run_id
+        self.cluster = cluster
 
     def run(self, workload: Workload, *, dry_run: bool, gate: Gate | None = None) -> Outcome:
         started = time.monotonic()
@@ -117,6 +122,10 @@ class Engine:
     def _work(self, workload: Workload, todo: list[Work], rows: dict[str, dict[str, Any]], outcome: Outcome) -> None:
         if not todo:
             return
+        if self.cluster is not None and workload.distributable:
+            client, signin = self.cluster()
+            self._work_on_cluster(workload, client, workload.remote_scope(signin), todo, rows, outcome)
+            return
         limits = ScopeLimits(workload.scope_limit)
         order = [todo[i] for i in interleave([w.key for w in todo], [w.scope for w in todo])]
         report = self.progress(workload.title or workload.kind) if self.progress else None
@@ -141,6 +150,65 @@ class Engine:
         finally:
             self._flush()
 
+    def _work_on_cluster(self, workload: Workload, client: Any, factory: Callable[[], Workload], todo: list[Work],
+                         rows: dict[str, dict[str, Any]], outcome: Outcome) -> None:
+        """Each scope one task on the cluster: its items' attempts recorded first, its results as they come back;
+        a scope whose worker was lost is handed out again, its items ``retried`` (``find`` adopts)."""
+        from distributed import as_completed
+
+        from . import cluster
+
+        kind = workload.kind
+        scopes: dict[str, list[Work]] = {}
+        for work in todo:
+            scopes.setdefault(work.scope or work.key, []).append(work)
+        report = self.progress(workload.title or workload.kind) if self.progress else None
+        t0, finished, handed = time.monotonic(), 0, {}
+        limit = workload.scope_limit or self.workers
+
+        def hand_out(works: list[Work], tries: int) -> Any:
+            for work in works:
+                self.ledger.attempt(kind, work.key)
+            future = cluster.submit(client, factory, works, limit)
+            handed[future.key] = (works, tries)
+            return future
+
+        pending = as_completed([hand_out(works, 1) for works in scopes.values()])
+        try:
+            for future in pending:
+                works, tries = handed.pop(future.key)
+                try:
+                    results = future.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker is retried; anything else fails the scope
+                    if cluster.lost(exc) and tries < 3:
+                        log.warning("%s: a worker was lost (%s); the scope is handed out again", kind, exc)
+                        pending.add(hand_out([replace(w, retried=True) for w in works], tries + 1))
+                        continue
+                    results = [(w.key, "failed", f"its worker process failed: {type(exc).__name__}: {exc}")
+                               for w in works]
+                by_key = {w.key: w for w in works}
+                for key, state, value in results:
+                    rows[key] = self._result(workload, by_key[key], state, value, outcome)
+                    finished += 1
+                if report:
+                    report(finished, len(todo), time.monotonic() - t0)
+        finally:
+            self._flush()
+
+    def _result(self, workload: Workload, work: Work, state: str, value: Any, outcome: Outcome) -> dict[str, Any]:
+        """An item's result recorded: failed (``value`` the message), manual (a :class:`ManualStep`) or done (an
+        :class:`Applied`), from this process's pool or a worker process's."""
+        kind = workload.kind
+        if state == "failed":
+            return self._failed(kind, work, str(value))
+        if state == "manual":
+            self.ledger.manual(kind, work.key, value.title, target_id=value.target_id)
+            outcome.manual.append(value)
+            return self._row(work, "manual", value.target_id)
+        self._record_done(kind, Done(work.key, value.target_id, value.copied_hash, value.size,
+                                     value.note or value.action, value.detail))
+        return self._row(work, value.action, value.target_id, note=value.note)
+
     def _one(self, workload: Workload, work: Work, outcome: Outcome) -> dict[str, Any]:
         kind = workload.kind
         self.ledger.attempt(kind, work.key)
@@ -152,14 +220,8 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any item's failure is recorded and fails the phase
             log.warning("%s %s: unexpected %s", kind, work.key, type(exc).__name__, exc_info=True)
             return self._failed(kind, work, f"{type(exc).__name__}: {exc}")
-        if isinstance(result, ManualStep):
-            self.ledger.manual(kind, work.key, result.title, target_id=result.target_id)
-            outcome.manual.append(result)
-            return self._row(work, "manual", result.target_id)
-        assert isinstance(result, Applied), f"{kind}.apply returned {result!r}"
-        self._record_done(kind, Done(work.key, result.target_id, result.copied_hash, result.size,
-                                     result.note or result.action, result.detail))
-        return self._row(work, result.action, result.target_id, note=result.note)
+        assert isinstance(result, Applied | ManualStep), f"{kind}.apply returned {result!r}"
+        return self._result(workload, work, "manual" if isinstance(result, ManualStep) else "done", result, outcome)
 
     def _record_done(self, kind: str, done: Done) -> None:
         with self._pending_lock:

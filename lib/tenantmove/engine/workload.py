@@ -15,7 +15,7 @@ Whether everything arrived is phase 90's: it reconciles fresh reads of both tena
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ class Work:
     detail: dict[str, Any] = field(default_factory=dict)
     data: Any = None
     before: Item | None = None  # the ledger's row before this pass (set by the engine): target id, copied hash
+    retried: bool = False  # an attempt of this pass may have landed: its worker process was lost (Dask)
 
     def planned(self) -> Planned:
         return Planned(self.key, self.name, self.size, self.hash, self.version, self.scope, self.detail)
@@ -109,6 +110,7 @@ class Workload:
     scope_limit: int = 0  # at most this many items at once in one scope (0: only the worker pool limits)
     manual_shell: str = ""  # for manual steps: where the admin runs them
     manual_preamble: tuple[str, ...] = ()  # e.g. the Connect-... command
+    distributable: bool = False  # its scopes may run in a cluster's worker processes (:meth:`remote_scope`)
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         raise NotImplementedError
@@ -127,6 +129,13 @@ class Workload:
         in a phrase ("" when nothing does). A workload that answers it is reconciled by :func:`~tenantmove.phases.
         checks.workload_check` with no code of its own."""
         raise NotImplementedError(f"{type(self).__name__} does not reconcile itself")
+
+    def remote_scope(self, signin: Any) -> Callable[[], Workload]:
+        """For a ``distributable`` workload: how one of its scopes runs in a cluster's worker process
+        (:mod:`.cluster`): a picklable callable that makes, in that process, a workload able to ``begin``, ``find``
+        and ``apply`` the scope's works (``signin``: a :class:`~tenantmove.services.remote.RemoteSignIn`, for the
+        worker to sign in itself)."""
+        raise NotImplementedError(f"{type(self).__name__} runs only in the notebook's own thread pool")
 
     def combine_manual(self, steps: list[ManualStep]) -> list[ManualStep]:
         """The manual steps as the script shows them (e.g. many users in one command where a cmdlet takes

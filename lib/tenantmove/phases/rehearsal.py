@@ -153,8 +153,11 @@ def mail_by(start: Start) -> tuple[common.StepResult, list[Any]]:
     moving = common.user_mapping(sixty, src, tgt).moving
     mail = mailboxes.connect(sixty, old, new, src, tgt, moving)
     plan = mailboxes.plan(sixty, mail)
-    moved = mailboxes.apply(sixty, mail, old, new, sixty.confirm_gate("move the mailboxes (rehearsal)", plan=plan))
-    return moved, mailboxes.mail_checks(mail, old, new)
+    try:
+        moved = mailboxes.apply(sixty, mail, old, new, sixty.confirm_gate("move the mailboxes (rehearsal)", plan=plan))
+        return moved, mailboxes.mail_checks(mail, old, new)
+    finally:
+        sixty.complete({})  # as the notebook's last cell: its worker processes (cluster) end with it
 
 
 def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:

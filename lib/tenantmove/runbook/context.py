@@ -26,6 +26,7 @@ from ..services.auth import SignIn, TenantConfig
 from ..services.dnsops import Nameservers, Provider
 from ..services.graph import GraphClient
 from ..services.http import user_agent
+from ..services.remote import RemoteSignIn
 from ..services.sprest import SharePointRest
 from ..workloads.inventory import Inventory
 from ..workloads.inventory import load as load_inventory
@@ -66,6 +67,7 @@ class Phase:
         self._endpoints: Endpoints | None = None
         self._ledger: Ledger | None = None
         self._dns: tuple[Nameservers, Provider] | None = None
+        self._cluster: Any = None  # the Dask client (the cluster parameter), made on first use
         self.by_hand = False  # no runner around this notebook: it keeps run.json's status itself
         self.scripts: set[Path] = set()  # the manual scripts this execution wrote: a second pass adds to them
 
@@ -212,7 +214,33 @@ class Phase:
     def engine(self) -> Engine:
         """The engine over this migration's ledger, with this phase's folder, workers and progress."""
         return Engine(self.ledger(), self.id, folder=self.folder, workers=self.params.workers,
-                      progress=self.progress, run_id=self.run_id, scripts=self.scripts)
+                      progress=self.progress, run_id=self.run_id, scripts=self.scripts,
+                      cluster=self.cluster if self.params.cluster else None)
+
+    def remote_signin(self) -> RemoteSignIn:
+        """What a cluster's worker process needs to sign in itself (no secret: the names of where they are)."""
+        return RemoteSignIn(self.params.source, self.params.target, self.endpoints.authority_host,
+                            self.endpoints.graph_url, self.endpoints.verify, self.params.company or self.params.name)
+
+    def cluster(self) -> tuple[Any, RemoteSignIn]:
+        """The Dask client of the ``cluster`` parameter, made when a workload first hands scopes out, and what its
+        workers sign in with. Every worker signs in to both tenants first; one that cannot is named, and nothing is
+        handed out."""
+        if self._cluster is None:
+            from ..engine.cluster import ClusterError, check_workers, connect
+
+            client = connect(self.params.cluster, self.params.workers)
+            refused = check_workers(client, self.remote_signin())
+            if refused:
+                client.close()
+                raise ClusterError(f"{len(refused)} worker(s) cannot sign in: {refused[0]}", where="cluster",
+                                   hint="give each worker the app's secret in the same environment variable, or its "
+                                        "certificate file at the same path, then run the phase again")
+            self._cluster = client
+            workers = len(client.scheduler_info().get("workers", {}))
+            display.show(Report().facts("Worker processes (Dask)", {
+                "cluster": self.params.cluster, "workers": workers, "dashboard": client.dashboard_link}))
+        return self._cluster, self.remote_signin()
 
     @property
     def dry_run(self) -> bool:
@@ -296,6 +324,12 @@ class Phase:
 
     def complete(self, summary: dict[str, Any], status: str = "completed") -> None:
         """The last cell: record the result for run.json and say clearly that the phase is done."""
+        if self._cluster is not None:  # its worker processes end with the phase (a local cluster's too)
+            local = getattr(self._cluster, "cluster", None)
+            self._cluster.close()
+            if local is not None:
+                local.close()
+            self._cluster = None
         duration = round(time.monotonic() - self._t0, 1)
         requests = {side: client.stats["requests"] for side, client in self.clients.items()}
         waits = {side: {"throttled (429/503)": client.stats["throttled"], "paced by RateLimit headers":

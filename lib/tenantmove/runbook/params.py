@@ -123,6 +123,10 @@ SPEC: list[Spec] = [
          "domain; phase 20 points the MX at it instead of removing it, phase 30 (and the way back, 25) from it to the "
          "tenant that takes the domain (empty: no MX in the window)", phases=('00', '20', '25', '30')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
+    Spec("cluster", str, "", "phase 60: where the mailboxes are moved: empty, this notebook's thread pool; local:N, N "
+         "worker processes on this machine (Dask's LocalCluster); a Dask scheduler's address, e.g. "
+         "tcp://10.0.0.5:8786, its workers (each signs in itself: the secret's environment variable or the "
+         "certificate file must be there too)", phases=('60',)),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
     Spec("sites_beta", bool, False, "phase 50: create sites that have no Microsoft 365 group through Graph BETA "
@@ -187,6 +191,7 @@ class Params:
     interactive: bool
     dry_run: bool
     workers: int = 4
+    cluster: str = ""
     file_versions: str = "latest"
     onedrive_wait_seconds: int = 0
     sites_beta: bool = False
@@ -356,6 +361,14 @@ def validate(raw: dict[str, Any], origin: str = "parameters", check_environment:
                 "write it as 2027-01-11T07:00:00Z (empty: the passes start at once)")
         else:
             values["pass_start"] = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if values["cluster"]:
+        from ..engine.cluster import parse
+
+        try:
+            parse(str(values["cluster"]))
+        except ValueError as exc:
+            bad("cluster", str(exc), "write local:4 (four worker processes here), a scheduler's address such as "
+                                     "tcp://10.0.0.5:8786, or leave it empty")
     if not 0 <= values["site_wait_seconds"] <= 86400:
         bad("site_wait_seconds", f"must be between 0 and 86400, not {values['site_wait_seconds']}",
             "e.g. 900: a new group's site usually appears within 15 minutes")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..engine import Applied, DeltaLinks, Work, Workload
@@ -258,10 +259,19 @@ class MailFolders(Workload):
         return str(made["id"])
 
 
+def remote_items(signin: Any, claimed: frozenset[str]) -> MailItems:
+    """The items workload as a worker process makes it: its own clients, paced per mailbox (a mailbox is one task,
+    so its Exchange budget is this process's alone); the mailbox pairs come with the works."""
+    items = MailItems(MailCopy(MailboxClient(signin.client("source")), MailboxClient(signin.client("target")), []))
+    items.claimed = set(claimed)
+    return items
+
+
 class MailItems(Workload):
     kind = "mail-item"
     title = "mailbox items"
     scope_limit = MAILBOX_CONCURRENCY  # Exchange answers 429 beyond 4 requests at once per mailbox
+    distributable = True  # a mailbox is a task for a worker process (the cluster parameter)
 
     def __init__(self, copy: MailCopy) -> None:
         self.copy = copy
@@ -314,7 +324,13 @@ class MailItems(Workload):
 
     @staticmethod
     def _in_doubt(work: Work) -> bool:
-        return work.before is not None and work.before.attempts > 0 and not work.before.target_id
+        """An earlier attempt may have imported it: one of an earlier pass that did not finish, or one of this pass
+        whose worker process was lost."""
+        return work.retried or (work.before is not None and work.before.attempts > 0 and not work.before.target_id)
+
+    def remote_scope(self, signin: Any) -> Callable[[], Workload]:
+        """A mailbox's items in a worker process, which signs in itself (:mod:`tenantmove.engine.cluster`)."""
+        return partial(remote_items, signin, frozenset(self.claimed))
 
     def find(self, work: Work) -> dict[str, Any] | None:
         """Only for an item an earlier attempt may have imported: the same type, creation time and size in its
