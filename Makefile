@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_mail.py
 	$(PY) bench/bench_teams.py
 	$(PY) bench/bench_cutover.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) $(SANDBOX_DIR) .pytest_cache

@@ -10,7 +10,7 @@ One scope is one task. Its items keep their per-scope limits inside it, and each
 attempt before it hands the scope out, and each result as it comes back.
 
 A scope whose worker was lost runs again. The scheduler may rerun it elsewhere, or the engine submits it again.
-Either way the rerun knows it is one (a Dask ``Variable`` per task), and marks its items ``retried``, so that
+Either way the rerun knows it is one (the task's metadata on the scheduler), and marks its items ``retried``, so that
 ``find`` adopts what the lost worker made. Workers sign in themselves, with the same app registration, from their
 own environment or certificate file. No secret travels in a task, and a worker that cannot sign in is named
 before anything starts."""
@@ -93,14 +93,11 @@ def check_workers(client: Any, signin: Any) -> list[str]:
 def run_scope(factory: Callable[[], Workload], works: list[Work], limit: int, token: str) -> list[ItemResult]:
     """A worker's part: the scope's works found and applied, at most ``limit`` at once. A rerun of the same task
     (its first worker was lost) marks them ``retried``, so that ``find`` adopts what the lost one made."""
-    from distributed import Variable
+    from distributed import get_client
 
-    started = Variable(token)
-    try:
-        again = bool(started.get(timeout=0.2))
-    except TimeoutError:
-        again = False
-    started.set(True)
+    scheduler = get_client()  # the task's own record on the scheduler: was it started before, on a lost worker?
+    again = bool(scheduler.get_metadata([token, "started"], default=False))
+    scheduler.set_metadata([token, "started"], True)
     if again:
         works = [replace(w, retried=True) for w in works]
     try:

@@ -94,7 +94,7 @@ class Engine:
         waiting = {w.key for w in todo}
         rows: dict[str, dict[str, Any]] = {w.key: self._row(w, "done before", states[w.key].target_id)
                                            for w in works if w.key not in waiting}
-        if todo:
+        if todo and not (self.cluster is not None and workload.distributable):  # a worker begins its own scope
             workload.begin(todo)
         self._work(workload, todo, rows, outcome)
         outcome.rows = [rows[w.key] for w in works]

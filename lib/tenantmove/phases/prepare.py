@@ -78,8 +78,8 @@ def forecast(phase: Phase, old: GraphClient, inv: Inventory) -> Report:
     table.to_csv(phase.state_dir / "forecast.csv", index=False)
     shown = table.drop(columns=[c for c in table.columns if c.endswith(", s")])
     seconds = table[["phase", *(c for c in table.columns if c.endswith(", s"))]]
-    return (Report().table(shown, "Forecast: how long each content phase will take, on 1, 2 and 4 worker processes, "
-                                  "and the limit that binds")
+    return (Report().table(shown, "Forecast: how long each content phase will take in this notebook (cluster "
+                                  "empty) and on 2 and 4 worker processes (cluster: local:N), and the limit that binds")
             .bars(seconds, "phase", [c for c in seconds.columns if c != "phase"], "Expected duration per phase",
                   "seconds")
             .text(f"From the old tenant's usage reports ({len(found[reports.MAILBOXES])} mailbox(es), "

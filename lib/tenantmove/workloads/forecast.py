@@ -17,7 +17,7 @@ Teams messages and OneNote pages are not in the usage reports and are not foreca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -26,9 +26,10 @@ PIECE = 10 * MIB  # the client's upload-session fragment
 RU_TIERS = ((1_000, 1_250), (5_000, 2_500), (15_000, 3_750), (50_000, 5_000))  # (licences below, per minute)
 RU_TOP = 6_250
 RU_DAY_PER_MINUTE = 960  # the 24-hour budget is 960 times the per-minute one (1,200,000 against 1,250)
-WORKER_COUNTS = (1, 2, 4)
-COLUMNS = ["phase", "what", "scopes", "items", "bytes", *(f"{n} worker(s)" for n in WORKER_COUNTS),
-           *(f"{n} worker(s), s" for n in WORKER_COUNTS), "binds (1 worker)", f"binds ({WORKER_COUNTS[-1]} workers)"]
+WORKER_COUNTS = (1, 2, 4)  # 1: the notebook's own thread pool (cluster empty); more: worker processes (Dask)
+LABELS = {1: "this notebook", 2: "2 worker processes", 4: "4 worker processes"}
+COLUMNS = ["phase", "what", "scopes", "items", "bytes", *LABELS.values(), *(f"{v}, s" for v in LABELS.values()),
+           "binds (this notebook)", "binds (4 worker processes)"]
 
 
 def ru_per_minute(licences: int) -> int:
@@ -49,6 +50,7 @@ class Limits:
     sharepoint_units_per_minute: int = RU_TIERS[0][1]
     latency_s: float = 0.3                           # a request's answer time (phase 00 measures it)
     workers: int = 4                                 # items in flight per worker process (the workers parameter)
+    scopes_at_once: int = 0                          # worker processes (Dask): mailboxes at once per process
     process_requests_per_s: float = 250.0            # what one Python process drives at most (GIL, TLS)
     bandwidth_bytes_per_s: float = 50 * MIB          # per worker process
 
@@ -63,17 +65,25 @@ class Estimate:
 
 
 def mail(sizes: pd.DataFrame, limits: Limits, processes: int) -> Estimate:
-    """Phase 60: every item imported once; each mailbox under its own limits, all of them within the pool."""
+    """Phase 60: every item one import; a mailbox also takes an import session and an export per 20 items. Each
+    mailbox stays under its own limits. The pool is either the notebook's threads (items of all mailboxes
+    interleaved) or worker processes (``scopes_at_once`` mailboxes each, one after the other, 4 items at once)."""
     if sizes.empty:
         return Estimate(0.0, "nothing to move")
-    per_box = [max(items / limits.mailbox_requests_per_s, size / limits.mailbox_bytes_per_s,
-                   items * limits.latency_s / limits.mailbox_at_once)
-               for items, size in zip(sizes["items"], sizes["bytes"], strict=True)]
+    rounds = [2 + math.ceil(items / limits.mailbox_at_once) for items in sizes["items"]]  # session, export, imports
+    per_box = [max(items / limits.mailbox_requests_per_s, size / limits.mailbox_bytes_per_s, r * limits.latency_s)
+               for items, size, r in zip(sizes["items"], sizes["bytes"], rounds, strict=True)]
     biggest = max(per_box)
-    pool = int(sizes["items"].sum()) / limits.pool_requests_per_s(processes)
+    if limits.scopes_at_once:  # worker processes: a mailbox is a task
+        pool = sum(per_box) / (processes * limits.scopes_at_once)
+    else:
+        requests = sum(i + 1 + math.ceil(i / 20) for i in sizes["items"])
+        pool = requests / limits.pool_requests_per_s(processes)
     if biggest >= pool:
         return Estimate(biggest, "Exchange's limits per mailbox (the biggest mailbox)")
-    return Estimate(pool, f"the machine ({processes} process(es) × {limits.workers} items at once)")
+    at_once = (f"{limits.scopes_at_once} mailbox(es) at once" if limits.scopes_at_once else
+               f"{limits.workers} items at once")
+    return Estimate(pool, f"the machine ({processes} process(es) × {at_once})")
 
 
 def files(sizes: pd.DataFrame, limits: Limits, processes: int) -> Estimate:
@@ -108,15 +118,15 @@ def forecast(mailboxes: pd.DataFrame, onedrives: pd.DataFrame, sites: pd.DataFra
     """One row per content phase: what it moves, its expected duration on 1, 2 and 4 worker processes, and what
     binds."""
     rows = []
+    processes = replace(limits, scopes_at_once=max(1, limits.workers // limits.mailbox_at_once))
     for phase, what, sizes, model in (("50_team_sites", "site libraries' files", sites, files),
                                       ("60_mailboxes", "mailbox items", mailboxes, mail),
                                       ("70_onedrive", "OneDrive files", onedrives, files)):
-        estimates = [model(sizes, limits, n) for n in WORKER_COUNTS]
+        estimates = [model(sizes, limits if n == 1 else processes, n) for n in WORKER_COUNTS]
         rows.append({"phase": phase, "what": what, "scopes": len(sizes),
                      "items": int(sizes["items"].sum()) if not sizes.empty else 0,
                      "bytes": int(sizes["bytes"].sum()) if not sizes.empty else 0,
-                     **{f"{n} worker(s)": shown(e.seconds) for n, e in zip(WORKER_COUNTS, estimates, strict=True)},
-                     **{f"{n} worker(s), s": round(e.seconds, 1) for n, e in zip(WORKER_COUNTS, estimates,
-                                                                                  strict=True)},
-                     "binds (1 worker)": estimates[0].binds, f"binds ({WORKER_COUNTS[-1]} workers)": estimates[-1].binds})
+                     **{LABELS[n]: shown(e.seconds) for n, e in zip(WORKER_COUNTS, estimates, strict=True)},
+                     **{f"{LABELS[n]}, s": round(e.seconds, 1) for n, e in zip(WORKER_COUNTS, estimates, strict=True)},
+                     "binds (this notebook)": estimates[0].binds, "binds (4 worker processes)": estimates[-1].binds})
     return pd.DataFrame(rows, columns=COLUMNS)

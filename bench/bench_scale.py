@@ -1,0 +1,151 @@
+"""Beyond one machine's thread pool: mailboxes moved by 1, 2 and 4 worker processes (Dask's LocalCluster), against
+Exchange's ceiling for the mailboxes in the run and against phase 00's forecast, in the same run.
+
+Each worker process takes ``--workers`` items at once (``workers // 4`` mailboxes, each at Exchange's 4 at once),
+as the notebook's own thread pool does. The service allows far more than that: every mailbox 4 requests at once.
+So the throughput grows with the processes until Exchange's ceiling binds. That ceiling is mailboxes x 4 / the
+time per request. The forecast is :func:`tenantmove.workloads.forecast.mail`, with the same limits and the
+measured time per request. The coordinator (this process, the only writer of the ledger) is measured for its peak
+memory.
+
+    python bench/bench_scale.py [--mailboxes 32] [--items 10] [--latency-ms 20] [--exchange-ms 400] [--workers 4]
+
+The defaults keep this two-core machine's processors out of it: a request's time is mostly the service's own (a
+sleeping request costs no processor), so the processes' throughput is what the service and the pool allow.
+
+The last line printed is one JSON object with the figures: items_per_s per worker count (and the thread pool's),
+ceiling_items_per_s, forecast_error (the largest, as a fraction of the measured time), coordinator_peak_rss_mib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from benchkit import APPS, NEW, Confirmed, graph, save_seed
+
+from tenantmove.engine import Engine, Ledger
+from tenantmove.engine import cluster as clusters
+from tenantmove.sandbox import Sandbox
+from tenantmove.sandbox.state import DEFAULT_SEED, SKU_CATALOG
+from tenantmove.services.auth import TenantConfig
+from tenantmove.services.mailboxes import MailboxClient
+from tenantmove.services.remote import RemoteSignIn
+from tenantmove.workloads import forecast
+from tenantmove.workloads.mail import MAILBOX_CONCURRENCY, MailCopy, MailFolders, MailItems, find_mailboxes
+
+PROCESSES = (1, 2, 4)
+
+
+def seed(folder: Path, names: list[str], items: int) -> Path:
+    spec = yaml.safe_load(DEFAULT_SEED.read_text())
+    old = spec["tenants"][0]
+    old["users"] += [{"upn": f"{n}@contoso.example", "display_name": n, "usage_location": "NL",
+                      "licenses": ["O365_BUSINESS_PREMIUM"]} for n in names]
+    old["mailboxes"] = [{"owner": f"{n}@contoso.example", "messages": items} for n in names]
+    for tenant in spec["tenants"]:  # a new mailbox per old one and run (the thread pool's, then each cluster's)
+        for sku in tenant.get("skus") or []:
+            sku["units"] = max(int(sku["units"]), 2 * len(names) * (len(PROCESSES) + 1))
+    return save_seed(folder, spec)
+
+
+def targets(new_graph: Any, names: list[str], run: str) -> list[str]:
+    """A licensed user (so a mailbox) in the new tenant per old mailbox, for one run."""
+    sku = SKU_CATALOG["O365_BUSINESS_PREMIUM"]["skuId"]
+    out = []
+    for name in names:
+        upn = f"{name}.{run}@{NEW}"
+        new_graph.post("users", {"accountEnabled": True, "displayName": name, "mailNickname": f"{name}{run}".replace(
+            ".", ""), "userPrincipalName": upn, "usageLocation": "NL",
+            "passwordProfile": {"password": secrets.token_urlsafe(12) + "aA1!", "forceChangePasswordNextSignIn": True}})
+        new_graph.post(f"users/{upn}/assignLicense", {"addLicenses": [{"skuId": sku, "disabledPlans": []}],
+                                                      "removeLicenses": []})
+        out.append(upn)
+    return out
+
+
+def run(sb: Sandbox, tmp: Path, names: list[str], run_name: str, workers: int, processes: int) -> tuple[int, float]:
+    """One move of every mailbox into fresh new ones: (items done, seconds), the cluster's start not counted."""
+    old_graph, new_graph = graph(sb, "source", 64), graph(sb, "target", 64)
+    to = targets(new_graph, names, run_name)
+    old, new = MailboxClient(old_graph), MailboxClient(new_graph)
+    copy = MailCopy(old, new, find_mailboxes(old, new, [(f"{n}@contoso.example", f"{n}@contoso.example", t)
+                                                        for n, t in zip(names, to, strict=True)]))
+    copy.load_folders()
+    signin = RemoteSignIn(*(TenantConfig(side, APPS[side][0], APPS[side][1], secret_env=APPS[side][2])
+                            for side in ("source", "target")), sb.endpoints["authority_host"],
+                          sb.endpoints["graph_url"], sb.ca_file)
+    client = clusters.connect(f"local:{processes}", max(1, workers // MAILBOX_CONCURRENCY)) if processes else None
+    try:
+        if client is not None:
+            client.run(lambda: (signin.client("source"), signin.client("target")) and None)  # signed in beforehand
+        with Ledger(tmp / f"{run_name}.sqlite", "bench") as ledger:
+            engine = Engine(ledger, "60_mailboxes", folder=tmp, workers=workers)
+            engine.run(MailFolders(copy), dry_run=False, gate=Confirmed())
+            applied = [0.0]  # the items' part: from the first hand-out to the last result (listing not counted)
+            engine = Engine(ledger, "60_mailboxes", folder=tmp, workers=workers,
+                            cluster=(lambda: (client, signin)) if client is not None else None,
+                            progress=lambda label: lambda done, total, seconds: applied.__setitem__(0, seconds))
+            engine.run(MailItems(copy), dry_run=False, gate=Confirmed())
+            return len(ledger.items("mail-item", ["done"])), applied[0]
+    finally:
+        if client is not None:
+            client.close()
+            client.cluster.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mailboxes", type=int, default=32)
+    parser.add_argument("--items", type=int, default=10, help="items per mailbox")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="the network's time per request")
+    parser.add_argument("--exchange-ms", type=float, default=400.0, help="Exchange's own time per request")
+    parser.add_argument("--workers", type=int, default=4, help="items at once per process (the workers parameter)")
+    args = parser.parse_args()
+    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
+    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    names = [f"bench.scale{i}" for i in range(args.mailboxes)]
+    per_request = (args.latency_ms + args.exchange_ms) / 1000
+    ceiling = args.mailboxes * MAILBOX_CONCURRENCY / per_request
+    sizes = pd.DataFrame({"scope": names, "items": args.items, "bytes": args.items * 2_000})
+    pool = forecast.Limits(latency_s=per_request, workers=args.workers)  # the notebook's threads
+    cluster = forecast.Limits(latency_s=per_request, workers=args.workers,
+                              scopes_at_once=max(1, args.workers // MAILBOX_CONCURRENCY))
+    rates: dict[str, float] = {}
+    errors = []
+    print(f"{args.mailboxes} mailboxes x {args.items} items, {args.latency_ms:g} ms network + {args.exchange_ms:g} ms "
+          f"Exchange per request, {args.workers} items at once per process; Exchange's ceiling {ceiling:.0f} items/s")
+    with tempfile.TemporaryDirectory() as tmp, \
+            Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), names, args.items)) as sb:
+        sb.set_knobs(latency_ms=args.latency_ms, mailbox_latency_ms=args.exchange_ms)
+        for processes in (0, *PROCESSES):
+            done, seconds = run(sb, Path(tmp), names, f"r{processes}", args.workers, processes)
+            label = str(processes) if processes else "thread pool"
+            rates[label] = round(done / seconds, 1)
+            expected = forecast.mail(sizes, cluster if processes else pool, max(1, processes))
+            error = abs(expected.seconds - seconds) / seconds
+            errors.append(error)
+            print(f"   {label:>11}: {done} items in {seconds:5.1f} s = {done / seconds:6.1f} items/s "
+                  f"({done / seconds / ceiling:.2f} of the ceiling); forecast {expected.seconds:5.1f} s "
+                  f"({error:+.0%} off; binds: {expected.binds})")
+    scale = rates["4"] / rates["1"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"   4 worker processes move {scale:.1f}x what one does (goal: at least 3x until the ceiling binds); the "
+          f"coordinator's peak memory {peak:.0f} MiB")
+    print(json.dumps({"items_per_s": rates, "ceiling_items_per_s": round(ceiling, 1),
+                      "scale_4_over_1": round(scale, 2), "forecast_error": round(max(errors), 3),
+                      "coordinator_peak_rss_mib": round(peak, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
