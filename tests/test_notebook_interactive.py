@@ -23,7 +23,8 @@ CUTOVER_SCOPES = ["User.Read", "Directory.Read.All", "Notes.ReadWrite.All", "Use
                   "MailboxSettings.Read", "Place.Read.All",  # phase 30 reads the shared mailboxes and rooms back
                   "Mail.Send", "Mail.Read",  # phase 10 sends the announcement (announce_from), once
                   "Device.Read.All", "DeviceManagementManagedDevices.Read.All",  # phase 00 plans the devices
-                  "DeviceManagementServiceConfig.Read.All"]
+                  "DeviceManagementServiceConfig.Read.All",
+                  "Reports.Read.All"]  # phase 00's forecast
 
 def test_prepared_run_stepped_through_with_device_code_widgets_then_sealed(sandbox: Sandbox, tmp_path: Path) -> None:
     runs = tmp_path / "runs"

@@ -60,6 +60,9 @@ def forecast(phase: Phase, old: GraphClient, inv: Inventory) -> Report:
     from ..services import reports
     from ..workloads import forecast as model
 
+    if not phase.params.forecast:
+        return Report().text("No forecast of the content phases' durations (set forecast: true; the old tenant's "
+                             "app needs Reports.Read.All).")
     try:
         found = {r: reports.sizes(old, r) for r in (reports.MAILBOXES, reports.ONEDRIVES, reports.SITES)}
     except GraphError as exc:

@@ -108,6 +108,8 @@ SPEC: list[Spec] = [
          phases=('10',)),
     Spec("announce_when", str, "", "phase 10: when the move happens, as the announcement says it, e.g. "
          "\"Saturday 9 January 2027 from 18:00\"", phases=('10',)),
+    Spec("forecast", bool, False, "phase 00: how long each content phase will take, from the old tenant's usage "
+         "reports and the service's limits (the old tenant's app needs Reports.Read.All)", phases=('00',)),
     Spec("plan_devices", bool, False, "phases 00 and 40: list the old tenant's devices (Entra ID, Intune, Autopilot) "
          "and plan what each needs; phase 40 moves the Autopilot registrations as manual items, and the letters "
          "list each person's devices", phases=('00', '40')),
@@ -205,6 +207,7 @@ class Params:
     announce_from: str = ""
     announce_when: str = ""
     plan_devices: bool = False
+    forecast: bool = False
     first_day_passes: bool = False
     pass_start: str = ""
     pass_lifetime_minutes: int = 480

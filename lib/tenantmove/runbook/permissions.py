@@ -18,8 +18,8 @@ REQUIRED: dict[str, dict[str, list[tuple[str, str]]]] = {
                    ("Device.Read.All", "the devices and their owners (plan_devices)"),
                    ("DeviceManagementManagedDevices.Read.All", "the Intune-managed devices (plan_devices)"),
                    ("DeviceManagementServiceConfig.Read.All", "the Autopilot devices (plan_devices)"),
-                   ("Reports.Read.All", "the usage reports: items and bytes per mailbox, OneDrive and site (the "
-                                        "forecast)")],
+                   ("Reports.Read.All", "the usage reports: items and bytes per mailbox, OneDrive and site "
+                                        "(forecast)")],
         "target": [("Organization.Read.All", "tenant details and licences"), ("Domain.Read.All", "domains")],
     },
     "10_new_subscription": {
@@ -247,6 +247,7 @@ WHEN: dict[tuple[str, str, str], str] = {
     ("00_prepare", "source", "Device.Read.All"): "plan_devices",
     ("00_prepare", "source", "DeviceManagementManagedDevices.Read.All"): "plan_devices",
     ("00_prepare", "source", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
+    ("00_prepare", "source", "Reports.Read.All"): "forecast",
     ("40_admin_settings", "source", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
     ("40_admin_settings", "target", "DeviceManagementServiceConfig.Read.All"): "plan_devices",
 }
