@@ -12,10 +12,12 @@ from ..engine import ManualStep, ps_quote
 from ..engine.manual import SCRIPT_SUFFIX, write_script
 from ..report import Report
 from ..runbook.context import Phase
+from ..services import reports
 from ..services.dnsops import DnsError, ManualProvider
 from ..services.graph import GraphClient, GraphError
 from ..workloads import devices as devicelist
 from ..workloads import dnssnapshot, dnsttl, groupdelivery, mailboxrights, mailwindow
+from ..workloads import forecast as model
 from ..workloads.exported import OLD_EXPORT, folder_of
 from ..workloads.inventory import Inventory
 from .checks import Check, Reads, reconciles
@@ -57,9 +59,6 @@ def forecast(phase: Phase, old: GraphClient, inv: Inventory) -> Report:
     mailbox, OneDrive and site from its usage reports, the service's limits as the client applies them, this
     machine's answer time from the old tenant (the median of a few reads), and the engine's ``workers``. Kept in
     the state folder (``forecast.csv``) for the benchmarks and the phases to compare with what they took."""
-    from ..services import reports
-    from ..workloads import forecast as model
-
     if not phase.params.forecast:
         return Report().text("No forecast of the content phases' durations (set forecast: true; the old tenant's "
                              "app needs Reports.Read.All).")
