@@ -455,3 +455,12 @@ def test_the_sdk_reads_the_first_days_endpoints_passes_sendmail_devices_and_auto
     assert {m.device_name for m in managed.value} == {"MB-LAPTOP-01", "Alex iPhone", "RECEPTION-PC"}
     assert {p.serial_number for p in pilots.value} == {"5CG1234ABC", "PF3XYZ12"}
     assert fresh_sandbox.stats()["counts"]["sendMail recipients delivered"] >= 1
+
+
+def test_the_sdk_reads_the_usage_reports_through_their_download_url(sandbox: Sandbox) -> None:
+    async def work(c: GraphServiceClient, _: Any) -> bytes:
+        return await c.reports.get_mailbox_usage_detail_with_period("D7").get()
+
+    csv = with_sdk(sandbox, "source", work).decode("utf-8-sig")  # the SDK follows the 302 to the CSV
+    header, *rows = csv.splitlines()
+    assert header.startswith("Report Refresh Date,User Principal Name,Display Name") and len(rows) >= 20

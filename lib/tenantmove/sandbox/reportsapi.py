@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .http import Request, Response
+from .http import Request, Response, content_host
 from .shapes import GraphFailure
 from .state import Store, Tenant
 
@@ -84,7 +84,8 @@ class ReportsApi:
             now = time.monotonic()
             self.links = {t: v for t, v in self.links.items() if v[1] > now}
             self.links[token] = (("\ufeff" + out.getvalue()).encode("utf-8"), now + LINK_SECONDS)
-        return Response(302, None, {"Location": f"{req.base_url}/_rp/{token}"})
+        return Response(302, None, {"Location": f"{content_host(req.base_url)}/_rp/{token}"})  # another host, as
+        # the service's: a client following the redirect drops its token there
 
     def serve_download(self, req: Request, token: str) -> Response:
         with self.lock:
