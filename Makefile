@@ -22,7 +22,7 @@ demo-merge: $(STAMP)
 	$(PY) -m tenantmove demo-merge parameters/merge-demo.yaml
 
 # Unit, sandbox integration and notebook tests, in two worker processes (each with its own sandbox; a test
-# file stays in one worker, so the story of tests/test_cutover_story.py is told in order): about 8 minutes.
+# file stays in one worker, so the story of tests/test_cutover_story.py is told in order): about 12 minutes.
 test: $(STAMP)
 	$(PY) -m ruff check lib tests bench notebooks
 	$(PY) -m tenantmove notebooks --check
