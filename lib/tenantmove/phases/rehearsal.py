@@ -123,41 +123,53 @@ def add_by(start: Start) -> common.StepResult:
                             thirty.confirm_gate(f"add {thirty.params.domain} (rehearsal)"))
 
 
+@dataclass
+class Opened:
+    """A content phase started as its notebook starts it: both tenants signed in, the inventories, the people."""
+
+    phase: Phase
+    old: Any
+    new: Any
+    src: Any
+    tgt: Any
+    moving: Any
+
+
+def opened(start: Start, phase_id: str) -> Opened:
+    phase = start(phase_id)
+    old, new = phase.sign_in("source"), phase.sign_in("target")
+    src, tgt = common.load_inventories(phase, new)
+    return Opened(phase, old, new, src, tgt, common.user_mapping(phase, src, tgt).moving)
+
+
 def sites_by(start: Start) -> common.StepResult:
     """Phase 50 as its notebook runs it: connect, plan, confirm, apply."""
-    fifty = start("50_team_sites")
-    old, new = fifty.sign_in("source"), fifty.sign_in("target")
-    src, tgt = common.load_inventories(fifty, new)
-    moving = common.user_mapping(fifty, src, tgt).moving
-    sites = team_sites.connect(fifty, old, new, src, moving, tgt)
-    plan = team_sites.plan(fifty, sites)
-    return team_sites.apply(fifty, sites, fifty.confirm_gate("rebuild the sites (rehearsal)", plan=plan))
+    o = opened(start, "50_team_sites")
+    sites = team_sites.connect(o.phase, o.old, o.new, o.src, o.moving, o.tgt)
+    plan = team_sites.plan(o.phase, sites)
+    return team_sites.apply(o.phase, sites, o.phase.confirm_gate("rebuild the sites (rehearsal)", plan=plan))
 
 
 def settings_by(start: Start) -> tuple[admin_settings.AdminSettings, common.StepResult]:
     """Phase 40's settings and conditional access as its notebook applies them (connect, plan, confirm, apply)."""
-    forty = start("40_admin_settings")
-    old, new = forty.sign_in("source"), forty.sign_in("target")
-    src, tgt = common.load_inventories(forty, new)
-    moving = common.user_mapping(forty, src, tgt).moving
-    found = admin_settings.connect(forty, old, new, src, tgt, moving)
-    plan = admin_settings.plan(forty, found)
-    return found, admin_settings.apply(forty, found, forty.confirm_gate("apply the settings (rehearsal)", plan=plan))
+    o = opened(start, "40_admin_settings")
+    found = admin_settings.connect(o.phase, o.old, o.new, o.src, o.tgt, o.moving)
+    plan = admin_settings.plan(o.phase, found)
+    return found, admin_settings.apply(o.phase, found, o.phase.confirm_gate("apply the settings (rehearsal)",
+                                                                             plan=plan))
 
 
 def mail_by(start: Start) -> tuple[common.StepResult, list[Any]]:
     """Phase 60 as its notebook runs it (connect, plan, confirm, apply), then phase 90's mail checks."""
-    sixty = start("60_mailboxes")
-    old, new = sixty.sign_in("source"), sixty.sign_in("target")
-    src, tgt = common.load_inventories(sixty, new)
-    moving = common.user_mapping(sixty, src, tgt).moving
-    mail = mailboxes.connect(sixty, old, new, src, tgt, moving)
-    plan = mailboxes.plan(sixty, mail)
+    o = opened(start, "60_mailboxes")
+    mail = mailboxes.connect(o.phase, o.old, o.new, o.src, o.tgt, o.moving)
+    plan = mailboxes.plan(o.phase, mail)
     try:
-        moved = mailboxes.apply(sixty, mail, old, new, sixty.confirm_gate("move the mailboxes (rehearsal)", plan=plan))
-        return moved, mailboxes.mail_checks(mail, old, new)
+        moved = mailboxes.apply(o.phase, mail, o.old, o.new,
+                                o.phase.confirm_gate("move the mailboxes (rehearsal)", plan=plan))
+        return moved, mailboxes.mail_checks(mail, o.old, o.new)
     finally:
-        sixty.complete({})  # as the notebook's last cell: its worker processes (cluster) end with it
+        o.phase.complete({})  # as the notebook's last cell: its worker processes (cluster) end with it
 
 
 def release(sandbox_dir: Path, work: Path, domain: str, option: Option) -> common.StepResult:

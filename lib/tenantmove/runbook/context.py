@@ -228,8 +228,10 @@ class Phase:
         handed out."""
         if self._cluster is None:
             from ..engine.cluster import ClusterError, check_workers, connect
+            from ..workloads.mail import MAILBOX_CONCURRENCY
 
-            client = connect(self.params.cluster, self.params.workers)
+            # each process takes as many mailboxes at once as make `workers` items at Exchange's 4 a mailbox
+            client = connect(self.params.cluster, max(1, self.params.workers // MAILBOX_CONCURRENCY))
             refused = check_workers(client, self.remote_signin())
             if refused:
                 client.close()
