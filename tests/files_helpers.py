@@ -49,7 +49,8 @@ def clients(sb: Sandbox, **kwargs: Any) -> tuple[DriveClient, DriveClient]:
 
 def copy_files(sb: Sandbox, ledger_path: Path, nicks: tuple[str, ...] = USERS, versions: str = "latest",
                run_id: str = "run", after_plan: Callable[[], Any] | None = None,
-               used: list[DriveClient] | None = None, **client_kwargs: Any) -> dict[str, Outcome]:
+               used: list[DriveClient] | None = None, cluster: Callable[[], Any] | None = None,
+               **client_kwargs: Any) -> dict[str, Outcome]:
     """Folders then files, as phase 70 runs them (the plan, then the copy); failures come back in the
     outcome, not as an exception. ``after_plan`` runs between the two, as time passes for an admin."""
     old, new = clients(sb, **client_kwargs)
@@ -58,7 +59,7 @@ def copy_files(sb: Sandbox, ledger_path: Path, nicks: tuple[str, ...] = USERS, v
     copy = DriveCopy(old, new, find_pairs(old, new, moving(nicks)), versions=versions)
     out: dict[str, Outcome] = {}
     with Ledger(ledger_path, run_id) as ledger:
-        engine = Engine(ledger, "70_onedrive", folder=ledger_path.parent / "phase", workers=4)
+        engine = Engine(ledger, "70_onedrive", folder=ledger_path.parent / "phase", workers=4, cluster=cluster)
         workloads = (DriveFolders(copy), DriveFiles(copy))
         for workload in workloads:
             engine.run(workload, dry_run=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ from tenantmove.services.remote import RemoteSignIn
 from tenantmove.workloads.mail import MailCopy, MailFolders, MailItems, find_mailboxes
 
 from .conftest import make_client, tenant_config
-from .files_helpers import new_upn, run_keeping
+from .files_helpers import NEW, OLD, copy_files, listing, make_target_users, new_upn, run_keeping
 from .test_mail_sandbox import USERS, counts, world  # noqa: F401 - the fixture, with its target users
 
 pytestmark = pytest.mark.waits  # worker processes start and stop
@@ -95,3 +97,58 @@ def test_a_worker_without_the_secret_is_refused_at_sign_in(sandbox: Sandbox, das
     dask.wait_for_workers(2, timeout=60)  # the killed one is back (its nanny restarts it)
     refused = clusters.check_workers(dask, lacking)
     assert len(refused) == 2 and all("TENANTMOVE_NOT_SET_ANYWHERE is not set" in r for r in refused)
+
+
+def test_drives_on_the_workers_share_sharepoints_budget_and_never_run_into_it(fresh_sandbox: Sandbox, tmp_path: Path,
+                                                                              dask: Any) -> None:
+    # 150 resource units a 2-second window, per app and tenant: a fifth of it (30) pays for one drive's 4 requests
+    # at once at 5 units each, so the whole cluster works on one drive at a time whatever its worker processes; each
+    # worker's client keeps 20 units in hand. The copy spends more than the window holds, so the budget's last fifth
+    # is reached (the RateLimit headers come), and still the service never answers 429.
+    sb = fresh_sandbox
+    make_target_users(sb, make_client(sb, "target")[1])
+    sb.set_knobs(ru_per_minute=4_500, ru_window_seconds=2.0)
+    signin = RemoteSignIn(tenant_config("source"), tenant_config("target"), sb.endpoints["authority_host"],
+                          sb.endpoints["graph_url"], sb.ca_file, sharepoint_units=150)
+    assert signin.shared_budget(4)[0] == 1
+    before = sb.stats()["counts"]
+    out = copy_files(sb, tmp_path / "l.sqlite", cluster=lambda: (dask, signin))
+    after = sb.stats()["counts"]
+    assert not out["drive-file"].failed and out["drive-file"].count("copied") >= 15
+    spent = {f"{key}_{t}": after.get(f"{key}_{t}", 0) - before.get(f"{key}_{t}", 0)
+             for t in ("old", "new") for key in ("ru_spent", "ru_warned", "ru_throttled")}
+    assert spent["ru_warned_old"] + spent["ru_warned_new"] > 0, spent  # the budget's last fifth was reached
+    assert spent["ru_throttled_old"] == spent["ru_throttled_new"] == 0, spent
+    for nick in ("megan.bowen", "alex.wilber"):  # every file once, as in the old OneDrive
+        source = {p: v.get("size") for p, v in listing(sb, OLD, f"{nick}@contoso.example").items()
+                  if not v.get("folder") and "Notebooks" not in p}
+        target = {p: v.get("size") for p, v in listing(sb, NEW, new_upn(nick)).items() if not v.get("folder")}
+        assert len(target) == len(source), nick
+
+
+def test_a_worker_with_another_dask_is_named_before_anything_starts(tmp_path: Path) -> None:
+    # A worker process whose environment says it has another toolz (one of the packages Dask needs alike everywhere):
+    # a real worker, joined to a real scheduler, as one installed elsewhere would be.
+    fake = tmp_path / "site" / "toolz-0.0.1.dist-info"
+    fake.mkdir(parents=True)
+    (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: toolz\nVersion: 0.0.1\n")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=":0") \
+            as scheduler:
+        env = {**os.environ, "PYTHONPATH": str(fake.parent)}
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", scheduler.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not scheduler.scheduler.workers and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert scheduler.scheduler.workers, "the worker did not join"
+            with pytest.raises(clusters.ClusterError) as info:
+                clusters.connect(scheduler.scheduler_address, threads=1)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    line = info.value.one_line()
+    assert "toolz 0.0.1 on worker tcp://" in line and "here" in line and "HINT" in line, line

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -63,20 +64,44 @@ def connect(spec: str, threads: int, timeout: float = CONNECT_SECONDS) -> Any:
             local = LocalCluster(n_workers=n, threads_per_worker=max(1, threads), processes=True,
                                  dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(local)
+    from distributed.versions import VersionMismatchWarning
+
     try:
-        client = Client(spec, timeout=timeout)
+        with warnings.catch_warnings():  # Dask's warning of other versions: :func:`mismatches` refuses them instead
+            warnings.simplefilter("ignore", VersionMismatchWarning)
+            client = Client(spec, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"the Dask scheduler at {spec} cannot be reached: {exc}", where="cluster",
                            hint="start it (dask scheduler) and its workers, check the address and the firewall, "
                                 "or leave cluster empty for this machine's thread pool") from exc
-    try:
-        client.get_versions(check=True)
-    except ValueError as exc:
+    differ = mismatches(client.get_versions())
+    if differ:
         client.close()
-        raise ClusterError(f"the Dask of the cluster at {spec} differs from this one's: "
-                           f"{str(exc).splitlines()[0]}", where="cluster",
-                           hint="install the same dask and distributed versions on the workers as here") from exc
+        raise ClusterError(f"the cluster at {spec} runs other versions than this notebook: {'; '.join(differ)}",
+                           where="cluster", hint="install the same versions on the scheduler and every worker as "
+                                                 "here (pip install -e . from this project in their environment)")
     return client
+
+
+def mismatches(versions: dict[str, Any]) -> list[str]:
+    """What differs between this process and the cluster's scheduler and workers, from ``Client.get_versions()``:
+    Python's minor version and the packages Dask itself needs alike (a task is pickled here and unpickled there).
+    Dask only warns of them; a migration does not start on a warning nobody reads."""
+    from distributed.versions import required_packages
+
+    def minor(python: str | None) -> str:
+        return ".".join(str(python).split(".")[:2])
+
+    mine = versions["client"]["packages"]
+    others = {"the scheduler": versions["scheduler"]["packages"],
+              **{f"worker {w}": (v or {}).get("packages", {}) for w, v in sorted(versions["workers"].items())}}
+    out = []
+    for who, theirs in others.items():
+        if minor(theirs.get("python")) != minor(mine.get("python")):
+            out.append(f"Python {minor(theirs.get('python'))} on {who}, {minor(mine.get('python'))} here")
+        out += [f"{pkg} {theirs.get(pkg) or 'missing'} on {who}, {mine.get(pkg)} here" for pkg in required_packages
+                if pkg != "msgpack" and theirs.get(pkg) != mine.get(pkg)]
+    return out
 
 
 def check_workers(client: Any, signin: Any) -> list[str]:

@@ -124,7 +124,7 @@ class Engine:
             return
         if self.cluster is not None and workload.distributable:
             client, signin = self.cluster()
-            self._work_on_cluster(workload, client, workload.remote_scope(signin), todo, rows, outcome)
+            self._work_on_cluster(workload, client, signin, todo, rows, outcome)
             return
         limits = ScopeLimits(workload.scope_limit)
         order = [todo[i] for i in interleave([w.key for w in todo], [w.scope for w in todo])]
@@ -150,10 +150,12 @@ class Engine:
         finally:
             self._flush()
 
-    def _work_on_cluster(self, workload: Workload, client: Any, factory: Callable[[], Workload], todo: list[Work],
+    def _work_on_cluster(self, workload: Workload, client: Any, signin: Any, todo: list[Work],
                          rows: dict[str, dict[str, Any]], outcome: Outcome) -> None:
         """Each scope one task on the cluster: its items' attempts recorded first, its results as they come back;
-        a scope whose worker was lost is handed out again, its items ``retried`` (``find`` adopts)."""
+        a scope whose worker was lost is handed out again, its items ``retried`` (``find`` adopts). A workload whose
+        service counts per app and tenant (``shared_budget``: SharePoint) has only as many scopes out at once as
+        that budget allows, whatever the number of worker processes."""
         from distributed import as_completed
 
         from . import cluster
@@ -165,6 +167,11 @@ class Engine:
         report = self.progress(workload.title or workload.kind) if self.progress else None
         t0, finished, handed = time.monotonic(), 0, {}
         limit = workload.scope_limit or self.workers
+        at_most = len(scopes)
+        if workload.shared_budget:
+            at_most, signin = signin.shared_budget(limit)
+        factory = workload.remote_scope(signin)
+        waiting = list(scopes.values())
 
         def hand_out(works: list[Work], tries: int) -> Any:
             for work in works:
@@ -173,7 +180,8 @@ class Engine:
             handed[future.key] = (works, tries)
             return future
 
-        pending = as_completed([hand_out(works, 1) for works in scopes.values()])
+        pending = as_completed([hand_out(works, 1) for works in waiting[:at_most]])
+        waiting = waiting[at_most:]
         try:
             for future in pending:
                 works, tries = handed.pop(future.key)
@@ -186,6 +194,8 @@ class Engine:
                         continue
                     results = [(w.key, "failed", f"its worker process failed: {type(exc).__name__}: {exc}")
                                for w in works]
+                if waiting:  # the next scope takes this one's place
+                    pending.add(hand_out(waiting.pop(0), 1))
                 by_key = {w.key: w for w in works}
                 for key, state, value in results:
                     rows[key] = self._result(workload, by_key[key], state, value, outcome)

@@ -111,6 +111,7 @@ class Workload:
     manual_shell: str = ""  # for manual steps: where the admin runs them
     manual_preamble: tuple[str, ...] = ()  # e.g. the Connect-... command
     distributable: bool = False  # its scopes may run in a cluster's worker processes (:meth:`remote_scope`)
+    shared_budget: bool = False  # its service's budget is per app and tenant (SharePoint): shared by every process
 
     def list(self, deltas: DeltaLinks) -> Iterable[Work]:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from ..redact import install_log_redaction
 from ..report import Report
 from ..services.auth import SignIn, TenantConfig
 from ..services.dnsops import Nameservers, Provider
-from ..services.graph import GraphClient
+from ..services.graph import GraphClient, units_reserve
 from ..services.http import user_agent
 from ..services.remote import RemoteSignIn
 from ..services.sprest import SharePointRest
@@ -68,6 +68,7 @@ class Phase:
         self._ledger: Ledger | None = None
         self._dns: tuple[Nameservers, Provider] | None = None
         self._cluster: Any = None  # the Dask client (the cluster parameter), made on first use
+        self._remote: RemoteSignIn | None = None  # what its workers sign in with (made with it)
         self.by_hand = False  # no runner around this notebook: it keeps run.json's status itself
         self.scripts: set[Path] = set()  # the manual scripts this execution wrote: a second pass adds to them
 
@@ -171,6 +172,7 @@ class Phase:
         signin, client = connect(config, self.endpoints, display.prompt_for(self.params.interactive),
                                  company=self.params.company or self.params.name, **client_options)
         signin.sign_in()
+        client.rate_reserve = units_reserve(self.params.workers)  # SharePoint: what this pool may have in flight
         identity = signin.identity()
         self.signins[name], self.clients[name] = signin, client
         self.tenants[side] = {"tenant": config.tenant, "tenant_id": identity["tenant_id"]}
@@ -220,7 +222,21 @@ class Phase:
     def remote_signin(self) -> RemoteSignIn:
         """What a cluster's worker process needs to sign in itself (no secret: the names of where they are)."""
         return RemoteSignIn(self.params.source, self.params.target, self.endpoints.authority_host,
-                            self.endpoints.graph_url, self.endpoints.verify, self.params.company or self.params.name)
+                            self.endpoints.graph_url, self.endpoints.verify, self.params.company or self.params.name,
+                            sharepoint_units=self._sharepoint_units())
+
+    def _sharepoint_units(self) -> int:
+        """SharePoint's resource units a minute for the migration's apps: the smaller of the two tenants' budgets,
+        which grow with their licences (read now; 0, the smallest budget, for a tenant not signed in to)."""
+        from ..workloads.forecast import ru_per_minute
+
+        budgets = []
+        for side in ("source", "target"):
+            if side in self.clients:
+                skus = self.clients[side].get_all("subscribedSkus")
+                budgets.append(ru_per_minute(sum(int((s.get("prepaidUnits") or {}).get("enabled") or 0)
+                                                 for s in skus)))
+        return min(budgets) if len(budgets) == 2 else 0
 
     def cluster(self) -> tuple[Any, RemoteSignIn]:
         """The Dask client of the ``cluster`` parameter, made when a workload first hands scopes out, and what its
@@ -232,7 +248,8 @@ class Phase:
 
             # each process takes as many mailboxes at once as make `workers` items at Exchange's 4 a mailbox
             client = connect(self.params.cluster, max(1, self.params.workers // MAILBOX_CONCURRENCY))
-            refused = check_workers(client, self.remote_signin())
+            remote = self.remote_signin()
+            refused = check_workers(client, remote)
             if refused:
                 client.close()
                 raise ClusterError(f"{len(refused)} worker(s) cannot sign in: {refused[0]}", where="cluster",
@@ -240,9 +257,14 @@ class Phase:
                                         "certificate file at the same path, then run the phase again")
             self._cluster = client
             workers = len(client.scheduler_info().get("workers", {}))
+            scopes, _ = remote.shared_budget(MAILBOX_CONCURRENCY)
             display.show(Report().facts("Worker processes (Dask)", {
-                "cluster": self.params.cluster, "workers": workers, "dashboard": client.dashboard_link}))
-        return self._cluster, self.remote_signin()
+                "cluster": self.params.cluster, "workers": workers, "dashboard": client.dashboard_link,
+                "SharePoint's budget (resource units a minute, per app and tenant, shared by every worker)":
+                    remote.sharepoint_units or "not known: the smallest, 1,250",
+                "drives or libraries at once (their requests in flight fit the budget's last fifth)": scopes}))
+            self._remote = remote
+        return self._cluster, self._remote
 
     @property
     def dry_run(self) -> bool:

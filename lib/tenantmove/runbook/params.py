@@ -125,10 +125,11 @@ SPEC: list[Spec] = [
          "domain; phase 20 points the MX at it instead of removing it, phase 30 (and the way back, 25) from it to the "
          "tenant that takes the domain (empty: no MX in the window)", phases=('00', '20', '25', '30')),
     Spec("workers", int, 4, "items worked on at once per workload (the engine's worker pool); per-scope limits still apply"),
-    Spec("cluster", str, "", "phase 60: where the mailboxes are moved: empty, this notebook's thread pool; local:N, N "
+    Spec("cluster", str, "", "phases 50, 60 and 70: where library files, mailbox items and OneDrive files are moved "
+         "(a library, mailbox or OneDrive a task): empty, this notebook's thread pool; local:N, N "
          "worker processes on this machine (Dask's LocalCluster); a Dask scheduler's address, e.g. "
          "tcp://10.0.0.5:8786, its workers (each signs in itself: the secret's environment variable or the "
-         "certificate file must be there too)", phases=('60',)),
+         "certificate file must be there too)", phases=('50', '60', '70')),
     Spec("file_versions", str, "latest", "phases 50 and 70: latest (each file as it is now) or all (every version, "
          "oldest first)", phases=('50', '70')),
     Spec("sites_beta", bool, False, "phase 50: create sites that have no Microsoft 365 group through Graph BETA "

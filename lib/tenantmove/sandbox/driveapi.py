@@ -127,6 +127,8 @@ class FilesApi:
         verdict = self.units.charge(tenant.id, app, cost, max(1, round(per_minute * window / 60)), window)
         self.count(f"ru_{tenant.key}")
         self.count(f"ru_spent_{tenant.key}", cost)
+        if "RateLimit-Remaining" in verdict.headers:
+            self.count(f"ru_warned_{tenant.key}")  # an answer from the budget's last fifth on
         if not verdict.allowed:
             self.count("throttled")
             self.count(f"ru_throttled_{tenant.key}")

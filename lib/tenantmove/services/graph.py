@@ -228,6 +228,18 @@ def decide(status: int | None, headers: Any, attempt: int, safe: bool, policy: R
     return Decision("retry", wait, hold=True) if wait is not None else Decision("retry", backoff)
 
 
+MOST_UNITS = 5  # the most one Graph request costs in SharePoint's resource units (a permission call)
+HEADROOM = 0.2  # SharePoint's RateLimit headers come from 80 % of an app's budget on: the last fifth is what is seen
+
+
+def units_reserve(at_once: int) -> int:
+    """The resource units a client keeps in hand when SharePoint's ``RateLimit-Remaining`` says how many are left:
+    what the requests that may be in flight together (``at_once``, in every process of the app) can cost. When one
+    answer says that few are left, every other request still in flight was sent on an earlier answer, and fits in
+    them; each client then waits for the window to reset, so the budget is never over-asked."""
+    return max(8, MOST_UNITS * at_once)
+
+
 class GraphClient:
     """One client per tenant. Safe to share between threads (each thread gets its own session)."""
 
@@ -249,7 +261,7 @@ class GraphClient:
         self._not_before = 0.0  # shared pacer: nobody sends before this (monotonic) time
         self._rnd = random.Random()
         self.stats = {"requests": 0, "retries": 0, "throttled": 0, "token_refreshes": 0, "failures": 0, "paced": 0}
-        self.rate_reserve = 8  # resource units kept in hand when SharePoint says how many are left
+        self.rate_reserve = units_reserve(1)  # resource units kept in hand when SharePoint says how many are left
         self.pacer = pacer  # a service that throttles without Retry-After (OneNote): the client's own pace
 
     # --- plumbing --------------------------------------------------------------------------------

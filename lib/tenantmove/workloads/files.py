@@ -16,8 +16,9 @@ import io
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -351,12 +352,12 @@ class _DriveWorkload(Workload):
                     hash=hashes.get("quickXorHash"), scope=pair.scope, detail=detail, data=(pair, entry))
 
     def begin(self, todo: list[Work]) -> None:
-        per_drive: dict[str, int] = {}
+        per_drive: dict[str, tuple[Pair, int]] = {}
         for work in todo:
             pair = work.data[0]
-            per_drive[pair.scope] = per_drive.get(pair.scope, 0) + 1
-        for pair in self.copy.ready():
-            if per_drive.get(pair.scope, 0) > 100 and not self.copy.tree(pair).loaded:
+            per_drive[pair.scope] = (pair, per_drive.get(pair.scope, (pair, 0))[1] + 1)
+        for pair, count in per_drive.values():
+            if count > 100 and pair.target is not None and not self.copy.tree(pair).loaded:
                 self.copy.tree(pair).load()  # one listing beats a lookup per item
 
     def find(self, work: Work) -> dict[str, Any] | None:
@@ -425,10 +426,25 @@ class DriveFolders(_DriveWorkload):
         tree.remember(path, item)
         return Applied(item["id"], "created" if created else "adopted", detail=work.detail)
 
+def remote_files(signin: Any, kind: str, title: str, versions: str) -> DriveFiles:
+    """The files workload as a worker process makes it: its own clients (SharePoint's budget shared, see
+    :class:`~tenantmove.services.remote.RemoteSignIn`); the drive pairs come with the works, the new drive's tree is
+    read afresh for each drive it is handed."""
+    copy = DriveCopy(DriveClient(signin.client("source")), DriveClient(signin.client("target")), [], versions)
+    return DriveFiles(copy, kind, title)
+
+
 class DriveFiles(_DriveWorkload):
     kind = "drive-file"
     title = "OneDrive files"
     folders = False
+    distributable = True  # a drive is a task for a worker process (the cluster parameter)
+    shared_budget = True  # SharePoint's resource units are per app and tenant: every worker process spends them
+
+    def remote_scope(self, signin: Any) -> Callable[[], Workload]:
+        """A drive's files in a worker process, which signs in itself (:mod:`tenantmove.engine.cluster`). Its folders
+        were made by the kernel before (:class:`DriveFolders`), so the worker only looks them up."""
+        return partial(remote_files, signin, self.kind, self.title, self.copy.versions)
 
     def apply(self, work: Work, existing: Any | None) -> Applied:
         if work.version == REMOVED:
