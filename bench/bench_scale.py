@@ -1,5 +1,6 @@
-"""Beyond one machine's thread pool: mailboxes moved by 1, 2 and 4 worker processes (Dask's LocalCluster), against
-Exchange's ceiling for the mailboxes in the run and against phase 00's forecast, in the same run.
+"""Beyond one machine's thread pool: mailboxes and OneDrives moved by 1, 2 and 4 worker processes (Dask's
+LocalCluster), against Exchange's ceiling for the mailboxes in the run, against SharePoint's budget for the drives,
+and against phase 00's forecast, in the same run.
 
 Each worker process takes ``--workers`` items at once (``workers // 4`` mailboxes, each at Exchange's 4 at once),
 as the notebook's own thread pool does. The service allows far more than that: every mailbox 4 requests at once.
@@ -8,13 +9,21 @@ time per request. The forecast is :func:`tenantmove.workloads.forecast.mail`, wi
 measured time per request. The coordinator (this process, the only writer of the ledger) is measured for its peak
 memory.
 
-    python bench/bench_scale.py [--mailboxes 32] [--items 10] [--latency-ms 20] [--exchange-ms 400] [--workers 4]
+The drives are the other case: SharePoint's resource units are per app and tenant, whichever process spends them.
+One process reaches that budget already, so more processes cannot move files faster; what they must not do is ask
+for more than the budget (a 429). Each run counts the service's 429s, and a last run gives 4 processes the drives
+without sharing the budget (every drive out at once, each client keeping the one-process reserve) to show what the
+sharing prevents.
+
+    python bench/bench_scale.py [--mailboxes 32] [--items 10] [--files 8] [--latency-ms 20] [--exchange-ms 400]
+                                [--workers 4] [--units 100] [--window 1]
 
 The defaults keep this two-core machine's processors out of it: a request's time is mostly the service's own (a
 sleeping request costs no processor), so the processes' throughput is what the service and the pool allow.
 
 The last line printed is one JSON object with the figures: items_per_s per worker count (and the thread pool's),
-ceiling_items_per_s, forecast_error (the largest, as a fraction of the measured time), coordinator_peak_rss_mib.
+ceiling_items_per_s, forecast_error (the largest, as a fraction of the measured time), coordinator_peak_rss_mib;
+files_per_s per worker count, ceiling_files_per_s, throttled per worker count (429s; "4 unshared" the last run).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import resource
 import secrets
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +48,32 @@ from tenantmove.engine import cluster as clusters
 from tenantmove.sandbox import Sandbox
 from tenantmove.sandbox.state import DEFAULT_SEED, SKU_CATALOG
 from tenantmove.services.auth import TenantConfig
+from tenantmove.services.drives import DriveClient
 from tenantmove.services.mailboxes import MailboxClient
 from tenantmove.services.remote import RemoteSignIn
 from tenantmove.workloads import forecast
+from tenantmove.workloads.files import DriveCopy, DriveFiles, DriveFolders
 from tenantmove.workloads.mail import MAILBOX_CONCURRENCY, MailCopy, MailFolders, MailItems, find_mailboxes
+from tenantmove.workloads.onedrive import find_pairs
 
 PROCESSES = (1, 2, 4)
 
 
-def seed(folder: Path, names: list[str], items: int) -> Path:
+class UnsharedSignIn(RemoteSignIn):
+    """For the comparison only: every drive out at once, each client keeping what one process keeps."""
+
+    def shared_budget(self, scope_limit: int) -> tuple[int, RemoteSignIn]:
+        return 10_000, replace(self, at_once=0)
+
+
+def seed(folder: Path, names: list[str], items: int, files: int) -> Path:
     spec = yaml.safe_load(DEFAULT_SEED.read_text())
     old = spec["tenants"][0]
     old["users"] += [{"upn": f"{n}@contoso.example", "display_name": n, "usage_location": "NL",
                       "licenses": ["O365_BUSINESS_PREMIUM"]} for n in names]
     old["mailboxes"] = [{"owner": f"{n}@contoso.example", "messages": items} for n in names]
+    old["drives"] = [{"owner": f"{n}@contoso.example", "files": [{"path": f"Documents/note-{i}.txt", "size": 2_048 + i}
+                                                                  for i in range(files)]} for n in names]
     for tenant in spec["tenants"]:  # a new mailbox per old one and run (the thread pool's, then each cluster's)
         for sku in tenant.get("skus") or []:
             sku["units"] = max(int(sku["units"]), 2 * len(names) * (len(PROCESSES) + 1))
@@ -73,30 +95,50 @@ def targets(new_graph: Any, names: list[str], run: str) -> list[str]:
     return out
 
 
-def run(sb: Sandbox, tmp: Path, names: list[str], run_name: str, workers: int, processes: int) -> tuple[int, float]:
-    """One move of every mailbox into fresh new ones: (items done, seconds), the cluster's start not counted."""
+def run(sb: Sandbox, tmp: Path, names: list[str], run_name: str, workers: int, processes: int, units: int,
+        unshared: bool = False) -> dict[str, tuple[int, float, int]]:
+    """One move of every mailbox and drive into fresh new ones: {kind: (items done, seconds, SharePoint units the new
+    tenant charged)}, the cluster's start not counted (``units``: SharePoint's budget a window, as the workers are
+    told it)."""
     old_graph, new_graph = graph(sb, "source", 64), graph(sb, "target", 64)
     to = targets(new_graph, names, run_name)
-    old, new = MailboxClient(old_graph), MailboxClient(new_graph)
-    copy = MailCopy(old, new, find_mailboxes(old, new, [(f"{n}@contoso.example", f"{n}@contoso.example", t)
-                                                        for n, t in zip(names, to, strict=True)]))
-    copy.load_folders()
-    signin = RemoteSignIn(*(TenantConfig(side, APPS[side][0], APPS[side][1], secret_env=APPS[side][2])
-                            for side in ("source", "target")), sb.endpoints["authority_host"],
-                          sb.endpoints["graph_url"], sb.ca_file)
+    kind = UnsharedSignIn if unshared else RemoteSignIn
+    signin = kind(*(TenantConfig(side, APPS[side][0], APPS[side][1], secret_env=APPS[side][2])
+                    for side in ("source", "target")), sb.endpoints["authority_host"], sb.endpoints["graph_url"],
+                  sb.ca_file, sharepoint_units=units)
     client = clusters.connect(f"local:{processes}", max(1, workers // MAILBOX_CONCURRENCY)) if processes else None
+    out = {}
     try:
         if client is not None:
             client.run(lambda: (signin.client("source"), signin.client("target")) and None)  # signed in beforehand
         with Ledger(tmp / f"{run_name}.sqlite", "bench") as ledger:
-            engine = Engine(ledger, "60_mailboxes", folder=tmp, workers=workers)
-            engine.run(MailFolders(copy), dry_run=False, gate=Confirmed())
-            applied = [0.0]  # the items' part: from the first hand-out to the last result (listing not counted)
-            engine = Engine(ledger, "60_mailboxes", folder=tmp, workers=workers,
-                            cluster=(lambda: (client, signin)) if client is not None else None,
-                            progress=lambda label: lambda done, total, seconds: applied.__setitem__(0, seconds))
-            engine.run(MailItems(copy), dry_run=False, gate=Confirmed())
-            return len(ledger.items("mail-item", ["done"])), applied[0]
+            def timed_run(folders: Any, items: Any) -> tuple[float, int]:
+                """The items' part: from the first hand-out to the last result (listing not counted), and the
+                resource units the new tenant charged for it."""
+                Engine(ledger, "bench", folder=tmp, workers=workers).run(folders, dry_run=False, gate=Confirmed())
+                applied = [0.0]
+                spent = sb.stats()["counts"].get("ru_spent_new", 0)
+                Engine(ledger, "bench", folder=tmp, workers=workers,
+                       cluster=(lambda: (client, signin)) if client is not None else None,
+                       progress=lambda label: lambda done, total, seconds: applied.__setitem__(0, seconds)).run(
+                    items, dry_run=False, gate=Confirmed())
+                return applied[0], sb.stats()["counts"].get("ru_spent_new", 0) - spent
+
+            if not unshared:
+                old, new = MailboxClient(old_graph), MailboxClient(new_graph)
+                mail = MailCopy(old, new, find_mailboxes(old, new, [(f"{n}@contoso.example", f"{n}@contoso.example",
+                                                                     t) for n, t in zip(names, to, strict=True)]))
+                mail.load_folders()
+                seconds, _ = timed_run(MailFolders(mail), MailItems(mail))
+                out["mail"] = len(ledger.items("mail-item", ["done"])), seconds, 0
+            for upn in to:
+                sb.admin("POST", f"files/{NEW}/{upn}", json={"op": "provision", "seconds": 0})
+            old_drives, new_drives = DriveClient(old_graph), DriveClient(new_graph)
+            moving = pd.DataFrame({"source_upn": [f"{n}@contoso.example" for n in names], "target_upn": to})
+            drives = DriveCopy(old_drives, new_drives, find_pairs(old_drives, new_drives, moving))
+            seconds, spent = timed_run(DriveFolders(drives), DriveFiles(drives))
+            out["files"] = len(ledger.items("drive-file", ["done"])), seconds, spent
+        return out
     finally:
         if client is not None:
             client.close()
@@ -110,6 +152,9 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="the network's time per request")
     parser.add_argument("--exchange-ms", type=float, default=400.0, help="Exchange's own time per request")
     parser.add_argument("--workers", type=int, default=4, help="items at once per process (the workers parameter)")
+    parser.add_argument("--files", type=int, default=8, help="files per OneDrive")
+    parser.add_argument("--units", type=int, default=100, help="SharePoint's resource units per app and tenant a window")
+    parser.add_argument("--window", type=float, default=1.0, help="SharePoint's window in seconds (60 in the service)")
     args = parser.parse_args()
     os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
     os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
@@ -121,15 +166,34 @@ def main() -> int:
     cluster = forecast.Limits(latency_s=per_request, workers=args.workers,
                               scopes_at_once=max(1, args.workers // MAILBOX_CONCURRENCY))
     rates: dict[str, float] = {}
+    file_rates: dict[str, float] = {}
+    throttled: dict[str, int] = {}
+    units_per_file: list[float] = []
+    file_lines: list[str] = []
     errors = []
     print(f"{args.mailboxes} mailboxes x {args.items} items, {args.latency_ms:g} ms network + {args.exchange_ms:g} ms "
           f"Exchange per request, {args.workers} items at once per process; Exchange's ceiling {ceiling:.0f} items/s")
     with tempfile.TemporaryDirectory() as tmp, \
-            Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), names, args.items)) as sb:
-        sb.set_knobs(latency_ms=args.latency_ms, mailbox_latency_ms=args.exchange_ms)
-        for processes in (0, *PROCESSES):
-            done, seconds = run(sb, Path(tmp), names, f"r{processes}", args.workers, processes)
-            label = str(processes) if processes else "thread pool"
+            Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), names, args.items, args.files)) as sb:
+        sb.set_knobs(latency_ms=args.latency_ms, mailbox_latency_ms=args.exchange_ms,
+                     ru_per_minute=round(args.units * 60 / args.window), ru_window_seconds=args.window)
+        for processes in (0, *PROCESSES, -4):
+            label = str(processes) if processes > 0 else "thread pool" if processes == 0 else "4 unshared"
+            before = sb.stats()["counts"]
+            moved = run(sb, Path(tmp), names, f"r{processes}".replace("-", "u"), args.workers, abs(processes),
+                        args.units, unshared=processes < 0)
+            after = sb.stats()["counts"]
+            throttled[label] = sum(after.get(f"ru_throttled_{t}", 0) - before.get(f"ru_throttled_{t}", 0)
+                                   for t in ("old", "new"))
+            files, seconds, spent = moved["files"]
+            file_rates[label] = round(files / seconds, 1)
+            units_per_file.append(spent / max(1, files))
+            file_lines.append(f"   {label:>11}: {files} files in {seconds:5.1f} s = {files / seconds:5.1f} files/s, "
+                              f"{spent / seconds:5.1f} units/s in the new tenant ({spent / files:.1f} a file); "
+                              f"SharePoint answered 429 {throttled[label]} times")
+            if "mail" not in moved:
+                continue
+            done, seconds, _ = moved["mail"]
             rates[label] = round(done / seconds, 1)
             expected = forecast.mail(sizes, cluster if processes else pool, max(1, processes))
             error = abs(expected.seconds - seconds) / seconds
@@ -137,13 +201,21 @@ def main() -> int:
             print(f"   {label:>11}: {done} items in {seconds:5.1f} s = {done / seconds:6.1f} items/s "
                   f"({done / seconds / ceiling:.2f} of the ceiling); forecast {expected.seconds:5.1f} s "
                   f"({error:+.0%} off; binds: {expected.binds})")
+    file_ceiling = args.units / args.window / (sum(units_per_file) / len(units_per_file))
+    print(f"{len(names)} OneDrives x {args.files} files, SharePoint's budget {args.units} units a {args.window:g} s "
+          "window per app and tenant:")
+    print("\n".join(file_lines))
+    print(f"   SharePoint's budget allows {file_ceiling:.1f} files/s (the new tenant's {args.units} units a "
+          f"{args.window:g} s window at {sum(units_per_file) / len(units_per_file):.1f} units a file), whatever the "
+          f"processes; shared, they never over-ask it: 429s {throttled}")
     scale = rates["4"] / rates["1"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"   4 worker processes move {scale:.1f}x what one does (goal: at least 3x until the ceiling binds); the "
           f"coordinator's peak memory {peak:.0f} MiB")
     print(json.dumps({"items_per_s": rates, "ceiling_items_per_s": round(ceiling, 1),
                       "scale_4_over_1": round(scale, 2), "forecast_error": round(max(errors), 3),
-                      "coordinator_peak_rss_mib": round(peak, 1)}))
+                      "coordinator_peak_rss_mib": round(peak, 1), "files_per_s": file_rates,
+                      "ceiling_files_per_s": round(file_ceiling, 1), "throttled": throttled}))
     return 0
 
 

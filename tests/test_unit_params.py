@@ -213,3 +213,11 @@ def test_the_cluster_is_this_machine_local_processes_or_a_schedulers_address(val
         assert validate(raw).cluster == value
     else:
         assert any(line.startswith("p.yaml: cluster:") and "HINT" in line for line in problems(raw))
+
+
+def test_several_app_registrations_for_one_tenant_are_refused_with_the_reason() -> None:
+    raw = defaults()
+    raw["source"] = {**raw["source"], "apps": [{"client_id": "a"}, {"client_id": "b"}]}
+    joined = "\n".join(problems(raw))
+    assert "source.apps: several app registrations for one tenant are not used" in joined
+    assert "per app and tenant" in joined and "abuse" in joined and "source.apps: unknown key" not in joined

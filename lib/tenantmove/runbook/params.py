@@ -495,7 +495,16 @@ def _check_keys(section: str, spec: dict[str, Any], known: dict[str, str], secre
     return ok
 
 
+ONE_APP = ("one app registration per tenant: SharePoint's budget is per app and tenant, and Microsoft's \"Avoid "
+           "getting throttled or blocked in SharePoint Online\" names registering more apps to get around it as "
+           "abuse (the apps of a tenant draw on the same resources in the end). Remove the key; more worker "
+           "processes (cluster) speed up what is limited per mailbox or per user")
+
+
 def _tenant(side: str, spec: dict[str, Any], bad: Any, check_environment: bool) -> TenantConfig | None:
+    if "apps" in spec:
+        bad(f"{side}.apps", "several app registrations for one tenant are not used", ONE_APP)
+        spec = {k: v for k, v in spec.items() if k != "apps"}
     ok = _check_keys(side, spec, TENANT_KEYS, f"{side}.secret_env", bad)
     tenant = str(spec.get("tenant") or "")
     client_id = str(spec.get("client_id") or "")
