@@ -72,7 +72,7 @@ def forecast(phase: Phase, old: GraphClient, inv: Inventory) -> Report:
         began = time.monotonic()
         old.get("organization", {"$select": "id"})
         times.append(time.monotonic() - began)
-    licences = int(pd.to_numeric(inv.licences["consumed"]).sum()) if not inv.licences.empty else 0
+    licences = model.licences_given(inv.licences)
     limits = model.Limits(sharepoint_units_per_minute=model.ru_per_minute(licences),
                           latency_s=statistics.median(times), workers=phase.params.workers)
     table = model.forecast(found[reports.MAILBOXES], found[reports.ONEDRIVES], found[reports.SITES], limits)

@@ -18,7 +18,7 @@ import pandas as pd
 from .. import __version__
 from ..clock import utc_now
 from ..engine import Engine, Ledger, Outcome, Workload
-from ..errors import TenantmoveError
+from ..errors import NotReady, TenantmoveError
 from ..paths import default_runs_dir
 from ..redact import install_log_redaction
 from ..report import Report
@@ -227,16 +227,15 @@ class Phase:
 
     def _sharepoint_units(self) -> int:
         """SharePoint's resource units a minute for the migration's apps: the smaller of the two tenants' budgets,
-        which grow with their licences (read now; 0, the smallest budget, for a tenant not signed in to)."""
-        from ..workloads.forecast import ru_per_minute
+        which grow with their licences (phase 00's inventories; 0, the smallest budget, when one is missing). Read
+        from the state folder, so the content phases need no permission to read licences."""
+        from ..workloads.forecast import licences_given, ru_per_minute
 
-        budgets = []
-        for side in ("source", "target"):
-            if side in self.clients:
-                skus = self.clients[side].get_all("subscribedSkus")
-                budgets.append(ru_per_minute(sum(int((s.get("prepaidUnits") or {}).get("enabled") or 0)
-                                                 for s in skus)))
-        return min(budgets) if len(budgets) == 2 else 0
+        try:
+            return min(ru_per_minute(licences_given(self.load_inventory(side).licences))
+                       for side in ("source", "target"))
+        except NotReady:
+            return 0
 
     def cluster(self) -> tuple[Any, RemoteSignIn]:
         """The Dask client of the ``cluster`` parameter, made when a workload first hands scopes out, and what its

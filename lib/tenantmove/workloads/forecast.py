@@ -40,6 +40,12 @@ def ru_per_minute(licences: int) -> int:
     return RU_TOP
 
 
+def licences_given(licences: pd.DataFrame) -> int:
+    """The licences a tenant's people have (an inventory's licence table, ``consumed``): the count SharePoint's
+    budget is taken for, the lower one, so never a tier the tenant may not have."""
+    return int(pd.to_numeric(licences["consumed"]).sum()) if not licences.empty else 0
+
+
 @dataclass(frozen=True)
 class Limits:
     """The limits the client applies, and the machine it runs on."""
