@@ -27,12 +27,11 @@ import contextlib
 import io
 import json
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
 
-import benchkit  # noqa: F401 - the lib folder on the path
+from benchkit import app_secrets  # the lib folder on the path, the apps' secrets
 
 from tenantmove.phases.rehearsal import Option, cutover, prepare
 from tenantmove.sandbox import Sandbox
@@ -51,8 +50,7 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=40.0, help="service minutes between phases 20 and 30")
     parser.add_argument("--every", type=float, default=0.25, help="real seconds between two letters")
     args = parser.parse_args()
-    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
-    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    app_secrets()
     os.environ.setdefault("TENANTMOVE_VAULT_KEY", "YmVuY2gtY3V0b3Zlci12YXVsdC1rZXktMzItYnl0ZXM=")
     figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, Sandbox(Path(tmp) / "sandbox") as sb:

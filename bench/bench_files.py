@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import secrets
 import subprocess
@@ -34,6 +33,7 @@ import yaml
 from benchkit import (  # the lib folder on the path, the apps, a signed-in client
     NEW,
     Confirmed,
+    app_secrets,
     graph,
     save_seed,
     timed,
@@ -122,8 +122,7 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
-    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    app_secrets()
     if args.child:
         return child(args)
     figures: dict[str, float] = {}

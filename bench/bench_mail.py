@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import yaml
 from benchkit import (  # the lib folder on the path, the apps, a signed-in client
     NEW,
     Confirmed,
+    app_secrets,
     graph,
     save_seed,
     timed,
@@ -59,8 +59,7 @@ def main() -> int:
     parser.add_argument("--exchange-ms", type=float, default=150.0, help="Exchange's own time per request")
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
-    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
-    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    app_secrets()
     names = [f"bench.mail{i}" for i in range(args.mailboxes)]
     with tempfile.TemporaryDirectory() as tmp, \
             Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), args.mailboxes, args.items)) as sb:

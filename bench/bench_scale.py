@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import secrets
 import sys
@@ -45,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from benchkit import APPS, NEW, Confirmed, graph, save_seed
+from benchkit import APPS, NEW, Confirmed, app_secrets, graph, save_seed
 
 from tenantmove.engine import Engine, Ledger
 from tenantmove.engine import cluster as clusters
@@ -183,8 +182,7 @@ def main() -> int:
     parser.add_argument("--units", type=int, default=100, help="SharePoint's resource units per app and tenant a window")
     parser.add_argument("--window", type=float, default=1.0, help="SharePoint's window in seconds (60 in the service)")
     args = parser.parse_args()
-    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
-    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    app_secrets()
     names = [f"bench.scale{i}" for i in range(args.mailboxes)]
     per_request = (args.latency_ms + args.exchange_ms) / 1000
     ceiling = args.mailboxes * MAILBOX_CONCURRENCY / per_request

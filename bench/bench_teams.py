@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
-from benchkit import NEW, graph, save_seed, timed  # the lib folder on the path, the apps, a signed-in client
+from benchkit import (  # the lib folder on the path, the apps, a signed-in client
+    NEW,
+    app_secrets,
+    graph,
+    save_seed,
+    timed,
+)
 
 from tenantmove.engine import Engine, Ledger
 from tenantmove.sandbox import Sandbox
@@ -52,8 +57,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--rate-scale", type=float, default=1.0, help="Teams' limits, scaled (sandbox and client)")
     args = parser.parse_args()
-    os.environ.setdefault("TENANTMOVE_SOURCE_SECRET", secrets.token_urlsafe(16))
-    os.environ.setdefault("TENANTMOVE_TARGET_SECRET", secrets.token_urlsafe(16))
+    app_secrets()
     with tempfile.TemporaryDirectory() as tmp, \
             Sandbox(Path(tmp) / "sandbox", seed=seed(Path(tmp), args.teams, args.messages)) as sb:  # noqa: SIM117
         old_graph, new_graph = graph(sb, "source", 64), graph(sb, "target", 64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,13 @@ from tenantmove.services.graph import GraphClient  # noqa: E402
 APPS = {"source": ("contoso.onmicrosoft.com", "3e1a4c2b-7d6f-4a8e-9b0c-5f1e2d3c4b01", "TENANTMOVE_SOURCE_SECRET"),
         "target": ("contosonew.onmicrosoft.com", "6c5b4a3f-2e1d-4c0b-9a8f-7e6d5c4b3a02", "TENANTMOVE_TARGET_SECRET")}
 NEW = "contosonew.onmicrosoft.com"
+
+
+def app_secrets() -> None:
+    """A fresh secret for each sandbox app, in the variables the apps name (kept when the caller set them already):
+    the sandbox, started after, accepts them, and no secret is written anywhere."""
+    for _, _, env in APPS.values():
+        os.environ.setdefault(env, secrets.token_urlsafe(16))
 
 
 def save_seed(folder: Path, spec: dict) -> Path:

@@ -243,6 +243,7 @@ class Phase:
         handed out."""
         if self._cluster is None:
             from ..engine.cluster import ClusterError, check_workers, connect
+            from ..workloads.files import DriveFiles
             from ..workloads.mail import MAILBOX_CONCURRENCY
 
             # each process takes as many mailboxes at once as make `workers` items at Exchange's 4 a mailbox
@@ -256,7 +257,7 @@ class Phase:
                                         "certificate file at the same path, then run the phase again")
             self._cluster = client
             workers = len(client.scheduler_info().get("workers", {}))
-            scopes, _ = remote.shared_budget(MAILBOX_CONCURRENCY)
+            scopes, _ = remote.shared_budget(DriveFiles.scope_limit)
             display.show(Report().facts("Worker processes (Dask)", {
                 "cluster": self.params.cluster, "workers": workers, "dashboard": client.dashboard_link,
                 "SharePoint's budget (resource units a minute, per app and tenant, shared by every worker)":

@@ -426,6 +426,7 @@ class DriveFolders(_DriveWorkload):
         tree.remember(path, item)
         return Applied(item["id"], "created" if created else "adopted", detail=work.detail)
 
+
 def remote_files(signin: Any, kind: str, title: str, versions: str) -> DriveFiles:
     """The files workload as a worker process makes it: its own clients (SharePoint's budget shared, see
     :class:`~tenantmove.services.remote.RemoteSignIn`); the drive pairs come with the works, the new drive's tree is
